@@ -1,0 +1,92 @@
+//! What `run` and `map` share: a local pool under a private working directory, the
+//! compiled-module cache, and turning a finished job into output and an exit code.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+
+use super::exit;
+use crate::job::{JobSpec, ModuleRef, Outcome};
+use crate::pool::{Pool, PoolConfig};
+use crate::sandbox::{Compiler, Flavor};
+
+/// Where compiled modules are kept between runs.
+#[derive(Debug, Clone, Args)]
+pub struct CacheOptions {
+    /// Directory of compiled modules (default: $XDG_CACHE_HOME/wasmpool or ~/.cache/wasmpool).
+    #[arg(long, env = "WASMPOOL_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl CacheOptions {
+    fn dir(&self) -> PathBuf {
+        if let Some(dir) = &self.cache_dir {
+            return dir.clone();
+        }
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir);
+        base.join("wasmpool")
+    }
+
+    /// Reads, validates and compiles the module (or finds it compiled already).
+    pub fn compile(&self, path: &Path, fuel: Option<u64>) -> anyhow::Result<ModuleRef> {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        Compiler::new(self.dir())
+            .compile(&bytes, Flavor::for_fuel(fuel))
+            .with_context(|| path.display().to_string())
+    }
+}
+
+/// A multi-threaded runtime: worker processes must be spawned from threads that live as long
+/// as the pool, which the runtime's worker threads do.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+}
+
+/// Starts a local pool of `workers` processes in a private temporary directory.
+pub fn start_pool(workers: usize) -> anyhow::Result<Pool> {
+    let work_dir = std::env::temp_dir().join(format!("wasmpool-{}", std::process::id()));
+    let config =
+        PoolConfig::new(workers, work_dir).context("cannot locate the wasmpool executable")?;
+    Pool::start(config).context("cannot create the pool's working directory")
+}
+
+/// The program name the guest sees as `argv[0]`: the module's file name.
+pub fn program_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| "main.wasm".into(), |name| name.to_string_lossy().into_owned())
+}
+
+/// Builds a job for a locally compiled module.
+pub fn job(
+    id: String,
+    module: &ModuleRef,
+    argv: Vec<String>,
+    options: &super::options::JobOptions,
+    stdin: Vec<u8>,
+) -> JobSpec {
+    JobSpec {
+        id,
+        module: module.clone(),
+        args: argv,
+        env: options.env.clone(),
+        stdin,
+        dirs: options.dirs.clone(),
+        limits: options.limits(),
+    }
+}
+
+/// The exit code that stands for how a job ended.
+pub fn exit_code(outcome: &Outcome) -> u8 {
+    match outcome {
+        // The OS keeps the low 8 bits of an exit status, as for any process.
+        Outcome::Exited(code) => (*code & 0xff) as u8,
+        Outcome::TimedOut(_) => exit::TIMED_OUT,
+        Outcome::Trapped(_) | Outcome::MemoryLimit(_) | Outcome::FuelExhausted(_) => exit::TRAPPED,
+        Outcome::Cancelled => exit::CANCELLED,
+        Outcome::LoadFailed(_) | Outcome::WorkerDied(_) => exit::HOST_ERROR,
+    }
+}

@@ -1,0 +1,186 @@
+//! The framed, versioned binary protocol between the supervisor and a worker process.
+//!
+//! A frame is a little-endian `u32` payload length followed by the payload: one message
+//! encoded with postcard. The worker speaks first with [`FromWorker::Hello`], carrying
+//! [`PROTOCOL_VERSION`]; the supervisor refuses a worker of another version. A clean end of
+//! stream between frames means the peer is gone. This module owns framing only: it knows
+//! nothing of processes or sandboxes.
+
+use std::io::{self, Read, Write};
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::job::{JobResult, JobSpec};
+
+/// Bumped whenever a message changes shape.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Frames above this size are refused rather than allocated.
+pub const MAX_FRAME_BYTES: usize = 1 << 30;
+
+/// Messages from the supervisor to a worker.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ToWorker {
+    /// Run this job and answer with [`FromWorker::Done`].
+    Run(Box<JobSpec>),
+    /// Finish and exit.
+    Shutdown,
+}
+
+/// Messages from a worker to the supervisor.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum FromWorker {
+    /// First frame a worker sends: who it is and which protocol it speaks.
+    Hello {
+        /// The worker's [`PROTOCOL_VERSION`].
+        version: u32,
+        /// The worker's process id.
+        pid: u32,
+    },
+    /// The job ended.
+    Done(Box<JobResult>),
+}
+
+/// Why a frame could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum IpcError {
+    /// The channel failed.
+    #[error("channel: {0}")]
+    Io(#[from] io::Error),
+    /// The stream ended in the middle of a frame.
+    #[error("channel closed in the middle of a frame")]
+    Truncated,
+    /// A frame announced more than [`MAX_FRAME_BYTES`].
+    #[error("frame of {0} bytes is larger than the limit")]
+    TooLarge(usize),
+    /// The payload did not decode as the expected message.
+    #[error("malformed frame: {0}")]
+    Malformed(#[from] postcard::Error),
+}
+
+fn encode<M: Serialize>(message: &M) -> Result<Vec<u8>, IpcError> {
+    let mut frame = vec![0u8; 4];
+    let mut frame = postcard::to_extend(message, std::mem::take(&mut frame))?;
+    let len = frame.len() - 4;
+    if len > MAX_FRAME_BYTES {
+        return Err(IpcError::TooLarge(len));
+    }
+    frame[..4].copy_from_slice(&(len as u32).to_le_bytes());
+    Ok(frame)
+}
+
+fn payload_len(header: [u8; 4]) -> Result<usize, IpcError> {
+    let len = u32::from_le_bytes(header) as usize;
+    if len > MAX_FRAME_BYTES {
+        return Err(IpcError::TooLarge(len));
+    }
+    Ok(len)
+}
+
+/// Writes one message as a frame and flushes it.
+pub fn write_frame<M: Serialize>(writer: &mut impl Write, message: &M) -> Result<(), IpcError> {
+    writer.write_all(&encode(message)?)?;
+    writer.flush()?;
+    Ok(())
+}
+
+/// Reads one frame; `Ok(None)` when the stream ended cleanly before it.
+pub fn read_frame<M: DeserializeOwned>(reader: &mut impl Read) -> Result<Option<M>, IpcError> {
+    let mut header = [0u8; 4];
+    match read_exact_or_eof(reader, &mut header)? {
+        0 => return Ok(None),
+        4 => {}
+        _ => return Err(IpcError::Truncated),
+    }
+    let mut payload = vec![0u8; payload_len(header)?];
+    reader.read_exact(&mut payload).map_err(truncated)?;
+    Ok(Some(postcard::from_bytes(&payload)?))
+}
+
+/// Async twin of [`write_frame`], for the supervisor.
+pub async fn write_frame_async<M: Serialize>(
+    writer: &mut (impl AsyncWrite + Unpin),
+    message: &M,
+) -> Result<(), IpcError> {
+    writer.write_all(&encode(message)?).await?;
+    writer.flush().await?;
+    Ok(())
+}
+
+/// Async twin of [`read_frame`], for the supervisor.
+pub async fn read_frame_async<M: DeserializeOwned>(
+    reader: &mut (impl AsyncRead + Unpin),
+) -> Result<Option<M>, IpcError> {
+    let mut header = [0u8; 4];
+    let mut filled = 0;
+    while filled < 4 {
+        match reader.read(&mut header[filled..]).await? {
+            0 if filled == 0 => return Ok(None),
+            0 => return Err(IpcError::Truncated),
+            n => filled += n,
+        }
+    }
+    let mut payload = vec![0u8; payload_len(header)?];
+    reader.read_exact(&mut payload).await.map_err(truncated)?;
+    Ok(Some(postcard::from_bytes(&payload)?))
+}
+
+/// Fills `buf` unless the stream ends first; returns how many bytes were read.
+fn read_exact_or_eof(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+fn truncated(error: io::Error) -> IpcError {
+    if error.kind() == io::ErrorKind::UnexpectedEof {
+        IpcError::Truncated
+    } else {
+        IpcError::Io(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::Outcome;
+
+    #[test]
+    fn round_trip_and_clean_eof() {
+        let mut wire = Vec::new();
+        write_frame(&mut wire, &FromWorker::Hello { version: PROTOCOL_VERSION, pid: 7 }).unwrap();
+        let result = JobResult::without_output("j1".into(), Outcome::Exited(3));
+        write_frame(&mut wire, &FromWorker::Done(Box::new(result.clone()))).unwrap();
+        let mut reader = wire.as_slice();
+        assert!(matches!(
+            read_frame::<FromWorker>(&mut reader).unwrap(),
+            Some(FromWorker::Hello { version: PROTOCOL_VERSION, pid: 7 })
+        ));
+        match read_frame::<FromWorker>(&mut reader).unwrap() {
+            Some(FromWorker::Done(done)) => assert_eq!(*done, result),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(read_frame::<FromWorker>(&mut reader).unwrap().is_none());
+    }
+
+    #[test]
+    fn truncated_and_oversized_frames_are_errors() {
+        let mut wire = Vec::new();
+        write_frame(&mut wire, &ToWorker::Shutdown).unwrap();
+        let cut = &wire[..wire.len() - 1];
+        assert!(matches!(read_frame::<ToWorker>(&mut &cut[..]), Err(IpcError::Truncated)));
+        assert!(matches!(read_frame::<ToWorker>(&mut &wire[..2]), Err(IpcError::Truncated)));
+        let huge = u32::MAX.to_le_bytes();
+        assert!(matches!(read_frame::<ToWorker>(&mut &huge[..]), Err(IpcError::TooLarge(_))));
+        let garbage = [1u8, 0, 0, 0, 0xff];
+        assert!(matches!(read_frame::<ToWorker>(&mut &garbage[..]), Err(IpcError::Malformed(_))));
+    }
+}

@@ -1,0 +1,232 @@
+//! What a job is and what it ends with: the types shared by the command line, the pool,
+//! the IPC protocol and the sandbox. Plain data; no behaviour beyond describing itself.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+/// Whether a module is a WASI preview 1 core module or a preview 2 component.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModuleKind {
+    /// A core module exporting `_start` (WASI preview 1 command).
+    Module,
+    /// A component exporting `wasi:cli/run` (WASI preview 2 command).
+    Component,
+}
+
+impl ModuleKind {
+    /// The name used in messages and the API (`module` or `component`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModuleKind::Module => "module",
+            ModuleKind::Component => "component",
+        }
+    }
+}
+
+/// A validated, compiled module ready for workers: its content hash and where its compiled
+/// artifact for the job's engine settings lies on disk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleRef {
+    /// Lowercase hex SHA-256 of the `.wasm` bytes.
+    pub hash: String,
+    /// Core module or component.
+    pub kind: ModuleKind,
+    /// The precompiled artifact (`.cwasm`) for the engine flavour the job needs.
+    pub artifact: PathBuf,
+}
+
+/// A host directory made visible to the guest (`--dir HOST[::GUEST][:ro]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirGrant {
+    /// Absolute path on the host.
+    pub host: PathBuf,
+    /// Path the guest opens it by.
+    pub guest: String,
+    /// Whether the guest may only read.
+    pub read_only: bool,
+}
+
+impl std::str::FromStr for DirGrant {
+    type Err = String;
+
+    /// Parses `HOST`, `HOST::GUEST`, each optionally followed by `:ro` (read-only).
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (spec, read_only) = match text.strip_suffix(":ro") {
+            Some(spec) => (spec, true),
+            None => (text, false),
+        };
+        let (host, guest) = match spec.split_once("::") {
+            Some((host, guest)) => (host, guest.to_string()),
+            None => (spec, spec.to_string()),
+        };
+        if host.is_empty() || guest.is_empty() {
+            return Err(format!("`{text}` is not HOST[::GUEST][:ro]"));
+        }
+        let host = std::fs::canonicalize(host)
+            .map_err(|e| format!("cannot grant directory `{host}`: {e}"))?;
+        if !host.is_dir() {
+            return Err(format!("cannot grant `{}`: not a directory", host.display()));
+        }
+        Ok(DirGrant { host, guest, read_only })
+    }
+}
+
+/// The limits one job runs under. Each, when hit, ends the job with an outcome naming it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Wall-clock time the job may run; `None` for no limit.
+    pub timeout: Option<Duration>,
+    /// Most linear memory, in bytes, the guest may grow to.
+    pub memory_bytes: u64,
+    /// Fuel (roughly, WebAssembly instructions) the guest may burn; `None` for unmetered.
+    pub fuel: Option<u64>,
+    /// Most bytes of stdout, and separately of stderr, kept; the rest is cut.
+    pub output_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: None,
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+            fuel: None,
+            output_bytes: DEFAULT_OUTPUT_BYTES,
+        }
+    }
+}
+
+/// Default per-job memory cap: 512 MiB.
+pub const DEFAULT_MEMORY_BYTES: u64 = 512 << 20;
+/// Default cap on each of stdout and stderr: 1 MiB.
+pub const DEFAULT_OUTPUT_BYTES: u64 = 1 << 20;
+
+/// Everything a worker needs to run one job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// The job's id, visible to the guest as `WASMPOOL_JOB_ID`.
+    pub id: String,
+    /// The compiled module to run.
+    pub module: ModuleRef,
+    /// Arguments including `argv[0]` (the program name).
+    pub args: Vec<String>,
+    /// Environment variables, in order.
+    pub env: Vec<(String, String)>,
+    /// Bytes the guest reads from stdin.
+    pub stdin: Vec<u8>,
+    /// Directories granted to the guest.
+    pub dirs: Vec<DirGrant>,
+    /// Time, memory, fuel and output limits.
+    pub limits: Limits,
+}
+
+/// How a job ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// The guest exited with this code (preview 1: `proc_exit(n)`; preview 2: 0 or 1).
+    Exited(i32),
+    /// The guest trapped; the message is wasmtime's.
+    Trapped(String),
+    /// The job ran past its timeout.
+    TimedOut(Duration),
+    /// The guest tried to grow its memory beyond the cap (bytes).
+    MemoryLimit(u64),
+    /// The guest burnt all its fuel.
+    FuelExhausted(u64),
+    /// The module could not be loaded or instantiated.
+    LoadFailed(String),
+    /// The worker process died while running the job.
+    WorkerDied(String),
+    /// The job was cancelled.
+    Cancelled,
+}
+
+impl Outcome {
+    /// Whether the job succeeded (exited 0).
+    pub fn succeeded(&self) -> bool {
+        matches!(self, Outcome::Exited(0))
+    }
+
+    /// The job state this outcome ends in: `succeeded`, `failed`, `timed_out` or `cancelled`.
+    pub fn state(&self) -> &'static str {
+        match self {
+            Outcome::Exited(0) => "succeeded",
+            Outcome::TimedOut(_) => "timed_out",
+            Outcome::Cancelled => "cancelled",
+            _ => "failed",
+        }
+    }
+
+    /// A one-line description, e.g. `exited with code 3` or `timed out after 1s`.
+    pub fn describe(&self) -> String {
+        use crate::units::{format_duration, format_size};
+        match self {
+            Outcome::Exited(code) => format!("exited with code {code}"),
+            Outcome::Trapped(message) => format!("trapped: {message}"),
+            Outcome::TimedOut(limit) => format!("timed out after {}", format_duration(*limit)),
+            Outcome::MemoryLimit(limit) => {
+                format!("memory limit of {} exceeded", format_size(*limit))
+            }
+            Outcome::FuelExhausted(fuel) => format!("fuel limit of {fuel} exhausted"),
+            Outcome::LoadFailed(message) => format!("could not load module: {message}"),
+            Outcome::WorkerDied(cause) => format!("worker died: {cause}"),
+            Outcome::Cancelled => "cancelled".to_string(),
+        }
+    }
+}
+
+/// What a job produced. The worker fills everything but the timestamps and pid, which the
+/// supervisor records from its own clock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobResult {
+    /// The job's id.
+    pub id: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Captured stdout, at most `Limits::output_bytes`.
+    pub stdout: Vec<u8>,
+    /// Captured stderr, at most `Limits::output_bytes`.
+    pub stderr: Vec<u8>,
+    /// Whether stdout was cut at the cap.
+    pub stdout_truncated: bool,
+    /// Whether stderr was cut at the cap.
+    pub stderr_truncated: bool,
+    /// Fuel burnt, when the job was metered.
+    pub fuel_used: Option<u64>,
+    /// The largest linear memory the guest reached, in bytes.
+    pub peak_memory_bytes: u64,
+    /// Time inside the worker from receiving the job to its end.
+    pub run_time: Duration,
+}
+
+impl JobResult {
+    /// A result with no output, for outcomes decided outside the sandbox.
+    pub fn without_output(id: String, outcome: Outcome) -> Self {
+        JobResult {
+            id,
+            outcome,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            stdout_truncated: false,
+            stderr_truncated: false,
+            fuel_used: None,
+            peak_memory_bytes: 0,
+            run_time: Duration::ZERO,
+        }
+    }
+}
+
+/// A finished job as the supervisor saw it: the result plus where and when it ran.
+#[derive(Clone, Debug)]
+pub struct Completed {
+    /// What the job produced.
+    pub result: JobResult,
+    /// Pid of the worker process that ran it (0 if it never reached one).
+    pub worker_pid: u32,
+    /// When the job was handed to its worker.
+    pub started_at: SystemTime,
+    /// When its result came back (or the worker was found dead).
+    pub finished_at: SystemTime,
+}

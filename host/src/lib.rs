@@ -1,0 +1,14 @@
+//! wasmpool: a job pool for WebAssembly.
+//!
+//! Users hand wasmpool WASI programs; it runs each job on a pool of isolated worker
+//! processes, one job per worker at a time, inside a wasmtime sandbox. Data flows one way:
+//! CLI → [`pool`] (supervisor) → [`ipc`] → [`worker`] process → [`sandbox`] → result.
+//! `docs/ARCHITECTURE.md` describes the parts and the contracts between them.
+
+pub mod cli;
+pub mod ipc;
+pub mod job;
+pub mod pool;
+pub mod sandbox;
+pub mod units;
+pub mod worker;

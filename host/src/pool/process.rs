@@ -1,0 +1,250 @@
+//! One worker process seen from the supervisor: spawning it isolated, the hello handshake,
+//! handing it a job and reading the answer, and telling how it died.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio_util::sync::CancellationToken;
+
+use crate::ipc::{self, FromWorker, IpcError, PROTOCOL_VERSION, ToWorker};
+use crate::job::{JobResult, JobSpec};
+
+/// How long a new worker may take to say hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a worker could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// The process could not be created.
+    #[error("cannot start worker `{exe}`: {source}")]
+    Spawn {
+        /// The executable.
+        exe: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// It started but did not greet properly.
+    #[error("worker {pid} did not start: {reason}")]
+    Handshake {
+        /// Its pid.
+        pid: u32,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// How a job handed to a worker ended, from the supervisor's side.
+pub enum RunEnd {
+    /// The worker answered.
+    Done(Box<JobResult>),
+    /// The worker died or broke the protocol; the string says how.
+    Died(String),
+    /// The job was cancelled and the worker killed.
+    Cancelled,
+    /// The worker did not answer by the hard deadline and was killed.
+    Overdue,
+}
+
+/// A live worker process and its channel.
+pub struct WorkerProcess {
+    child: Child,
+    input: ChildStdin,
+    output: BufReader<ChildStdout>,
+    pid: u32,
+}
+
+impl WorkerProcess {
+    /// Starts `exe worker` with an empty environment, `dir` as its working directory and
+    /// only its channel as descriptors, and waits for its hello.
+    ///
+    /// The worker asks the kernel to kill it when its parent *thread* exits, so this must be
+    /// called from a thread that lives as long as the pool (a tokio runtime worker thread,
+    /// never a blocking-pool thread).
+    pub async fn spawn(exe: &Path, dir: &Path) -> Result<Self, SpawnError> {
+        let mut command = Command::new(exe);
+        // SAFETY: the closure runs in the forked child before exec and only makes raw
+        // system calls, which are async-signal-safe; it touches no memory of the parent.
+        #[allow(unsafe_code)]
+        unsafe {
+            command.pre_exec(close_inherited_descriptors);
+        }
+        let mut child = command
+            .arg("worker")
+            .arg("--parent-pid")
+            .arg(std::process::id().to_string())
+            .env_clear()
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| SpawnError::Spawn { exe: exe.to_path_buf(), source })?;
+        let pid = child.id().unwrap_or(0);
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(forward_stderr(pid, stderr));
+        }
+        let (Some(input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
+            unreachable!("stdin and stdout were piped");
+        };
+        let mut worker = WorkerProcess { child, input, output: BufReader::new(output), pid };
+        worker.handshake().await?;
+        Ok(worker)
+    }
+
+    async fn handshake(&mut self) -> Result<(), SpawnError> {
+        let pid = self.pid;
+        let failed = |reason: String| SpawnError::Handshake { pid, reason };
+        let hello = tokio::time::timeout(HELLO_TIMEOUT, ipc::read_frame_async(&mut self.output))
+            .await
+            .map_err(|_| failed(format!("no hello within {HELLO_TIMEOUT:?}")))?;
+        match hello {
+            Ok(Some(FromWorker::Hello { version: PROTOCOL_VERSION, .. })) => Ok(()),
+            Ok(Some(FromWorker::Hello { version, .. })) => Err(failed(format!(
+                "it speaks protocol {version}, this host speaks {PROTOCOL_VERSION}"
+            ))),
+            Ok(Some(other)) => Err(failed(format!("expected hello, got {other:?}"))),
+            Ok(None) => Err(failed(self.death_cause().await)),
+            Err(e) => Err(failed(e.to_string())),
+        }
+    }
+
+    /// The worker's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Hands the job over and waits for its result, killing the worker if the job is
+    /// cancelled or no answer comes by `hard_deadline`.
+    pub async fn run(
+        &mut self,
+        job: JobSpec,
+        cancel: &CancellationToken,
+        hard_deadline: Option<Duration>,
+    ) -> RunEnd {
+        if let Err(e) = ipc::write_frame_async(&mut self.input, &ToWorker::Run(Box::new(job))).await
+        {
+            return RunEnd::Died(self.died_of(e).await);
+        }
+        let overdue = async {
+            match hard_deadline {
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => std::future::pending().await,
+            }
+        };
+        let answer = tokio::select! {
+            answer = ipc::read_frame_async::<FromWorker>(&mut self.output) => answer,
+            () = cancel.cancelled() => {
+                self.kill().await;
+                return RunEnd::Cancelled;
+            }
+            () = overdue => {
+                self.kill().await;
+                return RunEnd::Overdue;
+            }
+        };
+        match answer {
+            Ok(Some(FromWorker::Done(result))) => RunEnd::Done(result),
+            Ok(Some(other)) => {
+                self.kill().await;
+                RunEnd::Died(format!("protocol error: expected a result, got {other:?}"))
+            }
+            Ok(None) => RunEnd::Died(self.death_cause().await),
+            Err(e) => RunEnd::Died(self.died_of(e).await),
+        }
+    }
+
+    /// Waits for the worker to exit by itself (it died while idle).
+    pub async fn exited(&mut self) -> String {
+        self.death_cause().await
+    }
+
+    /// Asks the worker to finish, and kills it if it does not within a moment.
+    pub async fn shutdown(mut self) {
+        let _ = ipc::write_frame_async(&mut self.input, &ToWorker::Shutdown).await;
+        if tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await.is_err() {
+            self.kill().await;
+        }
+    }
+
+    async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    async fn died_of(&mut self, error: IpcError) -> String {
+        match error {
+            IpcError::Io(_) | IpcError::Truncated => self.death_cause().await,
+            other => {
+                self.kill().await;
+                format!("protocol error: {other}")
+            }
+        }
+    }
+
+    /// Reaps the process and describes how it ended.
+    async fn death_cause(&mut self) -> String {
+        match self.child.wait().await {
+            Ok(status) => describe_exit(self.pid, status),
+            Err(e) => format!("worker {} vanished: {e}", self.pid),
+        }
+    }
+}
+
+/// Closes every descriptor above stderr in a freshly forked worker. Rust opens its own
+/// descriptors close-on-exec, but a host may have been handed others (a make jobserver's
+/// pipes, a supervisor's sockets) that would otherwise leak into every worker.
+fn close_inherited_descriptors() -> std::io::Result<()> {
+    // SAFETY: plain system calls on descriptor numbers; nothing in this process uses the
+    // descriptors being closed, since exec follows at once.
+    #[allow(unsafe_code)]
+    unsafe {
+        if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
+            // Kernels before 5.9 lack close_range: close them one by one.
+            for fd in 3..libc::sysconf(libc::_SC_OPEN_MAX).clamp(0, 65536) as i32 {
+                libc::close(fd);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `worker 123 killed by signal 9 (SIGKILL)` or `worker 123 exited with status 3`.
+pub fn describe_exit(pid: u32, status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("worker {pid} exited with status {code}"),
+        (None, Some(signal)) => {
+            let name = signal_name(signal).map(|name| format!(" ({name})"));
+            format!("worker {pid} killed by signal {signal}{}", name.unwrap_or_default())
+        }
+        (None, None) => format!("worker {pid} ended: {status}"),
+    }
+}
+
+fn signal_name(signal: i32) -> Option<&'static str> {
+    Some(match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        15 => "SIGTERM",
+        _ => return None,
+    })
+}
+
+/// Worker processes log to stderr; their lines join the host's log, tagged with the pid.
+async fn forward_stderr(pid: u32, stderr: tokio::process::ChildStderr) {
+    let mut lines = BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        tracing::warn!(worker = pid, "{line}");
+    }
+}

@@ -1,0 +1,201 @@
+//! Turning `.wasm` bytes into something a worker can run: recognise the kind, validate,
+//! check it is a runnable WASI command, compile, and keep the compiled artifact on disk
+//! keyed by content hash and engine settings, so each module is compiled once.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::{ExternType, Module};
+use wasmtime_wasi::p2::bindings::CommandPre;
+
+use super::Flavored;
+use super::engine::Flavor;
+use super::state::{P1State, P2State};
+use crate::job::{ModuleKind, ModuleRef};
+
+/// Why a module cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    /// The bytes are not WebAssembly at all.
+    #[error("not a WebAssembly file: it does not start with the `\\0asm` magic bytes")]
+    NotWasm,
+    /// WebAssembly of a version or layer wasmtime does not run.
+    #[error(
+        "unsupported WebAssembly binary version {0:02x?}: expected a core module (01 00 00 00) or a component (0d 00 01 00)"
+    )]
+    UnknownVersion([u8; 4]),
+    /// wasmtime refused to compile it.
+    #[error("invalid WebAssembly: {0}")]
+    Invalid(String),
+    /// Valid, but not something wasmpool can run as a job.
+    #[error("not runnable: {0}")]
+    NotRunnable(String),
+    /// A compiled artifact could not be written or read.
+    #[error("compiled-module cache at {path}: {message}")]
+    Cache {
+        /// The file involved.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// A module ready to instantiate in a fresh store: imports resolved, exports looked up.
+pub enum Prepared {
+    /// A preview 1 command module.
+    Module(wasmtime::InstancePre<P1State>),
+    /// A preview 2 command component.
+    Component(CommandPre<P2State>),
+}
+
+/// Lowercase hex SHA-256 of the bytes: a module's identity.
+pub fn content_hash(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Tells a core module from a component by the header, before any compiling.
+pub fn detect_kind(bytes: &[u8]) -> Result<ModuleKind, ModuleError> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(ModuleError::NotWasm);
+    }
+    let version: [u8; 4] = bytes[4..8].try_into().expect("four bytes");
+    match version {
+        [0x01, 0x00, 0x00, 0x00] => Ok(ModuleKind::Module),
+        [0x0d, 0x00, 0x01, 0x00] => Ok(ModuleKind::Component),
+        other => Err(ModuleError::UnknownVersion(other)),
+    }
+}
+
+/// Validates and compiles `.wasm` bytes, checks that they form a runnable command, and
+/// returns the prepared instance factory together with the serialised artifact.
+pub fn compile(flavored: &Flavored, bytes: &[u8]) -> Result<(Prepared, Vec<u8>), ModuleError> {
+    let invalid = |e: wasmtime::Error| ModuleError::Invalid(format!("{e:#}"));
+    match detect_kind(bytes)? {
+        ModuleKind::Module => {
+            let module = Module::new(&flavored.engine, bytes).map_err(invalid)?;
+            let artifact = module.serialize().map_err(invalid)?;
+            Ok((prepare_module(flavored, &module)?, artifact))
+        }
+        ModuleKind::Component => {
+            let component = Component::new(&flavored.engine, bytes).map_err(invalid)?;
+            let artifact = component.serialize().map_err(invalid)?;
+            Ok((prepare_component(flavored, &component)?, artifact))
+        }
+    }
+}
+
+/// Loads an artifact written by [`ArtifactCache::compile`] and prepares it.
+pub fn load(flavored: &Flavored, kind: ModuleKind, path: &Path) -> Result<Prepared, ModuleError> {
+    let cache_error = |e: wasmtime::Error| ModuleError::Cache {
+        path: path.to_path_buf(),
+        message: format!("{e:#}"),
+    };
+    match kind {
+        ModuleKind::Module => {
+            // SAFETY: artifacts are only ever written by `ArtifactCache`, from modules this
+            // binary compiled, into the operator's own cache directory; deserialising them
+            // trusts that directory exactly as the binary itself is trusted.
+            #[allow(unsafe_code)]
+            let module =
+                unsafe { Module::deserialize_file(&flavored.engine, path) }.map_err(cache_error)?;
+            prepare_module(flavored, &module)
+        }
+        ModuleKind::Component => {
+            // SAFETY: as above.
+            #[allow(unsafe_code)]
+            let component = unsafe { Component::deserialize_file(&flavored.engine, path) }
+                .map_err(cache_error)?;
+            prepare_component(flavored, &component)
+        }
+    }
+}
+
+fn prepare_module(flavored: &Flavored, module: &Module) -> Result<Prepared, ModuleError> {
+    match module.get_export("_start") {
+        Some(ExternType::Func(ty)) if ty.params().len() == 0 && ty.results().len() == 0 => {}
+        Some(_) => {
+            return Err(ModuleError::NotRunnable(
+                "`_start` is exported but is not a function taking and returning nothing".into(),
+            ));
+        }
+        None => {
+            return Err(ModuleError::NotRunnable(
+                "the module does not export `_start`, so it is not a WASI command \
+                 (preview 1); libraries and reactors cannot run as jobs"
+                    .into(),
+            ));
+        }
+    }
+    let pre = flavored
+        .p1
+        .instantiate_pre(module)
+        .map_err(|e| ModuleError::NotRunnable(format!("{e:#}")))?;
+    Ok(Prepared::Module(pre))
+}
+
+fn prepare_component(flavored: &Flavored, component: &Component) -> Result<Prepared, ModuleError> {
+    let pre = flavored
+        .p2
+        .instantiate_pre(component)
+        .map_err(|e| ModuleError::NotRunnable(format!("{e:#}")))?;
+    let command = CommandPre::new(pre).map_err(|e| {
+        ModuleError::NotRunnable(format!(
+            "the component does not export `wasi:cli/run`, so it is not a WASI command \
+             (preview 2): {e:#}"
+        ))
+    })?;
+    Ok(Prepared::Component(command))
+}
+
+/// The on-disk cache of compiled artifacts: `<dir>/<sha256>-<engine tag>.cwasm`.
+#[derive(Clone, Debug)]
+pub struct ArtifactCache {
+    dir: PathBuf,
+}
+
+impl ArtifactCache {
+    /// A cache in `dir` (created on first write).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        ArtifactCache { dir: dir.into() }
+    }
+
+    /// Where a module's artifact for an engine flavour lives.
+    pub fn path(&self, hash: &str, tag: &str) -> PathBuf {
+        self.dir.join(format!("{hash}-{tag}.cwasm"))
+    }
+
+    /// Returns the module's reference, compiling and storing it unless an artifact for these
+    /// bytes and engine settings is already there.
+    pub fn compile(
+        &self,
+        flavored: &Flavored,
+        flavor: Flavor,
+        bytes: &[u8],
+    ) -> Result<ModuleRef, ModuleError> {
+        let kind = detect_kind(bytes)?;
+        let hash = content_hash(bytes);
+        let artifact = self.path(&hash, &flavored.tag);
+        if !artifact.exists() {
+            let (_, serialized) = compile(flavored, bytes)?;
+            self.write_atomically(&artifact, &serialized)?;
+            tracing::debug!(%hash, ?flavor, path = %artifact.display(), "compiled module");
+        }
+        Ok(ModuleRef { hash, kind, artifact })
+    }
+
+    /// Writes through a temporary file and a rename, so a reader never sees half an artifact
+    /// even when several processes compile the same module at once.
+    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> Result<(), ModuleError> {
+        let cache_error = |e: std::io::Error| ModuleError::Cache {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        std::fs::create_dir_all(&self.dir).map_err(cache_error)?;
+        let mut temp = tempfile::NamedTempFile::new_in(&self.dir).map_err(cache_error)?;
+        temp.write_all(bytes).map_err(cache_error)?;
+        temp.persist(path).map_err(|e| cache_error(e.error))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,98 @@
+//! Engine settings: the one wasmtime configuration of the whole binary, in two flavours
+//! (with and without fuel metering), and the epoch ticker that drives timeouts.
+
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances; timeouts are measured in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Largest linear memory any job may have (the wasm32 maximum).
+pub const MAX_MEMORY_BYTES: u64 = 4 << 30;
+
+/// The two engine configurations. Fuel metering slows call-heavy guests down by up to 2×, so
+/// only jobs that ask for a fuel limit pay for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Flavor {
+    /// No fuel metering.
+    Plain,
+    /// Fuel metering on.
+    Metered,
+}
+
+impl Flavor {
+    /// The flavour a job with (or without) a fuel limit needs.
+    pub fn for_fuel(fuel: Option<u64>) -> Flavor {
+        if fuel.is_some() { Flavor::Metered } else { Flavor::Plain }
+    }
+
+    fn tag(self) -> &'static str {
+        match self {
+            Flavor::Plain => "plain",
+            Flavor::Metered => "fuel",
+        }
+    }
+}
+
+/// Builds an engine of the given flavour. Host and workers build theirs with this same
+/// function so that artifacts compiled by one load in the other.
+pub fn new_engine(flavor: Flavor) -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config.consume_fuel(flavor == Flavor::Metered);
+    config.wasm_component_model(true);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling()));
+    Engine::new(&config)
+}
+
+/// A worker runs one job at a time, so its pool needs room for one job's instances plus
+/// slack; the defaults reserve a thousand of each.
+fn pooling() -> PoolingAllocationConfig {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(16)
+        .total_core_instances(64)
+        .total_memories(32)
+        .total_tables(64)
+        .total_stacks(16)
+        .max_memories_per_component(16)
+        .max_tables_per_component(32)
+        .max_memory_size(MAX_MEMORY_BYTES as usize)
+        .max_unused_warm_slots(8);
+    pool
+}
+
+/// A short tag naming the engine's flavour and compatibility settings, used to key the
+/// compiled-artifact cache so an artifact is only ever loaded by an engine that accepts it.
+pub fn artifact_tag(engine: &Engine, flavor: Flavor) -> String {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    env!("CARGO_PKG_VERSION").hash(&mut hasher);
+    format!("{}-{:016x}", flavor.tag(), hasher.finish())
+}
+
+/// Starts a thread that advances the engine's epoch every [`EPOCH_TICK`] until the engine
+/// is dropped.
+pub fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch ticker thread");
+}
+
+/// Epoch ticks a job with this timeout may run for.
+pub fn deadline_ticks(timeout: Option<Duration>) -> u64 {
+    match timeout {
+        // One extra tick: the first may come at once.
+        Some(limit) => (limit.as_nanos() / EPOCH_TICK.as_nanos()) as u64 + 1,
+        None => u64::MAX / 2,
+    }
+}

@@ -1,0 +1,187 @@
+//! Running one job in a fresh store: WASI context from the job spec (deny by default),
+//! limits applied, output captured with a cap, and whatever ended the run classified into an
+//! [`Outcome`].
+
+use std::time::{Duration, Instant};
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, Store, Trap};
+use wasmtime_wasi::p2::pipe::MemoryInputPipe;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+use super::compile::Prepared;
+use super::engine::deadline_ticks;
+use super::limiter::{JobLimiter, MemoryLimitExceeded};
+use super::output::CappedOutput;
+use super::state::{JobState, P1State, P2State};
+use crate::job::{JobResult, JobSpec, Outcome};
+
+/// Extra environment the worker adds for every guest.
+pub struct JobEnv {
+    /// Pid of the worker process, exposed as `WASMPOOL_WORKER_PID`.
+    pub worker_pid: u32,
+}
+
+/// The guest's captured stdout and stderr.
+struct Capture {
+    stdout: CappedOutput,
+    stderr: CappedOutput,
+}
+
+impl Capture {
+    fn new(cap: u64) -> Self {
+        Capture { stdout: CappedOutput::new(cap), stderr: CappedOutput::new(cap) }
+    }
+}
+
+/// Runs a prepared module for one job and reports how it went.
+pub async fn run(
+    engine: &Engine,
+    prepared: &Prepared,
+    mut job: JobSpec,
+    env: &JobEnv,
+) -> JobResult {
+    let started = Instant::now();
+    let capture = Capture::new(job.limits.output_bytes);
+    let stdin = std::mem::take(&mut job.stdin);
+    let builder = match wasi_builder(&job, env, &capture, stdin) {
+        Ok(builder) => builder,
+        Err(message) => return JobResult::without_output(job.id, Outcome::LoadFailed(message)),
+    };
+    let limiter = JobLimiter::new(job.limits.memory_bytes);
+    let (outcome, fuel_used, peak) = match prepared {
+        Prepared::Module(pre) => {
+            let mut builder = builder;
+            let state = P1State { wasi: builder.build_p1(), limiter };
+            let mut store = new_store(engine, state, &job);
+            let run = async {
+                let instance = pre.instantiate_async(&mut store).await?;
+                let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+                start.call_async(&mut store, ()).await.map(|()| 0)
+            };
+            let ended = within(job.limits.timeout, run).await;
+            conclude(&mut store, &job, ended)
+        }
+        Prepared::Component(pre) => {
+            let mut builder = builder;
+            let state = P2State { ctx: builder.build(), table: ResourceTable::new(), limiter };
+            let mut store = new_store(engine, state, &job);
+            let run = async {
+                let command = pre.instantiate_async(&mut store).await?;
+                let status = command.wasi_cli_run().call_run(&mut store).await?;
+                Ok(if status.is_ok() { 0 } else { 1 })
+            };
+            let ended = within(job.limits.timeout, run).await;
+            conclude(&mut store, &job, ended)
+        }
+    };
+    let (stdout, stdout_truncated) = capture.stdout.take();
+    let (stderr, stderr_truncated) = capture.stderr.take();
+    JobResult {
+        id: job.id,
+        outcome,
+        stdout,
+        stderr,
+        stdout_truncated,
+        stderr_truncated,
+        fuel_used,
+        peak_memory_bytes: peak,
+        run_time: started.elapsed(),
+    }
+}
+
+/// A WASI context granting only what the job spec names: no network, no files beyond the
+/// granted directories, no inherited environment.
+fn wasi_builder(
+    job: &JobSpec,
+    env: &JobEnv,
+    capture: &Capture,
+    stdin: Vec<u8>,
+) -> Result<WasiCtxBuilder, String> {
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .args(&job.args)
+        .envs(&job.env)
+        .env("WASMPOOL_JOB_ID", &job.id)
+        .env("WASMPOOL_WORKER_PID", env.worker_pid.to_string())
+        .stdin(MemoryInputPipe::new(stdin))
+        .stdout(capture.stdout.clone())
+        .stderr(capture.stderr.clone())
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    for dir in &job.dirs {
+        let perms = if dir.read_only { FsPerms::ReadOnly } else { FsPerms::ReadWrite };
+        builder
+            .preopened_dir(&dir.host, &dir.guest, perms)
+            .map_err(|e| format!("cannot open granted directory {}: {e:#}", dir.host.display()))?;
+    }
+    Ok(builder)
+}
+
+fn new_store<T: JobState>(engine: &Engine, state: T, job: &JobSpec) -> Store<T> {
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| state.limiter());
+    store.set_epoch_deadline(deadline_ticks(job.limits.timeout));
+    store.epoch_deadline_trap();
+    if let Some(fuel) = job.limits.fuel {
+        // Only fails when the engine does not meter fuel, which `Flavor` rules out.
+        let _ = store.set_fuel(fuel);
+    }
+    store
+}
+
+/// Drives the run under the job's timeout. This catches guests blocked in a host call (a
+/// WASI sleep), which the epoch deadline cannot interrupt; a guest computing is stopped by
+/// the epoch deadline a moment earlier.
+async fn within(
+    timeout: Option<Duration>,
+    run: impl Future<Output = wasmtime::Result<i32>>,
+) -> wasmtime::Result<i32> {
+    match timeout {
+        Some(limit) => tokio::time::timeout(limit + Duration::from_millis(5), run)
+            .await
+            .unwrap_or_else(|_| Err(Trap::Interrupt.into())),
+        None => run.await,
+    }
+}
+
+/// Classifies the end of the run and reads the fuel and memory figures from the store.
+fn conclude<T: JobState>(
+    store: &mut Store<T>,
+    job: &JobSpec,
+    ended: wasmtime::Result<i32>,
+) -> (Outcome, Option<u64>, u64) {
+    let outcome = match ended {
+        Ok(code) => Outcome::Exited(code),
+        Err(error) => classify(error, job),
+    };
+    let fuel_used = job.limits.fuel.map(|fuel| fuel.saturating_sub(store.get_fuel().unwrap_or(0)));
+    let peak = store.data_mut().limiter().peak();
+    (outcome, fuel_used, peak)
+}
+
+/// Names what ended a run that did not return normally.
+fn classify(error: wasmtime::Error, job: &JobSpec) -> Outcome {
+    if let Some(exit) = error.downcast_ref::<I32Exit>() {
+        return Outcome::Exited(exit.0);
+    }
+    if let Some(limit) = error.downcast_ref::<MemoryLimitExceeded>() {
+        return Outcome::MemoryLimit(limit.limit);
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => Outcome::TimedOut(job.limits.timeout.unwrap_or_default()),
+        Some(Trap::OutOfFuel) => Outcome::FuelExhausted(job.limits.fuel.unwrap_or_default()),
+        Some(trap) => Outcome::Trapped(describe_trap(trap, &error)),
+        None => Outcome::Trapped(format!("{error:#}")),
+    }
+}
+
+/// The trap's message, with the innermost named wasm function when the module has names.
+fn describe_trap(trap: &Trap, error: &wasmtime::Error) -> String {
+    let function = error
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .and_then(|trace| trace.frames().iter().find_map(|frame| frame.func_name()))
+        .map(|name| format!(" in `{name}`"));
+    format!("{trap}{}", function.unwrap_or_default())
+}

@@ -1,0 +1,8 @@
+//! wasmpool's integration tests: one binary, real worker processes, real wasmtime.
+//! Guests come from the `artifacts` crate, whose build script compiles `guest/`.
+
+mod harness;
+mod isolation;
+mod map;
+mod pool;
+mod run;

@@ -1,0 +1,158 @@
+//! The pool with real worker processes: limits end jobs on time and the pool goes on,
+//! dead and cancelled workers are reported and replaced.
+
+use std::time::{Duration, Instant};
+
+use wasmpool::job::{Limits, Outcome};
+use wasmpool::pool::WorkerState;
+
+use super::harness::{job, module, pool, wait_until};
+
+fn with_timeout(timeout: Duration) -> Limits {
+    Limits { timeout: Some(timeout), ..Limits::default() }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spin_with_a_timeout_ends_on_time_and_the_pool_runs_the_next_job() {
+    let (pool, _dir) = pool(1);
+    let started = Instant::now();
+    let done = pool
+        .run(job("spin", &module(artifacts::SPIN, None), &[], with_timeout(Duration::from_secs(1))))
+        .await;
+    assert_eq!(done.result.outcome, Outcome::TimedOut(Duration::from_secs(1)));
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    let next = pool.run(job("next", &module(artifacts::HELLO, None), &[], Limits::default())).await;
+    assert_eq!(next.result.outcome, Outcome::Exited(0));
+    assert_eq!(next.result.stdout, b"Hello from wasmpool!\n");
+    assert_eq!(
+        pool.snapshot().restarts,
+        0,
+        "the epoch deadline ends the job without killing the worker"
+    );
+    pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guest_asleep_in_wasi_ends_on_time_too() {
+    let (pool, _dir) = pool(1);
+    let started = Instant::now();
+    let done = pool
+        .run(job(
+            "sleep",
+            &module(artifacts::SLEEPER, None),
+            &["30"],
+            with_timeout(Duration::from_secs(1)),
+        ))
+        .await;
+    assert_eq!(done.result.outcome, Outcome::TimedOut(Duration::from_secs(1)));
+    assert_eq!(done.result.stdout, b"sleeping 30 s\n", "output before the timeout is kept");
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    let next = pool.run(job("next", &module(artifacts::HELLO, None), &[], Limits::default())).await;
+    assert_eq!(next.result.outcome, Outcome::Exited(0));
+    pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_limit_is_named_and_peak_memory_reported() {
+    let (pool, _dir) = pool(1);
+    let limits = Limits { memory_bytes: 48 << 20, ..Limits::default() };
+    let done = pool.run(job("hog", &module(artifacts::MEMHOG, None), &[], limits.clone())).await;
+    assert_eq!(done.result.outcome, Outcome::MemoryLimit(48 << 20));
+    let small = pool.run(job("small", &module(artifacts::MEMHOG, None), &["8"], limits)).await;
+    assert_eq!(small.result.outcome, Outcome::Exited(0));
+    assert!(small.result.peak_memory_bytes >= 8 << 20, "peak {}", small.result.peak_memory_bytes);
+    assert!(small.result.peak_memory_bytes < 48 << 20, "peak {}", small.result.peak_memory_bytes);
+    pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fuel_is_metered_and_reported() {
+    let (pool, _dir) = pool(1);
+    let fib = module(artifacts::FIB, Some(1));
+    let limits = Limits { fuel: Some(50_000_000), ..Limits::default() };
+    let done = pool.run(job("fib", &fib, &["20"], limits)).await;
+    assert_eq!(done.result.outcome, Outcome::Exited(0));
+    let used = done.result.fuel_used.expect("metered job reports fuel");
+    assert!(used > 10_000 && used < 50_000_000, "used {used}");
+    pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sigkilled_worker_is_reported_and_replaced() {
+    let (pool, _dir) = pool(1);
+    let sleeper = module(artifacts::SLEEPER, None);
+    let mut running = Box::pin(pool.run(job("victim", &sleeper, &["30"], Limits::default())));
+    let mut victim = 0;
+    let busy = tokio::select! {
+        _ = &mut running => panic!("the job ended before it was killed"),
+        busy = wait_until(Duration::from_secs(10), || {
+            let snapshot = pool.snapshot();
+            match &snapshot.workers[0].state {
+                WorkerState::Busy { job_id, .. } if job_id == "victim" => { victim = snapshot.workers[0].pid; true }
+                _ => false,
+            }
+        }) => busy,
+    };
+    assert!(busy, "the job reached a worker");
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(victim as i32).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    let done = running.await;
+    match &done.result.outcome {
+        Outcome::WorkerDied(cause) => assert!(cause.contains("signal 9 (SIGKILL)"), "{cause}"),
+        other => panic!("expected a dead worker, got {other:?}"),
+    }
+    assert_eq!(done.worker_pid, victim);
+    let next =
+        pool.run(job("after", &module(artifacts::HELLO, None), &[], Limits::default())).await;
+    assert_eq!(next.result.outcome, Outcome::Exited(0));
+    assert_ne!(next.worker_pid, victim, "a new worker took the dead one's place");
+    let snapshot = pool.snapshot();
+    assert_eq!(snapshot.restarts, 1);
+    assert_eq!(snapshot.workers.len(), 1);
+    pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancelling_a_running_job_kills_its_worker() {
+    let (pool, _dir) = pool(2);
+    let sleeper = module(artifacts::SLEEPER, None);
+    let mut running = Box::pin(pool.run(job("doomed", &sleeper, &["30"], Limits::default())));
+    let reached = tokio::select! {
+        _ = &mut running => panic!("the job ended by itself"),
+        reached = wait_until(Duration::from_secs(10), || pool.snapshot().workers.iter().any(|w| matches!(&w.state, WorkerState::Busy { job_id, .. } if job_id == "doomed"))) => reached,
+    };
+    assert!(reached);
+    assert!(pool.cancel("doomed"));
+    let done = running.await;
+    assert_eq!(done.result.outcome, Outcome::Cancelled);
+    assert!(!pool.cancel("doomed"), "an ended job cannot be cancelled again");
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let snapshot = pool.snapshot();
+            snapshot.restarts == 1
+                && snapshot
+                    .workers
+                    .iter()
+                    .all(|w| w.state == WorkerState::Idle && w.pid != done.worker_pid)
+        })
+        .await,
+        "the pool returns to two idle workers: {:?}",
+        pool.snapshot()
+    );
+    pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guests_see_their_job_id_and_worker_pid() {
+    let (pool, _dir) = pool(1);
+    let mut spec =
+        job("job-42", &module(artifacts::LONG_TIME_TASK, None), &["3"], Limits::default());
+    spec.env.push(("LONG_TIME_TASK_MAX_MS".into(), "1".into()));
+    let done = pool.run(spec).await;
+    let text = String::from_utf8_lossy(&done.result.stdout).into_owned();
+    assert!(text.starts_with(&format!("Run task 3 ({})...", done.worker_pid)), "{text}");
+    pool.shutdown().await;
+}

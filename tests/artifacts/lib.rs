@@ -1,0 +1,12 @@
+//! Test artifacts: the guest programs in `<repo>/guest`, built by `build.rs`.
+//!
+//! Each constant is the absolute path of a built `.wasm` file. The plain
+//! names (`HELLO`, `ECHO`, `FIB`, `SPIN`, `MEMHOG`, `SLEEPER`, `EXIT_CODE`,
+//! `TRAP`, `LONG_TIME_TASK`) are preview-1 core modules built for
+//! `wasm32-wasip1`; the `*_COMPONENT` names (`HELLO_COMPONENT`,
+//! `ECHO_COMPONENT`) are preview-2 components built for `wasm32-wasip2`.
+//! See each program's `src/main.rs` for what it does.
+
+#![allow(missing_docs)]
+
+include!(concat!(env!("OUT_DIR"), "/paths.rs"));
