@@ -6,3 +6,4 @@ mod isolation;
 mod map;
 mod pool;
 mod run;
+mod sandbox;

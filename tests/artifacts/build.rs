@@ -1,5 +1,5 @@
 //! Builds the guest programs in `<repo>/guest` (a separate cargo workspace)
-//! for `wasm32-wasip1`, and `hello`/`echo` also for `wasm32-wasip2`
+//! for `wasm32-wasip1`, and `hello`/`echo`/`probe` also for `wasm32-wasip2`
 //! (components), then writes `$OUT_DIR/paths.rs` with one constant per
 //! artifact holding its absolute path.
 //!
@@ -16,10 +16,10 @@ use std::process::{Command, Stdio};
 
 /// Guest programs built as preview-1 modules (the whole guest workspace).
 const MODULES: &[&str] =
-    &["hello", "echo", "fib", "spin", "memhog", "sleeper", "exit-code", "trap", "long-time-task"];
+    &["hello", "echo", "fib", "spin", "memhog", "sleeper", "exit-code", "trap", "long-time-task", "probe"];
 
 /// Guest programs also built for `wasm32-wasip2`, which emits components.
-const COMPONENTS: &[&str] = &["hello", "echo"];
+const COMPONENTS: &[&str] = &["hello", "echo", "probe"];
 
 const P1: &str = "wasm32-wasip1";
 const P2: &str = "wasm32-wasip2";

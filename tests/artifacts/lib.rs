@@ -2,9 +2,9 @@
 //!
 //! Each constant is the absolute path of a built `.wasm` file. The plain
 //! names (`HELLO`, `ECHO`, `FIB`, `SPIN`, `MEMHOG`, `SLEEPER`, `EXIT_CODE`,
-//! `TRAP`, `LONG_TIME_TASK`) are preview-1 core modules built for
+//! `TRAP`, `LONG_TIME_TASK`, `PROBE`) are preview-1 core modules built for
 //! `wasm32-wasip1`; the `*_COMPONENT` names (`HELLO_COMPONENT`,
-//! `ECHO_COMPONENT`) are preview-2 components built for `wasm32-wasip2`.
+//! `ECHO_COMPONENT`, `PROBE_COMPONENT`) are preview-2 components built for `wasm32-wasip2`.
 //! See each program's `src/main.rs` for what it does.
 
 #![allow(missing_docs)]

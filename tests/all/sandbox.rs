@@ -1,0 +1,71 @@
+//! What a guest may see: only the environment, directories and nothing of the network
+//! that the job grants.
+
+use super::harness::{output, stderr, stdout, wasmpool};
+
+#[test]
+fn guest_sees_only_its_own_environment() {
+    let out = wasmpool(&["run", "--env", "GREETING=hi", artifacts::PROBE, "env"])
+        .env("HOST_SECRET", "do-not-leak")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let vars: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    let names: Vec<&str> = vars.iter().map(|v| v.split('=').next().unwrap()).collect();
+    assert_eq!(names, ["GREETING", "WASMPOOL_JOB_ID", "WASMPOOL_WORKER_PID"], "{vars:?}");
+    assert!(vars.contains(&"GREETING=hi".to_string()));
+    let pid: u32 = vars[2].split('=').nth(1).unwrap().parse().expect("a pid");
+    assert_ne!(pid, 0);
+}
+
+#[test]
+fn no_files_unless_a_directory_is_granted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("note.txt"), "visible\n").unwrap();
+    let host_path = dir.path().join("note.txt");
+    let out = output(&["run", artifacts::PROBE, "read", host_path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "nothing is reachable without --dir");
+    assert!(stderr(&out).starts_with("probe: "), "{}", stderr(&out));
+}
+
+#[test]
+fn granted_directory_can_be_read_and_written() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("note.txt"), "visible\n").unwrap();
+    let grant = format!("{}::/data", dir.path().display());
+    let out = output(&["run", "--dir", &grant, artifacts::PROBE, "read", "/data/note.txt"]);
+    assert_eq!(stdout(&out), "visible\n", "{}", stderr(&out));
+    let out = output(&["run", "--dir", &grant, artifacts::PROBE, "write", "/data/new.txt", "written"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(dir.path().join("new.txt")).unwrap(), "written");
+}
+
+#[test]
+fn read_only_directory_refuses_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("note.txt"), "visible\n").unwrap();
+    let grant = format!("{}::/data:ro", dir.path().display());
+    let out = output(&["run", "--dir", &grant, artifacts::PROBE, "ls", "/data"]);
+    assert_eq!(stdout(&out), "note.txt\n", "{}", stderr(&out));
+    let out = output(&["run", "--dir", &grant, artifacts::PROBE, "write", "/data/new.txt", "no"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!dir.path().join("new.txt").exists(), "the write must not land");
+}
+
+#[test]
+fn granting_a_missing_directory_is_a_usage_error() {
+    let out = output(&["run", "--dir", "/definitely/not/here", artifacts::HELLO]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("cannot grant directory"), "{}", stderr(&out));
+}
+
+#[test]
+fn components_have_no_network() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let out = output(&["run", artifacts::PROBE_COMPONENT, "connect", &address]);
+    assert_eq!(out.status.code(), Some(1), "stdout: {}", stdout(&out));
+    assert!(stderr(&out).starts_with("probe: "), "{}", stderr(&out));
+    listener.set_nonblocking(true).unwrap();
+    assert!(listener.accept().is_err(), "no connection reached the listener");
+}
