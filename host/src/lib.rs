@@ -6,9 +6,11 @@
 //! `docs/ARCHITECTURE.md` describes the parts and the contracts between them.
 
 pub mod cli;
+pub mod client;
 pub mod ipc;
 pub mod job;
 pub mod pool;
 pub mod sandbox;
 pub mod units;
+pub mod wire;
 pub mod worker;

@@ -1,0 +1,1 @@
+//! HTTP client for a running wasmpool service (filled in by the client verbs work).

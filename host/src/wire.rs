@@ -1,0 +1,284 @@
+//! The JSON shapes of the HTTP API, shared by the server (`api`) and the client verbs
+//! (`client`). Changing a field here changes the public API: update the README with it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A job's lifecycle: `queued → running → succeeded | failed | timed_out | cancelled`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for a worker (or for its delay or retry backoff to pass).
+    Queued,
+    /// On a worker now.
+    Running,
+    /// Exited with code 0.
+    Succeeded,
+    /// Exited non-zero, trapped, hit a memory or fuel limit, could not load, or its worker died.
+    Failed,
+    /// Ran past its timeout.
+    TimedOut,
+    /// Cancelled before or while running.
+    Cancelled,
+}
+
+impl JobState {
+    /// Every state, in lifecycle order.
+    pub const ALL: [JobState; 6] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::TimedOut,
+        JobState::Cancelled,
+    ];
+
+    /// The state's name as it appears in JSON and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::TimedOut => "timed_out",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether the job has ended.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, JobState::Queued | JobState::Running)
+    }
+
+    /// The legal transitions. `running → queued` is a retry (or a drained host giving the job
+    /// back); an ended job goes back to `queued` only through an explicit retry.
+    pub fn can_become(self, next: JobState) -> bool {
+        use JobState::*;
+        match (self, next) {
+            (Queued, Running | Cancelled) => true,
+            (Running, Queued | Succeeded | Failed | TimedOut | Cancelled) => true,
+            (Failed | TimedOut | Cancelled, Queued) => true,
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for JobState {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        JobState::ALL.into_iter().find(|state| state.as_str() == text).ok_or_else(|| {
+            format!(
+                "unknown state `{text}` (expected one of: {})",
+                JobState::ALL.map(JobState::as_str).join(", ")
+            )
+        })
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An uploaded module.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ModuleView {
+    /// Lowercase hex SHA-256 of the `.wasm` bytes: the module's identity.
+    pub hash: String,
+    /// The name given with this upload, if any.
+    pub name: Option<String>,
+    /// Every name that currently points at this module.
+    pub names: Vec<String>,
+    /// Size of the `.wasm` in bytes.
+    pub size: u64,
+    /// `module` (WASI preview 1) or `component` (WASI preview 2).
+    pub kind: String,
+    /// When it was first uploaded (RFC 3339).
+    pub created_at: String,
+}
+
+/// A job submission. Every field but `module` is optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobRequest {
+    /// The module's hash or name.
+    pub module: String,
+    /// Arguments after the program name.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Standard input as text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<String>,
+    /// Standard input as base64 (for binary input); not together with `stdin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin_base64: Option<String>,
+    /// A label for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Higher runs first; FIFO within a priority. Default 0, range -1000..=1000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+    /// Wall-clock limit in milliseconds (default and maximum set by the service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Memory limit in MiB (default and maximum set by the service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u64>,
+    /// Fuel limit; unmetered when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// Attempts in all, counting the first (default 1: no retry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// Do not start before this many milliseconds have passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+}
+
+/// A batch submission: all jobs are accepted, or none.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// The jobs, in order.
+    pub jobs: Vec<JobRequest>,
+}
+
+/// The answer to a submission.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Accepted {
+    /// The job's id.
+    pub id: i64,
+    /// Its state (`queued`, or later if an idempotent retry found it further along).
+    pub state: JobState,
+}
+
+/// The answer to a batch submission, in the order submitted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BatchAccepted {
+    /// One entry per submitted job.
+    pub jobs: Vec<Accepted>,
+}
+
+/// Everything about a job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct JobView {
+    /// The job's id.
+    pub id: i64,
+    /// Its label, if given.
+    pub name: Option<String>,
+    /// The module's hash.
+    pub module: String,
+    /// Arguments after the program name.
+    pub args: Vec<String>,
+    /// Environment variables.
+    pub env: BTreeMap<String, String>,
+    /// Priority (higher first).
+    pub priority: i32,
+    /// Where it is in its lifecycle.
+    pub state: JobState,
+    /// Attempts started so far.
+    pub attempts: u32,
+    /// Attempts allowed in all.
+    pub max_attempts: u32,
+    /// Wall-clock limit in milliseconds.
+    pub timeout_ms: u64,
+    /// Memory limit in MiB.
+    pub memory_mb: u64,
+    /// Fuel limit, if metered.
+    pub fuel: Option<u64>,
+    /// When it was accepted (RFC 3339).
+    pub submitted_at: String,
+    /// When its latest attempt started.
+    pub started_at: Option<String>,
+    /// When it ended.
+    pub finished_at: Option<String>,
+    /// Pid of the worker process that ran (or runs) its latest attempt.
+    pub worker_pid: Option<u32>,
+    /// Exit code, when the guest exited.
+    pub exit_code: Option<i32>,
+    /// Standard output as text, when it is valid UTF-8.
+    pub stdout: Option<String>,
+    /// Standard output as base64, when it is not valid UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout_base64: Option<String>,
+    /// Standard error as text, when it is valid UTF-8.
+    pub stderr: Option<String>,
+    /// Standard error as base64, when it is not valid UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr_base64: Option<String>,
+    /// Whether stdout was cut at the output cap.
+    pub stdout_truncated: bool,
+    /// Whether stderr was cut at the output cap.
+    pub stderr_truncated: bool,
+    /// Why it did not succeed (trap message, limit hit, worker death...).
+    pub error: Option<String>,
+    /// Fuel burnt, when metered.
+    pub fuel_used: Option<u64>,
+    /// Largest linear memory the guest reached, in bytes.
+    pub peak_memory_bytes: Option<u64>,
+}
+
+/// One page of jobs, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct JobPage {
+    /// The jobs.
+    pub jobs: Vec<JobView>,
+    /// Pass as `cursor` to get the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One worker process.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WorkerView {
+    /// Slot number, 0..capacity.
+    pub slot: usize,
+    /// Process id (0 while it starts).
+    pub pid: u32,
+    /// `starting`, `idle` or `busy`.
+    pub state: String,
+    /// The job it runs, when busy.
+    pub job_id: Option<i64>,
+    /// Since when it runs that job (RFC 3339).
+    pub since: Option<String>,
+}
+
+/// The pool at a glance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PoolView {
+    /// Number of worker processes.
+    pub capacity: usize,
+    /// Whether handing out queued jobs is paused.
+    pub paused: bool,
+    /// Whether the service is shutting down (new submissions get 503).
+    pub draining: bool,
+    /// Every worker.
+    pub workers: Vec<WorkerView>,
+    /// Jobs per state.
+    pub counts: BTreeMap<String, u64>,
+    /// Worker processes replaced since the service started.
+    pub restarts: u64,
+}
+
+/// The body of every error response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// An error's machine-readable code and human-readable message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable code, e.g. `not_found`, `bad_request`, `unauthorized`, `conflict`,
+    /// `payload_too_large`, `unavailable`, `internal`.
+    pub code: String,
+    /// A sentence for people.
+    pub message: String,
+}
