@@ -1,1 +1,427 @@
-//! HTTP client for a running wasmpool service (filled in by the client verbs work).
+//! Typed HTTP client for a running wasmpool service (`wasmpool serve`): one method per `/v1`
+//! route, returning the [`crate::wire`] types. Owns the server URL, the bearer token and
+//! turning transport and HTTP failures into [`ClientError`]. It must not print or choose exit
+//! codes; the client verbs in `cli` do that.
+
+use std::time::Duration;
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
+use serde::de::DeserializeOwned;
+
+use crate::wire::{
+    Accepted, BatchAccepted, BatchRequest, ErrorBody, JobPage, JobRequest, JobState, JobView,
+    ModuleView, PoolView,
+};
+
+/// Bound on any one request, so a hung server cannot hang the caller for ever.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Uploads are compiled before the server answers, which takes a while for big modules.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(300);
+/// The server caps `/wait` at this; a request never needs to outlive it by more than
+/// [`REQUEST_TIMEOUT`].
+const SERVER_WAIT_CAP: Duration = Duration::from_secs(60);
+
+/// What can go wrong talking to the service.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server URL is unusable.
+    #[error("invalid server URL `{server}`: {reason}")]
+    InvalidServer {
+        /// The URL as given.
+        server: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// No answer: connection refused, unknown host, timed out, connection dropped.
+    #[error(
+        "the wasmpool service is not reachable at {server} ({}); check --server or WASMPOOL_SERVER",
+        root_cause(source)
+    )]
+    Unreachable {
+        /// The server URL.
+        server: String,
+        /// The transport error.
+        source: reqwest::Error,
+    },
+    /// The service answered with an error status.
+    #[error("{message} ({code})")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The error body's code, or `http_<status>` when the body was not the error JSON.
+        code: String,
+        /// The error body's message, or the body's text.
+        message: String,
+    },
+    /// The service answered with a success status but a body this client cannot read.
+    #[error("cannot read the server's answer from {url}: {source}")]
+    Decode {
+        /// The URL that answered.
+        url: String,
+        /// What did not parse.
+        source: serde_json::Error,
+    },
+}
+
+/// The innermost error: reqwest's own message only names the URL, its cause says what failed.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// Checks a server URL (`http://HOST[:PORT][/PREFIX]`, trailing slash tolerated).
+pub fn parse_server(server: &str) -> Result<Url, ClientError> {
+    let invalid = |reason: &str| ClientError::InvalidServer {
+        server: server.to_string(),
+        reason: reason.to_string(),
+    };
+    let url = Url::parse(server.trim()).map_err(|error| invalid(&error.to_string()))?;
+    match url.scheme() {
+        "http" => {}
+        "https" => return Err(invalid("https is not supported by this build; use http://")),
+        _ => return Err(invalid("expected http://HOST:PORT, e.g. http://127.0.0.1:8080")),
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("no query or fragment allowed"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("put credentials in --token, not in the URL"));
+    }
+    Ok(url)
+}
+
+/// Which jobs [`Client::jobs`] lists; every field narrows the list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    /// Only jobs in this state.
+    pub state: Option<JobState>,
+    /// Only jobs of this module (hash or name).
+    pub module: Option<String>,
+    /// At most this many jobs (the server has its own default and maximum).
+    pub limit: Option<u32>,
+    /// Continue after a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// A client for one wasmpool service. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    base: Url,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the token.
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client for the service at `server` (`http://` only), sending `token` if given.
+    pub fn new(server: &str, token: Option<String>) -> Result<Client, ClientError> {
+        let base = parse_server(server)?;
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("wasmpool/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10));
+        // A proxy from HTTP_PROXY cannot reach this machine's loopback on our behalf.
+        if is_loopback(&base) {
+            builder = builder.no_proxy();
+        }
+        let http = builder
+            .build()
+            .map_err(|source| ClientError::Unreachable { server: base.to_string(), source })?;
+        Ok(Client { base, token: token.filter(|token| !token.is_empty()), http })
+    }
+
+    /// The server's base URL.
+    pub fn server(&self) -> &str {
+        self.base.as_str()
+    }
+
+    /// Uploads a `.wasm` module, optionally under a name; 201 if new, 200 if already there.
+    pub async fn upload(
+        &self,
+        bytes: Vec<u8>,
+        name: Option<&str>,
+    ) -> Result<ModuleView, ClientError> {
+        let mut url = self.url(&["modules"]);
+        if let Some(name) = name {
+            url.query_pairs_mut().append_pair("name", name);
+        }
+        let request = self
+            .request(Method::POST, url)
+            .header(reqwest::header::CONTENT_TYPE, "application/wasm")
+            .timeout(UPLOAD_TIMEOUT)
+            .body(bytes);
+        self.json(request).await
+    }
+
+    /// One module, by hash or name.
+    pub async fn module(&self, id: &str) -> Result<ModuleView, ClientError> {
+        self.json(self.request(Method::GET, self.url(&["modules", id]))).await
+    }
+
+    /// Every module.
+    pub async fn modules(&self) -> Result<Vec<ModuleView>, ClientError> {
+        self.json(self.request(Method::GET, self.url(&["modules"]))).await
+    }
+
+    /// Deletes a module (refused with 409 while queued jobs use it).
+    pub async fn delete_module(&self, id: &str) -> Result<(), ClientError> {
+        self.send(self.request(Method::DELETE, self.url(&["modules", id]))).await.map(drop)
+    }
+
+    /// Submits a job; the same `idempotency_key` twice yields the same job.
+    pub async fn submit(
+        &self,
+        job: &JobRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<Accepted, ClientError> {
+        let mut request = self.request(Method::POST, self.url(&["jobs"])).json(job);
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        self.json(request).await
+    }
+
+    /// Submits several jobs at once: all are accepted, or none.
+    pub async fn submit_batch(&self, batch: &BatchRequest) -> Result<BatchAccepted, ClientError> {
+        self.json(self.request(Method::POST, self.url(&["jobs", "batch"])).json(batch)).await
+    }
+
+    /// A job as it stands.
+    pub async fn job(&self, id: i64) -> Result<JobView, ClientError> {
+        self.json(self.request(Method::GET, self.url(&["jobs", &id.to_string()]))).await
+    }
+
+    /// The job once it has ended, or as it stands when `timeout` passes (the server caps it).
+    pub async fn wait(&self, id: i64, timeout: Duration) -> Result<JobView, ClientError> {
+        let mut url = self.url(&["jobs", &id.to_string(), "wait"]);
+        let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        url.query_pairs_mut().append_pair("timeout_ms", &millis.to_string());
+        let request =
+            self.request(Method::GET, url).timeout(timeout.min(SERVER_WAIT_CAP) + REQUEST_TIMEOUT);
+        self.json(request).await
+    }
+
+    /// Cancels a queued or running job (`Some`, now `cancelled`) or deletes an ended one
+    /// (`None`).
+    pub async fn cancel_or_delete(&self, id: i64) -> Result<Option<JobView>, ClientError> {
+        let request = self.request(Method::DELETE, self.url(&["jobs", &id.to_string()]));
+        let response = self.send(request).await?;
+        if response.status() == StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        self.decode(response).await.map(Some)
+    }
+
+    /// One page of jobs, newest first.
+    pub async fn jobs(&self, filter: &JobFilter) -> Result<JobPage, ClientError> {
+        let mut url = self.url(&["jobs"]);
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(state) = filter.state {
+                query.append_pair("state", state.as_str());
+            }
+            if let Some(module) = &filter.module {
+                query.append_pair("module", module);
+            }
+            if let Some(limit) = filter.limit {
+                query.append_pair("limit", &limit.to_string());
+            }
+            if let Some(cursor) = &filter.cursor {
+                query.append_pair("cursor", cursor);
+            }
+        }
+        // An empty query would leave a bare `?` behind.
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
+        self.json(self.request(Method::GET, url)).await
+    }
+
+    /// Queues an ended job again.
+    pub async fn retry(&self, id: i64) -> Result<Accepted, ClientError> {
+        self.json(self.request(Method::POST, self.url(&["jobs", &id.to_string(), "retry"]))).await
+    }
+
+    /// The pool at a glance.
+    pub async fn pool(&self) -> Result<PoolView, ClientError> {
+        self.json(self.request(Method::GET, self.url(&["pool"]))).await
+    }
+
+    /// Stops handing out queued jobs; running ones carry on.
+    pub async fn pause(&self) -> Result<PoolView, ClientError> {
+        self.pool_action("pause").await
+    }
+
+    /// Hands out queued jobs again.
+    pub async fn resume(&self) -> Result<PoolView, ClientError> {
+        self.pool_action("resume").await
+    }
+
+    async fn pool_action(&self, action: &str) -> Result<PoolView, ClientError> {
+        let request = self.request(Method::POST, self.url(&["pool", action]));
+        let response = self.send(request).await?;
+        // The contract leaves open whether the action answers with the pool or with nothing.
+        if response.status() == StatusCode::NO_CONTENT {
+            return self.pool().await;
+        }
+        self.decode(response).await
+    }
+
+    /// `base/v1/segments...`, each segment percent-encoded (module names are free text).
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        // `parse_server` accepted only http URLs, which always have a path to extend.
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().push("v1").extend(segments);
+        }
+        url
+    }
+
+    fn request(&self, method: Method, url: Url) -> RequestBuilder {
+        let request = self.http.request(method, url).timeout(REQUEST_TIMEOUT);
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    async fn json<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, ClientError> {
+        let response = self.send(request).await?;
+        self.decode(response).await
+    }
+
+    /// Sends the request; a status other than 2xx becomes [`ClientError::Api`].
+    async fn send(&self, request: RequestBuilder) -> Result<Response, ClientError> {
+        let response = request.send().await.map_err(|source| self.unreachable(source))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body = response.bytes().await.map_err(|source| self.unreachable(source))?;
+        Err(api_error(status, &body))
+    }
+
+    async fn decode<T: DeserializeOwned>(&self, response: Response) -> Result<T, ClientError> {
+        let url = response.url().to_string();
+        let body = response.bytes().await.map_err(|source| self.unreachable(source))?;
+        serde_json::from_slice(&body).map_err(|source| ClientError::Decode { url, source })
+    }
+
+    fn unreachable(&self, source: reqwest::Error) -> ClientError {
+        ClientError::Unreachable { server: self.base.to_string(), source }
+    }
+}
+
+/// The error a failed response stands for: the error JSON when the body is one, else the
+/// status and whatever text came back (a proxy's page, say).
+fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
+    if let Ok(ErrorBody { error }) = serde_json::from_slice::<ErrorBody>(body) {
+        return ClientError::Api {
+            status: status.as_u16(),
+            code: error.code,
+            message: error.message,
+        };
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("no reason given").to_string()
+    } else {
+        text.chars().take(500).collect()
+    };
+    ClientError::Api { status: status.as_u16(), code: format!("http_{}", status.as_u16()), message }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    // IPv6 hosts come bracketed: `[::1]`.
+    let ip = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || ip.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls() {
+        assert!(parse_server("http://127.0.0.1:8080").is_ok());
+        assert!(parse_server("http://127.0.0.1:8080/").is_ok());
+        assert!(parse_server("http://pool.internal/wasmpool/").is_ok());
+        for bad in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "https://pool.example",
+            "ftp://pool.example",
+            "http://",
+            "http://host/?x=1",
+            "http://user:secret@host",
+            "",
+        ] {
+            assert!(
+                matches!(parse_server(bad), Err(ClientError::InvalidServer { .. })),
+                "accepted {bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn routes_tolerate_trailing_slashes_and_encode_names() {
+        for server in ["http://h:1", "http://h:1/"] {
+            let client = Client::new(server, None).expect("valid URL");
+            assert_eq!(client.url(&["jobs", "7", "wait"]).as_str(), "http://h:1/v1/jobs/7/wait");
+        }
+        let client = Client::new("http://h/prefix/", None).expect("valid URL");
+        assert_eq!(
+            client.url(&["modules", "my mod/1?"]).as_str(),
+            "http://h/prefix/v1/modules/my%20mod%2F1%3F"
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        let client = Client::new("http://h", Some("s3cret".into())).expect("valid URL");
+        assert!(!format!("{client:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn error_bodies() {
+        let body = br#"{"error":{"code":"not_found","message":"no job 7"}}"#;
+        let error = api_error(StatusCode::NOT_FOUND, body);
+        assert!(
+            matches!(&error, ClientError::Api { status: 404, code, .. } if code == "not_found")
+        );
+        assert_eq!(error.to_string(), "no job 7 (not_found)");
+
+        let error = api_error(StatusCode::BAD_GATEWAY, b"  <html>bad gateway</html>\n");
+        assert_eq!(error.to_string(), "<html>bad gateway</html> (http_502)");
+
+        let error = api_error(StatusCode::SERVICE_UNAVAILABLE, b"");
+        assert_eq!(error.to_string(), "Service Unavailable (http_503)");
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        let loopback = |text: &str| is_loopback(&parse_server(text).expect("valid URL"));
+        assert!(loopback("http://localhost:8080"));
+        assert!(loopback("http://127.0.0.2"));
+        assert!(loopback("http://[::1]:8080"));
+        assert!(!loopback("http://10.0.0.1"));
+        assert!(!loopback("http://pool.internal"));
+    }
+}

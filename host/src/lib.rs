@@ -5,12 +5,18 @@
 //! CLI → [`pool`] (supervisor) → [`ipc`] → [`worker`] process → [`sandbox`] → result.
 //! `docs/ARCHITECTURE.md` describes the parts and the contracts between them.
 
+pub mod api;
 pub mod cli;
 pub mod client;
+pub mod dispatcher;
 pub mod ipc;
 pub mod job;
+pub mod library;
+pub mod metrics;
 pub mod pool;
 pub mod sandbox;
+pub mod service;
+pub mod store;
 pub mod units;
 pub mod wire;
 pub mod worker;

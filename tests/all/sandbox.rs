@@ -35,7 +35,8 @@ fn granted_directory_can_be_read_and_written() {
     let grant = format!("{}::/data", dir.path().display());
     let out = output(&["run", "--dir", &grant, artifacts::PROBE, "read", "/data/note.txt"]);
     assert_eq!(stdout(&out), "visible\n", "{}", stderr(&out));
-    let out = output(&["run", "--dir", &grant, artifacts::PROBE, "write", "/data/new.txt", "written"]);
+    let out =
+        output(&["run", "--dir", &grant, artifacts::PROBE, "write", "/data/new.txt", "written"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(dir.path().join("new.txt")).unwrap(), "written");
 }

@@ -15,8 +15,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Guest programs built as preview-1 modules (the whole guest workspace).
-const MODULES: &[&str] =
-    &["hello", "echo", "fib", "spin", "memhog", "sleeper", "exit-code", "trap", "long-time-task", "probe"];
+const MODULES: &[&str] = &[
+    "hello",
+    "echo",
+    "fib",
+    "spin",
+    "memhog",
+    "sleeper",
+    "exit-code",
+    "trap",
+    "long-time-task",
+    "probe",
+];
 
 /// Guest programs also built for `wasm32-wasip2`, which emits components.
 const COMPONENTS: &[&str] = &["hello", "echo", "probe"];

@@ -1,10 +1,21 @@
 //! The command line: one file per verb, each a clap struct with an `execute` that calls
 //! the library. Nothing here runs jobs itself.
 
+mod cancel;
+mod jobs;
 mod local;
 mod map;
+mod modules;
 mod options;
+mod pool_cmd;
+mod remote;
+mod retry;
 mod run;
+mod serve;
+mod status;
+mod submit;
+mod upload;
+mod wait;
 mod worker;
 
 use std::process::ExitCode;
@@ -27,6 +38,26 @@ pub enum Command {
     Run(run::RunCommand),
     /// Run one job per argument on a local pool of worker processes.
     Map(map::MapCommand),
+    /// Run the service: the pool behind a durable queue and an HTTP API.
+    Serve(serve::ServeCommand),
+    /// Upload a module to a running service.
+    Upload(upload::UploadCommand),
+    /// Submit a job to a running service and print its id.
+    Submit(submit::SubmitCommand),
+    /// Show a job of a running service.
+    Status(status::StatusCommand),
+    /// Wait for a job to end, print its output and exit with its exit code.
+    Wait(wait::WaitCommand),
+    /// Cancel a queued or running job, or delete an ended one.
+    Cancel(cancel::CancelCommand),
+    /// List jobs, newest first.
+    Jobs(jobs::JobsCommand),
+    /// List or delete the service's modules.
+    Modules(modules::ModulesCommand),
+    /// Show the service's worker pool, or pause or resume it.
+    Pool(pool_cmd::PoolCommand),
+    /// Queue an ended job again.
+    Retry(retry::RetryCommand),
     /// Internal: the worker process the pool starts (not for direct use).
     #[command(hide = true)]
     Worker(worker::WorkerCommand),
@@ -38,6 +69,16 @@ impl Cli {
         let result = match self.command {
             Command::Run(command) => command.execute(),
             Command::Map(command) => command.execute(),
+            Command::Serve(command) => command.execute(),
+            Command::Upload(command) => command.execute(),
+            Command::Submit(command) => command.execute(),
+            Command::Status(command) => command.execute(),
+            Command::Wait(command) => command.execute(),
+            Command::Cancel(command) => command.execute(),
+            Command::Jobs(command) => command.execute(),
+            Command::Modules(command) => command.execute(),
+            Command::Pool(command) => command.execute(),
+            Command::Retry(command) => command.execute(),
             Command::Worker(command) => command.execute(),
         };
         result.unwrap_or_else(|error| {
@@ -47,7 +88,8 @@ impl Cli {
     }
 }
 
-/// Exit codes of `wasmpool run` when the guest did not exit by itself.
+/// Exit codes of `wasmpool run` (and `wasmpool wait`) when the guest did not exit by itself,
+/// and of the client verbs.
 pub mod exit {
     /// wasmpool itself failed: bad module, bad option, worker died.
     pub const HOST_ERROR: u8 = 125;
@@ -57,6 +99,14 @@ pub mod exit {
     pub const TRAPPED: u8 = 134;
     /// The job was cancelled.
     pub const CANCELLED: u8 = 130;
+    /// A client verb: the service answered with an error.
+    pub const API_ERROR: u8 = 1;
+    /// A usage error, as clap reports one.
+    pub const USAGE: u8 = 2;
+    /// A client verb: the service could not be reached (as sysexits' `EX_UNAVAILABLE`).
+    pub const UNREACHABLE: u8 = 69;
+    /// `wait`: the job had not ended when the client's timeout passed (as `EX_TEMPFAIL`).
+    pub const STILL_RUNNING: u8 = 75;
 }
 
 /// Sets up logging to stderr; `RUST_LOG` overrides the default of warnings only.

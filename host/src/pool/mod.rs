@@ -159,6 +159,12 @@ impl Pool {
         Reservation { permit, shared: self.shared.clone(), jobs: self.jobs.clone() }
     }
 
+    /// Holds a free worker if one is free right now.
+    pub fn try_reserve(&self) -> Option<Reservation> {
+        let permit = self.capacity.clone().try_acquire_owned().ok()?;
+        Some(Reservation { permit, shared: self.shared.clone(), jobs: self.jobs.clone() })
+    }
+
     /// Runs one job, waiting for a free worker first.
     pub async fn run(&self, job: JobSpec) -> Completed {
         self.reserve().await.run(job).await
@@ -203,8 +209,13 @@ pub struct Reservation {
 impl Reservation {
     /// Runs the job on the held worker and returns how it ended.
     pub async fn run(self, job: JobSpec) -> Completed {
+        self.run_cancellable(job, CancellationToken::new()).await
+    }
+
+    /// Like [`Reservation::run`], with a token the caller may cancel at any time, even before
+    /// the job reaches its worker.
+    pub async fn run_cancellable(self, job: JobSpec, cancel: CancellationToken) -> Completed {
         let id = job.id.clone();
-        let cancel = self.shared.shutdown.child_token();
         self.shared.running.lock().expect("pool state lock").insert(id.clone(), cancel.clone());
         let (reply, answer) = oneshot::channel();
         let assignment = Assignment { job, cancel, reply, permit: self.permit };

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-use tokio_util::sync::CancellationToken;
 
 use crate::ipc::{self, FromWorker, IpcError, PROTOCOL_VERSION, ToWorker};
 use crate::job::{JobResult, JobSpec};
@@ -118,12 +117,12 @@ impl WorkerProcess {
         self.pid
     }
 
-    /// Hands the job over and waits for its result, killing the worker if the job is
-    /// cancelled or no answer comes by `hard_deadline`.
+    /// Hands the job over and waits for its result, killing the worker if `cancelled`
+    /// completes or no answer comes by `hard_deadline`.
     pub async fn run(
         &mut self,
         job: JobSpec,
-        cancel: &CancellationToken,
+        cancelled: impl Future<Output = ()>,
         hard_deadline: Option<Duration>,
     ) -> RunEnd {
         if let Err(e) = ipc::write_frame_async(&mut self.input, &ToWorker::Run(Box::new(job))).await
@@ -138,7 +137,7 @@ impl WorkerProcess {
         };
         let answer = tokio::select! {
             answer = ipc::read_frame_async::<FromWorker>(&mut self.output) => answer,
-            () = cancel.cancelled() => {
+            () = cancelled => {
                 self.kill().await;
                 return RunEnd::Cancelled;
             }

@@ -102,13 +102,20 @@ async fn run_one(
     let pid = worker.pid();
     let id = job.id.clone();
     let started_at = SystemTime::now();
-    let (result, fit) = if cancel.is_cancelled() {
+    let (result, fit) = if cancel.is_cancelled() || shared.shutdown.is_cancelled() {
         (JobResult::without_output(id, Outcome::Cancelled), true)
     } else {
         shared.set_worker(slot, pid, WorkerState::Busy { job_id: id.clone(), since: started_at });
         let timeout = job.limits.timeout;
         let hard_deadline = timeout.map(|limit| limit + shared.config.grace);
-        match worker.run(job, &cancel, hard_deadline).await {
+        // The pool shutting down cancels the job as well.
+        let cancelled = async {
+            tokio::select! {
+                () = cancel.cancelled() => {}
+                () = shared.shutdown.cancelled() => {}
+            }
+        };
+        match worker.run(job, cancelled, hard_deadline).await {
             RunEnd::Done(result) => (*result, true),
             RunEnd::Cancelled => (JobResult::without_output(id, Outcome::Cancelled), false),
             RunEnd::Overdue => {

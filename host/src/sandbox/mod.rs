@@ -83,6 +83,12 @@ impl Compiler {
         Compiler { engines: Engines::default(), cache: ArtifactCache::new(cache_dir.as_ref()) }
     }
 
+    /// The cached artifact of an already compiled module, if there is one.
+    pub fn cached(&self, hash: &str, flavor: Flavor) -> Option<std::path::PathBuf> {
+        let path = self.cache.path(hash, &self.engines.get(flavor).ok()?.tag);
+        path.exists().then_some(path)
+    }
+
     /// Validates the bytes as a runnable WASI command and returns where its compiled
     /// artifact for `flavor` lies, compiling it only if it is not cached yet.
     pub fn compile(&self, bytes: &[u8], flavor: Flavor) -> Result<ModuleRef, ModuleError> {

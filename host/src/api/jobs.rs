@@ -1,0 +1,318 @@
+//! `/v1/jobs` and `/v1/run`: submit, look, wait, cancel, list, retry.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+use utoipa::IntoParams;
+
+use super::{ApiError, ApiResult, AppState, body, job_id, json, validate, views};
+use crate::store::{Cancel, Change, JobFilter, JobId, JobRecord};
+use crate::wire::{
+    Accepted, BatchAccepted, BatchRequest, ErrorBody, JobPage, JobRequest, JobState, JobView,
+};
+
+/// Longest a single wait call holds the request open.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+async fn resolve_module(state: &AppState, id: &str) -> ApiResult<String> {
+    match state.store.module(id).await? {
+        Some(module) => Ok(module.hash),
+        None => Err(ApiError::not_found(format!("no module `{id}`: upload it first"))),
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    headers
+        .get("idempotency-key")
+        .map(|value| {
+            value
+                .to_str()
+                .map(str::to_string)
+                .map_err(|_| ApiError::bad_request("Idempotency-Key must be ASCII text"))
+        })
+        .transpose()
+}
+
+/// Submit one job.
+#[utoipa::path(post, path = "/v1/jobs", request_body = JobRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "a retried submission with the same key returns the first job")),
+    responses((status = 202, body = Accepted), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+pub async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    state.refuse_if_draining()?;
+    let request: JobRequest = json(&body(request, state.limits.max_request_bytes, "the request")?)?;
+    let key = idempotency_key(&headers)?;
+    let hash = resolve_module(&state, &request.module).await?;
+    let job = validate::new_job(request, hash, key, &state.limits)?;
+    let (id, job_state) = state.store.submit(vec![job]).await?[0];
+    Ok((StatusCode::ACCEPTED, Json(Accepted { id, state: job_state })))
+}
+
+/// Submit many jobs at once: all are accepted, or none.
+#[utoipa::path(post, path = "/v1/jobs/batch", request_body = BatchRequest,
+    responses((status = 202, body = BatchAccepted), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+pub async fn submit_batch(
+    State(state): State<AppState>,
+    request: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<BatchAccepted>)> {
+    state.refuse_if_draining()?;
+    let batch: BatchRequest = json(&body(request, state.limits.max_request_bytes, "the request")?)?;
+    if batch.jobs.is_empty() {
+        return Err(ApiError::bad_request("the batch has no jobs"));
+    }
+    if batch.jobs.len() > state.limits.max_batch {
+        return Err(ApiError::bad_request(format!(
+            "the batch has {} jobs; at most {} are allowed",
+            batch.jobs.len(),
+            state.limits.max_batch
+        )));
+    }
+    let mut hashes: HashMap<String, String> = HashMap::new();
+    let mut jobs = Vec::with_capacity(batch.jobs.len());
+    for (index, request) in batch.jobs.into_iter().enumerate() {
+        let at = |e: ApiError| e.prefixed(&format!("jobs[{index}]: "));
+        let hash = match hashes.get(&request.module) {
+            Some(hash) => hash.clone(),
+            None => {
+                let hash = resolve_module(&state, &request.module).await.map_err(at)?;
+                hashes.insert(request.module.clone(), hash.clone());
+                hash
+            }
+        };
+        jobs.push(validate::new_job(request, hash, None, &state.limits).map_err(at)?);
+    }
+    let accepted = state.store.submit(jobs).await?;
+    let jobs = accepted.into_iter().map(|(id, state)| Accepted { id, state }).collect();
+    Ok((StatusCode::ACCEPTED, Json(BatchAccepted { jobs })))
+}
+
+async fn find(state: &AppState, id: JobId) -> ApiResult<JobRecord> {
+    state.store.job(id).await?.ok_or_else(|| ApiError::not_found(format!("no job {id}")))
+}
+
+/// Everything about one job.
+#[utoipa::path(get, path = "/v1/jobs/{id}", params(("id" = i64, Path)),
+    responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<JobView>> {
+    Ok(Json(views::job(find(&state, job_id(&id)?).await?)))
+}
+
+/// Query of a wait.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct WaitQuery {
+    /// How long to wait at most, in milliseconds (default and maximum 60000).
+    timeout_ms: Option<u64>,
+}
+
+/// Wait for a job to end; answers when it does, or with the job as it stands at the timeout.
+#[utoipa::path(get, path = "/v1/jobs/{id}/wait", params(("id" = i64, Path), WaitQuery),
+    responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn wait(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+) -> ApiResult<Json<JobView>> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let id = job_id(&id)?;
+    let limit = query.timeout_ms.map_or(MAX_WAIT, Duration::from_millis).min(MAX_WAIT);
+    Ok(Json(views::job(wait_for_end(&state, id, limit).await?)))
+}
+
+/// Waits on the store's events (no thread is held) until the job ends or `limit` passes.
+pub(super) async fn wait_for_end(
+    state: &AppState,
+    id: JobId,
+    limit: Duration,
+) -> ApiResult<JobRecord> {
+    // Subscribe before reading, so an end between the two is not missed.
+    let mut events = state.store.subscribe();
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut job = find(state, id).await?;
+    while !job.state.is_terminal() {
+        let ended = tokio::time::timeout_at(deadline, async {
+            loop {
+                match events.recv().await {
+                    Ok(event) if event.id == id && event.state.is_terminal() => return,
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => return,
+                    Err(RecvError::Closed) => std::future::pending().await,
+                }
+            }
+        })
+        .await;
+        job = find(state, id).await?;
+        if ended.is_err() {
+            break;
+        }
+    }
+    Ok(job)
+}
+
+/// Cancel a queued or running job (200), or delete an ended one (204).
+#[utoipa::path(delete, path = "/v1/jobs/{id}", params(("id" = i64, Path)),
+    responses((status = 200, body = JobView, description = "cancelled"), (status = 204, description = "deleted"),
+              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn cancel_or_delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = job_id(&id)?;
+    match state.store.cancel(id).await? {
+        Cancel::NotFound => Err(ApiError::not_found(format!("no job {id}"))),
+        Cancel::Cancelled(was) => {
+            if was == JobState::Running {
+                state.dispatcher.cancel(id);
+            }
+            Ok(Json(views::job(find(&state, id).await?)).into_response())
+        }
+        Cancel::AlreadyEnded(_) => match state.store.delete_job(id).await? {
+            Change::Done => Ok(StatusCode::NO_CONTENT.into_response()),
+            Change::NotFound => Err(ApiError::not_found(format!("no job {id}"))),
+            Change::Refused(now) => {
+                Err(ApiError::conflict(format!("job {id} is {now} again; try again")))
+            }
+        },
+    }
+}
+
+/// Query of a job listing.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only jobs in this state.
+    state: Option<String>,
+    /// Only jobs of this module (hash or name).
+    module: Option<String>,
+    /// Page size, 1 to 1000 (default 50).
+    limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// List jobs, newest first, a page at a time.
+#[utoipa::path(get, path = "/v1/jobs", params(ListQuery),
+    responses((status = 200, body = JobPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult<Json<JobPage>> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = match query.limit.as_deref().map(str::parse::<u32>) {
+        None => 50,
+        Some(Ok(n @ 1..=1000)) => n,
+        Some(_) => return Err(ApiError::bad_request("limit must be an integer from 1 to 1000")),
+    };
+    let before = match query.cursor.as_deref() {
+        None => None,
+        Some(cursor) => match cursor.parse::<i64>() {
+            Ok(id) if id > 0 => Some(id),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "`{cursor}` is not a cursor from a previous page"
+                )));
+            }
+        },
+    };
+    let state_filter = query
+        .state
+        .as_deref()
+        .map(str::parse::<JobState>)
+        .transpose()
+        .map_err(ApiError::bad_request)?;
+    let module_hash = match query.module.as_deref() {
+        Some(module) => Some(resolve_module(&state, module).await?),
+        None => None,
+    };
+    let filter = JobFilter { state: state_filter, module_hash, before, limit: limit + 1 };
+    let mut jobs = state.store.jobs(&filter).await?;
+    let next_cursor = (jobs.len() > limit as usize).then(|| {
+        jobs.truncate(limit as usize);
+        jobs.last().map(|job| job.id.to_string()).unwrap_or_default()
+    });
+    Ok(Json(JobPage { jobs: jobs.into_iter().map(views::job).collect(), next_cursor }))
+}
+
+/// Run a failed, timed-out or cancelled job again as a new attempt.
+#[utoipa::path(post, path = "/v1/jobs/{id}/retry", params(("id" = i64, Path)),
+    responses((status = 202, body = Accepted), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn retry(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    state.refuse_if_draining()?;
+    let id = job_id(&id)?;
+    match state.store.retry(id).await? {
+        Change::Done => Ok((StatusCode::ACCEPTED, Json(Accepted { id, state: JobState::Queued }))),
+        Change::NotFound => Err(ApiError::not_found(format!("no job {id}"))),
+        Change::Refused(now) => Err(ApiError::conflict(format!(
+            "job {id} is {now}; only failed, timed-out or cancelled jobs can be retried"
+        ))),
+    }
+}
+
+/// Upload a module, run it once and answer the result, in one call. Query: `args` (repeat
+/// for several), `timeout_ms`, `memory_mb`, `fuel`.
+#[utoipa::path(post, path = "/v1/run",
+    params(("args" = Option<Vec<String>>, Query, description = "an argument; repeat for several"),
+           ("timeout_ms" = Option<u64>, Query), ("memory_mb" = Option<u64>, Query), ("fuel" = Option<u64>, Query)),
+    request_body(content = Vec<u8>, content_type = "application/wasm"),
+    responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub async fn run(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    upload: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<JobView>> {
+    state.refuse_if_draining()?;
+    let mut request = run_request(query.as_deref().unwrap_or(""))?;
+    let bytes = body(upload, state.limits.max_module_bytes, "the module")?;
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request("empty body: send the .wasm bytes"));
+    }
+    let (module, _) = state.library.upload(bytes.to_vec(), None).await?;
+    request.module = module.hash.clone();
+    let job = validate::new_job(request, module.hash, None, &state.limits)?;
+    let limit = Duration::from_millis(job.timeout_ms) + Duration::from_secs(30);
+    let started = Instant::now();
+    let (id, _) = state.store.submit(vec![job]).await?[0];
+    let job = wait_for_end(&state, id, limit).await?;
+    tracing::debug!(job = id, "ran in {:?}", started.elapsed());
+    Ok(Json(views::job(job)))
+}
+
+fn run_request(query: &str) -> ApiResult<JobRequest> {
+    let mut request = JobRequest::default();
+    let number = |key: &str, value: &str| {
+        value
+            .parse::<u64>()
+            .map_err(|_| ApiError::bad_request(format!("{key} must be a non-negative integer")))
+    };
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        match key.as_ref() {
+            "args" => request.args.push(value.into_owned()),
+            "timeout_ms" => request.timeout_ms = Some(number(&key, &value)?),
+            "memory_mb" => request.memory_mb = Some(number(&key, &value)?),
+            "fuel" => request.fuel = Some(number(&key, &value)?),
+            other => {
+                return Err(ApiError::bad_request(format!("unknown query parameter `{other}`")));
+            }
+        }
+    }
+    Ok(request)
+}

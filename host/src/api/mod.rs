@@ -1,0 +1,167 @@
+//! The HTTP API: axum routes under `/v1` (behind the token check), `/metrics`, `/healthz`,
+//! and the OpenAPI document generated from the handlers' annotations. Handlers validate, call
+//! the store, library and dispatcher, and answer JSON; every error is an [`ApiError`].
+
+mod auth;
+mod error;
+mod jobs;
+mod modules;
+mod pool;
+mod validate;
+mod views;
+
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use error::{ApiError, ApiResult};
+pub use validate::ServiceLimits;
+
+use crate::dispatcher::Dispatcher;
+use crate::library::Library;
+use crate::metrics::Metrics;
+use crate::pool::Pool;
+use crate::store::Store;
+
+/// What the handlers work with.
+pub struct Services {
+    /// The job store.
+    pub store: Store,
+    /// Uploaded modules.
+    pub library: Arc<Library>,
+    /// Hands jobs to workers; cancel, pause.
+    pub dispatcher: Arc<Dispatcher>,
+    /// The worker processes (for the snapshot).
+    pub pool: Arc<Pool>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Defaults and maxima.
+    pub limits: ServiceLimits,
+    /// The API token, if one is required.
+    pub token: Option<String>,
+    /// Set while the service shuts down: submissions get 503.
+    pub draining: AtomicBool,
+    openapi: OnceLock<String>,
+}
+
+impl Services {
+    /// Bundles the parts for the router.
+    pub fn new(
+        store: Store,
+        library: Arc<Library>,
+        dispatcher: Arc<Dispatcher>,
+        pool: Arc<Pool>,
+        metrics: Arc<Metrics>,
+        limits: ServiceLimits,
+        token: Option<String>,
+    ) -> Self {
+        Services {
+            store,
+            library,
+            dispatcher,
+            pool,
+            metrics,
+            limits,
+            token,
+            draining: AtomicBool::new(false),
+            openapi: OnceLock::new(),
+        }
+    }
+
+    fn refuse_if_draining(&self) -> ApiResult<()> {
+        if self.draining.load(Ordering::SeqCst) {
+            return Err(ApiError::unavailable("the service is shutting down; submit again later"));
+        }
+        Ok(())
+    }
+}
+
+/// Shared state of the router.
+#[derive(Clone)]
+pub struct AppState(Arc<Services>);
+
+impl Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "wasmpool",
+        description = "A job pool for WebAssembly: WASI programs on sandboxed worker processes."
+    ),
+    components(schemas(crate::wire::ErrorBody))
+)]
+struct ApiDoc;
+
+/// Builds the whole application.
+pub fn router(services: Arc<Services>) -> Router {
+    let state = AppState(services);
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(modules::upload, modules::list))
+        .routes(routes!(modules::get, modules::delete))
+        .routes(routes!(jobs::submit, jobs::list))
+        .routes(routes!(jobs::submit_batch))
+        .routes(routes!(jobs::get, jobs::cancel_or_delete))
+        .routes(routes!(jobs::wait))
+        .routes(routes!(jobs::retry))
+        .routes(routes!(jobs::run))
+        .routes(routes!(pool::get))
+        .routes(routes!(pool::pause))
+        .routes(routes!(pool::resume))
+        .routes(routes!(pool::openapi))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
+    let public = OpenApiRouter::new().routes(routes!(pool::metrics)).routes(routes!(pool::healthz));
+    let (router, document) =
+        OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(v1).merge(public).split_for_parts();
+    let _ = state.openapi.set(document.to_pretty_json().expect("the OpenAPI document serialises"));
+    let body_limit = state.limits.max_module_bytes.max(state.limits.max_request_bytes);
+    router
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// The body, or the right error for one that could not be read (413 when too large).
+fn body(body: Result<Bytes, BytesRejection>, limit: usize, what: &str) -> ApiResult<Bytes> {
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::too_large(format!("{what} is larger than {limit} bytes"))
+        }
+        _ => ApiError::bad_request(format!("cannot read the body: {rejection}")),
+    })?;
+    if body.len() > limit {
+        return Err(ApiError::too_large(format!("{what} is larger than {limit} bytes")));
+    }
+    Ok(body)
+}
+
+/// Parses a JSON body, naming what is wrong with it.
+fn json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("empty body: expected a JSON object"));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+}
+
+/// Parses a job id from the path.
+fn job_id(text: &str) -> ApiResult<i64> {
+    match text.parse::<i64>() {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err(ApiError::bad_request(format!("`{text}` is not a job id (a positive integer)"))),
+    }
+}

@@ -1,0 +1,96 @@
+//! `/v1/modules`: upload, list, look up and delete modules.
+
+use axum::Json;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use bytes::Bytes;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::{ApiError, ApiResult, AppState, body, views};
+use crate::wire::{ErrorBody, ModuleView};
+
+/// Query of an upload.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UploadQuery {
+    /// A name that will point at this module.
+    name: Option<String>,
+}
+
+/// Upload a `.wasm` module or component (the raw bytes are the body).
+#[utoipa::path(post, path = "/v1/modules", params(UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/wasm"),
+    responses((status = 201, body = ModuleView, description = "new module"),
+              (status = 200, body = ModuleView, description = "already uploaded"),
+              (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub async fn upload(
+    State(state): State<AppState>,
+    query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
+    upload: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<ModuleView>)> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let bytes = body(upload, state.limits.max_module_bytes, "the module")?;
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request("empty body: send the .wasm bytes"));
+    }
+    if let Some(name) = &query.name {
+        check_name(name)?;
+    }
+    let (record, created) = state.library.upload(bytes.to_vec(), query.name.clone()).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(views::module(record, query.name))))
+}
+
+/// Names are for people and URLs: letters, digits, `.`, `_`, `-`, at most 100.
+fn check_name(name: &str) -> ApiResult<()> {
+    let fine = !name.is_empty()
+        && name.len() <= 100
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && !(name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit()));
+    if !fine {
+        return Err(ApiError::bad_request(format!(
+            "module name `{name}` must be 1 to 100 letters, digits, `.`, `_` or `-`, and not look like a hash"
+        )));
+    }
+    Ok(())
+}
+
+/// List every module, newest first.
+#[utoipa::path(get, path = "/v1/modules", responses((status = 200, body = Vec<ModuleView>)))]
+pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<ModuleView>>> {
+    let modules = state.store.modules().await?;
+    Ok(Json(modules.into_iter().map(|m| views::module(m, None)).collect()))
+}
+
+/// Look up a module by hash or name.
+#[utoipa::path(get, path = "/v1/modules/{id}", params(("id" = String, Path, description = "hash or name")),
+    responses((status = 200, body = ModuleView), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ModuleView>> {
+    let module = state
+        .store
+        .module(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no module `{id}`")))?;
+    Ok(Json(views::module(module, None)))
+}
+
+/// Delete a module (409 while queued or running jobs use it).
+#[utoipa::path(delete, path = "/v1/modules/{id}", params(("id" = String, Path, description = "hash or name")),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let module = state
+        .store
+        .module(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no module `{id}`")))?;
+    state.library.delete(&module.hash).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

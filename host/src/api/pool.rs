@@ -1,0 +1,63 @@
+//! `/v1/pool`, `/metrics`, `/healthz` and `/v1/openapi.json`.
+
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+
+use super::{ApiError, ApiResult, AppState, views};
+use crate::wire::PoolView;
+
+async fn view(state: &AppState) -> ApiResult<PoolView> {
+    let counts = state.store.counts().await?;
+    Ok(views::pool(
+        state.pool.snapshot(),
+        counts,
+        state.dispatcher.paused(),
+        state.draining.load(Ordering::SeqCst),
+    ))
+}
+
+/// The pool: capacity, every worker, jobs per state.
+#[utoipa::path(get, path = "/v1/pool", responses((status = 200, body = PoolView)))]
+pub async fn get(State(state): State<AppState>) -> ApiResult<Json<PoolView>> {
+    Ok(Json(view(&state).await?))
+}
+
+/// Stop handing out queued jobs (running ones finish).
+#[utoipa::path(post, path = "/v1/pool/pause", responses((status = 200, body = PoolView)))]
+pub async fn pause(State(state): State<AppState>) -> ApiResult<Json<PoolView>> {
+    state.dispatcher.set_paused(true);
+    Ok(Json(view(&state).await?))
+}
+
+/// Hand out queued jobs again.
+#[utoipa::path(post, path = "/v1/pool/resume", responses((status = 200, body = PoolView)))]
+pub async fn resume(State(state): State<AppState>) -> ApiResult<Json<PoolView>> {
+    state.dispatcher.set_paused(false);
+    Ok(Json(view(&state).await?))
+}
+
+/// Prometheus metrics in the text exposition format.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain", body = String)))]
+pub async fn metrics(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
+    let counts = state.store.counts().await?;
+    let text = state.metrics.render(&counts, &state.pool.snapshot());
+    Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text))
+}
+
+/// Liveness: answers while the process serves.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = serde_json::Value)))]
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// This API's OpenAPI 3 document.
+#[utoipa::path(get, path = "/v1/openapi.json", responses((status = 200, body = serde_json::Value)))]
+pub async fn openapi(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
+    let document =
+        state.openapi.get().ok_or_else(|| ApiError::internal("the OpenAPI document is missing"))?;
+    Ok(([(CONTENT_TYPE, "application/json")], document.clone()))
+}

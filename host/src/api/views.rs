@@ -1,0 +1,106 @@
+//! From the store's and the pool's records to the API's JSON shapes.
+
+use std::time::SystemTime;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::pool::{Snapshot, WorkerState};
+use crate::store::{JobRecord, ModuleRecord};
+use crate::wire::{JobState, JobView, ModuleView, PoolView, WorkerView};
+
+/// RFC 3339 with microseconds, UTC.
+pub fn timestamp(time: SystemTime) -> String {
+    humantime::format_rfc3339_micros(time).to_string()
+}
+
+/// Text when the bytes are UTF-8, base64 otherwise.
+fn text_or_base64(bytes: &[u8]) -> (Option<String>, Option<String>) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (Some(text.to_string()), None),
+        Err(_) => (None, Some(STANDARD.encode(bytes))),
+    }
+}
+
+/// A module as the API shows it; `name` is the name given with this request, if any.
+pub fn module(record: ModuleRecord, name: Option<String>) -> ModuleView {
+    ModuleView {
+        hash: record.hash,
+        name,
+        names: record.names,
+        size: record.size,
+        kind: record.kind.as_str().to_string(),
+        created_at: timestamp(record.created_at),
+    }
+}
+
+/// A job as the API shows it.
+pub fn job(record: JobRecord) -> JobView {
+    let (stdout, stdout_base64) = text_or_base64(&record.stdout);
+    let (stderr, stderr_base64) = text_or_base64(&record.stderr);
+    JobView {
+        id: record.id,
+        name: record.name,
+        module: record.module_hash,
+        args: record.args,
+        env: record.env,
+        priority: record.priority,
+        state: record.state,
+        attempts: record.attempts,
+        max_attempts: record.max_attempts,
+        timeout_ms: record.timeout_ms,
+        memory_mb: record.memory_mb,
+        fuel: record.fuel,
+        submitted_at: timestamp(record.submitted_at),
+        started_at: record.started_at.map(timestamp),
+        finished_at: record.finished_at.map(timestamp),
+        worker_pid: record.worker_pid,
+        exit_code: record.exit_code,
+        stdout,
+        stdout_base64,
+        stderr,
+        stderr_base64,
+        stdout_truncated: record.stdout_truncated,
+        stderr_truncated: record.stderr_truncated,
+        error: record.error,
+        fuel_used: record.fuel_used,
+        peak_memory_bytes: record.peak_memory_bytes,
+    }
+}
+
+/// The pool as the API shows it.
+pub fn pool(
+    snapshot: Snapshot,
+    counts: std::collections::BTreeMap<JobState, u64>,
+    paused: bool,
+    draining: bool,
+) -> PoolView {
+    let workers = snapshot
+        .workers
+        .into_iter()
+        .map(|worker| {
+            let (state, job_id, since) = match worker.state {
+                WorkerState::Starting => ("starting", None, None),
+                WorkerState::Idle => ("idle", None, None),
+                WorkerState::Busy { job_id, since } => {
+                    ("busy", job_id.parse().ok(), Some(timestamp(since)))
+                }
+            };
+            WorkerView {
+                slot: worker.slot,
+                pid: worker.pid,
+                state: state.to_string(),
+                job_id,
+                since,
+            }
+        })
+        .collect::<Vec<_>>();
+    PoolView {
+        capacity: workers.len(),
+        paused,
+        draining,
+        workers,
+        counts: counts.into_iter().map(|(state, n)| (state.to_string(), n)).collect(),
+        restarts: snapshot.restarts,
+    }
+}

@@ -1,0 +1,85 @@
+//! `wasmpool jobs`: a page of a running service's jobs, newest first.
+
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use clap::Args;
+
+use super::remote::{RemoteOptions, ago, between, or_dash, parse_time, short_hash, table};
+use crate::client::JobFilter;
+use crate::units::format_duration;
+use crate::wire::{JobPage, JobState, JobView};
+
+/// List jobs, newest first, one page at a time; the last line names the next page's cursor
+/// when there is one.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  wasmpool jobs --state failed
+  wasmpool jobs --module fib --limit 20
+  wasmpool jobs --cursor 1234              (the page after the one that printed `next: --cursor 1234`)")]
+pub struct JobsCommand {
+    #[command(flatten)]
+    remote: RemoteOptions,
+    /// Only jobs in this state (queued, running, succeeded, failed, timed_out, cancelled).
+    #[arg(long, value_name = "STATE")]
+    state: Option<JobState>,
+    /// Only jobs of this module (hash or name).
+    #[arg(long, value_name = "MODULE")]
+    module: Option<String>,
+    /// At most this many jobs.
+    #[arg(long, value_name = "N")]
+    limit: Option<u32>,
+    /// Start after the job this cursor (from a previous page) names.
+    #[arg(long, value_name = "CURSOR")]
+    cursor: Option<String>,
+}
+
+impl JobsCommand {
+    /// Fetches one page and prints it.
+    pub fn execute(self) -> anyhow::Result<ExitCode> {
+        let filter = JobFilter {
+            state: self.state,
+            module: self.module.clone(),
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+        };
+        self.remote.run(async |client| {
+            let page = client.jobs(&filter).await?;
+            if !self.remote.print_json(&page)? {
+                print!("{}", render(&page, SystemTime::now()));
+            }
+            Ok(ExitCode::SUCCESS)
+        })
+    }
+}
+
+fn render(page: &JobPage, now: SystemTime) -> String {
+    let header = ["ID", "STATE", "MODULE", "NAME", "EXIT", "DURATION", "SUBMITTED"];
+    let mut rows = vec![header.map(String::from).to_vec()];
+    rows.extend(page.jobs.iter().map(|job| row(job, now)));
+    let mut text = table(&rows);
+    if let Some(cursor) = &page.next_cursor {
+        text.push_str(&format!("next: --cursor {cursor}\n"));
+    }
+    text
+}
+
+fn row(job: &JobView, now: SystemTime) -> Vec<String> {
+    vec![
+        job.id.to_string(),
+        job.state.to_string(),
+        short_hash(&job.module).to_string(),
+        or_dash(job.name.as_ref()),
+        or_dash(job.exit_code),
+        or_dash(duration(job, now).map(format_duration)),
+        ago(&job.submitted_at, now),
+    ]
+}
+
+/// How long the job ran, or has been running so far.
+fn duration(job: &JobView, now: SystemTime) -> Option<std::time::Duration> {
+    match job.state {
+        JobState::Running => now.duration_since(parse_time(job.started_at.as_deref()?)?).ok(),
+        _ => between(job.started_at.as_deref(), job.finished_at.as_deref()),
+    }
+}

@@ -1,0 +1,92 @@
+//! `wasmpool pool`: a running service's worker pool at a glance, and pausing or resuming it.
+//! (Named apart from `crate::pool`, the pool itself.)
+
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use clap::{Args, Subcommand};
+
+use super::remote::{RemoteOptions, ago, or_dash, table};
+use crate::wire::{JobState, PoolView};
+
+/// Show the worker pool: capacity, whether it is paused or draining, jobs per state and
+/// every worker; or pause or resume handing out queued jobs.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  wasmpool pool
+  wasmpool pool pause        (running jobs carry on; queued ones wait)
+  wasmpool pool resume")]
+pub struct PoolCommand {
+    #[command(flatten)]
+    remote: RemoteOptions,
+    #[command(subcommand)]
+    action: Option<PoolAction>,
+}
+
+/// What to do with the pool (default: show it).
+#[derive(Debug, Clone, Copy, Subcommand)]
+enum PoolAction {
+    /// Stop handing out queued jobs; running jobs carry on.
+    Pause,
+    /// Hand out queued jobs again.
+    Resume,
+}
+
+impl PoolCommand {
+    /// Shows, pauses or resumes the pool.
+    pub fn execute(self) -> anyhow::Result<ExitCode> {
+        self.remote.run(async |client| {
+            let pool = match self.action {
+                None => client.pool().await?,
+                Some(PoolAction::Pause) => client.pause().await?,
+                Some(PoolAction::Resume) => client.resume().await?,
+            };
+            if self.remote.print_json(&pool)? {
+                return Ok(ExitCode::SUCCESS);
+            }
+            match self.action {
+                None => print!("{}", render(&pool, SystemTime::now())),
+                Some(PoolAction::Pause) => println!("pool paused"),
+                Some(PoolAction::Resume) => println!("pool resumed"),
+            }
+            Ok(ExitCode::SUCCESS)
+        })
+    }
+}
+
+fn render(pool: &PoolView, now: SystemTime) -> String {
+    let state = match (pool.draining, pool.paused) {
+        (true, _) => "draining",
+        (false, true) => "paused",
+        (false, false) => "running",
+    };
+    let summary = [
+        vec![
+            "capacity".to_string(),
+            format!("{} workers, {} restarts", pool.capacity, pool.restarts),
+        ],
+        vec!["state".to_string(), state.to_string()],
+        vec!["jobs".to_string(), counts(pool)],
+    ];
+    let mut rows = vec![["SLOT", "PID", "STATE", "JOB", "SINCE"].map(String::from).to_vec()];
+    rows.extend(pool.workers.iter().map(|worker| {
+        vec![
+            worker.slot.to_string(),
+            if worker.pid == 0 { "-".to_string() } else { worker.pid.to_string() },
+            worker.state.clone(),
+            or_dash(worker.job_id),
+            worker.since.as_deref().map_or_else(|| "-".to_string(), |since| ago(since, now)),
+        ]
+    }));
+    format!("{}\n{}", table(&summary), table(&rows))
+}
+
+/// `queued 3, running 2, ...` in lifecycle order, then any state this client does not know.
+fn counts(pool: &PoolView) -> String {
+    let known = JobState::ALL.map(JobState::as_str);
+    let ordered = known.iter().filter_map(|state| pool.counts.get_key_value(*state));
+    let others = pool.counts.iter().filter(|(state, _)| !known.contains(&state.as_str()));
+    let parts: Vec<String> =
+        ordered.chain(others).map(|(state, count)| format!("{state} {count}")).collect();
+    if parts.is_empty() { "none".to_string() } else { parts.join(", ") }
+}

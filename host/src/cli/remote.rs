@@ -1,0 +1,191 @@
+//! What the client verbs share: where the service is (`--server`, `--token`, `--json`),
+//! running their requests, turning a [`ClientError`] into a message and an exit code, and
+//! plain-text tables and times. Talking HTTP is `crate::client`'s job, not this file's.
+
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use clap::Args;
+use serde::Serialize;
+
+use super::exit;
+use crate::client::{Client, ClientError};
+
+/// How to reach the service, and how to print its answers.
+#[derive(Debug, Clone, Args)]
+pub struct RemoteOptions {
+    /// The service's URL (http:// only).
+    #[arg(long, env = "WASMPOOL_SERVER", value_name = "URL", global = true,
+          default_value = "http://127.0.0.1:8080", value_parser = parse_server)]
+    pub server: String,
+    /// API token, sent as `Authorization: Bearer TOKEN`.
+    #[arg(
+        long,
+        env = "WASMPOOL_TOKEN",
+        value_name = "TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Print the service's JSON answer instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+fn parse_server(text: &str) -> Result<String, String> {
+    crate::client::parse_server(text).map(|_| text.to_string()).map_err(|error| error.to_string())
+}
+
+impl RemoteOptions {
+    /// Runs `work` with a client for the service on a single-threaded runtime (a client
+    /// needs no more). A [`ClientError`] is reported here: `wasmpool: MESSAGE` on stderr and
+    /// its exit code; any other error goes up to the caller.
+    pub fn run(
+        &self,
+        work: impl AsyncFnOnce(Client) -> anyhow::Result<ExitCode>,
+    ) -> anyhow::Result<ExitCode> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let result = runtime.block_on(async {
+            let client = Client::new(&self.server, self.token.clone())?;
+            work(client).await
+        });
+        match result {
+            Err(error) => match error.downcast_ref::<ClientError>() {
+                Some(client_error) => {
+                    eprintln!("wasmpool: {client_error}");
+                    Ok(ExitCode::from(client_exit_code(client_error)))
+                }
+                None => Err(error),
+            },
+            ok => ok,
+        }
+    }
+
+    /// Prints `value` as JSON when `--json` was given; says whether it did.
+    pub fn print_json<T: Serialize>(&self, value: &T) -> anyhow::Result<bool> {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(value)?);
+        }
+        Ok(self.json)
+    }
+}
+
+/// The exit code for a request that failed.
+pub fn client_exit_code(error: &ClientError) -> u8 {
+    match error {
+        ClientError::Unreachable { .. } => exit::UNREACHABLE,
+        // A body we cannot read is as much the server's answer as an error status.
+        ClientError::Api { .. } | ClientError::Decode { .. } => exit::API_ERROR,
+        ClientError::InvalidServer { .. } => exit::USAGE,
+    }
+}
+
+/// Rows as aligned columns, two spaces apart, without trailing blanks. The first row is
+/// usually the header.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|column| {
+            rows.iter().filter_map(|row| row.get(column)).map(|cell| cell.chars().count()).max()
+        })
+        .map(Option::unwrap_or_default)
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (cell, width) in row.iter().zip(&widths) {
+            line.push_str(&format!("{cell:<width$}  "));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The first 12 hex digits of a module hash: enough to tell modules apart in a table.
+pub fn short_hash(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+/// `-` for an absent value.
+pub fn or_dash<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_string(), |value| value.to_string())
+}
+
+/// A timestamp from the service (RFC 3339, UTC).
+pub fn parse_time(text: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339(text).ok()
+}
+
+/// How long from `start` to `end`, when both are readable and in order.
+pub fn between(start: Option<&str>, end: Option<&str>) -> Option<Duration> {
+    parse_time(end?)?.duration_since(parse_time(start?)?).ok()
+}
+
+/// How long ago `text` was, compactly (`45s ago`, `12m ago`, `3h ago`, `2d ago`); the text
+/// itself when it is not a timestamp, `just now` when it is in the future (clock skew).
+pub fn ago(text: &str, now: SystemTime) -> String {
+    let Some(time) = parse_time(text) else {
+        return text.to_string();
+    };
+    let Ok(age) = now.duration_since(time) else {
+        return "just now".to_string();
+    };
+    let seconds = age.as_secs();
+    match seconds {
+        0..60 => format!("{seconds}s ago"),
+        60..3600 => format!("{}m ago", seconds / 60),
+        3600..86400 => format!("{}h ago", seconds / 3600),
+        _ => format!("{}d ago", seconds / 86400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(cells: &[&str]) -> Vec<String> {
+        cells.iter().map(|cell| cell.to_string()).collect()
+    }
+
+    #[test]
+    fn tables_align_columns_without_trailing_blanks() {
+        let text = table(&[
+            row(&["ID", "STATE", "NAME"]),
+            row(&["7", "queued", ""]),
+            row(&["12345", "ok", "x"]),
+        ]);
+        assert_eq!(text, "ID     STATE   NAME\n7      queued\n12345  ok      x\n");
+        assert_eq!(table(&[]), "");
+        // Widths count characters, not bytes.
+        assert_eq!(table(&[row(&["µs", "a"]), row(&["ms", "b"])]), "µs  a\nms  b\n");
+    }
+
+    #[test]
+    fn client_errors_map_to_exit_codes() {
+        let api =
+            ClientError::Api { status: 404, code: "not_found".into(), message: "gone".into() };
+        assert_eq!(client_exit_code(&api), 1);
+        let invalid = crate::client::parse_server("ftp://x").expect_err("not http");
+        assert_eq!(client_exit_code(&invalid), 2);
+    }
+
+    #[test]
+    fn times() {
+        let now = parse_time("2025-01-02T03:04:05Z").expect("valid");
+        assert_eq!(ago("2025-01-02T03:04:00.5Z", now), "4s ago");
+        assert_eq!(ago("2025-01-02T02:04:05+00:00", now), "1h ago");
+        assert_eq!(ago("2024-12-30T03:04:05Z", now), "3d ago");
+        assert_eq!(ago("2025-01-02T03:05:00Z", now), "just now");
+        assert_eq!(ago("yesterday", now), "yesterday");
+        let run = between(Some("2025-01-02T03:04:05Z"), Some("2025-01-02T03:04:06.5Z"));
+        assert_eq!(run, Some(Duration::from_millis(1500)));
+        assert_eq!(between(Some("2025-01-02T03:04:05Z"), None), None);
+        assert_eq!(short_hash("0123456789abcdef"), "0123456789ab");
+        assert_eq!(short_hash("abc"), "abc");
+    }
+}

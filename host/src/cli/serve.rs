@@ -1,0 +1,141 @@
+//! `wasmpool serve`: the service, with its HTTP API on a port.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::ServiceLimits;
+use crate::service::{ServiceConfig, serve};
+use crate::units::{parse_duration, parse_size};
+
+/// Run the service: a pool of worker processes fed from a durable queue, with an HTTP API.
+/// SIGINT or SIGTERM drains it: new submissions get 503, running jobs get the drain timeout
+/// to finish (the rest are stopped and stay queued for the next start), then it exits 0.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  wasmpool serve
+  wasmpool serve --listen 0.0.0.0:8080 --token \"$(openssl rand -hex 16)\" --workers 8
+  curl --data-binary @hello.wasm http://127.0.0.1:8080/v1/run")]
+pub struct ServeCommand {
+    /// Address to listen on. A non-loopback address requires a token.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Number of worker processes (default: the available cores).
+    #[arg(long, short = 'w', value_name = "N")]
+    workers: Option<usize>,
+    /// Directory of the database, modules and compiled artifacts.
+    #[arg(long, value_name = "DIR", default_value = "./wasmpool-data")]
+    data: PathBuf,
+    /// Require `Authorization: Bearer TOKEN` on every /v1 call.
+    #[arg(long, env = "WASMPOOL_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    token: Option<String>,
+    /// Keep ended jobs this long.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "7d")]
+    keep: Duration,
+    /// On shutdown, let running jobs finish for this long.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "30s")]
+    drain_timeout: Duration,
+    /// Timeout of a job that gives none.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "60s")]
+    default_timeout: Duration,
+    /// Largest timeout a job may ask for.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "1h")]
+    max_timeout: Duration,
+    /// Memory of a job that gives none.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "256MiB")]
+    default_memory: u64,
+    /// Largest memory a job may ask for.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "4GiB")]
+    max_memory: u64,
+    /// Largest module upload.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64MiB")]
+    max_module_size: u64,
+    /// Most jobs in one batch.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    max_batch: usize,
+    /// Cap on each of a job's stdout and stderr.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1MiB")]
+    output_limit: u64,
+}
+
+impl ServeCommand {
+    /// Serves until SIGINT or SIGTERM; a second signal stops at once.
+    pub fn execute(self) -> anyhow::Result<ExitCode> {
+        let config = self.config()?;
+        let runtime = super::local::runtime()?;
+        runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind(self.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", self.listen))?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(watch_signals(shutdown.clone()));
+            serve(config, listener, shutdown).await
+        })?;
+        Ok(ExitCode::SUCCESS)
+    }
+
+    fn config(&self) -> anyhow::Result<ServiceConfig> {
+        let token = self.token.clone().filter(|token| !token.is_empty());
+        if token.is_none() && !self.listen.ip().is_loopback() {
+            bail!(
+                "refusing to listen on {} without a token: pass --token or set WASMPOOL_TOKEN",
+                self.listen
+            );
+        }
+        if self.default_timeout > self.max_timeout || self.default_memory > self.max_memory {
+            bail!("the default timeout and memory must not exceed their maxima");
+        }
+        let workers = self
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if !(1..=1024).contains(&workers) {
+            bail!("--workers must be from 1 to 1024");
+        }
+        let limits = ServiceLimits {
+            default_timeout: self.default_timeout,
+            max_timeout: self.max_timeout,
+            default_memory_mb: (self.default_memory >> 20).max(1),
+            max_memory_mb: (self.max_memory >> 20).clamp(1, crate::sandbox::MAX_MEMORY_BYTES >> 20),
+            max_module_bytes: usize::try_from(self.max_module_size).unwrap_or(usize::MAX),
+            max_batch: self.max_batch.max(1),
+            output_bytes: self.output_limit,
+            ..ServiceLimits::default()
+        };
+        Ok(ServiceConfig {
+            workers,
+            data_dir: self.data.clone(),
+            token,
+            keep: self.keep,
+            drain_timeout: self.drain_timeout,
+            limits,
+        })
+    }
+}
+
+/// The first SIGINT or SIGTERM starts the drain; a second one exits at once.
+async fn watch_signals(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) =
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        tracing::error!("cannot listen for signals");
+        return;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+    eprintln!("wasmpool: draining (signal again to stop at once)");
+    shutdown.cancel();
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+    eprintln!("wasmpool: stopping at once");
+    std::process::exit(130);
+}

@@ -1,0 +1,162 @@
+//! `wasmpool status`: one job of a running service, as a readable block or as JSON.
+
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use clap::Args;
+
+use super::remote::{RemoteOptions, ago, between, table};
+use super::wait::output_bytes;
+use crate::units::{format_duration, format_size};
+use crate::wire::JobView;
+
+/// Show a job: its state, module, attempts, worker, timings, result and output.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  wasmpool status 42
+  wasmpool status --json 42 | jq -r .state")]
+pub struct StatusCommand {
+    #[command(flatten)]
+    remote: RemoteOptions,
+    /// The job's id.
+    id: i64,
+}
+
+impl StatusCommand {
+    /// Fetches the job and prints it.
+    pub fn execute(self) -> anyhow::Result<ExitCode> {
+        self.remote.run(async |client| {
+            let job = client.job(self.id).await?;
+            if !self.remote.print_json(&job)? {
+                print!("{}", describe(&job, SystemTime::now())?);
+            }
+            Ok(ExitCode::SUCCESS)
+        })
+    }
+}
+
+/// The readable block: a heading, aligned fields (absent ones left out), then the output.
+fn describe(job: &JobView, now: SystemTime) -> anyhow::Result<String> {
+    let title = job.name.as_ref().map_or_else(String::new, |name| format!(" ({name})"));
+    let mut text = format!("job {}{title}: {}\n", job.id, job.state);
+    text.push_str(&table(&fields(job, now)));
+    for (stream, plain, encoded, cut) in [
+        ("stdout", &job.stdout, &job.stdout_base64, job.stdout_truncated),
+        ("stderr", &job.stderr, &job.stderr_base64, job.stderr_truncated),
+    ] {
+        let bytes = output_bytes(plain.as_deref(), encoded.as_deref())?;
+        if bytes.is_empty() {
+            continue;
+        }
+        let note = if cut { " (cut at the output limit)" } else { "" };
+        text.push_str(&format!("--- {stream}{note}\n{}", String::from_utf8_lossy(&bytes)));
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+    }
+    Ok(text)
+}
+
+fn fields(job: &JobView, now: SystemTime) -> Vec<Vec<String>> {
+    let when =
+        |time: &Option<String>| time.as_ref().map(|time| format!("{time} ({})", ago(time, now)));
+    let ran = between(job.started_at.as_deref(), job.finished_at.as_deref());
+    let limits = format!(
+        "timeout {}, memory {}, fuel {}",
+        format_duration(std::time::Duration::from_millis(job.timeout_ms)),
+        format_size(job.memory_mb.saturating_mul(1 << 20)),
+        job.fuel.map_or_else(|| "unmetered".to_string(), |fuel| fuel.to_string()),
+    );
+    let env: Vec<String> = job.env.iter().map(|(key, value)| format!("{key}={value}")).collect();
+    let rows = [
+        ("module", Some(job.module.clone())),
+        ("args", (!job.args.is_empty()).then(|| quote_all(&job.args))),
+        ("env", (!env.is_empty()).then(|| quote_all(&env))),
+        ("priority", Some(job.priority.to_string())),
+        ("attempts", Some(format!("{} of {}", job.attempts, job.max_attempts))),
+        ("worker", job.worker_pid.map(|pid| format!("pid {pid}"))),
+        ("submitted", when(&Some(job.submitted_at.clone()))),
+        ("started", when(&job.started_at)),
+        ("finished", when(&job.finished_at)),
+        ("ran for", ran.map(format_duration)),
+        ("limits", Some(limits)),
+        ("exit code", job.exit_code.map(|code| code.to_string())),
+        ("error", job.error.clone()),
+        ("fuel used", job.fuel_used.map(|fuel| fuel.to_string())),
+        ("peak memory", job.peak_memory_bytes.map(format_size)),
+    ];
+    rows.into_iter().filter_map(|(label, value)| Some(vec![label.to_string(), value?])).collect()
+}
+
+/// Words joined by spaces, each quoted when it would not read back as one word.
+fn quote_all(words: &[String]) -> String {
+    let quote = |word: &String| {
+        let plain = !word.is_empty() && !word.contains(|c: char| c.is_whitespace() || c == '"');
+        if plain { word.clone() } else { format!("{word:?}") }
+    };
+    words.iter().map(quote).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::JobState;
+
+    #[test]
+    fn block_lists_known_fields_then_output() {
+        let job = JobView {
+            id: 42,
+            name: Some("nightly".into()),
+            module: "ab".repeat(32),
+            args: vec!["a".into(), "two words".into()],
+            env: [("K".to_string(), "V".to_string())].into(),
+            priority: 0,
+            state: JobState::Failed,
+            attempts: 1,
+            max_attempts: 3,
+            timeout_ms: 2000,
+            memory_mb: 64,
+            fuel: None,
+            submitted_at: "2025-01-02T03:04:00Z".into(),
+            started_at: Some("2025-01-02T03:04:01Z".into()),
+            finished_at: Some("2025-01-02T03:04:02.5Z".into()),
+            worker_pid: Some(4321),
+            exit_code: Some(3),
+            stdout: Some("out".into()),
+            stdout_base64: None,
+            stderr: None,
+            stderr_base64: Some("/w==".into()),
+            stdout_truncated: true,
+            stderr_truncated: false,
+            error: Some("exited with code 3".into()),
+            fuel_used: None,
+            peak_memory_bytes: Some(1 << 20),
+        };
+        let now = crate::cli::remote::parse_time("2025-01-02T03:05:00Z").expect("valid");
+        let text = describe(&job, now).expect("valid output");
+        let expected = format!(
+            "job 42 (nightly): failed
+module       {}
+args         a \"two words\"
+env          K=V
+priority     0
+attempts     1 of 3
+worker       pid 4321
+submitted    2025-01-02T03:04:00Z (1m ago)
+started      2025-01-02T03:04:01Z (59s ago)
+finished     2025-01-02T03:04:02.5Z (57s ago)
+ran for      1.5s
+limits       timeout 2s, memory 64 MiB, fuel unmetered
+exit code    3
+error        exited with code 3
+peak memory  1 MiB
+--- stdout (cut at the output limit)
+out
+--- stderr
+\u{fffd}
+",
+            "ab".repeat(32)
+        );
+        assert_eq!(text, expected);
+    }
+}

@@ -1,0 +1,54 @@
+//! `wasmpool upload`: puts a `.wasm` module on a running service, which validates and
+//! compiles it once; jobs then name it by hash or name.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::remote::{RemoteOptions, or_dash};
+use crate::units::format_size;
+use crate::wire::ModuleView;
+
+/// Upload a WASI module or component and print `HASH  KIND  SIZE  NAME`. Uploading the same
+/// bytes again is harmless: the module is known by its SHA-256.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  wasmpool upload --name fib fib.wasm
+  hash=$(wasmpool upload task.wasm | cut -d' ' -f1)")]
+pub struct UploadCommand {
+    #[command(flatten)]
+    remote: RemoteOptions,
+    /// Point this name at the module (a later upload under the same name takes it over).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// The .wasm file.
+    file: PathBuf,
+}
+
+impl UploadCommand {
+    /// Uploads the file and prints what the service made of it.
+    pub fn execute(self) -> anyhow::Result<ExitCode> {
+        let bytes = std::fs::read(&self.file)
+            .with_context(|| format!("cannot read {}", self.file.display()))?;
+        self.remote.run(async |client| {
+            let module = client.upload(bytes, self.name.as_deref()).await?;
+            if !self.remote.print_json(&module)? {
+                println!("{}", summary(&module));
+            }
+            Ok(ExitCode::SUCCESS)
+        })
+    }
+}
+
+/// One line: the full hash first, so scripts can cut it.
+fn summary(module: &ModuleView) -> String {
+    format!(
+        "{}  {}  {}  {}",
+        module.hash,
+        module.kind,
+        format_size(module.size),
+        or_dash(module.name.as_ref())
+    )
+}

@@ -1,0 +1,118 @@
+//! The service's module library: `.wasm` files kept by hash in the data directory, validated
+//! and compiled on upload, recorded in the store, and turned into a worker-ready
+//! [`ModuleRef`] (compiling again only if the cached artifact is missing).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::job::{ModuleKind, ModuleRef};
+use crate::sandbox::{Compiler, Flavor, ModuleError, content_hash, detect_kind};
+use crate::store::{ModuleRecord, Store, StoreError};
+
+/// Why an upload or a module lookup failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LibraryError {
+    /// The bytes are not a runnable WASI program.
+    #[error(transparent)]
+    Module(#[from] ModuleError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Reading or writing the module file failed.
+    #[error("module file {path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// Modules on disk and in the store.
+pub struct Library {
+    dir: PathBuf,
+    compiler: Arc<Compiler>,
+    store: Store,
+}
+
+impl Library {
+    /// A library keeping `.wasm` files in `dir` and compiled artifacts in `cache_dir`.
+    pub fn new(dir: PathBuf, cache_dir: &Path, store: Store) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&dir)?;
+        Ok(Library { dir, compiler: Arc::new(Compiler::new(cache_dir)), store })
+    }
+
+    fn path(&self, hash: &str) -> PathBuf {
+        self.dir.join(format!("{hash}.wasm"))
+    }
+
+    /// Validates, compiles and stores an upload. Returns the module and whether it was new.
+    pub async fn upload(
+        &self,
+        bytes: Vec<u8>,
+        name: Option<String>,
+    ) -> Result<(ModuleRecord, bool), LibraryError> {
+        let kind = detect_kind(&bytes)?;
+        let hash = content_hash(&bytes);
+        let size = bytes.len() as u64;
+        let path = self.path(&hash);
+        let compiler = self.compiler.clone();
+        // Compiling takes from milliseconds to seconds: keep it off the async threads.
+        tokio::task::spawn_blocking(move || -> Result<(), LibraryError> {
+            compiler.compile(&bytes, Flavor::Plain)?;
+            if !path.exists() {
+                write_atomically(&path, &bytes)
+                    .map_err(|source| LibraryError::File { path: path.clone(), source })?;
+            }
+            Ok(())
+        })
+        .await
+        .expect("compile task panicked")?;
+        Ok(self.store.put_module(hash, kind, size, name).await?)
+    }
+
+    /// Deletes a module's record and file (refused while queued or running jobs use it).
+    pub async fn delete(&self, hash: &str) -> Result<(), LibraryError> {
+        self.store.delete_module(hash.to_string()).await?;
+        let _ = std::fs::remove_file(self.path(hash));
+        Ok(())
+    }
+
+    /// What a worker needs to run the module with the given fuel setting.
+    pub async fn module_ref(
+        &self,
+        hash: &str,
+        fuel: Option<u64>,
+    ) -> Result<ModuleRef, LibraryError> {
+        let flavor = Flavor::for_fuel(fuel);
+        if let Some(artifact) = self.compiler.cached(hash, flavor) {
+            let kind = self.kind(hash).await?;
+            return Ok(ModuleRef { hash: hash.to_string(), kind, artifact });
+        }
+        let path = self.path(hash);
+        let compiler = self.compiler.clone();
+        tokio::task::spawn_blocking(move || {
+            let bytes =
+                std::fs::read(&path).map_err(|source| LibraryError::File { path, source })?;
+            Ok(compiler.compile(&bytes, flavor)?)
+        })
+        .await
+        .expect("compile task panicked")
+    }
+
+    async fn kind(&self, hash: &str) -> Result<ModuleKind, LibraryError> {
+        match self.store.module(hash).await? {
+            Some(module) => Ok(module.kind),
+            None => Err(StoreError::UnknownModule(hash.to_string()).into()),
+        }
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! `wasmpool serve` put together: opens the store, recovers what a previous run left
+//! running, starts the pool and the dispatcher, serves the API on an already bound listener,
+//! purges old results, and drains on shutdown.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, ServiceLimits, Services};
+use crate::dispatcher::Dispatcher;
+use crate::library::Library;
+use crate::metrics::Metrics;
+use crate::pool::{Pool, PoolConfig};
+use crate::store::Store;
+
+/// How the service is set up.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// Number of worker processes.
+    pub workers: usize,
+    /// Database, module files, compiled artifacts, worker directories.
+    pub data_dir: PathBuf,
+    /// Required bearer token, if any.
+    pub token: Option<String>,
+    /// How long ended jobs are kept.
+    pub keep: Duration,
+    /// How long running jobs may finish when shutting down.
+    pub drain_timeout: Duration,
+    /// Job defaults and maxima.
+    pub limits: ServiceLimits,
+}
+
+/// How often old results are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+
+/// Serves until `shutdown` is cancelled, then drains: submissions get 503, running jobs
+/// finish within the drain timeout (the rest are stopped and left queued), queued jobs stay.
+pub async fn serve(
+    config: ServiceConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!("cannot create the data directory {}", config.data_dir.display())
+    })?;
+    let store = Store::open(&config.data_dir.join("wasmpool.db"))
+        .await
+        .context("cannot open the job store")?;
+    let recovered = store.recover().await?;
+    if recovered.requeued + recovered.failed > 0 {
+        tracing::warn!(
+            requeued = recovered.requeued,
+            failed = recovered.failed,
+            "recovered jobs left running by the previous run"
+        );
+    }
+    let library = Arc::new(Library::new(
+        config.data_dir.join("modules"),
+        &config.data_dir.join("cache"),
+        store.clone(),
+    )?);
+    let pool_config = PoolConfig::new(config.workers, config.data_dir.join("workers"))?;
+    let pool = Arc::new(Pool::start(pool_config)?);
+    let metrics = Arc::new(Metrics::new());
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        pool.clone(),
+        library.clone(),
+        metrics.clone(),
+        config.limits.output_bytes,
+    );
+    let services = Arc::new(Services::new(
+        store.clone(),
+        library,
+        dispatcher.clone(),
+        pool.clone(),
+        metrics,
+        config.limits.clone(),
+        config.token.clone(),
+    ));
+
+    let dispatching = CancellationToken::new();
+    let dispatch_task = tokio::spawn(dispatcher.clone().run(dispatching.clone()));
+    let purge_task = tokio::spawn(purge(store.clone(), config.keep, shutdown.clone()));
+
+    let address: SocketAddr = listener.local_addr()?;
+    println!("wasmpool listening on http://{address}");
+    let http_stop = CancellationToken::new();
+    let app = api::router(services.clone());
+    let server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(http_stop.clone().cancelled_owned())
+            .into_future(),
+    );
+
+    shutdown.cancelled().await;
+    tracing::info!("shutting down: draining for up to {:?}", config.drain_timeout);
+    services.draining.store(true, Ordering::SeqCst);
+    dispatcher.drain(&dispatching, config.drain_timeout).await;
+    let _ = dispatch_task.await;
+    http_stop.cancel();
+    let _ = server.await;
+    let _ = purge_task.await;
+    drop(services);
+    drop(dispatcher);
+    if let Ok(pool) = Arc::try_unwrap(pool) {
+        pool.shutdown().await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn purge(store: Store, keep: Duration, shutdown: CancellationToken) {
+    loop {
+        let cutoff = SystemTime::now().checked_sub(keep).unwrap_or(SystemTime::UNIX_EPOCH);
+        match store.purge(cutoff).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "removed ended jobs past the retention period"),
+            Err(e) => tracing::error!("purging old jobs failed: {e}"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(PURGE_EVERY) => {}
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! The durable store: modules, jobs, their states and results, in an embedded SQLite file.
+//!
+//! Every change goes through one writer task that commits whatever changes are waiting in a
+//! single transaction (group commit): many submissions or results cost one fsync, and each
+//! caller is answered only after its change is on disk. Reads use a separate pool of
+//! connections (WAL lets them run beside the writer). Job transitions are published on an
+//! event channel after they commit. The store knows nothing of HTTP or worker processes.
+
+mod reads;
+mod rows;
+mod writer;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+pub use rows::{JobRecord, ModuleRecord};
+
+use crate::job::ModuleKind;
+use crate::wire::JobState;
+use writer::Write;
+
+/// A job's id.
+pub type JobId = i64;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying the schema failed.
+    #[error("database schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A submission names a module that is not stored.
+    #[error("no module with hash {0}")]
+    UnknownModule(String),
+    /// The module is still needed by queued or running jobs.
+    #[error("module {hash} is used by {jobs} queued or running job(s)")]
+    ModuleInUse {
+        /// The module.
+        hash: String,
+        /// How many jobs need it.
+        jobs: u64,
+    },
+    /// A stored value did not decode.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The group of changes this one was committed with failed to commit.
+    #[error("commit failed: {0}")]
+    CommitFailed(String),
+    /// The writer task is gone (the store is shutting down).
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// Result of store operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A validated job submission.
+#[derive(Clone, Debug, Default)]
+pub struct NewJob {
+    /// The module's hash (resolved from a name by the caller).
+    pub module_hash: String,
+    /// A label for people.
+    pub name: Option<String>,
+    /// Arguments after the program name.
+    pub args: Vec<String>,
+    /// Environment variables.
+    pub env: BTreeMap<String, String>,
+    /// Standard input.
+    pub stdin: Vec<u8>,
+    /// Higher first.
+    pub priority: i32,
+    /// Wall-clock limit.
+    pub timeout_ms: u64,
+    /// Memory limit in MiB.
+    pub memory_mb: u64,
+    /// Fuel limit.
+    pub fuel: Option<u64>,
+    /// Attempts allowed in all.
+    pub max_attempts: u32,
+    /// Not to start before this much time has passed.
+    pub delay: Duration,
+    /// A retried submission with the same key returns the first job.
+    pub idempotency_key: Option<String>,
+}
+
+/// How one attempt ended, to be recorded.
+#[derive(Clone, Debug)]
+pub struct Finished {
+    /// The job.
+    pub id: JobId,
+    /// `Some(time)` to queue the job again for another attempt not before `time`;
+    /// `None` to end it in `state`.
+    pub retry_at: Option<SystemTime>,
+    /// The terminal state (ignored when retrying).
+    pub state: JobState,
+    /// The worker that ran the attempt.
+    pub worker_pid: Option<u32>,
+    /// When the attempt ended.
+    pub finished_at: SystemTime,
+    /// The exit code, when the guest exited.
+    pub exit_code: Option<i32>,
+    /// Captured stdout.
+    pub stdout: Vec<u8>,
+    /// Captured stderr.
+    pub stderr: Vec<u8>,
+    /// Whether stdout was cut.
+    pub stdout_truncated: bool,
+    /// Whether stderr was cut.
+    pub stderr_truncated: bool,
+    /// Why it did not succeed.
+    pub error: Option<String>,
+    /// Fuel burnt.
+    pub fuel_used: Option<u64>,
+    /// Peak linear memory.
+    pub peak_memory_bytes: u64,
+}
+
+/// What a cancel request found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cancel {
+    /// No such job.
+    NotFound,
+    /// It was queued or running (given) and is now cancelled.
+    Cancelled(JobState),
+    /// It had already ended in this state.
+    AlreadyEnded(JobState),
+}
+
+/// What a retry or delete request found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// No such job.
+    NotFound,
+    /// Done.
+    Done,
+    /// Not allowed in the job's current state.
+    Refused(JobState),
+}
+
+/// Which jobs to list.
+#[derive(Clone, Debug, Default)]
+pub struct JobFilter {
+    /// Only jobs in this state.
+    pub state: Option<JobState>,
+    /// Only jobs of this module.
+    pub module_hash: Option<String>,
+    /// Only jobs older than this id (the page cursor).
+    pub before: Option<JobId>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// A job's state changed (published after the change committed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobEvent {
+    /// The job.
+    pub id: JobId,
+    /// Its new state.
+    pub state: JobState,
+}
+
+/// What recovery after a restart did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Jobs found running and queued again for another attempt.
+    pub requeued: u64,
+    /// Jobs found running with no attempts left, now failed.
+    pub failed: u64,
+}
+
+/// The store handle; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    reads: sqlx::SqlitePool,
+    writes: mpsc::Sender<Write>,
+    events: broadcast::Sender<JobEvent>,
+}
+
+/// Changes waiting for the writer beyond this make callers wait (backpressure).
+const WRITE_QUEUE: usize = 4096;
+
+impl Store {
+    /// Opens (creating if needed) the database file and applies the schema.
+    pub async fn open(path: &Path) -> Result<Store> {
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit is on disk when the caller hears of it. Group commit pays for it.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let mut connection = sqlx::ConnectOptions::connect(&options).await?;
+        sqlx::migrate!("host/src/store/migrations").run(&mut connection).await?;
+        let reads = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        let (events, _) = broadcast::channel(4096);
+        let (writes, queue) = mpsc::channel(WRITE_QUEUE);
+        tokio::spawn(writer::run(connection, queue, events.clone()));
+        Ok(Store { reads, writes, events })
+    }
+
+    /// Job transitions from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
+        self.events.subscribe()
+    }
+
+    async fn write<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Write) -> Result<T> {
+        let (reply, answer) = oneshot::channel();
+        self.writes.send(make(reply)).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Records a module; `name`, if given, now points at it. Returns the module and whether it
+    /// was new.
+    pub async fn put_module(
+        &self,
+        hash: String,
+        kind: ModuleKind,
+        size: u64,
+        name: Option<String>,
+    ) -> Result<(ModuleRecord, bool)> {
+        self.write(|reply| Write::PutModule { hash, kind, size, name, reply }).await
+    }
+
+    /// Deletes a module and its names, unless queued or running jobs use it.
+    pub async fn delete_module(&self, hash: String) -> Result<()> {
+        self.write(|reply| Write::DeleteModule { hash, reply }).await
+    }
+
+    /// Accepts jobs, all or none, in one transaction. Returns each job's id and state (an
+    /// earlier job's, when its idempotency key was seen before).
+    pub async fn submit(&self, jobs: Vec<NewJob>) -> Result<Vec<(JobId, JobState)>> {
+        self.write(|reply| Write::Submit { jobs, reply }).await
+    }
+
+    /// Moves up to `limit` due queued jobs to running (highest priority, then oldest first),
+    /// counting an attempt, and returns them.
+    pub async fn claim(&self, limit: usize) -> Result<Vec<JobRecord>> {
+        self.write(|reply| Write::Claim { limit, reply }).await
+    }
+
+    /// Records how attempts ended: each job ends or is queued again for a retry. Jobs no
+    /// longer running (cancelled meanwhile) are left as they are.
+    pub async fn finish(&self, finished: Vec<Finished>) -> Result<()> {
+        self.write(|reply| Write::Finish { finished, reply }).await
+    }
+
+    /// Cancels a queued or running job.
+    pub async fn cancel(&self, id: JobId) -> Result<Cancel> {
+        self.write(|reply| Write::Cancel { id, reply }).await
+    }
+
+    /// Queues an ended (failed, timed-out or cancelled) job again as a new attempt.
+    pub async fn retry(&self, id: JobId) -> Result<Change> {
+        self.write(|reply| Write::Retry { id, reply }).await
+    }
+
+    /// Removes an ended job.
+    pub async fn delete_job(&self, id: JobId) -> Result<Change> {
+        self.write(|reply| Write::DeleteJob { id, reply }).await
+    }
+
+    /// Gives running jobs back to the queue without counting their attempt (a draining host
+    /// stopped them).
+    pub async fn release(&self, ids: Vec<JobId>) -> Result<()> {
+        self.write(|reply| Write::Release { ids, reply }).await
+    }
+
+    /// After a restart: jobs left running by a dead host are queued again (their attempt
+    /// counted) or, with no attempts left, failed with the reason.
+    pub async fn recover(&self) -> Result<Recovered> {
+        self.write(|reply| Write::Recover { reply }).await
+    }
+
+    /// Removes ended jobs that finished before `cutoff`; returns how many.
+    pub async fn purge(&self, cutoff: SystemTime) -> Result<u64> {
+        self.write(|reply| Write::Purge { cutoff, reply }).await
+    }
+
+    /// One job.
+    pub async fn job(&self, id: JobId) -> Result<Option<JobRecord>> {
+        reads::job(&self.reads, id).await
+    }
+
+    /// Jobs, newest first.
+    pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>> {
+        reads::jobs(&self.reads, filter).await
+    }
+
+    /// A module by hash or name.
+    pub async fn module(&self, hash_or_name: &str) -> Result<Option<ModuleRecord>> {
+        reads::module(&self.reads, hash_or_name).await
+    }
+
+    /// Every module, newest first.
+    pub async fn modules(&self) -> Result<Vec<ModuleRecord>> {
+        reads::modules(&self.reads).await
+    }
+
+    /// Jobs per state (every state present, zero included).
+    pub async fn counts(&self) -> Result<BTreeMap<JobState, u64>> {
+        reads::counts(&self.reads).await
+    }
+
+    /// When the earliest queued job becomes due, if any is queued.
+    pub async fn next_due(&self) -> Result<Option<SystemTime>> {
+        reads::next_due(&self.reads).await
+    }
+}

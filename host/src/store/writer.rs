@@ -1,0 +1,484 @@
+//! The single writer: takes every change waiting in its queue, applies each inside its own
+//! savepoint of one transaction, commits once, then answers the callers and publishes the
+//! job transitions. One failing change rolls back only its savepoint.
+
+use std::collections::HashSet;
+use std::time::SystemTime;
+
+use sqlx::{Connection, SqliteConnection};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::rows::{self, JobRecord, ModuleRecord, micros};
+use super::{
+    Cancel, Change, Finished, JobEvent, JobId, NewJob, Recovered, Result, StoreError, reads,
+};
+use crate::job::ModuleKind;
+use crate::wire::JobState;
+
+/// Most changes committed together.
+const MAX_GROUP: usize = 1024;
+
+type Reply<T> = oneshot::Sender<Result<T>>;
+
+/// A change for the writer, with where to send its answer.
+pub enum Write {
+    PutModule {
+        hash: String,
+        kind: ModuleKind,
+        size: u64,
+        name: Option<String>,
+        reply: Reply<(ModuleRecord, bool)>,
+    },
+    DeleteModule {
+        hash: String,
+        reply: Reply<()>,
+    },
+    Submit {
+        jobs: Vec<NewJob>,
+        reply: Reply<Vec<(JobId, JobState)>>,
+    },
+    Claim {
+        limit: usize,
+        reply: Reply<Vec<JobRecord>>,
+    },
+    Finish {
+        finished: Vec<Finished>,
+        reply: Reply<()>,
+    },
+    Cancel {
+        id: JobId,
+        reply: Reply<Cancel>,
+    },
+    Retry {
+        id: JobId,
+        reply: Reply<Change>,
+    },
+    DeleteJob {
+        id: JobId,
+        reply: Reply<Change>,
+    },
+    Release {
+        ids: Vec<JobId>,
+        reply: Reply<()>,
+    },
+    Recover {
+        reply: Reply<Recovered>,
+    },
+    Purge {
+        cutoff: SystemTime,
+        reply: Reply<u64>,
+    },
+}
+
+/// An answer held back until the group commits; told whether the commit failed.
+type Pending = Box<dyn FnOnce(Option<&str>) + Send>;
+
+fn hold<T: Send + 'static>(reply: Reply<T>, result: Result<T>) -> Pending {
+    Box::new(move |failure| {
+        let answer = match failure {
+            None => result,
+            Some(reason) => Err(StoreError::CommitFailed(reason.to_string())),
+        };
+        let _ = reply.send(answer);
+    })
+}
+
+/// Runs until every store handle is dropped.
+pub async fn run(
+    mut connection: SqliteConnection,
+    mut queue: mpsc::Receiver<Write>,
+    events: broadcast::Sender<JobEvent>,
+) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
+        commit_group(&mut connection, group.drain(..), &events).await;
+    }
+}
+
+async fn commit_group(
+    connection: &mut SqliteConnection,
+    group: impl Iterator<Item = Write>,
+    events: &broadcast::Sender<JobEvent>,
+) {
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut announced: Vec<JobEvent> = Vec::new();
+    let mut transaction = match connection.begin().await {
+        Ok(transaction) => transaction,
+        Err(e) => {
+            let reason = e.to_string();
+            group.for_each(|write| apply_failed(write, &reason));
+            return;
+        }
+    };
+    for write in group {
+        let mut savepoint = match transaction.begin().await {
+            Ok(savepoint) => savepoint,
+            Err(e) => {
+                apply_failed(write, &e.to_string());
+                continue;
+            }
+        };
+        let mut changed = Vec::new();
+        let (answer, ok) = apply(&mut savepoint, write, &mut changed).await;
+        let kept = if ok {
+            savepoint.commit().await.is_ok()
+        } else {
+            let _ = savepoint.rollback().await;
+            false
+        };
+        if kept {
+            announced.extend(changed);
+            pending.push(answer);
+        } else if ok {
+            answer(Some("the change could not be kept"));
+        } else {
+            pending.push(answer);
+        }
+    }
+    let failure = transaction.commit().await.err().map(|e| e.to_string());
+    if let Some(reason) = &failure {
+        tracing::error!("store commit failed: {reason}");
+    }
+    for answer in pending {
+        answer(failure.as_deref());
+    }
+    if failure.is_none() {
+        for event in announced {
+            let _ = events.send(event);
+        }
+    }
+}
+
+/// Answers a change that never reached the database.
+fn apply_failed(write: Write, reason: &str) {
+    let fail = |reason: &str| StoreError::CommitFailed(reason.to_string());
+    match write {
+        Write::PutModule { reply, .. } => drop(reply.send(Err(fail(reason)))),
+        Write::DeleteModule { reply, .. } => drop(reply.send(Err(fail(reason)))),
+        Write::Submit { reply, .. } => drop(reply.send(Err(fail(reason)))),
+        Write::Claim { reply, .. } => drop(reply.send(Err(fail(reason)))),
+        Write::Finish { reply, .. } => drop(reply.send(Err(fail(reason)))),
+        Write::Cancel { reply, .. } => drop(reply.send(Err(fail(reason)))),
+        Write::Retry { reply, .. } => drop(reply.send(Err(fail(reason)))),
+        Write::DeleteJob { reply, .. } => drop(reply.send(Err(fail(reason)))),
+        Write::Release { reply, .. } => drop(reply.send(Err(fail(reason)))),
+        Write::Recover { reply } => drop(reply.send(Err(fail(reason)))),
+        Write::Purge { reply, .. } => drop(reply.send(Err(fail(reason)))),
+    }
+}
+
+/// Applies one change; returns its held answer and whether it succeeded.
+async fn apply(
+    db: &mut SqliteConnection,
+    write: Write,
+    changed: &mut Vec<JobEvent>,
+) -> (Pending, bool) {
+    macro_rules! answer {
+        ($reply:expr, $result:expr) => {{
+            let result = $result;
+            let ok = result.is_ok();
+            (hold($reply, result), ok)
+        }};
+    }
+    match write {
+        Write::PutModule { hash, kind, size, name, reply } => {
+            answer!(reply, put_module(db, hash, kind, size, name).await)
+        }
+        Write::DeleteModule { hash, reply } => answer!(reply, delete_module(db, hash).await),
+        Write::Submit { jobs, reply } => answer!(reply, submit(db, jobs, changed).await),
+        Write::Claim { limit, reply } => answer!(reply, claim(db, limit, changed).await),
+        Write::Finish { finished, reply } => answer!(reply, finish(db, finished, changed).await),
+        Write::Cancel { id, reply } => answer!(reply, cancel(db, id, changed).await),
+        Write::Retry { id, reply } => answer!(reply, retry(db, id, changed).await),
+        Write::DeleteJob { id, reply } => answer!(reply, delete_job(db, id).await),
+        Write::Release { ids, reply } => answer!(reply, release(db, ids, changed).await),
+        Write::Recover { reply } => answer!(reply, recover(db, changed).await),
+        Write::Purge { cutoff, reply } => answer!(reply, purge(db, cutoff).await),
+    }
+}
+
+fn now() -> i64 {
+    micros(SystemTime::now())
+}
+
+async fn put_module(
+    db: &mut SqliteConnection,
+    hash: String,
+    kind: ModuleKind,
+    size: u64,
+    name: Option<String>,
+) -> Result<(ModuleRecord, bool)> {
+    let inserted = sqlx::query(
+        "INSERT INTO modules (hash, kind, size, created_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (hash) DO NOTHING",
+    )
+    .bind(&hash)
+    .bind(kind.as_str())
+    .bind(size as i64)
+    .bind(now())
+    .execute(&mut *db)
+    .await?;
+    if let Some(name) = &name {
+        sqlx::query(
+            "INSERT INTO module_names (name, hash, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(&hash)
+        .bind(now())
+        .execute(&mut *db)
+        .await?;
+    }
+    let row = sqlx::query(&format!("{} WHERE m.hash = ?", reads::MODULES))
+        .bind(&hash)
+        .fetch_one(&mut *db)
+        .await?;
+    Ok((rows::module(&row)?, inserted.rows_affected() == 1))
+}
+
+async fn delete_module(db: &mut SqliteConnection, hash: String) -> Result<()> {
+    let jobs: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM jobs WHERE module_hash = ? AND state IN ('queued', 'running')",
+    )
+    .bind(&hash)
+    .fetch_one(&mut *db)
+    .await?;
+    if jobs > 0 {
+        return Err(StoreError::ModuleInUse { hash, jobs: jobs as u64 });
+    }
+    sqlx::query("DELETE FROM modules WHERE hash = ?").bind(&hash).execute(&mut *db).await?;
+    Ok(())
+}
+
+async fn submit(
+    db: &mut SqliteConnection,
+    jobs: Vec<NewJob>,
+    changed: &mut Vec<JobEvent>,
+) -> Result<Vec<(JobId, JobState)>> {
+    let mut known_modules = HashSet::new();
+    let mut accepted = Vec::with_capacity(jobs.len());
+    let submitted_at = now();
+    for job in jobs {
+        if let Some(key) = &job.idempotency_key {
+            let earlier: Option<(JobId, String)> =
+                sqlx::query_as("SELECT id, state FROM jobs WHERE idempotency_key = ?")
+                    .bind(key)
+                    .fetch_optional(&mut *db)
+                    .await?;
+            if let Some((id, state)) = earlier {
+                let state = state.parse().map_err(StoreError::Corrupt)?;
+                accepted.push((id, state));
+                continue;
+            }
+        }
+        if !known_modules.contains(&job.module_hash) {
+            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM modules WHERE hash = ?")
+                .bind(&job.module_hash)
+                .fetch_optional(&mut *db)
+                .await?;
+            if exists.is_none() {
+                return Err(StoreError::UnknownModule(job.module_hash));
+            }
+            known_modules.insert(job.module_hash.clone());
+        }
+        let id: JobId = sqlx::query_scalar(
+            "INSERT INTO jobs (name, module_hash, args, env, stdin, priority, timeout_ms, memory_mb,
+                 fuel, max_attempts, idempotency_key, state, not_before, submitted_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING id",
+        )
+        .bind(&job.name)
+        .bind(&job.module_hash)
+        .bind(serde_json::to_string(&job.args).expect("strings serialise"))
+        .bind(serde_json::to_string(&job.env).expect("strings serialise"))
+        .bind(&job.stdin)
+        .bind(job.priority)
+        .bind(job.timeout_ms as i64)
+        .bind(job.memory_mb as i64)
+        .bind(job.fuel.map(|fuel| fuel as i64))
+        .bind(job.max_attempts)
+        .bind(&job.idempotency_key)
+        .bind(submitted_at + job.delay.as_micros() as i64)
+        .bind(submitted_at)
+        .fetch_one(&mut *db)
+        .await?;
+        changed.push(JobEvent { id, state: JobState::Queued });
+        accepted.push((id, JobState::Queued));
+    }
+    Ok(accepted)
+}
+
+async fn claim(
+    db: &mut SqliteConnection,
+    limit: usize,
+    changed: &mut Vec<JobEvent>,
+) -> Result<Vec<JobRecord>> {
+    let claimed = sqlx::query(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?1,
+             finished_at = NULL, worker_pid = NULL
+         WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND not_before <= ?1
+                      ORDER BY priority DESC, id LIMIT ?2)
+         RETURNING *",
+    )
+    .bind(now())
+    .bind(limit as i64)
+    .fetch_all(&mut *db)
+    .await?;
+    let mut jobs = claimed.iter().map(rows::job).collect::<Result<Vec<_>>>()?;
+    jobs.sort_by_key(|job| (std::cmp::Reverse(job.priority), job.id));
+    changed.extend(jobs.iter().map(|job| JobEvent { id: job.id, state: JobState::Running }));
+    Ok(jobs)
+}
+
+async fn finish(
+    db: &mut SqliteConnection,
+    finished: Vec<Finished>,
+    changed: &mut Vec<JobEvent>,
+) -> Result<()> {
+    for end in finished {
+        let (state, not_before, finished_at) = match end.retry_at {
+            Some(at) => (JobState::Queued, Some(micros(at)), None),
+            None => (end.state, None, Some(micros(end.finished_at))),
+        };
+        let updated = sqlx::query(
+            "UPDATE jobs SET state = ?, not_before = coalesce(?, not_before), finished_at = ?,
+                 worker_pid = ?, exit_code = ?, stdout = ?, stderr = ?, stdout_truncated = ?,
+                 stderr_truncated = ?, error = ?, fuel_used = ?, peak_memory_bytes = ?
+             WHERE id = ? AND state = 'running'",
+        )
+        .bind(state.as_str())
+        .bind(not_before)
+        .bind(finished_at)
+        .bind(end.worker_pid)
+        .bind(end.exit_code)
+        .bind(&end.stdout)
+        .bind(&end.stderr)
+        .bind(end.stdout_truncated)
+        .bind(end.stderr_truncated)
+        .bind(&end.error)
+        .bind(end.fuel_used.map(|fuel| fuel as i64))
+        .bind(end.peak_memory_bytes as i64)
+        .bind(end.id)
+        .execute(&mut *db)
+        .await?;
+        if updated.rows_affected() == 1 {
+            changed.push(JobEvent { id: end.id, state });
+        }
+    }
+    Ok(())
+}
+
+async fn current_state(db: &mut SqliteConnection, id: JobId) -> Result<Option<JobState>> {
+    let state: Option<String> = sqlx::query_scalar("SELECT state FROM jobs WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *db)
+        .await?;
+    state.map(|s| s.parse().map_err(StoreError::Corrupt)).transpose()
+}
+
+async fn cancel(
+    db: &mut SqliteConnection,
+    id: JobId,
+    changed: &mut Vec<JobEvent>,
+) -> Result<Cancel> {
+    let Some(state) = current_state(db, id).await? else { return Ok(Cancel::NotFound) };
+    if state.is_terminal() {
+        return Ok(Cancel::AlreadyEnded(state));
+    }
+    sqlx::query(
+        "UPDATE jobs SET state = 'cancelled', finished_at = ?, error = 'cancelled' WHERE id = ?",
+    )
+    .bind(now())
+    .bind(id)
+    .execute(&mut *db)
+    .await?;
+    changed.push(JobEvent { id, state: JobState::Cancelled });
+    Ok(Cancel::Cancelled(state))
+}
+
+async fn retry(
+    db: &mut SqliteConnection,
+    id: JobId,
+    changed: &mut Vec<JobEvent>,
+) -> Result<Change> {
+    let Some(state) = current_state(db, id).await? else { return Ok(Change::NotFound) };
+    if !state.can_become(JobState::Queued) || state == JobState::Running {
+        return Ok(Change::Refused(state));
+    }
+    sqlx::query(
+        "UPDATE jobs SET state = 'queued', not_before = ?, max_attempts = max(max_attempts, attempts + 1),
+             started_at = NULL, finished_at = NULL, worker_pid = NULL, exit_code = NULL, stdout = NULL,
+             stderr = NULL, stdout_truncated = 0, stderr_truncated = 0, error = NULL, fuel_used = NULL,
+             peak_memory_bytes = NULL
+         WHERE id = ?",
+    )
+    .bind(now())
+    .bind(id)
+    .execute(&mut *db)
+    .await?;
+    changed.push(JobEvent { id, state: JobState::Queued });
+    Ok(Change::Done)
+}
+
+async fn delete_job(db: &mut SqliteConnection, id: JobId) -> Result<Change> {
+    let Some(state) = current_state(db, id).await? else { return Ok(Change::NotFound) };
+    if !state.is_terminal() {
+        return Ok(Change::Refused(state));
+    }
+    sqlx::query("DELETE FROM jobs WHERE id = ?").bind(id).execute(&mut *db).await?;
+    Ok(Change::Done)
+}
+
+async fn release(
+    db: &mut SqliteConnection,
+    ids: Vec<JobId>,
+    changed: &mut Vec<JobEvent>,
+) -> Result<()> {
+    for id in ids {
+        let released = sqlx::query(
+            "UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0), started_at = NULL,
+                 worker_pid = NULL
+             WHERE id = ? AND state = 'running'",
+        )
+        .bind(id)
+        .execute(&mut *db)
+        .await?;
+        if released.rows_affected() == 1 {
+            changed.push(JobEvent { id, state: JobState::Queued });
+        }
+    }
+    Ok(())
+}
+
+async fn recover(db: &mut SqliteConnection, changed: &mut Vec<JobEvent>) -> Result<Recovered> {
+    let at = now();
+    let requeued: Vec<JobId> = sqlx::query_scalar(
+        "UPDATE jobs SET state = 'queued', not_before = ?1, worker_pid = NULL,
+             error = 'the host stopped during attempt ' || attempts || ' of ' || max_attempts || '; retrying'
+         WHERE state = 'running' AND attempts < max_attempts RETURNING id",
+    )
+    .bind(at)
+    .fetch_all(&mut *db)
+    .await?;
+    let failed: Vec<JobId> = sqlx::query_scalar(
+        "UPDATE jobs SET state = 'failed', finished_at = ?1,
+             error = 'the host stopped while the job was running (attempt ' || attempts || ' of '
+                     || max_attempts || ')'
+         WHERE state = 'running' RETURNING id",
+    )
+    .bind(at)
+    .fetch_all(&mut *db)
+    .await?;
+    changed.extend(requeued.iter().map(|&id| JobEvent { id, state: JobState::Queued }));
+    changed.extend(failed.iter().map(|&id| JobEvent { id, state: JobState::Failed }));
+    Ok(Recovered { requeued: requeued.len() as u64, failed: failed.len() as u64 })
+}
+
+async fn purge(db: &mut SqliteConnection, cutoff: SystemTime) -> Result<u64> {
+    let purged = sqlx::query(
+        "DELETE FROM jobs WHERE finished_at < ? AND state NOT IN ('queued', 'running')",
+    )
+    .bind(micros(cutoff))
+    .execute(&mut *db)
+    .await?;
+    Ok(purged.rows_affected())
+}
