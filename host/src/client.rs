@@ -78,11 +78,15 @@ pub fn parse_server(server: &str) -> Result<Url, ClientError> {
         server: server.to_string(),
         reason: reason.to_string(),
     };
+    const EXPECTED: &str = "expected http://HOST:PORT, e.g. http://127.0.0.1:8080";
+    if !server.contains("://") {
+        return Err(invalid(EXPECTED));
+    }
     let url = Url::parse(server.trim()).map_err(|error| invalid(&error.to_string()))?;
     match url.scheme() {
         "http" => {}
         "https" => return Err(invalid("https is not supported by this build; use http://")),
-        _ => return Err(invalid("expected http://HOST:PORT, e.g. http://127.0.0.1:8080")),
+        _ => return Err(invalid(EXPECTED)),
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("no host"));
@@ -142,11 +146,6 @@ impl Client {
             .build()
             .map_err(|source| ClientError::Unreachable { server: base.to_string(), source })?;
         Ok(Client { base, token: token.filter(|token| !token.is_empty()), http })
-    }
-
-    /// The server's base URL.
-    pub fn server(&self) -> &str {
-        self.base.as_str()
     }
 
     /// Uploads a `.wasm` module, optionally under a name; 201 if new, 200 if already there.
@@ -228,27 +227,25 @@ impl Client {
 
     /// One page of jobs, newest first.
     pub async fn jobs(&self, filter: &JobFilter) -> Result<JobPage, ClientError> {
+        self.json(self.request(Method::GET, self.jobs_url(filter))).await
+    }
+
+    fn jobs_url(&self, filter: &JobFilter) -> Url {
         let mut url = self.url(&["jobs"]);
-        {
-            let mut query = url.query_pairs_mut();
-            if let Some(state) = filter.state {
-                query.append_pair("state", state.as_str());
-            }
-            if let Some(module) = &filter.module {
-                query.append_pair("module", module);
-            }
-            if let Some(limit) = filter.limit {
-                query.append_pair("limit", &limit.to_string());
-            }
-            if let Some(cursor) = &filter.cursor {
-                query.append_pair("cursor", cursor);
+        let limit = filter.limit.map(|limit| limit.to_string());
+        let query = [
+            ("state", filter.state.map(JobState::as_str)),
+            ("module", filter.module.as_deref()),
+            ("limit", limit.as_deref()),
+            ("cursor", filter.cursor.as_deref()),
+        ];
+        // Only pairs that are present: an empty query would leave a bare `?` behind.
+        for (key, value) in query {
+            if let Some(value) = value {
+                url.query_pairs_mut().append_pair(key, value);
             }
         }
-        // An empty query would leave a bare `?` behind.
-        if url.query() == Some("") {
-            url.set_query(None);
-        }
-        self.json(self.request(Method::GET, url)).await
+        url
     }
 
     /// Queues an ended job again.
@@ -391,6 +388,20 @@ mod tests {
             client.url(&["modules", "my mod/1?"]).as_str(),
             "http://h/prefix/v1/modules/my%20mod%2F1%3F"
         );
+    }
+
+    #[test]
+    fn job_filters_become_a_query() {
+        let client = Client::new("http://h", None).expect("valid URL");
+        let filter = JobFilter {
+            state: Some(JobState::TimedOut),
+            module: Some("a&b".into()),
+            limit: Some(5),
+            cursor: None,
+        };
+        let url = client.jobs_url(&filter);
+        assert_eq!(url.as_str(), "http://h/v1/jobs?state=timed_out&module=a%26b&limit=5");
+        assert_eq!(client.jobs_url(&JobFilter::default()).as_str(), "http://h/v1/jobs");
     }
 
     #[test]

@@ -1,9 +1,13 @@
 //! wasmpool's integration tests: one binary, real worker processes, real wasmtime.
 //! Guests come from the `artifacts` crate, whose build script compiles `guest/`.
 
+mod bad_input;
+mod durability;
 mod harness;
 mod isolation;
 mod map;
 mod pool;
 mod run;
 mod sandbox;
+mod server;
+mod service;

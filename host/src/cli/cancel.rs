@@ -24,18 +24,16 @@ impl CancelCommand {
     /// Cancels or deletes the job and says which.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         self.remote.run(async |client| {
-            match client.cancel_or_delete(self.id).await? {
-                Some(job) => {
-                    if !self.remote.print_json(&job)? {
-                        // The state as the service reports it: a job may end before the cancel lands.
-                        println!("{} {}", job.id, job.state);
-                    }
-                }
-                None => {
-                    if !self.remote.print_json(&json!({ "id": self.id, "deleted": true }))? {
-                        println!("{} deleted", self.id);
-                    }
-                }
+            let job = client.cancel_or_delete(self.id).await?;
+            let printed = match &job {
+                Some(job) => self.remote.print_json(job)?,
+                None => self.remote.print_json(&json!({ "id": self.id, "deleted": true }))?,
+            };
+            match job {
+                _ if printed => {}
+                // The state as the service tells it: the job may have ended before the cancel.
+                Some(job) => println!("{} {}", job.id, job.state),
+                None => println!("{} deleted", self.id),
             }
             Ok(ExitCode::SUCCESS)
         })

@@ -16,7 +16,7 @@ use crate::wire::{JobPage, JobState, JobView};
 #[command(after_help = "Examples:
   wasmpool jobs --state failed
   wasmpool jobs --module fib --limit 20
-  wasmpool jobs --cursor 1234              (the page after the one that printed `next: --cursor 1234`)")]
+  wasmpool jobs --cursor 1234      (the next page, as the previous one's last line says)")]
 pub struct JobsCommand {
     #[command(flatten)]
     remote: RemoteOptions,
@@ -81,5 +81,64 @@ fn duration(job: &JobView, now: SystemTime) -> Option<std::time::Duration> {
     match job.state {
         JobState::Running => now.duration_since(parse_time(job.started_at.as_deref()?)?).ok(),
         _ => between(job.started_at.as_deref(), job.finished_at.as_deref()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: i64, state: JobState, exit_code: Option<i32>, times: [Option<&str>; 2]) -> JobView {
+        JobView {
+            id,
+            name: (id == 7).then(|| "nightly".into()),
+            module: "3f2a9c1b8e7d".repeat(5),
+            args: Vec::new(),
+            env: Default::default(),
+            priority: 0,
+            state,
+            attempts: 1,
+            max_attempts: 1,
+            timeout_ms: 1000,
+            memory_mb: 64,
+            fuel: None,
+            submitted_at: "2025-01-02T03:04:00Z".into(),
+            started_at: times[0].map(str::to_string),
+            finished_at: times[1].map(str::to_string),
+            worker_pid: None,
+            exit_code,
+            stdout: None,
+            stdout_base64: None,
+            stderr: None,
+            stderr_base64: None,
+            stdout_truncated: false,
+            stderr_truncated: false,
+            error: None,
+            fuel_used: None,
+            peak_memory_bytes: None,
+        }
+    }
+
+    #[test]
+    fn page_as_a_table_with_the_next_cursor() {
+        let now = parse_time("2025-01-02T03:04:10Z").expect("valid");
+        let started = Some("2025-01-02T03:04:01Z");
+        let page = JobPage {
+            jobs: vec![
+                job(12, JobState::Running, None, [started, None]),
+                job(7, JobState::Succeeded, Some(0), [started, Some("2025-01-02T03:04:01.25Z")]),
+                job(3, JobState::Queued, None, [None, None]),
+            ],
+            next_cursor: Some("3".into()),
+        };
+        assert_eq!(
+            render(&page, now),
+            "ID  STATE      MODULE        NAME     EXIT  DURATION  SUBMITTED
+12  running    3f2a9c1b8e7d  -        -     9s        10s ago
+7   succeeded  3f2a9c1b8e7d  nightly  0     250ms     10s ago
+3   queued     3f2a9c1b8e7d  -        -     -         10s ago
+next: --cursor 3
+"
+        );
     }
 }

@@ -51,7 +51,7 @@ impl ModulesCommand {
                 Some(ModulesAction::Show { module }) => {
                     let module = client.module(module).await?;
                     if !self.remote.print_json(&module)? {
-                        print!("{}", render(std::slice::from_ref(&module), SystemTime::now()));
+                        print!("{}", describe(&module));
                     }
                 }
                 Some(ModulesAction::Rm { module }) => {
@@ -64,6 +64,18 @@ impl ModulesCommand {
             Ok(ExitCode::SUCCESS)
         })
     }
+}
+
+/// One module with its full hash.
+fn describe(module: &ModuleView) -> String {
+    let rows = [
+        ("hash", module.hash.clone()),
+        ("kind", module.kind.clone()),
+        ("size", format_size(module.size)),
+        ("names", module.names.join(", ")),
+        ("created", module.created_at.clone()),
+    ];
+    table(&rows.map(|(label, value)| vec![label.to_string(), value]))
 }
 
 fn render(modules: &[ModuleView], now: SystemTime) -> String {
@@ -79,4 +91,33 @@ fn render(modules: &[ModuleView], now: SystemTime) -> String {
         ]
     }));
     table(&rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn module(hash: &str, names: &[&str], size: u64) -> ModuleView {
+        ModuleView {
+            hash: hash.repeat(64 / hash.len()),
+            name: names.first().map(|name| name.to_string()),
+            names: names.iter().map(|name| name.to_string()).collect(),
+            size,
+            kind: "module".into(),
+            created_at: "2025-01-02T03:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn table_of_modules() {
+        let now = super::super::remote::parse_time("2025-01-02T03:04:05Z").expect("valid");
+        let modules = [module("ab", &["fib", "fib-v2"], 70_000), module("0", &[], 512)];
+        assert_eq!(
+            render(&modules, now),
+            "HASH          KIND    SIZE      NAMES       CREATED
+abababababab  module  68.4 KiB  fib,fib-v2  4m ago
+000000000000  module  512 B     -           4m ago
+"
+        );
+    }
 }

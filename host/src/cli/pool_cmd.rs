@@ -61,13 +61,12 @@ fn render(pool: &PoolView, now: SystemTime) -> String {
         (false, false) => "running",
     };
     let summary = [
-        vec![
-            "capacity".to_string(),
-            format!("{} workers, {} restarts", pool.capacity, pool.restarts),
-        ],
-        vec!["state".to_string(), state.to_string()],
-        vec!["jobs".to_string(), counts(pool)],
-    ];
+        ("capacity", format!("{} workers", pool.capacity)),
+        ("state", state.to_string()),
+        ("restarts", pool.restarts.to_string()),
+        ("jobs", counts(pool)),
+    ]
+    .map(|(label, value)| vec![label.to_string(), value]);
     let mut rows = vec![["SLOT", "PID", "STATE", "JOB", "SINCE"].map(String::from).to_vec()];
     rows.extend(pool.workers.iter().map(|worker| {
         vec![
@@ -89,4 +88,47 @@ fn counts(pool: &PoolView) -> String {
     let parts: Vec<String> =
         ordered.chain(others).map(|(state, count)| format!("{state} {count}")).collect();
     if parts.is_empty() { "none".to_string() } else { parts.join(", ") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::WorkerView;
+
+    #[test]
+    fn pool_summary_and_workers() {
+        let worker = |slot, pid, state: &str, job_id, since: Option<&str>| WorkerView {
+            slot,
+            pid,
+            state: state.into(),
+            job_id,
+            since: since.map(str::to_string),
+        };
+        let pool = PoolView {
+            capacity: 2,
+            paused: true,
+            draining: false,
+            workers: vec![
+                worker(0, 4321, "busy", Some(12), Some("2025-01-02T03:04:00Z")),
+                worker(1, 0, "starting", None, None),
+            ],
+            counts: [("succeeded", 5), ("queued", 3), ("lost", 1)]
+                .map(|(state, count)| (state.to_string(), count))
+                .into(),
+            restarts: 1,
+        };
+        let now = super::super::remote::parse_time("2025-01-02T03:04:05Z").expect("valid");
+        assert_eq!(
+            render(&pool, now),
+            "capacity  2 workers
+state     paused
+restarts  1
+jobs      queued 3, succeeded 5, lost 1
+
+SLOT  PID   STATE     JOB  SINCE
+0     4321  busy      12   5s ago
+1     -     starting  -    -
+"
+        );
+    }
 }

@@ -175,6 +175,20 @@ mod tests {
     }
 
     #[test]
+    fn a_closed_port_is_unreachable() {
+        // Port 1 on loopback has no listener, so the connection is refused at once.
+        let options =
+            RemoteOptions { server: "http://127.0.0.1:1".into(), token: None, json: false };
+        let code = options.run(async |client| {
+            let error = client.pool().await.expect_err("nothing listens on port 1");
+            assert!(matches!(error, ClientError::Unreachable { .. }), "{error}");
+            assert!(error.to_string().contains("check --server or WASMPOOL_SERVER"), "{error}");
+            Err(error.into())
+        });
+        assert_eq!(code.expect("a client error is reported, not returned"), ExitCode::from(69));
+    }
+
+    #[test]
     fn times() {
         let now = parse_time("2025-01-02T03:04:05Z").expect("valid");
         assert_eq!(ago("2025-01-02T03:04:00.5Z", now), "4s ago");

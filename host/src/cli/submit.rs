@@ -202,6 +202,13 @@ mod tests {
     }
 
     #[test]
+    fn options_stop_at_the_first_guest_argument() {
+        let command = parse(&["fib", "--json", "x", "--wait"]);
+        assert!(command.remote.json && !command.wait);
+        assert_eq!(command.args, ["x", "--wait"]);
+    }
+
+    #[test]
     fn bad_env_is_a_usage_error() {
         assert!(parse_env("=x").is_err());
         assert!(parse_env("novalue").is_err());

@@ -56,18 +56,21 @@ pub(super) async fn wait_and_report(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let job = wait_for(client, id, timeout).await?;
+    let code = ExitCode::from(job_exit_code(&job));
     if json {
         println!("{}", serde_json::to_string_pretty(&job)?);
-    } else {
-        write_output(&job)?;
     }
-    let code = job_exit_code(&job);
-    if code == exit::STILL_RUNNING {
+    if !job.state.is_terminal() {
         eprintln!("wasmpool: job {id} is still {}", job.state);
-    } else if !json && let Some(note) = ending_note(&job) {
-        eprintln!("wasmpool: job {id} {note}");
+        return Ok(code);
     }
-    Ok(ExitCode::from(code))
+    if !json {
+        write_output(&job)?;
+        if let Some(note) = ending_note(&job) {
+            eprintln!("wasmpool: job {id} {note}");
+        }
+    }
+    Ok(code)
 }
 
 /// Calls `/wait` in chunks until the job has ended or the deadline passed.
@@ -111,8 +114,8 @@ fn ending_note(job: &JobView) -> Option<String> {
     match (job.state, &job.error) {
         (JobState::Succeeded, _) => None,
         (JobState::Failed, _) if job.exit_code.is_some() => None,
-        (state, Some(error)) => Some(format!("{state}: {error}")),
-        (state, None) => Some(state.to_string()),
+        (state, Some(error)) if error != state.as_str() => Some(format!("{state}: {error}")),
+        (state, _) => Some(state.to_string()),
     }
 }
 

@@ -1,0 +1,120 @@
+//! Nothing accepted is lost: a SIGKILLed host restarts and ends every job; SIGTERM drains.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::harness::{alive, children, wait_until};
+use super::server::Server;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sigkilled_host_restarts_and_ends_every_job() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(2, data.path(), &[]);
+    server.upload(artifacts::SLEEPER, "sleeper").await;
+    server.upload(artifacts::HELLO, "hello").await;
+    // Two running jobs: one may retry, one may not.
+    let retried =
+        server.submit(json!({ "module": "sleeper", "args": ["1"], "max_attempts": 2 })).await;
+    let failed = server.submit(json!({ "module": "sleeper", "args": ["1"] })).await;
+    server.wait_for_state(retried, "running").await;
+    server.wait_for_state(failed, "running").await;
+    // Fifty queued behind them.
+    let jobs: Vec<Value> = (0..50).map(|_| Server::job("hello", &[])).collect();
+    let (status, accepted) = server.post("/v1/jobs/batch", json!({ "jobs": jobs })).await;
+    assert_eq!(status, 202);
+    let queued: Vec<i64> =
+        accepted["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_i64().unwrap()).collect();
+    let (_, pool) = server.get("/v1/pool").await;
+    assert_eq!(pool["counts"]["running"], 2, "{pool}");
+    assert_eq!(pool["counts"]["queued"], 50, "{pool}");
+
+    let workers = children(server.pid());
+    server.kill();
+    assert!(
+        wait_until(Duration::from_secs(10), || workers.iter().all(|&pid| !alive(pid))).await,
+        "no orphaned workers"
+    );
+
+    let server = Server::start(2, data.path(), &[]);
+    for id in &queued {
+        let job = server.wait(*id).await;
+        assert_eq!(job["state"], "succeeded", "{job}");
+        assert_eq!(job["attempts"], 1, "a queued job ran once: {job}");
+    }
+    let job = server.wait(retried).await;
+    assert_eq!(
+        (job["state"].as_str(), job["attempts"].as_u64()),
+        (Some("succeeded"), Some(2)),
+        "{job}"
+    );
+    let job = server.wait(failed).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert_eq!(job["attempts"], 1);
+    assert!(
+        job["error"].as_str().unwrap().contains("host stopped while the job was running"),
+        "{job}"
+    );
+    let (_, pool) = server.get("/v1/pool").await;
+    assert_eq!(pool["counts"]["succeeded"], 51, "{pool}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_drains_running_jobs_and_keeps_the_queue() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(1, data.path(), &["--drain-timeout", "20s"]);
+    server.upload(artifacts::SLEEPER, "sleeper").await;
+    server.upload(artifacts::HELLO, "hello").await;
+    let running = server.submit(json!({ "module": "sleeper", "args": ["1"] })).await;
+    server.wait_for_state(running, "running").await;
+    let queued = server.submit(Server::job("hello", &[])).await;
+
+    let url = server.url.clone();
+    server.signal_terminate();
+    let client = reqwest::Client::new();
+    let mut refused = None;
+    for _ in 0..400 {
+        let response =
+            client.post(format!("{url}/v1/jobs")).json(&Server::job("hello", &[])).send().await;
+        match response {
+            Ok(response) if response.status() == 503 => {
+                refused = Some(response.json::<Value>().await.unwrap());
+                break;
+            }
+            Ok(response) => assert_eq!(response.status(), 202),
+            Err(_) => break,
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let refused = refused.expect("a submission during the drain gets 503");
+    assert_eq!(refused["error"]["code"], "unavailable");
+    assert!(server.wait_exit().success(), "the drained server exits 0");
+
+    let server = Server::start(1, data.path(), &["--drain-timeout", "20s"]);
+    let (_, job) = server.get(&format!("/v1/jobs/{running}")).await;
+    assert_eq!(job["state"], "succeeded", "the running job finished during the drain: {job}");
+    let job = server.wait(queued).await;
+    assert_eq!(
+        (job["state"].as_str(), job["attempts"].as_u64()),
+        (Some("succeeded"), Some(1)),
+        "{job}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_outlasting_the_drain_is_stopped_and_left_queued() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(1, data.path(), &["--drain-timeout", "300ms"]);
+    server.upload(artifacts::SLEEPER, "sleeper").await;
+    let id = server.submit(json!({ "module": "sleeper", "args": ["2"] })).await;
+    server.wait_for_state(id, "running").await;
+    assert!(server.terminate().success());
+
+    let restarted = std::time::SystemTime::now();
+    let server = Server::start(1, data.path(), &[]);
+    let job = server.wait(id).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let started = humantime::parse_rfc3339(job["started_at"].as_str().unwrap()).unwrap();
+    assert!(started > restarted, "the job ran again after the restart: {job}");
+    assert_eq!(job["attempts"], 1, "the stopped attempt was not counted: {job}");
+}

@@ -1,0 +1,178 @@
+//! A real `wasmpool serve` on port 0 for the service tests: started from the real binary
+//! with its own data directory, found by its "listening on" line, killed on drop.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::harness::WASMPOOL;
+
+/// A running server.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Its data directory.
+    pub data: PathBuf,
+    token: Option<String>,
+    http: reqwest::Client,
+    // Held open so the server can never hit a closed stdout.
+    _stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Server {
+    /// Starts a server with `workers` workers in a fresh data directory.
+    pub fn start(workers: usize, data: &Path, extra: &[&str]) -> Server {
+        let mut command = Command::new(WASMPOOL);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--workers", &workers.to_string()])
+            .arg("--data")
+            .arg(data)
+            .args(extra)
+            .env_remove("WASMPOOL_TOKEN")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().expect("wasmpool serve starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut stdout = BufReader::new(stdout);
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("the listening line");
+        let url = line
+            .trim()
+            .strip_prefix("wasmpool listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        let token =
+            extra.windows(2).find(|pair| pair[0] == "--token").map(|pair| pair[1].to_string());
+        Server {
+            child,
+            url,
+            data: data.to_path_buf(),
+            token,
+            http: reqwest::Client::new(),
+            _stdout: stdout,
+        }
+    }
+
+    /// The server's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the server with SIGKILL and reaps it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM.
+    pub fn signal_terminate(&self) {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+    }
+
+    /// Sends SIGTERM and waits for the exit status (bounded).
+    pub fn terminate(self) -> std::process::ExitStatus {
+        self.signal_terminate();
+        self.wait_exit()
+    }
+
+    /// Waits (bounded) for the server to exit by itself.
+    pub fn wait_exit(mut self) -> std::process::ExitStatus {
+        for _ in 0..600 {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the server did not stop within 30 s of SIGTERM");
+    }
+
+    /// A request with the server's token, if it has one.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let builder = self.http.request(method, format!("{}{path}", self.url));
+        match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    /// Sends and returns status and JSON body (Null for an empty or non-JSON body).
+    pub async fn send(&self, builder: reqwest::RequestBuilder) -> (u16, Value) {
+        let response = builder.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// GET returning status and JSON.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(self.request(reqwest::Method::GET, path)).await
+    }
+
+    /// POST of JSON returning status and JSON.
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(self.request(reqwest::Method::POST, path).json(&body)).await
+    }
+
+    /// Uploads a guest under a name; returns its hash.
+    pub async fn upload(&self, path: &str, name: &str) -> String {
+        let bytes = std::fs::read(path).expect("guest built");
+        let (status, body) = self
+            .send(
+                self.request(reqwest::Method::POST, &format!("/v1/modules?name={name}"))
+                    .body(bytes),
+            )
+            .await;
+        assert!(status == 201 || status == 200, "upload {name}: {status} {body}");
+        body["hash"].as_str().expect("hash").to_string()
+    }
+
+    /// Submits one job; returns its id.
+    pub async fn submit(&self, job: Value) -> i64 {
+        let (status, body) = self.post("/v1/jobs", job.clone()).await;
+        assert_eq!(status, 202, "submit {job}: {body}");
+        body["id"].as_i64().expect("id")
+    }
+
+    /// Waits (bounded) for the job to end and returns it.
+    pub async fn wait(&self, id: i64) -> Value {
+        for _ in 0..10 {
+            let (status, job) = self.get(&format!("/v1/jobs/{id}/wait?timeout_ms=10000")).await;
+            assert_eq!(status, 200, "wait {id}: {job}");
+            if !matches!(job["state"].as_str(), Some("queued" | "running")) {
+                return job;
+            }
+        }
+        panic!("job {id} did not end within 100 s");
+    }
+
+    /// Waits (bounded) until the job is in `state`.
+    pub async fn wait_for_state(&self, id: i64, state: &str) -> Value {
+        for _ in 0..2000 {
+            let (_, job) = self.get(&format!("/v1/jobs/{id}")).await;
+            if job["state"] == state {
+                return job;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("job {id} never became {state}");
+    }
+
+    /// A job running `module` with `args`.
+    pub fn job(module: &str, args: &[&str]) -> Value {
+        json!({ "module": module, "args": args })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
