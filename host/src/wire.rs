@@ -58,12 +58,12 @@ impl JobState {
     /// back); an ended job goes back to `queued` only through an explicit retry.
     pub fn can_become(self, next: JobState) -> bool {
         use JobState::*;
-        match (self, next) {
-            (Queued, Running | Cancelled) => true,
-            (Running, Queued | Succeeded | Failed | TimedOut | Cancelled) => true,
-            (Failed | TimedOut | Cancelled, Queued) => true,
-            _ => false,
-        }
+        matches!(
+            (self, next),
+            (Queued, Running | Cancelled)
+                | (Running, Queued | Succeeded | Failed | TimedOut | Cancelled)
+                | (Failed | TimedOut | Cancelled, Queued)
+        )
     }
 }
 

@@ -2,7 +2,7 @@
 //! with its own data directory, found by its "listening on" line, killed on drop.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -15,8 +15,6 @@ pub struct Server {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
-    /// Its data directory.
-    pub data: PathBuf,
     token: Option<String>,
     http: reqwest::Client,
     // Held open so the server can never hit a closed stdout.
@@ -49,14 +47,7 @@ impl Server {
             .to_string();
         let token =
             extra.windows(2).find(|pair| pair[0] == "--token").map(|pair| pair[1].to_string());
-        Server {
-            child,
-            url,
-            data: data.to_path_buf(),
-            token,
-            http: reqwest::Client::new(),
-            _stdout: stdout,
-        }
+        Server { child, url, token, http: reqwest::Client::new(), _stdout: stdout }
     }
 
     /// The server's pid.

@@ -16,8 +16,14 @@ use crate::client::{Client, ClientError};
 #[derive(Debug, Clone, Args)]
 pub struct RemoteOptions {
     /// The service's URL (http:// only).
-    #[arg(long, env = "WASMPOOL_SERVER", value_name = "URL", global = true,
-          default_value = "http://127.0.0.1:8080", value_parser = parse_server)]
+    #[arg(
+        long,
+        env = "WASMPOOL_SERVER",
+        value_name = "URL",
+        global = true,
+        default_value = "http://127.0.0.1:8080",
+        value_parser = parse_server
+    )]
     pub server: String,
     /// API token, sent as `Authorization: Bearer TOKEN`.
     #[arg(

@@ -58,8 +58,7 @@ fn describe(job: &JobView, now: SystemTime) -> anyhow::Result<String> {
 }
 
 fn fields(job: &JobView, now: SystemTime) -> Vec<Vec<String>> {
-    let when =
-        |time: &Option<String>| time.as_ref().map(|time| format!("{time} ({})", ago(time, now)));
+    let when = |time: Option<&str>| time.map(|time| format!("{time} ({})", ago(time, now)));
     let ran = between(job.started_at.as_deref(), job.finished_at.as_deref());
     let limits = format!(
         "timeout {}, memory {}, fuel {}",
@@ -75,9 +74,9 @@ fn fields(job: &JobView, now: SystemTime) -> Vec<Vec<String>> {
         ("priority", Some(job.priority.to_string())),
         ("attempts", Some(format!("{} of {}", job.attempts, job.max_attempts))),
         ("worker", job.worker_pid.map(|pid| format!("pid {pid}"))),
-        ("submitted", when(&Some(job.submitted_at.clone()))),
-        ("started", when(&job.started_at)),
-        ("finished", when(&job.finished_at)),
+        ("submitted", when(Some(&job.submitted_at))),
+        ("started", when(job.started_at.as_deref())),
+        ("finished", when(job.finished_at.as_deref())),
         ("ran for", ran.map(format_duration)),
         ("limits", Some(limits)),
         ("exit code", job.exit_code.map(|code| code.to_string())),
