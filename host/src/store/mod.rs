@@ -193,7 +193,8 @@ impl Store {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a commit is on disk when the caller hears of it. Group commit pays for it.
+            // FULL: a commit is on disk when the caller hears of it. Group commit pays for it;
+            // the writer relaxes it for the dispatcher's own bookkeeping (see writer.rs).
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));

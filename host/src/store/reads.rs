@@ -61,9 +61,10 @@ pub async fn counts(pool: &SqlitePool) -> Result<BTreeMap<JobState, u64>> {
 }
 
 pub async fn next_due(pool: &SqlitePool) -> Result<Option<SystemTime>> {
-    let due: Option<i64> =
-        sqlx::query_scalar("SELECT min(not_before) FROM jobs WHERE state = 'queued'")
-            .fetch_one(pool)
-            .await?;
+    let due: Option<i64> = sqlx::query_scalar(
+        "SELECT min(not_before) FROM jobs INDEXED BY jobs_due WHERE state = 'queued'",
+    )
+    .fetch_one(pool)
+    .await?;
     Ok(due.map(rows::time))
 }

@@ -90,8 +90,35 @@ pub async fn run(
     events: broadcast::Sender<JobEvent>,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
+    let mut synced = None;
     while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let sync = group.iter().any(Write::must_reach_disk);
+        if synced != Some(sync) && set_synchronous(&mut connection, sync).await {
+            synced = Some(sync);
+        }
         commit_group(&mut connection, group.drain(..), &events).await;
+    }
+}
+
+impl Write {
+    /// Whether the caller is promised the change survives a power loss. Everything a client
+    /// asked for is; the dispatcher's own bookkeeping (claims, attempt results) is kept
+    /// through a process crash by the WAL, and on a power loss at worst a job runs again.
+    fn must_reach_disk(&self) -> bool {
+        !matches!(self, Write::Claim { .. } | Write::Finish { .. })
+    }
+}
+
+/// `FULL` syncs the log at every commit; `NORMAL` leaves it to the OS (the WAL keeps the
+/// commit through a crash of this process, not of the machine).
+async fn set_synchronous(connection: &mut SqliteConnection, full: bool) -> bool {
+    let pragma = if full { "PRAGMA synchronous = FULL" } else { "PRAGMA synchronous = NORMAL" };
+    match sqlx::query(pragma).execute(&mut *connection).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::error!("{pragma} failed: {e}");
+            false
+        }
     }
 }
 
@@ -110,6 +137,24 @@ async fn commit_group(
             return;
         }
     };
+    let group: Vec<Write> = group.collect();
+    if group.len() == 1 {
+        // Alone in its transaction, a change needs no savepoint of its own.
+        let write = group.into_iter().next().expect("one change");
+        let mut changed = Vec::new();
+        let (answer, ok) = apply(&mut transaction, write, &mut changed).await;
+        let failure = if ok {
+            transaction.commit().await.err().map(|e| e.to_string())
+        } else {
+            let _ = transaction.rollback().await;
+            None
+        };
+        answer(failure.as_deref());
+        if ok && failure.is_none() {
+            changed.into_iter().for_each(|event| drop(events.send(event)));
+        }
+        return;
+    }
     for write in group {
         let mut savepoint = match transaction.begin().await {
             Ok(savepoint) => savepoint,
@@ -315,7 +360,8 @@ async fn claim(
     let claimed = sqlx::query(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?1,
              finished_at = NULL, worker_pid = NULL
-         WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND not_before <= ?1
+         WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_queue
+                      WHERE state = 'queued' AND not_before <= ?1
                       ORDER BY priority DESC, id LIMIT ?2)
          RETURNING *",
     )

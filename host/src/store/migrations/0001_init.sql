@@ -47,8 +47,10 @@ CREATE TABLE jobs (
     peak_memory_bytes INTEGER
 );
 
--- The queue: highest priority first, then oldest first.
+-- The queue: highest priority first, then oldest first; claims walk it and stop at their
+-- limit. And the queued jobs by due time, so finding the next due one is one lookup.
 CREATE INDEX jobs_queue ON jobs (priority DESC, id) WHERE state = 'queued';
+CREATE INDEX jobs_due ON jobs (not_before) WHERE state = 'queued';
 CREATE INDEX jobs_by_state ON jobs (state, id);
 CREATE INDEX jobs_by_module ON jobs (module_hash, state);
 CREATE INDEX jobs_by_finish ON jobs (finished_at) WHERE finished_at IS NOT NULL;
