@@ -43,7 +43,12 @@ impl Server {
         };
         // Keep reading stdout so the server never writes into a closed pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Server { _child: child, url: url.to_string(), http: reqwest::Client::new(), _data: data })
+        Ok(Server {
+            _child: child,
+            url: url.to_string(),
+            http: reqwest::Client::new(),
+            _data: data,
+        })
     }
 
     /// Uploads a module under a name.

@@ -86,6 +86,7 @@ pub async fn serve(
 
     let dispatching = CancellationToken::new();
     let dispatch_task = tokio::spawn(dispatcher.clone().run(dispatching.clone()));
+    purge_once(&store, config.keep).await;
     let purge_task = tokio::spawn(purge(store.clone(), config.keep, shutdown.clone()));
 
     let address: SocketAddr = listener.local_addr()?;
@@ -115,17 +116,22 @@ pub async fn serve(
     Ok(())
 }
 
+/// Purges ended jobs older than `keep` now, then every [`PURGE_EVERY`] until shutdown.
 async fn purge(store: Store, keep: Duration, shutdown: CancellationToken) {
     loop {
-        let cutoff = SystemTime::now().checked_sub(keep).unwrap_or(SystemTime::UNIX_EPOCH);
-        match store.purge(cutoff).await {
-            Ok(0) => {}
-            Ok(purged) => tracing::info!(purged, "removed ended jobs past the retention period"),
-            Err(e) => tracing::error!("purging old jobs failed: {e}"),
-        }
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(PURGE_EVERY) => {}
         }
+        purge_once(&store, keep).await;
+    }
+}
+
+async fn purge_once(store: &Store, keep: Duration) {
+    let cutoff = SystemTime::now().checked_sub(keep).unwrap_or(SystemTime::UNIX_EPOCH);
+    match store.purge(cutoff).await {
+        Ok(0) => {}
+        Ok(purged) => tracing::info!(purged, "removed ended jobs past the retention period"),
+        Err(e) => tracing::error!("purging old jobs failed: {e}"),
     }
 }

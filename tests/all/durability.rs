@@ -118,3 +118,20 @@ async fn a_job_outlasting_the_drain_is_stopped_and_left_queued() {
     assert!(started > restarted, "the job ran again after the restart: {job}");
     assert_eq!(job["attempts"], 1, "the stopped attempt was not counted: {job}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ended_jobs_are_purged_after_the_retention_period() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(1, data.path(), &[]);
+    server.upload(artifacts::HELLO, "hello").await;
+    let ended = server.submit(Server::job("hello", &[])).await;
+    server.wait(ended).await;
+    server.post("/v1/pool/pause", json!({})).await;
+    let queued = server.submit(Server::job("hello", &[])).await;
+    assert!(server.terminate().success());
+
+    let server = Server::start(1, data.path(), &["--keep", "1ms"]);
+    assert_eq!(server.get(&format!("/v1/jobs/{ended}")).await.0, 404, "the ended job was purged");
+    let job = server.wait(queued).await;
+    assert_eq!(job["state"], "succeeded", "queued jobs are never purged: {job}");
+}

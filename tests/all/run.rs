@@ -176,7 +176,11 @@ fn missing_module_file_is_a_clear_error() {
 
 #[test]
 fn every_verb_has_help_with_an_example() {
-    for verb in ["run", "map"] {
+    let verbs = [
+        "run", "map", "serve", "upload", "submit", "status", "wait", "cancel", "jobs", "modules",
+        "pool", "retry",
+    ];
+    for verb in verbs {
         let out = output(&[verb, "--help"]);
         assert_eq!(out.status.code(), Some(0));
         assert!(stdout(&out).contains("Example"), "{verb} --help: {}", stdout(&out));

@@ -201,7 +201,7 @@ impl Tally {
         let total = self.succeeded + self.failed;
         let rate = total as f64 / elapsed.as_secs_f64().max(1e-9);
         eprintln!(
-            "map: {total} jobs in {:.2}s ({rate:.0} jobs/s): {} succeeded, {} failed",
+            "map: {total} jobs in {:.2}s ({rate:.1} jobs/s): {} succeeded, {} failed",
             elapsed.as_secs_f64(),
             self.succeeded,
             self.failed
