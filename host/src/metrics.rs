@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -37,6 +37,7 @@ pub struct Metrics {
     workers: Gauge,
     busy: Gauge,
     restarts: Counter<u64, AtomicU64>,
+    finished_total: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -58,6 +59,7 @@ impl Metrics {
             workers: Gauge::default(),
             busy: Gauge::default(),
             restarts: Counter::default(),
+            finished_total: AtomicU64::new(0),
         };
         {
             let mut registry = metrics.registry.lock().expect("metrics lock");
@@ -92,9 +94,15 @@ impl Metrics {
     pub fn job_finished(&self, completed: &Completed) {
         let outcome = completed.result.outcome.state().to_string();
         self.finished.get_or_create(&OutcomeLabel { outcome }).inc();
+        self.finished_total.fetch_add(1, Ordering::Relaxed);
         let run =
             completed.finished_at.duration_since(completed.started_at).unwrap_or(Duration::ZERO);
         self.duration.observe(run.as_secs_f64());
+    }
+
+    /// Job attempts ended since the service started.
+    pub fn finished_total(&self) -> u64 {
+        self.finished_total.load(Ordering::Relaxed)
     }
 
     /// Renders every metric, with the gauges set from the current counts and pool.

@@ -91,10 +91,11 @@ pub async fn serve(
 
     let address: SocketAddr = listener.local_addr()?;
     println!("wasmpool listening on http://{address}");
-    let http_stop = CancellationToken::new();
-    let app = api::router(services.clone());
+    let http_stop = services.closing.clone();
+    let state = api::AppState::new(services.clone());
+    let hub = tokio::spawn(api::run_hub(state.clone(), http_stop.clone()));
     let server = tokio::spawn(
-        axum::serve(listener, app)
+        axum::serve(listener, api::router(state))
             .with_graceful_shutdown(http_stop.clone().cancelled_owned())
             .into_future(),
     );
@@ -106,6 +107,7 @@ pub async fn serve(
     let _ = dispatch_task.await;
     http_stop.cancel();
     let _ = server.await;
+    let _ = hub.await;
     let _ = purge_task.await;
     drop(services);
     drop(dispatcher);

@@ -249,6 +249,18 @@ pub struct WorkerView {
     pub job_id: Option<i64>,
     /// Since when it runs that job (RFC 3339).
     pub since: Option<String>,
+    /// The job's label, when busy and the job has one.
+    #[serde(default)]
+    pub job_name: Option<String>,
+    /// The job's module hash, when busy.
+    #[serde(default)]
+    pub module: Option<String>,
+    /// A name of the job's module, when busy and the module has one.
+    #[serde(default)]
+    pub module_name: Option<String>,
+    /// The job's timeout in milliseconds, when busy.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
 }
 
 /// The pool at a glance.
@@ -266,6 +278,18 @@ pub struct PoolView {
     pub counts: BTreeMap<String, u64>,
     /// Worker processes replaced since the service started.
     pub restarts: u64,
+    /// Job attempts that ended in each of the last 120 seconds, oldest first.
+    #[serde(default)]
+    pub throughput: Vec<u64>,
+}
+
+/// A job's state changed (in the `jobs` event of `GET /v1/events`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct JobEventView {
+    /// The job.
+    pub id: i64,
+    /// Its new state.
+    pub state: JobState,
 }
 
 /// The body of every error response.

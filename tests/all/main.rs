@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod client;
+mod dashboard;
 mod durability;
 mod harness;
 mod isolation;

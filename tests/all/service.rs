@@ -272,6 +272,7 @@ async fn the_openapi_document_lists_every_route() {
         ("/v1/pool/pause", "post"),
         ("/v1/pool/resume", "post"),
         ("/v1/openapi.json", "get"),
+        ("/v1/events", "get"),
         ("/metrics", "get"),
         ("/healthz", "get"),
     ];
@@ -288,4 +289,77 @@ async fn the_openapi_document_lists_every_route() {
         .map(|ops| ops.as_object().unwrap().len())
         .sum();
     assert_eq!(listed, routes.len(), "the document lists exactly the served routes");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_stream_pool_snapshots_and_job_transitions() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(2, data.path(), &[]);
+    server.upload(artifacts::HELLO, "hello").await;
+    let mut stream = reqwest::get(format!("{}/v1/events", server.url)).await.unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let mut text = String::new();
+    let mut next_event = async || -> (String, Value) {
+        loop {
+            if let Some(end) = text.find("\n\n") {
+                let block: String = text.drain(..end + 2).collect();
+                let event =
+                    block.lines().find_map(|l| l.strip_prefix("event: ")).map(str::to_string);
+                let data = block.lines().find_map(|l| l.strip_prefix("data: "));
+                if let (Some(event), Some(data)) = (event, data) {
+                    return (event, serde_json::from_str(data).unwrap());
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), stream.chunk())
+                .await
+                .expect("an event within 10 s")
+                .unwrap()
+                .expect("the stream stays open");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    let (event, pool) = next_event().await;
+    assert_eq!(event, "pool", "a snapshot comes first");
+    assert_eq!(pool["capacity"], 2);
+    let id = server.submit(Server::job("hello", &[])).await;
+    let mut states = Vec::new();
+    while !states.contains(&"succeeded".to_string()) {
+        let (event, data) = next_event().await;
+        if event == "jobs" {
+            for change in data.as_array().unwrap() {
+                assert_eq!(change["id"], id);
+                states.push(change["state"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    assert_eq!(states, ["queued", "running", "succeeded"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_is_served_without_external_resources() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(1, data.path(), &[]);
+    let page = reqwest::get(format!("{}/", server.url)).await.unwrap();
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'self'")
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<script type="module" src="/app.js">"#));
+    for asset in
+        ["app.js", "api.js", "live.js", "pool.js", "jobs.js", "submit.js", "format.js", "style.css"]
+    {
+        let response = reqwest::get(format!("{}/{asset}", server.url)).await.unwrap();
+        assert_eq!(response.status(), 200, "{asset}");
+        let body = response.text().await.unwrap();
+        assert!(
+            !body.contains("http://") && !body.contains("https://"),
+            "{asset} loads nothing from elsewhere"
+        );
+    }
+    assert_eq!(reqwest::get(format!("{}/nope.js", server.url)).await.unwrap().status(), 404);
 }

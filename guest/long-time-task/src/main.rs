@@ -3,8 +3,8 @@
 //! Prints `Run task N (PID)...` (PID from the `WASMPOOL_WORKER_PID`
 //! environment variable, `?` if unset), sleeps a random time uniformly in
 //! [0, 3) seconds, then prints `Task N runs X.XX seconds.` with the measured
-//! elapsed time. `LONG_TIME_TASK_MAX_MS` (integer milliseconds) overrides the
-//! 3000 ms upper bound. Randomness comes from `RandomState`, which is seeded
+//! elapsed time. `LONG_TIME_TASK_MAX_MS` and `LONG_TIME_TASK_MIN_MS` (integer
+//! milliseconds) override the 3000 ms upper and 0 ms lower bounds. Randomness comes from `RandomState`, which is seeded
 //! by WASI `random_get`, so no crates are needed.
 
 use std::collections::hash_map::RandomState;
@@ -26,14 +26,20 @@ fn main() {
         .ok()
         .and_then(|s| s.trim().parse::<u64>().ok())
         .unwrap_or(DEFAULT_MAX_MS);
+    let min_ms = std::env::var("LONG_TIME_TASK_MIN_MS")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(0)
+        .min(max_ms);
 
     println!("Run task {name} ({pid})...");
     let _ = std::io::stdout().flush();
 
     let start = Instant::now();
-    // Uniform in [0, max_ms) milliseconds: a 53-bit fraction in [0, 1).
+    // Uniform in [min_ms, max_ms) milliseconds: a 53-bit fraction in [0, 1).
     let fraction = (random_u64() >> 11) as f64 / (1u64 << 53) as f64;
-    let sleep = Duration::from_secs_f64(fraction * max_ms as f64 / 1000.0);
+    let span = (max_ms - min_ms) as f64;
+    let sleep = Duration::from_secs_f64((min_ms as f64 + fraction * span) / 1000.0);
     std::thread::sleep(sleep);
     let elapsed = start.elapsed().as_secs_f64();
 

@@ -4,11 +4,13 @@
 
 mod auth;
 mod error;
+mod events;
 mod jobs;
 mod modules;
 mod pool;
 mod validate;
 mod views;
+mod web;
 
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,11 +22,13 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use error::{ApiError, ApiResult};
+pub use events::run_hub;
 pub use validate::ServiceLimits;
 
 use crate::dispatcher::Dispatcher;
@@ -51,6 +55,9 @@ pub struct Services {
     pub token: Option<String>,
     /// Set while the service shuts down: submissions get 503.
     pub draining: AtomicBool,
+    /// Cancelled when the HTTP server stops: ends the event streams.
+    pub closing: CancellationToken,
+    events: events::EventHub,
     openapi: OnceLock<String>,
 }
 
@@ -74,6 +81,8 @@ impl Services {
             limits,
             token,
             draining: AtomicBool::new(false),
+            closing: CancellationToken::new(),
+            events: events::EventHub::default(),
             openapi: OnceLock::new(),
         }
     }
@@ -89,6 +98,13 @@ impl Services {
 /// Shared state of the router.
 #[derive(Clone)]
 pub struct AppState(Arc<Services>);
+
+impl AppState {
+    /// The state for the router and the event hub.
+    pub fn new(services: Arc<Services>) -> Self {
+        AppState(services)
+    }
+}
 
 impl Deref for AppState {
     type Target = Services;
@@ -108,8 +124,7 @@ impl Deref for AppState {
 struct ApiDoc;
 
 /// Builds the whole application.
-pub fn router(services: Arc<Services>) -> Router {
-    let state = AppState(services);
+pub fn router(state: AppState) -> Router {
     let v1 = OpenApiRouter::new()
         .routes(routes!(modules::upload, modules::list))
         .routes(routes!(modules::get, modules::delete))
@@ -123,6 +138,7 @@ pub fn router(services: Arc<Services>) -> Router {
         .routes(routes!(pool::pause))
         .routes(routes!(pool::resume))
         .routes(routes!(pool::openapi))
+        .routes(routes!(events::events))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
     let public = OpenApiRouter::new().routes(routes!(pool::metrics)).routes(routes!(pool::healthz));
     let (router, document) =
@@ -130,6 +146,8 @@ pub fn router(services: Arc<Services>) -> Router {
     let _ = state.openapi.set(document.to_pretty_json().expect("the OpenAPI document serialises"));
     let body_limit = state.limits.max_module_bytes.max(state.limits.max_request_bytes);
     router
+        .route("/", axum::routing::get(web::index))
+        .route("/{asset}", axum::routing::get(web::asset))
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(body_limit))

@@ -10,13 +10,19 @@ use axum::response::IntoResponse;
 use super::{ApiError, ApiResult, AppState, views};
 use crate::wire::PoolView;
 
-async fn view(state: &AppState) -> ApiResult<PoolView> {
+/// The pool as it stands: workers (with their jobs), counts, throughput.
+pub(super) async fn view(state: &AppState) -> ApiResult<PoolView> {
+    let snapshot = state.pool.snapshot();
     let counts = state.store.counts().await?;
+    let briefs = state.store.briefs(&views::busy_jobs(&snapshot)).await?;
+    let briefs = briefs.into_iter().map(|brief| (brief.id, brief)).collect();
     Ok(views::pool(
-        state.pool.snapshot(),
+        snapshot,
         counts,
+        &briefs,
         state.dispatcher.paused(),
         state.draining.load(Ordering::SeqCst),
+        state.events.throughput(),
     ))
 }
 

@@ -5,8 +5,10 @@ use std::time::SystemTime;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::pool::{Snapshot, WorkerState};
-use crate::store::{JobRecord, ModuleRecord};
+use std::collections::{BTreeMap, HashMap};
+
+use crate::pool::{Snapshot, WorkerInfo, WorkerState};
+use crate::store::{JobBrief, JobId, JobRecord, ModuleRecord};
 use crate::wire::{JobState, JobView, ModuleView, PoolView, WorkerView};
 
 /// RFC 3339 with microseconds, UTC.
@@ -68,33 +70,17 @@ pub fn job(record: JobRecord) -> JobView {
     }
 }
 
-/// The pool as the API shows it.
+/// The pool as the API shows it; busy workers carry what `briefs` knows of their jobs.
 pub fn pool(
     snapshot: Snapshot,
-    counts: std::collections::BTreeMap<JobState, u64>,
+    counts: BTreeMap<JobState, u64>,
+    briefs: &HashMap<JobId, JobBrief>,
     paused: bool,
     draining: bool,
+    throughput: Vec<u64>,
 ) -> PoolView {
-    let workers = snapshot
-        .workers
-        .into_iter()
-        .map(|worker| {
-            let (state, job_id, since) = match worker.state {
-                WorkerState::Starting => ("starting", None, None),
-                WorkerState::Idle => ("idle", None, None),
-                WorkerState::Busy { job_id, since } => {
-                    ("busy", job_id.parse().ok(), Some(timestamp(since)))
-                }
-            };
-            WorkerView {
-                slot: worker.slot,
-                pid: worker.pid,
-                state: state.to_string(),
-                job_id,
-                since,
-            }
-        })
-        .collect::<Vec<_>>();
+    let workers =
+        snapshot.workers.into_iter().map(|worker| worker_view(worker, briefs)).collect::<Vec<_>>();
     PoolView {
         capacity: workers.len(),
         paused,
@@ -102,5 +88,48 @@ pub fn pool(
         workers,
         counts: counts.into_iter().map(|(state, n)| (state.to_string(), n)).collect(),
         restarts: snapshot.restarts,
+        throughput,
     }
+}
+
+fn worker_view(worker: WorkerInfo, briefs: &HashMap<JobId, JobBrief>) -> WorkerView {
+    let mut view = WorkerView {
+        slot: worker.slot,
+        pid: worker.pid,
+        state: String::new(),
+        job_id: None,
+        since: None,
+        job_name: None,
+        module: None,
+        module_name: None,
+        timeout_ms: None,
+    };
+    view.state = match worker.state {
+        WorkerState::Starting => "starting".into(),
+        WorkerState::Idle => "idle".into(),
+        WorkerState::Busy { job_id, since } => {
+            view.job_id = job_id.parse().ok();
+            view.since = Some(timestamp(since));
+            if let Some(brief) = view.job_id.and_then(|id| briefs.get(&id)) {
+                view.job_name = brief.name.clone();
+                view.module = Some(brief.module_hash.clone());
+                view.module_name = brief.module_name.clone();
+                view.timeout_ms = Some(brief.timeout_ms);
+            }
+            "busy".into()
+        }
+    };
+    view
+}
+
+/// The ids of the jobs busy workers are running.
+pub fn busy_jobs(snapshot: &Snapshot) -> Vec<JobId> {
+    snapshot
+        .workers
+        .iter()
+        .filter_map(|worker| match &worker.state {
+            WorkerState::Busy { job_id, .. } => job_id.parse().ok(),
+            _ => None,
+        })
+        .collect()
 }

@@ -103,6 +103,10 @@ mod tests {
             state: state.into(),
             job_id,
             since: since.map(str::to_string),
+            job_name: None,
+            module: None,
+            module_name: None,
+            timeout_ms: None,
         };
         let pool = PoolView {
             capacity: 2,
@@ -116,6 +120,7 @@ mod tests {
                 .map(|(state, count)| (state.to_string(), count))
                 .into(),
             restarts: 1,
+            throughput: Vec::new(),
         };
         let now = super::super::remote::parse_time("2025-01-02T03:04:05Z").expect("valid");
         assert_eq!(

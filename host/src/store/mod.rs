@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-pub use rows::{JobRecord, ModuleRecord};
+pub use rows::{JobBrief, JobRecord, ModuleRecord};
 
 use crate::job::ModuleKind;
 use crate::wire::JobState;
@@ -296,6 +296,11 @@ impl Store {
     /// Jobs, newest first.
     pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>> {
         reads::jobs(&self.reads, filter).await
+    }
+
+    /// What the dashboard shows of these jobs (those that exist).
+    pub async fn briefs(&self, ids: &[JobId]) -> Result<Vec<JobBrief>> {
+        reads::briefs(&self.reads, ids).await
     }
 
     /// A module by hash or name.

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use sqlx::SqlitePool;
 
-use super::rows::{self, JobRecord, ModuleRecord};
+use super::rows::{self, JobBrief, JobRecord, ModuleRecord};
 use super::{JobFilter, JobId, Result};
 use crate::wire::JobState;
 
@@ -67,4 +67,30 @@ pub async fn next_due(pool: &SqlitePool) -> Result<Option<SystemTime>> {
     .fetch_one(pool)
     .await?;
     Ok(due.map(rows::time))
+}
+
+pub async fn briefs(pool: &SqlitePool, ids: &[JobId]) -> Result<Vec<JobBrief>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = serde_json::to_string(ids).expect("integers serialise");
+    type Row = (JobId, Option<String>, String, Option<String>, i64);
+    let found: Vec<Row> = sqlx::query_as(
+        "SELECT j.id, j.name, j.module_hash,
+                (SELECT min(n.name) FROM module_names n WHERE n.hash = j.module_hash), j.timeout_ms
+         FROM jobs j WHERE j.id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(list)
+    .fetch_all(pool)
+    .await?;
+    Ok(found
+        .into_iter()
+        .map(|(id, name, module_hash, module_name, timeout_ms)| JobBrief {
+            id,
+            name,
+            module_hash,
+            module_name,
+            timeout_ms: timeout_ms.max(0) as u64,
+        })
+        .collect())
 }

@@ -83,6 +83,21 @@ pub struct JobRecord {
     pub peak_memory_bytes: Option<u64>,
 }
 
+/// What the dashboard shows of a running job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobBrief {
+    /// Id.
+    pub id: JobId,
+    /// Label.
+    pub name: Option<String>,
+    /// Module hash.
+    pub module_hash: String,
+    /// A name of the module, if it has one.
+    pub module_name: Option<String>,
+    /// Wall-clock limit.
+    pub timeout_ms: u64,
+}
+
 /// Microseconds since the epoch, as stored.
 pub fn micros(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)

@@ -1,0 +1,61 @@
+// The dashboard: wires the live event stream to the views and the buttons to the API.
+
+import { call, onTokenChange, setupTokenForm } from "./api.js";
+import { refreshJobs, setModuleNames, setupJobs } from "./jobs.js";
+import { follow } from "./live.js";
+import { paused, showPool, tickTiles } from "./pool.js";
+import { setupSubmit, showModules } from "./submit.js";
+
+const JOBS_REFRESH_MS = 500;
+let jobsTimer = null;
+
+async function reloadModules(select) {
+  try {
+    const list = await call("GET", "/v1/modules");
+    setModuleNames(list);
+    showModules(list, select);
+  } catch {
+    // Shown by the token prompt or the connection status.
+  }
+}
+
+/** Job transitions arrive in bursts: reload the table at most twice a second. */
+function jobsChanged() {
+  if (jobsTimer) return;
+  jobsTimer = setTimeout(() => {
+    jobsTimer = null;
+    refreshJobs();
+  }, JOBS_REFRESH_MS);
+}
+
+function setStatus(status) {
+  const badge = document.getElementById("connection");
+  badge.dataset.status = status;
+  badge.textContent = { live: "live", reconnecting: "reconnecting…", unauthorized: "token needed" }[status] ?? status;
+  if (status === "live") {
+    reloadModules();
+    refreshJobs();
+  }
+}
+
+function onEvent(type, data) {
+  if (type === "pool") showPool(data);
+  if (type === "jobs") jobsChanged();
+}
+
+setupTokenForm();
+setupJobs();
+setupSubmit(reloadModules);
+document.getElementById("pause").addEventListener("click", async () => {
+  try {
+    showPool(await call("POST", paused() ? "/v1/pool/resume" : "/v1/pool/pause"));
+  } catch {
+    // Shown by the token prompt.
+  }
+});
+onTokenChange(() => {
+  reloadModules();
+  refreshJobs();
+});
+setInterval(tickTiles, 250);
+follow(onEvent, setStatus);

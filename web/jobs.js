@@ -1,0 +1,144 @@
+// The newest jobs, filtered by state; a job's details; cancel and retry.
+
+import { call } from "./api.js";
+import { jobDuration, output, shortHash, time } from "./format.js";
+
+const PAGE = 50;
+let modules = new Map(); // hash -> name
+let refreshing = null;
+let again = false;
+let shownJob = null;
+
+/** Remembers module names so rows can show them. */
+export function setModuleNames(list) {
+  modules = new Map(list.map((m) => [m.hash, m.names[0] ?? ""]));
+}
+
+/** Reloads the table, at most one request at a time (extra calls fold into one more). */
+export async function refreshJobs() {
+  if (refreshing) {
+    again = true;
+    return refreshing;
+  }
+  refreshing = (async () => {
+    do {
+      again = false;
+      const state = document.getElementById("state-filter").value;
+      const query = new URLSearchParams({ limit: String(PAGE) });
+      if (state) query.set("state", state);
+      try {
+        const page = await call("GET", `/v1/jobs?${query}`);
+        showRows(page.jobs);
+      } catch {
+        // Shown by the connection status or the token prompt.
+      }
+    } while (again);
+    refreshing = null;
+  })();
+  return refreshing;
+}
+
+function showRows(jobs) {
+  const body = document.getElementById("job-rows");
+  const rows = jobs.map((job) => {
+    const row = document.createElement("tr");
+    row.dataset.jobId = String(job.id);
+    row.dataset.state = job.state;
+    const cells = [
+      String(job.id),
+      null,
+      `${job.name ? job.name + " · " : ""}${modules.get(job.module) || shortHash(job.module)} ${job.args.join(" ")}`,
+      jobDuration(job),
+      job.exit_code ?? "",
+      time(job.submitted_at),
+    ];
+    for (const text of cells) {
+      const cell = document.createElement("td");
+      if (text === null) {
+        const badge = document.createElement("span");
+        badge.className = `badge ${job.state}`;
+        badge.textContent = job.state.replace("_", " ");
+        cell.append(badge);
+      } else {
+        cell.textContent = String(text);
+      }
+      row.append(cell);
+    }
+    row.addEventListener("click", () => openJob(job.id));
+    return row;
+  });
+  body.replaceChildren(...rows);
+  if (shownJob !== null) {
+    const current = jobs.find((job) => job.id === shownJob);
+    if (current) fillDetail(current);
+  }
+}
+
+/** Opens the detail dialog of a job. */
+export async function openJob(id) {
+  shownJob = id;
+  document.getElementById("detail-message").textContent = "";
+  try {
+    fillDetail(await call("GET", `/v1/jobs/${id}`));
+  } catch (error) {
+    document.getElementById("detail-message").textContent = error.message;
+  }
+  const dialog = document.getElementById("job-detail");
+  if (!dialog.open) dialog.showModal();
+}
+
+function fillDetail(job) {
+  document.getElementById("detail-title").textContent = `Job ${job.id}${job.name ? " · " + job.name : ""}: ${job.state.replace("_", " ")}`;
+  document.getElementById("job-detail").dataset.state = job.state;
+  const fields = [
+    ["module", `${modules.get(job.module) || ""} ${job.module}`],
+    ["args", job.args.join(" ")],
+    ["env", Object.entries(job.env).map(([k, v]) => `${k}=${v}`).join(" ")],
+    ["attempts", `${job.attempts} of ${job.max_attempts}`],
+    ["worker pid", job.worker_pid ?? ""],
+    ["exit code", job.exit_code ?? ""],
+    ["error", job.error ?? ""],
+    ["submitted", job.submitted_at],
+    ["started", job.started_at ?? ""],
+    ["finished", job.finished_at ?? ""],
+    ["ran for", jobDuration(job)],
+    ["limits", `${job.timeout_ms} ms, ${job.memory_mb} MiB${job.fuel ? `, ${job.fuel} fuel` : ""}`],
+    ["fuel used", job.fuel_used ?? ""],
+    ["peak memory", job.peak_memory_bytes ? `${(job.peak_memory_bytes / 1048576).toFixed(1)} MiB` : ""],
+  ];
+  const list = document.getElementById("detail-fields");
+  list.replaceChildren(...fields.flatMap(([name, value]) => {
+    const dt = document.createElement("dt");
+    dt.textContent = name;
+    const dd = document.createElement("dd");
+    dd.textContent = String(value);
+    return [dt, dd];
+  }));
+  document.getElementById("detail-stdout").textContent =
+    output(job.stdout, job.stdout_base64) + (job.stdout_truncated ? "\n[cut at the output limit]" : "");
+  document.getElementById("detail-stderr").textContent =
+    output(job.stderr, job.stderr_base64) + (job.stderr_truncated ? "\n[cut at the output limit]" : "");
+  const ended = !["queued", "running"].includes(job.state);
+  document.getElementById("detail-cancel").hidden = ended;
+  document.getElementById("detail-retry").hidden = !["failed", "timed_out", "cancelled"].includes(job.state);
+}
+
+export function setupJobs() {
+  document.getElementById("state-filter").addEventListener("change", refreshJobs);
+  document.getElementById("job-detail").addEventListener("close", () => { shownJob = null; });
+  document.getElementById("detail-cancel").addEventListener("click", () => act("DELETE", ""));
+  document.getElementById("detail-retry").addEventListener("click", () => act("POST", "/retry"));
+}
+
+async function act(method, suffix) {
+  if (shownJob === null) return;
+  const message = document.getElementById("detail-message");
+  try {
+    await call(method, `/v1/jobs/${shownJob}${suffix}`);
+    message.textContent = "";
+    await openJob(shownJob);
+    refreshJobs();
+  } catch (error) {
+    message.textContent = error.message;
+  }
+}

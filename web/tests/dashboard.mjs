@@ -1,0 +1,134 @@
+// Browser test of the dashboard in Debian's Chromium, driven by playwright-core.
+// Run by tests/all/dashboard.rs against a real `wasmpool serve`:
+//   node web/tests/dashboard.mjs SCENARIO URL OUT_DIR [WASM]
+// SCENARIO is `pool` (4 workers: upload, submit 5, watch, cancel) or `token`.
+// Exits 0 when every check held; prints what failed otherwise.
+
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+
+const [scenario, url, outDir, wasm] = process.argv.slice(2);
+const BOUND = { timeout: 30_000 };
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
+});
+const problems = [];
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on("console", (message) => {
+    if (message.type() === "error") problems.push(`console error: ${message.text()}`);
+  });
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  if (scenario === "pool") await pool(page);
+  else if (scenario === "token") await token(page);
+  else throw new Error(`unknown scenario ${scenario}`);
+  assert.deepEqual(problems, [], "the page logs no errors");
+  console.log(`${scenario}: all checks passed`);
+} finally {
+  await browser.close();
+}
+
+function tiles(page, state) {
+  return page.locator(`#tiles [data-worker-pid]${state ? `[data-state="${state}"]` : ""}`);
+}
+
+function count(page, state) {
+  return page.locator(`[data-count="${state}"]`);
+}
+
+async function pool(page) {
+  await page.goto(url);
+  await page.locator("#connection[data-status=live]").waitFor(BOUND);
+  await expectCount(tiles(page, "idle"), 4, "four idle tiles");
+
+  // Pick the module (the drop zone's file input), then submit five jobs with {i} as the argument.
+  await page.setInputFiles("#file", wasm);
+  await page.locator("#upload-message", { hasText: "uploaded long-time-task" }).waitFor(BOUND);
+  await page.fill("#args", "{i}");
+  await page.fill("#env", "LONG_TIME_TASK_MIN_MS=2500 LONG_TIME_TASK_MAX_MS=3000");
+  await page.fill("#count", "5");
+  await page.click("#submit-form button[type=submit]");
+  await page.locator("#submit-message", { hasText: "submitted jobs" }).waitFor(BOUND);
+
+  await expectCount(tiles(page, "busy"), 4, "four busy tiles");
+  await expectText(count(page, "queued"), "1", "one queued job");
+  const pids = await tiles(page, "busy").evaluateAll((all) => all.map((t) => t.dataset.workerPid));
+  assert.equal(new Set(pids).size, 4, "four different worker pids");
+  await expectCount(page.locator("#job-rows tr"), 5, "the five jobs in the table");
+  await expectCount(page.locator('#job-rows tr[data-state="running"]'), 4, "four running rows");
+  await page.screenshot({ path: `${outDir}/dashboard-busy.png`, fullPage: true });
+
+  await expectText(count(page, "succeeded"), "5", "all five succeeded");
+  await expectCount(page.locator('#job-rows tr[data-state="succeeded"]'), 5, "five succeeded rows");
+  await expectCount(tiles(page, "idle"), 4, "four idle tiles again");
+
+  // A long job, cancelled from its detail dialog: it ends cancelled and its tile goes idle.
+  await page.fill("#count", "1");
+  await page.fill("#env", "LONG_TIME_TASK_MIN_MS=60000 LONG_TIME_TASK_MAX_MS=60001");
+  await page.click("#submit-form button[type=submit]");
+  await expectCount(tiles(page, "busy"), 1, "one busy tile");
+  const jobId = await tiles(page, "busy").first().getAttribute("data-job-id");
+  await page.locator(`#job-rows tr[data-job-id="${jobId}"]`).click();
+  await page.locator("#job-detail[open]").waitFor(BOUND);
+  await page.click("#detail-cancel");
+  await page.locator('#job-detail[data-state="cancelled"]').waitFor(BOUND);
+  await page.click("#job-detail button[value=close]");
+  await expectCount(page.locator(`#job-rows tr[data-job-id="${jobId}"][data-state="cancelled"]`), 1, "the row says cancelled");
+  await expectCount(tiles(page, "busy"), 0, "no busy tile left");
+  await expectCount(tiles(page, "idle"), 4, "the killed worker's tile is idle again");
+
+  // Filtering by state shows only those jobs.
+  await page.selectOption("#state-filter", "cancelled");
+  await expectCount(page.locator("#job-rows tr"), 1, "one cancelled job");
+  await page.selectOption("#state-filter", "");
+
+  // Pause and resume from the header.
+  await page.click("#pause");
+  await expectText(page.locator("#pool-state"), "paused", "the header says paused");
+  await page.click("#pause");
+  await expectText(page.locator("#pool-state"), "", "no longer paused");
+  await page.screenshot({ path: `${outDir}/dashboard-done.png`, fullPage: true });
+}
+
+async function token(page) {
+  await page.goto(url);
+  await page.locator("#token-panel:not([hidden])").waitFor(BOUND);
+  await page.fill("#token", "not-the-token");
+  await page.click("#token-form button");
+  await page.locator("#token-message", { hasText: "That token was refused" }).waitFor(BOUND);
+  await page.fill("#token", process.env.WASMPOOL_TOKEN);
+  await page.click("#token-form button");
+  await page.locator("#connection[data-status=live]").waitFor(BOUND);
+  await expectCount(tiles(page, "idle"), 2, "two idle tiles once the token is right");
+  assert.equal(await page.locator("#token-panel").isHidden(), true, "the prompt is gone");
+  // The token is kept for the tab: a reload does not ask again.
+  await page.reload();
+  await page.locator("#connection[data-status=live]").waitFor(BOUND);
+  assert.equal(await page.locator("#token-panel").isHidden(), true, "no prompt after a reload");
+  // 401s are the expected answers to the missing and wrong token, not page errors.
+  problems.splice(0, problems.length, ...problems.filter((p) => !p.includes("401")));
+}
+
+async function expectCount(locator, n, what) {
+  const deadline = Date.now() + BOUND.timeout;
+  let seen;
+  while (Date.now() < deadline) {
+    seen = await locator.count();
+    if (seen === n) return;
+    await locator.page().waitForTimeout(50);
+  }
+  assert.fail(`${what}: saw ${seen}, expected ${n}`);
+}
+
+async function expectText(locator, text, what) {
+  const deadline = Date.now() + BOUND.timeout;
+  let seen;
+  while (Date.now() < deadline) {
+    seen = (await locator.textContent())?.trim();
+    if (seen === text) return;
+    await locator.page().waitForTimeout(50);
+  }
+  assert.fail(`${what}: saw ${JSON.stringify(seen)}, expected ${JSON.stringify(text)}`);
+}
