@@ -1,15 +1,18 @@
 // The dashboard: wires the live event stream to the views and the buttons to the API.
 
 import { call, onTokenChange, setupTokenForm } from "./api.js";
-import { refreshJobs, setModuleNames, setupJobs } from "./jobs.js";
+import { refreshJobs, setModuleNames, setupJobs, whenModuleUnknown } from "./jobs.js";
 import { follow } from "./live.js";
 import { paused, showPool, tickTiles } from "./pool.js";
 import { setupSubmit, showModules } from "./submit.js";
 
 const JOBS_REFRESH_MS = 500;
+const MODULES_REFRESH_MS = 2000;
 let jobsTimer = null;
+let modulesLoadedAt = 0;
 
 async function reloadModules(select) {
+  modulesLoadedAt = Date.now();
   try {
     const list = await call("GET", "/v1/modules");
     setModuleNames(list);
@@ -43,6 +46,11 @@ function onEvent(type, data) {
   if (type === "jobs") jobsChanged();
 }
 
+// Modules uploaded by someone else show up in the jobs table first: fetch their names then,
+// but not more often than every two seconds.
+whenModuleUnknown(() => {
+  if (Date.now() - modulesLoadedAt > MODULES_REFRESH_MS) reloadModules();
+});
 setupTokenForm();
 setupJobs();
 setupSubmit(reloadModules);

@@ -5,6 +5,7 @@ import { jobDuration, output, shortHash, time } from "./format.js";
 
 const PAGE = 50;
 let modules = new Map(); // hash -> name
+let onUnknownModule = () => {};
 let refreshing = null;
 let again = false;
 let shownJob = null;
@@ -12,6 +13,11 @@ let shownJob = null;
 /** Remembers module names so rows can show them. */
 export function setModuleNames(list) {
   modules = new Map(list.map((m) => [m.hash, m.names[0] ?? ""]));
+}
+
+/** Called when a row shows a module the page does not know yet (uploaded elsewhere). */
+export function whenModuleUnknown(callback) {
+  onUnknownModule = callback;
 }
 
 /** Reloads the table, at most one request at a time (extra calls fold into one more). */
@@ -39,6 +45,7 @@ export async function refreshJobs() {
 }
 
 function showRows(jobs) {
+  if (jobs.some((job) => !modules.has(job.module))) onUnknownModule();
   const body = document.getElementById("job-rows");
   const rows = jobs.map((job) => {
     const row = document.createElement("tr");
