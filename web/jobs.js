@@ -112,6 +112,7 @@ function fillDetail(job) {
     ["limits", `${job.timeout_ms} ms, ${job.memory_mb} MiB${job.fuel ? `, ${job.fuel} fuel` : ""}`],
     ["fuel used", job.fuel_used ?? ""],
     ["peak memory", job.peak_memory_bytes ? `${(job.peak_memory_bytes / 1048576).toFixed(1)} MiB` : ""],
+    ["progress", job.progress ? `${job.progress.percent}% ${job.progress.message}` : ""],
   ];
   const list = document.getElementById("detail-fields");
   list.replaceChildren(...fields.flatMap(([name, value]) => {

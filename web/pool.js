@@ -46,7 +46,8 @@ function fillTile(tile, worker) {
   const job = worker.state === "busy"
     ? `#${worker.job_id} ${worker.job_name ?? ""} ${worker.module_name ?? shortHash(worker.module)}`
     : worker.state;
-  tile.querySelector(".job").textContent = job;
+  const progress = worker.state === "busy" && worker.progress ? ` · ${worker.progress.percent}% ${worker.progress.message}` : "";
+  tile.querySelector(".job").textContent = job + progress;
   tile.title = worker.state === "busy" ? `job ${worker.job_id} on worker ${worker.pid}` : `worker ${worker.pid}: ${worker.state}`;
   tickTile(tile);
 }

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use crate::wire::{
     Accepted, BatchAccepted, BatchRequest, ErrorBody, JobPage, JobRequest, JobState, JobView,
-    ModuleView, PoolView,
+    ModuleView, PoolView, QueueView,
 };
 
 /// Bound on any one request, so a hung server cannot hang the caller for ever.
@@ -276,6 +276,47 @@ impl Client {
             return self.pool().await;
         }
         self.decode(response).await
+    }
+
+    /// `POST /v1/queues/{name}`: puts one item, waiting up to `wait` while the queue is full.
+    pub async fn queue_put(
+        &self,
+        name: &str,
+        item: Vec<u8>,
+        wait: Option<Duration>,
+    ) -> Result<QueueView, ClientError> {
+        let mut url = self.url(&["queues", name]);
+        if let Some(wait) = wait {
+            url.query_pairs_mut().append_pair("timeout_ms", &wait.as_millis().to_string());
+        }
+        let request = self
+            .request(Method::POST, url)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .timeout(wait.unwrap_or_default() + REQUEST_TIMEOUT)
+            .body(item);
+        self.json(request).await
+    }
+
+    /// `POST /v1/queues/{name}/get`: the oldest item, waiting up to `wait` for one.
+    pub async fn queue_get(
+        &self,
+        name: &str,
+        wait: Duration,
+    ) -> Result<Option<Vec<u8>>, ClientError> {
+        let mut url = self.url(&["queues", name, "get"]);
+        url.query_pairs_mut().append_pair("timeout_ms", &wait.as_millis().to_string());
+        let request = self.request(Method::POST, url).timeout(wait + REQUEST_TIMEOUT);
+        let response = self.send(request).await?;
+        if response.status() == StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        let item = response.bytes().await.map_err(|source| self.unreachable(source))?;
+        Ok(Some(item.to_vec()))
+    }
+
+    /// `GET /v1/queues`.
+    pub async fn queues(&self) -> Result<Vec<QueueView>, ClientError> {
+        self.json(self.request(Method::GET, self.url(&["queues"]))).await
     }
 
     /// `base/v1/segments...`, each segment percent-encoded (module names are free text).

@@ -198,6 +198,7 @@ impl Dispatcher {
                 fuel: job.fuel,
                 output_bytes: self.output_bytes,
             },
+            attempt: job.attempts,
         })
     }
 

@@ -11,10 +11,10 @@ use std::io::{self, Read, Write};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::job::{JobResult, JobSpec};
+use crate::job::{JobResult, JobSpec, TaskCall, TaskReply};
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Frames above this size are refused rather than allocated.
 pub const MAX_FRAME_BYTES: usize = 1 << 30;
@@ -24,6 +24,13 @@ pub const MAX_FRAME_BYTES: usize = 1 << 30;
 pub enum ToWorker {
     /// Run this job and answer with [`FromWorker::Done`].
     Run(Box<JobSpec>),
+    /// The answer to the running job's [`FromWorker::Call`] with the same number.
+    Reply {
+        /// The call's number.
+        call: u64,
+        /// The answer.
+        reply: TaskReply,
+    },
     /// Finish and exit.
     Shutdown,
 }
@@ -38,8 +45,21 @@ pub enum FromWorker {
         /// The worker's process id.
         pid: u32,
     },
+    /// The running job asks its host something (a queue operation, a progress report).
+    Call {
+        /// Numbers the calls of a worker, from 1.
+        call: u64,
+        /// The request.
+        request: TaskCall,
+    },
     /// The job ended.
-    Done(Box<JobResult>),
+    Done {
+        /// What it produced.
+        result: Box<JobResult>,
+        /// The highest call number whose reply reached the guest: a reply sent for a later
+        /// call arrived after the job stopped waiting for it, so the host takes it back.
+        replies_used: u64,
+    },
 }
 
 /// Why a frame could not be read or written.
@@ -158,14 +178,15 @@ mod tests {
         let mut wire = Vec::new();
         write_frame(&mut wire, &FromWorker::Hello { version: PROTOCOL_VERSION, pid: 7 }).unwrap();
         let result = JobResult::without_output("j1".into(), Outcome::Exited(3));
-        write_frame(&mut wire, &FromWorker::Done(Box::new(result.clone()))).unwrap();
+        let done = FromWorker::Done { result: Box::new(result.clone()), replies_used: 0 };
+        write_frame(&mut wire, &done).unwrap();
         let mut reader = wire.as_slice();
         assert!(matches!(
             read_frame::<FromWorker>(&mut reader).unwrap(),
             Some(FromWorker::Hello { version: PROTOCOL_VERSION, pid: 7 })
         ));
         match read_frame::<FromWorker>(&mut reader).unwrap() {
-            Some(FromWorker::Done(done)) => assert_eq!(*done, result),
+            Some(FromWorker::Done { result: done, .. }) => assert_eq!(*done, result),
             other => panic!("unexpected {other:?}"),
         }
         assert!(read_frame::<FromWorker>(&mut reader).unwrap().is_none());

@@ -120,6 +120,65 @@ pub struct JobSpec {
     pub dirs: Vec<DirGrant>,
     /// Time, memory, fuel and output limits.
     pub limits: Limits,
+    /// Which attempt this is, from 1 (the guest reads it through `wasmpool:task/job`).
+    pub attempt: u32,
+}
+
+/// A request a running guest makes of its host through the `wasmpool:task` interfaces.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskCall {
+    /// `queue.put`.
+    Put {
+        /// Queue name.
+        queue: String,
+        /// The item.
+        item: Vec<u8>,
+    },
+    /// `queue.get`.
+    Get {
+        /// Queue name.
+        queue: String,
+        /// Longest wait, in milliseconds.
+        timeout_ms: u32,
+    },
+    /// `queue.len`.
+    Len {
+        /// Queue name.
+        queue: String,
+    },
+    /// `progress.report`.
+    Progress {
+        /// Percent done, 0 to 100.
+        percent: u8,
+        /// A short message.
+        message: String,
+    },
+}
+
+/// The host's answer to a [`TaskCall`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskReply {
+    /// To `Put`.
+    Put(Result<(), PutError>),
+    /// To `Get`: the item, if one came in time.
+    Get(Option<Vec<u8>>),
+    /// To `Len`.
+    Len(u64),
+    /// To `Progress`.
+    Noted,
+}
+
+/// Why a put failed (the WIT `put-error`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PutError {
+    /// The queue stayed full for the put timeout.
+    Full,
+    /// The item is larger than the limit.
+    TooLarge,
+    /// The queue name is invalid.
+    BadName,
+    /// The host cannot take it now.
+    Unavailable,
 }
 
 /// How a job ended.

@@ -14,6 +14,7 @@ pub mod job;
 pub mod library;
 pub mod metrics;
 pub mod pool;
+pub mod queues;
 pub mod sandbox;
 pub mod service;
 pub mod store;

@@ -11,11 +11,12 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, ServiceLimits, Services};
+use crate::api::{self, Parts, ServiceLimits, Services};
 use crate::dispatcher::Dispatcher;
 use crate::library::Library;
 use crate::metrics::Metrics;
 use crate::pool::{Pool, PoolConfig};
+use crate::queues::{QueueLimits, Queues, ServiceTaskHost};
 use crate::store::Store;
 
 /// How the service is set up.
@@ -33,6 +34,8 @@ pub struct ServiceConfig {
     pub drain_timeout: Duration,
     /// Job defaults and maxima.
     pub limits: ServiceLimits,
+    /// Named queues' capacity, item size and put timeout.
+    pub queue_limits: QueueLimits,
 }
 
 /// How often old results are purged.
@@ -48,6 +51,9 @@ pub async fn serve(
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!("cannot create the data directory {}", config.data_dir.display())
     })?;
+    // Workers run in directories of their own: every path handed to them must be absolute.
+    let mut config = config;
+    config.data_dir = std::path::absolute(&config.data_dir)?;
     let store = Store::open(&config.data_dir.join("wasmpool.db"))
         .await
         .context("cannot open the job store")?;
@@ -64,7 +70,9 @@ pub async fn serve(
         &config.data_dir.join("cache"),
         store.clone(),
     )?);
-    let pool_config = PoolConfig::new(config.workers, config.data_dir.join("workers"))?;
+    let queues = Queues::new(store.clone(), config.queue_limits.clone());
+    let mut pool_config = PoolConfig::new(config.workers, config.data_dir.join("workers"))?;
+    pool_config.host = Arc::new(ServiceTaskHost::new(queues.clone(), store.clone()));
     let pool = Arc::new(Pool::start(pool_config)?);
     let metrics = Arc::new(Metrics::new());
     let dispatcher = Dispatcher::new(
@@ -74,15 +82,16 @@ pub async fn serve(
         metrics.clone(),
         config.limits.output_bytes,
     );
-    let services = Arc::new(Services::new(
-        store.clone(),
+    let services = Arc::new(Services::new(Parts {
+        store: store.clone(),
         library,
-        dispatcher.clone(),
-        pool.clone(),
+        dispatcher: dispatcher.clone(),
+        pool: pool.clone(),
         metrics,
-        config.limits.clone(),
-        config.token.clone(),
-    ));
+        queues,
+        limits: config.limits.clone(),
+        token: config.token.clone(),
+    }));
 
     let dispatching = CancellationToken::new();
     let dispatch_task = tokio::spawn(dispatcher.clone().run(dispatching.clone()));

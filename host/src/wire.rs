@@ -225,6 +225,27 @@ pub struct JobView {
     pub fuel_used: Option<u64>,
     /// Largest linear memory the guest reached, in bytes.
     pub peak_memory_bytes: Option<u64>,
+    /// The latest progress the job reported through `wasmpool:task/progress`.
+    #[serde(default)]
+    pub progress: Option<ProgressView>,
+}
+
+/// A job's progress report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProgressView {
+    /// Percent done, 0 to 100.
+    pub percent: u8,
+    /// What the job said.
+    pub message: String,
+}
+
+/// A named queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct QueueView {
+    /// Its name.
+    pub name: String,
+    /// Items in it.
+    pub length: u64,
 }
 
 /// One page of jobs, newest first.
@@ -261,6 +282,9 @@ pub struct WorkerView {
     /// The job's timeout in milliseconds, when busy.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// The job's latest progress report, when busy and it made one.
+    #[serde(default)]
+    pub progress: Option<ProgressView>,
 }
 
 /// The pool at a glance.

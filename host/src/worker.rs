@@ -4,15 +4,25 @@
 //! The channel is the process's stdin and stdout, which the supervisor set up as pipes.
 //! Both are moved to private descriptors at start and the standard ones pointed at
 //! `/dev/null` (stdin) and stderr (stdout), so nothing a library prints can corrupt a frame.
+//! A reader task and a writer task own the two ends, so a job's `wasmpool:task` calls (sent
+//! while it runs) and their replies never interleave with half a frame, whatever is
+//! cancelled when.
 
+use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
+use futures_util::future::BoxFuture;
 use rustix::process::{Pid, Signal};
+use tokio::io::BufReader;
+use tokio::net::unix::pipe;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::ipc::{self, FromWorker, IpcError, PROTOCOL_VERSION, ToWorker};
-use crate::sandbox::Sandbox;
+use crate::job::{JobSpec, TaskCall, TaskReply};
+use crate::sandbox::{Sandbox, TaskBackend};
 
 /// Why a worker stopped other than by being told to.
 #[derive(Debug, thiserror::Error)]
@@ -35,23 +45,110 @@ pub fn main(parent_pid: u32) -> Result<(), WorkerError> {
         return Ok(());
     }
     let (input, output) = take_channel()?;
-    let mut input = BufReader::new(File::from(input));
-    let mut output = BufWriter::new(File::from(output));
-    let pid = std::process::id();
-    ipc::write_frame(&mut output, &FromWorker::Hello { version: PROTOCOL_VERSION, pid })?;
-
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let mut sandbox = Sandbox::new(pid);
-    while let Some(message) = ipc::read_frame::<ToWorker>(&mut input)? {
-        match message {
-            ToWorker::Run(job) => {
-                let result = runtime.block_on(sandbox.run(*job));
-                ipc::write_frame(&mut output, &FromWorker::Done(Box::new(result)))?;
-            }
-            ToWorker::Shutdown => break,
-        }
+    runtime.block_on(serve(input, output))
+}
+
+async fn serve(input: OwnedFd, output: OwnedFd) -> Result<(), WorkerError> {
+    let input = pipe::Receiver::from_owned_fd(input)?;
+    let output = pipe::Sender::from_owned_fd(output)?;
+    let (outgoing, to_write) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(write_frames(output, to_write));
+    let link = Link(Arc::new(LinkState {
+        outgoing,
+        pending: Mutex::default(),
+        next: AtomicU64::new(1),
+        used: AtomicU64::new(0),
+    }));
+    let (jobs, mut next_job) = mpsc::unbounded_channel();
+    let reader = tokio::spawn(read_frames(input, link.clone(), jobs));
+
+    let pid = std::process::id();
+    link.send(FromWorker::Hello { version: PROTOCOL_VERSION, pid });
+    let mut sandbox = Sandbox::new(pid, Some(Arc::new(link.clone())));
+    while let Some(job) = next_job.recv().await {
+        let result = Box::new(sandbox.run(job).await);
+        let replies_used = link.0.used.load(Ordering::SeqCst);
+        link.send(FromWorker::Done { result, replies_used });
+    }
+    // The writer ends once every sender is gone: the link, and the sandbox's copy of it.
+    drop(sandbox);
+    drop(link);
+    reader.abort();
+    writer.await.unwrap_or(Ok(()))
+}
+
+/// Writes every outgoing message, in order, until all senders are gone.
+async fn write_frames(
+    mut output: pipe::Sender,
+    mut messages: mpsc::UnboundedReceiver<FromWorker>,
+) -> Result<(), WorkerError> {
+    while let Some(message) = messages.recv().await {
+        ipc::write_frame_async(&mut output, &message).await?;
     }
     Ok(())
+}
+
+/// Reads frames until the supervisor closes the channel: jobs go to the main loop, replies to
+/// the call waiting for them.
+async fn read_frames(input: pipe::Receiver, link: Link, jobs: mpsc::UnboundedSender<JobSpec>) {
+    let mut input = BufReader::new(input);
+    loop {
+        match ipc::read_frame_async::<ToWorker>(&mut input).await {
+            Ok(Some(ToWorker::Run(job))) => {
+                if jobs.send(*job).is_err() {
+                    return;
+                }
+            }
+            Ok(Some(ToWorker::Reply { call, reply })) => link.deliver(call, reply),
+            Ok(Some(ToWorker::Shutdown)) | Ok(None) => return,
+            Err(e) => {
+                eprintln!("wasmpool worker: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// The worker's side of `wasmpool:task` calls: numbered requests out, replies matched back.
+#[derive(Clone)]
+struct Link(Arc<LinkState>);
+
+struct LinkState {
+    outgoing: mpsc::UnboundedSender<FromWorker>,
+    pending: Mutex<HashMap<u64, oneshot::Sender<TaskReply>>>,
+    next: AtomicU64,
+    /// The highest call whose reply reached the guest.
+    used: AtomicU64,
+}
+
+impl Link {
+    fn send(&self, message: FromWorker) {
+        let _ = self.0.outgoing.send(message);
+    }
+
+    fn deliver(&self, call: u64, reply: TaskReply) {
+        // A reply nobody waits for any more (the job timed out meanwhile) is dropped here;
+        // `replies_used` in the job's Done tells the supervisor to take it back.
+        if let Some(waiting) = self.0.pending.lock().expect("link lock").remove(&call) {
+            let _ = waiting.send(reply);
+        }
+    }
+}
+
+impl TaskBackend for Link {
+    fn call(&self, request: TaskCall) -> BoxFuture<'static, Option<TaskReply>> {
+        let link = self.clone();
+        Box::pin(async move {
+            let call = link.0.next.fetch_add(1, Ordering::SeqCst);
+            let (reply, answer) = oneshot::channel();
+            link.0.pending.lock().expect("link lock").insert(call, reply);
+            link.send(FromWorker::Call { call, request });
+            let reply = answer.await.ok()?;
+            link.0.used.fetch_max(call, Ordering::SeqCst);
+            Some(reply)
+        })
+    }
 }
 
 /// Moves the channel off the standard descriptors.

@@ -63,6 +63,7 @@ pub fn job(id: &str, module: &ModuleRef, args: &[&str], limits: Limits) -> JobSp
         stdin: Vec::new(),
         dirs: Vec::new(),
         limits,
+        attempt: 1,
     }
 }
 

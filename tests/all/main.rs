@@ -9,6 +9,7 @@ mod harness;
 mod isolation;
 mod map;
 mod pool;
+mod queues;
 mod run;
 mod sandbox;
 mod server;

@@ -24,7 +24,15 @@ pub struct Server {
 impl Server {
     /// Starts a server with `workers` workers in a fresh data directory.
     pub fn start(workers: usize, data: &Path, extra: &[&str]) -> Server {
+        Self::start_in(None, workers, data, extra)
+    }
+
+    /// Like [`Server::start`], run from `cwd` (so a relative `data` is relative to it).
+    pub fn start_in(cwd: Option<&Path>, workers: usize, data: &Path, extra: &[&str]) -> Server {
         let mut command = Command::new(WASMPOOL);
+        if let Some(cwd) = cwd {
+            command.current_dir(cwd);
+        }
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--workers", &workers.to_string()])
             .arg("--data")
@@ -153,6 +161,18 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         panic!("job {id} never became {state}");
+    }
+
+    /// Waits (bounded) until the job is on a worker; returns the job (with `worker_pid`).
+    pub async fn wait_for_worker(&self, id: i64) -> Value {
+        for _ in 0..2000 {
+            let (_, job) = self.get(&format!("/v1/jobs/{id}")).await;
+            if job["worker_pid"].as_u64().is_some() {
+                return job;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("job {id} never reached a worker");
     }
 
     /// A job running `module` with `args`.

@@ -73,7 +73,7 @@ async fn cancelling_a_running_job_stops_its_worker() {
     let server = Server::start(1, data.path(), &[]);
     server.upload(artifacts::SLEEPER, "sleeper").await;
     let id = server.submit(Server::job("sleeper", &["30"])).await;
-    let running = server.wait_for_state(id, "running").await;
+    let running = server.wait_for_worker(id).await;
     let (status, job) =
         server.send(server.request(reqwest::Method::DELETE, &format!("/v1/jobs/{id}"))).await;
     assert_eq!(status, 200, "{job}");
@@ -273,6 +273,9 @@ async fn the_openapi_document_lists_every_route() {
         ("/v1/pool/resume", "post"),
         ("/v1/openapi.json", "get"),
         ("/v1/events", "get"),
+        ("/v1/queues", "get"),
+        ("/v1/queues/{name}", "post"),
+        ("/v1/queues/{name}/get", "post"),
         ("/metrics", "get"),
         ("/healthz", "get"),
     ];
@@ -362,4 +365,15 @@ async fn the_dashboard_is_served_without_external_resources() {
         );
     }
     assert_eq!(reqwest::get(format!("{}/nope.js", server.url)).await.unwrap().status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_relative_data_directory_works() {
+    let cwd = tempfile::tempdir().unwrap();
+    let server = Server::start_in(Some(cwd.path()), 1, std::path::Path::new("./data"), &[]);
+    let bytes = std::fs::read(artifacts::HELLO).unwrap();
+    let (status, job) =
+        server.send(server.request(reqwest::Method::POST, "/v1/run").body(bytes)).await;
+    assert_eq!((status, job["state"].as_str()), (200, Some("succeeded")), "{job}");
+    assert!(cwd.path().join("data/wasmpool.db").exists());
 }

@@ -46,6 +46,11 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
 
+    /// 409: a queue stayed full.
+    pub fn queue_full(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "queue_full", message)
+    }
+
     /// 413.
     pub fn too_large(message: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)

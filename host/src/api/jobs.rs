@@ -110,7 +110,21 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<JobView>> {
-    Ok(Json(views::job(find(&state, job_id(&id)?).await?)))
+    let job = find(&state, job_id(&id)?).await?;
+    Ok(Json(with_worker(&state, views::job(job))))
+}
+
+/// A running job's worker is known to the pool before the store records it at the end.
+fn with_worker(state: &AppState, mut job: JobView) -> JobView {
+    if job.state == JobState::Running && job.worker_pid.is_none() {
+        let id = job.id.to_string();
+        let workers = state.pool.snapshot().workers;
+        job.worker_pid = workers.iter().find_map(|worker| match &worker.state {
+            crate::pool::WorkerState::Busy { job_id, .. } if *job_id == id => Some(worker.pid),
+            _ => None,
+        });
+    }
+    job
 }
 
 /// Query of a wait.

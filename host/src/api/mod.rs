@@ -8,6 +8,7 @@ mod events;
 mod jobs;
 mod modules;
 mod pool;
+mod queues;
 mod validate;
 mod views;
 mod web;
@@ -35,6 +36,7 @@ use crate::dispatcher::Dispatcher;
 use crate::library::Library;
 use crate::metrics::Metrics;
 use crate::pool::Pool;
+use crate::queues::Queues;
 use crate::store::Store;
 
 /// What the handlers work with.
@@ -49,6 +51,8 @@ pub struct Services {
     pub pool: Arc<Pool>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// Named queues.
+    pub queues: Queues,
     /// Defaults and maxima.
     pub limits: ServiceLimits,
     /// The API token, if one is required.
@@ -61,23 +65,37 @@ pub struct Services {
     openapi: OnceLock<String>,
 }
 
+/// The parts the service is made of, handed to [`Services::new`].
+pub struct Parts {
+    /// The job store.
+    pub store: Store,
+    /// Uploaded modules.
+    pub library: Arc<Library>,
+    /// Hands jobs to workers.
+    pub dispatcher: Arc<Dispatcher>,
+    /// The worker processes.
+    pub pool: Arc<Pool>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Named queues.
+    pub queues: Queues,
+    /// Defaults and maxima.
+    pub limits: ServiceLimits,
+    /// The API token, if one is required.
+    pub token: Option<String>,
+}
+
 impl Services {
     /// Bundles the parts for the router.
-    pub fn new(
-        store: Store,
-        library: Arc<Library>,
-        dispatcher: Arc<Dispatcher>,
-        pool: Arc<Pool>,
-        metrics: Arc<Metrics>,
-        limits: ServiceLimits,
-        token: Option<String>,
-    ) -> Self {
+    pub fn new(parts: Parts) -> Self {
+        let Parts { store, library, dispatcher, pool, metrics, queues, limits, token } = parts;
         Services {
             store,
             library,
             dispatcher,
             pool,
             metrics,
+            queues,
             limits,
             token,
             draining: AtomicBool::new(false),
@@ -139,6 +157,9 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(pool::resume))
         .routes(routes!(pool::openapi))
         .routes(routes!(events::events))
+        .routes(routes!(queues::put))
+        .routes(routes!(queues::get))
+        .routes(routes!(queues::list))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
     let public = OpenApiRouter::new().routes(routes!(pool::metrics)).routes(routes!(pool::healthz));
     let (router, document) =

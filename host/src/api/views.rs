@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::pool::{Snapshot, WorkerInfo, WorkerState};
 use crate::store::{JobBrief, JobId, JobRecord, ModuleRecord};
-use crate::wire::{JobState, JobView, ModuleView, PoolView, WorkerView};
+use crate::wire::{JobState, JobView, ModuleView, PoolView, ProgressView, WorkerView};
 
 /// RFC 3339 with microseconds, UTC.
 pub fn timestamp(time: SystemTime) -> String {
@@ -34,6 +34,10 @@ pub fn module(record: ModuleRecord, name: Option<String>) -> ModuleView {
         kind: record.kind.as_str().to_string(),
         created_at: timestamp(record.created_at),
     }
+}
+
+fn progress((percent, message): (u8, String)) -> ProgressView {
+    ProgressView { percent, message }
 }
 
 /// A job as the API shows it.
@@ -67,6 +71,7 @@ pub fn job(record: JobRecord) -> JobView {
         error: record.error,
         fuel_used: record.fuel_used,
         peak_memory_bytes: record.peak_memory_bytes,
+        progress: record.progress.map(progress),
     }
 }
 
@@ -103,6 +108,7 @@ fn worker_view(worker: WorkerInfo, briefs: &HashMap<JobId, JobBrief>) -> WorkerV
         module: None,
         module_name: None,
         timeout_ms: None,
+        progress: None,
     };
     view.state = match worker.state {
         WorkerState::Starting => "starting".into(),
@@ -115,6 +121,7 @@ fn worker_view(worker: WorkerInfo, briefs: &HashMap<JobId, JobBrief>) -> WorkerV
                 view.module = Some(brief.module_hash.clone());
                 view.module_name = brief.module_name.clone();
                 view.timeout_ms = Some(brief.timeout_ms);
+                view.progress = brief.progress.clone().map(progress);
             }
             "busy".into()
         }

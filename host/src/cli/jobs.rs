@@ -116,6 +116,7 @@ mod tests {
             error: None,
             fuel_used: None,
             peak_memory_bytes: None,
+            progress: None,
         }
     }
 

@@ -76,6 +76,7 @@ pub fn job(
         stdin,
         dirs: options.dirs.clone(),
         limits: options.limits(),
+        attempt: 1,
     }
 }
 

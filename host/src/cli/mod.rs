@@ -8,6 +8,7 @@ mod map;
 mod modules;
 mod options;
 mod pool_cmd;
+mod queue;
 mod remote;
 mod retry;
 mod run;
@@ -56,6 +57,8 @@ pub enum Command {
     Modules(modules::ModulesCommand),
     /// Show the service's worker pool, or pause or resume it.
     Pool(pool_cmd::PoolCommand),
+    /// Put items on the service's named queues, take them off, list them.
+    Queue(queue::QueueCommand),
     /// Queue an ended job again.
     Retry(retry::RetryCommand),
     /// Internal: the worker process the pool starts (not for direct use).
@@ -78,6 +81,7 @@ impl Cli {
             Command::Jobs(command) => command.execute(),
             Command::Modules(command) => command.execute(),
             Command::Pool(command) => command.execute(),
+            Command::Queue(command) => command.execute(),
             Command::Retry(command) => command.execute(),
             Command::Worker(command) => command.execute(),
         };

@@ -107,6 +107,7 @@ mod tests {
             module: None,
             module_name: None,
             timeout_ms: None,
+            progress: None,
         };
         let pool = PoolView {
             capacity: 2,

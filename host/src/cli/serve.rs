@@ -10,6 +10,7 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::ServiceLimits;
+use crate::queues::QueueLimits;
 use crate::service::{ServiceConfig, serve};
 use crate::units::{parse_duration, parse_size};
 
@@ -61,6 +62,15 @@ pub struct ServeCommand {
     /// Cap on each of a job's stdout and stderr.
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1MiB")]
     output_limit: u64,
+    /// Most items a named queue holds.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    queue_capacity: u64,
+    /// Largest item of a named queue.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1MiB")]
+    queue_item_limit: u64,
+    /// How long a put waits for room in a full queue before it fails.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "10s")]
+    queue_put_timeout: Duration,
 }
 
 impl ServeCommand {
@@ -113,6 +123,11 @@ impl ServeCommand {
             keep: self.keep,
             drain_timeout: self.drain_timeout,
             limits,
+            queue_limits: QueueLimits {
+                capacity: self.queue_capacity.max(1),
+                max_item_bytes: usize::try_from(self.queue_item_limit).unwrap_or(usize::MAX),
+                put_timeout: self.queue_put_timeout,
+            },
         })
     }
 }

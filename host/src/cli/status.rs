@@ -83,6 +83,7 @@ fn fields(job: &JobView, now: SystemTime) -> Vec<Vec<String>> {
         ("error", job.error.clone()),
         ("fuel used", job.fuel_used.map(|fuel| fuel.to_string())),
         ("peak memory", job.peak_memory_bytes.map(format_size)),
+        ("progress", job.progress.as_ref().map(|p| format!("{}% {}", p.percent, p.message))),
     ];
     rows.into_iter().filter_map(|(label, value)| Some(vec![label.to_string(), value?])).collect()
 }
@@ -130,6 +131,7 @@ mod tests {
             error: Some("exited with code 3".into()),
             fuel_used: None,
             peak_memory_bytes: Some(1 << 20),
+            progress: None,
         };
         let now = crate::cli::remote::parse_time("2025-01-02T03:05:00Z").expect("valid");
         let text = describe(&job, now).expect("valid output");

@@ -180,6 +180,7 @@ mod tests {
             error: error.map(str::to_string),
             fuel_used: None,
             peak_memory_bytes: None,
+            progress: None,
         }
     }
 

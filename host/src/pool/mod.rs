@@ -6,6 +6,7 @@
 //! deadline, and replaces it whenever it dies, so the pool always returns to N workers.
 //! The pool knows nothing of stores or HTTP; it runs what it is handed.
 
+mod host;
 mod process;
 mod slot;
 
@@ -19,6 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use host::{NoTaskHost, TaskHost};
 pub use process::describe_exit;
 
 use crate::job::{Completed, JobResult, JobSpec, Outcome};
@@ -34,6 +36,14 @@ pub struct PoolConfig {
     pub work_dir: PathBuf,
     /// How long past its timeout a job's worker may stay silent before it is killed.
     pub grace: Duration,
+    /// Answers the jobs' `wasmpool:task` calls.
+    pub host: Arc<dyn TaskHost>,
+}
+
+impl std::fmt::Debug for dyn TaskHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TaskHost")
+    }
 }
 
 impl PoolConfig {
@@ -44,6 +54,7 @@ impl PoolConfig {
             executable: std::env::current_exe()?,
             work_dir: work_dir.into(),
             grace: Duration::from_secs(1),
+            host: Arc::new(NoTaskHost),
         })
     }
 }

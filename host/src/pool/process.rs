@@ -6,11 +6,17 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
+use super::host::TaskHost;
 use crate::ipc::{self, FromWorker, IpcError, PROTOCOL_VERSION, ToWorker};
-use crate::job::{JobResult, JobSpec};
+use crate::job::{JobResult, JobSpec, TaskCall, TaskReply};
+
+/// A get ends this long before the job's deadline, leaving time for the answer to arrive.
+const GET_MARGIN: Duration = Duration::from_millis(50);
 
 /// How long a new worker may take to say hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -117,14 +123,19 @@ impl WorkerProcess {
         self.pid
     }
 
-    /// Hands the job over and waits for its result, killing the worker if `cancelled`
-    /// completes or no answer comes by `hard_deadline`.
+    /// Hands the job over and waits for its result, answering its `wasmpool:task` calls
+    /// through `host` meanwhile, and killing the worker if `cancelled` completes or no
+    /// answer comes by `hard_deadline`.
     pub async fn run(
         &mut self,
         job: JobSpec,
+        host: &dyn TaskHost,
         cancelled: impl Future<Output = ()>,
         hard_deadline: Option<Duration>,
     ) -> RunEnd {
+        let started = Instant::now();
+        let job_id = job.id.clone();
+        let job_deadline = job.limits.timeout.map(|limit| started + limit);
         if let Err(e) = ipc::write_frame_async(&mut self.input, &ToWorker::Run(Box::new(job))).await
         {
             return RunEnd::Died(self.died_of(e).await);
@@ -135,26 +146,58 @@ impl WorkerProcess {
                 None => std::future::pending().await,
             }
         };
-        let answer = tokio::select! {
-            answer = ipc::read_frame_async::<FromWorker>(&mut self.output) => answer,
-            () = cancelled => {
-                self.kill().await;
-                return RunEnd::Cancelled;
+        tokio::pin!(cancelled, overdue);
+        let mut delivered: Option<Delivered> = None;
+        loop {
+            let frame = tokio::select! {
+                frame = ipc::read_frame_async::<FromWorker>(&mut self.output) => frame,
+                () = &mut cancelled => return self.stop(RunEnd::Cancelled).await,
+                () = &mut overdue => return self.stop(RunEnd::Overdue).await,
+            };
+            let (call, request) = match frame {
+                Ok(Some(FromWorker::Done { result, replies_used })) => {
+                    if let Some(item) = delivered.filter(|item| item.call > replies_used) {
+                        item.restore(host).await;
+                    }
+                    return RunEnd::Done(result);
+                }
+                Ok(Some(FromWorker::Call { call, request })) => (call, request),
+                Ok(Some(other)) => {
+                    self.kill().await;
+                    return RunEnd::Died(format!(
+                        "protocol error: expected a result, got {other:?}"
+                    ));
+                }
+                Ok(None) => return RunEnd::Died(self.death_cause().await),
+                Err(e) => return RunEnd::Died(self.died_of(e).await),
+            };
+            // A get waits no longer than the job may run, so its answer reaches the guest
+            // before the job's own timeout stops it.
+            let remaining = job_deadline.map(|end| end.saturating_duration_since(Instant::now()));
+            let answer = tokio::select! {
+                answer = answer_call(host, &job_id, request, remaining) => answer,
+                () = &mut cancelled => return self.stop(RunEnd::Cancelled).await,
+                () = &mut overdue => return self.stop(RunEnd::Overdue).await,
+            };
+            let reply = match answer {
+                Answer::Reply(reply) => reply,
+                Answer::Item { queue, id, item } => {
+                    delivered = Some(Delivered { call, queue, id, item: item.clone() });
+                    TaskReply::Get(Some(item))
+                }
+            };
+            let message = ToWorker::Reply { call, reply };
+            if let Err(e) = ipc::write_frame_async(&mut self.input, &message).await {
+                return RunEnd::Died(self.died_of(e).await);
             }
-            () = overdue => {
-                self.kill().await;
-                return RunEnd::Overdue;
-            }
-        };
-        match answer {
-            Ok(Some(FromWorker::Done(result))) => RunEnd::Done(result),
-            Ok(Some(other)) => {
-                self.kill().await;
-                RunEnd::Died(format!("protocol error: expected a result, got {other:?}"))
-            }
-            Ok(None) => RunEnd::Died(self.death_cause().await),
-            Err(e) => RunEnd::Died(self.died_of(e).await),
         }
+    }
+
+    /// Kills the worker. An item it was handed stays delivered: its guest may have acted on
+    /// it, and a queue item goes to one get only.
+    async fn stop(&mut self, end: RunEnd) -> RunEnd {
+        self.kill().await;
+        end
     }
 
     /// Waits for the worker to exit by itself (it died while idle).
@@ -209,6 +252,50 @@ fn close_inherited_descriptors() -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The last queue item handed to the running job, kept until the job shows it used it.
+struct Delivered {
+    call: u64,
+    queue: String,
+    id: i64,
+    item: Vec<u8>,
+}
+
+impl Delivered {
+    async fn restore(self, host: &dyn TaskHost) {
+        host.restore(self.queue, self.id, self.item).await;
+    }
+}
+
+/// How a call was answered: a reply, or an item taken from a queue.
+enum Answer {
+    Reply(TaskReply),
+    Item { queue: String, id: i64, item: Vec<u8> },
+}
+
+async fn answer_call(
+    host: &dyn TaskHost,
+    job_id: &str,
+    request: TaskCall,
+    remaining: Option<Duration>,
+) -> Answer {
+    match request {
+        TaskCall::Put { queue, item } => Answer::Reply(TaskReply::Put(host.put(queue, item).await)),
+        TaskCall::Get { queue, timeout_ms } => {
+            let wait = Duration::from_millis(timeout_ms.into());
+            let wait = remaining.map_or(wait, |left| wait.min(left.saturating_sub(GET_MARGIN)));
+            match host.get(queue.clone(), wait).await {
+                Some((id, item)) => Answer::Item { queue, id, item },
+                None => Answer::Reply(TaskReply::Get(None)),
+            }
+        }
+        TaskCall::Len { queue } => Answer::Reply(TaskReply::Len(host.len(queue).await)),
+        TaskCall::Progress { percent, message } => {
+            host.progress(job_id.to_string(), percent, message).await;
+            Answer::Reply(TaskReply::Noted)
+        }
+    }
 }
 
 /// `worker 123 killed by signal 9 (SIGKILL)` or `worker 123 exited with status 3`.

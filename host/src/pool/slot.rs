@@ -115,7 +115,7 @@ async fn run_one(
                 () = shared.shutdown.cancelled() => {}
             }
         };
-        match worker.run(job, cancelled, hard_deadline).await {
+        match worker.run(job, shared.config.host.as_ref(), cancelled, hard_deadline).await {
             RunEnd::Done(result) => (*result, true),
             RunEnd::Cancelled => (JobResult::without_output(id, Outcome::Cancelled), false),
             RunEnd::Overdue => {

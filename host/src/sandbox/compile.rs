@@ -156,9 +156,11 @@ pub struct ArtifactCache {
 }
 
 impl ArtifactCache {
-    /// A cache in `dir` (created on first write).
+    /// A cache in `dir` (created on first write). A relative `dir` is taken from the current
+    /// directory now: workers, which run elsewhere, get absolute artifact paths.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        ArtifactCache { dir: dir.into() }
+        let dir = dir.into();
+        ArtifactCache { dir: std::path::absolute(&dir).unwrap_or(dir) }
     }
 
     /// Where a module's artifact for an engine flavour lives.

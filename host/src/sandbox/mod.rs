@@ -11,6 +11,7 @@ mod limiter;
 mod output;
 mod run;
 mod state;
+mod task;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -21,6 +22,7 @@ use wasmtime::Engine;
 pub use compile::{ArtifactCache, ModuleError, content_hash, detect_kind};
 pub use engine::{EPOCH_TICK, Flavor, MAX_MEMORY_BYTES};
 pub use run::JobEnv;
+pub use task::TaskBackend;
 
 use crate::job::{JobResult, JobSpec, ModuleRef, Outcome};
 use compile::Prepared;
@@ -108,13 +110,14 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// A sandbox for the worker process with this pid.
-    pub fn new(worker_pid: u32) -> Self {
+    /// A sandbox for the worker process with this pid, sending `wasmpool:task` calls to
+    /// `backend`.
+    pub fn new(worker_pid: u32, backend: Option<std::sync::Arc<dyn TaskBackend>>) -> Self {
         Sandbox {
             engines: Engines::default(),
             ready: HashMap::new(),
             uses: 0,
-            env: JobEnv { worker_pid },
+            env: JobEnv { worker_pid, backend },
         }
     }
 

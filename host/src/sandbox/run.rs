@@ -14,12 +14,15 @@ use super::engine::deadline_ticks;
 use super::limiter::{JobLimiter, MemoryLimitExceeded};
 use super::output::CappedOutput;
 use super::state::{JobState, P1State, P2State};
+use super::task::TaskContext;
 use crate::job::{JobResult, JobSpec, Outcome};
 
 /// Extra environment the worker adds for every guest.
 pub struct JobEnv {
     /// Pid of the worker process, exposed as `WASMPOOL_WORKER_PID`.
     pub worker_pid: u32,
+    /// Where the job's `wasmpool:task` calls go.
+    pub backend: Option<std::sync::Arc<dyn super::task::TaskBackend>>,
 }
 
 /// The guest's captured stdout and stderr.
@@ -64,7 +67,13 @@ pub async fn run(
         }
         Prepared::Component(pre) => {
             let mut builder = builder;
-            let state = P2State { ctx: builder.build(), table: ResourceTable::new(), limiter };
+            let task = TaskContext {
+                backend: env.backend.clone(),
+                job_id: job.id.clone(),
+                attempt: job.attempt,
+            };
+            let state =
+                P2State { ctx: builder.build(), table: ResourceTable::new(), limiter, task };
             let mut store = new_store(engine, state, &job);
             let run = async {
                 let command = pre.instantiate_async(&mut store).await?;

@@ -6,6 +6,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::limiter::JobLimiter;
+use super::task::{self, TaskContext};
 
 /// Store state of a preview 1 module.
 pub struct P1State {
@@ -23,6 +24,8 @@ pub struct P2State {
     pub table: ResourceTable,
     /// The job's memory limiter.
     pub limiter: JobLimiter,
+    /// The job's `wasmpool:task` context.
+    pub task: TaskContext,
 }
 
 impl WasiView for P2State {
@@ -56,9 +59,10 @@ pub fn p1_linker(engine: &Engine) -> wasmtime::Result<wasmtime::Linker<P1State>>
     Ok(linker)
 }
 
-/// A component linker with WASI preview 2 (async) and nothing else.
+/// A component linker with WASI preview 2 (async) and the `wasmpool:task` world.
 pub fn p2_linker(engine: &Engine) -> wasmtime::Result<wasmtime::component::Linker<P2State>> {
     let mut linker = wasmtime::component::Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    task::add_to_linker(&mut linker)?;
     Ok(linker)
 }

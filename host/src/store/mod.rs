@@ -22,7 +22,7 @@ pub use rows::{JobBrief, JobRecord, ModuleRecord};
 
 use crate::job::ModuleKind;
 use crate::wire::JobState;
-use writer::Write;
+use writer::{Events, Write};
 
 /// A job's id.
 pub type JobId = i64;
@@ -181,6 +181,7 @@ pub struct Store {
     reads: sqlx::SqlitePool,
     writes: mpsc::Sender<Write>,
     events: broadcast::Sender<JobEvent>,
+    queue_events: broadcast::Sender<String>,
 }
 
 /// Changes waiting for the writer beyond this make callers wait (backpressure).
@@ -205,14 +206,51 @@ impl Store {
             .connect_with(options.read_only(true))
             .await?;
         let (events, _) = broadcast::channel(4096);
+        let (queue_events, _) = broadcast::channel(4096);
         let (writes, queue) = mpsc::channel(WRITE_QUEUE);
-        tokio::spawn(writer::run(connection, queue, events.clone()));
-        Ok(Store { reads, writes, events })
+        let announce = Events { jobs: events.clone(), queues: queue_events.clone() };
+        tokio::spawn(writer::run(connection, queue, announce));
+        Ok(Store { reads, writes, events, queue_events })
     }
 
     /// Job transitions from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
         self.events.subscribe()
+    }
+
+    /// Names of queues whose items change from now on.
+    pub fn subscribe_queues(&self) -> broadcast::Receiver<String> {
+        self.queue_events.subscribe()
+    }
+
+    /// Appends an item unless the queue holds `capacity` items; returns whether it did.
+    pub async fn queue_put(&self, queue: String, item: Vec<u8>, capacity: u64) -> Result<bool> {
+        self.write(|reply| Write::QueuePut { queue, item, capacity, reply }).await
+    }
+
+    /// Takes the oldest item of a queue, with its id (to put it back if it cannot be delivered).
+    pub async fn queue_take(&self, queue: String) -> Result<Option<(i64, Vec<u8>)>> {
+        self.write(|reply| Write::QueueTake { queue, reply }).await
+    }
+
+    /// Puts a taken item back in its place.
+    pub async fn queue_restore(&self, queue: String, id: i64, item: Vec<u8>) -> Result<()> {
+        self.write(|reply| Write::QueueRestore { queue, id, item, reply }).await
+    }
+
+    /// Records a running job's latest progress.
+    pub async fn progress(&self, id: JobId, percent: u8, message: String) -> Result<()> {
+        self.write(|reply| Write::Progress { id, percent, message, reply }).await
+    }
+
+    /// How many items a queue holds.
+    pub async fn queue_len(&self, queue: &str) -> Result<u64> {
+        reads::queue_len(&self.reads, queue).await
+    }
+
+    /// Every non-empty queue with its length, by name.
+    pub async fn queues(&self) -> Result<Vec<(String, u64)>> {
+        reads::queues(&self.reads).await
     }
 
     async fn write<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Write) -> Result<T> {

@@ -74,10 +74,11 @@ pub async fn briefs(pool: &SqlitePool, ids: &[JobId]) -> Result<Vec<JobBrief>> {
         return Ok(Vec::new());
     }
     let list = serde_json::to_string(ids).expect("integers serialise");
-    type Row = (JobId, Option<String>, String, Option<String>, i64);
+    type Row = (JobId, Option<String>, String, Option<String>, i64, Option<i64>, Option<String>);
     let found: Vec<Row> = sqlx::query_as(
         "SELECT j.id, j.name, j.module_hash,
-                (SELECT min(n.name) FROM module_names n WHERE n.hash = j.module_hash), j.timeout_ms
+                (SELECT min(n.name) FROM module_names n WHERE n.hash = j.module_hash), j.timeout_ms,
+                j.progress_percent, j.progress_message
          FROM jobs j WHERE j.id IN (SELECT value FROM json_each(?))",
     )
     .bind(list)
@@ -85,12 +86,29 @@ pub async fn briefs(pool: &SqlitePool, ids: &[JobId]) -> Result<Vec<JobBrief>> {
     .await?;
     Ok(found
         .into_iter()
-        .map(|(id, name, module_hash, module_name, timeout_ms)| JobBrief {
+        .map(|(id, name, module_hash, module_name, timeout_ms, percent, message)| JobBrief {
             id,
             name,
             module_hash,
             module_name,
             timeout_ms: timeout_ms.max(0) as u64,
+            progress: rows::progress(percent, message),
         })
         .collect())
+}
+
+pub async fn queue_len(pool: &SqlitePool, name: &str) -> Result<u64> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM queue_items WHERE queue = ?")
+        .bind(name)
+        .fetch_one(pool)
+        .await?;
+    Ok(n.max(0) as u64)
+}
+
+pub async fn queues(pool: &SqlitePool) -> Result<Vec<(String, u64)>> {
+    let found: Vec<(String, i64)> =
+        sqlx::query_as("SELECT queue, count(*) FROM queue_items GROUP BY queue ORDER BY queue")
+            .fetch_all(pool)
+            .await?;
+    Ok(found.into_iter().map(|(name, n)| (name, n.max(0) as u64)).collect())
 }

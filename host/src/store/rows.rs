@@ -81,6 +81,8 @@ pub struct JobRecord {
     pub fuel_used: Option<u64>,
     /// Peak linear memory.
     pub peak_memory_bytes: Option<u64>,
+    /// The latest progress the job reported: percent done and a message.
+    pub progress: Option<(u8, String)>,
 }
 
 /// What the dashboard shows of a running job.
@@ -96,6 +98,8 @@ pub struct JobBrief {
     pub module_name: Option<String>,
     /// Wall-clock limit.
     pub timeout_ms: u64,
+    /// The latest progress the job reported.
+    pub progress: Option<(u8, String)>,
 }
 
 /// Microseconds since the epoch, as stored.
@@ -122,6 +126,11 @@ fn kind(text: &str) -> Result<ModuleKind> {
         "component" => Ok(ModuleKind::Component),
         other => Err(corrupt("module kind", other)),
     }
+}
+
+/// A progress report from its two columns.
+pub fn progress(percent: Option<i64>, message: Option<String>) -> Option<(u8, String)> {
+    percent.map(|percent| (percent.clamp(0, 100) as u8, message.unwrap_or_default()))
 }
 
 /// Decodes a `jobs` row (every column, `SELECT *`).
@@ -156,6 +165,7 @@ pub fn job(row: &SqliteRow) -> Result<JobRecord> {
         error: row.try_get("error")?,
         fuel_used: u64_of("fuel_used")?,
         peak_memory_bytes: u64_of("peak_memory_bytes")?,
+        progress: progress(row.try_get("progress_percent")?, row.try_get("progress_message")?),
     })
 }
 

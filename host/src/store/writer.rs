@@ -68,6 +68,56 @@ pub enum Write {
         cutoff: SystemTime,
         reply: Reply<u64>,
     },
+    QueuePut {
+        queue: String,
+        item: Vec<u8>,
+        capacity: u64,
+        reply: Reply<bool>,
+    },
+    QueueTake {
+        queue: String,
+        reply: Reply<Option<(i64, Vec<u8>)>>,
+    },
+    QueueRestore {
+        queue: String,
+        id: i64,
+        item: Vec<u8>,
+        reply: Reply<()>,
+    },
+    Progress {
+        id: JobId,
+        percent: u8,
+        message: String,
+        reply: Reply<()>,
+    },
+}
+
+/// Where committed changes are announced.
+pub struct Events {
+    /// Job transitions.
+    pub jobs: broadcast::Sender<JobEvent>,
+    /// Names of queues whose items changed.
+    pub queues: broadcast::Sender<String>,
+}
+
+impl Events {
+    fn publish(&self, changes: Changes) {
+        for event in changes.jobs {
+            let _ = self.jobs.send(event);
+        }
+        for queue in changes.queues {
+            let _ = self.queues.send(queue);
+        }
+    }
+}
+
+/// What a group of changes did, announced once it commits.
+#[derive(Default)]
+pub struct Changes {
+    /// Job transitions.
+    pub jobs: Vec<JobEvent>,
+    /// Queues that gained or lost items.
+    pub queues: Vec<String>,
 }
 
 /// An answer held back until the group commits; told whether the commit failed.
@@ -87,7 +137,7 @@ fn hold<T: Send + 'static>(reply: Reply<T>, result: Result<T>) -> Pending {
 pub async fn run(
     mut connection: SqliteConnection,
     mut queue: mpsc::Receiver<Write>,
-    events: broadcast::Sender<JobEvent>,
+    events: Events,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     let mut synced = None;
@@ -105,7 +155,7 @@ impl Write {
     /// asked for is; the dispatcher's own bookkeeping (claims, attempt results) is kept
     /// through a process crash by the WAL, and on a power loss at worst a job runs again.
     fn must_reach_disk(&self) -> bool {
-        !matches!(self, Write::Claim { .. } | Write::Finish { .. })
+        !matches!(self, Write::Claim { .. } | Write::Finish { .. } | Write::Progress { .. })
     }
 }
 
@@ -125,10 +175,10 @@ async fn set_synchronous(connection: &mut SqliteConnection, full: bool) -> bool 
 async fn commit_group(
     connection: &mut SqliteConnection,
     group: impl Iterator<Item = Write>,
-    events: &broadcast::Sender<JobEvent>,
+    events: &Events,
 ) {
     let mut pending: Vec<Pending> = Vec::new();
-    let mut announced: Vec<JobEvent> = Vec::new();
+    let mut announced = Changes::default();
     let mut transaction = match connection.begin().await {
         Ok(transaction) => transaction,
         Err(e) => {
@@ -141,7 +191,7 @@ async fn commit_group(
     if group.len() == 1 {
         // Alone in its transaction, a change needs no savepoint of its own.
         let write = group.into_iter().next().expect("one change");
-        let mut changed = Vec::new();
+        let mut changed = Changes::default();
         let (answer, ok) = apply(&mut transaction, write, &mut changed).await;
         let failure = if ok {
             transaction.commit().await.err().map(|e| e.to_string())
@@ -151,7 +201,7 @@ async fn commit_group(
         };
         answer(failure.as_deref());
         if ok && failure.is_none() {
-            changed.into_iter().for_each(|event| drop(events.send(event)));
+            events.publish(changed);
         }
         return;
     }
@@ -163,7 +213,7 @@ async fn commit_group(
                 continue;
             }
         };
-        let mut changed = Vec::new();
+        let mut changed = Changes::default();
         let (answer, ok) = apply(&mut savepoint, write, &mut changed).await;
         let kept = if ok {
             savepoint.commit().await.is_ok()
@@ -172,7 +222,8 @@ async fn commit_group(
             false
         };
         if kept {
-            announced.extend(changed);
+            announced.jobs.extend(changed.jobs);
+            announced.queues.extend(changed.queues);
             pending.push(answer);
         } else if ok {
             answer(Some("the change could not be kept"));
@@ -188,9 +239,7 @@ async fn commit_group(
         answer(failure.as_deref());
     }
     if failure.is_none() {
-        for event in announced {
-            let _ = events.send(event);
-        }
+        events.publish(announced);
     }
 }
 
@@ -209,15 +258,15 @@ fn apply_failed(write: Write, reason: &str) {
         Write::Release { reply, .. } => drop(reply.send(Err(fail(reason)))),
         Write::Recover { reply } => drop(reply.send(Err(fail(reason)))),
         Write::Purge { reply, .. } => drop(reply.send(Err(fail(reason)))),
+        Write::QueuePut { reply, .. } => drop(reply.send(Err(fail(reason)))),
+        Write::QueueTake { reply, .. } => drop(reply.send(Err(fail(reason)))),
+        Write::QueueRestore { reply, .. } => drop(reply.send(Err(fail(reason)))),
+        Write::Progress { reply, .. } => drop(reply.send(Err(fail(reason)))),
     }
 }
 
 /// Applies one change; returns its held answer and whether it succeeded.
-async fn apply(
-    db: &mut SqliteConnection,
-    write: Write,
-    changed: &mut Vec<JobEvent>,
-) -> (Pending, bool) {
+async fn apply(db: &mut SqliteConnection, write: Write, changed: &mut Changes) -> (Pending, bool) {
     macro_rules! answer {
         ($reply:expr, $result:expr) => {{
             let result = $result;
@@ -230,15 +279,29 @@ async fn apply(
             answer!(reply, put_module(db, hash, kind, size, name).await)
         }
         Write::DeleteModule { hash, reply } => answer!(reply, delete_module(db, hash).await),
-        Write::Submit { jobs, reply } => answer!(reply, submit(db, jobs, changed).await),
-        Write::Claim { limit, reply } => answer!(reply, claim(db, limit, changed).await),
-        Write::Finish { finished, reply } => answer!(reply, finish(db, finished, changed).await),
-        Write::Cancel { id, reply } => answer!(reply, cancel(db, id, changed).await),
-        Write::Retry { id, reply } => answer!(reply, retry(db, id, changed).await),
+        Write::Submit { jobs, reply } => answer!(reply, submit(db, jobs, &mut changed.jobs).await),
+        Write::Claim { limit, reply } => answer!(reply, claim(db, limit, &mut changed.jobs).await),
+        Write::Finish { finished, reply } => {
+            answer!(reply, finish(db, finished, &mut changed.jobs).await)
+        }
+        Write::Cancel { id, reply } => answer!(reply, cancel(db, id, &mut changed.jobs).await),
+        Write::Retry { id, reply } => answer!(reply, retry(db, id, &mut changed.jobs).await),
         Write::DeleteJob { id, reply } => answer!(reply, delete_job(db, id).await),
-        Write::Release { ids, reply } => answer!(reply, release(db, ids, changed).await),
-        Write::Recover { reply } => answer!(reply, recover(db, changed).await),
+        Write::Release { ids, reply } => answer!(reply, release(db, ids, &mut changed.jobs).await),
+        Write::Recover { reply } => answer!(reply, recover(db, &mut changed.jobs).await),
         Write::Purge { cutoff, reply } => answer!(reply, purge(db, cutoff).await),
+        Write::QueuePut { queue, item, capacity, reply } => {
+            answer!(reply, queue_put(db, queue, item, capacity, &mut changed.queues).await)
+        }
+        Write::QueueTake { queue, reply } => {
+            answer!(reply, queue_take(db, queue, &mut changed.queues).await)
+        }
+        Write::QueueRestore { queue, id, item, reply } => {
+            answer!(reply, queue_restore(db, queue, id, item, &mut changed.queues).await)
+        }
+        Write::Progress { id, percent, message, reply } => {
+            answer!(reply, progress(db, id, percent, message).await)
+        }
     }
 }
 
@@ -527,4 +590,83 @@ async fn purge(db: &mut SqliteConnection, cutoff: SystemTime) -> Result<u64> {
     .execute(&mut *db)
     .await?;
     Ok(purged.rows_affected())
+}
+
+async fn queue_put(
+    db: &mut SqliteConnection,
+    queue: String,
+    item: Vec<u8>,
+    capacity: u64,
+    changed: &mut Vec<String>,
+) -> Result<bool> {
+    let len: i64 = sqlx::query_scalar("SELECT count(*) FROM queue_items WHERE queue = ?")
+        .bind(&queue)
+        .fetch_one(&mut *db)
+        .await?;
+    if len as u64 >= capacity {
+        return Ok(false);
+    }
+    sqlx::query("INSERT INTO queue_items (queue, item, put_at) VALUES (?, ?, ?)")
+        .bind(&queue)
+        .bind(&item)
+        .bind(now())
+        .execute(&mut *db)
+        .await?;
+    changed.push(queue);
+    Ok(true)
+}
+
+async fn queue_take(
+    db: &mut SqliteConnection,
+    queue: String,
+    changed: &mut Vec<String>,
+) -> Result<Option<(i64, Vec<u8>)>> {
+    let taken: Option<(i64, Vec<u8>)> = sqlx::query_as(
+        "DELETE FROM queue_items WHERE id =
+             (SELECT id FROM queue_items WHERE queue = ? ORDER BY id LIMIT 1)
+         RETURNING id, item",
+    )
+    .bind(&queue)
+    .fetch_optional(&mut *db)
+    .await?;
+    if taken.is_some() {
+        changed.push(queue);
+    }
+    Ok(taken)
+}
+
+/// Puts a taken item back where it was (its id keeps its place in the queue).
+async fn queue_restore(
+    db: &mut SqliteConnection,
+    queue: String,
+    id: i64,
+    item: Vec<u8>,
+    changed: &mut Vec<String>,
+) -> Result<()> {
+    sqlx::query("INSERT OR IGNORE INTO queue_items (id, queue, item, put_at) VALUES (?, ?, ?, ?)")
+        .bind(id)
+        .bind(&queue)
+        .bind(&item)
+        .bind(now())
+        .execute(&mut *db)
+        .await?;
+    changed.push(queue);
+    Ok(())
+}
+
+async fn progress(
+    db: &mut SqliteConnection,
+    id: JobId,
+    percent: u8,
+    message: String,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE jobs SET progress_percent = ?, progress_message = ? WHERE id = ? AND state = 'running'",
+    )
+    .bind(percent.min(100))
+    .bind(message)
+    .bind(id)
+    .execute(&mut *db)
+    .await?;
+    Ok(())
 }

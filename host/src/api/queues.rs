@@ -1,0 +1,88 @@
+//! `/v1/queues`: outside clients feed and drain the same named queues jobs use.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::{ApiError, ApiResult, AppState, body};
+use crate::queues::QueueError;
+use crate::wire::{ErrorBody, QueueView};
+
+/// Longest a put or get may wait.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// How long to wait.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct WaitQuery {
+    /// Milliseconds to wait (for room on a put, default the service's put timeout; for an
+    /// item on a get, default 0); at most 60000.
+    timeout_ms: Option<u64>,
+}
+
+impl From<QueueError> for ApiError {
+    fn from(error: QueueError) -> Self {
+        match error {
+            QueueError::BadName(_) => ApiError::bad_request(error.to_string()),
+            QueueError::TooLarge { .. } => ApiError::too_large(error.to_string()),
+            QueueError::Full { .. } => ApiError::queue_full(error.to_string()),
+            QueueError::Store(store) => store.into(),
+        }
+    }
+}
+
+fn wait(query: Result<Query<WaitQuery>, QueryRejection>, default: Duration) -> ApiResult<Duration> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    Ok(query.timeout_ms.map_or(default, Duration::from_millis).min(MAX_WAIT))
+}
+
+/// Put one item (the raw body) on a queue; waits while the queue is full, then 409.
+#[utoipa::path(post, path = "/v1/queues/{name}", params(("name" = String, Path), WaitQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = QueueView), (status = 400, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "the queue stayed full"),
+              (status = 413, body = ErrorBody)))]
+pub async fn put(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+    item: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<QueueView>)> {
+    let wait = wait(query, state.queues.limits().put_timeout)?;
+    let item = body(item, state.queues.limits().max_item_bytes, "the item")?;
+    state.queues.put(&name, item.to_vec(), wait).await?;
+    let length = state.queues.len(&name).await?;
+    Ok((StatusCode::CREATED, Json(QueueView { name, length })))
+}
+
+/// Take the oldest item of a queue (the raw body of the answer), waiting up to `timeout_ms`
+/// for one; 204 if none came.
+#[utoipa::path(post, path = "/v1/queues/{name}/get", params(("name" = String, Path), WaitQuery),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
+              (status = 204, description = "no item within the timeout"), (status = 400, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let wait = wait(query, Duration::ZERO)?;
+    match state.queues.take(&name, wait).await? {
+        Some((_, item)) => Ok(([(CONTENT_TYPE, "application/octet-stream")], item).into_response()),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+/// Every non-empty queue with its length.
+#[utoipa::path(get, path = "/v1/queues", responses((status = 200, body = Vec<QueueView>)))]
+pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<QueueView>>> {
+    let queues = state.queues.list().await?;
+    Ok(Json(queues.into_iter().map(|(name, length)| QueueView { name, length }).collect()))
+}

@@ -1,0 +1,117 @@
+//! `wasmpool queue`: feed and drain the service's named queues, the ones jobs use through
+//! `wasmpool:task/queue` (the seeds' managers example: a master puts tasks, workers put
+//! results).
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use super::remote::{RemoteOptions, table};
+use crate::units::parse_duration;
+
+/// Put items on a named queue, take them off, or list the queues.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  wasmpool queue put tasks 1 2 3 4 5          (one item per argument)
+  echo hello | wasmpool queue put --stdin inbox
+  wasmpool queue get --timeout 10s --count 5 results
+  wasmpool queue ls")]
+pub struct QueueCommand {
+    #[command(flatten)]
+    remote: RemoteOptions,
+    #[command(subcommand)]
+    action: QueueAction,
+}
+
+#[derive(Debug, Subcommand)]
+enum QueueAction {
+    /// Put items on a queue: one per ITEM, or this command's stdin as one item.
+    Put {
+        /// Wait this long for room in a full queue (default: the service's put timeout).
+        #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+        timeout: Option<Duration>,
+        /// Put this command's stdin as one item.
+        #[arg(long, conflicts_with = "items")]
+        stdin: bool,
+        /// The queue.
+        name: String,
+        /// The items.
+        #[arg(required_unless_present = "stdin")]
+        items: Vec<String>,
+    },
+    /// Take items off a queue and print them, one per line (exit 1 if none came in time).
+    Get {
+        /// Wait this long for each item.
+        #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "0s")]
+        timeout: Duration,
+        /// How many items to take.
+        #[arg(long, short = 'n', value_name = "N", default_value_t = 1)]
+        count: usize,
+        /// The queue.
+        name: String,
+    },
+    /// List the non-empty queues with their lengths.
+    Ls,
+}
+
+impl QueueCommand {
+    /// Puts, gets or lists.
+    pub fn execute(self) -> anyhow::Result<ExitCode> {
+        let stdin_item = match &self.action {
+            QueueAction::Put { stdin: true, .. } => {
+                let mut item = Vec::new();
+                std::io::stdin().read_to_end(&mut item).context("cannot read stdin")?;
+                Some(item)
+            }
+            _ => None,
+        };
+        self.remote.run(async |client| match &self.action {
+            QueueAction::Put { timeout, name, items, .. } => {
+                let items: Vec<Vec<u8>> = match stdin_item.clone() {
+                    Some(item) => vec![item],
+                    None => items.iter().map(|item| item.clone().into_bytes()).collect(),
+                };
+                let mut last = None;
+                for item in items {
+                    last = Some(client.queue_put(name, item, *timeout).await?);
+                }
+                if let Some(queue) = last
+                    && !self.remote.print_json(&queue)?
+                {
+                    println!("{} now holds {} item(s)", queue.name, queue.length);
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            QueueAction::Get { timeout, count, name } => {
+                let mut stdout = std::io::stdout().lock();
+                for _ in 0..*count {
+                    match client.queue_get(name, *timeout).await? {
+                        Some(item) => {
+                            stdout.write_all(&item)?;
+                            stdout.write_all(b"\n")?;
+                        }
+                        None => {
+                            eprintln!(
+                                "wasmpool: no item arrived on queue {name} within {timeout:?}"
+                            );
+                            return Ok(ExitCode::from(super::exit::API_ERROR));
+                        }
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            QueueAction::Ls => {
+                let queues = client.queues().await?;
+                if !self.remote.print_json(&queues)? {
+                    let mut rows = vec![vec!["QUEUE".to_string(), "ITEMS".to_string()]];
+                    rows.extend(queues.iter().map(|q| vec![q.name.clone(), q.length.to_string()]));
+                    print!("{}", table(&rows));
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+        })
+    }
+}

@@ -1,0 +1,48 @@
+//! What answers a running job's `wasmpool:task` calls on the supervisor's side. The service
+//! plugs in its durable queues; local pools (`run`, `map`) have none.
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+
+use crate::job::PutError;
+
+/// The host end of the `wasmpool:task` interfaces.
+pub trait TaskHost: Send + Sync + 'static {
+    /// Appends an item to a queue (waiting while it is full, up to the host's put timeout).
+    fn put(&self, queue: String, item: Vec<u8>) -> BoxFuture<'static, Result<(), PutError>>;
+    /// Takes the oldest item of a queue, waiting up to `wait`; with the item's id, so an item
+    /// that could not be delivered can be put back.
+    fn get(&self, queue: String, wait: Duration) -> BoxFuture<'static, Option<(i64, Vec<u8>)>>;
+    /// Puts back an item taken by `get` that never reached the guest.
+    fn restore(&self, queue: String, id: i64, item: Vec<u8>) -> BoxFuture<'static, ()>;
+    /// The number of items in a queue.
+    fn len(&self, queue: String) -> BoxFuture<'static, u64>;
+    /// A running job's progress report.
+    fn progress(&self, job_id: String, percent: u8, message: String) -> BoxFuture<'static, ()>;
+}
+
+/// No queues: puts fail as unavailable, gets find nothing, reports are dropped.
+pub struct NoTaskHost;
+
+impl TaskHost for NoTaskHost {
+    fn put(&self, _: String, _: Vec<u8>) -> BoxFuture<'static, Result<(), PutError>> {
+        Box::pin(async { Err(PutError::Unavailable) })
+    }
+
+    fn get(&self, _: String, _: Duration) -> BoxFuture<'static, Option<(i64, Vec<u8>)>> {
+        Box::pin(async { None })
+    }
+
+    fn restore(&self, _: String, _: i64, _: Vec<u8>) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+
+    fn len(&self, _: String) -> BoxFuture<'static, u64> {
+        Box::pin(async { 0 })
+    }
+
+    fn progress(&self, _: String, _: u8, _: String) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+}

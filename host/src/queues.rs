@@ -1,0 +1,242 @@
+//! Named queues on top of the store: the waiting (a get for an item to arrive, a put for room
+//! in a full queue), the limits, and the service's answers to jobs' `wasmpool:task` calls.
+//! Items are durable once a put returns and go to exactly one get.
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use tokio::sync::{broadcast, oneshot};
+
+use crate::job::PutError;
+use crate::pool::TaskHost;
+use crate::store::{JobId, Store, StoreError};
+
+/// Limits of the queues.
+#[derive(Clone, Debug)]
+pub struct QueueLimits {
+    /// Most items a queue holds.
+    pub capacity: u64,
+    /// Largest item, in bytes.
+    pub max_item_bytes: usize,
+    /// How long a put waits for room in a full queue.
+    pub put_timeout: Duration,
+}
+
+impl Default for QueueLimits {
+    fn default() -> Self {
+        QueueLimits {
+            capacity: 10_000,
+            max_item_bytes: 1 << 20,
+            put_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why a queue operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The name is not allowed.
+    #[error("queue name `{0}` must be 1 to 100 letters, digits, `.`, `_` or `-`")]
+    BadName(String),
+    /// The item is over the size limit.
+    #[error("the item is {size} bytes; at most {max} are allowed")]
+    TooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The queue stayed full.
+    #[error("queue `{name}` stayed full ({capacity} items) for {waited:?}")]
+    Full {
+        /// The queue.
+        name: String,
+        /// Its capacity.
+        capacity: u64,
+        /// How long the put waited.
+        waited: Duration,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The service's queues.
+#[derive(Clone)]
+pub struct Queues {
+    store: Store,
+    limits: QueueLimits,
+}
+
+impl Queues {
+    /// Queues kept in `store`.
+    pub fn new(store: Store, limits: QueueLimits) -> Self {
+        Queues { store, limits }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &QueueLimits {
+        &self.limits
+    }
+
+    /// Checks a queue name.
+    pub fn check_name(name: &str) -> Result<(), QueueError> {
+        let fine = !name.is_empty()
+            && name.len() <= 100
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if fine { Ok(()) } else { Err(QueueError::BadName(name.to_string())) }
+    }
+
+    /// Appends an item, waiting up to `wait` while the queue is full. Returns once the item
+    /// is on disk.
+    pub async fn put(&self, name: &str, item: Vec<u8>, wait: Duration) -> Result<(), QueueError> {
+        Self::check_name(name)?;
+        if item.len() > self.limits.max_item_bytes {
+            return Err(QueueError::TooLarge { size: item.len(), max: self.limits.max_item_bytes });
+        }
+        let mut changes = self.store.subscribe_queues();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if self.store.queue_put(name.to_string(), item.clone(), self.limits.capacity).await? {
+                return Ok(());
+            }
+            if !changed_before(&mut changes, name, deadline).await {
+                return Err(QueueError::Full {
+                    name: name.to_string(),
+                    capacity: self.limits.capacity,
+                    waited: wait,
+                });
+            }
+        }
+    }
+
+    /// Takes the oldest item, waiting up to `wait` for one; with its id, for [`Queues::restore`].
+    pub async fn take(
+        &self,
+        name: &str,
+        wait: Duration,
+    ) -> Result<Option<(i64, Vec<u8>)>, QueueError> {
+        Self::check_name(name)?;
+        let mut changes = self.store.subscribe_queues();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(taken) = self.take_now(name).await? {
+                return Ok(Some(taken));
+            }
+            if !changed_before(&mut changes, name, deadline).await {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// One take, finished even if the caller stops waiting for it: an item the caller never
+    /// received goes back in its place.
+    async fn take_now(&self, name: &str) -> Result<Option<(i64, Vec<u8>)>, QueueError> {
+        let (answer, taken) = oneshot::channel();
+        let store = self.store.clone();
+        let name = name.to_string();
+        tokio::spawn(async move {
+            let result = store.queue_take(name.clone()).await;
+            if let Err(Ok(Some((id, item)))) = answer.send(result) {
+                let _ = store.queue_restore(name, id, item).await;
+            }
+        });
+        Ok(taken.await.map_err(|_| StoreError::Closed)??)
+    }
+
+    /// Puts back an item that was taken but never delivered.
+    pub async fn restore(&self, name: &str, id: i64, item: Vec<u8>) -> Result<(), QueueError> {
+        Ok(self.store.queue_restore(name.to_string(), id, item).await?)
+    }
+
+    /// The number of items in a queue.
+    pub async fn len(&self, name: &str) -> Result<u64, QueueError> {
+        Self::check_name(name)?;
+        Ok(self.store.queue_len(name).await?)
+    }
+
+    /// Every non-empty queue with its length.
+    pub async fn list(&self) -> Result<Vec<(String, u64)>, QueueError> {
+        Ok(self.store.queues().await?)
+    }
+}
+
+/// Waits until the queue `name` changes; `false` if `deadline` comes first.
+async fn changed_before(
+    changes: &mut broadcast::Receiver<String>,
+    name: &str,
+    deadline: tokio::time::Instant,
+) -> bool {
+    let changed = async {
+        loop {
+            match changes.recv().await {
+                Ok(queue) if queue == name => return,
+                Ok(_) => {}
+                // Missed some changes: look again.
+                Err(broadcast::error::RecvError::Lagged(_)) => return,
+                Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+            }
+        }
+    };
+    tokio::time::timeout_at(deadline, changed).await.is_ok()
+}
+
+/// The service's answers to jobs' `wasmpool:task` calls.
+pub struct ServiceTaskHost {
+    queues: Queues,
+    store: Store,
+}
+
+impl ServiceTaskHost {
+    /// Answers from these queues, and records progress in `store`.
+    pub fn new(queues: Queues, store: Store) -> Self {
+        ServiceTaskHost { queues, store }
+    }
+}
+
+impl TaskHost for ServiceTaskHost {
+    fn put(&self, queue: String, item: Vec<u8>) -> BoxFuture<'static, Result<(), PutError>> {
+        let queues = self.queues.clone();
+        Box::pin(async move {
+            let wait = queues.limits().put_timeout;
+            queues.put(&queue, item, wait).await.map_err(|error| match error {
+                QueueError::BadName(_) => PutError::BadName,
+                QueueError::TooLarge { .. } => PutError::TooLarge,
+                QueueError::Full { .. } => PutError::Full,
+                QueueError::Store(e) => {
+                    tracing::error!("queue put failed: {e}");
+                    PutError::Unavailable
+                }
+            })
+        })
+    }
+
+    fn get(&self, queue: String, wait: Duration) -> BoxFuture<'static, Option<(i64, Vec<u8>)>> {
+        let queues = self.queues.clone();
+        Box::pin(async move { queues.take(&queue, wait).await.ok().flatten() })
+    }
+
+    fn restore(&self, queue: String, id: i64, item: Vec<u8>) -> BoxFuture<'static, ()> {
+        let queues = self.queues.clone();
+        Box::pin(async move {
+            if let Err(e) = queues.restore(&queue, id, item).await {
+                tracing::error!("putting back an undelivered item of queue {queue} failed: {e}");
+            }
+        })
+    }
+
+    fn len(&self, queue: String) -> BoxFuture<'static, u64> {
+        let queues = self.queues.clone();
+        Box::pin(async move { queues.len(&queue).await.unwrap_or(0) })
+    }
+
+    fn progress(&self, job_id: String, percent: u8, message: String) -> BoxFuture<'static, ()> {
+        let store = self.store.clone();
+        Box::pin(async move {
+            if let Ok(id) = job_id.parse::<JobId>() {
+                let message: String = message.chars().take(200).collect();
+                let _ = store.progress(id, percent, message).await;
+            }
+        })
+    }
+}
