@@ -2,8 +2,9 @@
 //! and compiled on upload, recorded in the store, and turned into a worker-ready
 //! [`ModuleRef`] (compiling again only if the cached artifact is missing).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::job::{ModuleKind, ModuleRef};
 use crate::sandbox::{Compiler, Flavor, ModuleError, content_hash, detect_kind};
@@ -33,13 +34,20 @@ pub struct Library {
     dir: PathBuf,
     compiler: Arc<Compiler>,
     store: Store,
+    /// Worker-ready references already worked out, so a job costs no lookup.
+    ready: Mutex<HashMap<(String, Flavor), ModuleRef>>,
 }
 
 impl Library {
     /// A library keeping `.wasm` files in `dir` and compiled artifacts in `cache_dir`.
     pub fn new(dir: PathBuf, cache_dir: &Path, store: Store) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
-        Ok(Library { dir, compiler: Arc::new(Compiler::new(cache_dir)), store })
+        Ok(Library {
+            dir,
+            compiler: Arc::new(Compiler::new(cache_dir)),
+            store,
+            ready: Mutex::default(),
+        })
     }
 
     fn path(&self, hash: &str) -> PathBuf {
@@ -74,6 +82,7 @@ impl Library {
     /// Deletes a module's record and file (refused while queued or running jobs use it).
     pub async fn delete(&self, hash: &str) -> Result<(), LibraryError> {
         self.store.delete_module(hash.to_string()).await?;
+        self.ready.lock().expect("library lock").retain(|(known, _), _| known != hash);
         let _ = std::fs::remove_file(self.path(hash));
         Ok(())
     }
@@ -85,6 +94,16 @@ impl Library {
         fuel: Option<u64>,
     ) -> Result<ModuleRef, LibraryError> {
         let flavor = Flavor::for_fuel(fuel);
+        let key = (hash.to_string(), flavor);
+        if let Some(known) = self.ready.lock().expect("library lock").get(&key) {
+            return Ok(known.clone());
+        }
+        let module = self.find_or_compile(hash, flavor).await?;
+        self.ready.lock().expect("library lock").insert(key, module.clone());
+        Ok(module)
+    }
+
+    async fn find_or_compile(&self, hash: &str, flavor: Flavor) -> Result<ModuleRef, LibraryError> {
         if let Some(artifact) = self.compiler.cached(hash, flavor) {
             let kind = self.kind(hash).await?;
             return Ok(ModuleRef { hash: hash.to_string(), kind, artifact });

@@ -134,4 +134,6 @@ async fn ended_jobs_are_purged_after_the_retention_period() {
     assert_eq!(server.get(&format!("/v1/jobs/{ended}")).await.0, 404, "the ended job was purged");
     let job = server.wait(queued).await;
     assert_eq!(job["state"], "succeeded", "queued jobs are never purged: {job}");
+    let (_, pool) = server.get("/v1/pool").await;
+    assert_eq!(pool["counts"]["succeeded"], 1, "the counts forgot the purged job: {pool}");
 }

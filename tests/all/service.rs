@@ -90,6 +90,11 @@ async fn cancelling_a_running_job_stops_its_worker() {
         server.send(server.request(reqwest::Method::DELETE, &format!("/v1/jobs/{id}"))).await;
     assert_eq!(status, 204);
     assert_eq!(server.get(&format!("/v1/jobs/{id}")).await.0, 404);
+    let (_, pool) = server.get("/v1/pool").await;
+    assert_eq!(
+        (pool["counts"]["cancelled"].as_u64(), pool["counts"]["succeeded"].as_u64()),
+        (Some(0), Some(1))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -13,6 +13,7 @@ mod writer;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -182,6 +183,7 @@ pub struct Store {
     writes: mpsc::Sender<Write>,
     events: broadcast::Sender<JobEvent>,
     queue_events: broadcast::Sender<String>,
+    counts: Arc<Mutex<BTreeMap<JobState, u64>>>,
 }
 
 /// Changes waiting for the writer beyond this make callers wait (backpressure).
@@ -208,9 +210,11 @@ impl Store {
         let (events, _) = broadcast::channel(4096);
         let (queue_events, _) = broadcast::channel(4096);
         let (writes, queue) = mpsc::channel(WRITE_QUEUE);
-        let announce = Events { jobs: events.clone(), queues: queue_events.clone() };
+        let counts = Arc::new(Mutex::new(reads::counts(&reads).await?));
+        let announce =
+            Events { jobs: events.clone(), queues: queue_events.clone(), counts: counts.clone() };
         tokio::spawn(writer::run(connection, queue, announce));
-        Ok(Store { reads, writes, events, queue_events })
+        Ok(Store { reads, writes, events, queue_events, counts })
     }
 
     /// Job transitions from now on.
@@ -351,9 +355,10 @@ impl Store {
         reads::modules(&self.reads).await
     }
 
-    /// Jobs per state (every state present, zero included).
+    /// Jobs per state (every state present, zero included). Kept in memory by the writer
+    /// as changes commit, so it costs no query however many jobs there are.
     pub async fn counts(&self) -> Result<BTreeMap<JobState, u64>> {
-        reads::counts(&self.reads).await
+        Ok(self.counts.lock().expect("counts lock").clone())
     }
 
     /// When the earliest queued job becomes due, if any is queued.

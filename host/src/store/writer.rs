@@ -2,7 +2,8 @@
 //! savepoint of one transaction, commits once, then answers the callers and publishes the
 //! job transitions. One failing change rolls back only its savepoint.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use sqlx::{Connection, SqliteConnection};
@@ -98,10 +99,24 @@ pub struct Events {
     pub jobs: broadcast::Sender<JobEvent>,
     /// Names of queues whose items changed.
     pub queues: broadcast::Sender<String>,
+    /// Jobs per state, kept up to date here so reading them costs no query.
+    pub counts: Arc<Mutex<BTreeMap<JobState, u64>>>,
 }
 
 impl Events {
     fn publish(&self, changes: Changes) {
+        if !changes.counts.is_empty() {
+            let mut counts = self.counts.lock().expect("counts lock");
+            for (from, to) in changes.counts {
+                if let Some(from) = from {
+                    let count = counts.entry(from).or_default();
+                    *count = count.saturating_sub(1);
+                }
+                if let Some(to) = to {
+                    *counts.entry(to).or_default() += 1;
+                }
+            }
+        }
         for event in changes.jobs {
             let _ = self.jobs.send(event);
         }
@@ -118,6 +133,19 @@ pub struct Changes {
     pub jobs: Vec<JobEvent>,
     /// Queues that gained or lost items.
     pub queues: Vec<String>,
+    /// Moves between states (`None`: not stored), for the per-state counts.
+    pub counts: Vec<(Option<JobState>, Option<JobState>)>,
+}
+
+impl Changes {
+    fn moved(&mut self, id: JobId, from: Option<JobState>, to: JobState) {
+        self.jobs.push(JobEvent { id, state: to });
+        self.counts.push((from, Some(to)));
+    }
+
+    fn removed(&mut self, from: JobState) {
+        self.counts.push((Some(from), None));
+    }
 }
 
 /// An answer held back until the group commits; told whether the commit failed.
@@ -224,6 +252,7 @@ async fn commit_group(
         if kept {
             announced.jobs.extend(changed.jobs);
             announced.queues.extend(changed.queues);
+            announced.counts.extend(changed.counts);
             pending.push(answer);
         } else if ok {
             answer(Some("the change could not be kept"));
@@ -279,17 +308,17 @@ async fn apply(db: &mut SqliteConnection, write: Write, changed: &mut Changes) -
             answer!(reply, put_module(db, hash, kind, size, name).await)
         }
         Write::DeleteModule { hash, reply } => answer!(reply, delete_module(db, hash).await),
-        Write::Submit { jobs, reply } => answer!(reply, submit(db, jobs, &mut changed.jobs).await),
-        Write::Claim { limit, reply } => answer!(reply, claim(db, limit, &mut changed.jobs).await),
+        Write::Submit { jobs, reply } => answer!(reply, submit(db, jobs, changed).await),
+        Write::Claim { limit, reply } => answer!(reply, claim(db, limit, changed).await),
         Write::Finish { finished, reply } => {
-            answer!(reply, finish(db, finished, &mut changed.jobs).await)
+            answer!(reply, finish(db, finished, changed).await)
         }
-        Write::Cancel { id, reply } => answer!(reply, cancel(db, id, &mut changed.jobs).await),
-        Write::Retry { id, reply } => answer!(reply, retry(db, id, &mut changed.jobs).await),
-        Write::DeleteJob { id, reply } => answer!(reply, delete_job(db, id).await),
-        Write::Release { ids, reply } => answer!(reply, release(db, ids, &mut changed.jobs).await),
-        Write::Recover { reply } => answer!(reply, recover(db, &mut changed.jobs).await),
-        Write::Purge { cutoff, reply } => answer!(reply, purge(db, cutoff).await),
+        Write::Cancel { id, reply } => answer!(reply, cancel(db, id, changed).await),
+        Write::Retry { id, reply } => answer!(reply, retry(db, id, changed).await),
+        Write::DeleteJob { id, reply } => answer!(reply, delete_job(db, id, changed).await),
+        Write::Release { ids, reply } => answer!(reply, release(db, ids, changed).await),
+        Write::Recover { reply } => answer!(reply, recover(db, changed).await),
+        Write::Purge { cutoff, reply } => answer!(reply, purge(db, cutoff, changed).await),
         Write::QueuePut { queue, item, capacity, reply } => {
             answer!(reply, queue_put(db, queue, item, capacity, &mut changed.queues).await)
         }
@@ -361,7 +390,7 @@ async fn delete_module(db: &mut SqliteConnection, hash: String) -> Result<()> {
 async fn submit(
     db: &mut SqliteConnection,
     jobs: Vec<NewJob>,
-    changed: &mut Vec<JobEvent>,
+    changed: &mut Changes,
 ) -> Result<Vec<(JobId, JobState)>> {
     let mut known_modules = HashSet::new();
     let mut accepted = Vec::with_capacity(jobs.len());
@@ -409,7 +438,7 @@ async fn submit(
         .bind(submitted_at)
         .fetch_one(&mut *db)
         .await?;
-        changed.push(JobEvent { id, state: JobState::Queued });
+        changed.moved(id, None, JobState::Queued);
         accepted.push((id, JobState::Queued));
     }
     Ok(accepted)
@@ -418,7 +447,7 @@ async fn submit(
 async fn claim(
     db: &mut SqliteConnection,
     limit: usize,
-    changed: &mut Vec<JobEvent>,
+    changed: &mut Changes,
 ) -> Result<Vec<JobRecord>> {
     let claimed = sqlx::query(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?1,
@@ -434,14 +463,16 @@ async fn claim(
     .await?;
     let mut jobs = claimed.iter().map(rows::job).collect::<Result<Vec<_>>>()?;
     jobs.sort_by_key(|job| (std::cmp::Reverse(job.priority), job.id));
-    changed.extend(jobs.iter().map(|job| JobEvent { id: job.id, state: JobState::Running }));
+    for job in &jobs {
+        changed.moved(job.id, Some(JobState::Queued), JobState::Running);
+    }
     Ok(jobs)
 }
 
 async fn finish(
     db: &mut SqliteConnection,
     finished: Vec<Finished>,
-    changed: &mut Vec<JobEvent>,
+    changed: &mut Changes,
 ) -> Result<()> {
     for end in finished {
         let (state, not_before, finished_at) = match end.retry_at {
@@ -470,7 +501,7 @@ async fn finish(
         .execute(&mut *db)
         .await?;
         if updated.rows_affected() == 1 {
-            changed.push(JobEvent { id: end.id, state });
+            changed.moved(end.id, Some(JobState::Running), state);
         }
     }
     Ok(())
@@ -484,11 +515,7 @@ async fn current_state(db: &mut SqliteConnection, id: JobId) -> Result<Option<Jo
     state.map(|s| s.parse().map_err(StoreError::Corrupt)).transpose()
 }
 
-async fn cancel(
-    db: &mut SqliteConnection,
-    id: JobId,
-    changed: &mut Vec<JobEvent>,
-) -> Result<Cancel> {
+async fn cancel(db: &mut SqliteConnection, id: JobId, changed: &mut Changes) -> Result<Cancel> {
     let Some(state) = current_state(db, id).await? else { return Ok(Cancel::NotFound) };
     if state.is_terminal() {
         return Ok(Cancel::AlreadyEnded(state));
@@ -500,15 +527,11 @@ async fn cancel(
     .bind(id)
     .execute(&mut *db)
     .await?;
-    changed.push(JobEvent { id, state: JobState::Cancelled });
+    changed.moved(id, Some(state), JobState::Cancelled);
     Ok(Cancel::Cancelled(state))
 }
 
-async fn retry(
-    db: &mut SqliteConnection,
-    id: JobId,
-    changed: &mut Vec<JobEvent>,
-) -> Result<Change> {
+async fn retry(db: &mut SqliteConnection, id: JobId, changed: &mut Changes) -> Result<Change> {
     let Some(state) = current_state(db, id).await? else { return Ok(Change::NotFound) };
     if !state.can_become(JobState::Queued) || state == JobState::Running {
         return Ok(Change::Refused(state));
@@ -524,24 +547,21 @@ async fn retry(
     .bind(id)
     .execute(&mut *db)
     .await?;
-    changed.push(JobEvent { id, state: JobState::Queued });
+    changed.moved(id, Some(state), JobState::Queued);
     Ok(Change::Done)
 }
 
-async fn delete_job(db: &mut SqliteConnection, id: JobId) -> Result<Change> {
+async fn delete_job(db: &mut SqliteConnection, id: JobId, changed: &mut Changes) -> Result<Change> {
     let Some(state) = current_state(db, id).await? else { return Ok(Change::NotFound) };
     if !state.is_terminal() {
         return Ok(Change::Refused(state));
     }
     sqlx::query("DELETE FROM jobs WHERE id = ?").bind(id).execute(&mut *db).await?;
+    changed.removed(state);
     Ok(Change::Done)
 }
 
-async fn release(
-    db: &mut SqliteConnection,
-    ids: Vec<JobId>,
-    changed: &mut Vec<JobEvent>,
-) -> Result<()> {
+async fn release(db: &mut SqliteConnection, ids: Vec<JobId>, changed: &mut Changes) -> Result<()> {
     for id in ids {
         let released = sqlx::query(
             "UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0), started_at = NULL,
@@ -552,13 +572,13 @@ async fn release(
         .execute(&mut *db)
         .await?;
         if released.rows_affected() == 1 {
-            changed.push(JobEvent { id, state: JobState::Queued });
+            changed.moved(id, Some(JobState::Running), JobState::Queued);
         }
     }
     Ok(())
 }
 
-async fn recover(db: &mut SqliteConnection, changed: &mut Vec<JobEvent>) -> Result<Recovered> {
+async fn recover(db: &mut SqliteConnection, changed: &mut Changes) -> Result<Recovered> {
     let at = now();
     let requeued: Vec<JobId> = sqlx::query_scalar(
         "UPDATE jobs SET state = 'queued', not_before = ?1, worker_pid = NULL,
@@ -577,19 +597,30 @@ async fn recover(db: &mut SqliteConnection, changed: &mut Vec<JobEvent>) -> Resu
     .bind(at)
     .fetch_all(&mut *db)
     .await?;
-    changed.extend(requeued.iter().map(|&id| JobEvent { id, state: JobState::Queued }));
-    changed.extend(failed.iter().map(|&id| JobEvent { id, state: JobState::Failed }));
+    for &id in &requeued {
+        changed.moved(id, Some(JobState::Running), JobState::Queued);
+    }
+    for &id in &failed {
+        changed.moved(id, Some(JobState::Running), JobState::Failed);
+    }
     Ok(Recovered { requeued: requeued.len() as u64, failed: failed.len() as u64 })
 }
 
-async fn purge(db: &mut SqliteConnection, cutoff: SystemTime) -> Result<u64> {
-    let purged = sqlx::query(
-        "DELETE FROM jobs WHERE finished_at < ? AND state NOT IN ('queued', 'running')",
+async fn purge(
+    db: &mut SqliteConnection,
+    cutoff: SystemTime,
+    changed: &mut Changes,
+) -> Result<u64> {
+    let purged: Vec<String> = sqlx::query_scalar(
+        "DELETE FROM jobs WHERE finished_at < ? AND state NOT IN ('queued', 'running') RETURNING state",
     )
     .bind(micros(cutoff))
-    .execute(&mut *db)
+    .fetch_all(&mut *db)
     .await?;
-    Ok(purged.rows_affected())
+    for state in &purged {
+        changed.removed(state.parse().map_err(StoreError::Corrupt)?);
+    }
+    Ok(purged.len() as u64)
 }
 
 async fn queue_put(
