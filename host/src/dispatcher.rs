@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use rand::Rng;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -25,6 +25,14 @@ const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// With nothing due and no news from the store, look again this often anyway.
 const IDLE_RECHECK: Duration = Duration::from_secs(1);
 
+/// What woke the run loop.
+enum Wake {
+    Stop,
+    Changed,
+    Ended(Finished),
+    Free(Reservation),
+}
+
 /// Hands queued jobs to free workers.
 pub struct Dispatcher {
     store: Store,
@@ -37,6 +45,8 @@ pub struct Dispatcher {
     running: Mutex<HashMap<JobId, CancellationToken>>,
     /// Set when a drain ran out of time: stopped jobs go back to the queue.
     releasing: AtomicBool,
+    /// Where ended attempts go while the run loop runs.
+    ends: Mutex<Option<mpsc::UnboundedSender<Finished>>>,
     tasks: TaskTracker,
 }
 
@@ -58,6 +68,7 @@ impl Dispatcher {
             paused: watch::Sender::new(false),
             running: Mutex::new(HashMap::new()),
             releasing: AtomicBool::new(false),
+            ends: Mutex::new(None),
             tasks: TaskTracker::new(),
         })
     }
@@ -79,54 +90,91 @@ impl Dispatcher {
         }
     }
 
-    /// Claims and starts jobs until `stop` is cancelled.
+    /// Claims and starts jobs until `stop` is cancelled. Attempts that end come back here
+    /// (see [`Dispatcher::record`]), so recording them and claiming the next jobs for the
+    /// workers they freed is one transaction.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let (ends, mut ended) = mpsc::unbounded_channel();
+        *self.ends.lock().expect("dispatcher lock") = Some(ends);
         let mut news = self.store.subscribe();
         let mut paused = self.paused.subscribe();
+        let mut pending: Vec<Finished> = Vec::new();
         loop {
-            if stop.is_cancelled() {
-                return;
-            }
-            if *paused.borrow_and_update() {
+            let wake = if stop.is_cancelled() {
+                Wake::Stop
+            } else if *paused.borrow_and_update() {
                 tokio::select! {
-                    () = stop.cancelled() => return,
-                    _ = paused.changed() => continue,
+                    () = stop.cancelled() => Wake::Stop,
+                    _ = paused.changed() => Wake::Changed,
+                    Some(end) = ended.recv() => Wake::Ended(end),
                 }
-            }
-            let first = tokio::select! {
-                () = stop.cancelled() => return,
-                _ = paused.changed() => continue,
-                reservation = self.pool.reserve() => reservation,
+            } else {
+                tokio::select! {
+                    () = stop.cancelled() => Wake::Stop,
+                    _ = paused.changed() => Wake::Changed,
+                    Some(end) = ended.recv() => Wake::Ended(end),
+                    reservation = self.pool.reserve() => Wake::Free(reservation),
+                }
             };
-            // Claim for every worker that is free now, in one statement.
-            let mut reservations = vec![first];
-            reservations.extend(std::iter::from_fn(|| self.pool.try_reserve()));
-            let jobs = match self.store.claim(reservations.len()).await {
-                Ok(jobs) => jobs,
-                Err(e) => {
-                    tracing::error!("claiming jobs failed: {e}");
+            let mut reservations = match wake {
+                Wake::Stop => break,
+                Wake::Changed => continue,
+                Wake::Ended(end) => {
+                    pending.push(end);
                     Vec::new()
                 }
+                Wake::Free(reservation) => vec![reservation],
             };
-            if jobs.is_empty() {
-                drop(reservations);
-                self.wait_for_work(&mut news, &stop).await;
-                continue;
+            while let Ok(end) = ended.try_recv() {
+                pending.push(end);
             }
+            if !*paused.borrow() {
+                reservations.extend(std::iter::from_fn(|| self.pool.try_reserve()));
+            }
+            let wanted = reservations.len();
+            let jobs = self.record_and_claim(std::mem::take(&mut pending), wanted).await;
+            let claimed = jobs.len();
             for (job, reservation) in jobs.into_iter().zip(reservations) {
                 let token = CancellationToken::new();
                 self.running.lock().expect("dispatcher lock").insert(job.id, token.clone());
                 self.tasks.spawn(self.clone().run_job(job, reservation, token));
             }
+            if wanted > 0
+                && claimed == 0
+                && let Some(end) = self.wait_for_work(&mut news, &mut ended, &stop).await
+            {
+                pending.push(end);
+            }
+        }
+        // From now on attempts record themselves; record those that came back already.
+        self.ends.lock().expect("dispatcher lock").take();
+        while let Ok(end) = ended.try_recv() {
+            pending.push(end);
+        }
+        self.record_and_claim(pending, 0).await;
+    }
+
+    async fn record_and_claim(&self, finished: Vec<Finished>, limit: usize) -> Vec<JobRecord> {
+        if finished.is_empty() && limit == 0 {
+            return Vec::new();
+        }
+        match self.store.finish_and_claim(finished, limit).await {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::error!("recording attempts and claiming jobs failed: {e}");
+                Vec::new()
+            }
         }
     }
 
-    /// Sleeps until a job is queued, the earliest delayed job is due, or a while has passed.
+    /// Sleeps until a job is queued, the earliest delayed job is due, an attempt ends, or a
+    /// while has passed. Returns the attempt that ended, if that is what woke it.
     async fn wait_for_work(
         &self,
         news: &mut broadcast::Receiver<crate::store::JobEvent>,
+        ended: &mut mpsc::UnboundedReceiver<Finished>,
         stop: &CancellationToken,
-    ) {
+    ) -> Option<Finished> {
         let due = match self.store.next_due().await {
             Ok(Some(at)) => {
                 at.duration_since(SystemTime::now()).unwrap_or_default().min(IDLE_RECHECK)
@@ -144,9 +192,28 @@ impl Dispatcher {
             }
         };
         tokio::select! {
-            () = stop.cancelled() => {}
-            () = queued => {}
-            () = tokio::time::sleep(due) => {}
+            () = stop.cancelled() => None,
+            () = queued => None,
+            Some(end) = ended.recv() => Some(end),
+            () = tokio::time::sleep(due) => None,
+        }
+    }
+
+    /// Records an ended attempt: through the run loop while it runs (batched with the next
+    /// claim), directly once it has stopped.
+    async fn record(&self, end: Finished) {
+        let end = {
+            let ends = self.ends.lock().expect("dispatcher lock");
+            match ends.as_ref() {
+                Some(sender) => match sender.send(end) {
+                    Ok(()) => return,
+                    Err(mpsc::error::SendError(end)) => end,
+                },
+                None => end,
+            }
+        };
+        if let Err(e) = self.store.finish(vec![end]).await {
+            tracing::error!("recording the job's end failed: {e}");
         }
     }
 
@@ -168,14 +235,13 @@ impl Dispatcher {
         };
         self.running.lock().expect("dispatcher lock").remove(&job.id);
         let stopped = completed.result.outcome == Outcome::Cancelled;
-        let recorded = if stopped && self.releasing.load(Ordering::SeqCst) {
-            self.store.release(vec![job.id]).await
+        if stopped && self.releasing.load(Ordering::SeqCst) {
+            if let Err(e) = self.store.release(vec![job.id]).await {
+                tracing::error!(job = job.id, "giving the job back to the queue failed: {e}");
+            }
         } else {
             self.metrics.job_finished(&completed);
-            self.store.finish(vec![self.finished(&job, completed)]).await
-        };
-        if let Err(e) = recorded {
-            tracing::error!(job = job.id, "recording the job's end failed: {e}");
+            self.record(self.finished(&job, completed)).await;
         }
     }
 

@@ -298,6 +298,16 @@ impl Store {
         self.write(|reply| Write::Finish { finished, reply }).await
     }
 
+    /// [`Store::finish`] then [`Store::claim`], in one transaction: the dispatcher records
+    /// the attempts that freed workers and hands those workers their next jobs at once.
+    pub async fn finish_and_claim(
+        &self,
+        finished: Vec<Finished>,
+        limit: usize,
+    ) -> Result<Vec<JobRecord>> {
+        self.write(|reply| Write::FinishAndClaim { finished, limit, reply }).await
+    }
+
     /// Cancels a queued or running job.
     pub async fn cancel(&self, id: JobId) -> Result<Cancel> {
         self.write(|reply| Write::Cancel { id, reply }).await

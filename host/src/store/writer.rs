@@ -42,6 +42,11 @@ pub enum Write {
         limit: usize,
         reply: Reply<Vec<JobRecord>>,
     },
+    FinishAndClaim {
+        finished: Vec<Finished>,
+        limit: usize,
+        reply: Reply<Vec<JobRecord>>,
+    },
     Finish {
         finished: Vec<Finished>,
         reply: Reply<()>,
@@ -183,7 +188,13 @@ impl Write {
     /// asked for is; the dispatcher's own bookkeeping (claims, attempt results) is kept
     /// through a process crash by the WAL, and on a power loss at worst a job runs again.
     fn must_reach_disk(&self) -> bool {
-        !matches!(self, Write::Claim { .. } | Write::Finish { .. } | Write::Progress { .. })
+        !matches!(
+            self,
+            Write::Claim { .. }
+                | Write::Finish { .. }
+                | Write::FinishAndClaim { .. }
+                | Write::Progress { .. }
+        )
     }
 }
 
@@ -280,6 +291,7 @@ fn apply_failed(write: Write, reason: &str) {
         Write::DeleteModule { reply, .. } => drop(reply.send(Err(fail(reason)))),
         Write::Submit { reply, .. } => drop(reply.send(Err(fail(reason)))),
         Write::Claim { reply, .. } => drop(reply.send(Err(fail(reason)))),
+        Write::FinishAndClaim { reply, .. } => drop(reply.send(Err(fail(reason)))),
         Write::Finish { reply, .. } => drop(reply.send(Err(fail(reason)))),
         Write::Cancel { reply, .. } => drop(reply.send(Err(fail(reason)))),
         Write::Retry { reply, .. } => drop(reply.send(Err(fail(reason)))),
@@ -310,6 +322,9 @@ async fn apply(db: &mut SqliteConnection, write: Write, changed: &mut Changes) -
         Write::DeleteModule { hash, reply } => answer!(reply, delete_module(db, hash).await),
         Write::Submit { jobs, reply } => answer!(reply, submit(db, jobs, changed).await),
         Write::Claim { limit, reply } => answer!(reply, claim(db, limit, changed).await),
+        Write::FinishAndClaim { finished, limit, reply } => {
+            answer!(reply, finish_and_claim(db, finished, limit, changed).await)
+        }
         Write::Finish { finished, reply } => {
             answer!(reply, finish(db, finished, changed).await)
         }
@@ -505,6 +520,20 @@ async fn finish(
         }
     }
     Ok(())
+}
+
+/// Records ended attempts and claims for the workers they freed, in one transaction.
+async fn finish_and_claim(
+    db: &mut SqliteConnection,
+    finished: Vec<Finished>,
+    limit: usize,
+    changed: &mut Changes,
+) -> Result<Vec<JobRecord>> {
+    finish(db, finished, changed).await?;
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    claim(db, limit, changed).await
 }
 
 async fn current_state(db: &mut SqliteConnection, id: JobId) -> Result<Option<JobState>> {
