@@ -1,61 +1,140 @@
-//! `wasmpool-bench`: measures wasmpool's workloads on this machine. See `bench/README.md`.
+//! `wasmpool-bench`: runs workloads W1–W6 on wasmpool and, for W1–W4, on Python's
+//! `multiprocessing.Pool`, alternating sides over several repetitions; prints a table of
+//! medians (min–max), the ratio wasmpool/Python and the targets, and appends it to
+//! `bench/RESULTS.md` unless `--quick`. See `bench/README.md`.
+//!
+//! This file parses the arguments and runs the plan; each workload lives in its own module.
 
+mod demo;
+mod latency;
+mod plan;
+mod python;
+mod record;
+mod report;
+mod sandbox_cost;
+mod scale;
 mod server;
+mod stats;
+mod throughput;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
-use serde_json::json;
+use anyhow::{Context, Result, bail};
 
-use server::Server;
+use plan::{Sizes, Workload};
+use report::{Results, Side};
+
+const USAGE: &str = "\
+usage: bench/run [--quick] [--reps N] [--only W1,W2,...]
+
+  --quick      every count divided by 20 and one repetition (unless --reps); the table is
+               printed but not appended to bench/RESULTS.md
+  --reps N     repetitions of every workload on each side (default 3)
+  --only LIST  run only these workloads (default W1,W2,W3,W4,W5,W6)";
+
+struct Options {
+    quick: bool,
+    reps: usize,
+    only: Vec<Workload>,
+}
+
+fn options() -> Result<Options> {
+    let mut args = std::env::args().skip(1);
+    let (mut quick, mut reps, mut only) = (false, None, Workload::ALL.to_vec());
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--reps" => {
+                let n = args.next().and_then(|n| n.parse().ok()).filter(|n| *n > 0);
+                reps = Some(n.context("--reps needs a positive number")?);
+            }
+            "--only" => {
+                let list = args.next().context("--only needs a list like W1,W3")?;
+                only = list
+                    .split(',')
+                    .map(|id| Workload::parse(id).with_context(|| format!("no workload {id:?}")))
+                    .collect::<Result<_>>()?;
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?}\n{USAGE}"),
+        }
+    }
+    Ok(Options { quick, reps: reps.unwrap_or(if quick { 1 } else { 3 }), only })
+}
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let binary = std::env::args()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target/release/wasmpool"));
-    let w1 = throughput(&binary, 10_000, 500, 2).await?;
-    println!("W1 throughput: 10000 hello jobs in batches of 500 on 2 workers: {w1:.0} jobs/s");
-    let (p50, p99) = latency(&binary, 500).await?;
-    println!("W2 latency: submit+wait on an idle pool, 500 times: p50 {p50:?}, p99 {p99:?}");
+    let options = options()?;
+    let binary = wasmpool_binary()?;
+    let sizes = Sizes::new(options.quick);
+    let context = record::Circumstances::gather();
+    let mut results = Results::default();
+    for rep in 1..=options.reps {
+        for &workload in &options.only {
+            let mut sides = vec![Side::Wasmpool];
+            if workload.has_python() {
+                sides.push(Side::Python);
+            }
+            // Alternate which side goes first, so neither always runs on a cooler machine.
+            if rep % 2 == 0 {
+                sides.reverse();
+            }
+            for side in sides {
+                let name = format!("{} {} rep {rep}/{}", workload.id(), side.name(), options.reps);
+                eprintln!("{name}...");
+                let run = plan::run(workload, side, &sizes, &binary);
+                match tokio::time::timeout(workload.limit(), run).await {
+                    Ok(Ok(metrics)) => {
+                        eprintln!("{name}: {}", show(&metrics));
+                        results.add(workload, side, metrics);
+                    }
+                    Ok(Err(e)) => fail(&mut results, &name, format!("{e:#}")),
+                    Err(_) => fail(&mut results, &name, format!("over {:?}", workload.limit())),
+                }
+            }
+        }
+    }
+    let rows: Vec<_> = options.only.iter().flat_map(|w| w.rows(&sizes)).collect();
+    let section = format!(
+        "## {} ({})\n\n{}\n{}",
+        context.date,
+        context.revision,
+        context.describe(options.reps),
+        report::table(&rows, &results)
+    );
+    println!("\n{section}");
+    if options.quick {
+        eprintln!("--quick: not recorded in bench/RESULTS.md");
+    } else {
+        let path = record::append(&section)?;
+        eprintln!("recorded in {}", path.display());
+    }
+    if !results.errors.is_empty() {
+        bail!("{} run(s) failed", results.errors.len());
+    }
     Ok(())
 }
 
-/// Jobs per second for `total` no-op jobs submitted in batches, until all have ended.
-async fn throughput(
-    binary: &std::path::Path,
-    total: usize,
-    batch: usize,
-    workers: usize,
-) -> Result<f64> {
-    let server = Server::start(binary, workers).await?;
-    server.upload(artifacts::HELLO, "hello").await?;
-    let started = Instant::now();
-    for _ in 0..total / batch {
-        server.submit_batch(vec![json!({ "module": "hello" }); batch]).await?;
-    }
-    server.wait_for_ended(total as u64, Duration::from_secs(600)).await?;
-    Ok(total as f64 / started.elapsed().as_secs_f64())
+fn fail(results: &mut Results, name: &str, error: String) {
+    eprintln!("{name} FAILED: {error}");
+    results.errors.push(format!("{name}: {error}"));
 }
 
-/// p50 and p99 of one submit-and-wait round trip on an idle pool.
-async fn latency(binary: &std::path::Path, rounds: usize) -> Result<(Duration, Duration)> {
-    let server = Server::start(binary, 2).await?;
-    server.upload(artifacts::HELLO, "hello").await?;
-    let mut times = Vec::with_capacity(rounds);
-    for round in 0..rounds + 20 {
-        let started = Instant::now();
-        let accepted = server.post("/v1/jobs", &json!({ "module": "hello" })).await?;
-        let id = accepted["id"].as_i64().context("id")?;
-        let job = server.get(&format!("/v1/jobs/{id}/wait?timeout_ms=10000")).await?;
-        let elapsed = started.elapsed();
-        anyhow::ensure!(job["state"] == "succeeded", "job {id}: {job}");
-        if round >= 20 {
-            times.push(elapsed);
-        }
+fn show(metrics: &[(&str, f64)]) -> String {
+    let shown: Vec<String> =
+        metrics.iter().map(|(key, value)| format!("{key} {}", report::number(*value))).collect();
+    shown.join(", ")
+}
+
+/// The release `wasmpool` built next to this program (`bench/run` builds both).
+fn wasmpool_binary() -> Result<PathBuf> {
+    let me = std::env::current_exe().context("cannot find this program's path")?;
+    let binary = me.with_file_name("wasmpool");
+    if !binary.is_file() {
+        bail!("{} is missing: run bench/run, which builds it", binary.display());
     }
-    times.sort();
-    Ok((times[times.len() / 2], times[times.len() * 99 / 100]))
+    Ok(binary)
 }

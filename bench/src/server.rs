@@ -1,27 +1,33 @@
-//! A `wasmpool serve` (release build) on a free loopback port with a fresh data directory.
+//! A `wasmpool serve` (release build) on a free loopback port with a fresh data directory,
+//! and the few HTTP calls the workloads make to it. Only ever talks to 127.0.0.1.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// A running service, killed on drop.
+/// The job states a job ends in.
+pub const ENDED: [&str; 4] = ["succeeded", "failed", "timed_out", "cancelled"];
+
+/// A running service, killed on drop (or by [`Server::stop`], which also waits for it).
 pub struct Server {
-    // Killed on drop (`kill_on_drop`).
-    _child: Child,
+    child: Child,
+    pid: u32,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
-    /// A client with a connection pool.
+    /// A client with a connection pool (keep-alive, like a real client).
     pub http: reqwest::Client,
+    // Declared after `child`, so on drop the process is killed before its directory goes.
     _data: tempfile::TempDir,
 }
 
 impl Server {
-    /// Starts `binary serve` with `workers` workers.
+    /// Starts `binary serve` with `workers` workers and waits for its "listening on" line.
     pub async fn start(binary: &Path, workers: usize) -> Result<Server> {
         let data = tempfile::tempdir()?;
         let mut child = Command::new(binary)
@@ -33,27 +39,40 @@ impl Server {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
-        let stdout = child.stdout.take().context("stdout")?;
+        let pid = child.id().context("the server exited at once")?;
+        let stdout = child.stdout.take().context("the server's stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await??
+            .await
+            .context("the server did not say where it listens within 30 s")??
             .unwrap_or_default();
         let Some(url) = line.strip_prefix("wasmpool listening on ") else {
-            bail!("unexpected first line {line:?}")
+            bail!("unexpected first line from the server: {line:?}")
         };
+        ensure!(url.starts_with("http://127.0.0.1:"), "the server listens on {url}, not loopback");
         // Keep reading stdout so the server never writes into a closed pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Server {
-            _child: child,
-            url: url.to_string(),
-            http: reqwest::Client::new(),
-            _data: data,
-        })
+        Ok(Server { child, pid, url: url.to_string(), http: reqwest::Client::new(), _data: data })
+    }
+
+    /// The server process's pid (its workers are other processes).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Kills the server and waits (at most 10 s) until it is gone, so the next measurement
+    /// does not share the machine with its teardown. Its workers die with it.
+    pub async fn stop(mut self) -> Result<()> {
+        self.child.start_kill()?;
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .context("the server did not exit within 10 s of SIGKILL")??;
+        Ok(())
     }
 
     /// Uploads a module under a name.
     pub async fn upload(&self, path: &str, name: &str) -> Result<()> {
-        let bytes = std::fs::read(path)?;
+        let bytes = tokio::fs::read(path).await.with_context(|| format!("cannot read {path}"))?;
         let response = self
             .http
             .post(format!("{}/v1/modules?name={name}", self.url))
@@ -66,50 +85,63 @@ impl Server {
         Ok(())
     }
 
-    /// POSTs JSON, returns the JSON answer.
+    /// POSTs JSON (or nothing, with `Value::Null`), returns the JSON answer.
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value> {
-        let response = self.http.post(format!("{}{path}", self.url)).json(body).send().await?;
+        let request = self.http.post(format!("{}{path}", self.url));
+        let request = if body.is_null() { request } else { request.json(body) };
+        let response = request.send().await?;
         let status = response.status();
-        let answer: Value = response.json().await?;
-        if !status.is_success() {
-            bail!("POST {path}: {status} {answer}");
-        }
-        Ok(answer)
+        let text = response.text().await?;
+        ensure!(status.is_success(), "POST {path}: {status} {text}");
+        if text.is_empty() { Ok(Value::Null) } else { Ok(serde_json::from_str(&text)?) }
     }
 
-    /// GETs JSON.
+    /// GETs JSON; a non-success status is an error.
     pub async fn get(&self, path: &str) -> Result<Value> {
-        Ok(self.http.get(format!("{}{path}", self.url)).send().await?.json().await?)
+        let response = self.http.get(format!("{}{path}", self.url)).send().await?;
+        let status = response.status();
+        let text = response.text().await?;
+        ensure!(status.is_success(), "GET {path}: {status} {text}");
+        Ok(serde_json::from_str(&text)?)
     }
 
     /// Submits a batch; returns the ids.
     pub async fn submit_batch(&self, jobs: Vec<Value>) -> Result<Vec<i64>> {
+        let count = jobs.len();
         let accepted = self.post("/v1/jobs/batch", &json!({ "jobs": jobs })).await?;
-        Ok(accepted["jobs"]
+        let ids: Vec<i64> = accepted["jobs"]
             .as_array()
-            .context("jobs")?
+            .context("a batch answer without `jobs`")?
             .iter()
             .filter_map(|j| j["id"].as_i64())
-            .collect())
+            .collect();
+        ensure!(ids.len() == count, "submitted {count} jobs, {} accepted", ids.len());
+        Ok(ids)
     }
 
-    /// Waits until `n` jobs have ended (any terminal state), polling the pool's counts.
-    pub async fn wait_for_ended(&self, n: u64, limit: Duration) -> Result<()> {
+    /// The pool's job counts per state.
+    pub async fn counts(&self) -> Result<BTreeMap<String, u64>> {
+        let pool = self.get("/v1/pool").await?;
+        let counts = pool["counts"].as_object().context("a pool view without `counts`")?;
+        Ok(counts.iter().map(|(state, n)| (state.clone(), n.as_u64().unwrap_or(0))).collect())
+    }
+
+    /// Waits until `n` jobs have ended (any final state), polling the pool's counts every
+    /// `interval`, for at most `limit`; then checks that they all succeeded.
+    pub async fn wait_for_ended(&self, n: u64, interval: Duration, limit: Duration) -> Result<()> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
-            let pool = self.get("/v1/pool").await?;
-            let counts = &pool["counts"];
-            let ended: u64 = ["succeeded", "failed", "timed_out", "cancelled"]
-                .iter()
-                .map(|state| counts[state].as_u64().unwrap_or(0))
-                .sum();
+            let counts = self.counts().await?;
+            let ended: u64 = ENDED.iter().map(|s| counts.get(*s).copied().unwrap_or(0)).sum();
             if ended >= n {
+                let succeeded = counts.get("succeeded").copied().unwrap_or(0);
+                ensure!(succeeded >= n, "only {succeeded} of {n} jobs succeeded: {counts:?}");
                 return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
                 bail!("only {ended} of {n} jobs ended within {limit:?}");
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(interval).await;
         }
     }
 }

@@ -1,0 +1,233 @@
+//! The workloads: their sizes (full or `--quick`), the rows they fill, how long each may
+//! take, and running one side of one of them.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::report::{Row, Side, Target, Unit};
+use crate::throughput::Throughput;
+use crate::{demo, latency, python, sandbox_cost, scale};
+
+/// `--quick` divides every count by this (and `python_pool.py --quick` does the same).
+pub const QUICK_DIVISOR: usize = 20;
+
+/// The workloads, W1–W6 (see `bench/README.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Workload {
+    W1,
+    W2,
+    W3,
+    W4,
+    W5,
+    W6,
+}
+
+/// The counts every workload uses; batch sizes and worker counts do not scale.
+#[derive(Clone, Copy, Debug)]
+pub struct Sizes {
+    pub quick: bool,
+    pub w1_jobs: usize,
+    pub w2_rounds: usize,
+    pub w2_warmup: usize,
+    pub w3_jobs: usize,
+    pub w5_jobs: usize,
+    pub w5_calls: usize,
+    pub w6_jobs: usize,
+    pub w6_warmup: usize,
+}
+
+impl Sizes {
+    pub fn new(quick: bool) -> Sizes {
+        let n = |count: usize| if quick { count / QUICK_DIVISOR } else { count };
+        Sizes {
+            quick,
+            w1_jobs: n(10_000),
+            w2_rounds: n(500),
+            w2_warmup: n(20),
+            w3_jobs: n(200),
+            w5_jobs: n(100_000),
+            w5_calls: n(200),
+            w6_jobs: n(5_000),
+            w6_warmup: n(200),
+        }
+    }
+}
+
+impl Workload {
+    pub const ALL: [Workload; 6] =
+        [Workload::W1, Workload::W2, Workload::W3, Workload::W4, Workload::W5, Workload::W6];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Workload::W1 => "W1",
+            Workload::W2 => "W2",
+            Workload::W3 => "W3",
+            Workload::W4 => "W4",
+            Workload::W5 => "W5",
+            Workload::W6 => "W6",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Workload> {
+        Workload::ALL.into_iter().find(|w| w.id().eq_ignore_ascii_case(text.trim()))
+    }
+
+    /// Whether Python runs it too.
+    pub fn has_python(self) -> bool {
+        matches!(self, Workload::W1 | Workload::W2 | Workload::W3 | Workload::W4)
+    }
+
+    /// The longest one side of one repetition may take before it counts as failed.
+    pub fn limit(self) -> Duration {
+        Duration::from_secs(match self {
+            Workload::W1 | Workload::W3 => 300,
+            Workload::W2 | Workload::W4 | Workload::W6 => 120,
+            Workload::W5 => 600,
+        })
+    }
+
+    /// The table's rows for this workload.
+    pub fn rows(self, s: &Sizes) -> Vec<Row> {
+        let num = |key, label: String, target| Row {
+            workload: self,
+            key,
+            label,
+            unit: Unit::Number,
+            target,
+        };
+        let check = |key, label: String| Row {
+            workload: self,
+            key,
+            label,
+            unit: Unit::Check,
+            target: Target::Always,
+        };
+        let us = |limit| Target::AtMost(limit, "µs");
+        match self {
+            Workload::W1 => vec![num(
+                "jobs_per_s",
+                format!("throughput, {} no-op jobs, 2 workers, jobs/s", s.w1_jobs),
+                Target::RatioAtLeast(3.0),
+            )],
+            Workload::W2 => {
+                let what = format!("latency, one job at a time ×{}", s.w2_rounds);
+                vec![
+                    num("p50_us", format!("{what}, p50 µs"), us(300.0)),
+                    num("p99_us", format!("{what}, p99 µs"), us(2000.0)),
+                ]
+            }
+            Workload::W3 => vec![num(
+                "jobs_per_s",
+                format!("compute, {} × fib 25, 2 workers, jobs/s", s.w3_jobs),
+                Target::RatioAtLeast(30.0),
+            )],
+            Workload::W4 => {
+                let what = "seed demo, 5 long-time-task on 4 workers";
+                vec![
+                    num("wall_s", format!("{what}, wall s"), Target::None),
+                    check("fifth_waited", format!("{what}: the fifth waited for a free worker")),
+                ]
+            }
+            Workload::W5 => {
+                let what = format!("{} queued jobs", s.w5_jobs);
+                let fast = Target::Below(50_000.0, "µs");
+                vec![
+                    num("submit_per_s", format!("{what}, paused: submitted jobs/s"), Target::None),
+                    num("rss_mb", format!("{what}: server RSS, MB"), Target::Below(300.0, "MB")),
+                    num(
+                        "list_p99_us",
+                        format!("{what}, draining: `GET /v1/jobs?limit=50` p99 µs"),
+                        fast,
+                    ),
+                    num("pool_p99_us", format!("{what}, draining: `GET /v1/pool` p99 µs"), fast),
+                    check(
+                        "still_draining",
+                        format!("{what}: the calls ran while the queue drained"),
+                    ),
+                ]
+            }
+            Workload::W6 => {
+                let what = |guest| format!("sandbox cost, no-op {guest} (hello), µs per job");
+                vec![
+                    num("module_median_us", format!("{}, median", what("module")), us(20.0)),
+                    num("module_mean_us", format!("{}, mean", what("module")), Target::None),
+                    num("component_median_us", format!("{}, median", what("component")), us(20.0)),
+                    num("component_mean_us", format!("{}, mean", what("component")), Target::None),
+                ]
+            }
+        }
+    }
+}
+
+/// Runs one side of one workload once and returns its numbers by row key. `binary` is the
+/// release `wasmpool`.
+pub async fn run(
+    workload: Workload,
+    side: Side,
+    s: &Sizes,
+    binary: &Path,
+) -> Result<Vec<(&'static str, f64)>> {
+    match side {
+        Side::Wasmpool => run_wasmpool(workload, s, binary).await,
+        Side::Python => python::measure(workload, s).await,
+    }
+}
+
+async fn run_wasmpool(
+    workload: Workload,
+    s: &Sizes,
+    binary: &Path,
+) -> Result<Vec<(&'static str, f64)>> {
+    let flag = |yes: bool| if yes { 1.0 } else { 0.0 };
+    Ok(match workload {
+        Workload::W1 => {
+            let w1 = Throughput {
+                module: artifacts::HELLO,
+                args: &[],
+                total: s.w1_jobs,
+                batch: 500,
+                workers: 2,
+            };
+            vec![("jobs_per_s", w1.jobs_per_second(binary).await?)]
+        }
+        Workload::W2 => {
+            let (p50, p99) = latency::round_trip(binary, s.w2_rounds, s.w2_warmup).await?;
+            vec![("p50_us", p50), ("p99_us", p99)]
+        }
+        Workload::W3 => {
+            let w3 = Throughput {
+                module: artifacts::FIB,
+                args: &["25"],
+                total: s.w3_jobs,
+                batch: s.w3_jobs,
+                workers: 2,
+            };
+            vec![("jobs_per_s", w3.jobs_per_second(binary).await?)]
+        }
+        Workload::W4 => {
+            let demo = demo::run(binary).await?;
+            vec![("wall_s", demo.wall_s), ("fifth_waited", flag(demo.fifth_waited))]
+        }
+        Workload::W5 => {
+            let w5 = scale::run(binary, s.w5_jobs, 1000, s.w5_calls).await?;
+            vec![
+                ("submit_per_s", w5.submit_per_s),
+                ("rss_mb", w5.rss_mb),
+                ("list_p99_us", w5.list_p99_us),
+                ("pool_p99_us", w5.pool_p99_us),
+                ("still_draining", flag(w5.still_draining)),
+            ]
+        }
+        Workload::W6 => {
+            let (module, component) = sandbox_cost::measure(s.w6_jobs, s.w6_warmup).await?;
+            vec![
+                ("module_median_us", module.median_us),
+                ("module_mean_us", module.mean_us),
+                ("component_median_us", component.median_us),
+                ("component_mean_us", component.mean_us),
+            ]
+        }
+    })
+}

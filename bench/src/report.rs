@@ -1,0 +1,171 @@
+//! The results of a run and their table: per row, the median with min and max over the
+//! repetitions on each side, the ratio wasmpool/Python of the medians, the target and
+//! whether wasmpool's median met it.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use crate::plan::Workload;
+use crate::stats::Spread;
+
+/// Which implementation a number comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    Wasmpool,
+    Python,
+}
+
+impl Side {
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Wasmpool => "wasmpool",
+            Side::Python => "Python",
+        }
+    }
+}
+
+/// What a row's numbers are.
+#[derive(Clone, Copy, Debug)]
+pub enum Unit {
+    /// A rate or a size: plain numbers.
+    Number,
+    /// A yes/no check, recorded as 1 or 0; shown as how many runs said yes.
+    Check,
+}
+
+/// What wasmpool's median must reach.
+#[derive(Clone, Copy, Debug)]
+pub enum Target {
+    None,
+    /// wasmpool/Python at least this.
+    RatioAtLeast(f64),
+    /// At most this.
+    AtMost(f64, &'static str),
+    /// Strictly below this.
+    Below(f64, &'static str),
+    /// A check that must hold in every run.
+    Always,
+}
+
+/// One line of the table.
+pub struct Row {
+    pub workload: Workload,
+    /// The key the workload reports the number under.
+    pub key: &'static str,
+    /// What it measures, with its unit.
+    pub label: String,
+    pub unit: Unit,
+    pub target: Target,
+}
+
+/// Every number of a run, and every failure.
+#[derive(Default)]
+pub struct Results {
+    samples: HashMap<(Workload, Side, &'static str), Vec<f64>>,
+    pub errors: Vec<String>,
+}
+
+impl Results {
+    pub fn add(&mut self, workload: Workload, side: Side, metrics: Vec<(&'static str, f64)>) {
+        for (key, value) in metrics {
+            self.samples.entry((workload, side, key)).or_default().push(value);
+        }
+    }
+
+    fn get(&self, row: &Row, side: Side) -> &[f64] {
+        self.samples.get(&(row.workload, side, row.key)).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The table in Markdown, followed by the failures if any.
+pub fn table(rows: &[Row], results: &Results) -> String {
+    let mut out = String::from(
+        "| | metric | wasmpool median (min–max) | Python median (min–max) \
+         | wasmpool/Python | target | |\n|---|---|---|---|---|---|---|\n",
+    );
+    for row in rows {
+        let ours = results.get(row, Side::Wasmpool);
+        let theirs = results.get(row, Side::Python);
+        let ratio = ratio(row, ours, theirs);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            row.workload.id(),
+            row.label,
+            cell(row.unit, ours),
+            if row.workload.has_python() { cell(row.unit, theirs) } else { "—".into() },
+            ratio.map_or("—".into(), |r| format!("{}×", number(r))),
+            target(row.target),
+            verdict(row, ours, ratio),
+        );
+    }
+    if !results.errors.is_empty() {
+        out.push_str("\nFailures:\n");
+        for error in &results.errors {
+            let _ = writeln!(out, "- {}", error.replace('\n', " "));
+        }
+    }
+    out
+}
+
+fn ratio(row: &Row, ours: &[f64], theirs: &[f64]) -> Option<f64> {
+    if matches!(row.unit, Unit::Check) {
+        return None;
+    }
+    let (ours, theirs) = (Spread::of(ours)?, Spread::of(theirs)?);
+    (theirs.median != 0.0).then(|| ours.median / theirs.median)
+}
+
+fn cell(unit: Unit, values: &[f64]) -> String {
+    let Some(spread) = Spread::of(values) else { return "no data".into() };
+    match unit {
+        Unit::Check => {
+            let yes = values.iter().filter(|v| **v != 0.0).count();
+            format!("{} ({yes}/{})", if yes == values.len() { "yes" } else { "no" }, values.len())
+        }
+        Unit::Number if values.len() == 1 => number(spread.median),
+        Unit::Number => {
+            format!("{} ({}–{})", number(spread.median), number(spread.min), number(spread.max))
+        }
+    }
+}
+
+fn target(target: Target) -> String {
+    match target {
+        Target::None => String::new(),
+        Target::RatioAtLeast(x) => format!("≥ {x}× Python"),
+        Target::AtMost(x, unit) => format!("≤ {x} {unit}"),
+        Target::Below(x, unit) => format!("< {x} {unit}"),
+        Target::Always => "every run".into(),
+    }
+}
+
+fn verdict(row: &Row, ours: &[f64], ratio: Option<f64>) -> &'static str {
+    let median = Spread::of(ours).map(|s| s.median);
+    let met = match (row.target, median) {
+        (Target::None, _) => return "",
+        (_, None) => return "no data",
+        (Target::RatioAtLeast(x), _) => match ratio {
+            Some(r) => r >= x,
+            None => return "no data",
+        },
+        (Target::AtMost(x, _), Some(m)) => m <= x,
+        (Target::Below(x, _), Some(m)) => m < x,
+        (Target::Always, _) => ours.iter().all(|v| *v != 0.0),
+    };
+    if met { "met" } else { "**missed**" }
+}
+
+/// A number with about three significant digits (no more decimals than that).
+pub fn number(x: f64) -> String {
+    let magnitude = x.abs();
+    if magnitude >= 100.0 || magnitude == 0.0 {
+        format!("{x:.0}")
+    } else if magnitude >= 10.0 {
+        format!("{x:.1}")
+    } else if magnitude >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    }
+}
