@@ -39,8 +39,8 @@ use crate::pool::Pool;
 use crate::queues::Queues;
 use crate::store::Store;
 
-/// What the handlers work with.
-pub struct Services {
+/// The parts the service is made of, handed to [`Services::new`].
+pub struct Parts {
     /// The job store.
     pub store: Store,
     /// Uploaded modules.
@@ -57,6 +57,11 @@ pub struct Services {
     pub limits: ServiceLimits,
     /// The API token, if one is required.
     pub token: Option<String>,
+}
+
+/// What the handlers work with: the parts, and the API's own state.
+pub struct Services {
+    parts: Parts,
     /// Set while the service shuts down: submissions get 503.
     pub draining: AtomicBool,
     /// Cancelled when the HTTP server stops: ends the event streams.
@@ -65,39 +70,18 @@ pub struct Services {
     openapi: OnceLock<String>,
 }
 
-/// The parts the service is made of, handed to [`Services::new`].
-pub struct Parts {
-    /// The job store.
-    pub store: Store,
-    /// Uploaded modules.
-    pub library: Arc<Library>,
-    /// Hands jobs to workers.
-    pub dispatcher: Arc<Dispatcher>,
-    /// The worker processes.
-    pub pool: Arc<Pool>,
-    /// Prometheus metrics.
-    pub metrics: Arc<Metrics>,
-    /// Named queues.
-    pub queues: Queues,
-    /// Defaults and maxima.
-    pub limits: ServiceLimits,
-    /// The API token, if one is required.
-    pub token: Option<String>,
+impl Deref for Services {
+    type Target = Parts;
+    fn deref(&self) -> &Parts {
+        &self.parts
+    }
 }
 
 impl Services {
     /// Bundles the parts for the router.
     pub fn new(parts: Parts) -> Self {
-        let Parts { store, library, dispatcher, pool, metrics, queues, limits, token } = parts;
         Services {
-            store,
-            library,
-            dispatcher,
-            pool,
-            metrics,
-            queues,
-            limits,
-            token,
+            parts,
             draining: AtomicBool::new(false),
             closing: CancellationToken::new(),
             events: events::EventHub::default(),

@@ -90,33 +90,12 @@ mod tests {
 
     fn job(id: i64, state: JobState, exit_code: Option<i32>, times: [Option<&str>; 2]) -> JobView {
         JobView {
-            id,
             name: (id == 7).then(|| "nightly".into()),
             module: "3f2a9c1b8e7d".repeat(5),
-            args: Vec::new(),
-            env: Default::default(),
-            priority: 0,
-            state,
-            attempts: 1,
-            max_attempts: 1,
-            timeout_ms: 1000,
-            memory_mb: 64,
-            fuel: None,
-            submitted_at: "2025-01-02T03:04:00Z".into(),
             started_at: times[0].map(str::to_string),
             finished_at: times[1].map(str::to_string),
-            worker_pid: None,
             exit_code,
-            stdout: None,
-            stdout_base64: None,
-            stderr: None,
-            stderr_base64: None,
-            stdout_truncated: false,
-            stderr_truncated: false,
-            error: None,
-            fuel_used: None,
-            peak_memory_bytes: None,
-            progress: None,
+            ..super::super::remote::sample_job(id, state)
         }
     }
 

@@ -105,33 +105,21 @@ mod tests {
     #[test]
     fn block_lists_known_fields_then_output() {
         let job = JobView {
-            id: 42,
             name: Some("nightly".into()),
-            module: "ab".repeat(32),
             args: vec!["a".into(), "two words".into()],
             env: [("K".to_string(), "V".to_string())].into(),
-            priority: 0,
-            state: JobState::Failed,
-            attempts: 1,
             max_attempts: 3,
             timeout_ms: 2000,
-            memory_mb: 64,
-            fuel: None,
-            submitted_at: "2025-01-02T03:04:00Z".into(),
             started_at: Some("2025-01-02T03:04:01Z".into()),
             finished_at: Some("2025-01-02T03:04:02.5Z".into()),
             worker_pid: Some(4321),
             exit_code: Some(3),
             stdout: Some("out".into()),
-            stdout_base64: None,
-            stderr: None,
             stderr_base64: Some("/w==".into()),
             stdout_truncated: true,
-            stderr_truncated: false,
             error: Some("exited with code 3".into()),
-            fuel_used: None,
             peak_memory_bytes: Some(1 << 20),
-            progress: None,
+            ..crate::cli::remote::sample_job(42, JobState::Failed)
         };
         let now = crate::cli::remote::parse_time("2025-01-02T03:05:00Z").expect("valid");
         let text = describe(&job, now).expect("valid output");

@@ -154,33 +154,9 @@ mod tests {
 
     fn job(state: JobState, exit_code: Option<i32>, error: Option<&str>) -> JobView {
         JobView {
-            id: 7,
-            name: None,
-            module: "ab".repeat(32),
-            args: Vec::new(),
-            env: Default::default(),
-            priority: 0,
-            state,
-            attempts: 1,
-            max_attempts: 1,
-            timeout_ms: 1000,
-            memory_mb: 64,
-            fuel: None,
-            submitted_at: "2025-01-02T03:04:05Z".into(),
-            started_at: None,
-            finished_at: None,
-            worker_pid: None,
             exit_code,
-            stdout: None,
-            stdout_base64: None,
-            stderr: None,
-            stderr_base64: None,
-            stdout_truncated: false,
-            stderr_truncated: false,
             error: error.map(str::to_string),
-            fuel_used: None,
-            peak_memory_bytes: None,
-            progress: None,
+            ..super::super::remote::sample_job(7, state)
         }
     }
 
