@@ -150,6 +150,40 @@ pub fn ago(text: &str, now: SystemTime) -> String {
     }
 }
 
+/// A job with every optional field empty, for the verbs' tests to fill in what they check.
+#[cfg(test)]
+pub fn sample_job(id: i64, state: crate::wire::JobState) -> crate::wire::JobView {
+    crate::wire::JobView {
+        id,
+        name: None,
+        module: "ab".repeat(32),
+        args: Vec::new(),
+        env: Default::default(),
+        priority: 0,
+        state,
+        attempts: 1,
+        max_attempts: 1,
+        timeout_ms: 1000,
+        memory_mb: 64,
+        fuel: None,
+        submitted_at: "2025-01-02T03:04:00Z".into(),
+        started_at: None,
+        finished_at: None,
+        worker_pid: None,
+        exit_code: None,
+        stdout: None,
+        stdout_base64: None,
+        stderr: None,
+        stderr_base64: None,
+        stdout_truncated: false,
+        stderr_truncated: false,
+        error: None,
+        fuel_used: None,
+        peak_memory_bytes: None,
+        progress: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,39 +241,5 @@ mod tests {
         assert_eq!(between(Some("2025-01-02T03:04:05Z"), None), None);
         assert_eq!(short_hash("0123456789abcdef"), "0123456789ab");
         assert_eq!(short_hash("abc"), "abc");
-    }
-}
-
-/// A job with every optional field empty, for the verbs' tests to fill in what they check.
-#[cfg(test)]
-pub fn sample_job(id: i64, state: crate::wire::JobState) -> crate::wire::JobView {
-    crate::wire::JobView {
-        id,
-        name: None,
-        module: "ab".repeat(32),
-        args: Vec::new(),
-        env: Default::default(),
-        priority: 0,
-        state,
-        attempts: 1,
-        max_attempts: 1,
-        timeout_ms: 1000,
-        memory_mb: 64,
-        fuel: None,
-        submitted_at: "2025-01-02T03:04:00Z".into(),
-        started_at: None,
-        finished_at: None,
-        worker_pid: None,
-        exit_code: None,
-        stdout: None,
-        stdout_base64: None,
-        stderr: None,
-        stderr_base64: None,
-        stdout_truncated: false,
-        stderr_truncated: false,
-        error: None,
-        fuel_used: None,
-        peak_memory_bytes: None,
-        progress: None,
     }
 }
