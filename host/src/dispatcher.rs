@@ -109,7 +109,9 @@ impl Dispatcher {
                     Some(end) = ended.recv() => Wake::Ended(end),
                 }
             } else {
+                // Biased: once stopped, claim nothing more even if a worker is free too.
                 tokio::select! {
+                    biased;
                     () = stop.cancelled() => Wake::Stop,
                     _ = paused.changed() => Wake::Changed,
                     Some(end) = ended.recv() => Wake::Ended(end),

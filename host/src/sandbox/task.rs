@@ -15,7 +15,7 @@ wasmtime::component::bindgen!({
     imports: { default: async },
 });
 
-use wasmpool::task::queue::PutError;
+use self::wasmpool::task::queue::PutError;
 
 /// Where a job's `wasmpool:task` calls go.
 pub trait TaskBackend: Send + Sync {
@@ -51,7 +51,7 @@ fn put_error(error: job::PutError) -> PutError {
     }
 }
 
-impl wasmpool::task::queue::Host for P2State {
+impl self::wasmpool::task::queue::Host for P2State {
     async fn put(&mut self, name: String, item: Vec<u8>) -> Result<(), PutError> {
         match self.task.call(TaskCall::Put { queue: name, item }).await {
             Some(TaskReply::Put(result)) => result.map_err(put_error),
@@ -74,14 +74,14 @@ impl wasmpool::task::queue::Host for P2State {
     }
 }
 
-impl wasmpool::task::progress::Host for P2State {
+impl self::wasmpool::task::progress::Host for P2State {
     async fn report(&mut self, percent: u8, message: String) {
         let percent = percent.min(100);
         let _ = self.task.call(TaskCall::Progress { percent, message }).await;
     }
 }
 
-impl wasmpool::task::job::Host for P2State {
+impl self::wasmpool::task::job::Host for P2State {
     async fn id(&mut self) -> String {
         self.task.job_id.clone()
     }
