@@ -214,7 +214,7 @@ impl Dispatcher {
                 None => end,
             }
         };
-        if let Err(e) = self.store.finish(vec![end]).await {
+        if let Err(e) = self.store.finish_and_claim(vec![end], 0).await {
             tracing::error!("recording the job's end failed: {e}");
         }
     }

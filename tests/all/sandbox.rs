@@ -14,6 +14,7 @@ fn guest_sees_only_its_own_environment() {
     let names: Vec<&str> = vars.iter().map(|v| v.split('=').next().unwrap()).collect();
     assert_eq!(names, ["GREETING", "WASMPOOL_JOB_ID", "WASMPOOL_WORKER_PID"], "{vars:?}");
     assert!(vars.contains(&"GREETING=hi".to_string()));
+    assert!(vars.contains(&"WASMPOOL_JOB_ID=1".to_string()), "run's one job is job 1: {vars:?}");
     let pid: u32 = vars[2].split('=').nth(1).unwrap().parse().expect("a pid");
     assert_ne!(pid, 0);
 }

@@ -151,28 +151,26 @@ impl Server {
         panic!("job {id} did not end within 100 s");
     }
 
-    /// Waits (bounded) until the job is in `state`.
-    pub async fn wait_for_state(&self, id: i64, state: &str) -> Value {
+    /// Polls the job (bounded) until `ready` holds; returns it.
+    async fn poll_job(&self, id: i64, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
         for _ in 0..2000 {
             let (_, job) = self.get(&format!("/v1/jobs/{id}")).await;
-            if job["state"] == state {
+            if ready(&job) {
                 return job;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        panic!("job {id} never became {state}");
+        panic!("job {id} never {what}");
+    }
+
+    /// Waits (bounded) until the job is in `state`.
+    pub async fn wait_for_state(&self, id: i64, state: &str) -> Value {
+        self.poll_job(id, &format!("became {state}"), |job| job["state"] == state).await
     }
 
     /// Waits (bounded) until the job is on a worker; returns the job (with `worker_pid`).
     pub async fn wait_for_worker(&self, id: i64) -> Value {
-        for _ in 0..2000 {
-            let (_, job) = self.get(&format!("/v1/jobs/{id}")).await;
-            if job["worker_pid"].as_u64().is_some() {
-                return job;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        panic!("job {id} never reached a worker");
+        self.poll_job(id, "reached a worker", |job| job["worker_pid"].as_u64().is_some()).await
     }
 
     /// A job running `module` with `args`.

@@ -10,7 +10,6 @@ mod host;
 mod process;
 mod slot;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -108,7 +107,6 @@ struct Assignment {
 struct Shared {
     config: PoolConfig,
     workers: Mutex<Vec<WorkerInfo>>,
-    running: Mutex<HashMap<String, CancellationToken>>,
     restarts: AtomicU64,
     shutdown: CancellationToken,
 }
@@ -141,7 +139,6 @@ impl Pool {
                     .collect(),
             ),
             config,
-            running: Mutex::new(HashMap::new()),
             restarts: AtomicU64::new(0),
             shutdown: CancellationToken::new(),
         });
@@ -167,30 +164,18 @@ impl Pool {
             .acquire_owned()
             .await
             .expect("the pool's semaphore is never closed");
-        Reservation { permit, shared: self.shared.clone(), jobs: self.jobs.clone() }
+        Reservation { permit, jobs: self.jobs.clone() }
     }
 
     /// Holds a free worker if one is free right now.
     pub fn try_reserve(&self) -> Option<Reservation> {
         let permit = self.capacity.clone().try_acquire_owned().ok()?;
-        Some(Reservation { permit, shared: self.shared.clone(), jobs: self.jobs.clone() })
+        Some(Reservation { permit, jobs: self.jobs.clone() })
     }
 
     /// Runs one job, waiting for a free worker first.
     pub async fn run(&self, job: JobSpec) -> Completed {
         self.reserve().await.run(job).await
-    }
-
-    /// Cancels a running job by killing its worker. Returns whether the job was running.
-    pub fn cancel(&self, job_id: &str) -> bool {
-        let running = self.shared.running.lock().expect("pool state lock");
-        match running.get(job_id) {
-            Some(token) => {
-                token.cancel();
-                true
-            }
-            None => false,
-        }
     }
 
     /// Every worker's pid and state, and the restart count.
@@ -213,7 +198,6 @@ impl Pool {
 /// A free worker held for one job.
 pub struct Reservation {
     permit: OwnedSemaphorePermit,
-    shared: Arc<Shared>,
     jobs: async_channel::Sender<Assignment>,
 }
 
@@ -224,17 +208,16 @@ impl Reservation {
     }
 
     /// Like [`Reservation::run`], with a token the caller may cancel at any time, even before
-    /// the job reaches its worker.
+    /// the job reaches its worker: cancelling kills the worker running it (and the pool
+    /// replaces it).
     pub async fn run_cancellable(self, job: JobSpec, cancel: CancellationToken) -> Completed {
         let id = job.id.clone();
-        self.shared.running.lock().expect("pool state lock").insert(id.clone(), cancel.clone());
         let (reply, answer) = oneshot::channel();
         let assignment = Assignment { job, cancel, reply, permit: self.permit };
         let completed = match self.jobs.send(assignment).await {
             Ok(()) => answer.await.ok(),
             Err(_) => None,
         };
-        self.shared.running.lock().expect("pool state lock").remove(&id);
         completed.unwrap_or_else(|| {
             let now = SystemTime::now();
             Completed {

@@ -286,20 +286,11 @@ impl Store {
         self.write(|reply| Write::Submit { jobs, reply }).await
     }
 
-    /// Moves up to `limit` due queued jobs to running (highest priority, then oldest first),
-    /// counting an attempt, and returns them.
-    pub async fn claim(&self, limit: usize) -> Result<Vec<JobRecord>> {
-        self.write(|reply| Write::Claim { limit, reply }).await
-    }
-
-    /// Records how attempts ended: each job ends or is queued again for a retry. Jobs no
-    /// longer running (cancelled meanwhile) are left as they are.
-    pub async fn finish(&self, finished: Vec<Finished>) -> Result<()> {
-        self.write(|reply| Write::Finish { finished, reply }).await
-    }
-
-    /// [`Store::finish`] then [`Store::claim`], in one transaction: the dispatcher records
-    /// the attempts that freed workers and hands those workers their next jobs at once.
+    /// Records how attempts ended — each job ends, or is queued again for a retry; jobs no
+    /// longer running (cancelled meanwhile) are left as they are — then moves up to `limit`
+    /// due queued jobs to running (highest priority, then oldest first), counting an attempt,
+    /// and returns them. One transaction: the dispatcher records the attempts that freed
+    /// workers and hands those workers their next jobs at once.
     pub async fn finish_and_claim(
         &self,
         finished: Vec<Finished>,

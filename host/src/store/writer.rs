@@ -38,18 +38,10 @@ pub enum Write {
         jobs: Vec<NewJob>,
         reply: Reply<Vec<(JobId, JobState)>>,
     },
-    Claim {
-        limit: usize,
-        reply: Reply<Vec<JobRecord>>,
-    },
     FinishAndClaim {
         finished: Vec<Finished>,
         limit: usize,
         reply: Reply<Vec<JobRecord>>,
-    },
-    Finish {
-        finished: Vec<Finished>,
-        reply: Reply<()>,
     },
     Cancel {
         id: JobId,
@@ -188,13 +180,7 @@ impl Write {
     /// asked for is; the dispatcher's own bookkeeping (claims, attempt results) is kept
     /// through a process crash by the WAL, and on a power loss at worst a job runs again.
     fn must_reach_disk(&self) -> bool {
-        !matches!(
-            self,
-            Write::Claim { .. }
-                | Write::Finish { .. }
-                | Write::FinishAndClaim { .. }
-                | Write::Progress { .. }
-        )
+        !matches!(self, Write::FinishAndClaim { .. } | Write::Progress { .. })
     }
 }
 
@@ -290,9 +276,7 @@ fn apply_failed(write: Write, reason: &str) {
         Write::PutModule { reply, .. } => drop(reply.send(Err(fail(reason)))),
         Write::DeleteModule { reply, .. } => drop(reply.send(Err(fail(reason)))),
         Write::Submit { reply, .. } => drop(reply.send(Err(fail(reason)))),
-        Write::Claim { reply, .. } => drop(reply.send(Err(fail(reason)))),
         Write::FinishAndClaim { reply, .. } => drop(reply.send(Err(fail(reason)))),
-        Write::Finish { reply, .. } => drop(reply.send(Err(fail(reason)))),
         Write::Cancel { reply, .. } => drop(reply.send(Err(fail(reason)))),
         Write::Retry { reply, .. } => drop(reply.send(Err(fail(reason)))),
         Write::DeleteJob { reply, .. } => drop(reply.send(Err(fail(reason)))),
@@ -321,12 +305,8 @@ async fn apply(db: &mut SqliteConnection, write: Write, changed: &mut Changes) -
         }
         Write::DeleteModule { hash, reply } => answer!(reply, delete_module(db, hash).await),
         Write::Submit { jobs, reply } => answer!(reply, submit(db, jobs, changed).await),
-        Write::Claim { limit, reply } => answer!(reply, claim(db, limit, changed).await),
         Write::FinishAndClaim { finished, limit, reply } => {
             answer!(reply, finish_and_claim(db, finished, limit, changed).await)
-        }
-        Write::Finish { finished, reply } => {
-            answer!(reply, finish(db, finished, changed).await)
         }
         Write::Cancel { id, reply } => answer!(reply, cancel(db, id, changed).await),
         Write::Retry { id, reply } => answer!(reply, retry(db, id, changed).await),
