@@ -1,14 +1,23 @@
-//! The dispatcher: claims queued jobs from the store only when a worker is free, runs them on
-//! the pool, and records each attempt's end — a final state, or a retry after an exponential
+//! The dispatcher: claims queued jobs from the store when workers are free, runs them on the
+//! pool, and records each attempt's end — a final state, or a retry after an exponential
 //! backoff with jitter while attempts remain. It also carries out cancel, pause and drain.
+//!
+//! While attempts are short it claims a few jobs ahead of the free workers, so a worker that
+//! finishes starts its next job at once instead of waiting for a store transaction, and one
+//! transaction records a batch of ended attempts and claims the next batch. Jobs claimed ahead
+//! are `running` in the store before a worker takes them; one that waits longer than
+//! [`STALE_AFTER`] (the jobs got long) goes back to the queue with its attempt uncounted.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use rand::Rng;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -16,7 +25,7 @@ use crate::job::{Completed, JobResult, JobSpec, Limits, Outcome};
 use crate::library::Library;
 use crate::metrics::Metrics;
 use crate::pool::{Pool, Reservation};
-use crate::store::{Finished, JobId, JobRecord, Store};
+use crate::store::{Claimed, Finished, JobId, JobRecord, Store};
 use crate::wire::JobState;
 
 /// First retry delay; doubles per attempt up to [`RETRY_BACKOFF_MAX`].
@@ -24,13 +33,69 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(500);
 const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// With nothing due and no news from the store, look again this often anyway.
 const IDLE_RECHECK: Duration = Duration::from_secs(1);
+/// Claim ahead only while attempts take less than this on average.
+const SHORT_JOB: Duration = Duration::from_millis(5);
+/// Claim about this much work ahead for each worker...
+const AHEAD_TIME: Duration = Duration::from_millis(5);
+/// ...but at most this many jobs.
+const AHEAD_MAX_PER_WORKER: usize = 64;
+/// A job claimed ahead that no worker has taken after this long goes back to the queue.
+const STALE_AFTER: Duration = Duration::from_millis(50);
 
 /// What woke the run loop.
 enum Wake {
     Stop,
     Changed,
     Ended(Finished),
+    Claimed(usize, crate::store::Result<Claimed>),
     Free(Reservation),
+    Work,
+    Stale,
+}
+
+/// A store call in flight: the number of jobs asked for, and the answer.
+type Claiming = Pin<Box<dyn Future<Output = (usize, crate::store::Result<Claimed>)> + Send>>;
+
+/// A job claimed and not yet handed to a worker.
+struct Ready {
+    job: JobRecord,
+    token: CancellationToken,
+    since: Instant,
+}
+
+/// Why the run loop stopped claiming: the last claim came back short.
+#[derive(Clone, Copy)]
+struct Dry {
+    /// The store's queued count the claim saw: claim again once it moves past this...
+    seen: u64,
+    /// ...or at this time (the next delayed job falls due, or a recheck).
+    until: Instant,
+}
+
+/// How long attempts take lately, which decides how many jobs to claim ahead.
+#[derive(Default)]
+struct Pace {
+    mean: Option<Duration>,
+}
+
+impl Pace {
+    fn observe(&mut self, took: Duration) {
+        self.mean = Some(match self.mean {
+            None => took,
+            Some(mean) => mean.mul_f64(0.9) + took.mul_f64(0.1),
+        });
+    }
+
+    /// Jobs to claim beyond the free workers: none until attempts are known to be short.
+    fn ahead(&self, workers: usize) -> usize {
+        match self.mean {
+            Some(mean) if mean < SHORT_JOB => {
+                let per_worker = AHEAD_TIME.as_nanos() / mean.as_nanos().max(1);
+                workers * (per_worker as usize).clamp(1, AHEAD_MAX_PER_WORKER)
+            }
+            _ => 0,
+        }
+    }
 }
 
 /// Hands queued jobs to free workers.
@@ -83,7 +148,8 @@ impl Dispatcher {
         *self.paused.borrow()
     }
 
-    /// Stops a claimed job's worker (the store has already marked it cancelled).
+    /// Stops a claimed job's worker, or keeps a job claimed ahead from starting (the store
+    /// has already marked it cancelled).
     pub fn cancel(&self, id: JobId) {
         if let Some(token) = self.running.lock().expect("dispatcher lock").get(&id) {
             token.cancel();
@@ -91,113 +157,176 @@ impl Dispatcher {
     }
 
     /// Claims and starts jobs until `stop` is cancelled. Attempts that end come back here
-    /// (see [`Dispatcher::record`]), so recording them and claiming the next jobs for the
-    /// workers they freed is one transaction.
+    /// (see [`Dispatcher::record`]), so recording them and claiming the next jobs is one
+    /// transaction; one such transaction is in flight at a time, and the attempts that end
+    /// meanwhile go into the next.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         let (ends, mut ended) = mpsc::unbounded_channel();
         *self.ends.lock().expect("dispatcher lock") = Some(ends);
-        let mut news = self.store.subscribe();
+        let mut queued = self.store.queued();
         let mut paused = self.paused.subscribe();
+        let mut ready: VecDeque<Ready> = VecDeque::new();
         let mut pending: Vec<Finished> = Vec::new();
+        let mut claiming: Option<Claiming> = None;
+        let mut dry: Option<Dry> = None;
+        let mut pace = Pace::default();
         loop {
-            let wake = if stop.is_cancelled() {
-                Wake::Stop
-            } else if *paused.borrow_and_update() {
-                tokio::select! {
-                    () = stop.cancelled() => Wake::Stop,
-                    _ = paused.changed() => Wake::Changed,
-                    Some(end) = ended.recv() => Wake::Ended(end),
+            self.hand_out(&mut ready, None);
+            if claiming.is_none() {
+                let paused = *paused.borrow_and_update();
+                let want = if paused || dry.is_some() { 0 } else { self.wanted(&ready, &pace) };
+                if want > 0 || !pending.is_empty() {
+                    claiming = Some(self.claim(std::mem::take(&mut pending), want));
                 }
-            } else {
-                // Biased: once stopped, claim nothing more even if a worker is free too.
-                tokio::select! {
-                    biased;
-                    () = stop.cancelled() => Wake::Stop,
-                    _ = paused.changed() => Wake::Changed,
-                    Some(end) = ended.recv() => Wake::Ended(end),
-                    reservation = self.pool.reserve() => Wake::Free(reservation),
-                }
+            }
+            let stale_at = ready.front().map(|first| first.since + STALE_AFTER);
+            // Biased: once stopped, claim nothing more even if a worker is free too.
+            let wake = tokio::select! {
+                biased;
+                () = stop.cancelled() => Wake::Stop,
+                _ = paused.changed() => Wake::Changed,
+                (asked, claimed) = async { claiming.as_mut().expect("in flight").await },
+                    if claiming.is_some() => Wake::Claimed(asked, claimed),
+                Some(end) = ended.recv() => Wake::Ended(end),
+                reservation = self.pool.reserve(), if !ready.is_empty() => Wake::Free(reservation),
+                () = sleep_until(stale_at) => Wake::Stale,
+                () = more_work(&mut queued, dry) => Wake::Work,
             };
-            let mut reservations = match wake {
+            match wake {
                 Wake::Stop => break,
-                Wake::Changed => continue,
-                Wake::Ended(end) => {
-                    pending.push(end);
-                    Vec::new()
+                Wake::Changed => {}
+                Wake::Claimed(asked, claimed) => {
+                    claiming = None;
+                    let seen = self.take_claimed(claimed, &mut ready);
+                    self.hand_out(&mut ready, None);
+                    dry = match seen {
+                        Some((got, _)) if got >= asked || asked == 0 => dry,
+                        Some((_, seen)) => Some(self.dry_until(seen).await),
+                        // The store failed (logged): try again in a while.
+                        None => Some(Dry { seen: u64::MAX, until: Instant::now() + IDLE_RECHECK }),
+                    };
                 }
-                Wake::Free(reservation) => vec![reservation],
-            };
-            while let Ok(end) = ended.try_recv() {
-                pending.push(end);
-            }
-            if !*paused.borrow() {
-                reservations.extend(std::iter::from_fn(|| self.pool.try_reserve()));
-            }
-            let wanted = reservations.len();
-            let jobs = self.record_and_claim(std::mem::take(&mut pending), wanted).await;
-            let claimed = jobs.len();
-            for (job, reservation) in jobs.into_iter().zip(reservations) {
-                let token = CancellationToken::new();
-                self.running.lock().expect("dispatcher lock").insert(job.id, token.clone());
-                self.tasks.spawn(self.clone().run_job(job, reservation, token));
-            }
-            if wanted > 0
-                && claimed == 0
-                && let Some(end) = self.wait_for_work(&mut news, &mut ended, &stop).await
-            {
-                pending.push(end);
+                Wake::Ended(end) => {
+                    pace.observe(took(&end));
+                    pending.push(end);
+                    while let Ok(end) = ended.try_recv() {
+                        pace.observe(took(&end));
+                        pending.push(end);
+                    }
+                }
+                Wake::Free(reservation) => self.hand_out(&mut ready, Some(reservation)),
+                Wake::Work => dry = None,
+                Wake::Stale => {
+                    self.release_stale(&mut ready).await;
+                    pace = Pace::default();
+                }
             }
         }
-        // From now on attempts record themselves; record those that came back already.
+        // From now on attempts record themselves; record those that came back already, and
+        // give the jobs claimed ahead back to the queue.
         self.ends.lock().expect("dispatcher lock").take();
+        if let Some(claiming) = claiming {
+            let (_, claimed) = claiming.await;
+            self.take_claimed(claimed, &mut ready);
+        }
         while let Ok(end) = ended.try_recv() {
             pending.push(end);
         }
-        self.record_and_claim(pending, 0).await;
+        if !pending.is_empty() {
+            let (_, recorded) = self.claim(pending, 0).await;
+            self.take_claimed(recorded, &mut ready);
+        }
+        self.release(ready.drain(..).collect()).await;
     }
 
-    async fn record_and_claim(&self, finished: Vec<Finished>, limit: usize) -> Vec<JobRecord> {
-        if finished.is_empty() && limit == 0 {
-            return Vec::new();
-        }
-        match self.store.finish_and_claim(finished, limit).await {
-            Ok(jobs) => jobs,
+    /// How many jobs to claim: one per free worker plus the jobs to hold ahead, less those
+    /// held already. Claims ahead wait until half the ahead is used, so they come in batches.
+    fn wanted(&self, ready: &VecDeque<Ready>, pace: &Pace) -> usize {
+        let ahead = pace.ahead(self.pool.size());
+        let want = (self.pool.idle() + ahead).saturating_sub(ready.len());
+        if ready.is_empty() || want > ahead / 2 { want } else { 0 }
+    }
+
+    /// Records `finished` and claims up to `limit` jobs, in the background.
+    fn claim(&self, finished: Vec<Finished>, limit: usize) -> Claiming {
+        let store = self.store.clone();
+        Box::pin(async move { (limit, store.finish_and_claim(finished, limit).await) })
+    }
+
+    /// Adds claimed jobs to `ready`; returns how many there were and the store's queued
+    /// count the claim saw, or `None` if the store failed.
+    fn take_claimed(
+        &self,
+        claimed: crate::store::Result<Claimed>,
+        ready: &mut VecDeque<Ready>,
+    ) -> Option<(usize, u64)> {
+        let Claimed { jobs, seen } = match claimed {
+            Ok(claimed) => claimed,
             Err(e) => {
                 tracing::error!("recording attempts and claiming jobs failed: {e}");
-                Vec::new()
+                return None;
             }
+        };
+        let got = jobs.len();
+        let since = Instant::now();
+        let mut running = self.running.lock().expect("dispatcher lock");
+        for job in jobs {
+            let token = CancellationToken::new();
+            running.insert(job.id, token.clone());
+            ready.push_back(Ready { job, token, since });
+        }
+        Some((got, seen))
+    }
+
+    /// Starts ready jobs on free workers: the one just reserved, then any free right now.
+    /// Jobs cancelled while they waited are dropped (the store has them cancelled).
+    fn hand_out(self: &Arc<Self>, ready: &mut VecDeque<Ready>, mut reserved: Option<Reservation>) {
+        while let Some(first) = ready.front() {
+            if first.token.is_cancelled() {
+                let dropped = ready.pop_front().expect("a first job");
+                self.running.lock().expect("dispatcher lock").remove(&dropped.job.id);
+                continue;
+            }
+            let Some(reservation) = reserved.take().or_else(|| self.pool.try_reserve()) else {
+                break;
+            };
+            let Ready { job, token, .. } = ready.pop_front().expect("a first job");
+            self.tasks.spawn(self.clone().run_job(job, reservation, token));
         }
     }
 
-    /// Sleeps until a job is queued, the earliest delayed job is due, an attempt ends, or a
-    /// while has passed. Returns the attempt that ended, if that is what woke it.
-    async fn wait_for_work(
-        &self,
-        news: &mut broadcast::Receiver<crate::store::JobEvent>,
-        ended: &mut mpsc::UnboundedReceiver<Finished>,
-        stop: &CancellationToken,
-    ) -> Option<Finished> {
-        let due = match self.store.next_due().await {
-            Ok(Some(at)) => {
-                at.duration_since(SystemTime::now()).unwrap_or_default().min(IDLE_RECHECK)
-            }
+    /// When to claim again after a claim came back short: once another job is queued, the
+    /// earliest delayed job is due, or a while has passed.
+    async fn dry_until(&self, seen: u64) -> Dry {
+        let wait = match self.store.next_due().await {
+            Ok(Some(at)) => at.duration_since(SystemTime::now()).unwrap_or_default(),
             _ => IDLE_RECHECK,
         };
-        let queued = async {
-            loop {
-                match news.recv().await {
-                    Ok(event) if event.state == JobState::Queued => return,
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => return,
-                    Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
-                }
-            }
+        Dry { seen, until: Instant::now() + wait.min(IDLE_RECHECK) }
+    }
+
+    /// Gives the jobs claimed ahead that waited too long back to the queue.
+    async fn release_stale(&self, ready: &mut VecDeque<Ready>) {
+        let now = Instant::now();
+        let stale = ready.iter().take_while(|job| job.since + STALE_AFTER <= now).count();
+        tracing::debug!("{stale} job(s) claimed ahead waited {STALE_AFTER:?}; queuing them again");
+        self.release(ready.drain(..stale).collect()).await;
+    }
+
+    /// Gives claimed jobs that never started back to the queue, their attempt uncounted.
+    async fn release(&self, jobs: Vec<Ready>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let ids: Vec<JobId> = {
+            let mut running = self.running.lock().expect("dispatcher lock");
+            jobs.iter()
+                .inspect(|ready| drop(running.remove(&ready.job.id)))
+                .map(|ready| ready.job.id)
+                .collect()
         };
-        tokio::select! {
-            () = stop.cancelled() => None,
-            () = queued => None,
-            Some(end) = ended.recv() => Some(end),
-            () = tokio::time::sleep(due) => None,
+        if let Err(e) = self.store.release(ids).await {
+            tracing::error!("giving claimed jobs back to the queue failed: {e}");
         }
     }
 
@@ -272,7 +401,7 @@ impl Dispatcher {
 
     /// What to record for an attempt: its end, or a retry while attempts remain.
     fn finished(&self, job: &JobRecord, completed: Completed) -> Finished {
-        let Completed { result, worker_pid, finished_at, .. } = completed;
+        let Completed { result, worker_pid, started_at, finished_at } = completed;
         let outcome = &result.outcome;
         let retry = !outcome.succeeded()
             && *outcome != Outcome::Cancelled
@@ -288,6 +417,7 @@ impl Dispatcher {
             retry_at: retry.then(|| SystemTime::now() + backoff(job.attempts)),
             state,
             worker_pid: (worker_pid != 0).then_some(worker_pid),
+            started_at,
             finished_at,
             exit_code: match outcome {
                 Outcome::Exited(code) => Some(*code),
@@ -327,4 +457,26 @@ fn backoff(attempt: u32) -> Duration {
     let exponential = RETRY_BACKOFF.saturating_mul(1 << attempt.saturating_sub(1).min(20));
     let capped = exponential.min(RETRY_BACKOFF_MAX);
     capped.mul_f64(rand::rng().random_range(0.5..=1.0))
+}
+
+/// How long an attempt ran.
+fn took(end: &Finished) -> Duration {
+    end.finished_at.duration_since(end.started_at).unwrap_or_default()
+}
+
+/// Waits until `at`, or forever without it.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits, while `dry`, for more claimable work; forever when not dry.
+async fn more_work(queued: &mut watch::Receiver<u64>, dry: Option<Dry>) {
+    let Some(Dry { seen, until }) = dry else { return std::future::pending().await };
+    tokio::select! {
+        _ = queued.wait_for(|&count| count > seen) => {}
+        () = tokio::time::sleep_until(until) => {}
+    }
 }

@@ -123,6 +123,42 @@ async fn priorities_order_the_queue() {
     assert_eq!(order, expected, "highest priority first, FIFO within a priority");
 }
 
+/// After a run of short jobs the dispatcher claims jobs ahead of its workers. When the work
+/// turns long, a job that no worker can take goes back to the queue rather than reading
+/// `running` while it waits, and its attempt is not counted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_waiting_for_a_worker_reads_queued_after_a_run_of_short_jobs() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(2, data.path(), &[]);
+    server.upload(artifacts::HELLO, "hello").await;
+    server.upload(artifacts::LONG_TIME_TASK, "long").await;
+    let short: Vec<Value> = (0..100).map(|_| Server::job("hello", &[])).collect();
+    let (_, accepted) = server.post("/v1/jobs/batch", json!({ "jobs": short })).await;
+    let last = accepted["jobs"][99]["id"].as_i64().unwrap();
+    assert_eq!(server.wait(last).await["state"], "succeeded");
+
+    let env = json!({ "LONG_TIME_TASK_MIN_MS": "3000", "LONG_TIME_TASK_MAX_MS": "3001" });
+    let long: Vec<Value> =
+        (0..3).map(|i| json!({ "module": "long", "args": [i.to_string()], "env": env })).collect();
+    let (_, accepted) = server.post("/v1/jobs/batch", json!({ "jobs": long })).await;
+    let ids: Vec<i64> =
+        accepted["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_i64().unwrap()).collect();
+    let first = server.wait_for_worker(ids[0]).await;
+    server.wait_for_worker(ids[1]).await;
+    let third = server.wait_for_state(ids[2], "queued").await;
+    assert_eq!(third["attempts"], 0, "{third}");
+    assert!(third["started_at"].is_null(), "{third}");
+    let first_running = server.get(&format!("/v1/jobs/{}", ids[0])).await.1;
+    assert_eq!(first_running["state"], "running", "checked while the first still ran: {first}");
+
+    let ended = [server.wait(ids[0]).await, server.wait(ids[1]).await];
+    let third = server.wait(ids[2]).await;
+    assert_eq!((third["state"].as_str(), third["attempts"].as_u64()), (Some("succeeded"), Some(1)));
+    let freed = ended.iter().map(|job| job["finished_at"].as_str().unwrap()).min();
+    let started = third["started_at"].as_str();
+    assert!(started >= freed, "the third started once a worker was free: {third}, {ended:?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn failed_jobs_are_retried_while_attempts_remain() {
     let data = tempfile::tempdir().unwrap();

@@ -167,6 +167,11 @@ impl Pool {
         Reservation { permit, jobs: self.jobs.clone() }
     }
 
+    /// How many workers are free right now (not held by a [`Reservation`]).
+    pub fn idle(&self) -> usize {
+        self.capacity.available_permits()
+    }
+
     /// Holds a free worker if one is free right now.
     pub fn try_reserve(&self) -> Option<Reservation> {
         let permit = self.capacity.clone().try_acquire_owned().ok()?;

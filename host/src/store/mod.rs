@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use rows::{JobBrief, JobRecord, ModuleRecord};
 
@@ -103,6 +103,8 @@ pub struct Finished {
     pub state: JobState,
     /// The worker that ran the attempt.
     pub worker_pid: Option<u32>,
+    /// When the attempt started on its worker.
+    pub started_at: SystemTime,
     /// When the attempt ended.
     pub finished_at: SystemTime,
     /// The exit code, when the guest exited.
@@ -121,6 +123,17 @@ pub struct Finished {
     pub fuel_used: Option<u64>,
     /// Peak linear memory.
     pub peak_memory_bytes: u64,
+}
+
+/// Jobs moved to running by [`Store::finish_and_claim`].
+#[derive(Debug, Default)]
+pub struct Claimed {
+    /// The jobs, highest priority then oldest first.
+    pub jobs: Vec<JobRecord>,
+    /// How many times a job had become queued when the claim ran: every job queued by then
+    /// was visible to it, so when it comes back short, nothing more is claimable until
+    /// [`Store::queued`] passes this count (or a delayed job falls due).
+    pub seen: u64,
 }
 
 /// What a cancel request found.
@@ -184,6 +197,7 @@ pub struct Store {
     events: broadcast::Sender<JobEvent>,
     queue_events: broadcast::Sender<String>,
     counts: Arc<Mutex<BTreeMap<JobState, u64>>>,
+    queued: watch::Sender<u64>,
 }
 
 /// Changes waiting for the writer beyond this make callers wait (backpressure).
@@ -211,15 +225,26 @@ impl Store {
         let (queue_events, _) = broadcast::channel(4096);
         let (writes, queue) = mpsc::channel(WRITE_QUEUE);
         let counts = Arc::new(Mutex::new(reads::counts(&reads).await?));
-        let announce =
-            Events { jobs: events.clone(), queues: queue_events.clone(), counts: counts.clone() };
+        let queued = watch::Sender::new(0);
+        let announce = Events {
+            jobs: events.clone(),
+            queues: queue_events.clone(),
+            counts: counts.clone(),
+            queued: queued.clone(),
+        };
         tokio::spawn(writer::run(connection, queue, announce));
-        Ok(Store { reads, writes, events, queue_events, counts })
+        Ok(Store { reads, writes, events, queue_events, counts, queued })
     }
 
     /// Job transitions from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
         self.events.subscribe()
+    }
+
+    /// How many times a job has become queued since the store opened, updated as changes
+    /// commit: the dispatcher waits on it for work (see [`Claimed::seen`]).
+    pub fn queued(&self) -> watch::Receiver<u64> {
+        self.queued.subscribe()
     }
 
     /// Names of queues whose items change from now on.
@@ -291,11 +316,7 @@ impl Store {
     /// due queued jobs to running (highest priority, then oldest first), counting an attempt,
     /// and returns them. One transaction: the dispatcher records the attempts that freed
     /// workers and hands those workers their next jobs at once.
-    pub async fn finish_and_claim(
-        &self,
-        finished: Vec<Finished>,
-        limit: usize,
-    ) -> Result<Vec<JobRecord>> {
+    pub async fn finish_and_claim(&self, finished: Vec<Finished>, limit: usize) -> Result<Claimed> {
         self.write(|reply| Write::FinishAndClaim { finished, limit, reply }).await
     }
 

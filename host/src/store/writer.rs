@@ -7,11 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use sqlx::{Connection, SqliteConnection};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::rows::{self, JobRecord, ModuleRecord, micros};
 use super::{
-    Cancel, Change, Finished, JobEvent, JobId, NewJob, Recovered, Result, StoreError, reads,
+    Cancel, Change, Claimed, Finished, JobEvent, JobId, NewJob, Recovered, Result, StoreError,
+    reads,
 };
 use crate::job::ModuleKind;
 use crate::wire::JobState;
@@ -41,7 +42,7 @@ pub enum Write {
     FinishAndClaim {
         finished: Vec<Finished>,
         limit: usize,
-        reply: Reply<Vec<JobRecord>>,
+        reply: Reply<Claimed>,
     },
     Cancel {
         id: JobId,
@@ -98,10 +99,21 @@ pub struct Events {
     pub queues: broadcast::Sender<String>,
     /// Jobs per state, kept up to date here so reading them costs no query.
     pub counts: Arc<Mutex<BTreeMap<JobState, u64>>>,
+    /// How many times a job has become queued since the store opened (see [`Claimed`]).
+    pub queued: watch::Sender<u64>,
 }
 
 impl Events {
+    /// The queued count as of the last commit.
+    fn queued_so_far(&self) -> u64 {
+        *self.queued.borrow()
+    }
+
     fn publish(&self, changes: Changes) {
+        let queued = changes.queued();
+        if queued > 0 {
+            self.queued.send_modify(|count| *count += queued);
+        }
         if !changes.counts.is_empty() {
             let mut counts = self.counts.lock().expect("counts lock");
             for (from, to) in changes.counts {
@@ -142,6 +154,11 @@ impl Changes {
 
     fn removed(&mut self, from: JobState) {
         self.counts.push((Some(from), None));
+    }
+
+    /// How many of the transitions made a job queued.
+    fn queued(&self) -> u64 {
+        self.jobs.iter().filter(|event| event.state == JobState::Queued).count() as u64
     }
 }
 
@@ -217,7 +234,8 @@ async fn commit_group(
         // Alone in its transaction, a change needs no savepoint of its own.
         let write = group.into_iter().next().expect("one change");
         let mut changed = Changes::default();
-        let (answer, ok) = apply(&mut transaction, write, &mut changed).await;
+        let queued = events.queued_so_far();
+        let (answer, ok) = apply(&mut transaction, write, &mut changed, queued).await;
         let failure = if ok {
             transaction.commit().await.err().map(|e| e.to_string())
         } else {
@@ -230,6 +248,7 @@ async fn commit_group(
         }
         return;
     }
+    let mut queued = events.queued_so_far();
     for write in group {
         let mut savepoint = match transaction.begin().await {
             Ok(savepoint) => savepoint,
@@ -239,7 +258,7 @@ async fn commit_group(
             }
         };
         let mut changed = Changes::default();
-        let (answer, ok) = apply(&mut savepoint, write, &mut changed).await;
+        let (answer, ok) = apply(&mut savepoint, write, &mut changed, queued).await;
         let kept = if ok {
             savepoint.commit().await.is_ok()
         } else {
@@ -247,6 +266,7 @@ async fn commit_group(
             false
         };
         if kept {
+            queued += changed.queued();
             announced.jobs.extend(changed.jobs);
             announced.queues.extend(changed.queues);
             announced.counts.extend(changed.counts);
@@ -290,8 +310,14 @@ fn apply_failed(write: Write, reason: &str) {
     }
 }
 
-/// Applies one change; returns its held answer and whether it succeeded.
-async fn apply(db: &mut SqliteConnection, write: Write, changed: &mut Changes) -> (Pending, bool) {
+/// Applies one change; returns its held answer and whether it succeeded. `queued` counts the
+/// jobs queued by the changes before this one.
+async fn apply(
+    db: &mut SqliteConnection,
+    write: Write,
+    changed: &mut Changes,
+    queued: u64,
+) -> (Pending, bool) {
     macro_rules! answer {
         ($reply:expr, $result:expr) => {{
             let result = $result;
@@ -306,7 +332,7 @@ async fn apply(db: &mut SqliteConnection, write: Write, changed: &mut Changes) -
         Write::DeleteModule { hash, reply } => answer!(reply, delete_module(db, hash).await),
         Write::Submit { jobs, reply } => answer!(reply, submit(db, jobs, changed).await),
         Write::FinishAndClaim { finished, limit, reply } => {
-            answer!(reply, finish_and_claim(db, finished, limit, changed).await)
+            answer!(reply, finish_and_claim(db, finished, limit, changed, queued).await)
         }
         Write::Cancel { id, reply } => answer!(reply, cancel(db, id, changed).await),
         Write::Retry { id, reply } => answer!(reply, retry(db, id, changed).await),
@@ -475,13 +501,15 @@ async fn finish(
             None => (end.state, None, Some(micros(end.finished_at))),
         };
         let updated = sqlx::query(
-            "UPDATE jobs SET state = ?, not_before = coalesce(?, not_before), finished_at = ?,
-                 worker_pid = ?, exit_code = ?, stdout = ?, stderr = ?, stdout_truncated = ?,
-                 stderr_truncated = ?, error = ?, fuel_used = ?, peak_memory_bytes = ?
+            "UPDATE jobs SET state = ?, not_before = coalesce(?, not_before), started_at = ?,
+                 finished_at = ?, worker_pid = ?, exit_code = ?, stdout = ?, stderr = ?,
+                 stdout_truncated = ?, stderr_truncated = ?, error = ?, fuel_used = ?,
+                 peak_memory_bytes = ?
              WHERE id = ? AND state = 'running'",
         )
         .bind(state.as_str())
         .bind(not_before)
+        .bind(micros(end.started_at))
         .bind(finished_at)
         .bind(end.worker_pid)
         .bind(end.exit_code)
@@ -503,17 +531,18 @@ async fn finish(
 }
 
 /// Records ended attempts and claims for the workers they freed, in one transaction.
+/// `queued` counts the jobs queued by earlier changes.
 async fn finish_and_claim(
     db: &mut SqliteConnection,
     finished: Vec<Finished>,
     limit: usize,
     changed: &mut Changes,
-) -> Result<Vec<JobRecord>> {
+    queued: u64,
+) -> Result<Claimed> {
     finish(db, finished, changed).await?;
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    claim(db, limit, changed).await
+    let seen = queued + changed.queued();
+    let jobs = if limit == 0 { Vec::new() } else { claim(db, limit, changed).await? };
+    Ok(Claimed { jobs, seen })
 }
 
 async fn current_state(db: &mut SqliteConnection, id: JobId) -> Result<Option<JobState>> {
