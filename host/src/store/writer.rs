@@ -156,6 +156,12 @@ impl Changes {
         self.counts.push((Some(from), None));
     }
 
+    fn absorb(&mut self, other: Changes) {
+        self.jobs.extend(other.jobs);
+        self.queues.extend(other.queues);
+        self.counts.extend(other.counts);
+    }
+
     /// How many of the transitions made a job queued.
     fn queued(&self) -> u64 {
         self.jobs.iter().filter(|event| event.state == JobState::Queued).count() as u64
@@ -193,6 +199,13 @@ pub async fn run(
 }
 
 impl Write {
+    /// Whether the change may be refused for a reason of its own (an unknown module, a
+    /// module still in use) while the others in its group go ahead: those get a savepoint.
+    /// The rest fail only when the database does.
+    fn can_be_refused(&self) -> bool {
+        matches!(self, Write::Submit { .. } | Write::DeleteModule { .. })
+    }
+
     /// Whether the caller is promised the change survives a power loss. Everything a client
     /// asked for is; the dispatcher's own bookkeeping (claims, attempt results) is kept
     /// through a process crash by the WAL, and on a power loss at worst a job runs again.
@@ -249,7 +262,26 @@ async fn commit_group(
         return;
     }
     let mut queued = events.queued_so_far();
-    for write in group {
+    let mut group = group.into_iter();
+    while let Some(write) = group.next() {
+        if !write.can_be_refused() {
+            // Only the database fails these, maybe halfway through: then the group goes back.
+            let mut changed = Changes::default();
+            let (answer, ok) = apply(&mut transaction, write, &mut changed, queued).await;
+            if !ok {
+                let _ = transaction.rollback().await;
+                let reason = "another change in the same transaction failed";
+                tracing::error!("a store change failed; its group was rolled back");
+                answer(None);
+                pending.into_iter().for_each(|answer| answer(Some(reason)));
+                group.for_each(|write| apply_failed(write, reason));
+                return;
+            }
+            queued += changed.queued();
+            announced.absorb(changed);
+            pending.push(answer);
+            continue;
+        }
         let mut savepoint = match transaction.begin().await {
             Ok(savepoint) => savepoint,
             Err(e) => {
@@ -267,9 +299,7 @@ async fn commit_group(
         };
         if kept {
             queued += changed.queued();
-            announced.jobs.extend(changed.jobs);
-            announced.queues.extend(changed.queues);
-            announced.counts.extend(changed.counts);
+            announced.absorb(changed);
             pending.push(answer);
         } else if ok {
             answer(Some("the change could not be kept"));
@@ -414,55 +444,92 @@ async fn submit(
     changed: &mut Changes,
 ) -> Result<Vec<(JobId, JobState)>> {
     let mut known_modules = HashSet::new();
-    let mut accepted = Vec::with_capacity(jobs.len());
-    let submitted_at = now();
-    for job in jobs {
-        if let Some(key) = &job.idempotency_key {
-            let earlier: Option<(JobId, String)> =
-                sqlx::query_as("SELECT id, state FROM jobs WHERE idempotency_key = ?")
-                    .bind(key)
-                    .fetch_optional(&mut *db)
-                    .await?;
-            if let Some((id, state)) = earlier {
-                let state = state.parse().map_err(StoreError::Corrupt)?;
-                accepted.push((id, state));
-                continue;
-            }
-        }
-        if !known_modules.contains(&job.module_hash) {
+    for job in &jobs {
+        if known_modules.insert(job.module_hash.as_str()) {
             let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM modules WHERE hash = ?")
                 .bind(&job.module_hash)
                 .fetch_optional(&mut *db)
                 .await?;
             if exists.is_none() {
-                return Err(StoreError::UnknownModule(job.module_hash));
+                return Err(StoreError::UnknownModule(job.module_hash.clone()));
             }
-            known_modules.insert(job.module_hash.clone());
         }
-        let id: JobId = sqlx::query_scalar(
-            "INSERT INTO jobs (name, module_hash, args, env, stdin, priority, timeout_ms, memory_mb,
-                 fuel, max_attempts, idempotency_key, state, not_before, submitted_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING id",
-        )
-        .bind(&job.name)
-        .bind(&job.module_hash)
-        .bind(serde_json::to_string(&job.args).expect("strings serialise"))
-        .bind(serde_json::to_string(&job.env).expect("strings serialise"))
-        .bind(&job.stdin)
-        .bind(job.priority)
-        .bind(job.timeout_ms as i64)
-        .bind(job.memory_mb as i64)
-        .bind(job.fuel.map(|fuel| fuel as i64))
-        .bind(job.max_attempts)
-        .bind(&job.idempotency_key)
-        .bind(submitted_at + job.delay.as_micros() as i64)
-        .bind(submitted_at)
-        .fetch_one(&mut *db)
-        .await?;
-        changed.moved(id, None, JobState::Queued);
-        accepted.push((id, JobState::Queued));
+    }
+    let mut accepted = Vec::with_capacity(jobs.len());
+    let submitted_at = now();
+    let mut jobs = jobs.into_iter().peekable();
+    while let Some(job) = jobs.peek() {
+        if job.idempotency_key.is_some() {
+            let job = jobs.next().expect("peeked");
+            let key = job.idempotency_key.as_deref().expect("a key");
+            let earlier: Option<(JobId, String)> =
+                sqlx::query_as("SELECT id, state FROM jobs WHERE idempotency_key = ?")
+                    .bind(key)
+                    .fetch_optional(&mut *db)
+                    .await?;
+            match earlier {
+                Some((id, state)) => accepted.push((id, state.parse().map_err(StoreError::Corrupt)?)),
+                None => accepted.extend(insert(db, &[job], submitted_at, changed).await?),
+            }
+            continue;
+        }
+        // A run of jobs without keys goes in with one statement per chunk.
+        let mut run = Vec::with_capacity(INSERT_CHUNK);
+        while run.len() < INSERT_CHUNK
+            && let Some(job) = jobs.next_if(|job| job.idempotency_key.is_none())
+        {
+            run.push(job);
+        }
+        accepted.extend(insert(db, &run, submitted_at, changed).await?);
     }
     Ok(accepted)
+}
+
+/// Jobs inserted by one statement at most.
+const INSERT_CHUNK: usize = 64;
+
+/// Inserts jobs with one multi-row statement; returns their ids in order.
+async fn insert(
+    db: &mut SqliteConnection,
+    jobs: &[NewJob],
+    submitted_at: i64,
+    changed: &mut Changes,
+) -> Result<Vec<(JobId, JobState)>> {
+    let mut statement = sqlx::QueryBuilder::new(
+        "INSERT INTO jobs (name, module_hash, args, env, stdin, priority, timeout_ms, memory_mb,
+             fuel, max_attempts, idempotency_key, state, not_before, submitted_at) ",
+    );
+    statement.push_values(jobs, |mut row, job| {
+        row.push_bind(&job.name)
+            .push_bind(&job.module_hash)
+            .push_bind(serde_json::to_string(&job.args).expect("strings serialise"))
+            .push_bind(serde_json::to_string(&job.env).expect("strings serialise"))
+            .push_bind(&job.stdin)
+            .push_bind(job.priority)
+            .push_bind(job.timeout_ms as i64)
+            .push_bind(job.memory_mb as i64)
+            .push_bind(job.fuel.map(|fuel| fuel as i64))
+            .push_bind(job.max_attempts)
+            .push_bind(&job.idempotency_key)
+            .push_bind("queued")
+            .push_bind(submitted_at + job.delay.as_micros() as i64)
+            .push_bind(submitted_at);
+    });
+    statement.push(" RETURNING id");
+    let mut ids: Vec<JobId> = statement.build_query_scalar().fetch_all(&mut *db).await?;
+    // AUTOINCREMENT ids rise in the order the rows were inserted; RETURNING's order is not
+    // promised, so sort them back into it.
+    ids.sort_unstable();
+    if ids.len() != jobs.len() {
+        return Err(StoreError::Corrupt(format!("{} rows inserted, {} returned", jobs.len(), ids.len())));
+    }
+    Ok(ids
+        .into_iter()
+        .map(|id| {
+            changed.moved(id, None, JobState::Queued);
+            (id, JobState::Queued)
+        })
+        .collect())
 }
 
 async fn claim(
@@ -495,37 +562,59 @@ async fn finish(
     finished: Vec<Finished>,
     changed: &mut Changes,
 ) -> Result<()> {
-    for end in finished {
-        let (state, not_before, finished_at) = match end.retry_at {
-            Some(at) => (JobState::Queued, Some(micros(at)), None),
-            None => (end.state, None, Some(micros(end.finished_at))),
+    for chunk in finished.chunks(FINISH_CHUNK) {
+        finish_chunk(db, chunk, changed).await?;
+    }
+    Ok(())
+}
+
+/// Attempts recorded by one statement at most.
+const FINISH_CHUNK: usize = 32;
+
+/// Records attempts with one `UPDATE … FROM (VALUES …)` statement.
+async fn finish_chunk(
+    db: &mut SqliteConnection,
+    finished: &[Finished],
+    changed: &mut Changes,
+) -> Result<()> {
+    let next_state = |end: &Finished| match end.retry_at {
+        Some(_) => JobState::Queued,
+        None => end.state,
+    };
+    let mut statement = sqlx::QueryBuilder::new("UPDATE jobs SET state = v.column2, ");
+    statement.push(
+        "not_before = coalesce(v.column3, jobs.not_before), started_at = v.column4,
+             finished_at = v.column5, worker_pid = v.column6, exit_code = v.column7,
+             stdout = v.column8, stderr = v.column9, stdout_truncated = v.column10,
+             stderr_truncated = v.column11, error = v.column12, fuel_used = v.column13,
+             peak_memory_bytes = v.column14
+         FROM (",
+    );
+    statement.push_values(finished, |mut row, end| {
+        let (not_before, finished_at) = match end.retry_at {
+            Some(at) => (Some(micros(at)), None),
+            None => (None, Some(micros(end.finished_at))),
         };
-        let updated = sqlx::query(
-            "UPDATE jobs SET state = ?, not_before = coalesce(?, not_before), started_at = ?,
-                 finished_at = ?, worker_pid = ?, exit_code = ?, stdout = ?, stderr = ?,
-                 stdout_truncated = ?, stderr_truncated = ?, error = ?, fuel_used = ?,
-                 peak_memory_bytes = ?
-             WHERE id = ? AND state = 'running'",
-        )
-        .bind(state.as_str())
-        .bind(not_before)
-        .bind(micros(end.started_at))
-        .bind(finished_at)
-        .bind(end.worker_pid)
-        .bind(end.exit_code)
-        .bind(&end.stdout)
-        .bind(&end.stderr)
-        .bind(end.stdout_truncated)
-        .bind(end.stderr_truncated)
-        .bind(&end.error)
-        .bind(end.fuel_used.map(|fuel| fuel as i64))
-        .bind(end.peak_memory_bytes as i64)
-        .bind(end.id)
-        .execute(&mut *db)
-        .await?;
-        if updated.rows_affected() == 1 {
-            changed.moved(end.id, Some(JobState::Running), state);
-        }
+        row.push_bind(end.id)
+            .push_bind(next_state(end).as_str())
+            .push_bind(not_before)
+            .push_bind(micros(end.started_at))
+            .push_bind(finished_at)
+            .push_bind(end.worker_pid)
+            .push_bind(end.exit_code)
+            .push_bind(&end.stdout)
+            .push_bind(&end.stderr)
+            .push_bind(end.stdout_truncated)
+            .push_bind(end.stderr_truncated)
+            .push_bind(&end.error)
+            .push_bind(end.fuel_used.map(|fuel| fuel as i64))
+            .push_bind(end.peak_memory_bytes as i64);
+    });
+    statement.push(") AS v WHERE jobs.id = v.column1 AND jobs.state = 'running' RETURNING jobs.id");
+    let updated: HashSet<JobId> =
+        statement.build_query_scalar().fetch_all(&mut *db).await?.into_iter().collect();
+    for end in finished.iter().filter(|end| updated.contains(&end.id)) {
+        changed.moved(end.id, Some(JobState::Running), next_state(end));
     }
     Ok(())
 }
