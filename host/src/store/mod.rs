@@ -31,9 +31,12 @@ pub type JobId = i64;
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database failed.
+    /// The database failed (a read).
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database failed (a change).
+    #[error("database: {0}")]
+    Write(#[from] rusqlite::Error),
     /// Applying the schema failed.
     #[error("database schema: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -217,6 +220,8 @@ impl Store {
             .busy_timeout(Duration::from_secs(10));
         let mut connection = sqlx::ConnectOptions::connect(&options).await?;
         sqlx::migrate!("host/src/store/migrations").run(&mut connection).await?;
+        sqlx::Connection::close(connection).await?;
+        let writer = writer::connect(path)?;
         let reads = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
@@ -232,7 +237,10 @@ impl Store {
             counts: counts.clone(),
             queued: queued.clone(),
         };
-        tokio::spawn(writer::run(connection, queue, announce));
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer::run(writer, queue, announce))
+            .map_err(|e| StoreError::CommitFailed(format!("starting the writer thread: {e}")))?;
         Ok(Store { reads, writes, events, queue_events, counts, queued })
     }
 

@@ -133,56 +133,114 @@ pub fn progress(percent: Option<i64>, message: Option<String>) -> Option<(u8, St
     percent.map(|percent| (percent.clamp(0, 100) as u8, message.unwrap_or_default()))
 }
 
+/// A result row of either SQLite binding (the reads' sqlx pool, the writer's connection),
+/// read by column name, so one decoder serves both.
+pub trait Columns {
+    /// An integer column, `None` for NULL.
+    fn int(&self, column: &str) -> Result<Option<i64>>;
+    /// A text column, `None` for NULL.
+    fn text(&self, column: &str) -> Result<Option<String>>;
+    /// A blob column, `None` for NULL.
+    fn blob(&self, column: &str) -> Result<Option<Vec<u8>>>;
+}
+
+impl Columns for SqliteRow {
+    fn int(&self, column: &str) -> Result<Option<i64>> {
+        Ok(self.try_get(column)?)
+    }
+
+    fn text(&self, column: &str) -> Result<Option<String>> {
+        Ok(self.try_get(column)?)
+    }
+
+    fn blob(&self, column: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.try_get(column)?)
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn int(&self, column: &str) -> Result<Option<i64>> {
+        Ok(self.get(column)?)
+    }
+
+    fn text(&self, column: &str) -> Result<Option<String>> {
+        Ok(self.get(column)?)
+    }
+
+    fn blob(&self, column: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.get(column)?)
+    }
+}
+
+/// A column that may not be NULL.
+fn required<T>(column: &str, value: Option<T>) -> Result<T> {
+    value.ok_or_else(|| corrupt(column, "NULL"))
+}
+
+fn required_int(row: &impl Columns, column: &str) -> Result<i64> {
+    required(column, row.int(column)?)
+}
+
+fn required_text(row: &impl Columns, column: &str) -> Result<String> {
+    required(column, row.text(column)?)
+}
+
+/// A non-negative integer column (`None` for NULL).
+fn count(row: &impl Columns, column: &str) -> Result<Option<u64>> {
+    Ok(row.int(column)?.map(|value| value.max(0) as u64))
+}
+
+/// An integer column that must fit `T`.
+fn narrow<T: TryFrom<i64>>(row: &impl Columns, column: &str) -> Result<Option<T>> {
+    row.int(column)?.map(|value| T::try_from(value).map_err(|_| corrupt(column, value))).transpose()
+}
+
 /// Decodes a `jobs` row (every column, `SELECT *`).
-pub fn job(row: &SqliteRow) -> Result<JobRecord> {
-    let u64_of = |column: &str| -> Result<Option<u64>> {
-        Ok(row.try_get::<Option<i64>, _>(column)?.map(|value| value.max(0) as u64))
-    };
+pub fn job(row: &impl Columns) -> Result<JobRecord> {
     Ok(JobRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        module_hash: row.try_get("module_hash")?,
-        args: serde_json::from_str(row.try_get("args")?).map_err(|e| corrupt("args", e))?,
-        env: serde_json::from_str(row.try_get("env")?).map_err(|e| corrupt("env", e))?,
-        stdin: row.try_get("stdin")?,
-        priority: row.try_get("priority")?,
-        timeout_ms: u64_of("timeout_ms")?.unwrap_or(0),
-        memory_mb: u64_of("memory_mb")?.unwrap_or(0),
-        fuel: u64_of("fuel")?,
-        max_attempts: row.try_get("max_attempts")?,
-        state: state(row.try_get("state")?)?,
-        attempts: row.try_get("attempts")?,
-        not_before: time(row.try_get("not_before")?),
-        submitted_at: time(row.try_get("submitted_at")?),
-        started_at: row.try_get::<Option<i64>, _>("started_at")?.map(time),
-        finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(time),
-        worker_pid: row.try_get("worker_pid")?,
-        exit_code: row.try_get("exit_code")?,
-        stdout: row.try_get::<Option<Vec<u8>>, _>("stdout")?.unwrap_or_default(),
-        stderr: row.try_get::<Option<Vec<u8>>, _>("stderr")?.unwrap_or_default(),
-        stdout_truncated: row.try_get("stdout_truncated")?,
-        stderr_truncated: row.try_get("stderr_truncated")?,
-        error: row.try_get("error")?,
-        fuel_used: u64_of("fuel_used")?,
-        peak_memory_bytes: u64_of("peak_memory_bytes")?,
-        progress: progress(row.try_get("progress_percent")?, row.try_get("progress_message")?),
+        id: required_int(row, "id")?,
+        name: row.text("name")?,
+        module_hash: required_text(row, "module_hash")?,
+        args: serde_json::from_str(&required_text(row, "args")?).map_err(|e| corrupt("args", e))?,
+        env: serde_json::from_str(&required_text(row, "env")?).map_err(|e| corrupt("env", e))?,
+        stdin: row.blob("stdin")?.unwrap_or_default(),
+        priority: required("priority", narrow(row, "priority")?)?,
+        timeout_ms: count(row, "timeout_ms")?.unwrap_or(0),
+        memory_mb: count(row, "memory_mb")?.unwrap_or(0),
+        fuel: count(row, "fuel")?,
+        max_attempts: required("max_attempts", narrow(row, "max_attempts")?)?,
+        state: state(&required_text(row, "state")?)?,
+        attempts: required("attempts", narrow(row, "attempts")?)?,
+        not_before: time(required_int(row, "not_before")?),
+        submitted_at: time(required_int(row, "submitted_at")?),
+        started_at: row.int("started_at")?.map(time),
+        finished_at: row.int("finished_at")?.map(time),
+        worker_pid: narrow(row, "worker_pid")?,
+        exit_code: narrow(row, "exit_code")?,
+        stdout: row.blob("stdout")?.unwrap_or_default(),
+        stderr: row.blob("stderr")?.unwrap_or_default(),
+        stdout_truncated: row.int("stdout_truncated")?.is_some_and(|flag| flag != 0),
+        stderr_truncated: row.int("stderr_truncated")?.is_some_and(|flag| flag != 0),
+        error: row.text("error")?,
+        fuel_used: count(row, "fuel_used")?,
+        peak_memory_bytes: count(row, "peak_memory_bytes")?,
+        progress: progress(row.int("progress_percent")?, row.text("progress_message")?),
     })
 }
 
 /// Decodes a module row joined with its names (`names` is a comma-free JSON array).
-pub fn module(row: &SqliteRow) -> Result<ModuleRecord> {
-    let names: Option<String> = row.try_get("names")?;
-    let mut names: Vec<String> = match names {
+pub fn module(row: &impl Columns) -> Result<ModuleRecord> {
+    let mut names: Vec<String> = match row.text("names")? {
         Some(json) => serde_json::from_str(&json).map_err(|e| corrupt("names", e))?,
         None => Vec::new(),
     };
     names.retain(|name| !name.is_empty());
     names.sort();
     Ok(ModuleRecord {
-        hash: row.try_get("hash")?,
-        kind: kind(row.try_get("kind")?)?,
-        size: row.try_get::<i64, _>("size")?.max(0) as u64,
+        hash: required_text(row, "hash")?,
+        kind: kind(&required_text(row, "kind")?)?,
+        size: count(row, "size")?.unwrap_or(0),
         names,
-        created_at: time(row.try_get("created_at")?),
+        created_at: time(required_int(row, "created_at")?),
     })
 }
