@@ -39,6 +39,11 @@ const SHORT_JOB: Duration = Duration::from_millis(5);
 const AHEAD_TIME: Duration = Duration::from_millis(5);
 /// ...but at most this many jobs.
 const AHEAD_MAX_PER_WORKER: usize = 64;
+/// While every worker is busy, ended attempts are recorded with the next claim, or once
+/// this many wait...
+const RECORD_BATCH: usize = 64;
+/// ...or once the first of them has waited this long.
+const RECORD_DELAY: Duration = Duration::from_millis(1);
 /// A job claimed ahead that no worker has taken after this long goes back to the queue.
 const STALE_AFTER: Duration = Duration::from_millis(50);
 
@@ -167,6 +172,7 @@ impl Dispatcher {
         let mut paused = self.paused.subscribe();
         let mut ready: VecDeque<Ready> = VecDeque::new();
         let mut pending: Vec<Finished> = Vec::new();
+        let mut pending_since = Instant::now();
         let mut claiming: Option<Claiming> = None;
         let mut dry: Option<Dry> = None;
         let mut pace = Pace::default();
@@ -175,11 +181,18 @@ impl Dispatcher {
             if claiming.is_none() {
                 let paused = *paused.borrow_and_update();
                 let want = if paused || dry.is_some() { 0 } else { self.wanted(&ready, &pace) };
-                if want > 0 || !pending.is_empty() {
+                // Ended attempts wait to be recorded in a batch only while every worker is busy.
+                let record = !pending.is_empty()
+                    && (self.pool.idle() > 0
+                        || pending.len() >= RECORD_BATCH
+                        || pending_since + RECORD_DELAY <= Instant::now());
+                if want > 0 || record {
                     claiming = Some(self.claim(std::mem::take(&mut pending), want));
                 }
             }
             let stale_at = ready.front().map(|first| first.since + STALE_AFTER);
+            let record_at =
+                (claiming.is_none() && !pending.is_empty()).then_some(pending_since + RECORD_DELAY);
             // Biased: once stopped, claim nothing more even if a worker is free too.
             let wake = tokio::select! {
                 biased;
@@ -190,6 +203,7 @@ impl Dispatcher {
                 Some(end) = ended.recv() => Wake::Ended(end),
                 reservation = self.pool.reserve(), if !ready.is_empty() => Wake::Free(reservation),
                 () = sleep_until(stale_at) => Wake::Stale,
+                () = sleep_until(record_at) => Wake::Changed,
                 () = more_work(&mut queued, dry) => Wake::Work,
             };
             match wake {
@@ -207,6 +221,9 @@ impl Dispatcher {
                     };
                 }
                 Wake::Ended(end) => {
+                    if pending.is_empty() {
+                        pending_since = Instant::now();
+                    }
                     pace.observe(took(&end));
                     pending.push(end);
                     while let Ok(end) = ended.try_recv() {
