@@ -1,8 +1,8 @@
 //! The durable store: modules, jobs, their states and results, in an embedded SQLite file.
 //!
-//! Every change goes through one writer task that commits whatever changes are waiting in a
-//! single transaction (group commit): many submissions or results cost one fsync, and each
-//! caller is answered only after its change is on disk. Reads use a separate pool of
+//! Every change goes through one writer thread (with its own connection) that commits
+//! whatever changes are waiting in a single transaction (group commit): many submissions or
+//! results cost one sync, and each caller is answered only after its change is on disk. Reads use a separate pool of
 //! connections (WAL lets them run beside the writer). Job transitions are published on an
 //! event channel after they commit. The store knows nothing of HTTP or worker processes.
 
@@ -57,7 +57,7 @@ pub enum StoreError {
     /// The group of changes this one was committed with failed to commit.
     #[error("commit failed: {0}")]
     CommitFailed(String),
-    /// The writer task is gone (the store is shutting down).
+    /// The writer thread is gone (the store is shutting down).
     #[error("the store is closed")]
     Closed,
 }
