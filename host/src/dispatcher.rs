@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::mem::take;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,8 +41,8 @@ const SHORT_JOB: Duration = Duration::from_millis(5);
 const AHEAD_TIME: Duration = Duration::from_millis(5);
 /// ...but at most this many jobs.
 const AHEAD_MAX_PER_WORKER: usize = 64;
-/// While every worker is busy, ended attempts are recorded with the next claim, or once
-/// this many wait...
+/// While every worker is busy, starts and ended attempts are recorded with the next claim,
+/// or once this many wait...
 const RECORD_BATCH: usize = 64;
 /// ...or once the first of them has waited this long.
 const RECORD_DELAY: Duration = Duration::from_millis(1);
@@ -76,6 +77,42 @@ struct Dry {
     seen: u64,
     /// ...or at this time (the next delayed job falls due, or a recheck).
     until: Instant,
+}
+
+/// What the next transaction records: jobs that reached a worker and attempts that ended,
+/// and since when the oldest of them has waited.
+#[derive(Default)]
+struct Notes {
+    started: Vec<(JobId, SystemTime)>,
+    ended: Vec<Finished>,
+    since: Option<Instant>,
+}
+
+impl Notes {
+    fn started(&mut self, id: JobId) {
+        self.since.get_or_insert_with(Instant::now);
+        self.started.push((id, SystemTime::now()));
+    }
+
+    fn ended(&mut self, end: Finished) {
+        self.since.get_or_insert_with(Instant::now);
+        self.ended.push(end);
+    }
+
+    fn len(&self) -> usize {
+        self.started.len() + self.ended.len()
+    }
+
+    /// When the notes are due to be recorded even in the middle of a batch; `None` if there
+    /// are none.
+    fn due(&self) -> Option<Instant> {
+        self.since.map(|since| since + RECORD_DELAY)
+    }
+
+    fn take(&mut self) -> (Vec<(JobId, SystemTime)>, Vec<Finished>) {
+        self.since = None;
+        (take(&mut self.started), take(&mut self.ended))
+    }
 }
 
 /// How long attempts take lately, which decides how many jobs to claim ahead.
@@ -172,28 +209,25 @@ impl Dispatcher {
         let mut queued = self.store.queued();
         let mut paused = self.paused.subscribe();
         let mut ready: VecDeque<Ready> = VecDeque::new();
-        let mut pending: Vec<Finished> = Vec::new();
-        let mut pending_since = Instant::now();
+        let mut notes = Notes::default();
         let mut claiming: Option<Claiming> = None;
         let mut dry: Option<Dry> = None;
         let mut pace = Pace::default();
         loop {
-            self.hand_out(&mut ready, None);
+            self.hand_out(&mut ready, None, &mut notes);
             if claiming.is_none() {
                 let paused = *paused.borrow_and_update();
                 let want = if paused || dry.is_some() { 0 } else { self.wanted(&ready, &pace) };
-                // Ended attempts wait to be recorded in a batch only while every worker is busy.
-                let record = !pending.is_empty()
-                    && (self.pool.idle() > 0
-                        || pending.len() >= RECORD_BATCH
-                        || pending_since + RECORD_DELAY <= Instant::now());
+                // Notes wait to be recorded in a batch only while every worker is busy.
+                let record = notes.due().is_some_and(|due| {
+                    self.pool.idle() > 0 || notes.len() >= RECORD_BATCH || due <= Instant::now()
+                });
                 if want > 0 || record {
-                    claiming = Some(self.claim(std::mem::take(&mut pending), want));
+                    claiming = Some(self.claim(notes.take(), want));
                 }
             }
             let stale_at = ready.front().map(|first| first.since + STALE_AFTER);
-            let record_at =
-                (claiming.is_none() && !pending.is_empty()).then_some(pending_since + RECORD_DELAY);
+            let record_at = if claiming.is_none() { notes.due() } else { None };
             // Biased: once stopped, claim nothing more even if a worker is free too.
             let wake = tokio::select! {
                 biased;
@@ -213,7 +247,7 @@ impl Dispatcher {
                 Wake::Claimed(asked, claimed) => {
                     claiming = None;
                     let seen = self.take_claimed(claimed, &mut ready);
-                    self.hand_out(&mut ready, None);
+                    self.hand_out(&mut ready, None, &mut notes);
                     dry = match seen {
                         Some((got, _)) if got >= asked || asked == 0 => dry,
                         Some((_, seen)) => Some(self.dry_until(seen).await),
@@ -222,17 +256,14 @@ impl Dispatcher {
                     };
                 }
                 Wake::Ended(end) => {
-                    if pending.is_empty() {
-                        pending_since = Instant::now();
-                    }
-                    pace.observe(took(&end));
-                    pending.push(end);
-                    while let Ok(end) = ended.try_recv() {
+                    for end in
+                        std::iter::once(end).chain(std::iter::from_fn(|| ended.try_recv().ok()))
+                    {
                         pace.observe(took(&end));
-                        pending.push(end);
+                        notes.ended(end);
                     }
                 }
-                Wake::Free(reservation) => self.hand_out(&mut ready, Some(reservation)),
+                Wake::Free(reservation) => self.hand_out(&mut ready, Some(reservation), &mut notes),
                 Wake::Work => dry = None,
                 Wake::Stale => {
                     self.release_stale(&mut ready).await;
@@ -248,10 +279,10 @@ impl Dispatcher {
             self.take_claimed(claimed, &mut ready);
         }
         while let Ok(end) = ended.try_recv() {
-            pending.push(end);
+            notes.ended(end);
         }
-        if !pending.is_empty() {
-            let (_, recorded) = self.claim(pending, 0).await;
+        if notes.due().is_some() {
+            let (_, recorded) = self.claim(notes.take(), 0).await;
             self.take_claimed(recorded, &mut ready);
         }
         self.release(ready.drain(..).collect()).await;
@@ -265,10 +296,14 @@ impl Dispatcher {
         if ready.is_empty() || want > ahead / 2 { want } else { 0 }
     }
 
-    /// Records `finished` and claims up to `limit` jobs, in the background.
-    fn claim(&self, finished: Vec<Finished>, limit: usize) -> Claiming {
+    /// Records the notes and claims up to `limit` jobs, in the background.
+    fn claim(
+        &self,
+        (started, finished): (Vec<(JobId, SystemTime)>, Vec<Finished>),
+        limit: usize,
+    ) -> Claiming {
         let store = self.store.clone();
-        Box::pin(async move { (limit, store.finish_and_claim(finished, limit).await) })
+        Box::pin(async move { (limit, store.finish_and_claim(started, finished, limit).await) })
     }
 
     /// Adds claimed jobs to `ready`; returns how many there were and the store's queued
@@ -296,9 +331,15 @@ impl Dispatcher {
         Some((got, seen))
     }
 
-    /// Starts ready jobs on free workers: the one just reserved, then any free right now.
-    /// Jobs cancelled while they waited are dropped (the store has them cancelled).
-    fn hand_out(self: &Arc<Self>, ready: &mut VecDeque<Ready>, mut reserved: Option<Reservation>) {
+    /// Starts ready jobs on free workers: the one just reserved, then any free right now, and
+    /// notes when each started. Jobs cancelled while they waited are dropped (the store has
+    /// them cancelled).
+    fn hand_out(
+        self: &Arc<Self>,
+        ready: &mut VecDeque<Ready>,
+        mut reserved: Option<Reservation>,
+        notes: &mut Notes,
+    ) {
         while let Some(first) = ready.front() {
             if first.token.is_cancelled() {
                 let dropped = ready.pop_front().expect("a first job");
@@ -309,6 +350,7 @@ impl Dispatcher {
                 break;
             };
             let Ready { job, token, .. } = ready.pop_front().expect("a first job");
+            notes.started(job.id);
             self.tasks.spawn(self.clone().run_job(job, reservation, token));
         }
     }
@@ -361,7 +403,7 @@ impl Dispatcher {
                 None => end,
             }
         };
-        if let Err(e) = self.store.finish_and_claim(vec![end], 0).await {
+        if let Err(e) = self.store.finish_and_claim(Vec::new(), vec![end], 0).await {
             tracing::error!("recording the job's end failed: {e}");
         }
     }

@@ -58,8 +58,9 @@ pub async fn serve(
         .await
         .context("cannot open the job store")?;
     let recovered = store.recover().await?;
-    if recovered.requeued + recovered.failed > 0 {
+    if recovered.released + recovered.requeued + recovered.failed > 0 {
         tracing::warn!(
+            not_started = recovered.released,
             requeued = recovered.requeued,
             failed = recovered.failed,
             "recovered jobs left running by the previous run"

@@ -6,6 +6,8 @@ use serde_json::{Value, json};
 
 use super::harness::{alive, children, wait_until};
 use super::server::Server;
+use wasmpool::job::ModuleKind;
+use wasmpool::store::{NewJob, Store};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sigkilled_host_restarts_and_ends_every_job() {
@@ -17,8 +19,8 @@ async fn a_sigkilled_host_restarts_and_ends_every_job() {
     let retried =
         server.submit(json!({ "module": "sleeper", "args": ["1"], "max_attempts": 2 })).await;
     let failed = server.submit(json!({ "module": "sleeper", "args": ["1"] })).await;
-    server.wait_for_state(retried, "running").await;
-    server.wait_for_state(failed, "running").await;
+    server.wait_for_start(retried).await;
+    server.wait_for_start(failed).await;
     // Fifty queued behind them.
     let jobs: Vec<Value> = (0..50).map(|_| Server::job("hello", &[])).collect();
     let (status, accepted) = server.post("/v1/jobs/batch", json!({ "jobs": jobs })).await;
@@ -57,6 +59,38 @@ async fn a_sigkilled_host_restarts_and_ends_every_job() {
     );
     let (_, pool) = server.get("/v1/pool").await;
     assert_eq!(pool["counts"]["succeeded"], 51, "{pool}");
+}
+
+/// The dispatcher claims jobs a little ahead of its workers. If the host dies, a claimed job
+/// whose start on a worker was never recorded goes back to the queue as if never claimed;
+/// only one that had started counts the attempt (and, with none left, fails with the reason).
+#[tokio::test(flavor = "multi_thread")]
+async fn claimed_jobs_that_never_started_are_queued_again_uncounted_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wasmpool.db");
+    let store = Store::open(&path).await.unwrap();
+    let hash = "ab".repeat(32);
+    store.put_module(hash.clone(), ModuleKind::Module, 1, None).await.unwrap();
+    let job = NewJob { module_hash: hash, max_attempts: 1, timeout_ms: 1000, ..NewJob::default() };
+    store.submit(vec![job; 3]).await.unwrap();
+    let claimed = store.finish_and_claim(Vec::new(), Vec::new(), 3).await.unwrap();
+    let ids: Vec<i64> = claimed.jobs.iter().map(|job| job.id).collect();
+    assert_eq!(ids.len(), 3);
+    // Only the first reached a worker before the host died.
+    let now = std::time::SystemTime::now();
+    store.finish_and_claim(vec![(ids[0], now)], Vec::new(), 0).await.unwrap();
+    drop(store);
+
+    let store = Store::open(&path).await.unwrap();
+    let recovered = store.recover().await.unwrap();
+    assert_eq!((recovered.released, recovered.requeued, recovered.failed), (2, 0, 1));
+    let started = store.job(ids[0]).await.unwrap().unwrap();
+    assert_eq!(started.state.as_str(), "failed");
+    assert!(started.error.unwrap().contains("host stopped while the job was running"));
+    for &id in &ids[1..] {
+        let job = store.job(id).await.unwrap().unwrap();
+        assert_eq!((job.state.as_str(), job.attempts, job.error), ("queued", 0, None), "{id}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

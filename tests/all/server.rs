@@ -168,6 +168,11 @@ impl Server {
         self.poll_job(id, &format!("became {state}"), |job| job["state"] == state).await
     }
 
+    /// Waits (bounded) until the job's start on a worker is recorded (`started_at` set).
+    pub async fn wait_for_start(&self, id: i64) -> Value {
+        self.poll_job(id, "started", |job| job["started_at"].is_string()).await
+    }
+
     /// Waits (bounded) until the job is on a worker; returns the job (with `worker_pid`).
     pub async fn wait_for_worker(&self, id: i64) -> Value {
         self.poll_job(id, "reached a worker", |job| job["worker_pid"].as_u64().is_some()).await

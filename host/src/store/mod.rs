@@ -186,6 +186,8 @@ pub struct JobEvent {
 /// What recovery after a restart did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Recovered {
+    /// Jobs claimed that had not reached a worker, queued again with the attempt uncounted.
+    pub released: u64,
     /// Jobs found running and queued again for another attempt.
     pub requeued: u64,
     /// Jobs found running with no attempts left, now failed.
@@ -319,13 +321,20 @@ impl Store {
         self.write(|reply| Write::Submit { jobs, reply }).await
     }
 
-    /// Records how attempts ended — each job ends, or is queued again for a retry; jobs no
-    /// longer running (cancelled meanwhile) are left as they are — then moves up to `limit`
-    /// due queued jobs to running (highest priority, then oldest first), counting an attempt,
-    /// and returns them. One transaction: the dispatcher records the attempts that freed
-    /// workers and hands those workers their next jobs at once.
-    pub async fn finish_and_claim(&self, finished: Vec<Finished>, limit: usize) -> Result<Claimed> {
-        self.write(|reply| Write::FinishAndClaim { finished, limit, reply }).await
+    /// Records when claimed jobs started on a worker (`started`), and how attempts ended —
+    /// each job ends, or is queued again for a retry; jobs no longer running (cancelled
+    /// meanwhile) are left as they are — then moves up to `limit` due queued jobs to running
+    /// (highest priority, then oldest first), counting an attempt, and returns them. One
+    /// transaction: the dispatcher records the attempts that freed workers and claims their
+    /// next jobs at once. A claimed job has no `started_at` until its start is recorded, so
+    /// recovery after a crash can tell the jobs that never reached a worker.
+    pub async fn finish_and_claim(
+        &self,
+        started: Vec<(JobId, SystemTime)>,
+        finished: Vec<Finished>,
+        limit: usize,
+    ) -> Result<Claimed> {
+        self.write(|reply| Write::FinishAndClaim { started, finished, limit, reply }).await
     }
 
     /// Cancels a queued or running job.
@@ -349,8 +358,9 @@ impl Store {
         self.write(|reply| Write::Release { ids, reply }).await
     }
 
-    /// After a restart: jobs left running by a dead host are queued again (their attempt
-    /// counted) or, with no attempts left, failed with the reason.
+    /// After a restart: jobs claimed by a dead host that had not started go back to the queue
+    /// as if never claimed; those that had started are queued again (their attempt counted)
+    /// or, with no attempts left, failed with the reason.
     pub async fn recover(&self) -> Result<Recovered> {
         self.write(|reply| Write::Recover { reply }).await
     }

@@ -43,6 +43,7 @@ pub enum Write {
         reply: Reply<Vec<(JobId, JobState)>>,
     },
     FinishAndClaim {
+        started: Vec<(JobId, SystemTime)>,
         finished: Vec<Finished>,
         limit: usize,
         reply: Reply<Claimed>,
@@ -350,8 +351,8 @@ fn apply(db: &Connection, write: Write, changed: &mut Changes, queued: u64) -> (
         }
         Write::DeleteModule { hash, reply } => answer!(reply, delete_module(db, hash)),
         Write::Submit { jobs, reply } => answer!(reply, submit(db, jobs, changed)),
-        Write::FinishAndClaim { finished, limit, reply } => {
-            answer!(reply, finish_and_claim(db, &finished, limit, changed, queued))
+        Write::FinishAndClaim { started, finished, limit, reply } => {
+            answer!(reply, finish_and_claim(db, &started, &finished, limit, changed, queued))
         }
         Write::Cancel { id, reply } => answer!(reply, cancel(db, id, changed)),
         Write::Retry { id, reply } => answer!(reply, retry(db, id, changed)),
@@ -556,7 +557,7 @@ fn insert(
 fn claim(db: &Connection, limit: usize, changed: &mut Changes) -> Result<Vec<JobRecord>> {
     let mut jobs = db
         .prepare_cached(
-            "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?1,
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = NULL,
                  finished_at = NULL, worker_pid = NULL
              WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_queue
                           WHERE state = 'queued' AND not_before <= ?1
@@ -629,15 +630,35 @@ fn finish(db: &Connection, finished: &[Finished], changed: &mut Changes) -> Resu
     Ok(())
 }
 
-/// Records ended attempts and claims for the workers they freed, in one transaction.
-/// `queued` counts the jobs queued by earlier changes.
+/// Records when claimed jobs started, up to this many per statement.
+const START_CHUNK: usize = 256;
+
+/// Records when claimed jobs reached a worker.
+fn start(db: &Connection, started: &[(JobId, SystemTime)]) -> Result<()> {
+    for chunk in started.chunks(START_CHUNK) {
+        let values: Vec<Param<'_>> =
+            chunk.iter().flat_map(|&(id, at)| [int(id), int(micros(at))]).collect();
+        let sql = format!(
+            "UPDATE jobs SET started_at = v.column2 FROM (VALUES {}) AS v
+             WHERE jobs.id = v.column1 AND jobs.state = 'running' AND jobs.started_at IS NULL",
+            placeholders(chunk.len(), 2)
+        );
+        db.prepare_cached(&sql)?.execute(params_from_iter(values))?;
+    }
+    Ok(())
+}
+
+/// Records starts and ended attempts and claims for the workers they freed, in one
+/// transaction. `queued` counts the jobs queued by earlier changes.
 fn finish_and_claim(
     db: &Connection,
+    started: &[(JobId, SystemTime)],
     finished: &[Finished],
     limit: usize,
     changed: &mut Changes,
     queued: u64,
 ) -> Result<Claimed> {
+    start(db, started)?;
     finish(db, finished, changed)?;
     let seen = queued + changed.queued();
     let jobs = if limit == 0 { Vec::new() } else { claim(db, limit, changed)? };
@@ -709,6 +730,13 @@ fn release(db: &Connection, ids: &[JobId], changed: &mut Changes) -> Result<()> 
 
 fn recover(db: &Connection, changed: &mut Changes) -> Result<Recovered> {
     let at = now();
+    let released = db
+        .prepare_cached(
+            "UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0), worker_pid = NULL
+             WHERE state = 'running' AND started_at IS NULL RETURNING id",
+        )?
+        .query_map([], |row| row.get::<_, JobId>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     let requeued = db
         .prepare_cached(
             "UPDATE jobs SET state = 'queued', not_before = ?1, worker_pid = NULL,
@@ -726,13 +754,17 @@ fn recover(db: &Connection, changed: &mut Changes) -> Result<Recovered> {
         )?
         .query_map([at], |row| row.get::<_, JobId>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    for &id in &requeued {
+    for &id in released.iter().chain(&requeued) {
         changed.moved(id, Some(JobState::Running), JobState::Queued);
     }
     for &id in &failed {
         changed.moved(id, Some(JobState::Running), JobState::Failed);
     }
-    Ok(Recovered { requeued: requeued.len() as u64, failed: failed.len() as u64 })
+    Ok(Recovered {
+        released: released.len() as u64,
+        requeued: requeued.len() as u64,
+        failed: failed.len() as u64,
+    })
 }
 
 fn purge(db: &Connection, cutoff: SystemTime, changed: &mut Changes) -> Result<u64> {
