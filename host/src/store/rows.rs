@@ -1,7 +1,7 @@
 //! Rows as the store hands them out, and the conversions between Rust and SQLite values
 //! (times are integer microseconds since the Unix epoch; lists and maps are JSON text).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::Row;
@@ -158,17 +158,44 @@ impl Columns for SqliteRow {
     }
 }
 
-impl Columns for rusqlite::Row<'_> {
+/// A row of the writer's connection, with its statement's column positions looked up once
+/// ([`positions`]): rusqlite finds a column by name with a linear, case-insensitive scan,
+/// which for a claim's `RETURNING *` was a tenth of the writer's time.
+pub struct Positioned<'a> {
+    /// The row.
+    pub row: &'a rusqlite::Row<'a>,
+    /// Column name to position, for the row's statement.
+    pub columns: &'a HashMap<String, usize>,
+}
+
+/// The positions of a statement's result columns by name.
+pub fn positions(statement: &rusqlite::Statement<'_>) -> HashMap<String, usize> {
+    statement
+        .column_names()
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| (name.to_string(), i))
+        .collect()
+}
+
+impl Positioned<'_> {
+    fn get<T: rusqlite::types::FromSql>(&self, column: &str) -> Result<T> {
+        let index = self.columns.get(column).ok_or_else(|| corrupt(column, "no such column"))?;
+        Ok(self.row.get(*index)?)
+    }
+}
+
+impl Columns for Positioned<'_> {
     fn int(&self, column: &str) -> Result<Option<i64>> {
-        Ok(self.get(column)?)
+        self.get(column)
     }
 
     fn text(&self, column: &str) -> Result<Option<String>> {
-        Ok(self.get(column)?)
+        self.get(column)
     }
 
     fn blob(&self, column: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.get(column)?)
+        self.get(column)
     }
 }
 

@@ -12,7 +12,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, TransactionBehavior, params, params_from_iter};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use super::rows::{self, JobRecord, ModuleRecord, micros};
+use super::rows::{self, JobRecord, ModuleRecord, Positioned, micros};
 use super::{
     Cancel, Change, Claimed, Finished, JobEvent, JobId, NewJob, Recovered, Result, StoreError,
     reads,
@@ -428,9 +428,10 @@ fn put_module(
         )?
         .execute(params![name, hash, now()])?;
     }
-    let record = db
-        .prepare_cached(&format!("{} WHERE m.hash = ?", reads::MODULES))?
-        .query_row([hash], |row| Ok(rows::module(row)))??;
+    let mut statement = db.prepare_cached(&format!("{} WHERE m.hash = ?", reads::MODULES))?;
+    let columns = rows::positions(&statement);
+    let record = statement
+        .query_row([hash], |row| Ok(rows::module(&Positioned { row, columns: &columns })))??;
     Ok((record, inserted == 1))
 }
 
@@ -555,16 +556,19 @@ fn insert(
 }
 
 fn claim(db: &Connection, limit: usize, changed: &mut Changes) -> Result<Vec<JobRecord>> {
-    let mut jobs = db
-        .prepare_cached(
-            "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = NULL,
-                 finished_at = NULL, worker_pid = NULL
-             WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_queue
-                          WHERE state = 'queued' AND not_before <= ?1
-                          ORDER BY priority DESC, id LIMIT ?2)
-             RETURNING *",
-        )?
-        .query_map(params![now(), limit as i64], |row| Ok(rows::job(row)))?
+    let mut statement = db.prepare_cached(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = NULL,
+             finished_at = NULL, worker_pid = NULL
+         WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_queue
+                      WHERE state = 'queued' AND not_before <= ?1
+                      ORDER BY priority DESC, id LIMIT ?2)
+         RETURNING *",
+    )?;
+    let columns = rows::positions(&statement);
+    let mut jobs = statement
+        .query_map(params![now(), limit as i64], |row| {
+            Ok(rows::job(&Positioned { row, columns: &columns }))
+        })?
         .map(|row| row?)
         .collect::<Result<Vec<_>>>()?;
     jobs.sort_by_key(|job| (std::cmp::Reverse(job.priority), job.id));
