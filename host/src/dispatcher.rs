@@ -4,10 +4,10 @@
 //!
 //! While attempts are short it claims a few jobs ahead of the free workers, so a worker that
 //! finishes starts its next job at once instead of waiting for a store transaction, and one
-//! transaction records a batch of ended attempts and claims the next batch. See
-//! `docs/ARCHITECTURE.md` for the numbers and why. Jobs claimed ahead
-//! are `running` in the store before a worker takes them; one that waits longer than
-//! [`STALE_AFTER`] (the jobs got long) goes back to the queue with its attempt uncounted.
+//! transaction records a batch of ended attempts and claims the next batch. Jobs claimed
+//! ahead are `running` in the store (with no `started_at`) before a worker takes them; one
+//! that waits longer than [`STALE_AFTER`] (the jobs got long) goes back to the queue with its
+//! attempt uncounted. `docs/ARCHITECTURE.md` has the figures behind the constants.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
