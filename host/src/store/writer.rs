@@ -228,7 +228,7 @@ impl Write {
     }
 
     /// Whether the caller is promised the change survives a power loss. Everything a client
-    /// asked for is; the dispatcher's own bookkeeping (claims, attempt results) is kept
+    /// asked for is; the dispatcher's own bookkeeping (claims, starts, results) is kept
     /// through a process crash by the WAL, and on a power loss at worst a job runs again.
     fn must_reach_disk(&self) -> bool {
         !matches!(self, Write::FinishAndClaim { .. } | Write::Progress { .. })
@@ -263,9 +263,9 @@ fn commit_group(db: &mut Connection, group: Vec<Write>, events: &Events) {
     let alone = group.len() == 1;
     let mut group = group.into_iter();
     while let Some(write) = group.next() {
-        // Alone in its transaction, a change needs no savepoint of its own.
+        // A change alone in its transaction needs no savepoint of its own, nor does one that
+        // only the database can fail (maybe halfway through): if it fails, the group goes back.
         if alone || !write.can_be_refused() {
-            // Only the database fails these, maybe halfway through: then the group goes back.
             let mut changed = Changes::default();
             let (answer, ok) = apply(&transaction, write, &mut changed, queued);
             if !ok {
