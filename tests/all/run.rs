@@ -20,6 +20,19 @@ fn hello_component_runs_as_preview2() {
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
 }
 
+#[test]
+fn a_working_directory_left_by_a_killed_run_is_swept() {
+    // A pid that is certainly gone: a child that has exited and been reaped.
+    let mut child = std::process::Command::new("true").spawn().expect("spawn true");
+    let pid = child.id();
+    child.wait().expect("wait");
+    let left = std::env::temp_dir().join(format!("wasmpool-{pid}"));
+    std::fs::create_dir_all(left.join("worker-0")).expect("a leftover directory");
+    let out = output(&["run", artifacts::HELLO]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert!(!left.exists(), "{} is still there", left.display());
+}
+
 fn run_with_stdin(module: &str, input: &[u8]) -> std::process::Output {
     let mut child = wasmpool(&["run", module])
         .stdin(Stdio::piped())

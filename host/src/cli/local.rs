@@ -49,10 +49,41 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 /// Starts a local pool of `workers` processes in a private temporary directory.
 pub fn start_pool(workers: usize) -> anyhow::Result<Pool> {
-    let work_dir = std::env::temp_dir().join(format!("wasmpool-{}", std::process::id()));
+    let temp = std::env::temp_dir();
+    sweep_abandoned(&temp);
+    let work_dir = temp.join(format!("{WORK_DIR_PREFIX}{}", std::process::id()));
     let config =
         PoolConfig::new(workers, work_dir).context("cannot locate the wasmpool executable")?;
     Pool::start(config).context("cannot create the pool's working directory")
+}
+
+/// `run` and `map` work in `<temp>/wasmpool-<pid>`.
+const WORK_DIR_PREFIX: &str = "wasmpool-";
+
+/// Removes the working directories of `run` and `map` processes that were killed before they
+/// could clean up: `wasmpool-<pid>` for a pid no longer running, holding nothing but worker
+/// directories. Anything else is left alone.
+fn sweep_abandoned(temp: &Path) {
+    let Ok(entries) = std::fs::read_dir(temp) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name.to_str().and_then(|name| name.strip_prefix(WORK_DIR_PREFIX));
+        let Some(pid) = pid.and_then(|pid| pid.parse::<u32>().ok()) else { continue };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let dir = entry.path();
+        let only_workers = std::fs::read_dir(&dir).is_ok_and(|mut inside| {
+            inside.all(|entry| {
+                entry.is_ok_and(|entry| {
+                    entry.file_name().to_str().is_some_and(|name| name.starts_with("worker-"))
+                })
+            })
+        });
+        if only_workers {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
 }
 
 /// The program name the guest sees as `argv[0]`: the module's file name.
