@@ -23,10 +23,7 @@ async fn a_sigkilled_host_restarts_and_ends_every_job() {
     server.wait_for_start(failed).await;
     // Fifty queued behind them.
     let jobs: Vec<Value> = (0..50).map(|_| Server::job("hello", &[])).collect();
-    let (status, accepted) = server.post("/v1/jobs/batch", json!({ "jobs": jobs })).await;
-    assert_eq!(status, 202);
-    let queued: Vec<i64> =
-        accepted["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_i64().unwrap()).collect();
+    let queued = server.submit_batch(jobs).await;
     let (_, pool) = server.get("/v1/pool").await;
     assert_eq!(pool["counts"]["running"], 2, "{pool}");
     assert_eq!(pool["counts"]["queued"], 50, "{pool}");

@@ -64,12 +64,8 @@ async fn the_managers_example_end_to_end() {
     }
     let (_, queues) = server.get("/v1/queues").await;
     assert_eq!(queues, json!([{ "name": "tasks", "length": 10 }]));
-    let jobs: Vec<i64> = {
-        let batch = vec![json!({ "module": "square", "args": ["tasks", "results", "500"] }); 3];
-        let (status, accepted) = server.post("/v1/jobs/batch", json!({ "jobs": batch })).await;
-        assert_eq!(status, 202);
-        accepted["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_i64().unwrap()).collect()
-    };
+    let square = json!({ "module": "square", "args": ["tasks", "results", "500"] });
+    let jobs = server.submit_batch(vec![square; 3]).await;
     let mut results = BTreeSet::new();
     for _ in 0..10 {
         results.insert(queue_get(&server, "results", 10_000).await.expect("a result within 10 s"));

@@ -139,6 +139,14 @@ impl Server {
         body["id"].as_i64().expect("id")
     }
 
+    /// Submits a batch (asserting 202); returns the jobs' ids in order.
+    pub async fn submit_batch(&self, jobs: Vec<Value>) -> Vec<i64> {
+        let (status, accepted) = self.post("/v1/jobs/batch", json!({ "jobs": jobs })).await;
+        assert_eq!(status, 202, "{accepted}");
+        let accepted = accepted["jobs"].as_array().expect("accepted jobs");
+        accepted.iter().map(|job| job["id"].as_i64().expect("id")).collect()
+    }
+
     /// Waits (bounded) for the job to end and returns it.
     pub async fn wait(&self, id: i64) -> Value {
         for _ in 0..10 {

@@ -33,10 +33,7 @@ async fn a_batch_of_200_jobs_all_succeed() {
     let server = Server::start(2, data.path(), &[]);
     server.upload(artifacts::FIB, "fib").await;
     let jobs: Vec<Value> = (0..200).map(|i| Server::job("fib", &[&(i % 20).to_string()])).collect();
-    let (status, accepted) = server.post("/v1/jobs/batch", json!({ "jobs": jobs })).await;
-    assert_eq!(status, 202, "{accepted}");
-    let ids: Vec<i64> =
-        accepted["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_i64().unwrap()).collect();
+    let ids = server.submit_batch(jobs).await;
     assert_eq!(ids.len(), 200);
     for (i, id) in ids.iter().enumerate() {
         let job = server.wait(*id).await;
@@ -133,16 +130,13 @@ async fn a_job_waiting_for_a_worker_reads_queued_after_a_run_of_short_jobs() {
     server.upload(artifacts::HELLO, "hello").await;
     server.upload(artifacts::LONG_TIME_TASK, "long").await;
     let short: Vec<Value> = (0..100).map(|_| Server::job("hello", &[])).collect();
-    let (_, accepted) = server.post("/v1/jobs/batch", json!({ "jobs": short })).await;
-    let last = accepted["jobs"][99]["id"].as_i64().unwrap();
+    let last = server.submit_batch(short).await[99];
     assert_eq!(server.wait(last).await["state"], "succeeded");
 
     let env = json!({ "LONG_TIME_TASK_MIN_MS": "3000", "LONG_TIME_TASK_MAX_MS": "3001" });
     let long: Vec<Value> =
         (0..3).map(|i| json!({ "module": "long", "args": [i.to_string()], "env": env })).collect();
-    let (_, accepted) = server.post("/v1/jobs/batch", json!({ "jobs": long })).await;
-    let ids: Vec<i64> =
-        accepted["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_i64().unwrap()).collect();
+    let ids = server.submit_batch(long).await;
     let first = server.wait_for_worker(ids[0]).await;
     server.wait_for_worker(ids[1]).await;
     let third = server.wait_for_state(ids[2], "queued").await;
