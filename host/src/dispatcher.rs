@@ -103,6 +103,10 @@ impl Notes {
         self.started.len() + self.ended.len()
     }
 
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// When the notes are due to be recorded even in the middle of a batch; `None` if there
     /// are none.
     fn due(&self) -> Option<Instant> {
@@ -281,7 +285,7 @@ impl Dispatcher {
         while let Ok(end) = ended.try_recv() {
             notes.ended(end);
         }
-        if notes.due().is_some() {
+        if !notes.is_empty() {
             let (_, recorded) = self.claim(notes.take(), 0).await;
             self.take_claimed(recorded, &mut ready);
         }

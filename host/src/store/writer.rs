@@ -719,15 +719,19 @@ fn delete_job(db: &Connection, id: JobId, changed: &mut Changes) -> Result<Chang
 }
 
 fn release(db: &Connection, ids: &[JobId], changed: &mut Changes) -> Result<()> {
-    let mut statement = db.prepare_cached(
-        "UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0), started_at = NULL,
-             worker_pid = NULL
-         WHERE id = ? AND state = 'running'",
-    )?;
-    for &id in ids {
-        if statement.execute([id])? == 1 {
-            changed.moved(id, Some(JobState::Running), JobState::Queued);
-        }
+    // One statement for the whole batch (a drain or a stale claim-ahead gives back up to
+    // 64 jobs per worker): the ids go in as one JSON array.
+    let ids = serde_json::to_string(ids).expect("ids serialise");
+    let released = db
+        .prepare_cached(
+            "UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0), started_at = NULL,
+                 worker_pid = NULL
+             WHERE id IN (SELECT value FROM json_each(?)) AND state = 'running' RETURNING id",
+        )?
+        .query_map([ids], |row| row.get::<_, JobId>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for id in released {
+        changed.moved(id, Some(JobState::Running), JobState::Queued);
     }
     Ok(())
 }
