@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use crate::wire::{
     Accepted, BatchAccepted, BatchRequest, ErrorBody, JobPage, JobRequest, JobState, JobView,
-    ModuleView, PoolView, QueueView,
+    ModuleView, NodeView, PoolView, QueueView,
 };
 
 /// Bound on any one request, so a hung server cannot hang the caller for ever.
@@ -256,6 +256,11 @@ impl Client {
     /// The pool at a glance.
     pub async fn pool(&self) -> Result<PoolView, ClientError> {
         self.json(self.request(Method::GET, self.url(&["pool"]))).await
+    }
+
+    /// Every host of the cluster.
+    pub async fn nodes(&self) -> Result<Vec<NodeView>, ClientError> {
+        self.json(self.request(Method::GET, self.url(&["nodes"]))).await
     }
 
     /// Stops handing out queued jobs; running ones carry on.

@@ -27,7 +27,7 @@ use crate::job::{Completed, JobResult, JobSpec, Limits, Outcome};
 use crate::library::Library;
 use crate::metrics::Metrics;
 use crate::pool::{Pool, Reservation};
-use crate::store::{Claimed, Finished, JobId, JobRecord, Store};
+use crate::store::{Attempt, Claimed, Finished, JobId, JobRecord, Store, StoreError};
 use crate::wire::JobState;
 
 /// First retry delay; doubles per attempt up to [`RETRY_BACKOFF_MAX`].
@@ -48,20 +48,32 @@ const RECORD_BATCH: usize = 64;
 const RECORD_DELAY: Duration = Duration::from_millis(1);
 /// A job claimed ahead that no worker has taken after this long goes back to the queue.
 const STALE_AFTER: Duration = Duration::from_millis(50);
+/// After a failed store call, wait this long before the next (doubling up to
+/// [`STORE_RETRY_MAX`]); the notes it carried are kept and go with the next call.
+const STORE_RETRY: Duration = Duration::from_millis(50);
+const STORE_RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// What woke the run loop.
 enum Wake {
     Stop,
     Changed,
     Ended(Finished),
-    Claimed(usize, crate::store::Result<Claimed>),
+    Claimed(Box<Call>),
     Free(Reservation),
     Work,
     Stale,
 }
 
-/// A store call in flight: the number of jobs asked for, and the answer.
-type Claiming = Pin<Box<dyn Future<Output = (usize, crate::store::Result<Claimed>)> + Send>>;
+/// A store call in flight.
+type Claiming = Pin<Box<dyn Future<Output = Box<Call>> + Send>>;
+
+/// A store call that came back: the number of jobs asked for, the notes it recorded (given
+/// back to be recorded again if it failed), and the answer.
+struct Call {
+    asked: usize,
+    notes: (Vec<(Attempt, SystemTime)>, Vec<Finished>),
+    answer: Result<Claimed, StoreError>,
+}
 
 /// A job claimed and not yet handed to a worker.
 struct Ready {
@@ -83,15 +95,15 @@ struct Dry {
 /// and since when the oldest of them has waited.
 #[derive(Default)]
 struct Notes {
-    started: Vec<(JobId, SystemTime)>,
+    started: Vec<(Attempt, SystemTime)>,
     ended: Vec<Finished>,
     since: Option<Instant>,
 }
 
 impl Notes {
-    fn started(&mut self, id: JobId) {
+    fn started(&mut self, attempt: Attempt) {
         self.since.get_or_insert_with(Instant::now);
-        self.started.push((id, SystemTime::now()));
+        self.started.push((attempt, SystemTime::now()));
     }
 
     fn ended(&mut self, end: Finished) {
@@ -113,9 +125,19 @@ impl Notes {
         self.since.map(|since| since + RECORD_DELAY)
     }
 
-    fn take(&mut self) -> (Vec<(JobId, SystemTime)>, Vec<Finished>) {
+    fn take(&mut self) -> (Vec<(Attempt, SystemTime)>, Vec<Finished>) {
         self.since = None;
         (take(&mut self.started), take(&mut self.ended))
+    }
+
+    /// Takes back the notes of a store call that failed, ahead of any noted since.
+    fn restore(&mut self, (started, ended): (Vec<(Attempt, SystemTime)>, Vec<Finished>)) {
+        if started.is_empty() && ended.is_empty() {
+            return;
+        }
+        self.since = Some(Instant::now());
+        self.started.splice(0..0, started);
+        self.ended.splice(0..0, ended);
     }
 }
 
@@ -153,8 +175,8 @@ pub struct Dispatcher {
     metrics: Arc<Metrics>,
     output_bytes: u64,
     paused: watch::Sender<bool>,
-    /// Jobs claimed and not yet recorded, with the token that cancels each.
-    running: Mutex<HashMap<JobId, CancellationToken>>,
+    /// Jobs claimed and not yet recorded: the attempt, and the token that cancels it.
+    running: Mutex<HashMap<JobId, (Attempt, CancellationToken)>>,
     /// Set when a drain ran out of time: stopped jobs go back to the queue.
     releasing: AtomicBool,
     /// Where ended attempts go while the run loop runs.
@@ -198,9 +220,27 @@ impl Dispatcher {
     /// Stops a claimed job's worker, or keeps a job claimed ahead from starting (the store
     /// has already marked it cancelled).
     pub fn cancel(&self, id: JobId) {
-        if let Some(token) = self.running.lock().expect("dispatcher lock").get(&id) {
+        if let Some((_, token)) = self.running.lock().expect("dispatcher lock").get(&id) {
             token.cancel();
         }
+    }
+
+    /// The attempts this host holds: claimed ahead, or running.
+    pub fn holding(&self) -> Vec<Attempt> {
+        self.running
+            .lock()
+            .expect("dispatcher lock")
+            .values()
+            .map(|(attempt, _)| *attempt)
+            .collect()
+    }
+
+    /// Stops every attempt this host holds: the cluster declared the host lost and gave them
+    /// to others, so whatever they would still write is refused by the store anyway.
+    pub fn abandon(&self) {
+        let running = self.running.lock().expect("dispatcher lock");
+        tracing::warn!("stopping the {} job(s) this host held", running.len());
+        running.values().for_each(|(_, token)| token.cancel());
     }
 
     /// Claims and starts jobs until `stop` is cancelled. Attempts that end come back here
@@ -217,9 +257,10 @@ impl Dispatcher {
         let mut claiming: Option<Claiming> = None;
         let mut dry: Option<Dry> = None;
         let mut pace = Pace::default();
+        let mut failing = Failing::default();
         loop {
             self.hand_out(&mut ready, None, &mut notes);
-            if claiming.is_none() {
+            if claiming.is_none() && failing.until.is_none_or(|until| until <= Instant::now()) {
                 let paused = *paused.borrow_and_update();
                 let want = if paused || dry.is_some() { 0 } else { self.wanted(&ready, &pace) };
                 // Notes wait to be recorded in a batch only while every worker is busy.
@@ -231,14 +272,17 @@ impl Dispatcher {
                 }
             }
             let stale_at = ready.front().map(|first| first.since + STALE_AFTER);
-            let record_at = if claiming.is_none() { notes.due() } else { None };
+            let record_at = match claiming {
+                None => notes.due().map(|due| failing.until.map_or(due, |until| until.max(due))),
+                Some(_) => None,
+            };
             // Biased: once stopped, claim nothing more even if a worker is free too.
             let wake = tokio::select! {
                 biased;
                 () = stop.cancelled() => Wake::Stop,
                 _ = paused.changed() => Wake::Changed,
-                (asked, claimed) = async { claiming.as_mut().expect("in flight").await },
-                    if claiming.is_some() => Wake::Claimed(asked, claimed),
+                call = async { claiming.as_mut().expect("in flight").await },
+                    if claiming.is_some() => Wake::Claimed(call),
                 Some(end) = ended.recv() => Wake::Ended(end),
                 reservation = self.pool.reserve(), if !ready.is_empty() => Wake::Free(reservation),
                 () = sleep_until(stale_at) => Wake::Stale,
@@ -248,15 +292,23 @@ impl Dispatcher {
             match wake {
                 Wake::Stop => break,
                 Wake::Changed => {}
-                Wake::Claimed(asked, claimed) => {
+                Wake::Claimed(call) => {
                     claiming = None;
-                    let seen = self.take_claimed(claimed, &mut ready);
+                    let Call { asked, notes: recorded, answer } = *call;
+                    if answer.is_err() {
+                        notes.restore(recorded);
+                    }
+                    failing.after(&answer);
+                    let seen = self.take_claimed(answer, &mut ready);
                     self.hand_out(&mut ready, None, &mut notes);
                     dry = match seen {
                         Some((got, _)) if got >= asked || asked == 0 => dry,
                         Some((_, seen)) => Some(self.dry_until(seen).await),
-                        // The store failed (logged): try again in a while.
-                        None => Some(Dry { seen: u64::MAX, until: Instant::now() + IDLE_RECHECK }),
+                        // The store failed (logged): claim again after the backoff.
+                        None => Some(Dry {
+                            seen: u64::MAX,
+                            until: failing.until.unwrap_or_else(Instant::now),
+                        }),
                     };
                 }
                 Wake::Ended(end) => {
@@ -279,15 +331,18 @@ impl Dispatcher {
         // give the jobs claimed ahead back to the queue.
         self.ends.lock().expect("dispatcher lock").take();
         if let Some(claiming) = claiming {
-            let (_, claimed) = claiming.await;
-            self.take_claimed(claimed, &mut ready);
+            let Call { notes: recorded, answer, .. } = *claiming.await;
+            if answer.is_err() {
+                notes.restore(recorded);
+            }
+            self.take_claimed(answer, &mut ready);
         }
         while let Ok(end) = ended.try_recv() {
             notes.ended(end);
         }
         if !notes.is_empty() {
-            let (_, recorded) = self.claim(notes.take(), 0).await;
-            self.take_claimed(recorded, &mut ready);
+            let (started, ended) = notes.take();
+            self.record_until_stored(started, ended).await;
         }
         self.release(ready.drain(..).collect()).await;
     }
@@ -301,13 +356,13 @@ impl Dispatcher {
     }
 
     /// Records the notes and claims up to `limit` jobs, in the background.
-    fn claim(
-        &self,
-        (started, finished): (Vec<(JobId, SystemTime)>, Vec<Finished>),
-        limit: usize,
-    ) -> Claiming {
+    fn claim(&self, notes: (Vec<(Attempt, SystemTime)>, Vec<Finished>), limit: usize) -> Claiming {
         let store = self.store.clone();
-        Box::pin(async move { (limit, store.finish_and_claim(started, finished, limit).await) })
+        Box::pin(async move {
+            let (started, finished) = notes.clone();
+            let answer = store.finish_and_claim(started, finished, limit).await;
+            Box::new(Call { asked: limit, notes, answer })
+        })
     }
 
     /// Adds claimed jobs to `ready`; returns how many there were and the store's queued
@@ -319,17 +374,15 @@ impl Dispatcher {
     ) -> Option<(usize, u64)> {
         let Claimed { jobs, seen } = match claimed {
             Ok(claimed) => claimed,
-            Err(e) => {
-                tracing::error!("recording attempts and claiming jobs failed: {e}");
-                return None;
-            }
+            // Logged by `Failing::after`.
+            Err(_) => return None,
         };
         let got = jobs.len();
         let since = Instant::now();
         let mut running = self.running.lock().expect("dispatcher lock");
         for job in jobs {
             let token = CancellationToken::new();
-            running.insert(job.id, token.clone());
+            running.insert(job.id, (job.attempt(), token.clone()));
             ready.push_back(Ready { job, token, since });
         }
         Some((got, seen))
@@ -354,7 +407,7 @@ impl Dispatcher {
                 break;
             };
             let Ready { job, token, .. } = ready.pop_front().expect("a first job");
-            notes.started(job.id);
+            notes.started(job.attempt());
             self.tasks.spawn(self.clone().run_job(job, reservation, token));
         }
     }
@@ -382,14 +435,14 @@ impl Dispatcher {
         if jobs.is_empty() {
             return;
         }
-        let ids: Vec<JobId> = {
+        let attempts: Vec<Attempt> = {
             let mut running = self.running.lock().expect("dispatcher lock");
             jobs.iter()
                 .inspect(|ready| drop(running.remove(&ready.job.id)))
-                .map(|ready| ready.job.id)
+                .map(|ready| ready.job.attempt())
                 .collect()
         };
-        if let Err(e) = self.store.release(ids).await {
+        if let Err(e) = self.store.release(attempts).await {
             tracing::error!("giving claimed jobs back to the queue failed: {e}");
         }
     }
@@ -407,8 +460,28 @@ impl Dispatcher {
                 None => end,
             }
         };
-        if let Err(e) = self.store.finish_and_claim(Vec::new(), vec![end], 0).await {
-            tracing::error!("recording the job's end failed: {e}");
+        self.record_until_stored(Vec::new(), vec![end]).await;
+    }
+
+    /// Records starts and ended attempts outside the run loop, retrying with backoff while
+    /// the store fails (a full disk, a database restarting), for up to [`RECORD_PATIENCE`]:
+    /// an attempt that ended must not be forgotten while there is a chance to store it.
+    async fn record_until_stored(&self, started: Vec<(Attempt, SystemTime)>, ended: Vec<Finished>) {
+        let deadline = Instant::now() + RECORD_PATIENCE;
+        let mut failing = Failing::default();
+        loop {
+            let answer = self.store.finish_and_claim(started.clone(), ended.clone(), 0).await;
+            let Err(e) = &answer else { return };
+            failing.after(&answer);
+            let until = failing.until.unwrap_or_else(Instant::now);
+            if until >= deadline {
+                tracing::error!(
+                    "recording {} ended attempt(s) failed; giving up: {e}",
+                    ended.len()
+                );
+                return;
+            }
+            tokio::time::sleep_until(until).await;
         }
     }
 
@@ -431,7 +504,7 @@ impl Dispatcher {
         self.running.lock().expect("dispatcher lock").remove(&job.id);
         let stopped = completed.result.outcome == Outcome::Cancelled;
         if stopped && self.releasing.load(Ordering::SeqCst) {
-            if let Err(e) = self.store.release(vec![job.id]).await {
+            if let Err(e) = self.store.release(vec![job.attempt()]).await {
                 tracing::error!(job = job.id, "giving the job back to the queue failed: {e}");
             }
         } else {
@@ -477,7 +550,7 @@ impl Dispatcher {
             _ => JobState::Failed,
         };
         Finished {
-            id: job.id,
+            attempt: job.attempt(),
             retry_at: retry.then(|| SystemTime::now() + backoff(job.attempts)),
             state,
             worker_pid: (worker_pid != 0).then_some(worker_pid),
@@ -504,14 +577,45 @@ impl Dispatcher {
         self.tasks.close();
         if tokio::time::timeout(grace, self.tasks.wait()).await.is_err() {
             self.releasing.store(true, Ordering::SeqCst);
-            let tokens: Vec<_> =
-                self.running.lock().expect("dispatcher lock").values().cloned().collect();
+            let tokens: Vec<_> = self
+                .running
+                .lock()
+                .expect("dispatcher lock")
+                .values()
+                .map(|(_, token)| token.clone())
+                .collect();
             tracing::warn!(
                 "{} job(s) still running after {grace:?}; stopping them and leaving them queued",
                 tokens.len()
             );
             tokens.iter().for_each(CancellationToken::cancel);
             self.tasks.wait().await;
+        }
+    }
+}
+
+/// How long an ended attempt waits for a failing store, once the run loop has stopped.
+const RECORD_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Backoff between store calls while they fail.
+#[derive(Default)]
+struct Failing {
+    wait: Option<Duration>,
+    /// No store call before this.
+    until: Option<Instant>,
+}
+
+impl Failing {
+    /// Notes how a store call went: a failure is logged and pushes the next call back.
+    fn after<T>(&mut self, answer: &Result<T, StoreError>) {
+        match answer {
+            Ok(_) => *self = Failing::default(),
+            Err(e) => {
+                let wait = self.wait.map_or(STORE_RETRY, |wait| (wait * 2).min(STORE_RETRY_MAX));
+                tracing::warn!("the store failed ({e}); trying again in {wait:?}");
+                self.wait = Some(wait);
+                self.until = Some(Instant::now() + wait);
+            }
         }
     }
 }

@@ -62,21 +62,20 @@ impl Library {
     ) -> Result<(ModuleRecord, bool), LibraryError> {
         let kind = detect_kind(&bytes)?;
         let hash = content_hash(&bytes);
-        let size = bytes.len() as u64;
         let path = self.path(&hash);
         let compiler = self.compiler.clone();
         // Compiling takes from milliseconds to seconds: keep it off the async threads.
-        tokio::task::spawn_blocking(move || -> Result<(), LibraryError> {
+        let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, LibraryError> {
             compiler.compile(&bytes, Flavor::Plain)?;
             if !path.exists() {
                 write_atomically(&path, &bytes)
                     .map_err(|source| LibraryError::File { path: path.clone(), source })?;
             }
-            Ok(())
+            Ok(bytes)
         })
         .await
         .expect("compile task panicked")?;
-        Ok(self.store.put_module(hash, kind, size, name).await?)
+        Ok(self.store.put_module(hash, kind, &bytes, name).await?)
     }
 
     /// Deletes a module's record and file (refused while queued or running jobs use it).
@@ -109,10 +108,23 @@ impl Library {
             return Ok(ModuleRef { hash: hash.to_string(), kind, artifact });
         }
         let path = self.path(hash);
+        // A module uploaded through another host of the cluster: fetch its bytes once.
+        let fetched = match path.exists() {
+            true => None,
+            false => self.store.module_bytes(hash).await?,
+        };
         let compiler = self.compiler.clone();
         tokio::task::spawn_blocking(move || {
-            let bytes =
-                std::fs::read(&path).map_err(|source| LibraryError::File { path, source })?;
+            let bytes = match fetched {
+                Some(bytes) => {
+                    write_atomically(&path, &bytes)
+                        .map_err(|source| LibraryError::File { path: path.clone(), source })?;
+                    bytes
+                }
+                None => {
+                    std::fs::read(&path).map_err(|source| LibraryError::File { path, source })?
+                }
+            };
             Ok(compiler.compile(&bytes, flavor)?)
         })
         .await

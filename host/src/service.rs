@@ -12,20 +12,28 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, Parts, ServiceLimits, Services};
+use crate::cluster::{self, Liveness};
 use crate::dispatcher::Dispatcher;
 use crate::library::Library;
 use crate::metrics::Metrics;
 use crate::pool::{Pool, PoolConfig};
 use crate::queues::{QueueLimits, Queues, ServiceTaskHost};
-use crate::store::Store;
+use crate::store::{Beat, Location, NodeInfo, Store};
 
 /// How the service is set up.
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
     /// Number of worker processes.
     pub workers: usize,
-    /// Database, module files, compiled artifacts, worker directories.
+    /// Module files, compiled artifacts, worker directories (and the SQLite database unless
+    /// `store` names another).
     pub data_dir: PathBuf,
+    /// Where the jobs are kept: `None` for the SQLite file in the data directory.
+    pub store: Option<Location>,
+    /// This host's name in the cluster: `None` for the host name and port.
+    pub node: Option<String>,
+    /// Heartbeat and lease of the cluster (PostgreSQL only).
+    pub liveness: Liveness,
     /// Required bearer token, if any.
     pub token: Option<String>,
     /// How long ended jobs are kept.
@@ -54,9 +62,21 @@ pub async fn serve(
     // Workers run in directories of their own: every path handed to them must be absolute.
     let mut config = config;
     config.data_dir = std::path::absolute(&config.data_dir)?;
-    let store = Store::open(&config.data_dir.join("wasmpool.db"))
+    let address: SocketAddr = listener.local_addr()?;
+    let location = config
+        .store
+        .clone()
+        .unwrap_or_else(|| Location::Sqlite(config.data_dir.join("wasmpool.db")));
+    let node = NodeInfo {
+        name: config.node.clone().unwrap_or_else(|| default_node_name(address)),
+        address: address.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        workers: config.workers,
+        lease: config.liveness.lease,
+    };
+    let store = Store::open(&location, &node)
         .await
-        .context("cannot open the job store")?;
+        .with_context(|| format!("cannot open the job store {}", location.redacted()))?;
     let recovered = store.recover().await?;
     if recovered.released + recovered.requeued + recovered.failed > 0 {
         tracing::warn!(
@@ -92,6 +112,8 @@ pub async fn serve(
         queues,
         limits: config.limits.clone(),
         token: config.token.clone(),
+        node: node.clone(),
+        started_at: SystemTime::now(),
     }));
 
     let dispatching = CancellationToken::new();
@@ -99,10 +121,22 @@ pub async fn serve(
     purge_once(&store, config.keep).await;
     let purge_task = tokio::spawn(purge(store.clone(), config.keep, shutdown.clone()));
 
-    let address: SocketAddr = listener.local_addr()?;
     println!("wasmpool listening on http://{address}");
     let http_stop = services.closing.clone();
     let state = api::AppState::new(services.clone());
+    let cluster_stop = CancellationToken::new();
+    let cluster_task = store.is_shared().then(|| {
+        tracing::info!(node = node.name, store = location.redacted(), "joined the cluster");
+        let report = heartbeat_report(state.clone(), dispatcher.clone());
+        let loop_ = cluster::run(
+            store.clone(),
+            dispatcher.clone(),
+            report,
+            config.liveness,
+            cluster_stop.clone(),
+        );
+        tokio::spawn(loop_)
+    });
     let hub = tokio::spawn(api::run_hub(state.clone(), http_stop.clone()));
     let server = tokio::spawn(
         axum::serve(listener, api::router(state))
@@ -115,6 +149,13 @@ pub async fn serve(
     services.draining.store(true, Ordering::SeqCst);
     dispatcher.drain(&dispatching, config.drain_timeout).await;
     let _ = dispatch_task.await;
+    cluster_stop.cancel();
+    if let Some(task) = cluster_task {
+        let _ = task.await;
+    }
+    if let Err(e) = store.leave().await {
+        tracing::warn!("could not mark this host as left (the others will after its lease): {e}");
+    }
     http_stop.cancel();
     let _ = server.await;
     let _ = hub.await;
@@ -126,6 +167,33 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The host's name and the port it listens on: unique per host in most clusters.
+fn default_node_name(address: SocketAddr) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", address.port())
+}
+
+/// What each heartbeat reports: this host's workers as the API shows them, and the attempts
+/// its dispatcher holds.
+fn heartbeat_report(state: api::AppState, dispatcher: Arc<Dispatcher>) -> cluster::Report {
+    Arc::new(move || {
+        let state = state.clone();
+        let dispatcher = dispatcher.clone();
+        Box::pin(async move {
+            let workers = api::local_workers(&state).await.unwrap_or_default();
+            Beat {
+                busy: workers.iter().filter(|worker| worker.state == "busy").count(),
+                pool: serde_json::to_value(&workers).unwrap_or_default(),
+                holding: dispatcher.holding(),
+            }
+        })
+    })
 }
 
 /// Purges ended jobs older than `keep` now, then every [`PURGE_EVERY`] until shutdown.

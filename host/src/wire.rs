@@ -228,6 +228,9 @@ pub struct JobView {
     /// The latest progress the job reported through `wasmpool:task/progress`.
     #[serde(default)]
     pub progress: Option<ProgressView>,
+    /// The host of the current or last attempt (`null` before any).
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 /// A job's progress report.
@@ -285,6 +288,9 @@ pub struct WorkerView {
     /// The job's latest progress report, when busy and it made one.
     #[serde(default)]
     pub progress: Option<ProgressView>,
+    /// The host the worker belongs to.
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 /// The pool at a glance.
@@ -305,6 +311,28 @@ pub struct PoolView {
     /// Job attempts that ended in each of the last 120 seconds, oldest first.
     #[serde(default)]
     pub throughput: Vec<u64>,
+}
+
+/// A host of the cluster (`GET /v1/nodes`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NodeView {
+    /// Its name (`--node`).
+    pub name: String,
+    /// Where its API listens.
+    pub address: String,
+    /// Its wasmpool version.
+    pub version: String,
+    /// Its worker processes.
+    pub workers: u64,
+    /// Those running a job (at its last heartbeat).
+    pub busy: u64,
+    /// When it joined (RFC 3339).
+    pub started_at: String,
+    /// Its last heartbeat (RFC 3339).
+    pub heartbeat_at: String,
+    /// `alive`, `lost` (silent past its lease: its jobs were given to others) or `left` (it
+    /// stopped cleanly).
+    pub state: String,
 }
 
 /// A job's state changed (in the `jobs` event of `GET /v1/events`).

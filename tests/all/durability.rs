@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 use super::harness::{alive, children, wait_until};
 use super::server::Server;
 use wasmpool::job::ModuleKind;
-use wasmpool::store::{NewJob, Store};
+use wasmpool::store::{Location, NewJob, Store};
+
+use super::conformance;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sigkilled_host_restarts_and_ends_every_job() {
@@ -65,9 +67,10 @@ async fn a_sigkilled_host_restarts_and_ends_every_job() {
 async fn claimed_jobs_that_never_started_are_queued_again_uncounted_after_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wasmpool.db");
-    let store = Store::open(&path).await.unwrap();
+    let location = Location::Sqlite(path);
+    let store = Store::open(&location, &conformance::node("a")).await.unwrap();
     let hash = "ab".repeat(32);
-    store.put_module(hash.clone(), ModuleKind::Module, 1, None).await.unwrap();
+    store.put_module(hash.clone(), ModuleKind::Module, b"\0", None).await.unwrap();
     let job = NewJob { module_hash: hash, max_attempts: 1, timeout_ms: 1000, ..NewJob::default() };
     store.submit(vec![job; 3]).await.unwrap();
     let claimed = store.finish_and_claim(Vec::new(), Vec::new(), 3).await.unwrap();
@@ -75,10 +78,10 @@ async fn claimed_jobs_that_never_started_are_queued_again_uncounted_after_a_cras
     assert_eq!(ids.len(), 3);
     // Only the first reached a worker before the host died.
     let now = std::time::SystemTime::now();
-    store.finish_and_claim(vec![(ids[0], now)], Vec::new(), 0).await.unwrap();
+    store.finish_and_claim(vec![(claimed.jobs[0].attempt(), now)], Vec::new(), 0).await.unwrap();
     drop(store);
 
-    let store = Store::open(&path).await.unwrap();
+    let store = Store::open(&location, &conformance::node("a")).await.unwrap();
     let recovered = store.recover().await.unwrap();
     assert_eq!((recovered.released, recovered.requeued, recovered.failed), (2, 0, 1));
     let started = store.job(ids[0]).await.unwrap().unwrap();

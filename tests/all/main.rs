@@ -3,6 +3,8 @@
 
 mod bad_input;
 mod client;
+mod cluster;
+mod conformance;
 mod dashboard;
 mod durability;
 mod harness;

@@ -160,7 +160,7 @@ impl Server {
     }
 
     /// Polls the job (bounded) until `ready` holds; returns it.
-    async fn poll_job(&self, id: i64, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    pub async fn poll_job(&self, id: i64, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
         for _ in 0..2000 {
             let (_, job) = self.get(&format!("/v1/jobs/{id}")).await;
             if ready(&job) {

@@ -101,6 +101,9 @@ impl From<StoreError> for ApiError {
             StoreError::UnknownModule(hash) => ApiError::not_found(format!("no module {hash}")),
             in_use @ StoreError::ModuleInUse { .. } => ApiError::conflict(in_use.to_string()),
             StoreError::Closed => ApiError::unavailable("the service is shutting down"),
+            StoreError::Unavailable(reason) => ApiError::unavailable(format!(
+                "the job database cannot be reached now ({reason}); try again shortly"
+            )),
             other => ApiError::internal(other),
         }
     }

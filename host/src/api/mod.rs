@@ -7,6 +7,7 @@ mod error;
 mod events;
 mod jobs;
 mod modules;
+mod nodes;
 mod pool;
 mod queues;
 mod validate;
@@ -30,6 +31,7 @@ use utoipa_axum::routes;
 
 pub use error::{ApiError, ApiResult};
 pub use events::run_hub;
+pub use pool::local_workers;
 pub use validate::ServiceLimits;
 
 use crate::dispatcher::Dispatcher;
@@ -37,7 +39,7 @@ use crate::library::Library;
 use crate::metrics::Metrics;
 use crate::pool::Pool;
 use crate::queues::Queues;
-use crate::store::Store;
+use crate::store::{NodeInfo, Store};
 
 /// The parts the service is made of, handed to [`Services::new`].
 pub struct Parts {
@@ -57,6 +59,10 @@ pub struct Parts {
     pub limits: ServiceLimits,
     /// The API token, if one is required.
     pub token: Option<String>,
+    /// This host as a node of the cluster.
+    pub node: NodeInfo,
+    /// When this host started.
+    pub started_at: std::time::SystemTime,
 }
 
 /// What the handlers work with: the parts, and the API's own state.
@@ -139,6 +145,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(pool::get))
         .routes(routes!(pool::pause))
         .routes(routes!(pool::resume))
+        .routes(routes!(nodes::list))
         .routes(routes!(pool::openapi))
         .routes(routes!(events::events))
         .routes(routes!(queues::put))

@@ -8,22 +8,55 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 
 use super::{ApiError, ApiResult, AppState, views};
-use crate::wire::PoolView;
+use crate::wire::{PoolView, WorkerView};
 
-/// The pool as it stands: workers (with their jobs), counts, throughput.
+/// The pool as it stands: workers (with their jobs) of every live host, counts (of the whole
+/// cluster), this host's throughput.
 pub(super) async fn view(state: &AppState) -> ApiResult<PoolView> {
     let snapshot = state.pool.snapshot();
     let counts = state.store.counts().await?;
-    let briefs = state.store.briefs(&views::busy_jobs(&snapshot)).await?;
-    let briefs = briefs.into_iter().map(|brief| (brief.id, brief)).collect();
+    let restarts = snapshot.restarts;
+    let mut workers = local_workers_of(state, snapshot).await?;
+    if state.store.is_shared() {
+        workers.extend(other_hosts_workers(state).await?);
+    }
     Ok(views::pool(
-        snapshot,
+        workers,
+        restarts,
         counts,
-        &briefs,
         state.dispatcher.paused(),
         state.draining.load(Ordering::SeqCst),
         state.events.throughput(),
     ))
+}
+
+/// This host's workers as the API shows them (what its heartbeat tells the other hosts).
+pub async fn local_workers(state: &AppState) -> ApiResult<Vec<WorkerView>> {
+    local_workers_of(state, state.pool.snapshot()).await
+}
+
+async fn local_workers_of(
+    state: &AppState,
+    snapshot: crate::pool::Snapshot,
+) -> ApiResult<Vec<WorkerView>> {
+    let briefs = state.store.briefs(&views::busy_jobs(&snapshot)).await?;
+    let briefs = briefs.into_iter().map(|brief| (brief.id, brief)).collect();
+    Ok(views::workers(snapshot, &briefs, &state.node.name))
+}
+
+/// The workers of the other live hosts, as of their last heartbeat.
+async fn other_hosts_workers(state: &AppState) -> ApiResult<Vec<WorkerView>> {
+    let mut workers = Vec::new();
+    for node in state.store.nodes().await? {
+        if node.state != "alive" || node.name == state.node.name {
+            continue;
+        }
+        let Ok(theirs) = serde_json::from_value::<Vec<WorkerView>>(node.pool) else { continue };
+        workers.extend(
+            theirs.into_iter().map(|worker| WorkerView { node: Some(node.name.clone()), ..worker }),
+        );
+    }
+    Ok(workers)
 }
 
 /// The pool: capacity, every worker, jobs per state.
@@ -32,16 +65,18 @@ pub async fn get(State(state): State<AppState>) -> ApiResult<Json<PoolView>> {
     Ok(Json(view(&state).await?))
 }
 
-/// Stop handing out queued jobs (running ones finish).
+/// Stop handing out queued jobs, on every host (running ones finish).
 #[utoipa::path(post, path = "/v1/pool/pause", responses((status = 200, body = PoolView)))]
 pub async fn pause(State(state): State<AppState>) -> ApiResult<Json<PoolView>> {
+    state.store.set_paused(true).await?;
     state.dispatcher.set_paused(true);
     Ok(Json(view(&state).await?))
 }
 
-/// Hand out queued jobs again.
+/// Hand out queued jobs again, on every host.
 #[utoipa::path(post, path = "/v1/pool/resume", responses((status = 200, body = PoolView)))]
 pub async fn resume(State(state): State<AppState>) -> ApiResult<Json<PoolView>> {
+    state.store.set_paused(false).await?;
     state.dispatcher.set_paused(false);
     Ok(Json(view(&state).await?))
 }

@@ -8,8 +8,8 @@ use base64::engine::general_purpose::STANDARD;
 use std::collections::{BTreeMap, HashMap};
 
 use crate::pool::{Snapshot, WorkerInfo, WorkerState};
-use crate::store::{JobBrief, JobId, JobRecord, ModuleRecord};
-use crate::wire::{JobState, JobView, ModuleView, PoolView, ProgressView, WorkerView};
+use crate::store::{JobBrief, JobId, JobRecord, ModuleRecord, NodeRecord};
+use crate::wire::{JobState, JobView, ModuleView, NodeView, PoolView, ProgressView, WorkerView};
 
 /// RFC 3339 with microseconds, UTC.
 pub fn timestamp(time: SystemTime) -> String {
@@ -72,29 +72,38 @@ pub fn job(record: JobRecord) -> JobView {
         fuel_used: record.fuel_used,
         peak_memory_bytes: record.peak_memory_bytes,
         progress: record.progress.map(progress),
+        node: record.node,
     }
 }
 
-/// The pool as the API shows it; busy workers carry what `briefs` knows of their jobs.
+/// The pool as the API shows it.
 pub fn pool(
-    snapshot: Snapshot,
+    workers: Vec<WorkerView>,
+    restarts: u64,
     counts: BTreeMap<JobState, u64>,
-    briefs: &HashMap<JobId, JobBrief>,
     paused: bool,
     draining: bool,
     throughput: Vec<u64>,
 ) -> PoolView {
-    let workers =
-        snapshot.workers.into_iter().map(|worker| worker_view(worker, briefs)).collect::<Vec<_>>();
     PoolView {
         capacity: workers.len(),
         paused,
         draining,
         workers,
         counts: counts.into_iter().map(|(state, n)| (state.to_string(), n)).collect(),
-        restarts: snapshot.restarts,
+        restarts,
         throughput,
     }
+}
+
+/// A host's workers; busy ones carry what `briefs` knows of their jobs.
+pub fn workers(
+    snapshot: Snapshot,
+    briefs: &HashMap<JobId, JobBrief>,
+    node: &str,
+) -> Vec<WorkerView> {
+    let view = |worker| WorkerView { node: Some(node.to_string()), ..worker_view(worker, briefs) };
+    snapshot.workers.into_iter().map(view).collect()
 }
 
 fn worker_view(worker: WorkerInfo, briefs: &HashMap<JobId, JobBrief>) -> WorkerView {
@@ -109,6 +118,7 @@ fn worker_view(worker: WorkerInfo, briefs: &HashMap<JobId, JobBrief>) -> WorkerV
         module_name: None,
         timeout_ms: None,
         progress: None,
+        node: None,
     };
     view.state = match worker.state {
         WorkerState::Starting => "starting".into(),
@@ -127,6 +137,20 @@ fn worker_view(worker: WorkerInfo, briefs: &HashMap<JobId, JobBrief>) -> WorkerV
         }
     };
     view
+}
+
+/// A host of the cluster as the API shows it.
+pub fn node(record: NodeRecord) -> NodeView {
+    NodeView {
+        name: record.name,
+        address: record.address,
+        version: record.version,
+        workers: record.workers,
+        busy: record.busy,
+        started_at: timestamp(record.started_at),
+        heartbeat_at: timestamp(record.heartbeat_at),
+        state: record.state,
+    }
 }
 
 /// The ids of the jobs busy workers are running.

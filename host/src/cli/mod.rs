@@ -6,6 +6,7 @@ mod jobs;
 mod local;
 mod map;
 mod modules;
+mod nodes;
 mod options;
 mod pool_cmd;
 mod queue;
@@ -57,6 +58,8 @@ pub enum Command {
     Modules(modules::ModulesCommand),
     /// Show the service's worker pool, or pause or resume it.
     Pool(pool_cmd::PoolCommand),
+    /// List the hosts of the service's cluster: alive, lost or left.
+    Nodes(nodes::NodesCommand),
     /// Put items on the service's named queues, take them off, list them.
     Queue(queue::QueueCommand),
     /// Queue an ended job again.
@@ -81,6 +84,7 @@ impl Cli {
             Command::Jobs(command) => command.execute(),
             Command::Modules(command) => command.execute(),
             Command::Pool(command) => command.execute(),
+            Command::Nodes(command) => command.execute(),
             Command::Queue(command) => command.execute(),
             Command::Retry(command) => command.execute(),
             Command::Worker(command) => command.execute(),

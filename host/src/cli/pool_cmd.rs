@@ -67,15 +67,24 @@ fn render(pool: &PoolView, now: SystemTime) -> String {
         ("jobs", counts(pool)),
     ]
     .map(|(label, value)| vec![label.to_string(), value]);
-    let mut rows = vec![["SLOT", "PID", "STATE", "JOB", "SINCE"].map(String::from).to_vec()];
+    // Hosts are named once the service names them (a cluster's pool spans several).
+    let nodes = pool.workers.iter().any(|worker| worker.node.is_some());
+    let mut header = vec!["SLOT", "PID", "STATE", "JOB", "SINCE"];
+    if nodes {
+        header.insert(0, "NODE");
+    }
+    let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
     rows.extend(pool.workers.iter().map(|worker| {
-        vec![
-            worker.slot.to_string(),
-            if worker.pid == 0 { "-".to_string() } else { worker.pid.to_string() },
-            worker.state.clone(),
-            or_dash(worker.job_id),
-            worker.since.as_deref().map_or_else(|| "-".to_string(), |since| ago(since, now)),
-        ]
+        let node = nodes.then(|| worker.node.clone().unwrap_or_else(|| "-".into()));
+        node.into_iter()
+            .chain([
+                worker.slot.to_string(),
+                if worker.pid == 0 { "-".to_string() } else { worker.pid.to_string() },
+                worker.state.clone(),
+                or_dash(worker.job_id),
+                worker.since.as_deref().map_or_else(|| "-".to_string(), |since| ago(since, now)),
+            ])
+            .collect()
     }));
     format!("{}\n{}", table(&summary), table(&rows))
 }
@@ -108,6 +117,7 @@ mod tests {
             module_name: None,
             timeout_ms: None,
             progress: None,
+            node: None,
         };
         let pool = PoolView {
             capacity: 2,

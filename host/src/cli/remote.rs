@@ -181,6 +181,7 @@ pub fn sample_job(id: i64, state: crate::wire::JobState) -> crate::wire::JobView
         fuel_used: None,
         peak_memory_bytes: None,
         progress: None,
+        node: None,
     }
 }
 

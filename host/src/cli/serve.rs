@@ -10,8 +10,10 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::ServiceLimits;
+use crate::cluster::Liveness;
 use crate::queues::QueueLimits;
 use crate::service::{ServiceConfig, serve};
+use crate::store::Location;
 use crate::units::{parse_duration, parse_size};
 
 /// Run the service: a pool of worker processes fed from a durable queue, with an HTTP API.
@@ -21,6 +23,7 @@ use crate::units::{parse_duration, parse_size};
 #[command(after_help = "Examples:
   wasmpool serve
   wasmpool serve --listen 0.0.0.0:8080 --token \"$(openssl rand -hex 16)\" --workers 8
+  wasmpool serve --store postgres://localhost/wasmpool --node a --token \"$T\"
   curl --data-binary @hello.wasm http://127.0.0.1:8080/v1/run")]
 pub struct ServeCommand {
     /// Address to listen on. A non-loopback address requires a token.
@@ -29,9 +32,24 @@ pub struct ServeCommand {
     /// Number of worker processes (default: the available cores).
     #[arg(long, short = 'w', value_name = "N")]
     workers: Option<usize>,
-    /// Directory of the database, modules and compiled artifacts.
+    /// Directory of this host's files: modules, compiled artifacts, worker directories, and
+    /// the SQLite database when --store names no other.
     #[arg(long, value_name = "DIR", default_value = "./wasmpool-data")]
     data: PathBuf,
+    /// Where the jobs are kept: `postgres://USER@HOST/DB` (shared by every host that names
+    /// it: a cluster) or `sqlite:PATH`. Default: the SQLite file `wasmpool.db` in --data.
+    #[arg(long, env = "WASMPOOL_STORE", value_name = "URL", value_parser = Location::parse)]
+    store: Option<Location>,
+    /// This host's name in the cluster (default: the host name and the port). Two live
+    /// hosts may not share one.
+    #[arg(long, value_name = "NAME")]
+    node: Option<String>,
+    /// A host silent this long is declared lost and its jobs run elsewhere (PostgreSQL).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "10s")]
+    lease: Duration,
+    /// How often this host tells the cluster it is alive (PostgreSQL).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "1s")]
+    heartbeat: Duration,
     /// Require `Authorization: Bearer TOKEN` on every /v1 call.
     #[arg(long, env = "WASMPOOL_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     token: Option<String>,
@@ -106,6 +124,12 @@ impl ServeCommand {
         if !(1..=1024).contains(&workers) {
             bail!("--workers must be from 1 to 1024");
         }
+        if self.heartbeat.is_zero() || self.lease < self.heartbeat * 2 {
+            bail!("--lease must be at least twice --heartbeat (a host must be able to miss one)");
+        }
+        if self.node.as_ref().is_some_and(|name| name.is_empty() || name.len() > 100) {
+            bail!("--node must be 1 to 100 characters");
+        }
         let limits = ServiceLimits {
             default_timeout: self.default_timeout,
             max_timeout: self.max_timeout,
@@ -119,6 +143,9 @@ impl ServeCommand {
         Ok(ServiceConfig {
             workers,
             data_dir: self.data.clone(),
+            store: self.store.clone(),
+            node: self.node.clone(),
+            liveness: Liveness { heartbeat: self.heartbeat, lease: self.lease },
             token,
             keep: self.keep,
             drain_timeout: self.drain_timeout,

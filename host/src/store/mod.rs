@@ -1,29 +1,29 @@
-//! The durable store: modules, jobs, their states and results, in an embedded SQLite file.
+//! The durable store: modules, jobs, their states and results, named queues, and (with
+//! PostgreSQL) the nodes of a cluster. One facade, [`Store`], over two backends:
 //!
-//! Every change goes through one writer thread (with its own connection) that commits
-//! whatever changes are waiting in a single transaction (group commit): many submissions or
-//! results cost one sync, and each caller is answered only after its change is on disk. Reads use a separate pool of
-//! connections (WAL lets them run beside the writer). Job transitions are published on an
-//! event channel after they commit. The store knows nothing of HTTP or worker processes.
+//! - `sqlite` (the embedded default): a file in the data directory, one writer thread with
+//!   group commit, a read pool beside it. One host.
+//! - `postgres` (shared): many hosts claim from one database with `FOR UPDATE SKIP LOCKED`,
+//!   wake each other with `LISTEN/NOTIFY`, heartbeat, and fence every attempt's writes.
+//!
+//! Both publish job transitions after they commit ([`Store::subscribe`]) and keep the same
+//! contracts, checked by one conformance suite. The store knows nothing of HTTP or workers.
 
-mod reads;
+mod announce;
+mod postgres;
 mod rows;
-mod writer;
+mod sqlite;
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{broadcast, watch};
 
-pub use rows::{JobBrief, JobRecord, ModuleRecord};
+pub use rows::{JobBrief, JobRecord, ModuleRecord, NodeRecord};
 
 use crate::job::ModuleKind;
 use crate::wire::JobState;
-use writer::{Events, Write};
 
 /// A job's id.
 pub type JobId = i64;
@@ -31,9 +31,18 @@ pub type JobId = i64;
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database failed (a read).
+    /// The database failed (a read, or any PostgreSQL statement).
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    /// The database cannot be reached now (PostgreSQL down or unreachable); try again later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// Another live host already uses this node name.
+    #[error(
+        "node name `{0}` is taken by a live host (its heartbeat is recent); pick another --node \
+         or wait for its lease to run out"
+    )]
+    NodeNameTaken(String),
     /// The database failed (a change).
     #[error("database: {0}")]
     Write(#[from] rusqlite::Error),
@@ -60,6 +69,28 @@ pub enum StoreError {
     /// The writer thread is gone (the store is shutting down).
     #[error("the store is closed")]
     Closed,
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// Errors that mean "the database cannot be reached now" become [`StoreError::Unavailable`],
+    /// so callers answer 503 and retry instead of reporting a failure of the request.
+    fn from(error: sqlx::Error) -> Self {
+        let unreachable = match &error {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+            sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,
+            // Class 08 (connection exception) and 57P0x (the server is shutting down or
+            // starting up).
+            sqlx::Error::Database(e) => {
+                e.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P0"))
+            }
+            _ => false,
+        };
+        if unreachable {
+            StoreError::Unavailable(error.to_string())
+        } else {
+            StoreError::Database(error)
+        }
+    }
 }
 
 /// Result of store operations.
@@ -94,11 +125,31 @@ pub struct NewJob {
     pub idempotency_key: Option<String>,
 }
 
+/// Which attempt of a job a write comes from: the attempt number and the node incarnation
+/// that claimed it. A write from any other attempt (a stale host's, a rescued job's) changes
+/// nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Attempt {
+    /// The job.
+    pub id: JobId,
+    /// Its attempt number.
+    pub number: u32,
+    /// The node incarnation that claimed it (0 on SQLite, which has one host).
+    pub node_id: i64,
+}
+
+impl JobRecord {
+    /// The fencing token of the job's current attempt.
+    pub fn attempt(&self) -> Attempt {
+        Attempt { id: self.id, number: self.attempts, node_id: self.node_id.unwrap_or(0) }
+    }
+}
+
 /// How one attempt ended, to be recorded.
 #[derive(Clone, Debug)]
 pub struct Finished {
-    /// The job.
-    pub id: JobId,
+    /// The attempt that ended (its fencing token, with the job's id).
+    pub attempt: Attempt,
     /// `Some(time)` to queue the job again for another attempt not before `time`;
     /// `None` to end it in `state`.
     pub retry_at: Option<SystemTime>,
@@ -194,215 +245,368 @@ pub struct Recovered {
     pub failed: u64,
 }
 
+impl Finished {
+    /// The job.
+    pub fn id(&self) -> JobId {
+        self.attempt.id
+    }
+}
+
+/// Where the jobs are kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// An SQLite file (one host).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database shared by every host of a cluster (a `postgres://` URL).
+    Postgres(String),
+}
+
+impl Location {
+    /// Parses `--store`: `postgres://…` (or `postgresql://…`) or `sqlite:PATH`.
+    pub fn parse(text: &str) -> Result<Location, String> {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Ok(Location::Postgres(text.to_string()))
+        } else if let Some(path) = text.strip_prefix("sqlite:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                return Err("`sqlite:` needs a file path, e.g. sqlite:./jobs.db".into());
+            }
+            Ok(Location::Sqlite(PathBuf::from(path)))
+        } else {
+            Err(format!("unknown store `{text}`: give postgres://USER@HOST/DB or sqlite:PATH"))
+        }
+    }
+
+    /// The location with any password left out, for logs and messages.
+    pub fn redacted(&self) -> String {
+        match self {
+            Location::Sqlite(path) => format!("sqlite:{}", path.display()),
+            Location::Postgres(url) => match (url.find("://"), url.rfind('@')) {
+                (Some(scheme), Some(at)) if at > scheme => {
+                    let user = &url[scheme + 3..at];
+                    let user = user.split(':').next().unwrap_or("");
+                    format!("{}{user}{}", &url[..scheme + 3], &url[at..])
+                }
+                _ => url.clone(),
+            },
+        }
+    }
+}
+
+/// This host as a node of the cluster.
+#[derive(Clone, Debug)]
+pub struct NodeInfo {
+    /// Its name (unique among live hosts).
+    pub name: String,
+    /// Where its API listens.
+    pub address: String,
+    /// Its wasmpool version.
+    pub version: String,
+    /// Its worker processes.
+    pub workers: usize,
+    /// How long a silent host stays alive before the others declare it lost.
+    pub lease: Duration,
+}
+
+/// What this host reports with each heartbeat.
+#[derive(Clone, Debug, Default)]
+pub struct Beat {
+    /// Workers running a job.
+    pub busy: usize,
+    /// Its workers as the API shows them (JSON), for `/v1/pool` on other hosts.
+    pub pool: serde_json::Value,
+    /// The attempts it holds (claimed, running or about to run).
+    pub holding: Vec<Attempt>,
+}
+
+/// What a heartbeat learnt.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Heard {
+    /// False when the cluster declared this node lost: everything it holds was rescued, and
+    /// it must stop its jobs and join again as a new incarnation.
+    pub alive: bool,
+    /// Attempts it holds that are no longer its to run (cancelled, or rescued elsewhere).
+    pub gone: Vec<JobId>,
+    /// Whether the cluster is paused.
+    pub paused: bool,
+}
+
+/// What rescuing the jobs of lost nodes did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rescued {
+    /// The nodes declared lost.
+    pub nodes: Vec<String>,
+    /// And what happened to their jobs.
+    pub jobs: Recovered,
+}
+
 /// The store handle; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    reads: sqlx::SqlitePool,
-    writes: mpsc::Sender<Write>,
-    events: broadcast::Sender<JobEvent>,
-    queue_events: broadcast::Sender<String>,
-    counts: Arc<Mutex<BTreeMap<JobState, u64>>>,
-    queued: watch::Sender<u64>,
+    backend: Backend,
+    announce: announce::Announce,
 }
 
-/// Changes waiting for the writer beyond this make callers wait (backpressure).
-const WRITE_QUEUE: usize = 4096;
+#[derive(Clone)]
+enum Backend {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
+}
+
+/// Runs the same call on whichever backend the store has.
+macro_rules! each {
+    ($store:expr, $backend:ident => $call:expr) => {
+        match &$store.backend {
+            Backend::Sqlite($backend) => $call,
+            Backend::Postgres($backend) => $call,
+        }
+    };
+}
 
 impl Store {
-    /// Opens (creating if needed) the database file and applies the schema.
-    pub async fn open(path: &Path) -> Result<Store> {
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a commit is on disk when the caller hears of it. Group commit pays for it;
-            // the writer relaxes it for the dispatcher's own bookkeeping (see writer.rs).
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let mut connection = sqlx::ConnectOptions::connect(&options).await?;
-        sqlx::migrate!("host/src/store/migrations").run(&mut connection).await?;
-        sqlx::Connection::close(connection).await?;
-        let writer = writer::connect(path)?;
-        let reads = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options.read_only(true))
-            .await?;
-        let (events, _) = broadcast::channel(4096);
-        let (queue_events, _) = broadcast::channel(4096);
-        let (writes, queue) = mpsc::channel(WRITE_QUEUE);
-        let counts = Arc::new(Mutex::new(reads::counts(&reads).await?));
-        let queued = watch::Sender::new(0);
-        let announce = Events {
-            jobs: events.clone(),
-            queues: queue_events.clone(),
-            counts: counts.clone(),
-            queued: queued.clone(),
+    /// Opens (creating if needed) the store and applies the schema. On PostgreSQL, also joins
+    /// the cluster as `node`.
+    pub async fn open(location: &Location, node: &NodeInfo) -> Result<Store> {
+        let announce = announce::Announce::new();
+        let backend = match location {
+            Location::Sqlite(path) => Backend::Sqlite(
+                sqlite::SqliteStore::open(path, &node.name, announce.clone()).await?,
+            ),
+            Location::Postgres(url) => {
+                Backend::Postgres(postgres::PgStore::open(url, node, announce.clone()).await?)
+            }
         };
-        std::thread::Builder::new()
-            .name("store-writer".into())
-            .spawn(move || writer::run(writer, queue, announce))
-            .map_err(|e| StoreError::CommitFailed(format!("starting the writer thread: {e}")))?;
-        Ok(Store { reads, writes, events, queue_events, counts, queued })
+        Ok(Store { backend, announce })
     }
 
-    /// Job transitions from now on.
+    /// Whether several hosts may share this store.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// Job transitions from now on (on PostgreSQL, every host's).
     pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
-        self.events.subscribe()
+        self.announce.jobs.subscribe()
     }
 
-    /// How many times a job has become queued since the store opened, updated as changes
-    /// commit: the dispatcher waits on it for work (see [`Claimed::seen`]).
+    /// How many times a job has become queued (as far as this host has heard), updated as
+    /// changes commit: the dispatcher waits on it for work (see [`Claimed::seen`]).
     pub fn queued(&self) -> watch::Receiver<u64> {
-        self.queued.subscribe()
+        self.announce.queued.subscribe()
     }
 
     /// Names of queues whose items change from now on.
     pub fn subscribe_queues(&self) -> broadcast::Receiver<String> {
-        self.queue_events.subscribe()
+        self.announce.queues.subscribe()
+    }
+
+    /// Whether the cluster is paused, as changes are heard of (always false on SQLite, whose
+    /// pause lives in the dispatcher).
+    pub fn paused(&self) -> watch::Receiver<bool> {
+        self.announce.paused.subscribe()
     }
 
     /// Appends an item unless the queue holds `capacity` items; returns whether it did.
     pub async fn queue_put(&self, queue: String, item: Vec<u8>, capacity: u64) -> Result<bool> {
-        self.write(|reply| Write::QueuePut { queue, item, capacity, reply }).await
+        each!(self, store => store.queue_put(queue, item, capacity).await)
     }
 
     /// Takes the oldest item of a queue, with its id (to put it back if it cannot be delivered).
     pub async fn queue_take(&self, queue: String) -> Result<Option<(i64, Vec<u8>)>> {
-        self.write(|reply| Write::QueueTake { queue, reply }).await
+        each!(self, store => store.queue_take(queue).await)
     }
 
     /// Puts a taken item back in its place.
     pub async fn queue_restore(&self, queue: String, id: i64, item: Vec<u8>) -> Result<()> {
-        self.write(|reply| Write::QueueRestore { queue, id, item, reply }).await
+        each!(self, store => store.queue_restore(queue, id, item).await)
     }
 
     /// Records a running job's latest progress.
     pub async fn progress(&self, id: JobId, percent: u8, message: String) -> Result<()> {
-        self.write(|reply| Write::Progress { id, percent, message, reply }).await
+        each!(self, store => store.progress(id, percent, message).await)
     }
 
     /// How many items a queue holds.
     pub async fn queue_len(&self, queue: &str) -> Result<u64> {
-        reads::queue_len(&self.reads, queue).await
+        each!(self, store => store.queue_len(queue).await)
     }
 
     /// Every non-empty queue with its length, by name.
     pub async fn queues(&self) -> Result<Vec<(String, u64)>> {
-        reads::queues(&self.reads).await
+        each!(self, store => store.queues().await)
     }
 
-    async fn write<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Write) -> Result<T> {
-        let (reply, answer) = oneshot::channel();
-        self.writes.send(make(reply)).await.map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
-    }
-
-    /// Records a module; `name`, if given, now points at it. Returns the module and whether it
-    /// was new.
+    /// Records a module (its bytes too where other hosts must fetch them); `name`, if given,
+    /// now points at it. Returns the module and whether it was new.
     pub async fn put_module(
         &self,
         hash: String,
         kind: ModuleKind,
-        size: u64,
+        bytes: &[u8],
         name: Option<String>,
     ) -> Result<(ModuleRecord, bool)> {
-        self.write(|reply| Write::PutModule { hash, kind, size, name, reply }).await
+        each!(self, store => store.put_module(hash, kind, bytes, name).await)
+    }
+
+    /// A module's bytes, where the store keeps them (PostgreSQL); `None` otherwise.
+    pub async fn module_bytes(&self, hash: &str) -> Result<Option<Vec<u8>>> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(None),
+            Backend::Postgres(store) => store.module_bytes(hash).await,
+        }
     }
 
     /// Deletes a module and its names, unless queued or running jobs use it.
     pub async fn delete_module(&self, hash: String) -> Result<()> {
-        self.write(|reply| Write::DeleteModule { hash, reply }).await
+        each!(self, store => store.delete_module(hash).await)
     }
 
     /// Accepts jobs, all or none, in one transaction. Returns each job's id and state (an
     /// earlier job's, when its idempotency key was seen before).
     pub async fn submit(&self, jobs: Vec<NewJob>) -> Result<Vec<(JobId, JobState)>> {
-        self.write(|reply| Write::Submit { jobs, reply }).await
+        each!(self, store => store.submit(jobs).await)
     }
 
     /// Records when claimed jobs started on a worker (`started`), and how attempts ended —
-    /// each job ends, or is queued again for a retry; jobs no longer running (cancelled
-    /// meanwhile) are left as they are — then moves up to `limit` due queued jobs to running
-    /// (highest priority, then oldest first), counting an attempt, and returns them. One
-    /// transaction: the dispatcher records the attempts that freed workers and claims their
-    /// next jobs at once. A claimed job has no `started_at` until its start is recorded, so
-    /// recovery after a crash can tell the jobs that never reached a worker.
+    /// each job ends, or is queued again for a retry; writes of attempts that are no longer
+    /// current (cancelled meanwhile, rescued from a lost host) change nothing — then moves up
+    /// to `limit` due queued jobs to running (highest priority, then oldest first) for this
+    /// host, counting an attempt, and returns them. One transaction: the dispatcher records
+    /// the attempts that freed workers and claims their next jobs at once. A claimed job has
+    /// no `started_at` until its start is recorded, so a rescue can tell the jobs that never
+    /// reached a worker.
     pub async fn finish_and_claim(
         &self,
-        started: Vec<(JobId, SystemTime)>,
+        started: Vec<(Attempt, SystemTime)>,
         finished: Vec<Finished>,
         limit: usize,
     ) -> Result<Claimed> {
-        self.write(|reply| Write::FinishAndClaim { started, finished, limit, reply }).await
+        each!(self, store => store.finish_and_claim(started, finished, limit).await)
     }
 
     /// Cancels a queued or running job.
     pub async fn cancel(&self, id: JobId) -> Result<Cancel> {
-        self.write(|reply| Write::Cancel { id, reply }).await
+        each!(self, store => store.cancel(id).await)
     }
 
     /// Queues an ended (failed, timed-out or cancelled) job again as a new attempt.
     pub async fn retry(&self, id: JobId) -> Result<Change> {
-        self.write(|reply| Write::Retry { id, reply }).await
+        each!(self, store => store.retry(id).await)
     }
 
     /// Removes an ended job.
     pub async fn delete_job(&self, id: JobId) -> Result<Change> {
-        self.write(|reply| Write::DeleteJob { id, reply }).await
+        each!(self, store => store.delete_job(id).await)
     }
 
-    /// Gives running jobs back to the queue without counting their attempt (a draining host
-    /// stopped them).
-    pub async fn release(&self, ids: Vec<JobId>) -> Result<()> {
-        self.write(|reply| Write::Release { ids, reply }).await
+    /// Gives attempts back to the queue without counting them (a draining host stopped
+    /// them, or they were claimed ahead and never started).
+    pub async fn release(&self, attempts: Vec<Attempt>) -> Result<()> {
+        each!(self, store => store.release(attempts).await)
     }
 
-    /// After a restart: jobs claimed by a dead host that had not started go back to the queue
-    /// as if never claimed; those that had started are queued again (their attempt counted)
-    /// or, with no attempts left, failed with the reason.
+    /// After a restart (SQLite): jobs claimed by the dead process that had not started go
+    /// back to the queue as if never claimed; those that had started are queued again (their
+    /// attempt counted) or, with no attempts left, failed with the reason. On PostgreSQL a
+    /// dead host's jobs are rescued by the live ones instead ([`Store::rescue`]).
     pub async fn recover(&self) -> Result<Recovered> {
-        self.write(|reply| Write::Recover { reply }).await
+        match &self.backend {
+            Backend::Sqlite(store) => store.recover().await,
+            Backend::Postgres(_) => Ok(Recovered::default()),
+        }
     }
 
     /// Removes ended jobs that finished before `cutoff`; returns how many.
     pub async fn purge(&self, cutoff: SystemTime) -> Result<u64> {
-        self.write(|reply| Write::Purge { cutoff, reply }).await
+        each!(self, store => store.purge(cutoff).await)
     }
 
     /// One job.
     pub async fn job(&self, id: JobId) -> Result<Option<JobRecord>> {
-        reads::job(&self.reads, id).await
+        each!(self, store => store.job(id).await)
     }
 
     /// Jobs, newest first.
     pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>> {
-        reads::jobs(&self.reads, filter).await
+        each!(self, store => store.jobs(filter).await)
     }
 
     /// What the dashboard shows of these jobs (those that exist).
     pub async fn briefs(&self, ids: &[JobId]) -> Result<Vec<JobBrief>> {
-        reads::briefs(&self.reads, ids).await
+        each!(self, store => store.briefs(ids).await)
     }
 
     /// A module by hash or name.
     pub async fn module(&self, hash_or_name: &str) -> Result<Option<ModuleRecord>> {
-        reads::module(&self.reads, hash_or_name).await
+        each!(self, store => store.module(hash_or_name).await)
     }
 
     /// Every module, newest first.
     pub async fn modules(&self) -> Result<Vec<ModuleRecord>> {
-        reads::modules(&self.reads).await
+        each!(self, store => store.modules().await)
     }
 
-    /// Jobs per state (every state present, zero included). Kept in memory by the writer
-    /// as changes commit, so it costs no query however many jobs there are.
+    /// Jobs per state (every state present, zero included), in the whole cluster. Costs no
+    /// scan per call: SQLite keeps them in memory as changes commit; PostgreSQL counts at
+    /// most a few times a second and hands out the latest count meanwhile.
     pub async fn counts(&self) -> Result<BTreeMap<JobState, u64>> {
-        Ok(self.counts.lock().expect("counts lock").clone())
+        each!(self, store => store.counts().await)
     }
 
     /// When the earliest queued job becomes due, if any is queued.
     pub async fn next_due(&self) -> Result<Option<SystemTime>> {
-        reads::next_due(&self.reads).await
+        each!(self, store => store.next_due().await)
+    }
+
+    /// Pauses or resumes handing out queued jobs on every host (PostgreSQL; on SQLite the
+    /// dispatcher alone holds the pause).
+    pub async fn set_paused(&self, paused: bool) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(store) => store.set_paused(paused).await,
+        }
+    }
+
+    /// Reports this host alive and learns what changed for it (PostgreSQL). On SQLite, the
+    /// one host is always alive and learns nothing.
+    pub async fn heartbeat(&self, beat: Beat) -> Result<Heard> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(Heard { alive: true, ..Heard::default() }),
+            Backend::Postgres(store) => store.heartbeat(beat).await,
+        }
+    }
+
+    /// Joins the cluster again as a new incarnation after being declared lost.
+    pub async fn rejoin(&self) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(store) => store.rejoin().await,
+        }
+    }
+
+    /// Declares nodes silent for `lease` (by the database's clock) lost and rescues their
+    /// jobs; exactly one live host does each rescue.
+    pub async fn rescue(&self, lease: Duration) -> Result<Rescued> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(Rescued::default()),
+            Backend::Postgres(store) => store.rescue(lease).await,
+        }
+    }
+
+    /// Leaves the cluster (a graceful stop): the node is `left`, and jobs it still holds go
+    /// back to the queue at once, uncounted.
+    pub async fn leave(&self) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(store) => store.leave().await,
+        }
+    }
+
+    /// Every host of the cluster (the newest incarnation of each name); empty on SQLite.
+    pub async fn nodes(&self) -> Result<Vec<NodeRecord>> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(Vec::new()),
+            Backend::Postgres(store) => store.nodes().await,
+        }
     }
 }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::Row;
+use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use super::{JobId, Result, StoreError};
@@ -83,6 +84,35 @@ pub struct JobRecord {
     pub peak_memory_bytes: Option<u64>,
     /// The latest progress the job reported: percent done and a message.
     pub progress: Option<(u8, String)>,
+    /// The host of the current or last attempt.
+    pub node: Option<String>,
+    /// That host's incarnation (the attempt's fencing token; 0 on SQLite).
+    pub node_id: Option<i64>,
+}
+
+/// A host of the cluster (its newest incarnation).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeRecord {
+    /// The incarnation's id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// Where its API listens.
+    pub address: String,
+    /// Its version.
+    pub version: String,
+    /// Its worker processes.
+    pub workers: u64,
+    /// Those running a job at its last heartbeat.
+    pub busy: u64,
+    /// Its workers as the API shows them, at its last heartbeat.
+    pub pool: serde_json::Value,
+    /// When it joined.
+    pub started_at: SystemTime,
+    /// Its last heartbeat.
+    pub heartbeat_at: SystemTime,
+    /// `alive`, `lost` or `left`.
+    pub state: String,
 }
 
 /// What the dashboard shows of a running job.
@@ -147,6 +177,27 @@ pub trait Columns {
 impl Columns for SqliteRow {
     fn int(&self, column: &str) -> Result<Option<i64>> {
         Ok(self.try_get(column)?)
+    }
+
+    fn text(&self, column: &str) -> Result<Option<String>> {
+        Ok(self.try_get(column)?)
+    }
+
+    fn blob(&self, column: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.try_get(column)?)
+    }
+}
+
+/// PostgreSQL's integers come in several widths (and flags as booleans); each decodes as `i64`.
+impl Columns for PgRow {
+    fn int(&self, column: &str) -> Result<Option<i64>> {
+        if let Ok(value) = self.try_get::<Option<i64>, _>(column) {
+            return Ok(value);
+        }
+        if let Ok(value) = self.try_get::<Option<i32>, _>(column) {
+            return Ok(value.map(i64::from));
+        }
+        Ok(self.try_get::<Option<bool>, _>(column)?.map(i64::from))
     }
 
     fn text(&self, column: &str) -> Result<Option<String>> {
@@ -252,6 +303,8 @@ pub fn job(row: &impl Columns) -> Result<JobRecord> {
         fuel_used: count(row, "fuel_used")?,
         peak_memory_bytes: count(row, "peak_memory_bytes")?,
         progress: progress(row.int("progress_percent")?, row.text("progress_message")?),
+        node: row.text("node")?,
+        node_id: row.int("node_id")?,
     })
 }
 

@@ -10,14 +10,16 @@ use std::time::SystemTime;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, TransactionBehavior, params, params_from_iter};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
-use super::rows::{self, JobRecord, ModuleRecord, Positioned, micros};
-use super::{
-    Cancel, Change, Claimed, Finished, JobEvent, JobId, NewJob, Recovered, Result, StoreError,
-    reads,
-};
+use super::reads;
 use crate::job::ModuleKind;
+use crate::store::announce::{self, Announce};
+use crate::store::rows::{self, JobRecord, ModuleRecord, Positioned, micros};
+use crate::store::{
+    Attempt, Cancel, Change, Claimed, Finished, JobEvent, JobId, NewJob, Recovered, Result,
+    StoreError,
+};
 use crate::wire::JobState;
 
 /// Most changes committed together.
@@ -43,7 +45,7 @@ pub enum Write {
         reply: Reply<Vec<(JobId, JobState)>>,
     },
     FinishAndClaim {
-        started: Vec<(JobId, SystemTime)>,
+        started: Vec<(Attempt, SystemTime)>,
         finished: Vec<Finished>,
         limit: usize,
         reply: Reply<Claimed>,
@@ -61,7 +63,7 @@ pub enum Write {
         reply: Reply<Change>,
     },
     Release {
-        ids: Vec<JobId>,
+        attempts: Vec<Attempt>,
         reply: Reply<()>,
     },
     Recover {
@@ -95,29 +97,18 @@ pub enum Write {
     },
 }
 
-/// Where committed changes are announced.
+/// Where committed changes are announced, and what the writer keeps up to date.
 pub struct Events {
-    /// Job transitions.
-    pub jobs: broadcast::Sender<JobEvent>,
-    /// Names of queues whose items changed.
-    pub queues: broadcast::Sender<String>,
+    /// The store's channels.
+    pub announce: Announce,
     /// Jobs per state, kept up to date here so reading them costs no query.
     pub counts: Arc<Mutex<BTreeMap<JobState, u64>>>,
-    /// How many times a job has become queued since the store opened (see [`Claimed`]).
-    pub queued: watch::Sender<u64>,
+    /// This host's node name, written on the jobs it claims.
+    pub node: String,
 }
 
 impl Events {
-    /// The queued count as of the last commit.
-    fn queued_so_far(&self) -> u64 {
-        *self.queued.borrow()
-    }
-
     fn publish(&self, changes: Changes) {
-        let queued = changes.queued();
-        if queued > 0 {
-            self.queued.send_modify(|count| *count += queued);
-        }
         if !changes.counts.is_empty() {
             let mut counts = self.counts.lock().expect("counts lock");
             for (from, to) in changes.counts {
@@ -130,12 +121,7 @@ impl Events {
                 }
             }
         }
-        for event in changes.jobs {
-            let _ = self.jobs.send(event);
-        }
-        for queue in changes.queues {
-            let _ = self.queues.send(queue);
-        }
+        self.announce.publish(&changes.jobs, &changes.queues);
     }
 }
 
@@ -168,7 +154,7 @@ impl Changes {
 
     /// How many of the transitions made a job queued.
     fn queued(&self) -> u64 {
-        self.jobs.iter().filter(|event| event.state == JobState::Queued).count() as u64
+        announce::queued(&self.jobs)
     }
 }
 
@@ -259,7 +245,7 @@ fn commit_group(db: &mut Connection, group: Vec<Write>, events: &Events) {
     };
     let mut pending: Vec<Pending> = Vec::new();
     let mut announced = Changes::default();
-    let mut queued = events.queued_so_far();
+    let mut queued = events.announce.queued_so_far();
     let alone = group.len() == 1;
     let mut group = group.into_iter();
     while let Some(write) = group.next() {
@@ -267,7 +253,7 @@ fn commit_group(db: &mut Connection, group: Vec<Write>, events: &Events) {
         // only the database can fail (maybe halfway through): if it fails, the group goes back.
         if alone || !write.can_be_refused() {
             let mut changed = Changes::default();
-            let (answer, ok) = apply(&transaction, write, &mut changed, queued);
+            let (answer, ok) = apply(&transaction, write, &mut changed, queued, &events.node);
             if !ok {
                 drop(transaction);
                 let reason = "another change in the same transaction failed";
@@ -289,7 +275,7 @@ fn commit_group(db: &mut Connection, group: Vec<Write>, events: &Events) {
             }
         };
         let mut changed = Changes::default();
-        let (answer, ok) = apply(&savepoint, write, &mut changed, queued);
+        let (answer, ok) = apply(&savepoint, write, &mut changed, queued, &events.node);
         // Dropping a savepoint rolls it back.
         let kept = ok && savepoint.commit().is_ok();
         if kept {
@@ -337,7 +323,13 @@ fn apply_failed(write: Write, reason: &str) {
 
 /// Applies one change; returns its held answer and whether it succeeded. `queued` counts the
 /// jobs queued by the changes before this one.
-fn apply(db: &Connection, write: Write, changed: &mut Changes, queued: u64) -> (Pending, bool) {
+fn apply(
+    db: &Connection,
+    write: Write,
+    changed: &mut Changes,
+    queued: u64,
+    node: &str,
+) -> (Pending, bool) {
     macro_rules! answer {
         ($reply:expr, $result:expr) => {{
             let result = $result;
@@ -352,12 +344,13 @@ fn apply(db: &Connection, write: Write, changed: &mut Changes, queued: u64) -> (
         Write::DeleteModule { hash, reply } => answer!(reply, delete_module(db, hash)),
         Write::Submit { jobs, reply } => answer!(reply, submit(db, jobs, changed)),
         Write::FinishAndClaim { started, finished, limit, reply } => {
-            answer!(reply, finish_and_claim(db, &started, &finished, limit, changed, queued))
+            let claim = Claim { limit, node, queued };
+            answer!(reply, finish_and_claim(db, &started, &finished, claim, changed))
         }
         Write::Cancel { id, reply } => answer!(reply, cancel(db, id, changed)),
         Write::Retry { id, reply } => answer!(reply, retry(db, id, changed)),
         Write::DeleteJob { id, reply } => answer!(reply, delete_job(db, id, changed)),
-        Write::Release { ids, reply } => answer!(reply, release(db, &ids, changed)),
+        Write::Release { attempts, reply } => answer!(reply, release(db, &attempts, changed)),
         Write::Recover { reply } => answer!(reply, recover(db, changed)),
         Write::Purge { cutoff, reply } => answer!(reply, purge(db, cutoff, changed)),
         Write::QueuePut { queue, item, capacity, reply } => {
@@ -555,10 +548,15 @@ fn insert(
         .collect())
 }
 
-fn claim(db: &Connection, limit: usize, changed: &mut Changes) -> Result<Vec<JobRecord>> {
+fn claim(
+    db: &Connection,
+    limit: usize,
+    node: &str,
+    changed: &mut Changes,
+) -> Result<Vec<JobRecord>> {
     let mut statement = db.prepare_cached(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = NULL,
-             finished_at = NULL, worker_pid = NULL
+             finished_at = NULL, worker_pid = NULL, node = ?3, node_id = 0
          WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_queue
                       WHERE state = 'queued' AND not_before <= ?1
                       ORDER BY priority DESC, id LIMIT ?2)
@@ -566,7 +564,7 @@ fn claim(db: &Connection, limit: usize, changed: &mut Changes) -> Result<Vec<Job
     )?;
     let columns = rows::positions(&statement);
     let mut jobs = statement
-        .query_map(params![now(), limit as i64], |row| {
+        .query_map(params![now(), limit as i64, node], |row| {
             Ok(rows::job(&Positioned { row, columns: &columns }))
         })?
         .map(|row| row?)
@@ -583,7 +581,7 @@ const FINISH_CHUNK: usize = 32;
 
 /// Records ended attempts: each job ends, or goes back to the queue for a retry.
 fn finish(db: &Connection, finished: &[Finished], changed: &mut Changes) -> Result<()> {
-    const COLUMNS: usize = 14;
+    const COLUMNS: usize = 15;
     let next_state = |end: &Finished| match end.retry_at {
         Some(_) => JobState::Queued,
         None => end.state,
@@ -596,7 +594,7 @@ fn finish(db: &Connection, finished: &[Finished], changed: &mut Changes) -> Resu
                 None => (None, Some(micros(end.finished_at))),
             };
             values.extend([
-                int(end.id),
+                int(end.id()),
                 text(next_state(end).as_str()),
                 opt_int(not_before),
                 int(micros(end.started_at)),
@@ -610,6 +608,7 @@ fn finish(db: &Connection, finished: &[Finished], changed: &mut Changes) -> Resu
                 opt_text(end.error.as_deref()),
                 opt_int(end.fuel_used.map(|fuel| fuel as i64)),
                 int(end.peak_memory_bytes as i64),
+                int(end.attempt.number.into()),
             ]);
         }
         let sql = format!(
@@ -619,7 +618,7 @@ fn finish(db: &Connection, finished: &[Finished], changed: &mut Changes) -> Resu
                  stdout_truncated = v.column10, stderr_truncated = v.column11, error = v.column12,
                  fuel_used = v.column13, peak_memory_bytes = v.column14
              FROM (VALUES {}) AS v
-             WHERE jobs.id = v.column1 AND jobs.state = 'running'
+             WHERE jobs.id = v.column1 AND jobs.state = 'running' AND jobs.attempts = v.column15
              RETURNING jobs.id",
             placeholders(chunk.len(), COLUMNS)
         );
@@ -627,8 +626,8 @@ fn finish(db: &Connection, finished: &[Finished], changed: &mut Changes) -> Resu
             .prepare_cached(&sql)?
             .query_map(params_from_iter(values), |row| row.get::<_, JobId>(0))?
             .collect::<rusqlite::Result<HashSet<_>>>()?;
-        for end in chunk.iter().filter(|end| updated.contains(&end.id)) {
-            changed.moved(end.id, Some(JobState::Running), next_state(end));
+        for end in chunk.iter().filter(|end| updated.contains(&end.id())) {
+            changed.moved(end.id(), Some(JobState::Running), next_state(end));
         }
     }
     Ok(())
@@ -638,34 +637,48 @@ fn finish(db: &Connection, finished: &[Finished], changed: &mut Changes) -> Resu
 const START_CHUNK: usize = 256;
 
 /// Records when claimed jobs reached a worker.
-fn start(db: &Connection, started: &[(JobId, SystemTime)]) -> Result<()> {
+fn start(db: &Connection, started: &[(Attempt, SystemTime)]) -> Result<()> {
     for chunk in started.chunks(START_CHUNK) {
-        let values: Vec<Param<'_>> =
-            chunk.iter().flat_map(|&(id, at)| [int(id), int(micros(at))]).collect();
+        let values: Vec<Param<'_>> = chunk
+            .iter()
+            .flat_map(|&(attempt, at)| {
+                [int(attempt.id), int(micros(at)), int(attempt.number.into())]
+            })
+            .collect();
         let sql = format!(
             "UPDATE jobs SET started_at = v.column2 FROM (VALUES {}) AS v
-             WHERE jobs.id = v.column1 AND jobs.state = 'running' AND jobs.started_at IS NULL",
-            placeholders(chunk.len(), 2)
+             WHERE jobs.id = v.column1 AND jobs.state = 'running' AND jobs.started_at IS NULL
+                 AND jobs.attempts = v.column3",
+            placeholders(chunk.len(), 3)
         );
         db.prepare_cached(&sql)?.execute(params_from_iter(values))?;
     }
     Ok(())
 }
 
+/// What to claim: how many jobs, for which node, and how many jobs earlier changes queued.
+struct Claim<'a> {
+    limit: usize,
+    node: &'a str,
+    queued: u64,
+}
+
 /// Records starts and ended attempts and claims for the workers they freed, in one
-/// transaction. `queued` counts the jobs queued by earlier changes.
+/// transaction.
 fn finish_and_claim(
     db: &Connection,
-    started: &[(JobId, SystemTime)],
+    started: &[(Attempt, SystemTime)],
     finished: &[Finished],
-    limit: usize,
+    wanted: Claim<'_>,
     changed: &mut Changes,
-    queued: u64,
 ) -> Result<Claimed> {
     start(db, started)?;
     finish(db, finished, changed)?;
-    let seen = queued + changed.queued();
-    let jobs = if limit == 0 { Vec::new() } else { claim(db, limit, changed)? };
+    let seen = wanted.queued + changed.queued();
+    let jobs = match wanted.limit {
+        0 => Vec::new(),
+        limit => claim(db, limit, wanted.node, changed)?,
+    };
     Ok(Claimed { jobs, seen })
 }
 
@@ -718,17 +731,20 @@ fn delete_job(db: &Connection, id: JobId, changed: &mut Changes) -> Result<Chang
     Ok(Change::Done)
 }
 
-fn release(db: &Connection, ids: &[JobId], changed: &mut Changes) -> Result<()> {
+fn release(db: &Connection, attempts: &[Attempt], changed: &mut Changes) -> Result<()> {
     // One statement for the whole batch (a drain or a stale claim-ahead gives back up to
-    // 64 jobs per worker): the ids go in as one JSON array.
-    let ids = serde_json::to_string(ids).expect("ids serialise");
+    // 64 jobs per worker): the attempts go in as one JSON array of [id, attempt] pairs.
+    let pairs: Vec<(JobId, u32)> = attempts.iter().map(|a| (a.id, a.number)).collect();
+    let pairs = serde_json::to_string(&pairs).expect("attempts serialise");
     let released = db
         .prepare_cached(
             "UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0), started_at = NULL,
                  worker_pid = NULL
-             WHERE id IN (SELECT value FROM json_each(?)) AND state = 'running' RETURNING id",
+             FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt FROM json_each(?)) AS r
+             WHERE jobs.id = r.id AND jobs.attempts = r.attempt AND jobs.state = 'running'
+             RETURNING jobs.id",
         )?
-        .query_map([ids], |row| row.get::<_, JobId>(0))?
+        .query_map([pairs], |row| row.get::<_, JobId>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     for id in released {
         changed.moved(id, Some(JobState::Running), JobState::Queued);

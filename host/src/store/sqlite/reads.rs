@@ -5,8 +5,8 @@ use std::time::SystemTime;
 
 use sqlx::SqlitePool;
 
-use super::rows::{self, JobBrief, JobRecord, ModuleRecord};
-use super::{JobFilter, JobId, Result};
+use crate::store::rows::{self, JobBrief, JobRecord, ModuleRecord};
+use crate::store::{JobFilter, JobId, Result};
 use crate::wire::JobState;
 
 /// Modules with their names as a JSON array.

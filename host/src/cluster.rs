@@ -1,0 +1,93 @@
+//! This host's part in a cluster (the PostgreSQL store): it heartbeats, rescues the jobs of
+//! hosts gone silent, and acts on what it hears — a job cancelled or rescued elsewhere is
+//! stopped here, a pause anywhere pauses it, and if the cluster declared this host lost (it
+//! was stopped or cut off past its lease) it stops everything it held and joins again as a
+//! new incarnation. The decisions are the database's (see `store/postgres`); this loop only
+//! carries them out. With SQLite there is no cluster and this loop does not run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use crate::dispatcher::Dispatcher;
+use crate::store::{Beat, JobEvent, Store};
+use crate::wire::JobState;
+
+/// Timing of the cluster's liveness.
+#[derive(Clone, Copy, Debug)]
+pub struct Liveness {
+    /// How often this host reports itself alive.
+    pub heartbeat: Duration,
+    /// How long a silent host stays alive before the others declare it lost.
+    pub lease: Duration,
+}
+
+/// What this host reports with a heartbeat, made fresh each time.
+pub type Report = Arc<dyn Fn() -> BoxFuture<'static, Beat> + Send + Sync>;
+
+/// Heartbeats, rescues and listens until `stop`.
+pub async fn run(
+    store: Store,
+    dispatcher: Arc<Dispatcher>,
+    report: Report,
+    liveness: Liveness,
+    stop: CancellationToken,
+) {
+    let mut events = store.subscribe();
+    let mut paused = store.paused();
+    dispatcher.set_paused(*paused.borrow_and_update());
+    let mut tick = tokio::time::interval(liveness.heartbeat);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {
+                beat(&store, &dispatcher, &report).await;
+                rescue(&store, liveness.lease).await;
+            }
+            event = events.recv() => match event {
+                Ok(JobEvent { id, state: JobState::Cancelled }) => dispatcher.cancel(id),
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            },
+            Ok(()) = paused.changed() => dispatcher.set_paused(*paused.borrow_and_update()),
+        }
+    }
+}
+
+/// One heartbeat, and what follows from its answer.
+async fn beat(store: &Store, dispatcher: &Dispatcher, report: &Report) {
+    match store.heartbeat(report().await).await {
+        Ok(heard) if !heard.alive => {
+            tracing::error!(
+                "the cluster declared this host lost (it was silent past its lease); its jobs \
+                 run elsewhere now: stopping them here and joining again"
+            );
+            dispatcher.abandon();
+            if let Err(e) = store.rejoin().await {
+                tracing::error!("joining the cluster again failed (will retry): {e}");
+            }
+        }
+        Ok(heard) => heard.gone.into_iter().for_each(|id| dispatcher.cancel(id)),
+        Err(e) => tracing::warn!("heartbeat failed: {e}"),
+    }
+}
+
+/// Declares silent hosts lost and queues their jobs again (whichever host gets there first).
+async fn rescue(store: &Store, lease: Duration) {
+    match store.rescue(lease).await {
+        Ok(rescued) if !rescued.nodes.is_empty() => tracing::warn!(
+            hosts = ?rescued.nodes,
+            not_started = rescued.jobs.released,
+            requeued = rescued.jobs.requeued,
+            failed = rescued.jobs.failed,
+            "hosts silent past the lease were declared lost; their jobs were rescued"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("looking for lost hosts failed: {e}"),
+    }
+}

@@ -1,0 +1,18 @@
+-- Claims up to $1 due queued jobs for node $3 (named $2), highest priority then oldest
+-- first, skipping rows other hosts hold locked. A node no longer alive claims nothing: a
+-- host declared lost must not take work it would never be rescued from. The CTE keeps the
+-- LIMIT from being re-run per row by a nested loop.
+WITH claimable AS (
+    SELECT id FROM jobs
+    WHERE state = 'queued' AND not_before <= wasmpool_now()
+      AND EXISTS (SELECT 1 FROM nodes WHERE id = $3 AND state = 'alive')
+    ORDER BY priority DESC, id
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs j
+SET state = 'running', attempts = j.attempts + 1, started_at = NULL, finished_at = NULL,
+    worker_pid = NULL, node = $2, node_id = $3
+FROM claimable
+WHERE j.id = claimable.id
+RETURNING j.*

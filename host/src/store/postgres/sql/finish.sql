@@ -1,0 +1,17 @@
+-- Records ended attempts: each row ends its job or queues it again (not_before set). Only the
+-- attempt that is current changes anything: same attempt number, same node incarnation,
+-- still running. A stale host's late result, or one for a job cancelled meanwhile, is ignored.
+UPDATE jobs j
+SET state = v.state, not_before = coalesce(v.not_before, j.not_before),
+    started_at = v.started_at, finished_at = v.finished_at, worker_pid = v.worker_pid,
+    exit_code = v.exit_code, stdout = v.stdout, stderr = v.stderr,
+    stdout_truncated = v.stdout_truncated, stderr_truncated = v.stderr_truncated,
+    error = v.error, fuel_used = v.fuel_used, peak_memory_bytes = v.peak_memory_bytes
+FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[],
+            $7::BIGINT[], $8::BIGINT[], $9::BIGINT[], $10::BYTEA[], $11::BYTEA[],
+            $12::BOOLEAN[], $13::BOOLEAN[], $14::TEXT[], $15::BIGINT[], $16::BIGINT[])
+    AS v (id, attempt, node_id, state, not_before, started_at, finished_at, worker_pid,
+          exit_code, stdout, stderr, stdout_truncated, stderr_truncated, error, fuel_used,
+          peak_memory_bytes)
+WHERE j.id = v.id AND j.state = 'running' AND j.attempts = v.attempt AND j.node_id = v.node_id
+RETURNING j.id, j.state

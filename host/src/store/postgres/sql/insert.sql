@@ -1,0 +1,13 @@
+-- Inserts a batch of jobs without idempotency keys, in order; their ids rise in that order.
+INSERT INTO jobs (name, module_hash, args, env, stdin, priority, timeout_ms, memory_mb, fuel,
+                  max_attempts, state, not_before, submitted_at)
+SELECT v.name, v.module_hash, v.args, v.env, v.stdin, v.priority, v.timeout_ms, v.memory_mb,
+       v.fuel, v.max_attempts, 'queued', now_us + v.delay_us, now_us
+FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BYTEA[], $6::BIGINT[],
+            $7::BIGINT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[])
+         WITH ORDINALITY
+         AS v (name, module_hash, args, env, stdin, priority, timeout_ms, memory_mb, fuel,
+               max_attempts, delay_us, ord),
+     (SELECT wasmpool_now() AS now_us) AS clock
+ORDER BY v.ord
+RETURNING id

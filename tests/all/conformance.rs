@@ -1,0 +1,320 @@
+//! The store's contract, checked against both backends: every case runs on a fresh SQLite
+//! file and on a fresh PostgreSQL database (see `postgres.rs`). Then the cases only a shared
+//! store has: two hosts claiming, fencing, losing a host and rescuing its jobs.
+
+use std::time::{Duration, SystemTime};
+
+use wasmpool::job::ModuleKind;
+use wasmpool::store::{
+    Attempt, Beat, Cancel, Change, Finished, JobFilter, JobRecord, Location, NewJob, NodeInfo,
+    Store, StoreError,
+};
+use wasmpool::wire::JobState;
+
+use super::postgres;
+
+/// A node named `name` with a lease long enough not to run out during a test.
+pub fn node(name: &str) -> NodeInfo {
+    NodeInfo {
+        name: name.into(),
+        address: "127.0.0.1:0".into(),
+        version: "test".into(),
+        workers: 2,
+        lease: Duration::from_secs(60),
+    }
+}
+
+/// A store of each kind: the SQLite one keeps its directory alive.
+struct Opened {
+    store: Store,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn sqlite() -> Opened {
+    let dir = tempfile::tempdir().unwrap();
+    let location = Location::Sqlite(dir.path().join("wasmpool.db"));
+    Opened { store: Store::open(&location, &node("a")).await.unwrap(), _dir: Some(dir) }
+}
+
+async fn postgres() -> Opened {
+    let location = Location::Postgres(postgres::shared().database());
+    Opened { store: Store::open(&location, &node("a")).await.unwrap(), _dir: None }
+}
+
+/// Runs a case on both backends.
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn sqlite() {
+                let opened = super::sqlite().await;
+                super::$case(&opened.store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn postgres() {
+                let opened = super::postgres().await;
+                super::$case(&opened.store).await;
+            }
+        }
+    )*};
+}
+
+conformance!(
+    a_claimed_job_runs_once_and_its_result_is_kept,
+    claims_take_the_highest_priority_then_the_oldest,
+    a_stale_or_cancelled_attempt_changes_nothing,
+    a_released_attempt_is_queued_again_uncounted,
+    an_idempotency_key_returns_the_first_job,
+    unknown_and_used_modules_are_refused,
+    retry_and_delete_follow_the_states,
+    queue_items_go_to_one_taker_in_order_within_capacity,
+    transitions_are_announced_after_commit,
+);
+
+const HASH: &str = "abababababababababababababababababababababababababababababababab";
+
+async fn with_module(store: &Store) {
+    store.put_module(HASH.into(), ModuleKind::Module, b"\0asm", Some("m".into())).await.unwrap();
+}
+
+fn job() -> NewJob {
+    NewJob { module_hash: HASH.into(), max_attempts: 1, timeout_ms: 1000, ..NewJob::default() }
+}
+
+async fn claim(store: &Store, n: usize) -> Vec<JobRecord> {
+    store.finish_and_claim(Vec::new(), Vec::new(), n).await.unwrap().jobs
+}
+
+fn succeeded(job: &JobRecord, stdout: &str) -> Finished {
+    let now = SystemTime::now();
+    Finished {
+        attempt: job.attempt(),
+        retry_at: None,
+        state: JobState::Succeeded,
+        worker_pid: Some(42),
+        started_at: now,
+        finished_at: now,
+        exit_code: Some(0),
+        stdout: stdout.as_bytes().to_vec(),
+        stderr: Vec::new(),
+        stdout_truncated: false,
+        stderr_truncated: false,
+        error: None,
+        fuel_used: None,
+        peak_memory_bytes: 65536,
+    }
+}
+
+async fn state(store: &Store, id: i64) -> JobRecord {
+    store.job(id).await.unwrap().expect("the job exists")
+}
+
+async fn a_claimed_job_runs_once_and_its_result_is_kept(store: &Store) {
+    with_module(store).await;
+    let ids = store.submit(vec![job(); 3]).await.unwrap();
+    assert!(ids.windows(2).all(|pair| pair[0].0 < pair[1].0), "ids rise in order: {ids:?}");
+    let claimed = claim(store, 2).await;
+    assert_eq!(claimed.len(), 2);
+    assert!(claimed.iter().all(|job| job.state == JobState::Running && job.attempts == 1));
+    assert_eq!(claimed[0].node.as_deref(), Some("a"));
+    assert_eq!(claim(store, 5).await.len(), 1, "only one job was left");
+    store.finish_and_claim(Vec::new(), vec![succeeded(&claimed[0], "hi")], 0).await.unwrap();
+    let done = state(store, claimed[0].id).await;
+    assert_eq!(
+        (done.state, done.stdout, done.exit_code),
+        (JobState::Succeeded, b"hi".to_vec(), Some(0))
+    );
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts[&JobState::Succeeded], counts[&JobState::Running]), (1, 2));
+    let running = JobFilter { state: Some(JobState::Running), limit: 10, ..JobFilter::default() };
+    assert_eq!(store.jobs(&running).await.unwrap().len(), 2);
+}
+
+async fn claims_take_the_highest_priority_then_the_oldest(store: &Store) {
+    with_module(store).await;
+    let low = store.submit(vec![job()]).await.unwrap()[0].0;
+    let high = store.submit(vec![NewJob { priority: 5, ..job() }]).await.unwrap()[0].0;
+    let later = store.submit(vec![job()]).await.unwrap()[0].0;
+    let delayed = NewJob { delay: Duration::from_secs(3600), ..job() };
+    store.submit(vec![delayed]).await.unwrap();
+    let order: Vec<i64> = claim(store, 10).await.iter().map(|job| job.id).collect();
+    assert_eq!(order, [high, low, later], "the delayed job is not due");
+    assert!(store.next_due().await.unwrap().is_some());
+}
+
+async fn a_stale_or_cancelled_attempt_changes_nothing(store: &Store) {
+    with_module(store).await;
+    store.submit(vec![job(), job()]).await.unwrap();
+    let claimed = claim(store, 2).await;
+    let mut stale = succeeded(&claimed[0], "stale");
+    stale.attempt = Attempt { number: claimed[0].attempts + 1, ..claimed[0].attempt() };
+    store.finish_and_claim(vec![(stale.attempt, SystemTime::now())], vec![stale], 0).await.unwrap();
+    let job = state(store, claimed[0].id).await;
+    assert_eq!((job.state, job.started_at), (JobState::Running, None), "another attempt's write");
+
+    assert_eq!(store.cancel(claimed[1].id).await.unwrap(), Cancel::Cancelled(JobState::Running));
+    let late = succeeded(&claimed[1], "late");
+    store.finish_and_claim(Vec::new(), vec![late], 0).await.unwrap();
+    assert_eq!(state(store, claimed[1].id).await.state, JobState::Cancelled);
+    assert_eq!(
+        store.cancel(claimed[1].id).await.unwrap(),
+        Cancel::AlreadyEnded(JobState::Cancelled)
+    );
+    assert_eq!(store.cancel(999_999).await.unwrap(), Cancel::NotFound);
+}
+
+async fn a_released_attempt_is_queued_again_uncounted(store: &Store) {
+    with_module(store).await;
+    store.submit(vec![job()]).await.unwrap();
+    let claimed = claim(store, 1).await;
+    store.release(vec![claimed[0].attempt()]).await.unwrap();
+    let job = state(store, claimed[0].id).await;
+    assert_eq!((job.state, job.attempts), (JobState::Queued, 0));
+    // Releasing it again (a stale token now) changes nothing.
+    store.release(vec![claimed[0].attempt()]).await.unwrap();
+    assert_eq!(claim(store, 1).await[0].attempts, 1);
+}
+
+async fn an_idempotency_key_returns_the_first_job(store: &Store) {
+    with_module(store).await;
+    let keyed = NewJob { idempotency_key: Some("k".into()), ..job() };
+    let first = store.submit(vec![keyed.clone(), job()]).await.unwrap();
+    let again = store.submit(vec![keyed]).await.unwrap();
+    assert_eq!(first[0], again[0]);
+    assert_eq!(store.counts().await.unwrap()[&JobState::Queued], 2);
+}
+
+async fn unknown_and_used_modules_are_refused(store: &Store) {
+    let unknown = store.submit(vec![job()]).await.unwrap_err();
+    assert!(matches!(unknown, StoreError::UnknownModule(_)), "{unknown}");
+    with_module(store).await;
+    assert_eq!(store.module("m").await.unwrap().unwrap().hash, HASH);
+    store.submit(vec![job()]).await.unwrap();
+    let in_use = store.delete_module(HASH.into()).await.unwrap_err();
+    assert!(matches!(in_use, StoreError::ModuleInUse { jobs: 1, .. }), "{in_use}");
+    assert_eq!(store.modules().await.unwrap().len(), 1);
+}
+
+async fn retry_and_delete_follow_the_states(store: &Store) {
+    with_module(store).await;
+    let id = store.submit(vec![job()]).await.unwrap()[0].0;
+    assert_eq!(store.retry(id).await.unwrap(), Change::Refused(JobState::Queued));
+    assert_eq!(store.delete_job(id).await.unwrap(), Change::Refused(JobState::Queued));
+    store.cancel(id).await.unwrap();
+    assert_eq!(store.retry(id).await.unwrap(), Change::Done);
+    assert_eq!(state(store, id).await.state, JobState::Queued);
+    store.cancel(id).await.unwrap();
+    assert_eq!(store.delete_job(id).await.unwrap(), Change::Done);
+    assert_eq!(store.delete_job(id).await.unwrap(), Change::NotFound);
+}
+
+async fn queue_items_go_to_one_taker_in_order_within_capacity(store: &Store) {
+    assert!(store.queue_put("q".into(), b"1".to_vec(), 2).await.unwrap());
+    assert!(store.queue_put("q".into(), b"2".to_vec(), 2).await.unwrap());
+    assert!(!store.queue_put("q".into(), b"3".to_vec(), 2).await.unwrap(), "full");
+    let (id, item) = store.queue_take("q".into()).await.unwrap().unwrap();
+    assert_eq!(item, b"1");
+    store.queue_restore("q".into(), id, item).await.unwrap();
+    assert_eq!(store.queue_take("q".into()).await.unwrap().unwrap().1, b"1", "back in its place");
+    assert_eq!(store.queue_len("q").await.unwrap(), 1);
+    assert_eq!(store.queues().await.unwrap(), [("q".to_string(), 1)]);
+}
+
+async fn transitions_are_announced_after_commit(store: &Store) {
+    with_module(store).await;
+    let mut events = store.subscribe();
+    let queued = *store.queued().borrow();
+    let id = store.submit(vec![job()]).await.unwrap()[0].0;
+    let event = events.recv().await.unwrap();
+    assert_eq!((event.id, event.state), (id, JobState::Queued));
+    assert!(*store.queued().borrow() > queued);
+    // A refused change announces nothing.
+    store.submit(vec![NewJob { module_hash: "cd".repeat(32), ..job() }]).await.unwrap_err();
+    claim(store, 1).await;
+    assert_eq!(events.recv().await.unwrap().state, JobState::Running);
+}
+
+// The cluster: several hosts on one PostgreSQL database.
+
+async fn host(url: &str, name: &str, lease: Duration) -> Store {
+    let node = NodeInfo { lease, ..node(name) };
+    Store::open(&Location::Postgres(url.into()), &node).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hosts_claim_disjoint_jobs_and_hear_each_other() {
+    let url = postgres::shared().database();
+    let a = host(&url, "a", Duration::from_secs(60)).await;
+    let b = host(&url, "b", Duration::from_secs(60)).await;
+    with_module(&a).await;
+    let mut heard = b.subscribe();
+    a.submit(vec![job(); 10]).await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(5), heard.recv()).await;
+    assert_eq!(event.expect("b hears a's submission").unwrap().state, JobState::Queued);
+    let (x, y) = tokio::join!(claim(&a, 6), claim(&b, 6));
+    let mut ids: Vec<i64> = x.iter().chain(&y).map(|job| job.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 10, "every job claimed exactly once");
+    assert!(y.iter().all(|job| job.node.as_deref() == Some("b")));
+    let nodes: Vec<String> = a.nodes().await.unwrap().into_iter().map(|n| n.name).collect();
+    assert_eq!(nodes, ["a", "b"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_name_cannot_be_taken_twice() {
+    let url = postgres::shared().database();
+    let _a = host(&url, "a", Duration::from_secs(60)).await;
+    let node = node("a");
+    let taken = Store::open(&Location::Postgres(url), &node).await.err().expect("refused");
+    assert!(matches!(taken, StoreError::NodeNameTaken(_)), "{taken}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_host_is_lost_once_and_its_jobs_are_rescued() {
+    let url = postgres::shared().database();
+    let lease = Duration::from_millis(300);
+    let a = host(&url, "a", lease).await;
+    let b = host(&url, "b", lease).await;
+    with_module(&a).await;
+    let retried = NewJob { max_attempts: 2, ..job() };
+    a.submit(vec![job(), retried, job()]).await.unwrap();
+    let held = claim(&a, 3).await;
+    let now = SystemTime::now();
+    let started: Vec<_> = held[..2].iter().map(|job| (job.attempt(), now)).collect();
+    a.finish_and_claim(started, Vec::new(), 0).await.unwrap();
+
+    // a stops beating; b keeps beating and, past the lease, rescues a's jobs, once.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let rescued = loop {
+        b.heartbeat(Beat::default()).await.unwrap();
+        let (one, two) = tokio::join!(b.rescue(lease), b.rescue(lease));
+        let (one, two) = (one.unwrap(), two.unwrap());
+        if !one.nodes.is_empty() || !two.nodes.is_empty() {
+            assert!(one.nodes.is_empty() || two.nodes.is_empty(), "rescued twice");
+            break if one.nodes.is_empty() { two } else { one };
+        }
+        assert!(tokio::time::Instant::now() < deadline, "a was never declared lost");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(rescued.nodes, ["a"]);
+    assert_eq!((rescued.jobs.released, rescued.jobs.requeued, rescued.jobs.failed), (1, 1, 1));
+    let failed = state(&a, held[0].id).await;
+    assert_eq!(failed.state, JobState::Failed);
+    assert!(failed.error.unwrap().contains("host a was lost while the job was running"));
+    assert_eq!(state(&a, held[1].id).await.state, JobState::Queued);
+    let unstarted = state(&a, held[2].id).await;
+    assert_eq!((unstarted.state, unstarted.attempts), (JobState::Queued, 0));
+
+    // a comes back: its late result changes nothing, it learns it was lost, and rejoins.
+    a.finish_and_claim(Vec::new(), vec![succeeded(&held[1], "stale")], 0).await.unwrap();
+    assert_eq!(state(&a, held[1].id).await.state, JobState::Queued);
+    let heard = a.heartbeat(Beat { holding: vec![held[1].attempt()], ..Beat::default() });
+    let heard = heard.await.unwrap();
+    assert!(!heard.alive);
+    assert_eq!(heard.gone, [held[1].id]);
+    assert!(claim(&a, 5).await.is_empty(), "a lost host claims nothing");
+    a.rejoin().await.unwrap();
+    assert_eq!(claim(&a, 5).await.len(), 2);
+}
