@@ -11,6 +11,7 @@ mod harness;
 mod isolation;
 mod map;
 mod pool;
+mod postgres;
 mod queues;
 mod run;
 mod sandbox;
