@@ -8,8 +8,8 @@ use futures_util::future::BoxFuture;
 use tokio::sync::{broadcast, oneshot};
 
 use crate::job::PutError;
-use crate::pool::TaskHost;
-use crate::store::{JobId, Store, StoreError};
+use crate::pool::{Caller, TaskHost};
+use crate::store::{JobId, Running, Store, StoreError};
 
 /// Limits of the queues.
 #[derive(Clone, Debug)]
@@ -88,8 +88,14 @@ impl Queues {
     }
 
     /// Appends an item, waiting up to `wait` while the queue is full. Returns once the item
-    /// is on disk.
-    pub async fn put(&self, name: &str, item: Vec<u8>, wait: Duration) -> Result<(), QueueError> {
+    /// is on disk. `by`: the running job putting it, if a job is.
+    pub async fn put(
+        &self,
+        name: &str,
+        item: Vec<u8>,
+        wait: Duration,
+        by: Option<Running>,
+    ) -> Result<(), QueueError> {
         Self::check_name(name)?;
         if item.len() > self.limits.max_item_bytes {
             return Err(QueueError::TooLarge { size: item.len(), max: self.limits.max_item_bytes });
@@ -97,7 +103,8 @@ impl Queues {
         let mut changes = self.store.subscribe_queues();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            if self.store.queue_put(name.to_string(), item.clone(), self.limits.capacity).await? {
+            let capacity = self.limits.capacity;
+            if self.store.queue_put(name.to_string(), item.clone(), capacity, by).await? {
                 return Ok(());
             }
             if !changed_before(&mut changes, name, deadline).await {
@@ -111,16 +118,18 @@ impl Queues {
     }
 
     /// Takes the oldest item, waiting up to `wait` for one; with its id, for [`Queues::restore`].
+    /// `by`: the running job taking it, if a job is (a stale attempt takes nothing).
     pub async fn take(
         &self,
         name: &str,
         wait: Duration,
+        by: Option<Running>,
     ) -> Result<Option<(i64, Vec<u8>)>, QueueError> {
         Self::check_name(name)?;
         let mut changes = self.store.subscribe_queues();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            if let Some(taken) = self.take_now(name).await? {
+            if let Some(taken) = self.take_now(name, by).await? {
                 return Ok(Some(taken));
             }
             if !changed_before(&mut changes, name, deadline).await {
@@ -131,12 +140,16 @@ impl Queues {
 
     /// One take, finished even if the caller stops waiting for it: an item the caller never
     /// received goes back in its place.
-    async fn take_now(&self, name: &str) -> Result<Option<(i64, Vec<u8>)>, QueueError> {
+    async fn take_now(
+        &self,
+        name: &str,
+        by: Option<Running>,
+    ) -> Result<Option<(i64, Vec<u8>)>, QueueError> {
         let (answer, taken) = oneshot::channel();
         let store = self.store.clone();
         let name = name.to_string();
         tokio::spawn(async move {
-            let result = store.queue_take(name.clone()).await;
+            let result = store.queue_take(name.clone(), by).await;
             if let Err(Ok(Some((id, item)))) = answer.send(result) {
                 let _ = store.queue_restore(name, id, item).await;
             }
@@ -194,15 +207,29 @@ impl ServiceTaskHost {
     }
 }
 
+/// The store's name for a job's attempt (`None` for an id the store never gave out).
+fn running(caller: &Caller) -> Option<Running> {
+    let id = caller.job_id.parse::<JobId>().ok()?;
+    Some(Running { id, attempt: caller.attempt })
+}
+
 impl TaskHost for ServiceTaskHost {
-    fn put(&self, queue: String, item: Vec<u8>) -> BoxFuture<'static, Result<(), PutError>> {
+    fn put(
+        &self,
+        caller: Caller,
+        queue: String,
+        item: Vec<u8>,
+    ) -> BoxFuture<'static, Result<(), PutError>> {
         let queues = self.queues.clone();
         Box::pin(async move {
             let wait = queues.limits().put_timeout;
-            queues.put(&queue, item, wait).await.map_err(|error| match error {
+            let Some(by) = running(&caller) else { return Err(PutError::Unavailable) };
+            queues.put(&queue, item, wait, Some(by)).await.map_err(|error| match error {
                 QueueError::BadName(_) => PutError::BadName,
                 QueueError::TooLarge { .. } => PutError::TooLarge,
                 QueueError::Full { .. } => PutError::Full,
+                // A stale attempt's put (the job was cancelled or rescued meanwhile).
+                QueueError::Store(StoreError::NotRunning(_)) => PutError::Unavailable,
                 QueueError::Store(e) => {
                     tracing::error!("queue put failed: {e}");
                     PutError::Unavailable
@@ -211,9 +238,17 @@ impl TaskHost for ServiceTaskHost {
         })
     }
 
-    fn get(&self, queue: String, wait: Duration) -> BoxFuture<'static, Option<(i64, Vec<u8>)>> {
+    fn get(
+        &self,
+        caller: Caller,
+        queue: String,
+        wait: Duration,
+    ) -> BoxFuture<'static, Option<(i64, Vec<u8>)>> {
         let queues = self.queues.clone();
-        Box::pin(async move { queues.take(&queue, wait).await.ok().flatten() })
+        Box::pin(async move {
+            let by = running(&caller)?;
+            queues.take(&queue, wait, Some(by)).await.ok().flatten()
+        })
     }
 
     fn restore(&self, queue: String, id: i64, item: Vec<u8>) -> BoxFuture<'static, ()> {
@@ -230,12 +265,12 @@ impl TaskHost for ServiceTaskHost {
         Box::pin(async move { queues.len(&queue).await.unwrap_or(0) })
     }
 
-    fn progress(&self, job_id: String, percent: u8, message: String) -> BoxFuture<'static, ()> {
+    fn progress(&self, caller: Caller, percent: u8, message: String) -> BoxFuture<'static, ()> {
         let store = self.store.clone();
         Box::pin(async move {
-            if let Ok(id) = job_id.parse::<JobId>() {
+            if let Some(by) = running(&caller) {
                 let message: String = message.chars().take(200).collect();
-                let _ = store.progress(id, percent, message).await;
+                let _ = store.progress(by, percent, message).await;
             }
         })
     }

@@ -270,3 +270,64 @@ async fn a_graceful_stop_marks_the_host_left() {
     let b_node = nodes.as_array().unwrap().iter().find(|n| n["name"] == "b").cloned().unwrap();
     assert_eq!(b_node["state"], "left", "{nodes}");
 }
+
+/// Submits one short job at a time through `server` until `stop`, counting the answers by
+/// status and keeping the ids of the accepted jobs.
+async fn steady_load(
+    server: &Server,
+    stop: tokio_util::sync::CancellationToken,
+) -> (BTreeMap<u16, usize>, Vec<i64>) {
+    let mut statuses = BTreeMap::new();
+    let mut accepted = Vec::new();
+    // Bounded: at most 20,000 submissions, however long `stop` takes.
+    for _ in 0..20_000 {
+        if stop.is_cancelled() {
+            break;
+        }
+        let job = json!({ "module": "sleeper", "args": ["0.01"], "max_attempts": 3 });
+        let (status, body) = server.post("/v1/jobs", job).await;
+        *statuses.entry(status).or_default() += 1;
+        if status == 202 {
+            accepted.push(body["id"].as_i64().unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    (statuses, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_stopped_for_a_while_under_load_answers_503_and_loses_nothing() {
+    let cluster = postgres::Postgres::own();
+    let url = cluster.database();
+    let (a, _da) = host(&url, "a", 1, &["--heartbeat", "200ms", "--lease", "3s"]);
+    let (b, _db) = host(&url, "b", 1, &["--heartbeat", "200ms", "--lease", "3s"]);
+    a.upload(artifacts::SLEEPER, "sleeper").await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let load = async {
+        let (one, two) = tokio::join!(steady_load(&a, stop.clone()), steady_load(&b, stop.clone()));
+        let mut statuses = one.0;
+        two.0.into_iter().for_each(|(status, n)| *statuses.entry(status).or_default() += n);
+        (statuses, [one.1, two.1].concat())
+    };
+    let fault = async {
+        // Some work first, then the database goes away for five seconds (the fault itself,
+        // not a wait for anything), comes back, and the load goes on a little.
+        a.poll_job(1, "was accepted", |job| job["state"] == "succeeded").await;
+        cluster.stop();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        cluster.start();
+        let after = a.submit(json!({ "module": "sleeper", "args": ["0.01"] })).await;
+        a.wait(after).await;
+        stop.cancel();
+    };
+    let ((statuses, accepted), ()) = tokio::join!(load, fault);
+    assert!(statuses.get(&503).is_some_and(|&n| n > 0), "no 503 while it was down: {statuses:?}");
+    assert!(statuses.keys().all(|&status| status == 202 || status == 503), "{statuses:?}");
+    let jobs = settle(&a, Duration::from_secs(60)).await;
+    for id in &accepted {
+        let job = jobs.get(id).unwrap_or_else(|| panic!("accepted job {id} is gone"));
+        assert_eq!(job["state"], "succeeded", "{job}");
+    }
+    let (_, nodes) = b.get("/v1/nodes").await;
+    assert!(nodes.as_array().unwrap().iter().all(|n| n["state"] == "alive"), "{nodes}");
+}

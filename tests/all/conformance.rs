@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use wasmpool::job::ModuleKind;
 use wasmpool::store::{
     Attempt, Beat, Cancel, Change, Finished, JobFilter, JobRecord, Location, NewJob, NodeInfo,
-    Store, StoreError,
+    Running, Store, StoreError,
 };
 use wasmpool::wire::JobState;
 
@@ -70,6 +70,7 @@ conformance!(
     retry_and_delete_follow_the_states,
     queue_items_go_to_one_taker_in_order_within_capacity,
     transitions_are_announced_after_commit,
+    only_the_current_attempt_of_a_job_may_use_the_queues,
 );
 
 const HASH: &str = "abababababababababababababababababababababababababababababababab";
@@ -210,15 +211,33 @@ async fn retry_and_delete_follow_the_states(store: &Store) {
 }
 
 async fn queue_items_go_to_one_taker_in_order_within_capacity(store: &Store) {
-    assert!(store.queue_put("q".into(), b"1".to_vec(), 2).await.unwrap());
-    assert!(store.queue_put("q".into(), b"2".to_vec(), 2).await.unwrap());
-    assert!(!store.queue_put("q".into(), b"3".to_vec(), 2).await.unwrap(), "full");
-    let (id, item) = store.queue_take("q".into()).await.unwrap().unwrap();
+    assert!(store.queue_put("q".into(), b"1".to_vec(), 2, None).await.unwrap());
+    assert!(store.queue_put("q".into(), b"2".to_vec(), 2, None).await.unwrap());
+    assert!(!store.queue_put("q".into(), b"3".to_vec(), 2, None).await.unwrap(), "full");
+    let (id, item) = store.queue_take("q".into(), None).await.unwrap().unwrap();
     assert_eq!(item, b"1");
     store.queue_restore("q".into(), id, item).await.unwrap();
-    assert_eq!(store.queue_take("q".into()).await.unwrap().unwrap().1, b"1", "back in its place");
+    let again = store.queue_take("q".into(), None).await.unwrap().unwrap();
+    assert_eq!(again.1, b"1", "back in its place");
     assert_eq!(store.queue_len("q").await.unwrap(), 1);
     assert_eq!(store.queues().await.unwrap(), [("q".to_string(), 1)]);
+}
+
+async fn only_the_current_attempt_of_a_job_may_use_the_queues(store: &Store) {
+    with_module(store).await;
+    store.submit(vec![job()]).await.unwrap();
+    let held = claim(store, 1).await.remove(0);
+    let current = Running { id: held.id, attempt: held.attempts };
+    let stale = Running { attempt: held.attempts + 1, ..current };
+    assert!(store.queue_put("q".into(), b"x".to_vec(), 10, Some(current)).await.unwrap());
+    let refused = store.queue_put("q".into(), b"y".to_vec(), 10, Some(stale)).await.unwrap_err();
+    assert!(matches!(refused, StoreError::NotRunning(_)), "{refused}");
+    assert_eq!(store.queue_take("q".into(), Some(stale)).await.unwrap(), None);
+    store.progress(stale, 50, "stale".into()).await.unwrap();
+    assert_eq!(state(store, held.id).await.progress, None);
+    store.progress(current, 50, "half".into()).await.unwrap();
+    assert_eq!(state(store, held.id).await.progress, Some((50, "half".into())));
+    assert_eq!(store.queue_take("q".into(), Some(current)).await.unwrap().unwrap().1, b"x");
 }
 
 async fn transitions_are_announced_after_commit(store: &Store) {
@@ -307,8 +326,12 @@ async fn a_silent_host_is_lost_once_and_its_jobs_are_rescued() {
     let unstarted = state(&a, held[2].id).await;
     assert_eq!((unstarted.state, unstarted.attempts), (JobState::Queued, 0));
 
-    // a comes back: its late result changes nothing, it learns it was lost, and rejoins.
+    // a comes back: its late result and queue calls change nothing, it learns it was lost,
+    // and rejoins.
     a.finish_and_claim(Vec::new(), vec![succeeded(&held[1], "stale")], 0).await.unwrap();
+    a.queue_put("q".into(), b"x".to_vec(), 10, None).await.unwrap();
+    let stale = Running { id: held[1].id, attempt: held[1].attempts };
+    assert_eq!(a.queue_take("q".into(), Some(stale)).await.unwrap(), None);
     assert_eq!(state(&a, held[1].id).await.state, JobState::Queued);
     let heard = a.heartbeat(Beat { holding: vec![held[1].attempt()], ..Beat::default() });
     let heard = heard.await.unwrap();

@@ -58,7 +58,7 @@ pub async fn put(
 ) -> ApiResult<(StatusCode, Json<QueueView>)> {
     let wait = wait(query, state.queues.limits().put_timeout)?;
     let item = body(item, state.queues.limits().max_item_bytes, "the item")?;
-    state.queues.put(&name, item.to_vec(), wait).await?;
+    state.queues.put(&name, item.to_vec(), wait, None).await?;
     let length = state.queues.len(&name).await?;
     Ok((StatusCode::CREATED, Json(QueueView { name, length })))
 }
@@ -74,7 +74,7 @@ pub async fn get(
     query: Result<Query<WaitQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     let wait = wait(query, Duration::ZERO)?;
-    match state.queues.take(&name, wait).await? {
+    match state.queues.take(&name, wait, None).await? {
         Some((_, item)) => Ok(([(CONTENT_TYPE, "application/octet-stream")], item).into_response()),
         None => Ok(StatusCode::NO_CONTENT.into_response()),
     }

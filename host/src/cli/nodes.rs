@@ -69,9 +69,9 @@ mod tests {
         let now = super::super::remote::parse_time("2025-01-02T03:04:05Z").expect("valid");
         assert_eq!(
             render(&[node("a", "alive", 3), node("b", "lost", 0)], now),
-            "NAME  ADDRESS        STATE  WORKERS     HEARTBEAT  VERSION
-a     10.0.0.1:8080  alive  3/4 busy    1s ago     0.1.0
-b     10.0.0.1:8080  lost   0/4 busy    1s ago     0.1.0
+            "NAME  ADDRESS        STATE  WORKERS   HEARTBEAT  VERSION
+a     10.0.0.1:8080  alive  3/4 busy  1s ago     0.1.0
+b     10.0.0.1:8080  lost   0/4 busy  1s ago     0.1.0
 "
         );
     }

@@ -7,30 +7,50 @@ use futures_util::future::BoxFuture;
 
 use crate::job::PutError;
 
+/// The running job a call comes from: its id and attempt, so the host can refuse the calls
+/// of an attempt that is no longer current.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// The job's id.
+    pub job_id: String,
+    /// Its attempt number.
+    pub attempt: u32,
+}
+
 /// The host end of the `wasmpool:task` interfaces.
 pub trait TaskHost: Send + Sync + 'static {
     /// Appends an item to a queue (waiting while it is full, up to the host's put timeout).
-    fn put(&self, queue: String, item: Vec<u8>) -> BoxFuture<'static, Result<(), PutError>>;
+    fn put(
+        &self,
+        caller: Caller,
+        queue: String,
+        item: Vec<u8>,
+    ) -> BoxFuture<'static, Result<(), PutError>>;
     /// Takes the oldest item of a queue, waiting up to `wait`; with the item's id, so an item
     /// that could not be delivered can be put back.
-    fn get(&self, queue: String, wait: Duration) -> BoxFuture<'static, Option<(i64, Vec<u8>)>>;
+    fn get(
+        &self,
+        caller: Caller,
+        queue: String,
+        wait: Duration,
+    ) -> BoxFuture<'static, Option<(i64, Vec<u8>)>>;
     /// Puts back an item taken by `get` that never reached the guest.
     fn restore(&self, queue: String, id: i64, item: Vec<u8>) -> BoxFuture<'static, ()>;
     /// The number of items in a queue.
     fn len(&self, queue: String) -> BoxFuture<'static, u64>;
     /// A running job's progress report.
-    fn progress(&self, job_id: String, percent: u8, message: String) -> BoxFuture<'static, ()>;
+    fn progress(&self, caller: Caller, percent: u8, message: String) -> BoxFuture<'static, ()>;
 }
 
 /// No queues: puts fail as unavailable, gets find nothing, reports are dropped.
 pub struct NoTaskHost;
 
 impl TaskHost for NoTaskHost {
-    fn put(&self, _: String, _: Vec<u8>) -> BoxFuture<'static, Result<(), PutError>> {
+    fn put(&self, _: Caller, _: String, _: Vec<u8>) -> BoxFuture<'static, Result<(), PutError>> {
         Box::pin(async { Err(PutError::Unavailable) })
     }
 
-    fn get(&self, _: String, _: Duration) -> BoxFuture<'static, Option<(i64, Vec<u8>)>> {
+    fn get(&self, _: Caller, _: String, _: Duration) -> BoxFuture<'static, Option<(i64, Vec<u8>)>> {
         Box::pin(async { None })
     }
 
@@ -42,7 +62,7 @@ impl TaskHost for NoTaskHost {
         Box::pin(async { 0 })
     }
 
-    fn progress(&self, _: String, _: u8, _: String) -> BoxFuture<'static, ()> {
+    fn progress(&self, _: Caller, _: u8, _: String) -> BoxFuture<'static, ()> {
         Box::pin(async {})
     }
 }

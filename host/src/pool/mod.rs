@@ -19,7 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use host::{NoTaskHost, TaskHost};
+pub use host::{Caller, NoTaskHost, TaskHost};
 pub use process::describe_exit;
 
 use crate::job::{Completed, JobResult, JobSpec, Outcome};

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use super::host::TaskHost;
+use super::host::{Caller, TaskHost};
 use crate::ipc::{self, FromWorker, IpcError, PROTOCOL_VERSION, ToWorker};
 use crate::job::{JobResult, JobSpec, TaskCall, TaskReply};
 
@@ -134,7 +134,7 @@ impl WorkerProcess {
         hard_deadline: Option<Duration>,
     ) -> RunEnd {
         let started = Instant::now();
-        let job_id = job.id.clone();
+        let caller = Caller { job_id: job.id.clone(), attempt: job.attempt };
         let job_deadline = job.limits.timeout.map(|limit| started + limit);
         if let Err(e) = ipc::write_frame_async(&mut self.input, &ToWorker::Run(Box::new(job))).await
         {
@@ -175,7 +175,7 @@ impl WorkerProcess {
             // before the job's own timeout stops it.
             let remaining = job_deadline.map(|end| end.saturating_duration_since(Instant::now()));
             let answer = tokio::select! {
-                answer = answer_call(host, &job_id, request, remaining) => answer,
+                answer = answer_call(host, &caller, request, remaining) => answer,
                 () = &mut cancelled => return self.stop(RunEnd::Cancelled).await,
                 () = &mut overdue => return self.stop(RunEnd::Overdue).await,
             };
@@ -276,23 +276,25 @@ enum Answer {
 
 async fn answer_call(
     host: &dyn TaskHost,
-    job_id: &str,
+    caller: &Caller,
     request: TaskCall,
     remaining: Option<Duration>,
 ) -> Answer {
     match request {
-        TaskCall::Put { queue, item } => Answer::Reply(TaskReply::Put(host.put(queue, item).await)),
+        TaskCall::Put { queue, item } => {
+            Answer::Reply(TaskReply::Put(host.put(caller.clone(), queue, item).await))
+        }
         TaskCall::Get { queue, timeout_ms } => {
             let wait = Duration::from_millis(timeout_ms.into());
             let wait = remaining.map_or(wait, |left| wait.min(left.saturating_sub(GET_MARGIN)));
-            match host.get(queue.clone(), wait).await {
+            match host.get(caller.clone(), queue.clone(), wait).await {
                 Some((id, item)) => Answer::Item { queue, id, item },
                 None => Answer::Reply(TaskReply::Get(None)),
             }
         }
         TaskCall::Len { queue } => Answer::Reply(TaskReply::Len(host.len(queue).await)),
         TaskCall::Progress { percent, message } => {
-            host.progress(job_id.to_string(), percent, message).await;
+            host.progress(caller.clone(), percent, message).await;
             Answer::Reply(TaskReply::Noted)
         }
     }

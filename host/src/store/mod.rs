@@ -49,6 +49,10 @@ pub enum StoreError {
     /// Applying the schema failed.
     #[error("database schema: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A job's call came from an attempt that is no longer current (cancelled, or rescued
+    /// from this host): it changes nothing.
+    #[error("job {0} is no longer running here")]
+    NotRunning(JobId),
     /// A submission names a module that is not stored.
     #[error("no module with hash {0}")]
     UnknownModule(String),
@@ -136,6 +140,16 @@ pub struct Attempt {
     pub number: u32,
     /// The node incarnation that claimed it (0 on SQLite, which has one host).
     pub node_id: i64,
+}
+
+/// A running attempt of this host, as the job's own calls name it (a queue put or get, a
+/// progress report): the call counts only while that attempt is the job's current one here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Running {
+    /// The job.
+    pub id: JobId,
+    /// Its attempt number.
+    pub attempt: u32,
 }
 
 impl JobRecord {
@@ -406,14 +420,28 @@ impl Store {
         self.announce.paused.subscribe()
     }
 
-    /// Appends an item unless the queue holds `capacity` items; returns whether it did.
-    pub async fn queue_put(&self, queue: String, item: Vec<u8>, capacity: u64) -> Result<bool> {
-        each!(self, store => store.queue_put(queue, item, capacity).await)
+    /// Appends an item unless the queue holds `capacity` items; returns whether it did. `by`
+    /// names the running job putting it, if a job is: a stale attempt's put is refused
+    /// ([`StoreError::NotRunning`]).
+    pub async fn queue_put(
+        &self,
+        queue: String,
+        item: Vec<u8>,
+        capacity: u64,
+        by: Option<Running>,
+    ) -> Result<bool> {
+        each!(self, store => store.queue_put(queue, item, capacity, by).await)
     }
 
-    /// Takes the oldest item of a queue, with its id (to put it back if it cannot be delivered).
-    pub async fn queue_take(&self, queue: String) -> Result<Option<(i64, Vec<u8>)>> {
-        each!(self, store => store.queue_take(queue).await)
+    /// Takes the oldest item of a queue, with its id (to put it back if it cannot be
+    /// delivered). `by` names the running job taking it, if a job is: a stale attempt takes
+    /// nothing.
+    pub async fn queue_take(
+        &self,
+        queue: String,
+        by: Option<Running>,
+    ) -> Result<Option<(i64, Vec<u8>)>> {
+        each!(self, store => store.queue_take(queue, by).await)
     }
 
     /// Puts a taken item back in its place.
@@ -421,9 +449,9 @@ impl Store {
         each!(self, store => store.queue_restore(queue, id, item).await)
     }
 
-    /// Records a running job's latest progress.
-    pub async fn progress(&self, id: JobId, percent: u8, message: String) -> Result<()> {
-        each!(self, store => store.progress(id, percent, message).await)
+    /// Records a running job's latest progress (only while that attempt is current).
+    pub async fn progress(&self, by: Running, percent: u8, message: String) -> Result<()> {
+        each!(self, store => store.progress(by, percent, message).await)
     }
 
     /// How many items a queue holds.

@@ -22,7 +22,8 @@ use super::announce::Announce;
 use super::rows::{self, micros};
 use super::{
     Attempt, Beat, Cancel, Change, Claimed, Finished, Heard, JobBrief, JobEvent, JobFilter, JobId,
-    JobRecord, ModuleRecord, NewJob, NodeInfo, NodeRecord, Recovered, Rescued, Result, StoreError,
+    JobRecord, ModuleRecord, NewJob, NodeInfo, NodeRecord, Recovered, Rescued, Result, Running,
+    StoreError,
 };
 use crate::job::ModuleKind;
 use crate::wire::JobState;
@@ -186,8 +187,34 @@ impl PgStore {
         Ok(())
     }
 
-    pub async fn queue_put(&self, queue: String, item: Vec<u8>, capacity: u64) -> Result<bool> {
+    /// Whether `by` is still the job's current attempt on this host (locking the job's row,
+    /// so a rescue cannot slip in before the caller's change commits).
+    async fn current(&self, tx: &mut Transaction<'_, Postgres>, by: Running) -> Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE id = $1 AND state = 'running' AND attempts = $2
+                 AND node_id = $3 FOR SHARE",
+        )
+        .bind(by.id)
+        .bind(i64::from(by.attempt))
+        .bind(self.me())
+        .fetch_optional(&mut **tx)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    pub async fn queue_put(
+        &self,
+        queue: String,
+        item: Vec<u8>,
+        capacity: u64,
+        by: Option<Running>,
+    ) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
+        if let Some(by) = by
+            && !self.current(&mut tx, by).await?
+        {
+            return Err(StoreError::NotRunning(by.id));
+        }
         // Puts to one queue take turns, so two hosts cannot both see room for one item.
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind(&queue)
@@ -211,8 +238,17 @@ impl PgStore {
         Ok(true)
     }
 
-    pub async fn queue_take(&self, queue: String) -> Result<Option<(i64, Vec<u8>)>> {
+    pub async fn queue_take(
+        &self,
+        queue: String,
+        by: Option<Running>,
+    ) -> Result<Option<(i64, Vec<u8>)>> {
         let mut tx = self.pool().begin().await?;
+        if let Some(by) = by
+            && !self.current(&mut tx, by).await?
+        {
+            return Ok(None);
+        }
         let taken: Option<(i64, Vec<u8>)> =
             sqlx::query_as(QUEUE_TAKE).bind(&queue).fetch_optional(&mut *tx).await?;
         let changes = Changes { queues: vec![queue], ..Changes::default() };
@@ -235,14 +271,15 @@ impl PgStore {
     }
 
     /// Only the attempt this host runs may report progress.
-    pub async fn progress(&self, id: JobId, percent: u8, message: String) -> Result<()> {
+    pub async fn progress(&self, by: Running, percent: u8, message: String) -> Result<()> {
         sqlx::query(
             "UPDATE jobs SET progress_percent = $1, progress_message = $2
-             WHERE id = $3 AND state = 'running' AND node_id = $4",
+             WHERE id = $3 AND state = 'running' AND attempts = $4 AND node_id = $5",
         )
         .bind(i64::from(percent.min(100)))
         .bind(message)
-        .bind(id)
+        .bind(by.id)
+        .bind(i64::from(by.attempt))
         .bind(self.me())
         .execute(self.pool())
         .await?;

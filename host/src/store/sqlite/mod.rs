@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::announce::Announce;
 use super::{
     Attempt, Cancel, Change, Claimed, Finished, JobBrief, JobFilter, JobId, JobRecord,
-    ModuleRecord, NewJob, Recovered, Result, StoreError,
+    ModuleRecord, NewJob, Recovered, Result, Running, StoreError,
 };
 use crate::job::ModuleKind;
 use crate::wire::JobState;
@@ -74,20 +74,30 @@ impl SqliteStore {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    pub async fn queue_put(&self, queue: String, item: Vec<u8>, capacity: u64) -> Result<bool> {
-        self.write(|reply| Write::QueuePut { queue, item, capacity, reply }).await
+    pub async fn queue_put(
+        &self,
+        queue: String,
+        item: Vec<u8>,
+        capacity: u64,
+        by: Option<Running>,
+    ) -> Result<bool> {
+        self.write(|reply| Write::QueuePut { queue, item, capacity, by, reply }).await
     }
 
-    pub async fn queue_take(&self, queue: String) -> Result<Option<(i64, Vec<u8>)>> {
-        self.write(|reply| Write::QueueTake { queue, reply }).await
+    pub async fn queue_take(
+        &self,
+        queue: String,
+        by: Option<Running>,
+    ) -> Result<Option<(i64, Vec<u8>)>> {
+        self.write(|reply| Write::QueueTake { queue, by, reply }).await
     }
 
     pub async fn queue_restore(&self, queue: String, id: i64, item: Vec<u8>) -> Result<()> {
         self.write(|reply| Write::QueueRestore { queue, id, item, reply }).await
     }
 
-    pub async fn progress(&self, id: JobId, percent: u8, message: String) -> Result<()> {
-        self.write(|reply| Write::Progress { id, percent, message, reply }).await
+    pub async fn progress(&self, by: Running, percent: u8, message: String) -> Result<()> {
+        self.write(|reply| Write::Progress { by, percent, message, reply }).await
     }
 
     pub async fn queue_len(&self, queue: &str) -> Result<u64> {

@@ -18,7 +18,7 @@ use crate::store::announce::{self, Announce};
 use crate::store::rows::{self, JobRecord, ModuleRecord, Positioned, micros};
 use crate::store::{
     Attempt, Cancel, Change, Claimed, Finished, JobEvent, JobId, NewJob, Recovered, Result,
-    StoreError,
+    Running, StoreError,
 };
 use crate::wire::JobState;
 
@@ -77,10 +77,12 @@ pub enum Write {
         queue: String,
         item: Vec<u8>,
         capacity: u64,
+        by: Option<Running>,
         reply: Reply<bool>,
     },
     QueueTake {
         queue: String,
+        by: Option<Running>,
         reply: Reply<Option<(i64, Vec<u8>)>>,
     },
     QueueRestore {
@@ -90,7 +92,7 @@ pub enum Write {
         reply: Reply<()>,
     },
     Progress {
-        id: JobId,
+        by: Running,
         percent: u8,
         message: String,
         reply: Reply<()>,
@@ -292,11 +294,13 @@ fn commit_group(db: &mut Connection, group: Vec<Write>, events: &Events) {
     if let Some(reason) = &failure {
         tracing::error!("store commit failed: {reason}");
     }
-    for answer in pending {
-        answer(failure.as_deref());
-    }
+    // Announce before answering, so a caller that reads the counts (or waits for an event)
+    // right after its change sees it.
     if failure.is_none() {
         events.publish(announced);
+    }
+    for answer in pending {
+        answer(failure.as_deref());
     }
 }
 
@@ -353,17 +357,17 @@ fn apply(
         Write::Release { attempts, reply } => answer!(reply, release(db, &attempts, changed)),
         Write::Recover { reply } => answer!(reply, recover(db, changed)),
         Write::Purge { cutoff, reply } => answer!(reply, purge(db, cutoff, changed)),
-        Write::QueuePut { queue, item, capacity, reply } => {
-            answer!(reply, queue_put(db, queue, &item, capacity, &mut changed.queues))
+        Write::QueuePut { queue, item, capacity, by, reply } => {
+            answer!(reply, queue_put(db, queue, &item, capacity, by, &mut changed.queues))
         }
-        Write::QueueTake { queue, reply } => {
-            answer!(reply, queue_take(db, queue, &mut changed.queues))
+        Write::QueueTake { queue, by, reply } => {
+            answer!(reply, queue_take(db, queue, by, &mut changed.queues))
         }
         Write::QueueRestore { queue, id, item, reply } => {
             answer!(reply, queue_restore(db, queue, id, &item, &mut changed.queues))
         }
-        Write::Progress { id, percent, message, reply } => {
-            answer!(reply, progress(db, id, percent, &message))
+        Write::Progress { by, percent, message, reply } => {
+            answer!(reply, progress(db, by, percent, &message))
         }
     }
 }
@@ -805,13 +809,26 @@ fn purge(db: &Connection, cutoff: SystemTime, changed: &mut Changes) -> Result<u
     Ok(purged.len() as u64)
 }
 
+/// Whether the attempt is still the job's current one.
+fn current(db: &Connection, by: Running) -> Result<bool> {
+    Ok(db
+        .prepare_cached("SELECT 1 FROM jobs WHERE id = ? AND state = 'running' AND attempts = ?")?
+        .exists(params![by.id, by.attempt])?)
+}
+
 fn queue_put(
     db: &Connection,
     queue: String,
     item: &[u8],
     capacity: u64,
+    by: Option<Running>,
     changed: &mut Vec<String>,
 ) -> Result<bool> {
+    if let Some(by) = by
+        && !current(db, by)?
+    {
+        return Err(StoreError::NotRunning(by.id));
+    }
     let len: i64 = db
         .prepare_cached("SELECT count(*) FROM queue_items WHERE queue = ?")?
         .query_row([&queue], |row| row.get(0))?;
@@ -827,8 +844,14 @@ fn queue_put(
 fn queue_take(
     db: &Connection,
     queue: String,
+    by: Option<Running>,
     changed: &mut Vec<String>,
 ) -> Result<Option<(i64, Vec<u8>)>> {
+    if let Some(by) = by
+        && !current(db, by)?
+    {
+        return Ok(None);
+    }
     let taken = db
         .prepare_cached(
             "DELETE FROM queue_items WHERE id =
@@ -860,10 +883,11 @@ fn queue_restore(
     Ok(())
 }
 
-fn progress(db: &Connection, id: JobId, percent: u8, message: &str) -> Result<()> {
+fn progress(db: &Connection, by: Running, percent: u8, message: &str) -> Result<()> {
     db.prepare_cached(
-        "UPDATE jobs SET progress_percent = ?, progress_message = ? WHERE id = ? AND state = 'running'",
+        "UPDATE jobs SET progress_percent = ?, progress_message = ?
+         WHERE id = ? AND state = 'running' AND attempts = ?",
     )?
-    .execute(params![percent.min(100), message, id])?;
+    .execute(params![percent.min(100), message, by.id, by.attempt])?;
     Ok(())
 }
