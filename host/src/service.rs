@@ -1,6 +1,6 @@
-//! `wasmpool serve` put together: opens the store, recovers what a previous run left
-//! running, starts the pool and the dispatcher, serves the API on an already bound listener,
-//! purges old results, and drains on shutdown.
+//! `wasmpool serve` put together: takes the data directory, opens the store, recovers what
+//! a previous run left running, starts the pool and the dispatcher, serves the API on an
+//! already bound listener, purges old results, and drains on shutdown.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,6 +12,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, Parts, ServiceLimits, Services};
+use crate::datadir::{self, DataDir};
 use crate::dispatcher::Dispatcher;
 use crate::library::Library;
 use crate::metrics::Metrics;
@@ -24,7 +25,8 @@ use crate::store::Store;
 pub struct ServiceConfig {
     /// Number of worker processes.
     pub workers: usize,
-    /// Database, module files, compiled artifacts, worker directories.
+    /// Database, module files, compiled artifacts, worker directories; held exclusively
+    /// while serving (see [`DataDir`]).
     pub data_dir: PathBuf,
     /// Required bearer token, if any.
     pub token: Option<String>,
@@ -48,15 +50,17 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| {
-        format!("cannot create the data directory {}", config.data_dir.display())
-    })?;
+    // Before anything is created: the database, modules, artifacts and worker directories
+    // hold every job's inputs and outputs, for this user only.
+    datadir::private_umask();
+    // Held until we return: a second serve on this directory is refused while we run. Its
+    // error goes up untouched, for the command line to give it its own exit code.
+    let data_dir = DataDir::open(&config.data_dir)?;
+    let database = std::path::absolute(data_dir.database()?)?;
     // Workers run in directories of their own: every path handed to them must be absolute.
     let mut config = config;
     config.data_dir = std::path::absolute(&config.data_dir)?;
-    let store = Store::open(&config.data_dir.join("wasmpool.db"))
-        .await
-        .context("cannot open the job store")?;
+    let store = Store::open(&database).await.context("cannot open the job store")?;
     let recovered = store.recover().await?;
     if recovered.released + recovered.requeued + recovered.failed > 0 {
         tracing::warn!(
@@ -125,6 +129,7 @@ pub async fn serve(
         pool.shutdown().await;
     }
     tracing::info!("stopped");
+    drop(data_dir);
     Ok(())
 }
 
