@@ -4,6 +4,7 @@
 mod bad_input;
 mod client;
 mod dashboard;
+mod datadir;
 mod durability;
 mod harness;
 mod isolation;
