@@ -1,6 +1,6 @@
-//! `wasmpool serve` put together: opens the store, recovers what a previous run left
-//! running, starts the pool and the dispatcher, serves the API on an already bound listener,
-//! purges old results, and drains on shutdown.
+//! `wasmpool serve` put together: takes the data directory, opens the store, recovers what
+//! a previous run left running, starts the pool and the dispatcher, serves the API on an
+//! already bound listener, purges old results, and drains on shutdown.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, Parts, ServiceLimits, Services};
 use crate::cluster::{self, Liveness};
+use crate::datadir::{self, DataDir};
 use crate::dispatcher::Dispatcher;
 use crate::library::Library;
 use crate::metrics::Metrics;
@@ -26,7 +27,7 @@ pub struct ServiceConfig {
     /// Number of worker processes.
     pub workers: usize,
     /// Module files, compiled artifacts, worker directories (and the SQLite database unless
-    /// `store` names another).
+    /// `store` names another); held exclusively while serving (see [`DataDir`]).
     pub data_dir: PathBuf,
     /// Where the jobs are kept: `None` for the SQLite file in the data directory.
     pub store: Option<Location>,
@@ -56,17 +57,20 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| {
-        format!("cannot create the data directory {}", config.data_dir.display())
-    })?;
+    // Before anything is created: the database, modules, artifacts and worker directories
+    // hold every job's inputs and outputs, for this user only.
+    datadir::private_umask();
+    // Held until we return: a second serve on this directory is refused while we run. Its
+    // error goes up untouched, for the command line to give it its own exit code.
+    let data_dir = DataDir::open(&config.data_dir)?;
     // Workers run in directories of their own: every path handed to them must be absolute.
     let mut config = config;
     config.data_dir = std::path::absolute(&config.data_dir)?;
     let address: SocketAddr = listener.local_addr()?;
-    let location = config
-        .store
-        .clone()
-        .unwrap_or_else(|| Location::Sqlite(config.data_dir.join("wasmpool.db")));
+    let location = match config.store.clone() {
+        Some(location) => location,
+        None => Location::Sqlite(std::path::absolute(data_dir.database()?)?),
+    };
     let node = NodeInfo {
         name: config.node.clone().unwrap_or_else(|| default_node_name(address)),
         address: address.to_string(),
@@ -166,6 +170,7 @@ pub async fn serve(
         pool.shutdown().await;
     }
     tracing::info!("stopped");
+    drop(data_dir);
     Ok(())
 }
 

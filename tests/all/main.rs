@@ -6,6 +6,7 @@ mod client;
 mod cluster;
 mod conformance;
 mod dashboard;
+mod datadir;
 mod durability;
 mod harness;
 mod isolation;

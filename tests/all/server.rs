@@ -33,11 +33,34 @@ impl Server {
         if let Some(cwd) = cwd {
             command.current_dir(cwd);
         }
+        command.args(Self::serve_args(workers, data, extra));
+        Self::launch(command, extra)
+    }
+
+    /// Like [`Server::start`], started under the file creation mask `umask` (through `sh`,
+    /// which then becomes the server), so a test does not depend on the mask it inherited.
+    pub fn start_with_umask(umask: &str, workers: usize, data: &Path, extra: &[&str]) -> Server {
+        let mut command = Command::new("sh");
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--workers", &workers.to_string()])
-            .arg("--data")
-            .arg(data)
-            .args(extra)
+            .arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+            .arg(WASMPOOL)
+            .args(Self::serve_args(workers, data, extra));
+        Self::launch(command, extra)
+    }
+
+    /// `serve` on port 0 with `workers` workers in `data`, then `extra`.
+    pub fn serve_args(workers: usize, data: &Path, extra: &[&str]) -> Vec<std::ffi::OsString> {
+        let head =
+            ["serve", "--listen", "127.0.0.1:0", "--workers", &workers.to_string(), "--data"]
+                .map(std::ffi::OsString::from);
+        let tail = extra.iter().map(std::ffi::OsString::from);
+        head.into_iter().chain([data.as_os_str().to_owned()]).chain(tail).collect()
+    }
+
+    /// Spawns `command` (a serve) and reads its "listening on" line.
+    fn launch(mut command: Command, extra: &[&str]) -> Server {
+        command
             .env_remove("WASMPOOL_TOKEN")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())

@@ -97,7 +97,7 @@ impl Cli {
 }
 
 /// Exit codes of `wasmpool run` (and `wasmpool wait`) when the guest did not exit by itself,
-/// and of the client verbs.
+/// of the client verbs, and of `serve`.
 pub mod exit {
     /// wasmpool itself failed: bad module, bad option, worker died.
     pub const HOST_ERROR: u8 = 125;
@@ -115,6 +115,9 @@ pub mod exit {
     pub const UNREACHABLE: u8 = 69;
     /// `wait`: the job had not ended when the client's timeout passed (as `EX_TEMPFAIL`).
     pub const STILL_RUNNING: u8 = 75;
+    /// `serve`: another serve holds the data directory; it may stop, so try again later
+    /// (as `EX_TEMPFAIL`).
+    pub const DATA_DIR_IN_USE: u8 = 75;
 }
 
 /// Sets up logging to stderr; `RUST_LOG` overrides the default of warnings only.

@@ -9,8 +9,10 @@ use anyhow::{Context, bail};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
+use super::exit;
 use crate::api::ServiceLimits;
 use crate::cluster::Liveness;
+use crate::datadir::DataDirError;
 use crate::queues::QueueLimits;
 use crate::service::{ServiceConfig, serve};
 use crate::store::Location;
@@ -19,12 +21,16 @@ use crate::units::{parse_duration, parse_size};
 /// Run the service: a pool of worker processes fed from a durable queue, with an HTTP API.
 /// SIGINT or SIGTERM drains it: new submissions get 503, running jobs get the drain timeout
 /// to finish (the rest are stopped and stay queued for the next start), then it exits 0.
+/// One serve per data directory: while another holds it, serve exits 75 at once.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   wasmpool serve
   wasmpool serve --listen 0.0.0.0:8080 --token \"$(openssl rand -hex 16)\" --workers 8
   wasmpool serve --store postgres://localhost/wasmpool --node a --token \"$T\"
-  curl --data-binary @hello.wasm http://127.0.0.1:8080/v1/run")]
+  curl --data-binary @hello.wasm http://127.0.0.1:8080/v1/run
+
+Exit status: 0 after a drain; 75 if another serve holds the data directory (try again once it
+stops, or give each serve its own --data); 125 on any other failure.")]
 pub struct ServeCommand {
     /// Address to listen on. A non-loopback address requires a token.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
@@ -33,7 +39,8 @@ pub struct ServeCommand {
     #[arg(long, short = 'w', value_name = "N")]
     workers: Option<usize>,
     /// Directory of this host's files: modules, compiled artifacts, worker directories, and
-    /// the SQLite database when --store names no other.
+    /// the SQLite database when --store names no other. Made private (0700, files 0600) and
+    /// held by one serve at a time.
     #[arg(long, value_name = "DIR", default_value = "./wasmpool-data")]
     data: PathBuf,
     /// Where the jobs are kept: `postgres://USER@HOST/DB` (shared by every host that names
@@ -93,18 +100,29 @@ pub struct ServeCommand {
 
 impl ServeCommand {
     /// Serves until SIGINT or SIGTERM; a second signal stops at once.
+    /// A data directory held by another serve is reported here: `wasmpool: MESSAGE` on
+    /// stderr and [`exit::DATA_DIR_IN_USE`]; any other error goes up to the caller.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         let config = self.config()?;
         let runtime = super::local::runtime()?;
-        runtime.block_on(async {
+        let result = runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind(self.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", self.listen))?;
             let shutdown = CancellationToken::new();
             tokio::spawn(watch_signals(shutdown.clone()));
             serve(config, listener, shutdown).await
-        })?;
-        Ok(ExitCode::SUCCESS)
+        });
+        match result {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(error) => match error.downcast_ref::<DataDirError>() {
+                Some(in_use @ DataDirError::InUse { .. }) => {
+                    eprintln!("wasmpool: {in_use}");
+                    Ok(ExitCode::from(exit::DATA_DIR_IN_USE))
+                }
+                _ => Err(error),
+            },
+        }
     }
 
     fn config(&self) -> anyhow::Result<ServiceConfig> {
