@@ -1,13 +1,15 @@
 // The dashboard: wires the live event stream to the views and the buttons to the API.
 
 import { call, onTokenChange, setupTokenForm } from "./api.js";
+import { refreshNodes, tickTiles } from "./hosts.js";
 import { refreshJobs, setModuleNames, setupJobs, whenModuleUnknown } from "./jobs.js";
 import { follow } from "./live.js";
-import { paused, showPool, tickTiles } from "./pool.js";
+import { paused, showPool } from "./pool.js";
 import { setupSubmit, showModules } from "./submit.js";
 
 const JOBS_REFRESH_MS = 500;
 const MODULES_REFRESH_MS = 2000;
+const NODES_REFRESH_MS = 2000;
 let jobsTimer = null;
 let modulesLoadedAt = 0;
 
@@ -38,6 +40,7 @@ function setStatus(status) {
   if (status === "live") {
     reloadModules();
     refreshJobs();
+    refreshNodes();
   }
 }
 
@@ -64,6 +67,12 @@ document.getElementById("pause").addEventListener("click", async () => {
 onTokenChange(() => {
   reloadModules();
   refreshJobs();
+  refreshNodes();
 });
 setInterval(tickTiles, 250);
+// Hosts join, leave and get lost without a pool frame saying so: ask every two seconds while
+// the stream is up (a pool frame naming an unknown host asks at once).
+setInterval(() => {
+  if (document.getElementById("connection").dataset.status === "live") refreshNodes();
+}, NODES_REFRESH_MS);
 follow(onEvent, setStatus);

@@ -4,6 +4,7 @@ import { call } from "./api.js";
 import { jobDuration, output, shortHash, time } from "./format.js";
 
 const PAGE = 50;
+const HOST_COLUMN = 5; // hidden by the style sheet while the page knows of one host only
 let modules = new Map(); // hash -> name
 let onUnknownModule = () => {};
 let refreshing = null;
@@ -57,10 +58,12 @@ function showRows(jobs) {
       `${job.name ? job.name + " · " : ""}${modules.get(job.module) || shortHash(job.module)} ${job.args.join(" ")}`,
       jobDuration(job),
       job.exit_code ?? "",
+      job.node ?? "",
       time(job.submitted_at),
     ];
-    for (const text of cells) {
+    cells.forEach((text, i) => {
       const cell = document.createElement("td");
+      if (i === HOST_COLUMN) cell.className = "host-col";
       if (text === null) {
         const badge = document.createElement("span");
         badge.className = `badge ${job.state}`;
@@ -70,7 +73,7 @@ function showRows(jobs) {
         cell.textContent = String(text);
       }
       row.append(cell);
-    }
+    });
     row.addEventListener("click", () => openJob(job.id));
     return row;
   });
@@ -103,6 +106,7 @@ function fillDetail(job) {
     ["env", Object.entries(job.env).map(([k, v]) => `${k}=${v}`).join(" ")],
     ["attempts", `${job.attempts} of ${job.max_attempts}`],
     ["worker pid", job.worker_pid ?? ""],
+    ...(job.node ? [["host", `ran on host ${job.node}`]] : []),
     ["exit code", job.exit_code ?? ""],
     ["error", job.error ?? ""],
     ["submitted", job.submitted_at],

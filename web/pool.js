@@ -1,6 +1,7 @@
-// The pool at a glance: one tile per worker, counts per state, the throughput chart.
+// The pool at a glance: the workers (grouped by host, `hosts.js`), counts per state, the
+// throughput chart.
 
-import { shortHash } from "./format.js";
+import { showWorkers } from "./hosts.js";
 
 const STATES = ["queued", "running", "succeeded", "failed", "timed_out", "cancelled"];
 let latest = null;
@@ -8,11 +9,14 @@ let latest = null;
 /** Draws a pool snapshot (a PoolView). */
 export function showPool(pool) {
   latest = pool;
-  document.getElementById("capacity").textContent = `${pool.capacity} processes, ${pool.restarts} replaced`;
+  const hosts = new Set(pool.workers.map((worker) => worker.node)).size;
+  const where = hosts > 1 ? ` on ${hosts} hosts` : "";
+  const here = hosts > 1 ? " here" : "";
+  document.getElementById("capacity").textContent = `${pool.capacity} processes${where}, ${pool.restarts} replaced${here}`;
   const label = pool.draining ? "draining" : pool.paused ? "paused" : "";
   document.getElementById("pool-state").textContent = label;
   document.getElementById("pause").textContent = pool.paused ? "Resume" : "Pause";
-  showTiles(pool.workers);
+  showWorkers(pool.workers);
   showCounts(pool.counts);
   showThroughput(pool.throughput ?? []);
 }
@@ -20,55 +24,6 @@ export function showPool(pool) {
 /** Whether the pool is paused, as last seen. */
 export function paused() {
   return latest?.paused ?? false;
-}
-
-function showTiles(workers) {
-  const container = document.getElementById("tiles");
-  while (container.children.length > workers.length) container.lastChild.remove();
-  while (container.children.length < workers.length) container.append(newTile());
-  workers.forEach((worker, i) => fillTile(container.children[i], worker));
-}
-
-function newTile() {
-  const tile = document.createElement("div");
-  tile.className = "tile";
-  tile.innerHTML = '<div class="pid"></div><div class="job"></div><div class="elapsed"></div><div class="bar"><span></span></div>';
-  return tile;
-}
-
-function fillTile(tile, worker) {
-  tile.dataset.workerPid = String(worker.pid);
-  tile.dataset.state = worker.state;
-  tile.dataset.jobId = worker.job_id ?? "";
-  tile.dataset.since = worker.since ?? "";
-  tile.dataset.timeoutMs = worker.timeout_ms ?? "";
-  tile.querySelector(".pid").textContent = worker.pid ? `pid ${worker.pid}` : "starting…";
-  const job = worker.state === "busy"
-    ? `#${worker.job_id} ${worker.job_name ?? ""} ${worker.module_name ?? shortHash(worker.module)}`
-    : worker.state;
-  const progress = worker.state === "busy" && worker.progress ? ` · ${worker.progress.percent}% ${worker.progress.message}` : "";
-  tile.querySelector(".job").textContent = job + progress;
-  tile.title = worker.state === "busy" ? `job ${worker.job_id} on worker ${worker.pid}` : `worker ${worker.pid}: ${worker.state}`;
-  tickTile(tile);
-}
-
-/** Moves the elapsed-time text and the timeout bar of busy tiles (called a few times a second). */
-export function tickTiles() {
-  for (const tile of document.getElementById("tiles").children) tickTile(tile);
-}
-
-function tickTile(tile) {
-  const elapsed = tile.querySelector(".elapsed");
-  const bar = tile.querySelector(".bar span");
-  if (tile.dataset.state !== "busy" || !tile.dataset.since) {
-    elapsed.textContent = "";
-    bar.style.width = "0";
-    return;
-  }
-  const ms = Math.max(0, Date.now() - Date.parse(tile.dataset.since));
-  elapsed.textContent = `${(ms / 1000).toFixed(1)} s`;
-  const timeout = Number(tile.dataset.timeoutMs);
-  bar.style.width = timeout ? `${Math.min(100, (100 * ms) / timeout).toFixed(1)}%` : "0";
 }
 
 function showCounts(counts) {

@@ -388,9 +388,17 @@ async fn the_dashboard_is_served_without_external_resources() {
     );
     let html = page.text().await.unwrap();
     assert!(html.contains(r#"<script type="module" src="/app.js">"#));
-    for asset in
-        ["app.js", "api.js", "live.js", "pool.js", "jobs.js", "submit.js", "format.js", "style.css"]
-    {
+    for asset in [
+        "app.js",
+        "api.js",
+        "live.js",
+        "pool.js",
+        "hosts.js",
+        "jobs.js",
+        "submit.js",
+        "format.js",
+        "style.css",
+    ] {
         let response = reqwest::get(format!("{}/{asset}", server.url)).await.unwrap();
         assert_eq!(response.status(), 200, "{asset}");
         let body = response.text().await.unwrap();

@@ -1,10 +1,13 @@
 // Browser test of the dashboard in Debian's Chromium, driven by playwright-core.
 // Run by tests/all/dashboard.rs against a real `wasmpool serve`:
 //   node web/tests/dashboard.mjs SCENARIO URL OUT_DIR [WASM]
-// SCENARIO is `pool` (4 workers: upload, submit 5, watch, cancel) or `token`.
+// SCENARIO is `pool` (4 workers: upload, submit 5, watch, cancel), `token`, or `hosts` (the
+// page of host a of two hosts a and b with 2 workers each on one PostgreSQL; it prints
+// `KILL b` and waits for a line on stdin saying host b was killed).
 // Exits 0 when every check held; prints what failed otherwise.
 
 import assert from "node:assert/strict";
+import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
 const [scenario, url, outDir, wasm] = process.argv.slice(2);
@@ -23,6 +26,7 @@ try {
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
   if (scenario === "pool") await pool(page);
   else if (scenario === "token") await token(page);
+  else if (scenario === "hosts") await hosts(page);
   else throw new Error(`unknown scenario ${scenario}`);
   assert.deepEqual(problems, [], "the page logs no errors");
   console.log(`${scenario}: all checks passed`);
@@ -111,8 +115,65 @@ async function token(page) {
   problems.splice(0, problems.length, ...problems.filter((p) => !p.includes("401")));
 }
 
-async function expectCount(locator, n, what) {
-  const deadline = Date.now() + BOUND.timeout;
+async function hosts(page) {
+  await page.goto(url);
+  await page.locator("#connection[data-status=live]").waitFor(BOUND);
+  for (const name of ["a", "b"]) {
+    await expectCount(page.locator(`#tiles [data-host="${name}"][data-host-state="alive"]`), 1, `an alive section for host ${name}`);
+    await expectCount(hostTiles(page, name), 2, `two tiles of host ${name} in its section`);
+  }
+  await expectCount(page.locator("#tiles [data-host]"), 2, "two host sections");
+  await expectCount(page.locator('#tiles [data-worker-pid]:not([data-node="a"]):not([data-node="b"])'), 0, "every tile names its host");
+
+  // Four long jobs through a's page: each host runs two, and a's page shows b's busy tiles.
+  await page.setInputFiles("#file", wasm);
+  await page.locator("#upload-message", { hasText: "uploaded long-time-task" }).waitFor(BOUND);
+  await page.fill("#args", "{i}");
+  await page.fill("#env", "LONG_TIME_TASK_MIN_MS=60000 LONG_TIME_TASK_MAX_MS=60001");
+  await page.fill("#count", "4");
+  await page.click("#submit-form button[type=submit]");
+  await page.locator("#submit-message", { hasText: "submitted jobs" }).waitFor(BOUND);
+  await expectCount(hostTiles(page, "a", "busy"), 2, "two busy tiles of host a");
+  await expectCount(hostTiles(page, "b", "busy"), 2, "two busy tiles of host b");
+  await expectText(page.locator('[data-host="b"] .host-load'), "2/2 busy", "b's heading counts its busy workers");
+
+  // A job running on b says so in its details and in the jobs table's host column.
+  const jobId = await hostTiles(page, "b", "busy").first().getAttribute("data-job-id");
+  const row = page.locator(`#job-rows tr[data-job-id="${jobId}"]`);
+  await expectText(row.locator(".host-col"), "b", "the row's host column says b");
+  assert.equal(await page.locator("th.host-col").isVisible(), true, "the host column shows with two hosts");
+  await row.click();
+  await page.locator("#job-detail[open]").waitFor(BOUND);
+  await page.locator("#detail-fields", { hasText: "ran on host b" }).waitFor(BOUND);
+  await page.click("#job-detail button[value=close]");
+  await page.screenshot({ path: `${outDir}/dashboard-hosts.png`, fullPage: true });
+
+  // Host b is SIGKILLed: within 10 s its section says lost and holds no tiles.
+  console.log("KILL b");
+  const input = createInterface({ input: process.stdin });
+  const [reply] = await Promise.race([
+    input[Symbol.asyncIterator]().next().then(({ value }) => [value]),
+    page.waitForTimeout(BOUND.timeout).then(() => [null]),
+  ]);
+  input.close();
+  assert.equal(reply, "killed", "the test killed host b");
+  const lost = { timeout: 10_000 };
+  const section = page.locator('#tiles [data-host="b"]');
+  await page.locator('#tiles [data-host="b"][data-host-state="lost"]').waitFor(lost);
+  await expectCount(hostTiles(page, "b"), 0, "no tiles left in b's section", lost);
+  assert.equal(await section.isVisible(), true, "b's section stays visible");
+  await section.locator(".host-heading", { hasText: /^\s*b\s+lost\s+— its jobs were retried on other hosts.*·\s+last heartbeat \d/ }).waitFor(lost);
+  await expectCount(page.locator('#tiles [data-host="a"][data-host-state="alive"]'), 1, "a is still alive");
+  await expectCount(hostTiles(page, "a"), 2, "a's tiles are still there");
+  await page.screenshot({ path: `${outDir}/dashboard-host-lost.png`, fullPage: true });
+}
+
+function hostTiles(page, name, state) {
+  return page.locator(`#tiles [data-host="${name}"] [data-worker-pid][data-node="${name}"]${state ? `[data-state="${state}"]` : ""}`);
+}
+
+async function expectCount(locator, n, what, bound = BOUND) {
+  const deadline = Date.now() + bound.timeout;
   let seen;
   while (Date.now() < deadline) {
     seen = await locator.count();

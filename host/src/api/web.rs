@@ -21,6 +21,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("api.js", JS, include_str!("../../../web/api.js")),
     ("live.js", JS, include_str!("../../../web/live.js")),
     ("pool.js", JS, include_str!("../../../web/pool.js")),
+    ("hosts.js", JS, include_str!("../../../web/hosts.js")),
     ("jobs.js", JS, include_str!("../../../web/jobs.js")),
     ("submit.js", JS, include_str!("../../../web/submit.js")),
     ("format.js", JS, include_str!("../../../web/format.js")),
