@@ -341,3 +341,26 @@ async fn a_silent_host_is_lost_once_and_its_jobs_are_rescued() {
     a.rejoin().await.unwrap();
     assert_eq!(claim(&a, 5).await.len(), 2);
 }
+
+/// A claim whose answer never reached its host (the connection dropped during its commit)
+/// would hold jobs `running` for ever on a live host: after a lease, the host's heartbeat
+/// gives back the unstarted claims it does not hold.
+#[tokio::test(flavor = "multi_thread")]
+async fn claims_a_live_host_never_heard_of_go_back_after_a_lease() {
+    let url = postgres::shared().database();
+    let lease = Duration::from_millis(300);
+    let a = host(&url, "a", lease).await;
+    with_module(&a).await;
+    a.submit(vec![job(), job()]).await.unwrap();
+    let claimed = claim(&a, 2).await;
+    let holding = vec![claimed[0].attempt()];
+    let heard = a.heartbeat(Beat { holding: holding.clone(), ..Beat::default() }).await.unwrap();
+    assert!(heard.alive && heard.gone.is_empty(), "{heard:?}");
+    assert_eq!(state(&a, claimed[1].id).await.state, JobState::Running, "not before a lease");
+    // The lease passing is the condition itself, on the database's clock.
+    tokio::time::sleep(lease * 2).await;
+    a.heartbeat(Beat { holding, ..Beat::default() }).await.unwrap();
+    let orphan = state(&a, claimed[1].id).await;
+    assert_eq!((orphan.state, orphan.attempts), (JobState::Queued, 0));
+    assert_eq!(state(&a, claimed[0].id).await.state, JobState::Running, "held: kept");
+}

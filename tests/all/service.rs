@@ -306,6 +306,7 @@ async fn the_openapi_document_lists_every_route() {
         ("/v1/pool", "get"),
         ("/v1/pool/pause", "post"),
         ("/v1/pool/resume", "post"),
+        ("/v1/nodes", "get"),
         ("/v1/openapi.json", "get"),
         ("/v1/events", "get"),
         ("/v1/queues", "get"),

@@ -34,6 +34,7 @@ const START: &str = include_str!("sql/start.sql");
 const RELEASE: &str = include_str!("sql/release.sql");
 const HEARTBEAT: &str = include_str!("sql/heartbeat.sql");
 const GONE: &str = include_str!("sql/gone.sql");
+const ORPHANS: &str = include_str!("sql/orphans.sql");
 const LOSE: &str = include_str!("sql/lose.sql");
 const RESCUE: &str = include_str!("sql/rescue.sql");
 const LEAVE: &str = include_str!("sql/leave.sql");
@@ -620,26 +621,40 @@ impl PgStore {
             .fetch_optional(&mut *tx)
             .await?;
         let (ids, numbers, _) = columns(&beat.holding);
-        let gone: Vec<i64> = match paused {
-            Some(_) => {
-                sqlx::query_scalar(GONE)
-                    .bind(ids)
-                    .bind(numbers)
-                    .bind(me)
-                    .fetch_all(&mut *tx)
-                    .await?
-            }
-            None => ids,
+        let Some(paused) = paused else {
+            tx.commit().await?;
+            // Declared lost: nothing this host holds is its own any more.
+            return Ok(Heard { alive: false, gone: ids, paused: false });
         };
-        tx.commit().await?;
-        let heard = Heard { alive: paused.is_some(), gone, paused: paused.unwrap_or(false) };
-        if heard.alive {
-            self.inner
-                .announce
-                .paused
-                .send_if_modified(|now| std::mem::replace(now, heard.paused) != heard.paused);
+        let changes = self.release_orphans(&mut tx, &ids).await?;
+        let gone: Vec<i64> =
+            sqlx::query_scalar(GONE).bind(ids).bind(numbers).bind(me).fetch_all(&mut *tx).await?;
+        self.commit(tx, changes).await?;
+        self.inner.announce.paused.send_if_modified(|now| std::mem::replace(now, paused) != paused);
+        Ok(Heard { alive: true, gone, paused })
+    }
+
+    /// Gives back the claims of this host that it does not hold (see `orphans.sql`).
+    async fn release_orphans(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        holding: &[i64],
+    ) -> Result<Changes> {
+        let orphans: Vec<i64> = sqlx::query_scalar(ORPHANS)
+            .bind(self.me())
+            .bind(holding)
+            .bind(self.inner.node.lease.as_micros() as i64)
+            .fetch_all(&mut **tx)
+            .await?;
+        if !orphans.is_empty() {
+            tracing::warn!(
+                "{} job(s) claimed by this host that it never heard of went back to the queue",
+                orphans.len()
+            );
         }
-        Ok(heard)
+        let mut changes = Changes::default();
+        orphans.into_iter().for_each(|id| changes.moved(id, JobState::Queued));
+        Ok(changes)
     }
 
     pub async fn rescue(&self, lease: Duration) -> Result<Rescued> {

@@ -74,7 +74,8 @@ CREATE TABLE jobs (
     progress_percent  BIGINT,
     progress_message  TEXT,
     node              TEXT,
-    node_id           BIGINT
+    node_id           BIGINT,
+    claimed_at        BIGINT
 );
 
 -- Partial indexes: finished rows never enter the hot ones.

@@ -12,7 +12,7 @@ WITH claimable AS (
 )
 UPDATE jobs j
 SET state = 'running', attempts = j.attempts + 1, started_at = NULL, finished_at = NULL,
-    worker_pid = NULL, node = $2, node_id = $3
+    worker_pid = NULL, node = $2, node_id = $3, claimed_at = wasmpool_now()
 FROM claimable
 WHERE j.id = claimable.id
 RETURNING j.*
