@@ -1,4 +1,5 @@
-//! `wasmpool-bench`: runs workloads W1–W6 on wasmpool and, for W1–W4, on Python's
+//! `wasmpool-bench`: runs workloads W1–W6 (and W1 on PostgreSQL: W1pg, W1pg2) on wasmpool
+//! and, for W1–W4, on Python's
 //! `multiprocessing.Pool`, alternating sides over several repetitions; prints a table of
 //! medians (min–max), the ratio wasmpool/Python and the targets, and appends it to
 //! `bench/RESULTS.md` unless `--quick`. See `bench/README.md`.
@@ -8,6 +9,7 @@
 mod demo;
 mod latency;
 mod plan;
+mod postgres;
 mod python;
 mod record;
 mod report;
@@ -25,12 +27,15 @@ use plan::{Sizes, Workload};
 use report::{Results, Side};
 
 const USAGE: &str = "\
-usage: bench/run [--quick] [--reps N] [--only W1,W2,...]
+usage: bench/run [--quick] [--reps N] [--only W1,W1pg,...]
 
   --quick      every count divided by 20 and one repetition (unless --reps); the table is
                printed but not appended to bench/RESULTS.md
   --reps N     repetitions of every workload on each side (default 3)
-  --only LIST  run only these workloads (default W1,W2,W3,W4,W5,W6)";
+  --only LIST  run only these workloads (default W1,W1pg,W1pg2,W2,W3,W4,W5,W6)
+
+W1pg and W1pg2 use the PostgreSQL server WASMPOOL_BENCH_POSTGRES names (an admin URL), else
+a throwaway cluster; without either they are skipped.";
 
 struct Options {
     quick: bool,
@@ -72,8 +77,12 @@ async fn main() -> Result<()> {
     let sizes = Sizes::new(options.quick);
     let context = record::Circumstances::gather();
     let mut results = Results::default();
+    let postgres = postgres_if_needed(&options.only, &mut results);
     for rep in 1..=options.reps {
         for &workload in &options.only {
+            if workload.needs_postgres() && postgres.is_none() {
+                continue;
+            }
             let mut sides = vec![Side::Wasmpool];
             if workload.has_python() {
                 sides.push(Side::Python);
@@ -85,7 +94,7 @@ async fn main() -> Result<()> {
             for side in sides {
                 let name = format!("{} {} rep {rep}/{}", workload.id(), side.name(), options.reps);
                 eprintln!("{name}...");
-                let run = plan::run(workload, side, &sizes, &binary);
+                let run = plan::run(workload, side, &sizes, &binary, postgres.as_ref());
                 match tokio::time::timeout(workload.limit(), run).await {
                     Ok(Ok(metrics)) => {
                         eprintln!("{name}: {}", show(&metrics));
@@ -112,10 +121,36 @@ async fn main() -> Result<()> {
         let path = record::append(&section)?;
         eprintln!("recorded in {}", path.display());
     }
+    // The throwaway cluster, if any, stops here (and its watchdog removes it).
+    drop(postgres);
     if !results.errors.is_empty() {
         bail!("{} run(s) failed", results.errors.len());
     }
     Ok(())
+}
+
+/// The PostgreSQL server when a selected workload needs one; without one those workloads
+/// are skipped with a note, not failed.
+fn postgres_if_needed(only: &[Workload], results: &mut Results) -> Option<postgres::Postgres> {
+    let needing: Vec<&str> = only.iter().filter(|w| w.needs_postgres()).map(|w| w.id()).collect();
+    if needing.is_empty() {
+        return None;
+    }
+    let ids = needing.join(", ");
+    match postgres::Postgres::get() {
+        Ok(postgres) => {
+            let note = format!("{ids} ran on {}", postgres.describe());
+            eprintln!("{note}");
+            results.notes.push(note);
+            Some(postgres)
+        }
+        Err(e) => {
+            let note = format!("{ids} skipped: no PostgreSQL ({e:#})");
+            eprintln!("{note}");
+            results.notes.push(note);
+            None
+        }
+    }
 }
 
 fn fail(results: &mut Results, name: &str, error: String) {

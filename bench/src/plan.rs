@@ -4,19 +4,23 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
+use crate::postgres::Postgres;
 use crate::report::{Row, Side, Target, Unit};
-use crate::throughput::Throughput;
+use crate::throughput::{Store, Throughput};
 use crate::{demo, latency, python, sandbox_cost, scale};
 
 /// `--quick` divides every count by this (and `python_pool.py --quick` does the same).
 pub const QUICK_DIVISOR: usize = 20;
 
-/// The workloads, W1–W6 (see `bench/README.md`).
+/// The workloads, W1–W6, and W1 on a shared PostgreSQL store with one host (`W1pg`) and two
+/// (`W1pg2`) (see `bench/README.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Workload {
     W1,
+    W1Pg,
+    W1Pg2,
     W2,
     W3,
     W4,
@@ -56,12 +60,22 @@ impl Sizes {
 }
 
 impl Workload {
-    pub const ALL: [Workload; 6] =
-        [Workload::W1, Workload::W2, Workload::W3, Workload::W4, Workload::W5, Workload::W6];
+    pub const ALL: [Workload; 8] = [
+        Workload::W1,
+        Workload::W1Pg,
+        Workload::W1Pg2,
+        Workload::W2,
+        Workload::W3,
+        Workload::W4,
+        Workload::W5,
+        Workload::W6,
+    ];
 
     pub fn id(self) -> &'static str {
         match self {
             Workload::W1 => "W1",
+            Workload::W1Pg => "W1pg",
+            Workload::W1Pg2 => "W1pg2",
             Workload::W2 => "W2",
             Workload::W3 => "W3",
             Workload::W4 => "W4",
@@ -74,7 +88,13 @@ impl Workload {
         Workload::ALL.into_iter().find(|w| w.id().eq_ignore_ascii_case(text.trim()))
     }
 
-    /// Whether Python runs it too.
+    /// Whether it needs a PostgreSQL server (without one it is skipped, not failed).
+    pub fn needs_postgres(self) -> bool {
+        matches!(self, Workload::W1Pg | Workload::W1Pg2)
+    }
+
+    /// Whether Python runs it too (W1 on PostgreSQL does not: Python's side does not change
+    /// with wasmpool's store, and W1's Python numbers are in the same table).
     pub fn has_python(self) -> bool {
         matches!(self, Workload::W1 | Workload::W2 | Workload::W3 | Workload::W4)
     }
@@ -82,7 +102,7 @@ impl Workload {
     /// The longest one side of one repetition may take before it counts as failed.
     pub fn limit(self) -> Duration {
         Duration::from_secs(match self {
-            Workload::W1 | Workload::W3 => 300,
+            Workload::W1 | Workload::W1Pg | Workload::W1Pg2 | Workload::W3 => 300,
             Workload::W2 | Workload::W4 | Workload::W6 => 120,
             Workload::W5 => 600,
         })
@@ -111,6 +131,34 @@ impl Workload {
                 format!("throughput, {} no-op jobs, 2 workers, jobs/s", s.w1_jobs),
                 Target::RatioAtLeast(3.0),
             )],
+            Workload::W1Pg | Workload::W1Pg2 => {
+                let what = if self == Workload::W1Pg {
+                    format!("PostgreSQL, 1 host × 2 workers, {} no-op jobs", s.w1_jobs)
+                } else {
+                    format!("PostgreSQL, 2 hosts × 1 worker, {} no-op jobs", s.w1_jobs)
+                };
+                let mut rows = vec![
+                    num("jobs_per_s", format!("throughput, {what}, jobs/s"), Target::None),
+                    num("pg_cpu_us", format!("{what}: PostgreSQL CPU per job, µs"), Target::None),
+                    num(
+                        "pg_core_jobs_per_s",
+                        format!("{what}: jobs/s per PostgreSQL core (10⁶ / CPU µs)"),
+                        Target::None,
+                    ),
+                ];
+                if self == Workload::W1Pg2 {
+                    rows.push(num(
+                        "host_a_percent",
+                        format!("{what}: share of the jobs host `a` ran, %"),
+                        Target::None,
+                    ));
+                }
+                rows.push(check(
+                    "each_once",
+                    format!("{what}: every job succeeded at its first attempt"),
+                ));
+                rows
+            }
             Workload::W2 => {
                 let what = format!("latency, one job at a time ×{}", s.w2_rounds);
                 vec![
@@ -162,15 +210,16 @@ impl Workload {
 }
 
 /// Runs one side of one workload once and returns its numbers by row key. `binary` is the
-/// release `wasmpool`.
+/// release `wasmpool`; `postgres` the server for the workloads that need one.
 pub async fn run(
     workload: Workload,
     side: Side,
     s: &Sizes,
     binary: &Path,
+    postgres: Option<&Postgres>,
 ) -> Result<Vec<(&'static str, f64)>> {
     match side {
-        Side::Wasmpool => run_wasmpool(workload, s, binary).await,
+        Side::Wasmpool => run_wasmpool(workload, s, binary, postgres).await,
         Side::Python => python::measure(workload, s).await,
     }
 }
@@ -179,18 +228,39 @@ async fn run_wasmpool(
     workload: Workload,
     s: &Sizes,
     binary: &Path,
+    postgres: Option<&Postgres>,
 ) -> Result<Vec<(&'static str, f64)>> {
     let flag = |yes: bool| if yes { 1.0 } else { 0.0 };
+    // W1's shape on every store: 2 workers in all, batches of 500.
+    let w1 = |store, workers| Throughput {
+        module: artifacts::HELLO,
+        args: &[],
+        total: s.w1_jobs,
+        batch: 500,
+        workers,
+        store,
+    };
     Ok(match workload {
         Workload::W1 => {
-            let w1 = Throughput {
-                module: artifacts::HELLO,
-                args: &[],
-                total: s.w1_jobs,
-                batch: 500,
-                workers: 2,
-            };
-            vec![("jobs_per_s", w1.jobs_per_second(binary).await?)]
+            vec![("jobs_per_s", w1(Store::Sqlite, 2).jobs_per_second(binary).await?)]
+        }
+        Workload::W1Pg | Workload::W1Pg2 => {
+            let server = postgres.context("no PostgreSQL for this workload")?;
+            let (hosts, workers) = if workload == Workload::W1Pg { (1, 2) } else { (2, 1) };
+            let m = w1(Store::Postgres { server, hosts }, workers).measure(binary).await?;
+            let mut metrics = vec![("jobs_per_s", m.jobs_per_s)];
+            // An external server's processes are not sampled: those rows stay empty.
+            if let Some(us) = m.pg_cpu_us_per_job {
+                metrics.push(("pg_cpu_us", us));
+                metrics.push(("pg_core_jobs_per_s", 1e6 / us));
+            }
+            let ran = |node: &str| m.per_host.iter().find(|(n, _)| n == node).map_or(0, |h| h.1);
+            let all: u64 = m.per_host.iter().map(|h| h.1).sum();
+            if hosts > 1 && all > 0 {
+                metrics.push(("host_a_percent", 100.0 * ran("a") as f64 / all as f64));
+            }
+            metrics.push(("each_once", flag(m.each_once == Some(true))));
+            metrics
         }
         Workload::W2 => {
             let (p50, p99) = latency::round_trip(binary, s.w2_rounds, s.w2_warmup).await?;
@@ -203,6 +273,7 @@ async fn run_wasmpool(
                 total: s.w3_jobs,
                 batch: s.w3_jobs,
                 workers: 2,
+                store: Store::Sqlite,
             };
             vec![("jobs_per_s", w3.jobs_per_second(binary).await?)]
         }

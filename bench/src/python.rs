@@ -41,7 +41,9 @@ pub async fn measure(workload: Workload, s: &Sizes) -> Result<Vec<(&'static str,
                 ("fifth_waited", if waited { 1.0 } else { 0.0 }),
             ]
         }
-        Workload::W5 | Workload::W6 => anyhow::bail!("{} has no Python side", workload.id()),
+        Workload::W1Pg | Workload::W1Pg2 | Workload::W5 | Workload::W6 => {
+            anyhow::bail!("{} has no Python side", workload.id())
+        }
     })
 }
 

@@ -58,11 +58,12 @@ pub struct Row {
     pub target: Target,
 }
 
-/// Every number of a run, and every failure.
+/// Every number of a run, every failure, and notes on what ran how (or was skipped).
 #[derive(Default)]
 pub struct Results {
     samples: HashMap<(Workload, Side, &'static str), Vec<f64>>,
     pub errors: Vec<String>,
+    pub notes: Vec<String>,
 }
 
 impl Results {
@@ -77,7 +78,7 @@ impl Results {
     }
 }
 
-/// The table in Markdown, followed by the failures if any.
+/// The table in Markdown, followed by the notes and the failures if any.
 pub fn table(rows: &[Row], results: &Results) -> String {
     let mut out = String::from(
         "| | metric | wasmpool median (min–max) | Python median (min–max) \
@@ -98,6 +99,12 @@ pub fn table(rows: &[Row], results: &Results) -> String {
             target(row.target),
             verdict(row, ours, ratio),
         );
+    }
+    if !results.notes.is_empty() {
+        out.push_str("\nNotes:\n");
+        for note in &results.notes {
+            let _ = writeln!(out, "- {}", note.replace('\n', " "));
+        }
     }
     if !results.errors.is_empty() {
         out.push_str("\nFailures:\n");

@@ -27,13 +27,31 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `binary serve` with `workers` workers and waits for its "listening on" line.
+    /// Starts `binary serve` with `workers` workers on its default store (SQLite in its
+    /// data directory) and waits for its "listening on" line.
     pub async fn start(binary: &Path, workers: usize) -> Result<Server> {
+        Server::start_on(binary, workers, None).await
+    }
+
+    /// Like [`Server::start`], on the shared store at `url` as the host `node` when
+    /// `shared` is `Some((url, node))`.
+    pub async fn start_on(
+        binary: &Path,
+        workers: usize,
+        shared: Option<(&str, &str)>,
+    ) -> Result<Server> {
         let data = tempfile::tempdir()?;
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--workers", &workers.to_string()])
             .arg("--data")
             .arg(data.path())
+            // The store is chosen here, never by the caller's environment.
+            .env_remove("WASMPOOL_STORE");
+        if let Some((url, node)) = shared {
+            command.args(["--store", url, "--node", node]);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
