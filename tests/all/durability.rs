@@ -171,3 +171,75 @@ async fn ended_jobs_are_purged_after_the_retention_period() {
     let (_, pool) = server.get("/v1/pool").await;
     assert_eq!(pool["counts"]["succeeded"], 1, "the counts forgot the purged job: {pool}");
 }
+
+/// A tmpfs mounted over a fresh directory (root only), unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// `None` when this process may not mount (not root): the caller says so and skips.
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=700"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        mounted.then_some(SmallDisk { dir })
+    }
+
+    /// Fills the disk with a ballast file until writes fail; returns the file.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.dir.path().join("ballast");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 64 << 10];
+        while file.write_all(&chunk).is_ok() {}
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
+/// A full disk makes the store's writes fail while jobs end. Those ends must not be dropped:
+/// the dispatcher keeps them and records them once there is room again, so every job ends
+/// with its real result (before, they stayed `running` for ever, idle workers beside them).
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_that_end_while_the_disk_is_full_are_recorded_once_it_has_room() {
+    let Some(disk) = SmallDisk::mount("48m") else {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let data = disk.dir.path().join("data");
+    let server = Server::start(2, &data, &[]);
+    server.upload(artifacts::SLEEPER, "sleeper").await;
+    let jobs: Vec<Value> =
+        (0..40).map(|i| json!({ "module": "sleeper", "args": [format!("0.0{}", i % 10)] })).collect();
+    let ids = server.submit_batch(jobs).await;
+    server.wait_for_start(ids[0]).await;
+    let ballast = disk.fill();
+    // With the disk full, jobs go on ending but none can be recorded: wait until both
+    // workers are idle with jobs still `running` in the store.
+    let mut stuck = false;
+    for _ in 0..400 {
+        let (_, pool) = server.get("/v1/pool").await;
+        let idle = pool["workers"].as_array().unwrap().iter().all(|w| w["state"] == "idle");
+        if idle && pool["counts"]["running"].as_u64().unwrap_or(0) > 0 {
+            stuck = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(stuck, "the full disk never held up a job's end");
+    std::fs::remove_file(ballast).unwrap();
+    for id in ids {
+        let job = server.wait(id).await;
+        assert_eq!((job["state"].as_str(), job["exit_code"].as_i64()), (Some("succeeded"), Some(0)), "{job}");
+    }
+}
