@@ -219,8 +219,9 @@ async fn jobs_that_end_while_the_disk_is_full_are_recorded_once_it_has_room() {
     let data = disk.dir.path().join("data");
     let server = Server::start(2, &data, &[]);
     server.upload(artifacts::SLEEPER, "sleeper").await;
-    let jobs: Vec<Value> =
-        (0..40).map(|i| json!({ "module": "sleeper", "args": [format!("0.0{}", i % 10)] })).collect();
+    let jobs: Vec<Value> = (0..40)
+        .map(|i| json!({ "module": "sleeper", "args": [format!("0.0{}", i % 10)] }))
+        .collect();
     let ids = server.submit_batch(jobs).await;
     server.wait_for_start(ids[0]).await;
     let ballast = disk.fill();
@@ -240,6 +241,10 @@ async fn jobs_that_end_while_the_disk_is_full_are_recorded_once_it_has_room() {
     std::fs::remove_file(ballast).unwrap();
     for id in ids {
         let job = server.wait(id).await;
-        assert_eq!((job["state"].as_str(), job["exit_code"].as_i64()), (Some("succeeded"), Some(0)), "{job}");
+        assert_eq!(
+            (job["state"].as_str(), job["exit_code"].as_i64()),
+            (Some("succeeded"), Some(0)),
+            "{job}"
+        );
     }
 }

@@ -212,3 +212,17 @@ fn a_relative_cache_directory_works() {
     assert_eq!(stdout(&out), "Hello from wasmpool!\n", "{}", stderr(&out));
     assert!(cwd.path().join("cache").is_dir());
 }
+
+/// A guest makes wasmtime warn on every call of an unimplemented WASI function; 100,000 calls
+/// wrote 26 MB to the host's log in under a second. The host forwards a worker's lines at a
+/// bounded rate and says how many it dropped.
+#[test]
+fn a_guest_cannot_flood_the_hosts_log() {
+    let output = output(&["run", artifacts::LOG_FLOOD, "100000"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "called sock_accept 100000 times\n");
+    let log = stderr(&output);
+    assert!(log.len() < 100_000, "{} bytes of log", log.len());
+    assert!(log.contains("not implemented"), "the first warnings still come through: {log}");
+    assert!(log.contains("were dropped (rate limit)"), "{log}");
+}

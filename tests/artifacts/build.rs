@@ -40,6 +40,7 @@ const MODULES: &[&str] = &[
     "trap",
     "long-time-task",
     "probe",
+    "log-flood",
 ];
 
 /// Guest programs also built for `wasm32-wasip2`, which emits components.

@@ -329,10 +329,71 @@ fn signal_name(signal: i32) -> Option<&'static str> {
     })
 }
 
-/// Worker processes log to stderr; their lines join the host's log, tagged with the pid.
+/// Worker processes log to stderr; their lines join the host's log, tagged with the pid, at
+/// most [`LOG_BURST`] at once and [`LOG_RATE`] a second after that: a guest can make its
+/// worker log (wasmtime warns on every call of an unimplemented WASI function), and must not
+/// flood the host's log. Lines past the rate are counted and reported in one line.
 async fn forward_stderr(pid: u32, stderr: tokio::process::ChildStderr) {
     let mut lines = BufReader::new(stderr).lines();
+    let mut budget = LogBudget::new();
     while let Ok(Some(line)) = lines.next_line().await {
-        tracing::warn!(worker = pid, "{line}");
+        if let Some(dropped) = budget.dropped_before_this() {
+            tracing::warn!(
+                worker = pid,
+                "{dropped} log line(s) of this worker were dropped (rate limit)"
+            );
+        }
+        if budget.take() {
+            let line: String = line.chars().take(LOG_LINE_CHARS).collect();
+            tracing::warn!(worker = pid, "{line}");
+        }
+    }
+    if let Some(dropped) = budget.dropped_before_this() {
+        tracing::warn!(
+            worker = pid,
+            "{dropped} log line(s) of this worker were dropped (rate limit)"
+        );
+    }
+}
+
+/// Lines a worker may log at once...
+const LOG_BURST: f64 = 100.0;
+/// ...and per second after that.
+const LOG_RATE: f64 = 20.0;
+/// A forwarded line is cut to this many characters.
+const LOG_LINE_CHARS: usize = 1000;
+
+/// A token bucket over a worker's log lines, counting what it refused.
+struct LogBudget {
+    tokens: f64,
+    refilled: Instant,
+    dropped: u64,
+}
+
+impl LogBudget {
+    fn new() -> Self {
+        LogBudget { tokens: LOG_BURST, refilled: Instant::now(), dropped: 0 }
+    }
+
+    /// Whether a line may be forwarded now (counting it as dropped if not).
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let earned = now.duration_since(self.refilled).as_secs_f64() * LOG_RATE;
+        self.tokens = (self.tokens + earned).min(LOG_BURST);
+        self.refilled = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            self.dropped += 1;
+            false
+        }
+    }
+
+    /// The lines dropped since the last report, once the budget allows a line again (so a
+    /// flood is reported once per refill, not once per line).
+    fn dropped_before_this(&mut self) -> Option<u64> {
+        let can_report = self.tokens + self.refilled.elapsed().as_secs_f64() * LOG_RATE >= 1.0;
+        (self.dropped > 0 && can_report).then(|| std::mem::take(&mut self.dropped))
     }
 }
