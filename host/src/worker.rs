@@ -33,6 +33,9 @@ pub enum WorkerError {
     /// The channel to the supervisor failed.
     #[error("worker channel: {0}")]
     Channel(#[from] IpcError),
+    /// The worker could not give up what it must not have.
+    #[error("worker confinement: {0}")]
+    Confine(#[from] crate::confine::ConfineError),
 }
 
 /// Runs the worker loop. `parent_pid` is the supervisor's pid: the worker arranges to be
@@ -45,6 +48,8 @@ pub fn main(parent_pid: u32) -> Result<(), WorkerError> {
         return Ok(());
     }
     let (input, output) = take_channel()?;
+    // Before any other thread exists, so every thread to come inherits it.
+    crate::confine::confine()?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(serve(input, output))
 }

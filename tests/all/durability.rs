@@ -248,3 +248,26 @@ async fn jobs_that_end_while_the_disk_is_full_are_recorded_once_it_has_room() {
         );
     }
 }
+
+/// Ctrl-C at the terminal of `serve` is SIGINT to its whole foreground process group. The
+/// workers lead sessions of their own, so only the host gets it, and drains: the running job
+/// finishes (before, the workers got it too and every running job died with them).
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_at_the_terminal_drains_instead_of_killing_the_jobs() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_in_group(1, data.path(), &["--drain-timeout", "20s"]);
+    server.upload(artifacts::SLEEPER, "sleeper").await;
+    let id = server.submit(json!({ "module": "sleeper", "args": ["1"] })).await;
+    server.wait_for_start(id).await;
+    server.interrupt_group();
+    let status = server.wait_exit();
+    assert!(status.success(), "{status:?}");
+    // Read the result from the database with a fresh server.
+    let server = Server::start(1, data.path(), &[]);
+    let job = server.wait(id).await;
+    assert_eq!(
+        (job["state"].as_str(), job["attempts"].as_u64()),
+        (Some("succeeded"), Some(1)),
+        "{job}"
+    );
+}

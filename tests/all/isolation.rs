@@ -87,3 +87,43 @@ async fn no_worker_outlives_a_sigkilled_host() {
         workers.iter().filter(|&&pid| alive(pid)).collect::<Vec<_>>()
     );
 }
+
+/// A worker gives up what a wasmtime escape could use: no capabilities (even when the host
+/// runs as root), no new privileges, a seccomp filter, no core dumps, a session of its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_run_confined() {
+    let (pool, _dir) = super::harness::pool(1);
+    let module = super::harness::module(artifacts::HELLO, None);
+    let spec = super::harness::job("1", &module, &[], wasmpool::job::Limits::default());
+    pool.reserve().await.run(spec).await;
+    let pid = pool.snapshot().workers[0].pid;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status.lines().find_map(|line| line.strip_prefix(name)).map(str::trim).unwrap_or("?")
+    };
+    assert_eq!(field("Seccomp:"), "2", "filter mode");
+    assert_eq!(field("NoNewPrivs:"), "1");
+    assert_eq!(field("CapEff:"), "0000000000000000");
+    assert_eq!(field("CapPrm:"), "0000000000000000");
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let core = limits.lines().find(|line| line.starts_with("Max core file size")).unwrap();
+    assert!(core.split_whitespace().filter(|word| *word == "0").count() == 2, "{core}");
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let session: u32 =
+        stat.rsplit(')').next().unwrap().split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert_eq!(session, pid, "the worker leads a session of its own");
+}
+
+/// A system call outside the filter kills the process that made it (with SIGSYS), nothing
+/// else. A guest cannot make one, so the worker's hidden test hook does.
+#[test]
+fn a_forbidden_system_call_kills_the_worker() {
+    use std::os::unix::process::ExitStatusExt;
+    let output = super::harness::output(&[
+        "worker",
+        "--parent-pid",
+        &std::process::id().to_string(),
+        "--try-forbidden-syscall",
+    ]);
+    assert_eq!(output.status.signal(), Some(31), "{output:?}");
+}

@@ -49,6 +49,21 @@ impl Server {
         Self::launch(command, extra)
     }
 
+    /// Like [`Server::start`], leading a process group of its own, as a shell's foreground
+    /// job does: a Ctrl-C at its terminal is SIGINT to that whole group ([`Server::interrupt_group`]).
+    pub fn start_in_group(workers: usize, data: &Path, extra: &[&str]) -> Server {
+        use std::os::unix::process::CommandExt;
+        let mut command = Command::new(WASMPOOL);
+        command.args(Self::serve_args(workers, data, extra)).process_group(0);
+        Self::launch(command, extra)
+    }
+
+    /// SIGINT to the server's whole process group, as a Ctrl-C at its terminal.
+    pub fn interrupt_group(&self) {
+        let group = rustix::process::Pid::from_raw(self.child.id() as i32).expect("pid");
+        rustix::process::kill_process_group(group, rustix::process::Signal::INT).expect("SIGINT");
+    }
+
     /// `serve` on port 0 with `workers` workers in `data`, then `extra`.
     pub fn serve_args(workers: usize, data: &Path, extra: &[&str]) -> Vec<std::ffi::OsString> {
         let head =

@@ -10,11 +10,21 @@ pub struct WorkerCommand {
     /// Pid of the supervising host; the worker dies with it.
     #[arg(long)]
     parent_pid: u32,
+    /// Test hook: confine this process as a worker, then make a forbidden system call (the
+    /// confinement must kill it with SIGSYS). A guest cannot make one, so tests use this.
+    #[arg(long, hide = true)]
+    try_forbidden_syscall: bool,
 }
 
 impl WorkerCommand {
     /// Runs the worker until the supervisor closes its channel.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
+        if self.try_forbidden_syscall {
+            crate::confine::confine()?;
+            // Opening a socket is forbidden: this does not return.
+            let _ = std::net::TcpListener::bind("127.0.0.1:0");
+            anyhow::bail!("the forbidden system call was allowed");
+        }
         crate::worker::main(self.parent_pid)?;
         Ok(ExitCode::SUCCESS)
     }

@@ -75,7 +75,7 @@ impl WorkerProcess {
         // system calls, which are async-signal-safe; it touches no memory of the parent.
         #[allow(unsafe_code)]
         unsafe {
-            command.pre_exec(close_inherited_descriptors);
+            command.pre_exec(isolate);
         }
         let mut child = command
             .arg("worker")
@@ -239,6 +239,14 @@ impl WorkerProcess {
 /// Closes every descriptor above stderr in a freshly forked worker. Rust opens its own
 /// descriptors close-on-exec, but a host may have been handed others (a make jobserver's
 /// pipes, a supervisor's sockets) that would otherwise leak into every worker.
+/// In the forked child before exec: a session (and so a process group) of its own, so the
+/// signals of the host's terminal (a Ctrl-C meant to drain the host) never reach a worker;
+/// and no descriptor but the channel.
+fn isolate() -> std::io::Result<()> {
+    rustix::process::setsid()?;
+    close_inherited_descriptors()
+}
+
 fn close_inherited_descriptors() -> std::io::Result<()> {
     // SAFETY: plain system calls on descriptor numbers; nothing in this process uses the
     // descriptors being closed, since exec follows at once.
@@ -325,6 +333,7 @@ fn signal_name(signal: i32) -> Option<&'static str> {
         11 => "SIGSEGV",
         13 => "SIGPIPE",
         15 => "SIGTERM",
+        31 => "SIGSYS, a forbidden system call",
         _ => return None,
     })
 }
