@@ -9,6 +9,7 @@ pub mod api;
 pub mod cli;
 pub mod client;
 pub mod cluster;
+pub mod compile_process;
 pub mod confine;
 pub mod datadir;
 pub mod dispatcher;

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::compile_process::CompileProcesses;
 use crate::job::{ModuleKind, ModuleRef};
 use crate::sandbox::{Compiler, Flavor, ModuleError, content_hash, detect_kind};
 use crate::store::{ModuleRecord, Store, StoreError};
@@ -33,18 +34,27 @@ pub enum LibraryError {
 pub struct Library {
     dir: PathBuf,
     compiler: Arc<Compiler>,
+    /// Where uploads are validated and compiled: processes of their own, under limits.
+    compiles: CompileProcesses,
     store: Store,
     /// Worker-ready references already worked out, so a job costs no lookup.
     ready: Mutex<HashMap<(String, Flavor), ModuleRef>>,
 }
 
 impl Library {
-    /// A library keeping `.wasm` files in `dir` and compiled artifacts in `cache_dir`.
-    pub fn new(dir: PathBuf, cache_dir: &Path, store: Store) -> std::io::Result<Self> {
+    /// A library keeping `.wasm` files in `dir` and compiled artifacts in `cache_dir`,
+    /// compiling in processes started by `compiles`.
+    pub fn new(
+        dir: PathBuf,
+        cache_dir: &Path,
+        store: Store,
+        compiles: CompileProcesses,
+    ) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
         Ok(Library {
             dir,
             compiler: Arc::new(Compiler::new(cache_dir)),
+            compiles,
             store,
             ready: Mutex::default(),
         })
@@ -63,18 +73,11 @@ impl Library {
         let kind = detect_kind(&bytes)?;
         let hash = content_hash(&bytes);
         let path = self.path(&hash);
-        let compiler = self.compiler.clone();
-        // Compiling takes from milliseconds to seconds: keep it off the async threads.
-        let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, LibraryError> {
-            compiler.compile(&bytes, Flavor::Plain)?;
-            if !path.exists() {
-                write_atomically(&path, &bytes)
-                    .map_err(|source| LibraryError::File { path: path.clone(), source })?;
-            }
-            Ok(bytes)
-        })
-        .await
-        .expect("compile task panicked")?;
+        self.compiles.compile(&bytes, Flavor::Plain).await?;
+        if !path.exists() {
+            write_atomically(&path, &bytes)
+                .map_err(|source| LibraryError::File { path: path.clone(), source })?;
+        }
         Ok(self.store.put_module(hash, kind, &bytes, name).await?)
     }
 
@@ -108,27 +111,28 @@ impl Library {
             return Ok(ModuleRef { hash: hash.to_string(), kind, artifact });
         }
         let path = self.path(hash);
-        // A module uploaded through another host of the cluster: fetch its bytes once.
-        let fetched = match path.exists() {
-            true => None,
-            false => self.store.module_bytes(hash).await?,
+        let bytes = match path.exists() {
+            true => tokio::fs::read(&path)
+                .await
+                .map_err(|source| LibraryError::File { path: path.clone(), source })?,
+            // A module uploaded through another host of the cluster: fetch its bytes once.
+            false => {
+                let bytes = self.store.module_bytes(hash).await?.ok_or_else(|| {
+                    LibraryError::Store(StoreError::UnknownModule(hash.to_string()))
+                })?;
+                write_atomically(&path, &bytes)
+                    .map_err(|source| LibraryError::File { path: path.clone(), source })?;
+                bytes
+            }
         };
-        let compiler = self.compiler.clone();
-        tokio::task::spawn_blocking(move || {
-            let bytes = match fetched {
-                Some(bytes) => {
-                    write_atomically(&path, &bytes)
-                        .map_err(|source| LibraryError::File { path: path.clone(), source })?;
-                    bytes
-                }
-                None => {
-                    std::fs::read(&path).map_err(|source| LibraryError::File { path, source })?
-                }
-            };
-            Ok(compiler.compile(&bytes, flavor)?)
-        })
-        .await
-        .expect("compile task panicked")
+        self.compiles.compile(&bytes, flavor).await?;
+        let artifact = self.compiler.cached(hash, flavor).ok_or_else(|| {
+            LibraryError::Module(crate::sandbox::ModuleError::Cache {
+                path: path.clone(),
+                message: "the compiler wrote no artifact".into(),
+            })
+        })?;
+        Ok(ModuleRef { hash: hash.to_string(), kind: detect_kind(&bytes)?, artifact })
     }
 
     async fn kind(&self, hash: &str) -> Result<ModuleKind, LibraryError> {

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, Parts, ServiceLimits, Services};
 use crate::cluster::{self, Liveness};
+use crate::compile_process::{CompileLimits, CompileProcesses};
 use crate::datadir::{self, DataDir};
 use crate::dispatcher::Dispatcher;
 use crate::library::Library;
@@ -43,6 +44,8 @@ pub struct ServiceConfig {
     pub drain_timeout: Duration,
     /// Job defaults and maxima.
     pub limits: ServiceLimits,
+    /// What one compile of an upload may use.
+    pub compile: CompileLimits,
     /// Named queues' capacity, item size and put timeout.
     pub queue_limits: QueueLimits,
 }
@@ -90,11 +93,10 @@ pub async fn serve(
             "recovered jobs left running by the previous run"
         );
     }
-    let library = Arc::new(Library::new(
-        config.data_dir.join("modules"),
-        &config.data_dir.join("cache"),
-        store.clone(),
-    )?);
+    let cache = config.data_dir.join("cache");
+    let compiles = CompileProcesses::new(std::env::current_exe()?, cache.clone(), config.compile);
+    let library =
+        Arc::new(Library::new(config.data_dir.join("modules"), &cache, store.clone(), compiles)?);
     let queues = Queues::new(store.clone(), config.queue_limits.clone());
     let mut pool_config = PoolConfig::new(config.workers, config.data_dir.join("workers"))?;
     pool_config.host = Arc::new(ServiceTaskHost::new(queues.clone(), store.clone()));

@@ -436,3 +436,77 @@ fn a_public_address_without_a_token_is_refused() {
         super::harness::stderr(&out)
     );
 }
+
+/// A valid command module of `functions` empty functions: small to upload, costly to compile
+/// (each function costs the compiler memory and time).
+fn many_functions(functions: u32) -> Vec<u8> {
+    fn leb(mut value: u32, out: &mut Vec<u8>) {
+        loop {
+            let byte = (value & 0x7f) as u8;
+            value >>= 7;
+            out.push(if value == 0 { byte } else { byte | 0x80 });
+            if value == 0 {
+                return;
+            }
+        }
+    }
+    fn section(id: u8, content: Vec<u8>, out: &mut Vec<u8>) {
+        out.push(id);
+        leb(content.len() as u32, out);
+        out.extend(content);
+    }
+    let mut module = b"\0asm\x01\0\0\0".to_vec();
+    section(1, vec![1, 0x60, 0, 0], &mut module);
+    let mut declared = Vec::new();
+    leb(functions, &mut declared);
+    declared.extend(std::iter::repeat_n(0u8, functions as usize));
+    section(3, declared, &mut module);
+    let mut exports = vec![1, 6];
+    exports.extend(b"_start");
+    exports.extend([0, 0]);
+    section(7, exports, &mut module);
+    let mut code = Vec::new();
+    leb(functions, &mut code);
+    for _ in 0..functions {
+        code.extend([2, 0, 0x0b]);
+    }
+    section(10, code, &mut module);
+    module
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|line| line.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Uploads compile in a process of their own under a memory limit: a module built to be
+/// costly to compile is refused with 413, the host's memory does not grow, and the service
+/// answers other requests while it compiles.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_module_too_costly_to_compile_is_refused_without_costing_the_host() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(1, data.path(), &["--compile-memory", "128MiB"]);
+    let before = rss_kib(server.pid());
+    let module = many_functions(100_000);
+    let upload = server.send(server.request(reqwest::Method::POST, "/v1/modules").body(module));
+    let meanwhile = async {
+        let (status, health) = server.get("/healthz").await;
+        assert_eq!(status, 200, "{health}");
+        let hello = server.upload(artifacts::HELLO, "hello").await;
+        assert_eq!(hello.len(), 64);
+    };
+    let ((status, body), ()) = tokio::join!(upload, meanwhile);
+    assert_eq!(status, 413, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("needed more than 128 MiB"), "{message}");
+    let after = rss_kib(server.pid());
+    assert!(after < before + 64 * 1024, "the host grew from {before} to {after} KiB");
+    let (_, modules) = server.get("/v1/modules").await;
+    assert_eq!(modules.as_array().map(Vec::len), Some(1), "only hello was stored: {modules}");
+    // A module of a few functions still compiles under the same limit.
+    let (status, body) = server
+        .send(server.request(reqwest::Method::POST, "/v1/modules").body(many_functions(10)))
+        .await;
+    assert_eq!(status, 201, "{body}");
+}

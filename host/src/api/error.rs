@@ -115,6 +115,9 @@ impl From<LibraryError> for ApiError {
             LibraryError::Module(crate::sandbox::ModuleError::Cache { .. }) => {
                 ApiError::internal(error)
             }
+            LibraryError::Module(costly @ crate::sandbox::ModuleError::TooCostly(_)) => {
+                ApiError::too_large(costly.to_string())
+            }
             LibraryError::Module(module) => ApiError::bad_request(module.to_string()),
             LibraryError::Store(store) => store.into(),
             LibraryError::File { .. } => ApiError::internal(error),

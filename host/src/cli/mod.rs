@@ -2,6 +2,7 @@
 //! the library. Nothing here runs jobs itself.
 
 mod cancel;
+mod compile;
 mod jobs;
 mod local;
 mod map;
@@ -67,6 +68,9 @@ pub enum Command {
     /// Internal: the worker process the pool starts (not for direct use).
     #[command(hide = true)]
     Worker(worker::WorkerCommand),
+    /// Internal: compiles an upload in a process of its own (not for direct use).
+    #[command(hide = true)]
+    Compile(compile::CompileCommand),
 }
 
 impl Cli {
@@ -88,6 +92,7 @@ impl Cli {
             Command::Queue(command) => command.execute(),
             Command::Retry(command) => command.execute(),
             Command::Worker(command) => command.execute(),
+            Command::Compile(command) => command.execute(),
         };
         result.unwrap_or_else(|error| {
             eprintln!("wasmpool: {error:#}");

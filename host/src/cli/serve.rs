@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::exit;
 use crate::api::ServiceLimits;
 use crate::cluster::Liveness;
+use crate::compile_process::CompileLimits;
 use crate::datadir::DataDirError;
 use crate::queues::QueueLimits;
 use crate::service::{ServiceConfig, serve};
@@ -84,6 +85,13 @@ pub struct ServeCommand {
     /// Most jobs in one batch.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     max_batch: usize,
+    /// Memory one compile of an upload may use (uploads compile in processes of their own;
+    /// a module that needs more is refused with 413).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "4GiB")]
+    compile_memory: u64,
+    /// Time one compile of an upload may take (then it is refused with 413).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "5m")]
+    compile_timeout: Duration,
     /// Cap on each of a job's stdout and stderr.
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1MiB")]
     output_limit: u64,
@@ -164,6 +172,11 @@ impl ServeCommand {
             store: self.store.clone(),
             node: self.node.clone(),
             liveness: Liveness { heartbeat: self.heartbeat, lease: self.lease },
+            compile: CompileLimits {
+                memory_bytes: self.compile_memory.max(64 << 20),
+                timeout: self.compile_timeout.max(Duration::from_secs(1)),
+                ..CompileLimits::default()
+            },
             token,
             keep: self.keep,
             drain_timeout: self.drain_timeout,

@@ -32,6 +32,13 @@ pub enum ModuleError {
     /// Valid, but not something wasmpool can run as a job.
     #[error("not runnable: {0}")]
     NotRunnable(String),
+    /// Compiling it would take more memory or time than a compile may (see
+    /// `compile_process.rs`).
+    #[error("{0}")]
+    TooCostly(String),
+    /// Refused by the compile process, which said why.
+    #[error("{0}")]
+    Refused(String),
     /// A compiled artifact could not be written or read.
     #[error("compiled-module cache at {path}: {message}")]
     Cache {

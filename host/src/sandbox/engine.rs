@@ -31,9 +31,23 @@ impl Flavor {
     }
 
     fn tag(self) -> &'static str {
+        self.as_str()
+    }
+
+    /// Its name: `plain` or `fuel`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Flavor::Plain => "plain",
             Flavor::Metered => "fuel",
+        }
+    }
+
+    /// The flavour named `plain` or `fuel`.
+    pub fn parse(name: &str) -> Result<Flavor, String> {
+        match name {
+            "plain" => Ok(Flavor::Plain),
+            "fuel" => Ok(Flavor::Metered),
+            other => Err(format!("unknown flavour `{other}`: plain or fuel")),
         }
     }
 }
