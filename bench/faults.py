@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Faults under a steady load: does wasmpool lose or strand anything?
+
+Starts `wasmpool serve` on a fresh data directory (on a small tmpfs when run as root, so the
+disk can be filled), keeps submitting short jobs from a thread, and meanwhile:
+
+  - SIGKILLs a random worker process every couple of seconds,
+  - SIGKILLs the host once and starts it again on the same data directory,
+  - fills the data directory's disk for a few seconds (root only), then frees it,
+  - holds an exclusive lock on the SQLite database for a few seconds,
+
+then stops the load, waits (bounded) for every accepted job to end, and reports the jobs
+accepted, ended, lost (accepted, then gone: must be 0) and stuck (not ended in time: must be
+0), with the answers the clients got by status. Talks only to 127.0.0.1; stops by itself.
+Exit status: 0 when nothing was lost or stuck, 1 otherwise.
+
+    bench/faults [--seconds 30] [--workers 2]
+"""
+
+import argparse
+import collections
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GUESTS = os.path.join(ROOT, "guest", "target", "wasm32-wasip1", "release")
+
+
+def request(url, method="GET", body=None, content_type="application/json", timeout=15):
+    """One HTTP call: (status, parsed JSON or None). Connection failures are status 0."""
+    data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as response:
+            text = response.read()
+            return response.status, json.loads(text) if text else None
+    except urllib.error.HTTPError as error:
+        text = error.read()
+        try:
+            return error.code, json.loads(text)
+        except ValueError:
+            return error.code, None
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return 0, None
+
+
+class Host:
+    """A `wasmpool serve` process on a fixed port."""
+
+    def __init__(self, binary, data, port, workers):
+        self.binary, self.data, self.port, self.workers = binary, data, port, workers
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [self.binary, "serve", "--listen", f"127.0.0.1:{self.port}",
+             "--workers", str(self.workers), "--data", self.data, "--drain-timeout", "5s"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        line = self.process.stdout.readline().decode()
+        if "listening on" not in line:
+            raise SystemExit(f"serve did not start: {line!r}")
+
+    def kill(self):
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def worker_pids(self):
+        status, pool = request(self.url + "/v1/pool")
+        if status != 200:
+            return []
+        return [w["pid"] for w in pool["workers"] if w["pid"]]
+
+
+def load(host, stop, accepted, answers):
+    """Submits batches of short jobs until `stop`, recording accepted ids and statuses."""
+    while not stop.is_set():
+        jobs = [{"module": "sleeper", "args": [f"0.0{random.randint(0, 5)}"], "max_attempts": 5}
+                for _ in range(20)]
+        status, body = request(host.url + "/v1/jobs/batch", "POST", {"jobs": jobs})
+        answers[status] += 1
+        if status == 202:
+            accepted.extend(job["id"] for job in body["jobs"])
+        time.sleep(0.05)
+
+
+def fill_disk(path):
+    """Writes a ballast file until the disk is full; returns its path."""
+    ballast = os.path.join(path, "ballast")
+    chunk = b"\0" * (1 << 16)
+    with open(ballast, "wb") as file:
+        try:
+            while True:
+                file.write(chunk)
+                file.flush()
+        except OSError:
+            pass
+    return ballast
+
+
+def lock_database(path, seconds):
+    """Holds SQLite's write lock on the database for `seconds`."""
+    connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+    connection.execute("BEGIN IMMEDIATE")
+    time.sleep(seconds)
+    connection.execute("ROLLBACK")
+    connection.close()
+
+
+def mount_tmpfs(path, size):
+    """A small tmpfs at `path` when root (so the disk can be filled); False otherwise."""
+    if os.geteuid() != 0:
+        return False
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=700", "tmpfs", path],
+                          stderr=subprocess.DEVNULL).returncode == 0
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "wasmpool"))
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    base = tempfile.mkdtemp(prefix="wasmpool-faults-")
+    on_tmpfs = mount_tmpfs(base, "256m")
+    data = os.path.join(base, "data")
+    host = Host(args.binary, data, free_port(), args.workers)
+    host.start()
+    status, _ = request(host.url + "/v1/modules?name=sleeper", "POST",
+                        open(os.path.join(GUESTS, "sleeper.wasm"), "rb").read(), "application/wasm")
+    if status not in (200, 201):
+        raise SystemExit(f"uploading the sleeper failed: {status}")
+
+    stop, accepted, answers = threading.Event(), [], collections.Counter()
+    loader = threading.Thread(target=load, args=(host, stop, accepted, answers))
+    loader.start()
+    faults = collections.Counter()
+    started = time.monotonic()
+    plan = {"host": args.seconds * 0.3, "disk": args.seconds * 0.5, "lock": args.seconds * 0.7}
+    done = set()
+    while time.monotonic() - started < args.seconds:
+        elapsed = time.monotonic() - started
+        pids = host.worker_pids()
+        if pids:
+            try:
+                os.kill(random.choice(pids), signal.SIGKILL)
+                faults["worker killed"] += 1
+            except ProcessLookupError:
+                pass
+        if elapsed > plan["host"] and "host" not in done:
+            done.add("host")
+            host.kill()
+            host.start()
+            faults["host killed and restarted"] += 1
+        if elapsed > plan["disk"] and "disk" not in done and on_tmpfs:
+            done.add("disk")
+            ballast = fill_disk(base)
+            time.sleep(3)
+            os.remove(ballast)
+            faults["disk filled for 3 s"] += 1
+        if elapsed > plan["lock"] and "lock" not in done:
+            done.add("lock")
+            lock_database(os.path.join(data, "wasmpool.db"), 3)
+            faults["database locked for 3 s"] += 1
+        time.sleep(2)
+    stop.set()
+    loader.join()
+
+    # Every accepted job must end; give them a bounded time.
+    deadline = time.monotonic() + 120
+    ended, lost, stuck = 0, [], []
+    pending = list(accepted)
+    while pending and time.monotonic() < deadline:
+        still = []
+        for job_id in pending:
+            status, job = request(f"{host.url}/v1/jobs/{job_id}")
+            if status == 404:
+                lost.append(job_id)
+            elif status == 200 and job["state"] not in ("queued", "running"):
+                ended += 1
+            else:
+                still.append(job_id)
+        pending = still
+        if pending:
+            time.sleep(0.5)
+    stuck = pending
+    host.stop()
+    if on_tmpfs:
+        subprocess.run(["umount", "-l", base], stderr=subprocess.DEVNULL)
+
+    report = {
+        "seconds": args.seconds, "workers": args.workers, "disk fault": on_tmpfs,
+        "faults": dict(faults), "answers by status": {str(k): v for k, v in sorted(answers.items())},
+        "accepted": len(accepted), "ended": ended, "lost": len(lost), "stuck": len(stuck),
+    }
+    print(json.dumps(report, indent=2))
+    return 0 if not lost and not stuck else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
