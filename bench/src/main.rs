@@ -70,8 +70,18 @@ fn options() -> Result<Options> {
     Ok(Options { quick, reps: reps.unwrap_or(if quick { 1 } else { 3 }), only })
 }
 
+fn main() -> Result<()> {
+    // The confined W6 child must confine itself before any runtime thread exists.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(sandbox_cost::CONFINED_FLAG) {
+        let count = |i: usize| args.get(i).and_then(|n| n.parse().ok()).context("a count");
+        return sandbox_cost::confined_child(count(2)?, count(3)?);
+    }
+    run()
+}
+
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn run() -> Result<()> {
     let options = options()?;
     let binary = wasmpool_binary()?;
     let sizes = Sizes::new(options.quick);

@@ -203,6 +203,16 @@ impl Workload {
                     num("module_mean_us", format!("{}, mean", what("module")), Target::None),
                     num("component_median_us", format!("{}, median", what("component")), us(20.0)),
                     num("component_mean_us", format!("{}, mean", what("component")), Target::None),
+                    num(
+                        "confined_module_median_us",
+                        format!("{}, median, in a confined process (A/B)", what("module")),
+                        us(20.0),
+                    ),
+                    num(
+                        "confined_component_median_us",
+                        format!("{}, median, in a confined process (A/B)", what("component")),
+                        us(20.0),
+                    ),
                 ]
             }
         }
@@ -293,11 +303,15 @@ async fn run_wasmpool(
         }
         Workload::W6 => {
             let (module, component) = sandbox_cost::measure(s.w6_jobs, s.w6_warmup).await?;
+            let (confined, confined_component) =
+                sandbox_cost::measure_confined(s.w6_jobs, s.w6_warmup).await?;
             vec![
                 ("module_median_us", module.median_us),
                 ("module_mean_us", module.mean_us),
                 ("component_median_us", component.median_us),
                 ("component_mean_us", component.mean_us),
+                ("confined_module_median_us", confined.median_us),
+                ("confined_component_median_us", confined_component.median_us),
             ]
         }
     })

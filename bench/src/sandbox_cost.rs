@@ -30,6 +30,40 @@ pub async fn measure(jobs: usize, warmup: usize) -> Result<(Cost, Cost)> {
     .await?
 }
 
+/// The flag that makes the harness a confined W6 child (see [`measure_confined`]).
+pub const CONFINED_FLAG: &str = "--w6-confined";
+
+/// The same measurement in a child process confined exactly as a worker is (seccomp filter,
+/// no capabilities, `no_new_privs`, rlimits): the A/B of what the worker hardening costs.
+pub async fn measure_confined(jobs: usize, warmup: usize) -> Result<(Cost, Cost)> {
+    let output = tokio::process::Command::new(std::env::current_exe()?)
+        .args([CONFINED_FLAG, &jobs.to_string(), &warmup.to_string()])
+        .output()
+        .await?;
+    ensure!(output.status.success(), "the confined W6 child failed: {:?}", output.status);
+    let costs: [f64; 4] = serde_json::from_slice(&output.stdout)?;
+    let cost = |median_us, mean_us| Cost { median_us, mean_us };
+    Ok((cost(costs[0], costs[1]), cost(costs[2], costs[3])))
+}
+
+/// The confined child: compiles both guests (writing the cache needs calls a worker does not
+/// make), confines itself while it has one thread, measures, and prints the four figures.
+pub fn confined_child(jobs: usize, warmup: usize) -> Result<()> {
+    let cache = tempfile::tempdir()?;
+    let compiler = Compiler::new(cache.path());
+    for guest in [artifacts::HELLO, artifacts::HELLO_COMPONENT] {
+        let bytes = std::fs::read(guest)?;
+        compiler.compile(&bytes, Flavor::Plain).map_err(|e| anyhow!("{guest}: {e}"))?;
+    }
+    wasmpool::confine::confine()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let module = per_job(&compiler, &runtime, artifacts::HELLO, jobs, warmup)?;
+    let component = per_job(&compiler, &runtime, artifacts::HELLO_COMPONENT, jobs, warmup)?;
+    let costs = [module.median_us, module.mean_us, component.median_us, component.mean_us];
+    println!("{}", serde_json::to_string(&costs)?);
+    Ok(())
+}
+
 fn per_job(
     compiler: &Compiler,
     runtime: &tokio::runtime::Runtime,
