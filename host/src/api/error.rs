@@ -102,7 +102,7 @@ impl From<StoreError> for ApiError {
             in_use @ StoreError::ModuleInUse { .. } => ApiError::conflict(in_use.to_string()),
             StoreError::Closed => ApiError::unavailable("the service is shutting down"),
             StoreError::Unavailable(reason) => ApiError::unavailable(format!(
-                "the job database cannot be reached now ({reason}); try again shortly"
+                "the job database is unavailable now ({reason}); try again shortly"
             )),
             other => ApiError::internal(other),
         }

@@ -31,10 +31,14 @@ pub type JobId = i64;
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database failed (a read, or any PostgreSQL statement).
+    /// PostgreSQL failed.
     #[error("database: {0}")]
     Database(sqlx::Error),
-    /// The database cannot be reached now (PostgreSQL down or unreachable); try again later.
+    /// SQLite failed (a read or a change).
+    #[error("database: {0}")]
+    Sqlite(rusqlite::Error),
+    /// The database cannot serve now (PostgreSQL down or unreachable; SQLite still locked
+    /// past its busy timeout, its disk full or failing); try again later.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
     /// Another live host already uses this node name.
@@ -43,12 +47,12 @@ pub enum StoreError {
          or wait for its lease to run out"
     )]
     NodeNameTaken(String),
-    /// The database failed (a change).
-    #[error("database: {0}")]
-    Write(#[from] rusqlite::Error),
-    /// Applying the schema failed.
+    /// Applying PostgreSQL's schema failed.
     #[error("database schema: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// SQLite's schema cannot be applied, or the database's is not one this wasmpool knows.
+    #[error("database schema: {0}")]
+    Schema(String),
     /// A job's call came from an attempt that is no longer current (cancelled, or rescued
     /// from this host): it changes nothing.
     #[error("job {0} is no longer running here")]
@@ -93,6 +97,29 @@ impl From<sqlx::Error> for StoreError {
             StoreError::Unavailable(error.to_string())
         } else {
             StoreError::Database(error)
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    /// As with PostgreSQL, errors that say "not now" rather than "this request is wrong"
+    /// become [`StoreError::Unavailable`]: the database stayed locked past the busy timeout,
+    /// or its disk is full or failing.
+    fn from(error: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        let unavailable = matches!(
+            error.sqlite_error_code(),
+            Some(
+                ErrorCode::DatabaseBusy
+                    | ErrorCode::DatabaseLocked
+                    | ErrorCode::DiskFull
+                    | ErrorCode::SystemIoFailure
+            )
+        );
+        if unavailable {
+            StoreError::Unavailable(error.to_string())
+        } else {
+            StoreError::Sqlite(error)
         }
     }
 }

@@ -6,7 +6,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::Row;
 use sqlx::postgres::PgRow;
-use sqlx::sqlite::SqliteRow;
 
 use super::{JobId, Result, StoreError};
 use crate::job::ModuleKind;
@@ -163,8 +162,8 @@ pub fn progress(percent: Option<i64>, message: Option<String>) -> Option<(u8, St
     percent.map(|percent| (percent.clamp(0, 100) as u8, message.unwrap_or_default()))
 }
 
-/// A result row of either SQLite binding (the reads' sqlx pool, the writer's connection),
-/// read by column name, so one decoder serves both.
+/// A result row of either backend (SQLite's through rusqlite, PostgreSQL's through sqlx), read
+/// by column name, so one decoder serves both.
 pub trait Columns {
     /// An integer column, `None` for NULL.
     fn int(&self, column: &str) -> Result<Option<i64>>;
@@ -172,20 +171,6 @@ pub trait Columns {
     fn text(&self, column: &str) -> Result<Option<String>>;
     /// A blob column, `None` for NULL.
     fn blob(&self, column: &str) -> Result<Option<Vec<u8>>>;
-}
-
-impl Columns for SqliteRow {
-    fn int(&self, column: &str) -> Result<Option<i64>> {
-        Ok(self.try_get(column)?)
-    }
-
-    fn text(&self, column: &str) -> Result<Option<String>> {
-        Ok(self.try_get(column)?)
-    }
-
-    fn blob(&self, column: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.try_get(column)?)
-    }
 }
 
 /// PostgreSQL's integers come in several widths (and flags as booleans); each decodes as `i64`.
@@ -209,7 +194,7 @@ impl Columns for PgRow {
     }
 }
 
-/// A row of the writer's connection, with its statement's column positions looked up once
+/// An SQLite row (the writer's or a reader's), with its statement's column positions looked up once
 /// ([`positions`]): rusqlite finds a column by name with a linear, case-insensitive scan,
 /// which for a claim's `RETURNING *` was a tenth of the writer's time.
 pub struct Positioned<'a> {

@@ -3,18 +3,19 @@
 //! Every change goes through one writer thread (with its own connection) that commits
 //! whatever changes are waiting in a single transaction (group commit): many submissions or
 //! results cost one sync, and each caller is answered only after its change is on disk.
-//! Reads use a separate pool of connections (WAL lets them run beside the writer).
+//! Reads use a few read-only connections of their own (WAL lets them run beside the writer).
+//! One driver, rusqlite, for all of it: the schema, the writer and the reads.
 
+mod connect;
+mod migrate;
 mod reads;
 mod writer;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::{mpsc, oneshot};
 
 use super::announce::Announce;
@@ -24,15 +25,19 @@ use super::{
 };
 use crate::job::ModuleKind;
 use crate::wire::JobState;
+use reads::Readers;
 use writer::{Events, Write};
 
 /// Changes waiting for the writer beyond this make callers wait (backpressure).
 const WRITE_QUEUE: usize = 4096;
 
+/// Read-only connections: reads running at once (more wait for one to be free).
+const READERS: usize = 4;
+
 /// The SQLite store handle; cheap to clone.
 #[derive(Clone)]
 pub struct SqliteStore {
-    reads: sqlx::SqlitePool,
+    reads: Readers,
     writes: mpsc::Sender<Write>,
     counts: Arc<Mutex<BTreeMap<JobState, u64>>>,
 }
@@ -41,25 +46,23 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file and applies the schema; jobs this host
     /// claims are marked with `node`.
     pub async fn open(path: &Path, node: &str, announce: Announce) -> Result<SqliteStore> {
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a commit is on disk when the caller hears of it. Group commit pays for it;
-            // the writer relaxes it for the dispatcher's own bookkeeping (see writer.rs).
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let mut connection = sqlx::ConnectOptions::connect(&options).await?;
-        sqlx::migrate!("host/src/store/sqlite/migrations").run(&mut connection).await?;
-        sqlx::Connection::close(connection).await?;
-        let writer = writer::connect(path)?;
-        let reads = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options.read_only(true))
-            .await?;
+        let path = path.to_path_buf();
+        // The schema, and the counts the writer keeps from here on, on the writer's
+        // connection before anyone reads; then the readers.
+        let opened = tokio::task::spawn_blocking(move || -> Result<_> {
+            let mut writer = connect::writer(&path)?;
+            migrate::run(&mut writer)?;
+            let counts = reads::counts(&writer)?;
+            let reads = Readers::open(&path, READERS)?;
+            Ok((writer, counts, reads))
+        });
+        let (writer, counts, reads) = match opened.await {
+            Ok(opened) => opened?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => return Err(StoreError::Closed),
+        };
         let (writes, queue) = mpsc::channel(WRITE_QUEUE);
-        let counts = Arc::new(Mutex::new(reads::counts(&reads).await?));
+        let counts = Arc::new(Mutex::new(counts));
         let events = Events { announce, counts: counts.clone(), node: node.to_string() };
         std::thread::Builder::new()
             .name("store-writer".into())
@@ -101,11 +104,12 @@ impl SqliteStore {
     }
 
     pub async fn queue_len(&self, queue: &str) -> Result<u64> {
-        reads::queue_len(&self.reads, queue).await
+        let queue = queue.to_string();
+        self.reads.read(move |db| reads::queue_len(db, &queue)).await
     }
 
     pub async fn queues(&self) -> Result<Vec<(String, u64)>> {
-        reads::queues(&self.reads).await
+        self.reads.read(reads::queues).await
     }
 
     /// The module's bytes stay in the data directory's file (one host reads them there).
@@ -162,23 +166,26 @@ impl SqliteStore {
     }
 
     pub async fn job(&self, id: JobId) -> Result<Option<JobRecord>> {
-        reads::job(&self.reads, id).await
+        self.reads.read(move |db| reads::job(db, id)).await
     }
 
     pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>> {
-        reads::jobs(&self.reads, filter).await
+        let filter = filter.clone();
+        self.reads.read(move |db| reads::jobs(db, &filter)).await
     }
 
     pub async fn briefs(&self, ids: &[JobId]) -> Result<Vec<JobBrief>> {
-        reads::briefs(&self.reads, ids).await
+        let ids = ids.to_vec();
+        self.reads.read(move |db| reads::briefs(db, &ids)).await
     }
 
     pub async fn module(&self, hash_or_name: &str) -> Result<Option<ModuleRecord>> {
-        reads::module(&self.reads, hash_or_name).await
+        let hash_or_name = hash_or_name.to_string();
+        self.reads.read(move |db| reads::module(db, &hash_or_name)).await
     }
 
     pub async fn modules(&self) -> Result<Vec<ModuleRecord>> {
-        reads::modules(&self.reads).await
+        self.reads.read(reads::modules).await
     }
 
     /// Kept in memory by the writer as changes commit.
@@ -187,6 +194,172 @@ impl SqliteStore {
     }
 
     pub async fn next_due(&self) -> Result<Option<SystemTime>> {
-        reads::next_due(&self.reads).await
+        self.reads.read(reads::next_due).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::{Connection, params};
+
+    use super::*;
+    use crate::store::NewJob;
+
+    /// What sqlx's migrator recorded for migrations 1–3 (checksums: `sha384sum`).
+    const SQLX_APPLIED: [(i64, &str, &str); 3] = [
+        (
+            1,
+            "init",
+            "b0eca35749805bbb7aa234a445ac528025a9c3d7897bc695b377b4a6736cae5548311aeb9778e808e3edba8b1408cb15",
+        ),
+        (
+            2,
+            "queues and progress",
+            "6e518db7307888fded8da85b10a33fe9dae2b039aba57452e89c9eec4123f52400805dfe02defed38152ba32fa9228a8",
+        ),
+        (
+            3,
+            "module index without state",
+            "ec2dccecaae2e7b931fa43f8dc49c25e5f3f39f3c9a809709b7048b5797d39e458adb1e36a5b6b35fd548d6a0629f719",
+        ),
+    ];
+
+    /// A database as a wasmpool that migrated with sqlx left it at version 3, with a module
+    /// and a job in it.
+    fn migrated_by_sqlx_to_version_3(path: &Path) {
+        let db = Connection::open(path).unwrap();
+        db.pragma_update(None, "journal_mode", "WAL").unwrap();
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
+                version BIGINT PRIMARY KEY,
+                description TEXT NOT NULL,
+                installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                success BOOLEAN NOT NULL,
+                checksum BLOB NOT NULL,
+                execution_time BIGINT NOT NULL
+            );",
+        )
+        .unwrap();
+        for (migration, (version, description, checksum)) in
+            migrate::MIGRATIONS.iter().zip(SQLX_APPLIED)
+        {
+            db.execute_batch(migration.sql).unwrap();
+            db.execute(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+                 VALUES (?1, ?2, TRUE, ?3, 1234567)",
+                params![version, description, hex::decode(checksum).unwrap()],
+            )
+            .unwrap();
+        }
+        db.execute(
+            "INSERT INTO modules (hash, kind, size, created_at) VALUES ('ab', 'module', 1, 1)",
+            [],
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO jobs (module_hash, args, env, stdin, priority, timeout_ms, memory_mb,
+                 max_attempts, state, not_before, submitted_at)
+             VALUES ('ab', '[]', '{}', x'', 0, 1000, 64, 1, 'queued', 1, 1)",
+            [],
+        )
+        .unwrap();
+    }
+
+    /// A database sqlx migrated is recognised: only the migration it lacks is applied, and
+    /// recorded as sqlx records it (so an older wasmpool still opens it).
+    #[tokio::test]
+    async fn a_database_sqlx_migrated_opens_and_gains_the_new_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wasmpool.db");
+        migrated_by_sqlx_to_version_3(&path);
+
+        let store = SqliteStore::open(&path, "a", Announce::new()).await.unwrap();
+        assert_eq!(store.counts().await.unwrap()[&JobState::Queued], 1);
+        let claimed = store.finish_and_claim(Vec::new(), Vec::new(), 1).await.unwrap();
+        assert_eq!(claimed.jobs.len(), 1);
+        let job = store.job(claimed.jobs[0].id).await.unwrap().unwrap();
+        assert_eq!((job.state, job.node.as_deref()), (JobState::Running, Some("a")));
+        drop(store);
+
+        let db = Connection::open(&path).unwrap();
+        let recorded: Vec<(i64, String, bool, String, i64)> = db
+            .prepare(
+                "SELECT version, description, success, hex(checksum), execution_time
+                 FROM _sqlx_migrations ORDER BY version",
+            )
+            .unwrap()
+            .query_map([], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let versions: Vec<i64> = recorded.iter().map(|row| row.0).collect();
+        assert_eq!(versions, [1, 2, 3, 4]);
+        assert_eq!(recorded[0].4, 1234567, "the rows sqlx wrote are left alone");
+        let (_, description, success, checksum, _) = &recorded[3];
+        assert_eq!((description.as_str(), *success), ("attempt node", true));
+        assert_eq!(
+            checksum.to_lowercase(),
+            "19fcccfc6d9907618486d1b6282a7121056b8665d264cfa1138c2503d940cb096e129b353a7d9f918590104426743429"
+        );
+
+        // Opening again applies nothing.
+        let store = SqliteStore::open(&path, "a", Announce::new()).await.unwrap();
+        assert_eq!(store.counts().await.unwrap()[&JobState::Running], 1);
+    }
+
+    /// A database a newer wasmpool migrated, or one whose recorded migration differs from
+    /// ours, is refused rather than used.
+    #[tokio::test]
+    async fn a_database_with_unknown_or_changed_migrations_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("newer.db");
+        drop(SqliteStore::open(&path, "a", Announce::new()).await.unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .execute(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+                 VALUES (99, 'from the future', TRUE, x'00', 1)",
+                [],
+            )
+            .unwrap();
+        let refused = SqliteStore::open(&path, "a", Announce::new()).await.err().expect("refused");
+        assert!(
+            matches!(&refused, StoreError::Schema(m) if m.contains("migration 99")),
+            "{refused}"
+        );
+
+        let path = dir.path().join("changed.db");
+        drop(SqliteStore::open(&path, "a", Announce::new()).await.unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .execute("UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = 2", [])
+            .unwrap();
+        let refused = SqliteStore::open(&path, "a", Announce::new()).await.err().expect("refused");
+        assert!(
+            matches!(&refused, StoreError::Schema(m) if m.contains("migration 2")),
+            "{refused}"
+        );
+    }
+
+    /// Reads hold their connection to the end even when the caller stops waiting; the
+    /// connection then serves the next read.
+    #[tokio::test]
+    async fn reads_outlive_callers_that_stop_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db"), "a", Announce::new()).await.unwrap();
+        store.put_module("ab".into(), ModuleKind::Module, b"\0", Some("m".into())).await.unwrap();
+        let job = NewJob { module_hash: "ab".into(), max_attempts: 1, ..NewJob::default() };
+        store.submit(vec![job]).await.unwrap();
+        let filter = JobFilter { limit: 10, ..JobFilter::default() };
+        for _ in 0..(READERS * 4) {
+            // Polled once, then dropped.
+            let _ = futures_util::FutureExt::now_or_never(store.jobs(&filter));
+        }
+        let reads = (0..(READERS * 4)).map(|_| store.module("m"));
+        for module in futures_util::future::join_all(reads).await {
+            assert_eq!(module.unwrap().unwrap().names, ["m"]);
+        }
     }
 }

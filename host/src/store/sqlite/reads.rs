@@ -1,12 +1,18 @@
-//! Read-only queries, run on the read pool beside the writer.
+//! Read-only queries, on a few read-only connections beside the writer (WAL lets them read
+//! while it writes). Each read holds one connection on tokio's blocking pool; a read waits
+//! for a connection only when all of them are busy.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use sqlx::SqlitePool;
+use rusqlite::{Connection, Params, Statement, params};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::store::rows::{self, JobBrief, JobRecord, ModuleRecord};
-use crate::store::{JobFilter, JobId, Result};
+use super::connect;
+use crate::store::rows::{self, JobBrief, JobRecord, ModuleRecord, Positioned};
+use crate::store::{JobFilter, JobId, Result, StoreError};
 use crate::wire::JobState;
 
 /// Modules with their names as a JSON array.
@@ -14,43 +20,115 @@ pub(super) const MODULES: &str = "SELECT m.hash, m.kind, m.size, m.created_at,
         (SELECT json_group_array(n.name) FROM module_names n WHERE n.hash = m.hash) AS names
     FROM modules m";
 
-pub async fn job(pool: &SqlitePool, id: JobId) -> Result<Option<JobRecord>> {
-    let row = sqlx::query("SELECT * FROM jobs WHERE id = ?").bind(id).fetch_optional(pool).await?;
-    row.as_ref().map(rows::job).transpose()
+/// The read connections; cheap to clone.
+#[derive(Clone)]
+pub struct Readers {
+    idle: Arc<Mutex<Vec<Connection>>>,
+    /// One permit per idle connection: a read takes one before it takes a connection.
+    free: Arc<Semaphore>,
 }
 
-pub async fn jobs(pool: &SqlitePool, filter: &JobFilter) -> Result<Vec<JobRecord>> {
-    let found = sqlx::query(
+impl Readers {
+    /// Opens `count` read-only connections to the (migrated) database at `path`.
+    pub fn open(path: &Path, count: usize) -> Result<Readers> {
+        let connections = (0..count).map(|_| connect::reader(path)).collect::<Result<Vec<_>>>()?;
+        Ok(Readers {
+            idle: Arc::new(Mutex::new(connections)),
+            free: Arc::new(Semaphore::new(count)),
+        })
+    }
+
+    /// Runs `query` on a connection of its own, on the blocking pool. The query runs to its
+    /// end even if the caller stops waiting, and the connection then goes back to the others.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let permit = self.free.clone().acquire_owned().await.map_err(|_| StoreError::Closed)?;
+        let idle = self.idle.clone();
+        let run = tokio::task::spawn_blocking(move || {
+            let lease = Lease::take(&idle, permit);
+            query(lease.db.as_ref().expect("leased"))
+        });
+        match run.await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(StoreError::Closed),
+        }
+    }
+}
+
+/// A connection taken from the idle ones, given back when dropped (a query that panics
+/// gives it back too), and only then its permit.
+struct Lease<'a> {
+    idle: &'a Mutex<Vec<Connection>>,
+    db: Option<Connection>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl<'a> Lease<'a> {
+    fn take(idle: &'a Mutex<Vec<Connection>>, permit: OwnedSemaphorePermit) -> Lease<'a> {
+        let db = idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let db = Some(db.expect("a permit stands for an idle connection"));
+        Lease { idle, db, _permit: permit }
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(db) = self.db.take() {
+            self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(db);
+        }
+    }
+}
+
+/// Decodes every row of a statement through `rows::Columns` (by column name).
+fn decode<T>(
+    statement: &mut Statement<'_>,
+    params: impl Params,
+    each: impl Fn(&Positioned<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let columns = rows::positions(statement);
+    statement
+        .query_map(params, |row| Ok(each(&Positioned { row, columns: &columns })))?
+        .map(|row| row?)
+        .collect()
+}
+
+pub fn job(db: &Connection, id: JobId) -> Result<Option<JobRecord>> {
+    let mut statement = db.prepare_cached("SELECT * FROM jobs WHERE id = ?")?;
+    Ok(decode(&mut statement, [id], |row| rows::job(row))?.into_iter().next())
+}
+
+pub fn jobs(db: &Connection, filter: &JobFilter) -> Result<Vec<JobRecord>> {
+    let mut statement = db.prepare_cached(
         "SELECT * FROM jobs
          WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR module_hash = ?2) AND (?3 IS NULL OR id < ?3)
          ORDER BY id DESC LIMIT ?4",
-    )
-    .bind(filter.state.map(JobState::as_str))
-    .bind(filter.module_hash.as_deref())
-    .bind(filter.before)
-    .bind(filter.limit)
-    .fetch_all(pool)
-    .await?;
-    found.iter().map(rows::job).collect()
+    )?;
+    let state = filter.state.map(JobState::as_str);
+    let params = params![state, filter.module_hash.as_deref(), filter.before, filter.limit];
+    decode(&mut statement, params, |row| rows::job(row))
 }
 
-pub async fn module(pool: &SqlitePool, hash_or_name: &str) -> Result<Option<ModuleRecord>> {
+pub fn module(db: &Connection, hash_or_name: &str) -> Result<Option<ModuleRecord>> {
     let query = format!(
         "{MODULES} WHERE m.hash = ?1 OR m.hash = (SELECT hash FROM module_names WHERE name = ?1)"
     );
-    let row = sqlx::query(&query).bind(hash_or_name).fetch_optional(pool).await?;
-    row.as_ref().map(rows::module).transpose()
+    let mut statement = db.prepare_cached(&query)?;
+    Ok(decode(&mut statement, [hash_or_name], |row| rows::module(row))?.into_iter().next())
 }
 
-pub async fn modules(pool: &SqlitePool) -> Result<Vec<ModuleRecord>> {
-    let query = format!("{MODULES} ORDER BY m.created_at DESC");
-    let found = sqlx::query(&query).fetch_all(pool).await?;
-    found.iter().map(rows::module).collect()
+pub fn modules(db: &Connection) -> Result<Vec<ModuleRecord>> {
+    let mut statement = db.prepare_cached(&format!("{MODULES} ORDER BY m.created_at DESC"))?;
+    decode(&mut statement, [], |row| rows::module(row))
 }
 
-pub async fn counts(pool: &SqlitePool) -> Result<BTreeMap<JobState, u64>> {
-    let found: Vec<(String, i64)> =
-        sqlx::query_as("SELECT state, count(*) FROM jobs GROUP BY state").fetch_all(pool).await?;
+pub fn counts(db: &Connection) -> Result<BTreeMap<JobState, u64>> {
+    let found = db
+        .prepare_cached("SELECT state, count(*) FROM jobs GROUP BY state")?
+        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut counts: BTreeMap<JobState, u64> = JobState::ALL.into_iter().map(|s| (s, 0)).collect();
     for (state, count) in found {
         if let Ok(state) = state.parse() {
@@ -60,55 +138,52 @@ pub async fn counts(pool: &SqlitePool) -> Result<BTreeMap<JobState, u64>> {
     Ok(counts)
 }
 
-pub async fn next_due(pool: &SqlitePool) -> Result<Option<SystemTime>> {
-    let due: Option<i64> = sqlx::query_scalar(
-        "SELECT min(not_before) FROM jobs INDEXED BY jobs_due WHERE state = 'queued'",
-    )
-    .fetch_one(pool)
-    .await?;
+pub fn next_due(db: &Connection) -> Result<Option<SystemTime>> {
+    let due: Option<i64> = db
+        .prepare_cached(
+            "SELECT min(not_before) FROM jobs INDEXED BY jobs_due WHERE state = 'queued'",
+        )?
+        .query_row([], |row| row.get(0))?;
     Ok(due.map(rows::time))
 }
 
-pub async fn briefs(pool: &SqlitePool, ids: &[JobId]) -> Result<Vec<JobBrief>> {
+pub fn briefs(db: &Connection, ids: &[JobId]) -> Result<Vec<JobBrief>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let list = serde_json::to_string(ids).expect("integers serialise");
-    type Row = (JobId, Option<String>, String, Option<String>, i64, Option<i64>, Option<String>);
-    let found: Vec<Row> = sqlx::query_as(
-        "SELECT j.id, j.name, j.module_hash,
-                (SELECT min(n.name) FROM module_names n WHERE n.hash = j.module_hash), j.timeout_ms,
-                j.progress_percent, j.progress_message
-         FROM jobs j WHERE j.id IN (SELECT value FROM json_each(?))",
-    )
-    .bind(list)
-    .fetch_all(pool)
-    .await?;
-    Ok(found
-        .into_iter()
-        .map(|(id, name, module_hash, module_name, timeout_ms, percent, message)| JobBrief {
-            id,
-            name,
-            module_hash,
-            module_name,
-            timeout_ms: timeout_ms.max(0) as u64,
-            progress: rows::progress(percent, message),
-        })
-        .collect())
+    let found = db
+        .prepare_cached(
+            "SELECT j.id, j.name, j.module_hash,
+                    (SELECT min(n.name) FROM module_names n WHERE n.hash = j.module_hash),
+                    j.timeout_ms, j.progress_percent, j.progress_message
+             FROM jobs j WHERE j.id IN (SELECT value FROM json_each(?))",
+        )?
+        .query_map([list], |row| {
+            Ok(JobBrief {
+                id: row.get(0)?,
+                name: row.get(1)?,
+                module_hash: row.get(2)?,
+                module_name: row.get(3)?,
+                timeout_ms: row.get::<_, i64>(4)?.max(0) as u64,
+                progress: rows::progress(row.get(5)?, row.get(6)?),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(found)
 }
 
-pub async fn queue_len(pool: &SqlitePool, name: &str) -> Result<u64> {
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM queue_items WHERE queue = ?")
-        .bind(name)
-        .fetch_one(pool)
-        .await?;
+pub fn queue_len(db: &Connection, name: &str) -> Result<u64> {
+    let n: i64 = db
+        .prepare_cached("SELECT count(*) FROM queue_items WHERE queue = ?")?
+        .query_row([name], |row| row.get(0))?;
     Ok(n.max(0) as u64)
 }
 
-pub async fn queues(pool: &SqlitePool) -> Result<Vec<(String, u64)>> {
-    let found: Vec<(String, i64)> =
-        sqlx::query_as("SELECT queue, count(*) FROM queue_items GROUP BY queue ORDER BY queue")
-            .fetch_all(pool)
-            .await?;
-    Ok(found.into_iter().map(|(name, n)| (name, n.max(0) as u64)).collect())
+pub fn queues(db: &Connection) -> Result<Vec<(String, u64)>> {
+    let found = db
+        .prepare_cached("SELECT queue, count(*) FROM queue_items GROUP BY queue ORDER BY queue")?
+        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?.max(0) as u64)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(found)
 }

@@ -173,22 +173,6 @@ fn hold<T: Send + 'static>(reply: Reply<T>, result: Result<T>) -> Pending {
     })
 }
 
-/// Prepared statements kept per connection (the multi-row ones come in many sizes).
-const STATEMENT_CACHE: usize = 256;
-
-/// The writer's connection to the (migrated) database at `path`.
-pub fn connect(path: &std::path::Path) -> Result<Connection> {
-    let db = Connection::open(path)?;
-    db.pragma_update(None, "journal_mode", "WAL")?;
-    // FULL: a commit is on disk when the caller hears of it. Group commit pays for it; the
-    // dispatcher's own bookkeeping is relaxed to NORMAL (see `Write::must_reach_disk`).
-    db.pragma_update(None, "synchronous", "FULL")?;
-    db.pragma_update(None, "foreign_keys", "ON")?;
-    db.busy_timeout(std::time::Duration::from_secs(10))?;
-    db.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    Ok(db)
-}
-
 /// Runs until every store handle is dropped. Blocking: give it a thread of its own.
 pub fn run(mut db: Connection, mut queue: mpsc::Receiver<Write>, events: Events) {
     let mut synced = None;
