@@ -56,6 +56,11 @@ impl ApiError {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
     }
 
+    /// 507: the database's disk is full.
+    pub fn insufficient_storage(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage", message)
+    }
+
     /// 503: the service is draining.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
@@ -101,6 +106,9 @@ impl From<StoreError> for ApiError {
             StoreError::UnknownModule(hash) => ApiError::not_found(format!("no module {hash}")),
             in_use @ StoreError::ModuleInUse { .. } => ApiError::conflict(in_use.to_string()),
             StoreError::Closed => ApiError::unavailable("the service is shutting down"),
+            StoreError::Full(reason) => ApiError::insufficient_storage(format!(
+                "the job database's disk is full ({reason}); nothing was changed: try again once there is room"
+            )),
             StoreError::Unavailable(reason) => ApiError::unavailable(format!(
                 "the job database is unavailable now ({reason}); try again shortly"
             )),

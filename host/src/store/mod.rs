@@ -41,6 +41,9 @@ pub enum StoreError {
     /// past its busy timeout, its disk full or failing); try again later.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// The database's disk is full: nothing can be written until there is room again.
+    #[error("the job database's disk is full: {0}")]
+    Full(String),
     /// Another live host already uses this node name.
     #[error(
         "node name `{0}` is taken by a live host (its heartbeat is recent); pick another --node \
@@ -83,14 +86,20 @@ impl From<sqlx::Error> for StoreError {
     /// Errors that mean "the database cannot be reached now" become [`StoreError::Unavailable`],
     /// so callers answer 503 and retry instead of reporting a failure of the request.
     fn from(error: sqlx::Error) -> Self {
+        // 53100: disk_full.
+        if let sqlx::Error::Database(e) = &error
+            && e.code().as_deref() == Some("53100")
+        {
+            return StoreError::Full(error.to_string());
+        }
         let unreachable = match &error {
             sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
             sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,
             // Class 08 (connection exception) and 57P0x (the server is shutting down or
             // starting up).
-            sqlx::Error::Database(e) => {
-                e.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P0"))
-            }
+            sqlx::Error::Database(e) => e.code().is_some_and(|code| {
+                code.starts_with("08") || code.starts_with("57P0") || code.starts_with("53")
+            }),
             _ => false,
         };
         if unreachable {
@@ -107,14 +116,13 @@ impl From<rusqlite::Error> for StoreError {
     /// or its disk is full or failing.
     fn from(error: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode;
+        let code = error.sqlite_error_code();
+        if code == Some(ErrorCode::DiskFull) {
+            return StoreError::Full(error.to_string());
+        }
         let unavailable = matches!(
-            error.sqlite_error_code(),
-            Some(
-                ErrorCode::DatabaseBusy
-                    | ErrorCode::DatabaseLocked
-                    | ErrorCode::DiskFull
-                    | ErrorCode::SystemIoFailure
-            )
+            code,
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::SystemIoFailure)
         );
         if unavailable {
             StoreError::Unavailable(error.to_string())

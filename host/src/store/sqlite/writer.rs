@@ -160,14 +160,46 @@ impl Changes {
     }
 }
 
+/// Why a group of changes failed, told to every change in it: a full disk or a busy
+/// database stays what it is (the caller answers 507 or 503), anything else is a failed
+/// commit.
+#[derive(Clone, Debug)]
+enum Failure {
+    Full(String),
+    Unavailable(String),
+    Other(String),
+}
+
+impl Failure {
+    fn of(error: &StoreError) -> Failure {
+        match error {
+            StoreError::Full(reason) => Failure::Full(reason.clone()),
+            StoreError::Unavailable(reason) => Failure::Unavailable(reason.clone()),
+            other => Failure::Other(other.to_string()),
+        }
+    }
+
+    fn of_sqlite(error: rusqlite::Error) -> Failure {
+        Failure::of(&error.into())
+    }
+
+    fn error(&self) -> StoreError {
+        match self {
+            Failure::Full(reason) => StoreError::Full(reason.clone()),
+            Failure::Unavailable(reason) => StoreError::Unavailable(reason.clone()),
+            Failure::Other(reason) => StoreError::CommitFailed(reason.clone()),
+        }
+    }
+}
+
 /// An answer held back until the group commits; told whether the commit failed.
-type Pending = Box<dyn FnOnce(Option<&str>) + Send>;
+type Pending = Box<dyn FnOnce(Option<&Failure>) + Send>;
 
 fn hold<T: Send + 'static>(reply: Reply<T>, result: Result<T>) -> Pending {
     Box::new(move |failure| {
         let answer = match failure {
             None => result,
-            Some(reason) => Err(StoreError::CommitFailed(reason.to_string())),
+            Some(failure) => Err(failure.error()),
         };
         let _ = reply.send(answer);
     })
@@ -224,8 +256,8 @@ fn commit_group(db: &mut Connection, group: Vec<Write>, events: &Events) {
     let mut transaction = match db.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(transaction) => transaction,
         Err(e) => {
-            let reason = e.to_string();
-            group.into_iter().for_each(|write| apply_failed(write, &reason));
+            let failure = Failure::of_sqlite(e);
+            group.into_iter().for_each(|write| apply_failed(write, &failure));
             return;
         }
     };
@@ -239,13 +271,19 @@ fn commit_group(db: &mut Connection, group: Vec<Write>, events: &Events) {
         // only the database can fail (maybe halfway through): if it fails, the group goes back.
         if alone || !write.can_be_refused() {
             let mut changed = Changes::default();
-            let (answer, ok) = apply(&transaction, write, &mut changed, queued, &events.node);
-            if !ok {
+            let (answer, failed) = apply(&transaction, write, &mut changed, queued, &events.node);
+            if let Some(failure) = failed {
                 drop(transaction);
-                let reason = "another change in the same transaction failed";
+                // The others share the fate of the change that failed the group.
+                let failure = match failure {
+                    Failure::Other(reason) => Failure::Other(format!(
+                        "another change in the same transaction failed: {reason}"
+                    )),
+                    shared => shared,
+                };
                 answer(None);
-                pending.into_iter().for_each(|answer| answer(Some(reason)));
-                group.for_each(|write| apply_failed(write, reason));
+                pending.into_iter().for_each(|answer| answer(Some(&failure)));
+                group.for_each(|write| apply_failed(write, &failure));
                 return;
             }
             queued += changed.queued();
@@ -256,27 +294,28 @@ fn commit_group(db: &mut Connection, group: Vec<Write>, events: &Events) {
         let savepoint = match transaction.savepoint() {
             Ok(savepoint) => savepoint,
             Err(e) => {
-                apply_failed(write, &e.to_string());
+                apply_failed(write, &Failure::of_sqlite(e));
                 continue;
             }
         };
         let mut changed = Changes::default();
-        let (answer, ok) = apply(&savepoint, write, &mut changed, queued, &events.node);
+        let (answer, failed) = apply(&savepoint, write, &mut changed, queued, &events.node);
         // Dropping a savepoint rolls it back.
-        let kept = ok && savepoint.commit().is_ok();
-        if kept {
-            queued += changed.queued();
-            announced.absorb(changed);
-            pending.push(answer);
-        } else if ok {
-            answer(Some("the change could not be kept"));
-        } else {
-            pending.push(answer);
+        match failed {
+            Some(_) => pending.push(answer),
+            None => match savepoint.commit() {
+                Ok(()) => {
+                    queued += changed.queued();
+                    announced.absorb(changed);
+                    pending.push(answer);
+                }
+                Err(e) => answer(Some(&Failure::of_sqlite(e))),
+            },
         }
     }
-    let failure = transaction.commit().err().map(|e| e.to_string());
-    if let Some(reason) = &failure {
-        tracing::error!("store commit failed: {reason}");
+    let failure = transaction.commit().err().map(Failure::of_sqlite);
+    if let Some(failure) = &failure {
+        tracing::error!("store commit failed: {failure:?}");
     }
     // Announce before answering, so a caller that reads the counts (or waits for an event)
     // right after its change sees it.
@@ -284,28 +323,28 @@ fn commit_group(db: &mut Connection, group: Vec<Write>, events: &Events) {
         events.publish(announced);
     }
     for answer in pending {
-        answer(failure.as_deref());
+        answer(failure.as_ref());
     }
 }
 
 /// Answers a change that never reached the database.
-fn apply_failed(write: Write, reason: &str) {
-    let fail = |reason: &str| StoreError::CommitFailed(reason.to_string());
+fn apply_failed(write: Write, failure: &Failure) {
+    let fail = |failure: &Failure| failure.error();
     match write {
-        Write::PutModule { reply, .. } => drop(reply.send(Err(fail(reason)))),
-        Write::DeleteModule { reply, .. } => drop(reply.send(Err(fail(reason)))),
-        Write::Submit { reply, .. } => drop(reply.send(Err(fail(reason)))),
-        Write::FinishAndClaim { reply, .. } => drop(reply.send(Err(fail(reason)))),
-        Write::Cancel { reply, .. } => drop(reply.send(Err(fail(reason)))),
-        Write::Retry { reply, .. } => drop(reply.send(Err(fail(reason)))),
-        Write::DeleteJob { reply, .. } => drop(reply.send(Err(fail(reason)))),
-        Write::Release { reply, .. } => drop(reply.send(Err(fail(reason)))),
-        Write::Recover { reply } => drop(reply.send(Err(fail(reason)))),
-        Write::Purge { reply, .. } => drop(reply.send(Err(fail(reason)))),
-        Write::QueuePut { reply, .. } => drop(reply.send(Err(fail(reason)))),
-        Write::QueueTake { reply, .. } => drop(reply.send(Err(fail(reason)))),
-        Write::QueueRestore { reply, .. } => drop(reply.send(Err(fail(reason)))),
-        Write::Progress { reply, .. } => drop(reply.send(Err(fail(reason)))),
+        Write::PutModule { reply, .. } => drop(reply.send(Err(fail(failure)))),
+        Write::DeleteModule { reply, .. } => drop(reply.send(Err(fail(failure)))),
+        Write::Submit { reply, .. } => drop(reply.send(Err(fail(failure)))),
+        Write::FinishAndClaim { reply, .. } => drop(reply.send(Err(fail(failure)))),
+        Write::Cancel { reply, .. } => drop(reply.send(Err(fail(failure)))),
+        Write::Retry { reply, .. } => drop(reply.send(Err(fail(failure)))),
+        Write::DeleteJob { reply, .. } => drop(reply.send(Err(fail(failure)))),
+        Write::Release { reply, .. } => drop(reply.send(Err(fail(failure)))),
+        Write::Recover { reply } => drop(reply.send(Err(fail(failure)))),
+        Write::Purge { reply, .. } => drop(reply.send(Err(fail(failure)))),
+        Write::QueuePut { reply, .. } => drop(reply.send(Err(fail(failure)))),
+        Write::QueueTake { reply, .. } => drop(reply.send(Err(fail(failure)))),
+        Write::QueueRestore { reply, .. } => drop(reply.send(Err(fail(failure)))),
+        Write::Progress { reply, .. } => drop(reply.send(Err(fail(failure)))),
     }
 }
 
@@ -317,12 +356,12 @@ fn apply(
     changed: &mut Changes,
     queued: u64,
     node: &str,
-) -> (Pending, bool) {
+) -> (Pending, Option<Failure>) {
     macro_rules! answer {
         ($reply:expr, $result:expr) => {{
             let result = $result;
-            let ok = result.is_ok();
-            (hold($reply, result), ok)
+            let failed = result.as_ref().err().map(Failure::of);
+            (hold($reply, result), failed)
         }};
     }
     match write {
