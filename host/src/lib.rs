@@ -11,6 +11,7 @@ pub mod client;
 pub mod cluster;
 pub mod datadir;
 pub mod dispatcher;
+pub mod http;
 pub mod ipc;
 pub mod job;
 pub mod library;
