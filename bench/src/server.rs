@@ -94,6 +94,7 @@ impl Server {
         let response = self
             .http
             .post(format!("{}/v1/modules?name={name}", self.url))
+            .header("content-type", "application/wasm")
             .body(bytes)
             .send()
             .await?;

@@ -13,6 +13,7 @@ pub mod compile_process;
 pub mod confine;
 pub mod datadir;
 pub mod dispatcher;
+pub mod http;
 pub mod ipc;
 pub mod job;
 pub mod library;

@@ -11,11 +11,12 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, Parts, ServiceLimits, Services};
+use crate::api::{self, HostRules, Parts, ServiceLimits, Services};
 use crate::cluster::{self, Liveness};
 use crate::compile_process::{CompileLimits, CompileProcesses};
 use crate::datadir::{self, DataDir};
 use crate::dispatcher::Dispatcher;
+use crate::http::{self, HttpLimits};
 use crate::library::Library;
 use crate::metrics::Metrics;
 use crate::pool::{Pool, PoolConfig};
@@ -48,6 +49,10 @@ pub struct ServiceConfig {
     pub compile: CompileLimits,
     /// Named queues' capacity, item size and put timeout.
     pub queue_limits: QueueLimits,
+    /// Connection timeouts and the connection cap.
+    pub http: HttpLimits,
+    /// `Host` names answered besides the loopback ones (`--allowed-host`).
+    pub allowed_hosts: Vec<String>,
 }
 
 /// How often old results are purged.
@@ -118,6 +123,7 @@ pub async fn serve(
         queues,
         limits: config.limits.clone(),
         token: config.token.clone(),
+        hosts: HostRules { listen: address, allowed: config.allowed_hosts.clone() },
         node: node.clone(),
         started_at: SystemTime::now(),
     }));
@@ -127,7 +133,13 @@ pub async fn serve(
     purge_once(&store, config.keep).await;
     let purge_task = tokio::spawn(purge(store.clone(), config.keep, shutdown.clone()));
 
-    println!("wasmpool listening on http://{address}");
+    // Not `println!`: it panics when stdout is a pipe nobody reads any more.
+    {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "wasmpool listening on http://{address}");
+        let _ = stdout.flush();
+    }
     let http_stop = services.closing.clone();
     let state = api::AppState::new(services.clone());
     let cluster_stop = CancellationToken::new();
@@ -144,11 +156,12 @@ pub async fn serve(
         tokio::spawn(loop_)
     });
     let hub = tokio::spawn(api::run_hub(state.clone(), http_stop.clone()));
-    let server = tokio::spawn(
-        axum::serve(listener, api::router(state))
-            .with_graceful_shutdown(http_stop.clone().cancelled_owned())
-            .into_future(),
-    );
+    let server = tokio::spawn(http::serve(
+        listener,
+        api::router(state),
+        config.http.clone(),
+        http_stop.clone(),
+    ));
 
     shutdown.cancelled().await;
     tracing::info!("shutting down: draining for up to {:?}", config.drain_timeout);

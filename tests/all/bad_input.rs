@@ -133,7 +133,7 @@ async fn bad_inputs_get_clear_errors_and_change_nothing() {
             "empty JSON body",
             Method::POST,
             "/v1/jobs",
-            Body::None,
+            Body::Text(""),
             400,
             "bad_request",
             "empty body",
@@ -358,6 +358,42 @@ async fn bad_inputs_get_clear_errors_and_change_nothing() {
             "unknown query parameter",
         ),
         case(
+            "fuel beyond a signed 64-bit integer",
+            Method::POST,
+            "/v1/jobs",
+            job(json!({ "fuel": 1u64 << 63 })),
+            400,
+            "bad_request",
+            "fuel 9223372036854775808 is out of range",
+        ),
+        case(
+            "module name `.`",
+            Method::POST,
+            "/v1/modules?name=.",
+            Body::Bytes(hello.clone()),
+            400,
+            "bad_request",
+            "module name",
+        ),
+        case(
+            "module name `..`",
+            Method::POST,
+            "/v1/modules?name=..",
+            Body::Bytes(hello.clone()),
+            400,
+            "bad_request",
+            "module name",
+        ),
+        case(
+            "run args that are not UTF-8",
+            Method::POST,
+            "/v1/run?args=%ff",
+            Body::Bytes(hello.clone()),
+            400,
+            "bad_request",
+            "not UTF-8",
+        ),
+        case(
             "unknown route",
             Method::GET,
             "/v1/nothing-here",
@@ -380,11 +416,17 @@ async fn bad_inputs_get_clear_errors_and_change_nothing() {
     let before = state_of(&server).await;
     for case in cases {
         let mut request = server.request(case.method.clone(), &case.path);
+        // Raw bodies go with the type their route takes: the content types have cases below.
+        let raw_type = if case.path.starts_with("/v1/modules") || case.path.starts_with("/v1/run") {
+            "application/wasm"
+        } else {
+            "application/json"
+        };
         request = match case.body {
             Body::None => request,
-            Body::Bytes(bytes) => request.body(bytes),
+            Body::Bytes(bytes) => request.header("content-type", raw_type).body(bytes),
             Body::Json(value) => request.json(&value),
-            Body::Text(text) => request.body(text),
+            Body::Text(text) => request.header("content-type", raw_type).body(text),
         };
         let (status, body) = server.send(request).await;
         assert_eq!(status, case.status, "{}: {body}", case.what);
@@ -422,6 +464,13 @@ async fn with_a_token_every_v1_call_needs_it() {
         .body(std::fs::read(artifacts::HELLO).unwrap());
     assert_eq!(upload.send().await.unwrap().status(), 401, "nothing is uploaded without the token");
     assert_eq!(server.get("/v1/pool").await.0, 200, "the right token passes");
+    for header in ["bearer s3cret-token", "BEARER s3cret-token", "Bearer  s3cret-token"] {
+        let request = client.get(format!("{}/v1/pool", server.url)).header("authorization", header);
+        assert_eq!(request.send().await.unwrap().status(), 200, "the scheme of {header:?}");
+    }
+    let basic =
+        client.get(format!("{}/v1/pool", server.url)).header("authorization", "Basic s3cret-token");
+    assert_eq!(basic.send().await.unwrap().status(), 401);
     assert_eq!(server.get("/v1/modules").await.1, json!([]));
     assert_eq!(client.get(format!("{}/healthz", server.url)).send().await.unwrap().status(), 200);
 }
@@ -489,7 +538,11 @@ async fn a_module_too_costly_to_compile_is_refused_without_costing_the_host() {
     let server = Server::start(1, data.path(), &["--compile-memory", "128MiB"]);
     let before = rss_kib(server.pid());
     let module = many_functions(100_000);
-    let upload = server.send(server.request(reqwest::Method::POST, "/v1/modules").body(module));
+    let wasm = |bytes| {
+        let request = server.request(reqwest::Method::POST, "/v1/modules");
+        request.header("content-type", "application/wasm").body(bytes)
+    };
+    let upload = server.send(wasm(module));
     let meanwhile = async {
         let (status, health) = server.get("/healthz").await;
         assert_eq!(status, 200, "{health}");
@@ -505,8 +558,6 @@ async fn a_module_too_costly_to_compile_is_refused_without_costing_the_host() {
     let (_, modules) = server.get("/v1/modules").await;
     assert_eq!(modules.as_array().map(Vec::len), Some(1), "only hello was stored: {modules}");
     // A module of a few functions still compiles under the same limit.
-    let (status, body) = server
-        .send(server.request(reqwest::Method::POST, "/v1/modules").body(many_functions(10)))
-        .await;
+    let (status, body) = server.send(wasm(many_functions(10))).await;
     assert_eq!(status, 201, "{body}");
 }

@@ -205,7 +205,12 @@ async fn a_queue_item_put_through_one_host_is_taken_once_by_a_job_on_another() {
     let (b, _db) = host(&url, "b", 1, &[]);
     for item in ["A", "B", "END"] {
         let (status, body) = a
-            .send(a.request(reqwest::Method::POST, "/v1/queues/letters").body(item.to_string()))
+            .send(
+                a.request(reqwest::Method::POST, "/v1/queues/letters")
+                    .header("content-type", "application/octet-stream")
+                    .header("content-type", "application/octet-stream")
+                    .body(item.to_string()),
+            )
             .await;
         assert_eq!(status, 201, "{body}");
     }

@@ -238,6 +238,13 @@ async fn jobs_that_end_while_the_disk_is_full_are_recorded_once_it_has_room() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert!(stuck, "the full disk never held up a job's end");
+    // A submission meanwhile is refused with the reason, not a 500.
+    let (status, body) = server.post("/v1/jobs", Server::job("sleeper", &["0"])).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (507, Some("insufficient_storage")),
+        "{body}"
+    );
     std::fs::remove_file(ballast).unwrap();
     for id in ids {
         let job = server.wait(id).await;
@@ -270,4 +277,75 @@ async fn ctrl_c_at_the_terminal_drains_instead_of_killing_the_jobs() {
         (Some("succeeded"), Some(1)),
         "{job}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthz_says_draining_during_a_drain() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(1, data.path(), &["--drain-timeout", "5s"]);
+    server.upload(artifacts::SLEEPER, "sleeper").await;
+    let running = server.submit(json!({ "module": "sleeper", "args": ["60"] })).await;
+    server.wait_for_state(running, "running").await;
+    assert_eq!(server.get("/healthz").await, (200, json!({ "status": "ok" })));
+
+    server.signal_terminate();
+    let mut health = (200, Value::Null);
+    for _ in 0..400 {
+        health = server.get("/healthz").await;
+        if health.0 != 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(health, (503, json!({ "status": "draining" })), "/healthz while draining");
+    assert!(server.wait_exit().success(), "the drained server exits 0");
+}
+
+/// `serve 2>&1 | tee log`, then Ctrl-C: the signal reaches tee too, and the service is left
+/// writing to a pipe nobody reads. It must still drain and exit 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_stderr_does_not_wedge_the_shutdown() {
+    use std::io::BufRead;
+    let data = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(super::harness::WASMPOOL)
+        .args(Server::serve_args(1, data.path(), &[]))
+        .env_remove("WASMPOOL_TOKEN")
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("wasmpool serve starts");
+    drop(child.stderr.take()); // the reader is gone: every write to stderr fails (EPIPE)
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    drop(stdout); // and stdout too
+    let url = line
+        .trim()
+        .strip_prefix("wasmpool listening on ")
+        .unwrap_or_else(|| panic!("not the listening line: {line:?} ({:?})", child.try_wait()));
+    let client = reqwest::Client::new();
+    let health = client.get(format!("{url}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let hello = std::fs::read(artifacts::HELLO).unwrap();
+    let upload = client
+        .post(format!("{url}/v1/modules?name=hello"))
+        .header("content-type", "application/wasm")
+        .body(hello)
+        .send()
+        .await
+        .unwrap();
+    assert!(upload.status().is_success());
+
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let exited = wait_until(Duration::from_secs(30), || child.try_wait().unwrap().is_some()).await;
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the server did not stop within 30 s of SIGINT with its stderr closed");
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the drained server exits 0: {status}");
 }

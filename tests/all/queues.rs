@@ -24,6 +24,7 @@ async fn queue_put(server: &Server, name: &str, item: &str) -> (u16, Value) {
         .send(
             server
                 .request(reqwest::Method::POST, &format!("/v1/queues/{name}"))
+                .header("content-type", "application/octet-stream")
                 .body(item.to_string()),
         )
         .await
@@ -158,8 +159,14 @@ async fn a_component_importing_an_unknown_interface_is_rejected_at_upload() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(1, data.path(), &[]);
     let bytes = std::fs::read(artifacts::BAD_IMPORT).unwrap();
-    let (status, body) =
-        server.send(server.request(reqwest::Method::POST, "/v1/modules").body(bytes)).await;
+    let (status, body) = server
+        .send(
+            server
+                .request(reqwest::Method::POST, "/v1/modules")
+                .header("content-type", "application/wasm")
+                .body(bytes),
+        )
+        .await;
     assert_eq!(status, 400, "{body}");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(

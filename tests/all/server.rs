@@ -40,10 +40,16 @@ impl Server {
     /// Like [`Server::start`], started under the file creation mask `umask` (through `sh`,
     /// which then becomes the server), so a test does not depend on the mask it inherited.
     pub fn start_with_umask(umask: &str, workers: usize, data: &Path, extra: &[&str]) -> Server {
+        Self::start_after(&format!("umask {umask}"), workers, data, extra)
+    }
+
+    /// Like [`Server::start`], started after the `sh` command `setup` (through `sh`, which
+    /// then becomes the server): `umask 077`, `ulimit -S -n 256`.
+    pub fn start_after(setup: &str, workers: usize, data: &Path, extra: &[&str]) -> Server {
         let mut command = Command::new("sh");
         command
             .arg("-c")
-            .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+            .arg(format!("{setup} && exec \"$0\" \"$@\""))
             .arg(WASMPOOL)
             .args(Self::serve_args(workers, data, extra));
         Self::launch(command, extra)
@@ -163,6 +169,7 @@ impl Server {
         let (status, body) = self
             .send(
                 self.request(reqwest::Method::POST, &format!("/v1/modules?name={name}"))
+                    .header("content-type", "application/wasm")
                     .body(bytes),
             )
             .await;

@@ -195,8 +195,14 @@ async fn run_uploads_runs_and_answers_in_one_call() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(1, data.path(), &[]);
     let bytes = std::fs::read(artifacts::FIB).unwrap();
-    let (status, job) =
-        server.send(server.request(reqwest::Method::POST, "/v1/run?args=15").body(bytes)).await;
+    let (status, job) = server
+        .send(
+            server
+                .request(reqwest::Method::POST, "/v1/run?args=15")
+                .header("content-type", "application/wasm")
+                .body(bytes),
+        )
+        .await;
     assert_eq!(status, 200, "{job}");
     assert_eq!(job["stdout"], "fib(15) = 610\n");
 }
@@ -416,8 +422,14 @@ async fn a_relative_data_directory_works() {
     let cwd = tempfile::tempdir().unwrap();
     let server = Server::start_in(Some(cwd.path()), 1, std::path::Path::new("./data"), &[]);
     let bytes = std::fs::read(artifacts::HELLO).unwrap();
-    let (status, job) =
-        server.send(server.request(reqwest::Method::POST, "/v1/run").body(bytes)).await;
+    let (status, job) = server
+        .send(
+            server
+                .request(reqwest::Method::POST, "/v1/run")
+                .header("content-type", "application/wasm")
+                .body(bytes),
+        )
+        .await;
     assert_eq!((status, job["state"].as_str()), (200, Some("succeeded")), "{job}");
     assert!(cwd.path().join("data/wasmpool.db").exists());
 }

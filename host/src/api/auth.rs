@@ -20,13 +20,19 @@ pub async fn require_token(
             .headers()
             .get(AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
+            .and_then(bearer_token)
             .unwrap_or("");
         if !same_secret(offered, expected) {
             return Err(ApiError::unauthorized());
         }
     }
     Ok(next.run(request).await)
+}
+
+/// The token of `Bearer TOKEN`: the scheme is case-insensitive (RFC 9110, 11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim_start_matches(' '))
 }
 
 /// Compares the digests, so neither the contents nor the length of the token shows in the
@@ -38,6 +44,15 @@ fn same_secret(offered: &str, expected: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_scheme_is_case_insensitive() {
+        for header in ["Bearer s3cret", "bearer s3cret", "BEARER s3cret", "Bearer  s3cret"] {
+            assert_eq!(super::bearer_token(header), Some("s3cret"), "{header}");
+        }
+        assert_eq!(super::bearer_token("Basic s3cret"), None);
+        assert_eq!(super::bearer_token("Bearers3cret"), None);
+    }
+
     #[test]
     fn secrets_compare_exactly() {
         assert!(super::same_secret("s3cret", "s3cret"));

@@ -5,6 +5,7 @@
 mod auth;
 mod error;
 mod events;
+mod guard;
 mod jobs;
 mod modules;
 mod nodes;
@@ -31,6 +32,7 @@ use utoipa_axum::routes;
 
 pub use error::{ApiError, ApiResult};
 pub use events::run_hub;
+pub use guard::HostRules;
 pub use pool::local_workers;
 pub use validate::ServiceLimits;
 
@@ -59,6 +61,8 @@ pub struct Parts {
     pub limits: ServiceLimits,
     /// The API token, if one is required.
     pub token: Option<String>,
+    /// The `Host` names the service answers to.
+    pub hosts: HostRules,
     /// This host as a node of the cluster.
     pub node: NodeInfo,
     /// When this host started.
@@ -151,6 +155,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(queues::put))
         .routes(routes!(queues::get))
         .routes(routes!(queues::list))
+        // Layers run outside in: the token first, then the content type.
+        .route_layer(axum::middleware::from_fn(guard::check_content_type))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
     let public = OpenApiRouter::new().routes(routes!(pool::metrics)).routes(routes!(pool::healthz));
     let (router, document) =
@@ -163,6 +169,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::check_host_and_origin))
         .with_state(state)
 }
 
@@ -171,6 +178,9 @@ fn body(body: Result<Bytes, BytesRejection>, limit: usize, what: &str) -> ApiRes
     let body = body.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::too_large(format!("{what} is larger than {limit} bytes"))
+        }
+        _ if crate::http::is_body_timeout(&rejection) => {
+            ApiError::request_timeout(format!("{what} did not arrive in time"))
         }
         _ => ApiError::bad_request(format!("cannot read the body: {rejection}")),
     })?;

@@ -43,15 +43,18 @@ pub async fn upload(
     Ok((status, Json(views::module(record, query.name))))
 }
 
-/// Names are for people and URLs: letters, digits, `.`, `_`, `-`, at most 100.
+/// Names are for people and URLs: letters, digits, `.`, `_`, `-`, at most 100; not `.` or
+/// `..` (a URL path cannot carry them: `/v1/modules/..` is `/v1`).
 fn check_name(name: &str) -> ApiResult<()> {
     let fine = !name.is_empty()
+        && name != "."
+        && name != ".."
         && name.len() <= 100
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         && !(name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit()));
     if !fine {
         return Err(ApiError::bad_request(format!(
-            "module name `{name}` must be 1 to 100 letters, digits, `.`, `_` or `-`, and not look like a hash"
+            "module name `{name}` must be 1 to 100 letters, digits, `.`, `_` or `-`, not `.` or `..`, and not look like a hash"
         )));
     }
     Ok(())

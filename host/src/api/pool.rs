@@ -89,10 +89,16 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<impl IntoRespon
     Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text))
 }
 
-/// Liveness: answers while the process serves.
-#[utoipa::path(get, path = "/healthz", responses((status = 200, body = serde_json::Value)))]
-pub async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+/// Health: `{"status":"ok"}` while the service takes work, 503 `{"status":"draining"}`
+/// once it shuts down (so a load balancer sends new work elsewhere).
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = serde_json::Value),
+    (status = 503, body = serde_json::Value, description = "draining")))]
+pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.draining.load(Ordering::SeqCst) {
+        let body = Json(serde_json::json!({ "status": "draining" }));
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, body);
+    }
+    (axum::http::StatusCode::OK, Json(serde_json::json!({ "status": "ok" })))
 }
 
 /// This API's OpenAPI 3 document.

@@ -89,6 +89,12 @@ pub fn new_job(
     if request.fuel == Some(0) {
         return Err(bad("fuel must be at least 1 (leave it out for no fuel limit)".into()));
     }
+    // The store keeps fuel as a signed 64-bit integer.
+    if let Some(fuel) = request.fuel
+        && fuel > i64::MAX as u64
+    {
+        return Err(bad(format!("fuel {fuel} is out of range 1..={}", i64::MAX)));
+    }
     let max_attempts = request.max_attempts.unwrap_or(1);
     if !(1..=limits.max_attempts).contains(&max_attempts) {
         return Err(bad(format!(

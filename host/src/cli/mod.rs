@@ -95,7 +95,7 @@ impl Cli {
             Command::Compile(command) => command.execute(),
         };
         result.unwrap_or_else(|error| {
-            eprintln!("wasmpool: {error:#}");
+            say(format_args!("wasmpool: {error:#}"));
             ExitCode::from(exit::HOST_ERROR)
         })
     }
@@ -125,11 +125,24 @@ pub mod exit {
     pub const DATA_DIR_IN_USE: u8 = 75;
 }
 
-/// Sets up logging to stderr; `RUST_LOG` overrides the default of warnings only.
+/// Sets up logging to stderr; `RUST_LOG` overrides the default of warnings only. A log line
+/// that cannot be written (stderr is a pipe whose reader went away) is dropped: with
+/// internal errors logged, tracing would report it with `eprintln!`, which panics there.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false)
+        .init();
+}
+
+/// Writes one line to stderr, ignoring failure. `eprintln!` panics when stderr is gone (a
+/// closed pipe, say `serve 2>&1 | tee log` after Ctrl-C killed `tee`); a service must not.
+pub fn say(message: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{message}");
 }
 
 #[cfg(test)]

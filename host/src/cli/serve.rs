@@ -14,6 +14,7 @@ use crate::api::ServiceLimits;
 use crate::cluster::Liveness;
 use crate::compile_process::CompileLimits;
 use crate::datadir::DataDirError;
+use crate::http::HttpLimits;
 use crate::queues::QueueLimits;
 use crate::service::{ServiceConfig, serve};
 use crate::store::Location;
@@ -28,7 +29,7 @@ use crate::units::{parse_duration, parse_size};
   wasmpool serve
   wasmpool serve --listen 0.0.0.0:8080 --token \"$(openssl rand -hex 16)\" --workers 8
   wasmpool serve --store postgres://localhost/wasmpool --node a --token \"$T\"
-  curl --data-binary @hello.wasm http://127.0.0.1:8080/v1/run
+  curl -H 'Content-Type: application/wasm' --data-binary @hello.wasm http://127.0.0.1:8080/v1/run
 
 Exit status: 0 after a drain; 75 if another serve holds the data directory (try again once it
 stops, or give each serve its own --data); 125 on any other failure.")]
@@ -36,6 +37,26 @@ pub struct ServeCommand {
     /// Address to listen on. A non-loopback address requires a token.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// On a loopback address, requests must name the service as `localhost`, `127.0.0.1`
+    /// or `[::1]` with the listen port in `Host` (421 otherwise: DNS rebinding). Also answer
+    /// to NAME (any port) or NAME:PORT, say behind a proxy; repeat for several. On any other
+    /// address every Host is answered (a token is mandatory there).
+    #[arg(
+        long = "allowed-host",
+        env = "WASMPOOL_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    allowed_hosts: Vec<String>,
+    /// A request's head must arrive within this; also how long an idle connection stays open.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "30s")]
+    header_timeout: Duration,
+    /// A request's body must arrive within this (408 otherwise).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "2m")]
+    body_timeout: Duration,
+    /// Connections served at once; one more is answered 503 and closed.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    max_connections: usize,
     /// Number of worker processes (default: the available cores).
     #[arg(long, short = 'w', value_name = "N")]
     workers: Option<usize>,
@@ -112,6 +133,7 @@ impl ServeCommand {
     /// stderr and [`exit::DATA_DIR_IN_USE`]; any other error goes up to the caller.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         let config = self.config()?;
+        raise_open_file_limit();
         let runtime = super::local::runtime()?;
         let result = runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind(self.listen)
@@ -125,7 +147,7 @@ impl ServeCommand {
             Ok(()) => Ok(ExitCode::SUCCESS),
             Err(error) => match error.downcast_ref::<DataDirError>() {
                 Some(in_use @ DataDirError::InUse { .. }) => {
-                    eprintln!("wasmpool: {in_use}");
+                    super::say(format_args!("wasmpool: {in_use}"));
                     Ok(ExitCode::from(exit::DATA_DIR_IN_USE))
                 }
                 _ => Err(error),
@@ -155,6 +177,18 @@ impl ServeCommand {
         }
         if self.node.as_ref().is_some_and(|name| name.is_empty() || name.len() > 100) {
             bail!("--node must be 1 to 100 characters");
+        }
+        if self.header_timeout.is_zero() || self.body_timeout.is_zero() {
+            bail!("--header-timeout and --body-timeout must be more than zero");
+        }
+        if self.max_connections == 0 {
+            bail!("--max-connections must be at least 1");
+        }
+        if let Some(bad) = self.allowed_hosts.iter().find(|name| {
+            name.is_empty()
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || ".-_:[]".contains(c))
+        }) {
+            bail!("--allowed-host `{bad}` is not a host name (NAME or NAME:PORT)");
         }
         let limits = ServiceLimits {
             default_timeout: self.default_timeout,
@@ -186,6 +220,12 @@ impl ServeCommand {
                 max_item_bytes: usize::try_from(self.queue_item_limit).unwrap_or(usize::MAX),
                 put_timeout: self.queue_put_timeout,
             },
+            http: HttpLimits {
+                header_timeout: self.header_timeout,
+                body_timeout: self.body_timeout,
+                max_connections: self.max_connections,
+            },
+            allowed_hosts: self.allowed_hosts.clone(),
         })
     }
 }
@@ -203,12 +243,28 @@ async fn watch_signals(shutdown: CancellationToken) {
         _ = interrupt.recv() => {}
         _ = terminate.recv() => {}
     }
-    eprintln!("wasmpool: draining (signal again to stop at once)");
+    // Cancel before saying so, and say it without `eprintln!`: after Ctrl-C on
+    // `serve 2>&1 | tee log`, tee is gone and a panic here would leave the service up,
+    // deaf to signals.
     shutdown.cancel();
+    super::say(format_args!("wasmpool: draining (signal again to stop at once)"));
     tokio::select! {
         _ = interrupt.recv() => {}
         _ = terminate.recv() => {}
     }
-    eprintln!("wasmpool: stopping at once");
+    super::say(format_args!("wasmpool: stopping at once"));
     std::process::exit(130);
+}
+
+/// Raises the soft limit on open files to the hard one: every connection, worker pipe and
+/// database file takes a descriptor, and the usual soft limit (1024) is low for a server.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::warn!("cannot raise the open file limit: {e}");
+        }
+    }
 }
