@@ -427,24 +427,39 @@ impl Dispatcher {
         let now = Instant::now();
         let stale = ready.iter().take_while(|job| job.since + STALE_AFTER <= now).count();
         tracing::debug!("{stale} job(s) claimed ahead waited {STALE_AFTER:?}; queuing them again");
-        self.release(ready.drain(..stale).collect()).await;
+        if let Err(kept) = self.try_release(ready.drain(..stale).collect()).await {
+            // Still ours in the store: keep them for the next free worker rather than lose
+            // them (a full disk, a database restarting), and wait a while before trying again.
+            for mut job in kept.into_iter().rev() {
+                job.since = now;
+                ready.push_front(job);
+            }
+        }
     }
 
-    /// Gives claimed jobs that never started back to the queue, their attempt uncounted.
+    /// Gives claimed jobs that never started back to the queue, their attempt uncounted. If
+    /// the store fails, what it held stays claimed until the next start's recovery (SQLite)
+    /// or this host's leave (PostgreSQL) gives it back.
     async fn release(&self, jobs: Vec<Ready>) {
-        if jobs.is_empty() {
-            return;
-        }
-        let attempts: Vec<Attempt> = {
+        if let Err(kept) = self.try_release(jobs).await {
             let mut running = self.running.lock().expect("dispatcher lock");
-            jobs.iter()
-                .inspect(|ready| drop(running.remove(&ready.job.id)))
-                .map(|ready| ready.job.attempt())
-                .collect()
-        };
-        if let Err(e) = self.store.release(attempts).await {
-            tracing::error!("giving claimed jobs back to the queue failed: {e}");
+            kept.iter().for_each(|ready| drop(running.remove(&ready.job.id)));
         }
+    }
+
+    /// [`Dispatcher::release`], or the jobs back (still held) if the store failed.
+    async fn try_release(&self, jobs: Vec<Ready>) -> Result<(), Vec<Ready>> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let attempts: Vec<Attempt> = jobs.iter().map(|ready| ready.job.attempt()).collect();
+        if let Err(e) = self.store.release(attempts).await {
+            tracing::warn!("giving {} claimed job(s) back to the queue failed: {e}", jobs.len());
+            return Err(jobs);
+        }
+        let mut running = self.running.lock().expect("dispatcher lock");
+        jobs.iter().for_each(|ready| drop(running.remove(&ready.job.id)));
+        Ok(())
     }
 
     /// Records an ended attempt: through the run loop while it runs (batched with the next
