@@ -148,7 +148,8 @@ pub struct JobRequest {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
-    /// The jobs, in order.
+    /// The jobs, in order (at least one).
+    #[schema(min_items = 1)]
     pub jobs: Vec<JobRequest>,
 }
 

@@ -45,7 +45,7 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
 #[utoipa::path(post, path = "/v1/jobs", request_body = JobRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "a retried submission with the same key returns the first job")),
     responses((status = 202, body = Accepted), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+              (status = 415, body = ErrorBody, description = "a body of another content type"), (status = 503, body = ErrorBody)))]
 pub async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -63,7 +63,7 @@ pub async fn submit(
 /// Submit many jobs at once: all are accepted, or none.
 #[utoipa::path(post, path = "/v1/jobs/batch", request_body = BatchRequest,
     responses((status = 202, body = BatchAccepted), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+              (status = 415, body = ErrorBody, description = "a body of another content type"), (status = 503, body = ErrorBody)))]
 pub async fn submit_batch(
     State(state): State<AppState>,
     request: Result<Bytes, BytesRejection>,
@@ -104,7 +104,7 @@ async fn find(state: &AppState, id: JobId) -> ApiResult<JobRecord> {
 }
 
 /// Everything about one job.
-#[utoipa::path(get, path = "/v1/jobs/{id}", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/v1/jobs/{id}", params(("id" = i64, Path, minimum = 1)),
     responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -136,7 +136,7 @@ pub struct WaitQuery {
 }
 
 /// Wait for a job to end; answers when it does, or with the job as it stands at the timeout.
-#[utoipa::path(get, path = "/v1/jobs/{id}/wait", params(("id" = i64, Path), WaitQuery),
+#[utoipa::path(get, path = "/v1/jobs/{id}/wait", params(("id" = i64, Path, minimum = 1), WaitQuery),
     responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn wait(
     State(state): State<AppState>,
@@ -180,7 +180,7 @@ pub(super) async fn wait_for_end(
 }
 
 /// Cancel a queued or running job (200), or delete an ended one (204).
-#[utoipa::path(delete, path = "/v1/jobs/{id}", params(("id" = i64, Path)),
+#[utoipa::path(delete, path = "/v1/jobs/{id}", params(("id" = i64, Path, minimum = 1)),
     responses((status = 200, body = JobView, description = "cancelled"), (status = 204, description = "deleted"),
               (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn cancel_or_delete(
@@ -264,8 +264,9 @@ pub async fn list(
 }
 
 /// Run a failed, timed-out or cancelled job again as a new attempt.
-#[utoipa::path(post, path = "/v1/jobs/{id}/retry", params(("id" = i64, Path)),
-    responses((status = 202, body = Accepted), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/jobs/{id}/retry", params(("id" = i64, Path, minimum = 1)),
+    responses((status = 202, body = Accepted), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn retry(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -287,7 +288,8 @@ pub async fn retry(
     params(("args" = Option<Vec<String>>, Query, description = "an argument; repeat for several"),
            ("timeout_ms" = Option<u64>, Query), ("memory_mb" = Option<u64>, Query), ("fuel" = Option<u64>, Query)),
     request_body(content = Vec<u8>, content_type = "application/wasm"),
-    responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
+    responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
+              (status = 415, body = ErrorBody, description = "a body of another content type")))]
 pub async fn run(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,

@@ -24,7 +24,7 @@ pub struct UploadQuery {
     request_body(content = Vec<u8>, content_type = "application/wasm"),
     responses((status = 201, body = ModuleView, description = "new module"),
               (status = 200, body = ModuleView, description = "already uploaded"),
-              (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
+              (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody, description = "a body of another content type")))]
 pub async fn upload(
     State(state): State<AppState>,
     query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,

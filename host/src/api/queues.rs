@@ -45,11 +45,11 @@ fn wait(query: Result<Query<WaitQuery>, QueryRejection>, default: Duration) -> A
 }
 
 /// Put one item (the raw body) on a queue; waits while the queue is full, then 409.
-#[utoipa::path(post, path = "/v1/queues/{name}", params(("name" = String, Path), WaitQuery),
+#[utoipa::path(post, path = "/v1/queues/{name}", params(("name" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,100}$"), WaitQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = QueueView), (status = 400, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "the queue stayed full"),
-              (status = 413, body = ErrorBody)))]
+              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody, description = "a body of another content type")))]
 pub async fn put(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -65,7 +65,7 @@ pub async fn put(
 
 /// Take the oldest item of a queue (the raw body of the answer), waiting up to `timeout_ms`
 /// for one; 204 if none came.
-#[utoipa::path(post, path = "/v1/queues/{name}/get", params(("name" = String, Path), WaitQuery),
+#[utoipa::path(post, path = "/v1/queues/{name}/get", params(("name" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,100}$"), WaitQuery),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
               (status = 204, description = "no item within the timeout"), (status = 400, body = ErrorBody)))]
 pub async fn get(
