@@ -133,6 +133,7 @@ async fn a_host_paused_past_its_lease_changes_nothing_when_it_comes_back() {
     b.upload(artifacts::SLEEPER, "sleeper").await;
     let id = b.submit(json!({ "module": "sleeper", "args": ["5"], "max_attempts": 2 })).await;
     b.wait_for_start(id).await;
+    let first = b.wait_for_worker(id).await["worker_pid"].clone();
     let (a, _da) = host(&url, "a", 1, &lease);
     let pid = rustix::process::Pid::from_raw(b.pid() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
@@ -150,6 +151,9 @@ async fn a_host_paused_past_its_lease_changes_nothing_when_it_comes_back() {
         "{done}"
     );
     assert_eq!(done["attempts"], 2);
+    // The node column is set by the claim; the worker is the result's own: had b's late
+    // result counted, it would name b's worker.
+    assert_ne!(done["worker_pid"], first, "the recorded result is b's stale one: {done}");
     // b notices it was declared lost and joins again.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {

@@ -309,3 +309,15 @@ pub fn module(row: &impl Columns) -> Result<ModuleRecord> {
         created_at: time(required_int(row, "created_at")?),
     })
 }
+
+/// The ids a multi-row insert returned, in the order its rows were given: both backends
+/// hand out rising ids in insertion order, but neither promises `RETURNING`'s order. An
+/// answer of the wrong length means the database did something unexpected.
+pub fn in_insert_order(mut ids: Vec<JobId>, inserted: usize) -> Result<Vec<JobId>> {
+    if ids.len() != inserted {
+        let counts = format!("{inserted} rows inserted, {} returned", ids.len());
+        return Err(StoreError::Corrupt(counts));
+    }
+    ids.sort_unstable();
+    Ok(ids)
+}

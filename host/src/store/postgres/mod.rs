@@ -775,7 +775,7 @@ async fn insert(
     jobs: &[NewJob],
     changes: &mut Changes,
 ) -> Result<Vec<(JobId, JobState)>> {
-    let mut ids: Vec<i64> = sqlx::query_scalar(INSERT)
+    let ids: Vec<i64> = sqlx::query_scalar(INSERT)
         .bind(jobs.iter().map(|job| job.name.as_deref()).collect::<Vec<_>>())
         .bind(jobs.iter().map(|job| job.module_hash.as_str()).collect::<Vec<_>>())
         .bind(jobs.iter().map(|job| to_json(&job.args)).collect::<Vec<_>>())
@@ -789,14 +789,7 @@ async fn insert(
         .bind(jobs.iter().map(|job| job.delay.as_micros() as i64).collect::<Vec<_>>())
         .fetch_all(&mut **tx)
         .await?;
-    // Identity values rise in the order the rows were inserted; RETURNING's order is not
-    // promised, so sort them back into it.
-    ids.sort_unstable();
-    if ids.len() != jobs.len() {
-        let counts = format!("{} rows inserted, {} returned", jobs.len(), ids.len());
-        return Err(StoreError::Corrupt(counts));
-    }
-    Ok(ids
+    Ok(rows::in_insert_order(ids, jobs.len())?
         .into_iter()
         .map(|id| {
             changes.moved(id, JobState::Queued);

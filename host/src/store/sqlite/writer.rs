@@ -555,18 +555,11 @@ fn insert(
          VALUES {} RETURNING id",
         placeholders(jobs.len(), COLUMNS)
     );
-    let mut ids = db
+    let ids = db
         .prepare_cached(&sql)?
         .query_map(params_from_iter(values), |row| row.get::<_, JobId>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    // AUTOINCREMENT ids rise in the order the rows were inserted; RETURNING's order is not
-    // promised, so sort them back into it.
-    ids.sort_unstable();
-    if ids.len() != jobs.len() {
-        let counts = format!("{} rows inserted, {} returned", jobs.len(), ids.len());
-        return Err(StoreError::Corrupt(counts));
-    }
-    Ok(ids
+    Ok(rows::in_insert_order(ids, jobs.len())?
         .into_iter()
         .map(|id| {
             changed.moved(id, None, JobState::Queued);
