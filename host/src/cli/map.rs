@@ -1,36 +1,69 @@
 //! `wasmpool map`: one job per argument on a local pool, like `Pool(n).apply_async` for
 //! each argument followed by `close(); join()`.
 
+use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use serde_json::json;
 
-use super::local::{self, CacheOptions};
-use super::options::JobOptions;
-use crate::job::Completed;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 
-/// Run one job per ARG (or per line of --args-file) on a pool of N worker processes.
-/// Jobs beyond N wait their turn in order. Each job's output is printed as it completes,
-/// each line tagged `[INDEX PID]`; the command exits 1 if any job failed.
+use super::local::{self, CacheOptions};
+use super::map_input;
+use super::options::JobOptions;
+use crate::job::{Completed, JobSpec, Outcome};
+use crate::pool::Pool;
+
+/// Run one job per input on a pool of N worker processes, as GNU parallel does with
+/// commands. Inputs are the ARGs, the items after `:::`, or the lines of --args-file (`-`:
+/// stdin); ARGs before `:::` are then a template where `{}` stands for the input and `{#}` for
+/// the job's number. Jobs beyond N wait their turn in order. Each job's output is printed as it
+/// completes (in input order with -k), each line tagged `[INDEX PID]`; the command exits 1 if
+/// any job failed.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   wasmpool map -w 4 long-time-task.wasm 0 1 2 3 4
-  wasmpool map --args-file inputs.txt --json fib.wasm     (one job per line; words are its args)")]
+  wasmpool map fib.wasm ::: 20 25 30                       (same as: map fib.wasm 20 25 30)
+  wasmpool map -k greet.wasm --name={} --seq={#} ::: ann bob
+  seq 100 | wasmpool map fib.wasm -                         (one job per line of stdin)
+  wasmpool map --args-file inputs.txt --json fib.wasm       (one job per line; words are its args)
+  wasmpool map --halt now,fail=1 --joblog jobs.tsv --retries 3 check.wasm ::: a b c
+
+--args-file lines split into words as a POSIX shell would ('single', \"double\" quotes and
+backslashes; nothing is expanded); blank lines and lines starting with # are skipped. With a
+template, {} is the whole line.")]
 pub struct MapCommand {
-    /// Number of worker processes (default: the available cores).
+    /// Number of worker processes (default: the available cores; never more than jobs).
     #[arg(short = 'w', long, value_name = "N", default_value_t = default_workers(),
           value_parser = parse_workers)]
     workers: usize,
-    /// Read the jobs from FILE, one per line: the line's words are that job's arguments.
-    #[arg(long, value_name = "FILE")]
+    /// Read the inputs from FILE (`-`: stdin), one per line.
+    #[arg(long, short = 'a', value_name = "FILE")]
     args_file: Option<PathBuf>,
+    /// Print results in input order (as they complete otherwise).
+    #[arg(long, short = 'k')]
+    keep_order: bool,
+    /// Stop early, as GNU parallel: `now,fail=N` kills the running jobs once N jobs failed,
+    /// `soon,fail=N` lets them finish but starts no more; `success=N` likewise after N
+    /// successes; `never` (the default) runs every job.
+    #[arg(long, value_name = "WHEN", value_parser = parse_halt, default_value = "never")]
+    halt: Halt,
+    /// Write one tab-separated line per finished job to FILE: Seq, Pid, Starttime (Unix
+    /// seconds), JobRuntime (seconds), Exitval, State, Command, after a header line.
+    #[arg(long, value_name = "FILE")]
+    joblog: Option<PathBuf>,
+    /// Run a failing job up to N times in all before counting it failed (default 1).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_retries)]
+    retries: u32,
     /// Print one JSON object per finished job instead of its tagged output.
     #[arg(long)]
     json: bool,
@@ -41,11 +74,16 @@ pub struct MapCommand {
     options: JobOptions,
     #[command(flatten)]
     cache: CacheOptions,
-    /// The WASI program: a preview 1 module or a preview 2 component.
-    module: PathBuf,
-    /// One job per argument.
-    #[arg(allow_hyphen_values = true)]
-    args: Vec<String>,
+    /// The WASI program (a preview 1 module or a preview 2 component), then the inputs (one
+    /// job each) or a template followed by `:::` and the inputs. Everything after MODULE is
+    /// the guest's, flags included.
+    #[arg(
+        required = true,
+        allow_hyphen_values = true,
+        trailing_var_arg = true,
+        value_name = "MODULE [ARG]..."
+    )]
+    command: Vec<String>,
 }
 
 fn parse_workers(text: &str) -> Result<usize, String> {
@@ -55,16 +93,82 @@ fn parse_workers(text: &str) -> Result<usize, String> {
     }
 }
 
+fn parse_retries(text: &str) -> Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(n @ 1..=100) => Ok(n),
+        _ => Err(format!("`{text}` is not a number of tries from 1 to 100")),
+    }
+}
+
 fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// When to stop before every job has run (`--halt`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Halt {
+    /// Kill the running jobs (`now`) or let them finish (`soon`).
+    now: bool,
+    /// Count failures (or successes).
+    on_failure: bool,
+    /// Stop when the count reaches this; 0 never.
+    count: usize,
+}
+
+fn parse_halt(text: &str) -> Result<Halt, String> {
+    let invalid =
+        || format!("`{text}` is not `never` or now|soon,fail|success=N (e.g. now,fail=1)");
+    if text == "never" {
+        return Ok(Halt { now: false, on_failure: true, count: 0 });
+    }
+    let (when, condition) = text.split_once(',').ok_or_else(invalid)?;
+    let now = match when {
+        "now" => true,
+        "soon" => false,
+        _ => return Err(invalid()),
+    };
+    let (what, count) = condition.split_once('=').ok_or_else(invalid)?;
+    let on_failure = match what {
+        "fail" => true,
+        "success" => false,
+        _ => return Err(invalid()),
+    };
+    match count.parse::<usize>() {
+        Ok(count @ 1..) => Ok(Halt { now, on_failure, count }),
+        _ => Err(invalid()),
+    }
+}
+
+impl Halt {
+    fn reached(&self, tally: &Tally) -> bool {
+        let seen = if self.on_failure { tally.failed } else { tally.succeeded };
+        self.count > 0 && seen >= self.count
+    }
+}
+
+/// A finished job, with what `map` knows of it beside the result.
+struct Finished {
+    index: usize,
+    argv: Vec<String>,
+    /// How many times it ran (`--retries`).
+    tries: u32,
+    completed: Completed,
 }
 
 impl MapCommand {
     /// Runs every job, printing each as it completes, then a summary.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
-        let inputs = self.inputs()?;
-        let module = self.cache.compile(&self.module, self.options.fuel)?;
-        let program = local::program_name(&self.module);
+        let (module, args) = self.command.split_first().expect("clap requires MODULE");
+        let module = PathBuf::from(module);
+        let inputs = match map_input::jobs(args, self.args_file.as_deref()) {
+            Ok(inputs) => inputs,
+            Err(error) => {
+                super::say(format_args!("wasmpool map: {error}"));
+                return Ok(ExitCode::from(super::exit::USAGE));
+            }
+        };
+        let program = local::program_name(&module);
+        let module = self.cache.compile(&module, self.options.fuel)?;
         let jobs: Vec<_> = inputs
             .into_iter()
             .enumerate()
@@ -73,72 +177,64 @@ impl MapCommand {
                 local::job(index.to_string(), &module, argv, &self.options, Vec::new())
             })
             .collect();
+        let mut joblog = self.joblog.as_deref().map(JobLog::create).transpose()?;
         let started = Instant::now();
-        let tally = local::runtime()?.block_on(self.run_all(jobs))?;
-        tally.summarise(started.elapsed());
+        let total = jobs.len();
+        let tally = local::runtime()?.block_on(self.run_all(jobs, joblog.as_mut()))?;
+        tally.summarise(total, started.elapsed());
         Ok(if tally.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-    }
-
-    fn inputs(&self) -> anyhow::Result<Vec<Vec<String>>> {
-        let mut inputs: Vec<Vec<String>> = self.args.iter().map(|arg| vec![arg.clone()]).collect();
-        if let Some(path) = &self.args_file {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            inputs.extend(
-                text.lines()
-                    .filter(|line| !line.trim().is_empty())
-                    .map(|line| line.split_whitespace().map(str::to_string).collect()),
-            );
-        }
-        anyhow::ensure!(
-            !inputs.is_empty(),
-            "no jobs: give at least one ARG or a non-empty --args-file"
-        );
-        Ok(inputs)
     }
 
     /// Submits the jobs in order, each as soon as a worker is free, and reports them as
     /// they finish.
-    async fn run_all(&self, jobs: Vec<crate::job::JobSpec>) -> anyhow::Result<Tally> {
-        let pool = Arc::new(local::start_pool(self.workers)?);
-        let progress = ProgressBar::new(jobs.len() as u64).with_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} jobs, {per_sec}, eta {eta}")
-                .expect("valid progress template"),
-        );
-        let (done, mut finished) = tokio::sync::mpsc::unbounded_channel();
-        let submitter = {
-            let pool = pool.clone();
-            tokio::spawn(async move {
-                for job in jobs {
-                    let reservation = pool.reserve().await;
-                    let done = done.clone();
-                    tokio::spawn(async move {
-                        let _ = done.send(reservation.run(job).await);
-                    });
-                }
-            })
+    async fn run_all(
+        &self,
+        jobs: Vec<JobSpec>,
+        mut joblog: Option<&mut JobLog>,
+    ) -> anyhow::Result<Tally> {
+        let pool = Arc::new(local::start_pool(self.workers.min(jobs.len()))?);
+        let progress = progress_bar(jobs.len());
+        let run = Run {
+            pool: pool.clone(),
+            slots: Arc::new(Semaphore::new(pool.size())),
+            tries: self.retries,
+            halt: self.halt,
+            tally: Arc::default(),
+            stop: CancellationToken::new(),
+            kill: CancellationToken::new(),
         };
-        let mut tally = Tally::default();
-        while let Some(completed) = finished.recv().await {
-            progress.suspend(|| self.report(&completed));
-            tally.count(&completed);
+        let (done, mut finished) = tokio::sync::mpsc::unbounded_channel();
+        let submitter = tokio::spawn(run.clone().submit_all(jobs, done));
+        let mut order = Order::new(self.keep_order);
+        while let Some(job) = finished.recv().await {
+            if let Some(log) = joblog.as_deref_mut() {
+                log.write(&job)?;
+            }
+            for job in order.ready(job) {
+                progress.suspend(|| self.report(&job));
+            }
             progress.inc(1);
+        }
+        for job in order.rest() {
+            progress.suspend(|| self.report(&job));
         }
         progress.finish_and_clear();
         submitter.await.context("job submission failed")?;
+        drop(run.pool);
         if let Ok(pool) = Arc::try_unwrap(pool) {
             pool.shutdown().await;
         }
-        Ok(tally)
+        Ok(*run.tally.lock().expect("tally lock"))
     }
 
-    fn report(&self, completed: &Completed) {
+    fn report(&self, job: &Finished) {
         if self.quiet {
             return;
         }
+        let completed = &job.completed;
         let result = &completed.result;
         if self.json {
-            println!("{}", job_json(completed));
+            println!("{}", job_json(job));
             return;
         }
         let tag = format!("[{} {}]", result.id, completed.worker_pid);
@@ -161,13 +257,14 @@ fn rfc3339(time: SystemTime) -> String {
 }
 
 /// One finished job as a JSON object (the `--json` line format).
-fn job_json(completed: &Completed) -> serde_json::Value {
+fn job_json(job: &Finished) -> serde_json::Value {
+    let completed = &job.completed;
     let result = &completed.result;
     json!({
         "index": result.id.parse::<u64>().ok(),
         "worker_pid": completed.worker_pid,
         "state": result.outcome.state(),
-        "exit_code": match result.outcome { crate::job::Outcome::Exited(code) => Some(code), _ => None },
+        "exit_code": match result.outcome { Outcome::Exited(code) => Some(code), _ => None },
         "error": (!result.outcome.succeeded()).then(|| result.outcome.describe()),
         "stdout": String::from_utf8_lossy(&result.stdout),
         "stderr": String::from_utf8_lossy(&result.stderr),
@@ -178,11 +275,171 @@ fn job_json(completed: &Completed) -> serde_json::Value {
         "run_time_us": result.run_time.as_micros() as u64,
         "peak_memory_bytes": result.peak_memory_bytes,
         "fuel_used": result.fuel_used,
+        "tries": job.tries,
     })
 }
 
+/// What the jobs of one `map` share.
+#[derive(Clone)]
+struct Run {
+    pool: Arc<Pool>,
+    /// One per worker, held by a job until it has been counted: a job starts only once the
+    /// one before it on its worker was counted, so `--halt` stops exactly at its count.
+    slots: Arc<Semaphore>,
+    tries: u32,
+    halt: Halt,
+    tally: Arc<Mutex<Tally>>,
+    /// Starts no more jobs.
+    stop: CancellationToken,
+    /// Kills the running jobs (`--halt now`).
+    kill: CancellationToken,
+}
+
+impl Run {
+    /// Starts each job as soon as a worker is free, in input order, until `stop`.
+    async fn submit_all(self, jobs: Vec<JobSpec>, done: UnboundedSender<Finished>) {
+        for (index, job) in jobs.into_iter().enumerate() {
+            let slot = tokio::select! {
+                slot = self.slots.clone().acquire_owned() => slot.expect("never closed"),
+                () = self.stop.cancelled() => return,
+            };
+            if self.stop.is_cancelled() {
+                return;
+            }
+            tokio::spawn(self.clone().run_one(index, job, slot, done.clone()));
+        }
+    }
+
+    /// Runs one job, again while it fails and has tries left, then counts and reports it.
+    async fn run_one(
+        self,
+        index: usize,
+        mut job: JobSpec,
+        slot: OwnedSemaphorePermit,
+        done: UnboundedSender<Finished>,
+    ) {
+        let argv = job.args.clone();
+        let completed = loop {
+            let held = self.pool.reserve().await;
+            let completed = held.run_cancellable(job.clone(), self.kill.child_token()).await;
+            let outcome = &completed.result.outcome;
+            let again = !outcome.succeeded()
+                && *outcome != Outcome::Cancelled
+                && job.attempt < self.tries
+                && !self.stop.is_cancelled();
+            if !again {
+                break completed;
+            }
+            job.attempt += 1;
+        };
+        let halt = {
+            let mut tally = self.tally.lock().expect("tally lock");
+            tally.count(&completed);
+            self.halt.reached(&tally)
+        };
+        if halt {
+            self.stop.cancel();
+            if self.halt.now {
+                self.kill.cancel();
+            }
+        }
+        let _ = done.send(Finished { index, argv, tries: job.attempt, completed });
+        drop(slot);
+    }
+}
+
+fn progress_bar(jobs: usize) -> ProgressBar {
+    // indicatif's own `{per_sec}` prints four decimals ("13.2036/s").
+    let style = ProgressStyle::with_template("{bar:40} {pos}/{len} jobs, {rate}, eta {eta}")
+        .expect("valid progress template")
+        .with_key("rate", |state: &ProgressState, out: &mut dyn std::fmt::Write| {
+            let _ = write!(out, "{}", format_rate(state.per_sec()));
+        });
+    ProgressBar::new(jobs as u64).with_style(style)
+}
+
+/// A rate for people: three significant digits at most.
+fn format_rate(per_sec: f64) -> String {
+    match per_sec {
+        rate if rate >= 100.0 => format!("{rate:.0}/s"),
+        rate if rate >= 10.0 => format!("{rate:.1}/s"),
+        rate => format!("{rate:.2}/s"),
+    }
+}
+
+/// Hands finished jobs on as they come, or in input order (`-k`).
+struct Order {
+    keep: bool,
+    next: usize,
+    waiting: BTreeMap<usize, Finished>,
+}
+
+impl Order {
+    fn new(keep: bool) -> Order {
+        Order { keep, next: 0, waiting: BTreeMap::new() }
+    }
+
+    /// The jobs that may be printed now that `job` finished.
+    fn ready(&mut self, job: Finished) -> Vec<Finished> {
+        if !self.keep {
+            return vec![job];
+        }
+        self.waiting.insert(job.index, job);
+        let mut ready = Vec::new();
+        while let Some(job) = self.waiting.remove(&self.next) {
+            ready.push(job);
+            self.next += 1;
+        }
+        ready
+    }
+
+    /// What is still held back (jobs after one that never started, with --halt), in order.
+    fn rest(&mut self) -> impl Iterator<Item = Finished> + use<> {
+        std::mem::take(&mut self.waiting).into_values()
+    }
+}
+
+/// `--joblog`: GNU parallel's idea of a job log, one tab-separated line per job, written as
+/// each job ends so it can be followed.
+struct JobLog {
+    file: std::io::LineWriter<std::fs::File>,
+}
+
+impl JobLog {
+    fn create(path: &Path) -> anyhow::Result<JobLog> {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot create the job log {}", path.display()))?;
+        let mut log = JobLog { file: std::io::LineWriter::new(file) };
+        writeln!(log.file, "Seq\tPid\tStarttime\tJobRuntime\tExitval\tState\tCommand")?;
+        Ok(log)
+    }
+
+    fn write(&mut self, job: &Finished) -> anyhow::Result<()> {
+        let completed = &job.completed;
+        let start = completed.started_at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        let runtime =
+            completed.finished_at.duration_since(completed.started_at).unwrap_or_default();
+        let exit = match completed.result.outcome {
+            Outcome::Exited(code) => code,
+            _ => -1,
+        };
+        let command = shlex::try_join(job.argv.iter().map(String::as_str))
+            .unwrap_or_else(|_| job.argv.join(" "));
+        writeln!(
+            self.file,
+            "{}\t{}\t{:.3}\t{:.3}\t{exit}\t{}\t{command}",
+            job.index + 1,
+            completed.worker_pid,
+            start.as_secs_f64(),
+            runtime.as_secs_f64(),
+            completed.result.outcome.state(),
+        )
+        .context("cannot write the job log")
+    }
+}
+
 /// Counts for the closing summary.
-#[derive(Default)]
+#[derive(Clone, Copy, Default)]
 struct Tally {
     succeeded: usize,
     failed: usize,
@@ -197,14 +454,44 @@ impl Tally {
         }
     }
 
-    fn summarise(&self, elapsed: Duration) {
-        let total = self.succeeded + self.failed;
-        let rate = total as f64 / elapsed.as_secs_f64().max(1e-9);
+    fn summarise(&self, total: usize, elapsed: Duration) {
+        let ran = self.succeeded + self.failed;
+        let rate = ran as f64 / elapsed.as_secs_f64().max(1e-9);
+        let skipped = match total - ran {
+            0 => String::new(),
+            n => format!(", {n} not started (--halt)"),
+        };
         eprintln!(
-            "map: {total} jobs in {:.2}s ({rate:.1} jobs/s): {} succeeded, {} failed",
+            "map: {ran} jobs in {:.2}s ({}): {} succeeded, {} failed{skipped}",
             elapsed.as_secs_f64(),
+            format_rate(rate).replace("/s", " jobs/s"),
             self.succeeded,
             self.failed
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn halt_reads_like_gnu_parallel() {
+        assert_eq!(parse_halt("now,fail=1"), Ok(Halt { now: true, on_failure: true, count: 1 }));
+        assert_eq!(
+            parse_halt("soon,success=3"),
+            Ok(Halt { now: false, on_failure: false, count: 3 })
+        );
+        assert_eq!(parse_halt("never").map(|halt| halt.count), Ok(0));
+        for bad in ["now", "later,fail=1", "now,fail=0", "now,fail=x", "soon,done=1"] {
+            assert!(parse_halt(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rates_have_at_most_three_significant_digits() {
+        assert_eq!(format_rate(13.2036), "13.2/s");
+        assert_eq!(format_rate(1234.5), "1234/s");
+        assert_eq!(format_rate(0.5), "0.50/s");
     }
 }

@@ -6,6 +6,7 @@ mod compile;
 mod jobs;
 mod local;
 mod map;
+mod map_input;
 mod modules;
 mod nodes;
 mod options;
