@@ -112,8 +112,9 @@ pub struct JobRequest {
     /// Arguments after the program name.
     #[serde(default)]
     pub args: Vec<String>,
-    /// Environment variables.
+    /// Environment variables: names non-empty, without `=` or NUL.
     #[serde(default)]
+    #[schema(schema_with = env_schema)]
     pub env: BTreeMap<String, String>,
     /// Standard input as text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,22 +126,46 @@ pub struct JobRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Higher runs first; FIFO within a priority. Default 0, range -1000..=1000.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "integral::option"
+    )]
     pub priority: Option<i32>,
     /// Wall-clock limit in milliseconds (default and maximum set by the service).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "integral::option"
+    )]
     pub timeout_ms: Option<u64>,
     /// Memory limit in MiB (default and maximum set by the service).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "integral::option"
+    )]
     pub memory_mb: Option<u64>,
     /// Fuel limit; unmetered when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "integral::option"
+    )]
     pub fuel: Option<u64>,
     /// Attempts in all, counting the first (default 1: no retry).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "integral::option"
+    )]
     pub max_attempts: Option<u32>,
     /// Do not start before this many milliseconds have passed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "integral::option"
+    )]
     pub delay_ms: Option<u64>,
 }
 
@@ -360,4 +385,91 @@ pub struct ErrorDetail {
     pub code: String,
     /// A sentence for people.
     pub message: String,
+}
+
+/// `env`'s schema: a map whose names a WASI environment can hold.
+fn env_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let string = || ObjectBuilder::new().schema_type(Type::String);
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(string().min_length(Some(1)).pattern(Some("^[^=\\x00]+$"))))
+        .additional_properties(Some(string().pattern(Some("^[^\\x00]*$"))))
+        .build()
+}
+
+/// Integer fields that also take a JSON number with a zero fraction (`681.0`): JSON Schema's
+/// `integer` includes them, and some JSON writers (Python's for a float) produce them.
+mod integral {
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::de::{self, Deserializer, Visitor};
+
+    /// Deserializes an optional integer of type `T`, accepting integral floats in range.
+    pub fn option<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: TryFrom<i64> + TryFrom<u64>,
+    {
+        deserializer.deserialize_option(OptionVisitor(PhantomData))
+    }
+
+    struct OptionVisitor<T>(PhantomData<T>);
+
+    impl<'de, T: TryFrom<i64> + TryFrom<u64>> Visitor<'de> for OptionVisitor<T> {
+        type Value = Option<T>;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            formatter.write_str("an integer in range")
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_any(IntegerVisitor(PhantomData)).map(Some)
+        }
+    }
+
+    struct IntegerVisitor<T>(PhantomData<T>);
+
+    impl<T: TryFrom<i64> + TryFrom<u64>> IntegerVisitor<T> {
+        fn out_of_range<E: de::Error>(shown: impl fmt::Display) -> E {
+            E::custom(format_args!("{shown} is out of range for this field"))
+        }
+    }
+
+    impl<'de, T: TryFrom<i64> + TryFrom<u64>> Visitor<'de> for IntegerVisitor<T> {
+        type Value = T;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            formatter.write_str("an integer")
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<T, E> {
+            T::try_from(value).map_err(|_| Self::out_of_range(value))
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<T, E> {
+            T::try_from(value).map_err(|_| Self::out_of_range(value))
+        }
+
+        fn visit_f64<E: de::Error>(self, value: f64) -> Result<T, E> {
+            // Beyond 2^53 a float no longer names one integer: refuse rather than round.
+            const EXACT: f64 = 9_007_199_254_740_992.0;
+            if value.fract() != 0.0 || !(-EXACT..=EXACT).contains(&value) {
+                return Err(E::invalid_type(de::Unexpected::Float(value), &self));
+            }
+            self.visit_i64(value as i64)
+        }
+    }
 }

@@ -12,6 +12,7 @@ mod durability;
 mod harness;
 mod isolation;
 mod map;
+mod openapi;
 mod pool;
 mod postgres;
 mod queues;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream, StreamExt};
+use serde_json::json;
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_util::sync::CancellationToken;
@@ -112,7 +113,8 @@ async fn pool_frame(state: &AppState) -> ApiResult<Arc<str>> {
 /// `{"id","state"}`, batched every 250 ms).
 #[utoipa::path(get, path = "/v1/events",
     responses((status = 200, content_type = "text/event-stream", body = String,
-               description = "`event: pool` with a PoolView, `event: jobs` with [JobEventView]")))]
+               description = "`event: pool` with a PoolView, `event: jobs` with [JobEventView]; \
+                              the schema describes one event (see `describe_events`)")))]
 pub async fn events(
     State(state): State<AppState>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
@@ -130,4 +132,34 @@ pub async fn events(
         })
         .take_until(state.closing.clone().cancelled_owned());
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Replaces the `/v1/events` answer's schema in the OpenAPI document with the schema of one
+/// event, as OpenAPI 3.2 and schemathesis read an event stream: an object with `event` and a
+/// JSON `data` (`contentMediaType` and `contentSchema`), which utoipa cannot write itself.
+pub fn describe_events(document: &mut serde_json::Value) {
+    let event = |name: &str, data: serde_json::Value| {
+        json!({
+            "type": "object",
+            "required": ["event", "data"],
+            "properties": {
+                "event": { "const": name },
+                "data": {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": data,
+                },
+                "id": { "type": "string" },
+                "retry": { "type": "integer" },
+            },
+        })
+    };
+    let schema = json!({ "oneOf": [
+        event("pool", json!({ "$ref": "#/components/schemas/PoolView" })),
+        event("jobs", json!({ "type": "array", "items": { "$ref": "#/components/schemas/JobEventView" } })),
+    ]});
+    let path = "/paths/~1v1~1events/get/responses/200/content/text~1event-stream/schema";
+    if let Some(slot) = document.pointer_mut(path) {
+        *slot = schema;
+    }
 }

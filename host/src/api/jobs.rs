@@ -19,9 +19,6 @@ use crate::wire::{
     Accepted, BatchAccepted, BatchRequest, ErrorBody, JobPage, JobRequest, JobState, JobView,
 };
 
-/// Longest a single wait call holds the request open.
-const MAX_WAIT: Duration = Duration::from_secs(60);
-
 async fn resolve_module(state: &AppState, id: &str) -> ApiResult<String> {
     match state.store.module(id).await? {
         Some(module) => Ok(module.hash),
@@ -129,9 +126,13 @@ fn with_worker(state: &AppState, mut job: JobView) -> JobView {
 
 /// Query of a wait.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WaitQuery {
-    /// How long to wait at most, in milliseconds (default and maximum 60000).
+    /// How long to wait at most, in milliseconds (default, and cut to, the service's
+    /// `--max-wait`: 60000 unless configured).
+    #[param(schema_with = super::wait::schema)]
+    #[serde(default, deserialize_with = "super::wait::millis")]
     timeout_ms: Option<u64>,
 }
 
@@ -145,7 +146,8 @@ pub async fn wait(
 ) -> ApiResult<Json<JobView>> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let id = job_id(&id)?;
-    let limit = query.timeout_ms.map_or(MAX_WAIT, Duration::from_millis).min(MAX_WAIT);
+    let max = state.limits.max_wait;
+    let limit = query.timeout_ms.map_or(max, Duration::from_millis).min(max);
     Ok(Json(views::job(wait_for_end(&state, id, limit).await?)))
 }
 
@@ -208,15 +210,19 @@ pub async fn cancel_or_delete(
 
 /// Query of a job listing.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only jobs in this state.
+    #[param(value_type = Option<JobState>)]
     state: Option<String>,
     /// Only jobs of this module (hash or name).
     module: Option<String>,
     /// Page size, 1 to 1000 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(value_type = Option<i64>, minimum = 1)]
     cursor: Option<String>,
 }
 

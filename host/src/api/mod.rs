@@ -13,6 +13,7 @@ mod pool;
 mod queues;
 mod validate;
 mod views;
+mod wait;
 mod web;
 
 use std::ops::Deref;
@@ -131,9 +132,30 @@ impl Deref for AppState {
         title = "wasmpool",
         description = "A job pool for WebAssembly: WASI programs on sandboxed worker processes."
     ),
-    components(schemas(crate::wire::ErrorBody))
+    components(schemas(crate::wire::ErrorBody, crate::wire::JobEventView, crate::wire::PoolView))
 )]
 struct ApiDoc;
+
+/// Writes the schema of every raw body (`.wasm` uploads, queue items) as bytes: utoipa
+/// writes `Vec<u8>` as an array of integers.
+fn describe_raw_bodies(value: &mut serde_json::Value) {
+    const RAW: [&str; 2] = ["application/wasm", "application/octet-stream"];
+    match value {
+        serde_json::Value::Object(object) => {
+            if let Some(content) = object.get_mut("content").and_then(|c| c.as_object_mut()) {
+                for (media_type, media) in content.iter_mut() {
+                    if RAW.contains(&media_type.as_str()) {
+                        media["schema"] =
+                            serde_json::json!({ "type": "string", "format": "binary" });
+                    }
+                }
+            }
+            object.values_mut().for_each(describe_raw_bodies);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(describe_raw_bodies),
+        _ => {}
+    }
+}
 
 /// Builds the whole application.
 pub fn router(state: AppState) -> Router {
@@ -161,7 +183,10 @@ pub fn router(state: AppState) -> Router {
     let public = OpenApiRouter::new().routes(routes!(pool::metrics)).routes(routes!(pool::healthz));
     let (router, document) =
         OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(v1).merge(public).split_for_parts();
-    let _ = state.openapi.set(document.to_pretty_json().expect("the OpenAPI document serialises"));
+    let mut document = serde_json::to_value(&document).expect("the OpenAPI document serialises");
+    events::describe_events(&mut document);
+    describe_raw_bodies(&mut document);
+    let _ = state.openapi.set(serde_json::to_string_pretty(&document).expect("JSON serialises"));
     let body_limit = state.limits.max_module_bytes.max(state.limits.max_request_bytes);
     router
         .route("/", axum::routing::get(web::index))

@@ -13,9 +13,12 @@ use crate::wire::{ErrorBody, ModuleView};
 
 /// Query of an upload.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UploadQuery {
-    /// A name that will point at this module.
+    /// A name that will point at this module: 1 to 100 letters, digits, `.`, `_` or `-`, not
+    /// `.` or `..`, and not 64 hex digits (which would read as a hash).
+    #[param(pattern = r"^(?!\.\.?$)(?![0-9A-Fa-f]{64}$)[A-Za-z0-9._-]{1,100}$")]
     name: Option<String>,
 }
 

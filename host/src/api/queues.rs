@@ -16,15 +16,15 @@ use super::{ApiError, ApiResult, AppState, body};
 use crate::queues::QueueError;
 use crate::wire::{ErrorBody, QueueView};
 
-/// Longest a put or get may wait.
-const MAX_WAIT: Duration = Duration::from_secs(60);
-
 /// How long to wait.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WaitQuery {
     /// Milliseconds to wait (for room on a put, default the service's put timeout; for an
-    /// item on a get, default 0); at most 60000.
+    /// item on a get, default 0); cut to the service's `--max-wait` (60000 unless configured).
+    #[param(schema_with = super::wait::schema)]
+    #[serde(default, deserialize_with = "super::wait::millis")]
     timeout_ms: Option<u64>,
 }
 
@@ -39,9 +39,13 @@ impl From<QueueError> for ApiError {
     }
 }
 
-fn wait(query: Result<Query<WaitQuery>, QueryRejection>, default: Duration) -> ApiResult<Duration> {
+fn wait(
+    query: Result<Query<WaitQuery>, QueryRejection>,
+    default: Duration,
+    max: Duration,
+) -> ApiResult<Duration> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    Ok(query.timeout_ms.map_or(default, Duration::from_millis).min(MAX_WAIT))
+    Ok(query.timeout_ms.map_or(default, Duration::from_millis).min(max))
 }
 
 /// Put one item (the raw body) on a queue; waits while the queue is full, then 409.
@@ -56,7 +60,7 @@ pub async fn put(
     query: Result<Query<WaitQuery>, QueryRejection>,
     item: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<QueueView>)> {
-    let wait = wait(query, state.queues.limits().put_timeout)?;
+    let wait = wait(query, state.queues.limits().put_timeout, state.limits.max_wait)?;
     let item = body(item, state.queues.limits().max_item_bytes, "the item")?;
     state.queues.put(&name, item.to_vec(), wait, None).await?;
     let length = state.queues.len(&name).await?;
@@ -73,7 +77,7 @@ pub async fn get(
     Path(name): Path<String>,
     query: Result<Query<WaitQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
-    let wait = wait(query, Duration::ZERO)?;
+    let wait = wait(query, Duration::ZERO, state.limits.max_wait)?;
     match state.queues.take(&name, wait, None).await? {
         Some((_, item)) => Ok(([(CONTENT_TYPE, "application/octet-stream")], item).into_response()),
         None => Ok(StatusCode::NO_CONTENT.into_response()),

@@ -33,6 +33,8 @@ pub struct ServiceLimits {
     pub max_batch: usize,
     /// Cap on each of stdout and stderr per job, bytes.
     pub output_bytes: u64,
+    /// Longest a job wait or a queue put or get holds a request.
+    pub max_wait: Duration,
 }
 
 impl Default for ServiceLimits {
@@ -48,6 +50,7 @@ impl Default for ServiceLimits {
             max_request_bytes: 16 << 20,
             max_batch: 1000,
             output_bytes: crate::job::DEFAULT_OUTPUT_BYTES,
+            max_wait: Duration::from_secs(60),
         }
     }
 }

@@ -106,6 +106,10 @@ pub struct ServeCommand {
     /// Most jobs in one batch.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     max_batch: usize,
+    /// Longest a client may be kept waiting by a job wait or a queue put or get; longer
+    /// `timeout_ms` are cut to this.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "60s")]
+    max_wait: Duration,
     /// Memory one compile of an upload may use (uploads compile in processes of their own;
     /// a module that needs more is refused with 413).
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "4GiB")]
@@ -197,6 +201,7 @@ impl ServeCommand {
             max_memory_mb: (self.max_memory >> 20).clamp(1, crate::sandbox::MAX_MEMORY_BYTES >> 20),
             max_module_bytes: usize::try_from(self.max_module_size).unwrap_or(usize::MAX),
             max_batch: self.max_batch.max(1),
+            max_wait: self.max_wait,
             output_bytes: self.output_limit,
             ..ServiceLimits::default()
         };
