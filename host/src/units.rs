@@ -78,6 +78,45 @@ pub fn format_duration(duration: Duration) -> String {
     format!("{}s", seconds.trim_end_matches('0').trim_end_matches('.'))
 }
 
+/// The units [`parse_duration`] reads, largest first, with their length.
+const DURATION_UNITS: [(&str, Duration); 6] = [
+    ("d", Duration::from_secs(86400)),
+    ("h", Duration::from_secs(3600)),
+    ("m", Duration::from_secs(60)),
+    ("s", Duration::from_secs(1)),
+    ("ms", Duration::from_millis(1)),
+    ("us", Duration::from_micros(1)),
+];
+
+/// Formats a duration in the largest unit that holds it a whole number of times (`1h`,
+/// `90m`, `1500ms`), for limits people set in round figures.
+pub fn format_duration_whole(duration: Duration) -> String {
+    DURATION_UNITS
+        .iter()
+        .find(|(_, unit)| duration >= *unit && duration.as_nanos() % unit.as_nanos() == 0)
+        .map_or_else(
+            || format_duration(duration),
+            |(name, unit)| format!("{}{name}", duration.as_nanos() / unit.as_nanos()),
+        )
+}
+
+/// Formats `duration` in the unit `example` is written in (`2h` → `1h`, `90` → `3600s`:
+/// a bare number is seconds), so a message answers in the user's own terms.
+pub fn format_duration_like(duration: Duration, example: &str) -> String {
+    let unit = example.trim().trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
+    let unit = match unit.trim() {
+        "" | "sec" | "secs" => "s",
+        "µs" => "us",
+        "min" | "mins" => "m",
+        other => other,
+    };
+    let Some((name, length)) = DURATION_UNITS.iter().find(|(name, _)| *name == unit) else {
+        return format_duration_whole(duration);
+    };
+    let value = format!("{:.3}", duration.as_secs_f64() / length.as_secs_f64());
+    format!("{}{name}", value.trim_end_matches('0').trim_end_matches('.'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +151,15 @@ mod tests {
         assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
         assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(format_duration(Duration::from_secs(2)), "2s");
+        assert_eq!(format_duration_whole(Duration::from_secs(3600)), "1h");
+        assert_eq!(format_duration_whole(Duration::from_secs(5400)), "90m");
+        assert_eq!(format_duration_whole(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(format_duration_whole(Duration::ZERO), "0ms");
+        let hour = Duration::from_secs(3600);
+        assert_eq!(format_duration_like(hour, "2h"), "1h");
+        assert_eq!(format_duration_like(hour, "90m"), "60m");
+        assert_eq!(format_duration_like(hour, "7200"), "3600s");
+        assert_eq!(format_duration_like(Duration::from_secs(5400), "2h"), "1.5h");
+        assert_eq!(format_duration_like(hour, "1 fortnight"), "1h");
     }
 }

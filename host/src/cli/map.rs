@@ -90,10 +90,10 @@ impl MapCommand {
                     .map(|line| line.split_whitespace().map(str::to_string).collect()),
             );
         }
-        anyhow::ensure!(
-            !inputs.is_empty(),
-            "no jobs: give at least one ARG or a non-empty --args-file"
-        );
+        if inputs.is_empty() {
+            let message = "no jobs: give at least one ARG or a non-empty --args-file";
+            return Err(super::UsageError(message.into()).into());
+        }
         Ok(inputs)
     }
 
