@@ -255,3 +255,36 @@ async fn cancel_keeps_an_ended_job_and_delete_removes_it() {
     assert_eq!(gone.status.code(), Some(1));
     assert!(stderr(&gone).contains(&format!("no job {id}")), "{}", stderr(&gone));
 }
+
+#[test]
+fn version_names_wasmtime_and_the_git_revision() {
+    let out = output(&["--version"]);
+    let text = ok(out);
+    assert!(text.starts_with(&format!("wasmpool {} (wasmtime 48.", env!("CARGO_PKG_VERSION"))));
+    let revision = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map_or_else(|| "unknown".to_string(), |out| stdout(&out).trim().to_string());
+    assert!(text.trim_end().ends_with(&format!(", git {revision})")), "{text}");
+}
+
+#[test]
+fn completions_load_into_bash() {
+    let script = ok(output(&["completions", "bash"]));
+    let loaded = std::process::Command::new("bash")
+        .arg("-c")
+        .arg("eval \"$0\" && complete -p wasmpool")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert_eq!(loaded.status.code(), Some(0), "{}", stderr(&loaded));
+    assert!(stdout(&loaded).contains("wasmpool"), "{}", stdout(&loaded));
+    for shell in ["zsh", "fish"] {
+        let script = ok(output(&["completions", shell]));
+        assert!(script.contains("submit") && script.contains("job-env"), "{shell}: {script}");
+    }
+    assert_eq!(output(&["completions", "tcsh"]).status.code(), Some(2));
+}

@@ -198,8 +198,19 @@ fn missing_module_file_is_a_clear_error() {
 #[test]
 fn every_verb_has_help_with_an_example() {
     let verbs = [
-        "run", "map", "serve", "upload", "submit", "status", "wait", "cancel", "jobs", "modules",
-        "pool", "retry",
+        "run",
+        "map",
+        "serve",
+        "upload",
+        "submit",
+        "status",
+        "wait",
+        "cancel",
+        "jobs",
+        "modules",
+        "pool",
+        "retry",
+        "completions",
     ];
     for verb in verbs {
         let out = output(&[verb, "--help"]);
