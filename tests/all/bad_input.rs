@@ -479,7 +479,7 @@ async fn with_a_token_every_v1_call_needs_it() {
 #[test]
 fn a_public_address_without_a_token_is_refused() {
     let out = super::harness::output(&["serve", "--listen", "0.0.0.0:0"]);
-    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(
         super::harness::stderr(&out).contains("without a token"),
         "{}",
