@@ -10,18 +10,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = text.split_at(split);
     let value: f64 =
         number.parse().map_err(|_| format!("`{text}` is not a duration (try 500ms, 1s, 2m)"))?;
-    let seconds_per_unit = match unit.trim() {
-        "" | "s" | "sec" | "secs" => 1.0,
-        "ms" => 1e-3,
-        "us" | "µs" => 1e-6,
-        "m" | "min" | "mins" => 60.0,
-        "h" => 3600.0,
-        "d" => 86400.0,
-        other => {
-            return Err(format!("unknown duration unit `{other}` in `{text}` (use ms, s, m, h)"));
-        }
+    let Some((_, length)) = duration_unit(unit.trim()) else {
+        let unit = unit.trim();
+        return Err(format!("unknown duration unit `{unit}` in `{text}` (use ms, s, m, h)"));
     };
-    let seconds = value * seconds_per_unit;
+    let seconds = value * length.as_secs_f64();
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("duration `{text}` is out of range"))
 }
 
@@ -78,7 +71,19 @@ pub fn format_duration(duration: Duration) -> String {
     format!("{}s", seconds.trim_end_matches('0').trim_end_matches('.'))
 }
 
-/// The units [`parse_duration`] reads, largest first, with their length.
+/// A duration unit as [`parse_duration`] reads it (no unit is seconds): its usual name and
+/// its length.
+fn duration_unit(unit: &str) -> Option<(&'static str, Duration)> {
+    let name = match unit {
+        "" | "s" | "sec" | "secs" => "s",
+        "us" | "µs" => "us",
+        "m" | "min" | "mins" => "m",
+        other => other,
+    };
+    DURATION_UNITS.iter().find(|(known, _)| *known == name).copied()
+}
+
+/// The duration units, largest first, with their length.
 const DURATION_UNITS: [(&str, Duration); 6] = [
     ("d", Duration::from_secs(86400)),
     ("h", Duration::from_secs(3600)),
@@ -104,13 +109,7 @@ pub fn format_duration_whole(duration: Duration) -> String {
 /// a bare number is seconds), so a message answers in the user's own terms.
 pub fn format_duration_like(duration: Duration, example: &str) -> String {
     let unit = example.trim().trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
-    let unit = match unit.trim() {
-        "" | "sec" | "secs" => "s",
-        "µs" => "us",
-        "min" | "mins" => "m",
-        other => other,
-    };
-    let Some((name, length)) = DURATION_UNITS.iter().find(|(name, _)| *name == unit) else {
+    let Some((name, length)) = duration_unit(unit.trim()) else {
         return format_duration_whole(duration);
     };
     let value = format!("{:.3}", duration.as_secs_f64() / length.as_secs_f64());

@@ -65,7 +65,7 @@ pub enum Command {
     Status(status::StatusCommand),
     /// Wait for a job to end, print its output and exit with its exit code.
     Wait(wait::WaitCommand),
-    /// Cancel a queued or running job, or delete an ended one.
+    /// Cancel a queued or running job; with --delete, remove a job, ended or not.
     Cancel(cancel::CancelCommand),
     /// List jobs, newest first.
     Jobs(jobs::JobsCommand),

@@ -12,8 +12,9 @@ use super::options::{GuestCommand, JobOptions};
 use crate::units::format_size;
 
 /// Run one job in a sandboxed worker process, print what it wrote, and exit with its exit
-/// code (124 on timeout, 134 on a trap or a memory or fuel limit, 125 if wasmpool itself
-/// failed).
+/// code (124 on timeout, 134 on a trap or a memory or fuel limit, 66 if MODULE or --stdin
+/// cannot be read, 125 if wasmpool itself failed).
+///
 /// wasmpool's options go before MODULE; everything after it is the guest's, flags included.
 #[derive(Debug, Args)]
 #[command(

@@ -11,7 +11,8 @@ use crate::units::format_size;
 use crate::wire::ModuleView;
 
 /// Upload a WASI module or component and print `HASH  KIND  SIZE  NAME`. Uploading the same
-/// bytes again is harmless: the module is known by its SHA-256.
+/// bytes again is harmless: the module is known by its SHA-256. A FILE that cannot be read
+/// (missing, a directory) exits 66.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   wasmpool upload --name fib fib.wasm
