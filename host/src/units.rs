@@ -98,7 +98,7 @@ const DURATION_UNITS: [(&str, Duration); 6] = [
 pub fn format_duration_whole(duration: Duration) -> String {
     DURATION_UNITS
         .iter()
-        .find(|(_, unit)| duration >= *unit && duration.as_nanos() % unit.as_nanos() == 0)
+        .find(|(_, unit)| duration >= *unit && duration.as_nanos().is_multiple_of(unit.as_nanos()))
         .map_or_else(
             || format_duration(duration),
             |(name, unit)| format!("{}{name}", duration.as_nanos() / unit.as_nanos()),
