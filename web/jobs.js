@@ -138,7 +138,8 @@ function fillDetail(job) {
 export function setupJobs() {
   document.getElementById("state-filter").addEventListener("change", refreshJobs);
   document.getElementById("job-detail").addEventListener("close", () => { shownJob = null; });
-  document.getElementById("detail-cancel").addEventListener("click", () => act("DELETE", ""));
+  // POST .../cancel, not DELETE: a job that ended meanwhile is kept (409), not deleted.
+  document.getElementById("detail-cancel").addEventListener("click", () => act("POST", "/cancel"));
   document.getElementById("detail-retry").addEventListener("click", () => act("POST", "/retry"));
 }
 

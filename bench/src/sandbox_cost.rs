@@ -104,6 +104,7 @@ fn spec(i: usize, module: &ModuleRef) -> JobSpec {
         dirs: Vec::new(),
         limits: Limits::default(),
         attempt: 1,
+        job_env: false,
     }
 }
 

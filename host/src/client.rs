@@ -214,6 +214,11 @@ impl Client {
         self.json(request).await
     }
 
+    /// Cancels a queued or running job; an ended one is refused (409) and kept.
+    pub async fn cancel(&self, id: i64) -> Result<JobView, ClientError> {
+        self.json(self.request(Method::POST, self.url(&["jobs", &id.to_string(), "cancel"]))).await
+    }
+
     /// Cancels a queued or running job (`Some`, now `cancelled`) or deletes an ended one
     /// (`None`).
     pub async fn cancel_or_delete(&self, id: i64) -> Result<Option<JobView>, ClientError> {

@@ -532,7 +532,9 @@ impl Dispatcher {
         let module =
             self.library.module_ref(&job.module_hash, job.fuel).await.map_err(|e| e.to_string())?;
         let mut args = Vec::with_capacity(job.args.len() + 1);
-        args.push(format!("{}.wasm", &job.module_hash[..12.min(job.module_hash.len())]));
+        args.push(job.argv0.clone().unwrap_or_else(|| {
+            format!("{}.wasm", &job.module_hash[..12.min(job.module_hash.len())])
+        }));
         args.extend(job.args.iter().cloned());
         Ok(JobSpec {
             id: job.id.to_string(),
@@ -548,6 +550,7 @@ impl Dispatcher {
                 output_bytes: self.output_bytes,
             },
             attempt: job.attempts,
+            job_env: job.job_env,
         })
     }
 

@@ -106,7 +106,7 @@ pub const DEFAULT_OUTPUT_BYTES: u64 = 1 << 20;
 /// Everything a worker needs to run one job.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobSpec {
-    /// The job's id, visible to the guest as `WASMPOOL_JOB_ID`.
+    /// The job's id (visible to the guest as `WASMPOOL_JOB_ID` when `job_env` is set).
     pub id: String,
     /// The compiled module to run.
     pub module: ModuleRef,
@@ -122,6 +122,9 @@ pub struct JobSpec {
     pub limits: Limits,
     /// Which attempt this is, from 1 (the guest reads it through `wasmpool:task/job`).
     pub attempt: u32,
+    /// Whether the guest's environment also holds `WASMPOOL_JOB_ID` and
+    /// `WASMPOOL_WORKER_PID`; otherwise it is exactly `env`.
+    pub job_env: bool,
 }
 
 /// A request a running guest makes of its host through the `wasmpool:task` interfaces.

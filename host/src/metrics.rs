@@ -1,5 +1,5 @@
 //! Prometheus metrics: counters kept as jobs end, gauges read from the store and the pool at
-//! scrape time, rendered in the Prometheus text format for `GET /metrics`.
+//! scrape time, rendered in the OpenMetrics text format for `GET /metrics`.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

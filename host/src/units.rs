@@ -10,18 +10,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = text.split_at(split);
     let value: f64 =
         number.parse().map_err(|_| format!("`{text}` is not a duration (try 500ms, 1s, 2m)"))?;
-    let seconds_per_unit = match unit.trim() {
-        "" | "s" | "sec" | "secs" => 1.0,
-        "ms" => 1e-3,
-        "us" | "µs" => 1e-6,
-        "m" | "min" | "mins" => 60.0,
-        "h" => 3600.0,
-        "d" => 86400.0,
-        other => {
-            return Err(format!("unknown duration unit `{other}` in `{text}` (use ms, s, m, h)"));
-        }
+    let Some((_, length)) = duration_unit(unit.trim()) else {
+        let unit = unit.trim();
+        return Err(format!("unknown duration unit `{unit}` in `{text}` (use ms, s, m, h)"));
     };
-    let seconds = value * seconds_per_unit;
+    let seconds = value * length.as_secs_f64();
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("duration `{text}` is out of range"))
 }
 
@@ -78,6 +71,51 @@ pub fn format_duration(duration: Duration) -> String {
     format!("{}s", seconds.trim_end_matches('0').trim_end_matches('.'))
 }
 
+/// A duration unit as [`parse_duration`] reads it (no unit is seconds): its usual name and
+/// its length.
+fn duration_unit(unit: &str) -> Option<(&'static str, Duration)> {
+    let name = match unit {
+        "" | "s" | "sec" | "secs" => "s",
+        "us" | "µs" => "us",
+        "m" | "min" | "mins" => "m",
+        other => other,
+    };
+    DURATION_UNITS.iter().find(|(known, _)| *known == name).copied()
+}
+
+/// The duration units, largest first, with their length.
+const DURATION_UNITS: [(&str, Duration); 6] = [
+    ("d", Duration::from_secs(86400)),
+    ("h", Duration::from_secs(3600)),
+    ("m", Duration::from_secs(60)),
+    ("s", Duration::from_secs(1)),
+    ("ms", Duration::from_millis(1)),
+    ("us", Duration::from_micros(1)),
+];
+
+/// Formats a duration in the largest unit that holds it a whole number of times (`1h`,
+/// `90m`, `1500ms`), for limits people set in round figures.
+pub fn format_duration_whole(duration: Duration) -> String {
+    DURATION_UNITS
+        .iter()
+        .find(|(_, unit)| duration >= *unit && duration.as_nanos().is_multiple_of(unit.as_nanos()))
+        .map_or_else(
+            || format_duration(duration),
+            |(name, unit)| format!("{}{name}", duration.as_nanos() / unit.as_nanos()),
+        )
+}
+
+/// Formats `duration` in the unit `example` is written in (`2h` → `1h`, `90` → `3600s`:
+/// a bare number is seconds), so a message answers in the user's own terms.
+pub fn format_duration_like(duration: Duration, example: &str) -> String {
+    let unit = example.trim().trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
+    let Some((name, length)) = duration_unit(unit.trim()) else {
+        return format_duration_whole(duration);
+    };
+    let value = format!("{:.3}", duration.as_secs_f64() / length.as_secs_f64());
+    format!("{}{name}", value.trim_end_matches('0').trim_end_matches('.'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +150,15 @@ mod tests {
         assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
         assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(format_duration(Duration::from_secs(2)), "2s");
+        assert_eq!(format_duration_whole(Duration::from_secs(3600)), "1h");
+        assert_eq!(format_duration_whole(Duration::from_secs(5400)), "90m");
+        assert_eq!(format_duration_whole(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(format_duration_whole(Duration::ZERO), "0ms");
+        let hour = Duration::from_secs(3600);
+        assert_eq!(format_duration_like(hour, "2h"), "1h");
+        assert_eq!(format_duration_like(hour, "90m"), "60m");
+        assert_eq!(format_duration_like(hour, "7200"), "3600s");
+        assert_eq!(format_duration_like(Duration::from_secs(5400), "2h"), "1.5h");
+        assert_eq!(format_duration_like(hour, "1 fortnight"), "1h");
     }
 }

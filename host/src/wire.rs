@@ -167,6 +167,14 @@ pub struct JobRequest {
         deserialize_with = "integral::option"
     )]
     pub delay_ms: Option<u64>,
+    /// The program name the guest sees as argv[0] (default: the module's short hash and
+    /// `.wasm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argv0: Option<String>,
+    /// Also give the guest `WASMPOOL_JOB_ID` and `WASMPOOL_WORKER_PID` in its environment
+    /// (default false: it sees exactly `env`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub job_env: bool,
 }
 
 /// A batch submission: all jobs are accepted, or none.
@@ -203,10 +211,20 @@ pub struct JobView {
     pub name: Option<String>,
     /// The module's hash.
     pub module: String,
+    /// The module name the job was submitted by (`null` when by hash).
+    #[serde(default)]
+    pub module_name: Option<String>,
+    /// The program name the guest sees as argv[0] (`null`: the module's short hash and
+    /// `.wasm`).
+    #[serde(default)]
+    pub argv0: Option<String>,
     /// Arguments after the program name.
     pub args: Vec<String>,
     /// Environment variables.
     pub env: BTreeMap<String, String>,
+    /// Whether the guest also gets `WASMPOOL_JOB_ID` and `WASMPOOL_WORKER_PID`.
+    #[serde(default)]
+    pub job_env: bool,
     /// Priority (higher first).
     pub priority: i32,
     /// Where it is in its lifecycle.

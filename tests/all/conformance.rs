@@ -66,6 +66,7 @@ conformance!(
     a_stale_or_cancelled_attempt_changes_nothing,
     a_released_attempt_is_queued_again_uncounted,
     an_idempotency_key_returns_the_first_job,
+    the_guests_command_line_is_kept_with_the_job,
     unknown_and_used_modules_are_refused,
     retry_and_delete_follow_the_states,
     queue_items_go_to_one_taker_in_order_within_capacity,
@@ -184,6 +185,31 @@ async fn an_idempotency_key_returns_the_first_job(store: &Store) {
     let again = store.submit(vec![keyed]).await.unwrap();
     assert_eq!(first[0], again[0]);
     assert_eq!(store.counts().await.unwrap()[&JobState::Queued], 2);
+}
+
+/// argv0, job_env and the module name a job was submitted by come back as they went in,
+/// through both insert paths (a batch, and one job with an idempotency key).
+async fn the_guests_command_line_is_kept_with_the_job(store: &Store) {
+    with_module(store).await;
+    let given = NewJob {
+        argv0: Some("calc".into()),
+        job_env: true,
+        module_name: Some("m".into()),
+        ..job()
+    };
+    let keyed = NewJob { idempotency_key: Some("k".into()), ..given.clone() };
+    let ids = store.submit(vec![given, job(), keyed]).await.unwrap();
+    for (id, _) in [ids[0], ids[2]] {
+        let kept = state(store, id).await;
+        assert_eq!(
+            (kept.argv0.as_deref(), kept.job_env, kept.module_name.as_deref()),
+            (Some("calc"), true, Some("m"))
+        );
+    }
+    let plain = state(store, ids[1].0).await;
+    assert_eq!((plain.argv0, plain.job_env, plain.module_name), (None, false, None));
+    let claimed = claim(store, 3).await;
+    assert_eq!(claimed.iter().filter(|job| job.job_env).count(), 2, "claims carry it too");
 }
 
 async fn unknown_and_used_modules_are_refused(store: &Store) {

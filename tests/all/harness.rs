@@ -64,6 +64,7 @@ pub fn job(id: &str, module: &ModuleRef, args: &[&str], limits: Limits) -> JobSp
         dirs: Vec::new(),
         limits,
         attempt: 1,
+        job_env: false,
     }
 }
 

@@ -21,6 +21,8 @@ fn five_tasks_on_four_workers_queue_the_fifth() {
         "-w",
         "4",
         "--json",
+        // Each task prints its worker's pid, which it reads from WASMPOOL_WORKER_PID.
+        "--job-env",
         "--env",
         "LONG_TIME_TASK_MAX_MS=1500",
         artifacts::LONG_TIME_TASK,
@@ -119,7 +121,7 @@ fn args_file_gives_one_job_per_line() {
 #[test]
 fn map_without_jobs_is_a_usage_error() {
     let out = output(&["map", artifacts::HELLO]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(stderr(&out).contains("no jobs"), "{}", stderr(&out));
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use wasmpool::job::{Limits, Outcome};
+use wasmpool::job::{JobSpec, Limits, Outcome};
 use wasmpool::pool::WorkerState;
 
 use super::harness::{job, module, pool, wait_until};
@@ -147,12 +147,15 @@ async fn cancelling_a_running_job_kills_its_worker() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn guests_see_their_job_id_and_worker_pid() {
+async fn guests_see_their_job_id_and_worker_pid_when_the_job_asks() {
     let (pool, _dir) = pool(1);
-    let done =
-        pool.run(job("job-42", &module(artifacts::PROBE, None), &["env"], Limits::default())).await;
+    let probe = module(artifacts::PROBE, None);
+    let asked = JobSpec { job_env: true, ..job("job-42", &probe, &["env"], Limits::default()) };
+    let done = pool.run(asked).await;
     let text = String::from_utf8_lossy(&done.result.stdout).into_owned();
     assert!(text.contains("WASMPOOL_JOB_ID=job-42\n"), "{text}");
     assert!(text.contains(&format!("WASMPOOL_WORKER_PID={}\n", done.worker_pid)), "{text}");
+    let plain = pool.run(job("job-43", &probe, &["env"], Limits::default())).await;
+    assert_eq!(plain.result.stdout, b"", "no variables were given");
     pool.shutdown().await;
 }

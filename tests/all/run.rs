@@ -141,7 +141,14 @@ fn fuel_limit_stops_a_long_computation() {
 
 #[test]
 fn env_and_args_reach_the_guest() {
-    let out = output(&["run", "--env", "LONG_TIME_TASK_MAX_MS=1", artifacts::LONG_TIME_TASK, "7"]);
+    let out = output(&[
+        "run",
+        "--job-env",
+        "--env",
+        "LONG_TIME_TASK_MAX_MS=1",
+        artifacts::LONG_TIME_TASK,
+        "7",
+    ]);
     let text = stdout(&out);
     assert!(text.starts_with("Run task 7 ("), "{text}");
     assert!(!text.contains("(?)"), "WASMPOOL_WORKER_PID is set: {text}");
@@ -184,15 +191,26 @@ fn module_without_start_is_rejected_naming_it() {
 #[test]
 fn missing_module_file_is_a_clear_error() {
     let out = output(&["run", "/no/such/module.wasm"]);
-    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(out.status.code(), Some(66), "a file that cannot be read");
     assert!(stderr(&out).contains("cannot read /no/such/module.wasm"), "{}", stderr(&out));
 }
 
 #[test]
 fn every_verb_has_help_with_an_example() {
     let verbs = [
-        "run", "map", "serve", "upload", "submit", "status", "wait", "cancel", "jobs", "modules",
-        "pool", "retry",
+        "run",
+        "map",
+        "serve",
+        "upload",
+        "submit",
+        "status",
+        "wait",
+        "cancel",
+        "jobs",
+        "modules",
+        "pool",
+        "retry",
+        "completions",
     ];
     for verb in verbs {
         let out = output(&[verb, "--help"]);

@@ -3,20 +3,42 @@
 
 use super::harness::{output, stderr, stdout, wasmpool};
 
+/// A program that lists its environment sees exactly what it was given: `--env K=V`, and
+/// `--env NAME` with this command's own value of NAME; nothing of wasmpool's own.
 #[test]
-fn guest_sees_only_its_own_environment() {
-    let out = wasmpool(&["run", "--env", "GREETING=hi", artifacts::PROBE, "env"])
-        .env("HOST_SECRET", "do-not-leak")
-        .output()
-        .unwrap();
+fn guest_sees_exactly_the_environment_it_was_given() {
+    for probe in [artifacts::PROBE, artifacts::PROBE_COMPONENT] {
+        let out = wasmpool(&["run", "--env", "GREETING=hi", "--env", "FROM_HOST", probe, "env"])
+            .env("HOST_SECRET", "do-not-leak")
+            .env("FROM_HOST", "passed on")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(stdout(&out), "FROM_HOST=passed on\nGREETING=hi\n", "{probe}");
+    }
+}
+
+#[test]
+fn the_job_env_option_adds_the_job_id_and_worker_pid() {
+    let out = output(&["run", "--job-env", "--env", "GREETING=hi", artifacts::PROBE, "env"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let vars: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
     let names: Vec<&str> = vars.iter().map(|v| v.split('=').next().unwrap()).collect();
     assert_eq!(names, ["GREETING", "WASMPOOL_JOB_ID", "WASMPOOL_WORKER_PID"], "{vars:?}");
-    assert!(vars.contains(&"GREETING=hi".to_string()));
     assert!(vars.contains(&"WASMPOOL_JOB_ID=1".to_string()), "run's one job is job 1: {vars:?}");
     let pid: u32 = vars[2].split('=').nth(1).unwrap().parse().expect("a pid");
     assert_ne!(pid, 0);
+}
+
+#[test]
+fn env_without_a_value_not_set_here_is_a_usage_error() {
+    let out = wasmpool(&["run", "--env", "WASMPOOL_TEST_UNSET", artifacts::PROBE, "env"])
+        .env_remove("WASMPOOL_TEST_UNSET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("`WASMPOOL_TEST_UNSET` is not set here"), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "", "nothing ran");
 }
 
 #[test]

@@ -250,20 +250,32 @@ async fn a_module_in_use_cannot_be_deleted() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn metrics_parse_as_prometheus_text() {
+async fn metrics_are_openmetrics_as_their_content_type_says() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(2, data.path(), &[]);
     server.upload(artifacts::HELLO, "hello").await;
     server.wait(server.submit(Server::job("hello", &[])).await).await;
-    let text = reqwest::get(format!("{}/metrics", server.url)).await.unwrap().text().await.unwrap();
+    let response = reqwest::get(format!("{}/metrics", server.url)).await.unwrap();
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(content_type.starts_with("application/openmetrics-text;"), "{content_type}");
+    assert!(content_type.contains("version=1.0.0"), "{content_type}");
+    let text = response.text().await.unwrap();
+    // OpenMetrics: the exposition ends with `# EOF`, nothing after it; every sample belongs
+    // to a family declared by `# TYPE`, named as its type allows.
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let mut families = std::collections::HashMap::new();
     let mut samples = std::collections::HashMap::new();
-    for line in text.lines().filter(|l| !l.is_empty()) {
-        if let Some(comment) = line.strip_prefix('#') {
+    for line in text.lines() {
+        assert!(!line.is_empty(), "OpenMetrics has no blank lines: {text}");
+        if let Some(comment) = line.strip_prefix("# ") {
             let words: Vec<&str> = comment.split_whitespace().collect();
-            assert!(
-                matches!(words.first(), Some(&"HELP" | &"TYPE" | &"EOF")),
-                "bad comment line {line:?}"
-            );
+            match words.as_slice() {
+                ["TYPE", name, kind] => {
+                    families.insert(name.to_string(), kind.to_string());
+                }
+                ["HELP", ..] | ["UNIT", ..] | ["EOF"] => {}
+                _ => panic!("bad comment line {line:?}"),
+            }
             continue;
         }
         let (series, value) =
@@ -274,6 +286,15 @@ async fn metrics_parse_as_prometheus_text() {
             name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
             "bad name {name:?}"
         );
+        let declared = families.iter().any(|(family, kind)| {
+            let suffixes: &[&str] = match kind.as_str() {
+                "counter" => &["_total", "_created"],
+                "histogram" => &["_bucket", "_count", "_sum", "_created"],
+                _ => &[""],
+            };
+            suffixes.iter().any(|suffix| name == format!("{family}{suffix}"))
+        });
+        assert!(declared, "{name} belongs to no declared family: {text}");
         if let Some(labels) = series.strip_prefix(name) {
             assert!(
                 labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')),
@@ -308,6 +329,7 @@ async fn the_openapi_document_lists_every_route() {
         ("/v1/jobs/{id}", "delete"),
         ("/v1/jobs/{id}/wait", "get"),
         ("/v1/jobs/{id}/retry", "post"),
+        ("/v1/jobs/{id}/cancel", "post"),
         ("/v1/run", "post"),
         ("/v1/pool", "get"),
         ("/v1/pool/pause", "post"),

@@ -1,6 +1,7 @@
 //! `probe`: looks at what the sandbox grants, for the isolation tests.
 //!
 //! - `probe env`: prints the environment, one `K=V` per line, sorted.
+//! - `probe args [ARG...]`: prints its whole command line, argv[0] first, one per line.
 //! - `probe read PATH`: prints the file's contents.
 //! - `probe write PATH TEXT`: writes TEXT to the file.
 //! - `probe ls PATH`: prints the directory's entries, sorted.
@@ -11,9 +12,13 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let argv: Vec<String> = std::env::args().collect();
+    let args: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
     let result = match args.as_slice() {
+        ["args", ..] => {
+            argv.iter().for_each(|arg| println!("{arg}"));
+            Ok(())
+        }
         ["env"] => {
             let mut vars: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
             vars.sort();
@@ -30,7 +35,9 @@ fn main() -> ExitCode {
         }),
         ["connect", address] => std::net::TcpStream::connect(address).map(|_| println!("connected")),
         _ => {
-            eprintln!("usage: probe env | read PATH | write PATH TEXT | ls PATH | connect HOST:PORT");
+            eprintln!(
+                "usage: probe env | args [ARG...] | read PATH | write PATH TEXT | ls PATH | connect HOST:PORT"
+            );
             return ExitCode::from(2);
         }
     };

@@ -181,6 +181,39 @@ pub(super) async fn wait_for_end(
     Ok(job)
 }
 
+/// Cancels a queued or running job: `Ok` with the job, now cancelled, or `Err` with the
+/// state it had already ended in.
+async fn cancel_job(state: &AppState, id: JobId) -> ApiResult<Result<JobView, JobState>> {
+    match state.store.cancel(id).await? {
+        Cancel::NotFound => Err(ApiError::not_found(format!("no job {id}"))),
+        Cancel::Cancelled(was) => {
+            if was == JobState::Running {
+                state.dispatcher.cancel(id);
+            }
+            Ok(Ok(views::job(find(state, id).await?)))
+        }
+        Cancel::AlreadyEnded(ended) => Ok(Err(ended)),
+    }
+}
+
+/// Cancel a queued job (it never runs) or a running one (its worker is killed); an ended job
+/// is left as it is, with 409.
+#[utoipa::path(post, path = "/v1/jobs/{id}/cancel", params(("id" = i64, Path, minimum = 1)),
+    responses((status = 200, body = JobView, description = "cancelled"), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "the job had already ended")))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<JobView>> {
+    let id = job_id(&id)?;
+    match cancel_job(&state, id).await? {
+        Ok(job) => Ok(Json(job)),
+        Err(ended) => Err(ApiError::conflict(format!(
+            "job {id} has already ended ({ended}); DELETE /v1/jobs/{id} removes it"
+        ))),
+    }
+}
+
 /// Cancel a queued or running job (200), or delete an ended one (204).
 #[utoipa::path(delete, path = "/v1/jobs/{id}", params(("id" = i64, Path, minimum = 1)),
     responses((status = 200, body = JobView, description = "cancelled"), (status = 204, description = "deleted"),
@@ -190,15 +223,9 @@ pub async fn cancel_or_delete(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = job_id(&id)?;
-    match state.store.cancel(id).await? {
-        Cancel::NotFound => Err(ApiError::not_found(format!("no job {id}"))),
-        Cancel::Cancelled(was) => {
-            if was == JobState::Running {
-                state.dispatcher.cancel(id);
-            }
-            Ok(Json(views::job(find(&state, id).await?)).into_response())
-        }
-        Cancel::AlreadyEnded(_) => match state.store.delete_job(id).await? {
+    match cancel_job(&state, id).await? {
+        Ok(job) => Ok(Json(job).into_response()),
+        Err(_) => match state.store.delete_job(id).await? {
             Change::Done => Ok(StatusCode::NO_CONTENT.into_response()),
             Change::NotFound => Err(ApiError::not_found(format!("no job {id}"))),
             Change::Refused(now) => {

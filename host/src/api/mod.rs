@@ -166,6 +166,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(jobs::submit_batch))
         .routes(routes!(jobs::get, jobs::cancel_or_delete))
         .routes(routes!(jobs::wait))
+        .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::retry))
         .routes(routes!(jobs::run))
         .routes(routes!(pool::get))

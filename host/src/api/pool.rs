@@ -81,13 +81,18 @@ pub async fn resume(State(state): State<AppState>) -> ApiResult<Json<PoolView>> 
     Ok(Json(view(&state).await?))
 }
 
-/// Prometheus metrics in the text exposition format.
-#[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain", body = String)))]
+/// Metrics in the OpenMetrics text format (which Prometheus scrapes).
+#[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "application/openmetrics-text", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
     let counts = state.store.counts().await?;
     let text = state.metrics.render(&counts, &state.pool.snapshot());
-    Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text))
+    // prometheus-client writes OpenMetrics (`# EOF` at the end, counters' `_total`), so say
+    // that: under the Prometheus 0.0.4 type a strict parser refuses the `# EOF` line.
+    Ok(([(CONTENT_TYPE, OPENMETRICS)], text))
 }
+
+/// The content type of `/metrics`.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Health: `{"status":"ok"}` while the service takes work, 503 `{"status":"draining"}`
 /// once it shuts down (so a load balancer sends new work elsewhere).

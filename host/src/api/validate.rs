@@ -8,6 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::error::ApiError;
 use crate::store::NewJob;
+use crate::units::{format_duration_whole, format_size};
 use crate::wire::JobRequest;
 
 /// Defaults and maxima for jobs and uploads.
@@ -59,12 +60,15 @@ const MAX_PRIORITY: i32 = 1000;
 const MAX_NAME: usize = 200;
 const MAX_ARGS: usize = 4096;
 const MAX_KEY: usize = 200;
+/// Longest argv[0], as a path may be (Linux's `PATH_MAX`).
+const MAX_ARGV0: usize = 4096;
 
 fn bad(message: String) -> ApiError {
     ApiError::bad_request(message)
 }
 
-/// Checks a submission; `module_hash` is the resolved module.
+/// Checks a submission; `module_hash` is the resolved module (`request.module` names it by
+/// hash or by name).
 pub fn new_job(
     request: JobRequest,
     module_hash: String,
@@ -79,14 +83,26 @@ pub fn new_job(
     }
     let timeout_ms = request.timeout_ms.unwrap_or(limits.default_timeout.as_millis() as u64);
     let max_timeout = limits.max_timeout.as_millis() as u64;
-    if !(1..=max_timeout).contains(&timeout_ms) {
-        return Err(bad(format!("timeout_ms {timeout_ms} is out of range 1..={max_timeout}")));
+    if timeout_ms == 0 {
+        return Err(bad("timeout_ms must be at least 1".into()));
+    }
+    if timeout_ms > max_timeout {
+        // In the unit the value came in (ms), and as people set the maximum. The CLI reads
+        // the figure after "at most" to answer in the unit its user typed.
+        return Err(bad(format!(
+            "timeout_ms {timeout_ms} is above the service's maximum: at most {max_timeout} ({})",
+            format_duration_whole(limits.max_timeout)
+        )));
     }
     let memory_mb = request.memory_mb.unwrap_or(limits.default_memory_mb);
-    if !(1..=limits.max_memory_mb).contains(&memory_mb) {
+    if memory_mb == 0 {
+        return Err(bad("memory_mb must be at least 1".into()));
+    }
+    if memory_mb > limits.max_memory_mb {
         return Err(bad(format!(
-            "memory_mb {memory_mb} is out of range 1..={}",
-            limits.max_memory_mb
+            "memory_mb {memory_mb} is above the service's maximum: at most {} ({})",
+            limits.max_memory_mb,
+            format_size(limits.max_memory_mb << 20)
         )));
     }
     if request.fuel == Some(0) {
@@ -113,6 +129,7 @@ pub fn new_job(
         )));
     }
     check_text("name", request.name.as_deref().unwrap_or(""), MAX_NAME)?;
+    check_text("argv0", request.argv0.as_deref().unwrap_or(""), MAX_ARGV0)?;
     check_text("Idempotency-Key", idempotency_key.as_deref().unwrap_or(""), MAX_KEY)?;
     if request.args.len() > MAX_ARGS {
         return Err(bad(format!(
@@ -140,8 +157,12 @@ pub fn new_job(
             .map_err(|e| bad(format!("stdin_base64 is not valid base64: {e}")))?,
         (None, None) => Vec::new(),
     };
+    let module_name = (request.module != module_hash).then_some(request.module);
     Ok(NewJob {
         module_hash,
+        module_name,
+        argv0: request.argv0,
+        job_env: request.job_env,
         name: request.name,
         args: request.args,
         env: request.env,

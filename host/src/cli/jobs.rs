@@ -19,7 +19,7 @@ use crate::wire::{JobPage, JobState, JobView};
   wasmpool jobs --cursor 1234      (the next page, as the previous one's last line says)")]
 pub struct JobsCommand {
     #[command(flatten)]
-    remote: RemoteOptions,
+    pub(super) remote: RemoteOptions,
     /// Only jobs in this state (queued, running, succeeded, failed, timed_out, cancelled).
     #[arg(long, value_name = "STATE")]
     state: Option<JobState>,
@@ -68,7 +68,8 @@ fn row(job: &JobView, now: SystemTime) -> Vec<String> {
     vec![
         job.id.to_string(),
         job.state.to_string(),
-        short_hash(&job.module).to_string(),
+        // The name the job was submitted by says more than a hash.
+        job.module_name.clone().unwrap_or_else(|| short_hash(&job.module).to_string()),
         or_dash(job.name.as_ref()),
         or_dash(job.exit_code),
         or_dash(duration(job, now).map(format_duration)),
@@ -91,6 +92,7 @@ mod tests {
     fn job(id: i64, state: JobState, exit_code: Option<i32>, times: [Option<&str>; 2]) -> JobView {
         JobView {
             name: (id == 7).then(|| "nightly".into()),
+            module_name: (id == 3).then(|| "fib".into()),
             module: "3f2a9c1b8e7d".repeat(5),
             started_at: times[0].map(str::to_string),
             finished_at: times[1].map(str::to_string),
@@ -116,7 +118,7 @@ mod tests {
             "ID  STATE      MODULE        NAME     EXIT  DURATION  SUBMITTED
 12  running    3f2a9c1b8e7d  -        -     9s        10s ago
 7   succeeded  3f2a9c1b8e7d  nightly  0     250ms     10s ago
-3   queued     3f2a9c1b8e7d  -        -     -         10s ago
+3   queued     fib           -        -     -         10s ago
 next: --cursor 3
 "
         );

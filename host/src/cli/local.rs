@@ -38,8 +38,7 @@ impl CacheOptions {
 
     /// Reads, validates and compiles the module (or finds it compiled already).
     pub fn compile(&self, path: &Path, fuel: Option<u64>) -> anyhow::Result<ModuleRef> {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes = super::read_input(path)?;
         let what = format!("{} ({})", path.display(), format_size(bytes.len() as u64));
         with_notice(&what, || Compiler::new(self.dir()).compile(&bytes, Flavor::for_fuel(fuel)))
             .with_context(|| path.display().to_string())
@@ -143,6 +142,7 @@ pub fn job(
         dirs: options.dirs.clone(),
         limits: options.limits(),
         attempt: 1,
+        job_env: options.job_env,
     }
 }
 

@@ -160,13 +160,8 @@ impl MapCommand {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         let (module, args) = self.command.split_first().expect("clap requires MODULE");
         let module = PathBuf::from(module);
-        let inputs = match map_input::jobs(args, self.args_file.as_deref()) {
-            Ok(inputs) => inputs,
-            Err(error) => {
-                super::say(format_args!("wasmpool map: {error}"));
-                return Ok(ExitCode::from(super::exit::USAGE));
-            }
-        };
+        let inputs = map_input::jobs(args, self.args_file.as_deref())
+            .map_err(|error| super::UsageError(error.to_string()))?;
         let program = local::program_name(&module);
         let module = self.cache.compile(&module, self.options.fuel)?;
         let jobs: Vec<_> = inputs

@@ -3,6 +3,7 @@
 
 mod cancel;
 mod compile;
+mod completions;
 mod jobs;
 mod local;
 mod map;
@@ -24,12 +25,25 @@ mod worker;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+/// `wasmpool --version`: this version, the wasmtime inside, and the git revision built.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (wasmtime ",
+    env!("WASMPOOL_WASMTIME_VERSION"),
+    ", git ",
+    env!("WASMPOOL_GIT_REVISION"),
+    ")"
+);
 
 /// A job pool for WebAssembly: runs WASI programs on sandboxed worker processes.
 #[derive(Debug, Parser)]
-#[command(name = "wasmpool", version, about, long_about = None, propagate_version = true)]
+#[command(name = "wasmpool", version = VERSION, about, long_about = None, propagate_version = true)]
 pub struct Cli {
+    #[command(flatten)]
+    leading: remote::LeadingOptions,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -52,7 +66,7 @@ pub enum Command {
     Status(status::StatusCommand),
     /// Wait for a job to end, print its output and exit with its exit code.
     Wait(wait::WaitCommand),
-    /// Cancel a queued or running job, or delete an ended one.
+    /// Cancel a queued or running job; with --delete, remove a job, ended or not.
     Cancel(cancel::CancelCommand),
     /// List jobs, newest first.
     Jobs(jobs::JobsCommand),
@@ -66,6 +80,8 @@ pub enum Command {
     Queue(queue::QueueCommand),
     /// Queue an ended job again.
     Retry(retry::RetryCommand),
+    /// Print a shell completion script: bash, zsh or fish.
+    Completions(completions::CompletionsCommand),
     /// Internal: the worker process the pool starts (not for direct use).
     #[command(hide = true)]
     Worker(worker::WorkerCommand),
@@ -75,6 +91,44 @@ pub enum Command {
 }
 
 impl Cli {
+    /// Parses this process's arguments, exiting as clap does (2, or 0 for `--help`) on a
+    /// usage error. Client options given before the verb (`wasmpool --server URL jobs`)
+    /// apply to it unless it is given them again after its name.
+    pub fn from_env() -> Cli {
+        let mut command = Cli::command();
+        let matches = command.get_matches_mut();
+        let mut cli =
+            Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command).exit());
+        if let Err(error) = cli.apply_leading(&matches) {
+            command.error(clap::error::ErrorKind::ArgumentConflict, error).exit();
+        }
+        cli
+    }
+
+    /// Hands the options given before the verb to the verb's own.
+    fn apply_leading(&mut self, matches: &ArgMatches) -> Result<(), String> {
+        let leading = &self.leading;
+        let Some((verb, verb_matches)) = matches.subcommand() else { return Ok(()) };
+        let Some(remote) = self.command.remote_mut() else {
+            return match leading.given() {
+                Some(option) => Err(format!("{option} is for the client verbs, not `{verb}`")),
+                None => Ok(()),
+            };
+        };
+        if let Some(server) = &leading.server
+            && !given_after(verb_matches, "server")
+        {
+            remote.server = server.clone();
+        }
+        if let Some(token) = &leading.token
+            && !given_after(verb_matches, "token")
+        {
+            remote.token = Some(token.clone());
+        }
+        remote.json |= leading.json;
+        Ok(())
+    }
+
     /// Runs the chosen verb and returns the process exit code.
     pub fn execute(self) -> ExitCode {
         let result = match self.command {
@@ -92,13 +146,91 @@ impl Cli {
             Command::Nodes(command) => command.execute(),
             Command::Queue(command) => command.execute(),
             Command::Retry(command) => command.execute(),
+            Command::Completions(command) => command.execute(),
             Command::Worker(command) => command.execute(),
             Command::Compile(command) => command.execute(),
         };
         result.unwrap_or_else(|error| {
             say(format_args!("wasmpool: {error:#}"));
-            ExitCode::from(exit::HOST_ERROR)
+            ExitCode::from(exit_code_of(&error))
         })
+    }
+}
+
+impl Command {
+    /// The client options of a verb that talks to a service.
+    fn remote_mut(&mut self) -> Option<&mut remote::RemoteOptions> {
+        match self {
+            Command::Upload(command) => Some(&mut command.remote),
+            Command::Submit(command) => Some(&mut command.remote),
+            Command::Status(command) => Some(&mut command.remote),
+            Command::Wait(command) => Some(&mut command.remote),
+            Command::Cancel(command) => Some(&mut command.remote),
+            Command::Jobs(command) => Some(&mut command.remote),
+            Command::Modules(command) => Some(&mut command.remote),
+            Command::Pool(command) => Some(&mut command.remote),
+            Command::Nodes(command) => Some(&mut command.remote),
+            Command::Queue(command) => Some(&mut command.remote),
+            Command::Retry(command) => Some(&mut command.remote),
+            Command::Run(_)
+            | Command::Map(_)
+            | Command::Serve(_)
+            | Command::Completions(_)
+            | Command::Worker(_)
+            | Command::Compile(_) => None,
+        }
+    }
+}
+
+/// Whether option `id` was written on the command line at or below this (sub)command.
+fn given_after(matches: &ArgMatches, id: &str) -> bool {
+    let here = matches.ids().any(|known| known.as_str() == id)
+        && matches.value_source(id) == Some(ValueSource::CommandLine);
+    here || matches.subcommand().is_some_and(|(_, below)| given_after(below, id))
+}
+
+/// A mistake in how wasmpool was called that clap cannot see (say, `map` with no jobs):
+/// reported like clap's own, with exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// A file named on the command line cannot be read: missing, a directory, not allowed.
+/// Exit code 66 (sysexits' `EX_NOINPUT`).
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// It names a directory.
+    #[error("{} is a directory, not a file", .0.display())]
+    Directory(std::path::PathBuf),
+    /// Reading it failed.
+    #[error("cannot read {}: {source}", path.display())]
+    Unreadable {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Reads a file named on the command line, failing with an [`InputError`].
+pub fn read_input(path: &std::path::Path) -> Result<Vec<u8>, InputError> {
+    if path.is_dir() {
+        return Err(InputError::Directory(path.to_path_buf()));
+    }
+    std::fs::read(path)
+        .map_err(|source| InputError::Unreadable { path: path.to_path_buf(), source })
+}
+
+/// The exit code of a verb that failed with `error`.
+fn exit_code_of(error: &anyhow::Error) -> u8 {
+    if error.downcast_ref::<UsageError>().is_some() {
+        exit::USAGE
+    } else if error.downcast_ref::<InputError>().is_some() {
+        exit::NO_INPUT
+    } else if error.downcast_ref::<serve::ListenError>().is_some() {
+        exit::CANNOT_LISTEN
+    } else {
+        exit::HOST_ERROR
     }
 }
 
@@ -124,6 +256,11 @@ pub mod exit {
     /// `serve`: another serve holds the data directory; it may stop, so try again later
     /// (as `EX_TEMPFAIL`).
     pub const DATA_DIR_IN_USE: u8 = 75;
+    /// A file named on the command line cannot be read (as `EX_NOINPUT`).
+    pub const NO_INPUT: u8 = 66;
+    /// `serve`: the listen address is taken, not this machine's, or not allowed (as
+    /// `EX_UNAVAILABLE`).
+    pub const CANNOT_LISTEN: u8 = 69;
 }
 
 /// Sets up logging to stderr; `RUST_LOG` overrides the default of warnings only. A log line

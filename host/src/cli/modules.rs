@@ -17,7 +17,7 @@ use crate::wire::ModuleView;
   wasmpool modules rm 3f2a9c1b8e7d...    (refused while queued jobs use it)")]
 pub struct ModulesCommand {
     #[command(flatten)]
-    remote: RemoteOptions,
+    pub(super) remote: RemoteOptions,
     #[command(subcommand)]
     action: Option<ModulesAction>,
 }

@@ -17,7 +17,7 @@ use crate::wire::NodeView;
   wasmpool nodes --server http://hostb:8081 --json")]
 pub struct NodesCommand {
     #[command(flatten)]
-    remote: RemoteOptions,
+    pub(super) remote: RemoteOptions,
 }
 
 impl NodesCommand {

@@ -18,7 +18,7 @@ use crate::wire::{JobState, PoolView};
   wasmpool pool resume")]
 pub struct PoolCommand {
     #[command(flatten)]
-    remote: RemoteOptions,
+    pub(super) remote: RemoteOptions,
     #[command(subcommand)]
     action: Option<PoolAction>,
 }

@@ -4,24 +4,27 @@
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::remote::{RemoteOptions, table};
-use crate::units::parse_duration;
+use crate::units::{format_duration, parse_duration};
+
+/// The longest a single get waits on the service (`api/queues.rs`).
+const SERVICE_GET_WAIT: Duration = Duration::from_secs(60);
 
 /// Put items on a named queue, take them off, or list the queues.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   wasmpool queue put tasks 1 2 3 4 5          (one item per argument)
   echo hello | wasmpool queue put --stdin inbox
-  wasmpool queue get --timeout 10s --count 5 results
+  wasmpool queue get --timeout 10s --count 5 results    (up to 5 items within 10s in all)
   wasmpool queue ls")]
 pub struct QueueCommand {
     #[command(flatten)]
-    remote: RemoteOptions,
+    pub(super) remote: RemoteOptions,
     #[command(subcommand)]
     action: QueueAction,
 }
@@ -42,12 +45,14 @@ enum QueueAction {
         #[arg(required_unless_present = "stdin")]
         items: Vec<String>,
     },
-    /// Take items off a queue and print them, one per line (exit 1 if none came in time).
+    /// Take up to N items off a queue and print them, one per line, as they come; stop at N
+    /// or when --timeout has passed (exit 1 only if no item came at all).
     Get {
-        /// Wait this long for each item.
+        /// Wait at most this long for the items, all of them together (a bare number is
+        /// seconds; default: take only what is there now).
         #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "0s")]
         timeout: Duration,
-        /// How many items to take.
+        /// How many items to take at most.
         #[arg(long, short = 'n', value_name = "N", default_value_t = 1)]
         count: usize,
         /// The queue.
@@ -86,20 +91,29 @@ impl QueueCommand {
                 Ok(ExitCode::SUCCESS)
             }
             QueueAction::Get { timeout, count, name } => {
-                let mut stdout = std::io::stdout().lock();
-                for _ in 0..*count {
-                    match client.queue_get(name, *timeout).await? {
-                        Some(item) => {
-                            stdout.write_all(&item)?;
-                            stdout.write_all(b"\n")?;
+                let deadline = Instant::now() + *timeout;
+                let mut taken = 0;
+                while taken < *count {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let Some(item) = client.queue_get(name, left).await? else {
+                        // The service waits a minute at most per get: ask again if that is
+                        // what ended this one.
+                        if left > SERVICE_GET_WAIT && Instant::now() < deadline {
+                            continue;
                         }
-                        None => {
-                            eprintln!(
-                                "wasmpool: no item arrived on queue {name} within {timeout:?}"
-                            );
-                            return Ok(ExitCode::from(super::exit::API_ERROR));
-                        }
-                    }
+                        break;
+                    };
+                    // Each item as it comes: a reader piped to this sees it at once.
+                    let mut stdout = std::io::stdout().lock();
+                    stdout.write_all(&item)?;
+                    stdout.write_all(b"\n")?;
+                    stdout.flush()?;
+                    taken += 1;
+                }
+                if taken == 0 {
+                    let within = format_duration(*timeout);
+                    eprintln!("wasmpool: no item arrived on queue {name} within {within}");
+                    return Ok(ExitCode::from(super::exit::API_ERROR));
                 }
                 Ok(ExitCode::SUCCESS)
             }

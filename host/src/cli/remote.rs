@@ -39,6 +39,34 @@ pub struct RemoteOptions {
     pub json: bool,
 }
 
+/// The client options given before the verb (`wasmpool --server URL jobs`); they apply to
+/// the verb unless it is given them again after its name.
+#[derive(Debug, Clone, Args)]
+pub struct LeadingOptions {
+    /// For the client verbs: the service's URL (also accepted after the verb).
+    #[arg(long, value_name = "URL", value_parser = parse_server)]
+    pub server: Option<String>,
+    /// For the client verbs: the API token (also accepted after the verb).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// For the client verbs: print the service's JSON answer (also accepted after the verb).
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl LeadingOptions {
+    /// The first option given, as written on the command line, if any.
+    pub fn given(&self) -> Option<&'static str> {
+        [
+            (self.server.is_some(), "--server"),
+            (self.token.is_some(), "--token"),
+            (self.json, "--json"),
+        ]
+        .into_iter()
+        .find_map(|(given, name)| given.then_some(name))
+    }
+}
+
 fn parse_server(text: &str) -> Result<String, String> {
     crate::client::parse_server(text).map(|_| text.to_string()).map_err(|error| error.to_string())
 }
@@ -157,8 +185,11 @@ pub fn sample_job(id: i64, state: crate::wire::JobState) -> crate::wire::JobView
         id,
         name: None,
         module: "ab".repeat(32),
+        module_name: None,
+        argv0: None,
         args: Vec::new(),
         env: Default::default(),
+        job_env: false,
         priority: 0,
         state,
         attempts: 1,

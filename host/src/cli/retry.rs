@@ -12,7 +12,7 @@ use super::remote::RemoteOptions;
   wasmpool retry 42 && wasmpool wait 42")]
 pub struct RetryCommand {
     #[command(flatten)]
-    remote: RemoteOptions,
+    pub(super) remote: RemoteOptions,
     /// The job's id.
     id: i64,
 }

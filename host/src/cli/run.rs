@@ -8,18 +8,24 @@ use anyhow::Context;
 use clap::Args;
 
 use super::local::{self, CacheOptions};
-use super::options::JobOptions;
+use super::options::{GuestCommand, JobOptions};
 use crate::units::format_size;
 
 /// Run one job in a sandboxed worker process, print what it wrote, and exit with its exit
-/// code (124 on timeout, 134 on a trap or a memory or fuel limit, 125 if wasmpool itself
-/// failed).
+/// code (124 on timeout, 134 on a trap or a memory or fuel limit, 66 if MODULE or --stdin
+/// cannot be read, 125 if wasmpool itself failed).
+///
+/// wasmpool's options go before MODULE; everything after it is the guest's, flags included.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:
+#[command(
+    override_usage = "wasmpool run [OPTIONS] MODULE [ARGS]...",
+    after_help = "Examples:
   wasmpool run hello.wasm
   echo hi | wasmpool run echo.wasm
-  wasmpool run --timeout 2s --memory 64MiB --env NAME=you task.wasm -- --flag arg
-  wasmpool run --dir ./data::/data:ro --stdin input.txt task.wasm")]
+  wasmpool run --timeout 2s --memory 64MiB --env NAME=you task.wasm --flag arg
+  wasmpool run --env HOME --argv0 task task.wasm --help      (--help is the guest's)
+  wasmpool run --dir ./data::/data:ro --stdin input.txt task.wasm"
+)]
 pub struct RunCommand {
     #[command(flatten)]
     options: JobOptions,
@@ -28,20 +34,21 @@ pub struct RunCommand {
     /// Feed this file to the guest's stdin instead of this command's own stdin.
     #[arg(long, value_name = "FILE")]
     stdin: Option<PathBuf>,
-    /// The WASI program: a preview 1 module or a preview 2 component.
-    module: PathBuf,
-    /// Arguments passed to the program.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    args: Vec<String>,
+    /// The program name the guest sees as argv[0] (default: MODULE's file name).
+    #[arg(long, value_name = "NAME")]
+    argv0: Option<String>,
+    #[command(flatten)]
+    guest: GuestCommand,
 }
 
 impl RunCommand {
     /// Runs the job and mirrors its output and exit code.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         let stdin = self.read_stdin()?;
-        let module = self.cache.compile(&self.module, self.options.fuel)?;
-        let mut argv = vec![local::program_name(&self.module)];
-        argv.extend(self.args.iter().cloned());
+        let path = PathBuf::from(self.guest.module());
+        let module = self.cache.compile(&path, self.options.fuel)?;
+        let argv0 = self.argv0.clone().unwrap_or_else(|| local::program_name(&path));
+        let argv = std::iter::once(argv0).chain(self.guest.args().iter().cloned()).collect();
         let job = local::job("1".into(), &module, argv, &self.options, stdin);
         let completed = local::runtime()?.block_on(async {
             let pool = local::start_pool(1)?;
@@ -53,14 +60,14 @@ impl RunCommand {
         std::io::stdout().write_all(&result.stdout)?;
         std::io::stdout().flush()?;
         std::io::stderr().write_all(&result.stderr)?;
-        for (stream, cut) in
-            [("stdout", result.stdout_truncated), ("stderr", result.stderr_truncated)]
-        {
-            if cut {
-                let cap = format_size(self.options.output_limit);
-                eprintln!("wasmpool: {stream} was cut at {cap} (--output-limit)");
-            }
-        }
+        let cap = format_size(self.options.output_limit);
+        report_cuts(
+            [
+                (result.stdout.as_slice(), result.stdout_truncated),
+                (result.stderr.as_slice(), result.stderr_truncated),
+            ],
+            |stream| format!("{stream} was cut at {cap} (--output-limit)"),
+        );
         if !matches!(result.outcome, crate::job::Outcome::Exited(_)) {
             eprintln!("wasmpool: job {}", result.outcome.describe());
         }
@@ -71,7 +78,7 @@ impl RunCommand {
     /// file. A terminal is not read (the job would wait for end-of-file before starting).
     fn read_stdin(&self) -> anyhow::Result<Vec<u8>> {
         if let Some(path) = &self.stdin {
-            return std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
+            return Ok(super::read_input(path)?);
         }
         let mut bytes = Vec::new();
         let stdin = std::io::stdin();
@@ -79,5 +86,25 @@ impl RunCommand {
             stdin.lock().read_to_end(&mut bytes).context("cannot read stdin")?;
         }
         Ok(bytes)
+    }
+}
+
+/// Says on stderr which captured streams were cut, each notice on a line of its own: a cut
+/// stream rarely ends with a newline, and on a terminal the notice would follow it on the
+/// same line. `streams` are stdout's and stderr's bytes as written, and whether each was cut.
+pub(super) fn report_cuts(streams: [(&[u8], bool); 2], notice: impl Fn(&str) -> String) {
+    let [(stdout, stdout_cut), (stderr, stderr_cut)] = streams;
+    if !stdout_cut && !stderr_cut {
+        return;
+    }
+    // What was written last decides whether the cursor is at the start of a line.
+    let last = if stderr.is_empty() { stdout } else { stderr };
+    if last.last().is_some_and(|&byte| byte != b'\n') {
+        super::say(format_args!(""));
+    }
+    for (stream, cut) in [("stdout", stdout_cut), ("stderr", stderr_cut)] {
+        if cut {
+            super::say(format_args!("wasmpool: {}", notice(stream)));
+        }
     }
 }

@@ -5,11 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::exit;
+use super::{UsageError, exit};
 use crate::api::ServiceLimits;
 use crate::cluster::Liveness;
 use crate::compile_process::CompileLimits;
@@ -31,11 +30,15 @@ use crate::units::{parse_duration, parse_size};
   wasmpool serve --store postgres://localhost/wasmpool --node a --token \"$T\"
   curl -H 'Content-Type: application/wasm' --data-binary @hello.wasm http://127.0.0.1:8080/v1/run
 
-Exit status: 0 after a drain; 75 if another serve holds the data directory (try again once it
-stops, or give each serve its own --data); 125 on any other failure.")]
+Exit status: 0 after a drain; 2 on a usage mistake (an address that is not HOST:PORT or does
+not resolve, a non-loopback address without a token, options that contradict each other); 69
+if it cannot listen on the address (in use, not this machine's, or not allowed); 75 if
+another serve holds the data directory (try again once it stops, or give each serve its own
+--data); 125 on any other failure.")]
 pub struct ServeCommand {
-    /// Address to listen on. A non-loopback address requires a token.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    /// Address to listen on, HOST:PORT (a name such as localhost is resolved, IPv4 first).
+    /// A non-loopback address requires a token.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", value_parser = parse_listen)]
     listen: SocketAddr,
     /// On a loopback address, requests must name the service as `localhost`, `127.0.0.1`
     /// or `[::1]` with the listen port in `Host` (421 otherwise: DNS rebinding). Also answer
@@ -142,7 +145,7 @@ impl ServeCommand {
         let result = runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind(self.listen)
                 .await
-                .with_context(|| format!("cannot listen on {}", self.listen))?;
+                .map_err(|source| ListenError { address: self.listen, source })?;
             let shutdown = CancellationToken::new();
             tokio::spawn(watch_signals(shutdown.clone()));
             serve(config, listener, shutdown).await
@@ -162,37 +165,41 @@ impl ServeCommand {
     fn config(&self) -> anyhow::Result<ServiceConfig> {
         let token = self.token.clone().filter(|token| !token.is_empty());
         if token.is_none() && !self.listen.ip().is_loopback() {
-            bail!(
+            return Err(usage(format!(
                 "refusing to listen on {} without a token: pass --token or set WASMPOOL_TOKEN",
                 self.listen
-            );
+            )));
         }
         if self.default_timeout > self.max_timeout || self.default_memory > self.max_memory {
-            bail!("the default timeout and memory must not exceed their maxima");
+            return Err(usage("the default timeout and memory must not exceed their maxima"));
         }
         let workers = self
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         if !(1..=1024).contains(&workers) {
-            bail!("--workers must be from 1 to 1024");
+            return Err(usage("--workers must be from 1 to 1024"));
         }
         if self.heartbeat.is_zero() || self.lease < self.heartbeat * 2 {
-            bail!("--lease must be at least twice --heartbeat (a host must be able to miss one)");
+            return Err(usage(
+                "--lease must be at least twice --heartbeat (a host must be able to miss one)",
+            ));
         }
         if self.node.as_ref().is_some_and(|name| name.is_empty() || name.len() > 100) {
-            bail!("--node must be 1 to 100 characters");
+            return Err(usage("--node must be 1 to 100 characters"));
         }
         if self.header_timeout.is_zero() || self.body_timeout.is_zero() {
-            bail!("--header-timeout and --body-timeout must be more than zero");
+            return Err(usage("--header-timeout and --body-timeout must be more than zero"));
         }
         if self.max_connections == 0 {
-            bail!("--max-connections must be at least 1");
+            return Err(usage("--max-connections must be at least 1"));
         }
         if let Some(bad) = self.allowed_hosts.iter().find(|name| {
             name.is_empty()
                 || !name.chars().all(|c| c.is_ascii_alphanumeric() || ".-_:[]".contains(c))
         }) {
-            bail!("--allowed-host `{bad}` is not a host name (NAME or NAME:PORT)");
+            return Err(usage(format!(
+                "--allowed-host `{bad}` is not a host name (NAME or NAME:PORT)"
+            )));
         }
         let limits = ServiceLimits {
             default_timeout: self.default_timeout,
@@ -232,6 +239,52 @@ impl ServeCommand {
             },
             allowed_hosts: self.allowed_hosts.clone(),
         })
+    }
+}
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError(message.into()).into()
+}
+
+/// `--listen`'s address: an IP address and port, or a host name and port resolved here
+/// (preferring IPv4, as the default listens there and clients try it first).
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(address) = text.parse() {
+        return Ok(address);
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!("`{text}` is not HOST:PORT (say 127.0.0.1:8080 or localhost:8080)"));
+    };
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(format!("`{text}` is not HOST:PORT (say 127.0.0.1:8080 or localhost:8080)"));
+    }
+    let addresses: Vec<SocketAddr> =
+        text.to_socket_addrs().map_err(|e| format!("cannot resolve `{host}`: {e}"))?.collect();
+    addresses
+        .iter()
+        .find(|address| address.is_ipv4())
+        .or(addresses.first())
+        .copied()
+        .ok_or_else(|| format!("`{host}` resolves to no address"))
+}
+
+/// The service could not take its listen address. Exit code 69 (`EX_UNAVAILABLE`).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {address}: {source}{}", listen_hint(source))]
+pub struct ListenError {
+    /// The address.
+    pub address: SocketAddr,
+    /// Why.
+    pub source: std::io::Error,
+}
+
+fn listen_hint(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => " (another process listens there; pick another port)",
+        std::io::ErrorKind::AddrNotAvailable => " (not an address of this machine)",
+        std::io::ErrorKind::PermissionDenied => " (ports below 1024 need privileges)",
+        _ => "",
     }
 }
 

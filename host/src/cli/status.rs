@@ -17,7 +17,7 @@ use crate::wire::JobView;
   wasmpool status --json 42 | jq -r .state")]
 pub struct StatusCommand {
     #[command(flatten)]
-    remote: RemoteOptions,
+    pub(super) remote: RemoteOptions,
     /// The job's id.
     id: i64,
 }
@@ -67,10 +67,16 @@ fn fields(job: &JobView, now: SystemTime) -> Vec<Vec<String>> {
         job.fuel.map_or_else(|| "unmetered".to_string(), |fuel| fuel.to_string()),
     );
     let env: Vec<String> = job.env.iter().map(|(key, value)| format!("{key}={value}")).collect();
+    let module = match &job.module_name {
+        Some(name) => format!("{name} ({})", job.module),
+        None => job.module.clone(),
+    };
     let rows = [
-        ("module", Some(job.module.clone())),
+        ("module", Some(module)),
+        ("argv0", job.argv0.clone()),
         ("args", (!job.args.is_empty()).then(|| quote_all(&job.args))),
         ("env", (!env.is_empty()).then(|| quote_all(&env))),
+        ("job env", job.job_env.then(|| "WASMPOOL_JOB_ID, WASMPOOL_WORKER_PID".to_string())),
         ("priority", Some(job.priority.to_string())),
         ("attempts", Some(format!("{} of {}", job.attempts, job.max_attempts))),
         ("worker", job.worker_pid.map(|pid| format!("pid {pid}"))),
@@ -106,6 +112,7 @@ mod tests {
     fn block_lists_known_fields_then_output() {
         let job = JobView {
             name: Some("nightly".into()),
+            module_name: Some("fib".into()),
             args: vec!["a".into(), "two words".into()],
             env: [("K".to_string(), "V".to_string())].into(),
             max_attempts: 3,
@@ -125,7 +132,7 @@ mod tests {
         let text = describe(&job, now).expect("valid output");
         let expected = format!(
             "job 42 (nightly): failed
-module       {}
+module       fib ({})
 args         a \"two words\"
 env          K=V
 priority     0

@@ -2,7 +2,7 @@
 //! scripts can keep it, or, with `--wait`, behaves as `wasmpool wait` on it.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,40 +11,57 @@ use anyhow::Context;
 use base64::Engine;
 use clap::Args;
 
+use super::options::{GuestCommand, parse_env, parse_memory};
 use super::remote::RemoteOptions;
 use super::wait::wait_and_report;
-use crate::client::Client;
-use crate::units::{parse_duration, parse_size};
+use crate::client::{Client, ClientError};
+use crate::units::{format_duration_like, parse_duration};
 use crate::wire::JobRequest;
 
 /// Submit a job to a running service and print its id. MODULE is an uploaded module's hash
-/// or name, or a path to a .wasm file, which is uploaded first.
+/// or name, or a path to a .wasm file, which is uploaded first. wasmpool's options go before
+/// MODULE; everything after it is the guest's, flags included.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:
+#[command(
+    override_usage = "wasmpool submit [OPTIONS] MODULE [ARGS]...",
+    after_help = "Examples:
   id=$(wasmpool submit hello.wasm)
-  wasmpool submit --name nightly --priority 5 --timeout 2s --memory 64MiB fib -- 30
-  wasmpool submit --stdin input.txt --wait echo          (exits with the job's exit code)
-  wasmpool submit --idempotency-key build-1234 task.wasm")]
+  wasmpool submit --name nightly --priority 5 --timeout 2s --memory 64MiB fib 30
+  echo hi | wasmpool submit --wait echo          (piped stdin is the job's; exits with its code)
+  wasmpool submit --wait task.wasm --help         (--help is the guest's)
+  wasmpool submit --idempotency-key build-1234 task.wasm"
+)]
 pub struct SubmitCommand {
     #[command(flatten)]
-    remote: RemoteOptions,
+    pub(super) remote: RemoteOptions,
     /// A label for the job.
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
     /// Higher runs first (-1000..=1000, default 0).
     #[arg(long, value_name = "P", allow_negative_numbers = true)]
     priority: Option<i32>,
-    /// Set an environment variable for the guest (repeatable).
-    #[arg(long = "env", short = 'e', value_name = "K=V", value_parser = parse_env)]
+    /// Set an environment variable for the guest; NAME alone passes this command's own
+    /// value of NAME (repeatable).
+    #[arg(long = "env", short = 'e', value_name = "NAME[=VALUE]", value_parser = parse_env)]
     env: Vec<(String, String)>,
-    /// Feed this file to the guest's stdin (`-` for this command's stdin).
+    /// Also give the guest WASMPOOL_JOB_ID and WASMPOOL_WORKER_PID in its environment
+    /// (otherwise it sees exactly the --env variables).
+    #[arg(long)]
+    job_env: bool,
+    /// The program name the guest sees as argv[0] (default: the module's short hash and
+    /// `.wasm`).
+    #[arg(long, value_name = "NAME")]
+    argv0: Option<String>,
+    /// Feed this file to the guest's stdin (`-` for this command's stdin, which is also the
+    /// default when it is a pipe or a file rather than a terminal).
     #[arg(long, value_name = "FILE")]
     stdin: Option<PathBuf>,
-    /// Stop the job after this long (e.g. 500ms, 1s, 2m; default set by the service).
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
-    timeout: Option<Duration>,
+    /// Stop the job after this long (e.g. 500ms, 1s, 2m; a bare number is seconds; default
+    /// set by the service).
+    #[arg(long, value_name = "DUR", value_parser = Typed::parse)]
+    timeout: Option<Typed>,
     /// Most linear memory the guest may use, rounded up to whole MiB (e.g. 64MiB).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
     memory: Option<u64>,
     /// Fuel the guest may burn; unmetered if not given.
     #[arg(long, value_name = "N")]
@@ -52,7 +69,7 @@ pub struct SubmitCommand {
     /// Attempts in all, counting the first (default 1: no retry).
     #[arg(long, value_name = "N")]
     max_attempts: Option<u32>,
-    /// Do not start the job before this long has passed.
+    /// Do not start the job before this long has passed (a bare number is seconds).
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     delay: Option<Duration>,
     /// Submitting again with the same key yields the same job instead of a new one.
@@ -61,21 +78,21 @@ pub struct SubmitCommand {
     /// Wait for the job, print its output and exit with its exit code (as `wasmpool wait`).
     #[arg(long)]
     wait: bool,
-    /// The module's hash or name, or a .wasm file to upload first.
-    module: String,
-    /// Arguments passed to the program.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    args: Vec<String>,
+    #[command(flatten)]
+    guest: GuestCommand,
 }
 
 impl SubmitCommand {
     /// Submits the job and prints its id (or waits for it).
     pub fn execute(self) -> anyhow::Result<ExitCode> {
-        let stdin = self.stdin.as_deref().map(read_stdin).transpose()?;
+        let stdin = self.read_stdin()?;
         self.remote.run(async |client| {
             let module = self.module_ref(&client).await?;
             let request = self.request(module, stdin);
-            let accepted = client.submit(&request, self.idempotency_key.as_deref()).await?;
+            let accepted = client
+                .submit(&request, self.idempotency_key.as_deref())
+                .await
+                .map_err(|error| self.in_users_terms(error))?;
             if self.wait {
                 return wait_and_report(&client, accepted.id, None, self.remote.json).await;
             }
@@ -88,14 +105,58 @@ impl SubmitCommand {
 
     /// The module to name in the request: an existing file wins over a module of the same
     /// name on the server, and is submitted by the hash its upload returns.
-    async fn module_ref(&self, client: &Client) -> anyhow::Result<String> {
-        let path = Path::new(&self.module);
-        if !path.is_file() {
-            return Ok(self.module.clone());
+    /// The service names its maximum timeout in milliseconds, as the API takes it; say it
+    /// in the unit `--timeout` was given in (`--timeout 2h` → "at most 1h").
+    fn in_users_terms(&self, error: ClientError) -> ClientError {
+        let (ClientError::Api { status: 400, code, message }, Some(timeout)) =
+            (&error, &self.timeout)
+        else {
+            return error;
+        };
+        let max_ms = message
+            .strip_prefix("timeout_ms ")
+            .and_then(|rest| rest.split_once("at most "))
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .and_then(|figure| figure.parse::<u64>().ok());
+        let Some(max_ms) = max_ms else { return error };
+        let max = format_duration_like(Duration::from_millis(max_ms), &timeout.text);
+        ClientError::Api {
+            status: 400,
+            code: code.clone(),
+            message: format!(
+                "--timeout {} is above the service's maximum: at most {max}",
+                timeout.text
+            ),
         }
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    }
+
+    /// A MODULE with a `/` in it is a path: one that names no file is not a module's name
+    /// either (names cannot hold `/`), so it fails as a file that cannot be read.
+    async fn module_ref(&self, client: &Client) -> anyhow::Result<String> {
+        let module = self.guest.module();
+        let path = Path::new(module);
+        if !path.is_file() && !module.contains('/') {
+            return Ok(module.to_string());
+        }
+        let bytes = super::read_input(path)?;
         Ok(client.upload(bytes, None).await?.hash)
+    }
+
+    /// The job's stdin: `--stdin FILE` (`-` for ours), else this process's stdin when it is
+    /// a pipe or a file, as `run` does (a terminal is not read: it would wait for Ctrl-D).
+    fn read_stdin(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        let read_ours = || {
+            let mut bytes = Vec::new();
+            std::io::stdin().lock().read_to_end(&mut bytes).context("cannot read stdin")?;
+            anyhow::Ok(bytes)
+        };
+        match &self.stdin {
+            Some(path) if path != Path::new("-") => Ok(Some(super::read_input(path)?)),
+            Some(_) => read_ours().map(Some),
+            None if std::io::stdin().is_terminal() => Ok(None),
+            // Nothing piped in is no stdin, not an empty one to send.
+            None => read_ours().map(|bytes| (!bytes.is_empty()).then_some(bytes)),
+        }
     }
 
     fn request(&self, module: String, stdin: Option<Vec<u8>>) -> JobRequest {
@@ -108,13 +169,15 @@ impl SubmitCommand {
         };
         JobRequest {
             module,
-            args: self.args.clone(),
+            args: self.guest.args().to_vec(),
             env: self.env.iter().cloned().collect::<BTreeMap<_, _>>(),
+            argv0: self.argv0.clone(),
+            job_env: self.job_env,
             stdin,
             stdin_base64,
             name: self.name.clone(),
             priority: self.priority,
-            timeout_ms: self.timeout.map(millis_ceil),
+            timeout_ms: self.timeout.as_ref().map(|timeout| millis_ceil(timeout.value)),
             memory_mb: self.memory.map(|bytes| bytes.div_ceil(1 << 20)),
             fuel: self.fuel,
             max_attempts: self.max_attempts,
@@ -123,25 +186,22 @@ impl SubmitCommand {
     }
 }
 
+/// A duration as typed and as read: messages answer in the unit it was typed in.
+#[derive(Debug, Clone)]
+struct Typed {
+    text: String,
+    value: Duration,
+}
+
+impl Typed {
+    fn parse(text: &str) -> Result<Typed, String> {
+        Ok(Typed { text: text.trim().to_string(), value: parse_duration(text)? })
+    }
+}
+
 /// Whole milliseconds, rounded up so that a short but non-zero duration never becomes 0.
 fn millis_ceil(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX)
-}
-
-fn read_stdin(path: &Path) -> anyhow::Result<Vec<u8>> {
-    if path == Path::new("-") {
-        let mut bytes = Vec::new();
-        std::io::stdin().lock().read_to_end(&mut bytes).context("cannot read stdin")?;
-        return Ok(bytes);
-    }
-    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
-}
-
-fn parse_env(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
-        _ => Err(format!("`{text}` is not K=V")),
-    }
 }
 
 #[cfg(test)]
@@ -202,16 +262,22 @@ mod tests {
     }
 
     #[test]
-    fn options_stop_at_the_first_guest_argument() {
-        let command = parse(&["fib", "--json", "x", "--wait"]);
-        assert!(command.remote.json && !command.wait);
-        assert_eq!(command.args, ["x", "--wait"]);
+    fn everything_after_the_module_is_the_guests() {
+        let command = parse(&["--argv0", "calc", "fib", "--json", "x", "--wait", "--help"]);
+        assert!(!command.remote.json && !command.wait);
+        let request = command.request("fib".into(), None);
+        assert_eq!(request.args, ["--json", "x", "--wait", "--help"]);
+        assert_eq!(request.argv0.as_deref(), Some("calc"));
+        // A `--` right after MODULE only separates; a later one is the guest's.
+        assert_eq!(parse(&["fib", "--", "--", "-n"]).guest.args(), ["--", "-n"]);
     }
 
     #[test]
-    fn bad_env_is_a_usage_error() {
+    fn env_takes_a_value_or_passes_ours() {
         assert!(parse_env("=x").is_err());
-        assert!(parse_env("novalue").is_err());
+        assert!(parse_env("WASMPOOL_SURELY_UNSET_VARIABLE").is_err());
         assert_eq!(parse_env("K="), Ok(("K".into(), String::new())));
+        let path = std::env::var("PATH").expect("tests run with a PATH");
+        assert_eq!(parse_env("PATH"), Ok(("PATH".into(), path)));
     }
 }

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
 
 use super::remote::{RemoteOptions, or_dash};
@@ -12,14 +11,15 @@ use crate::units::format_size;
 use crate::wire::ModuleView;
 
 /// Upload a WASI module or component and print `HASH  KIND  SIZE  NAME`. Uploading the same
-/// bytes again is harmless: the module is known by its SHA-256.
+/// bytes again is harmless: the module is known by its SHA-256. A FILE that cannot be read
+/// (missing, a directory) exits 66.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   wasmpool upload --name fib fib.wasm
   hash=$(wasmpool upload task.wasm | cut -d' ' -f1)")]
 pub struct UploadCommand {
     #[command(flatten)]
-    remote: RemoteOptions,
+    pub(super) remote: RemoteOptions,
     /// Point this name at the module (a later upload under the same name takes it over).
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
@@ -30,8 +30,7 @@ pub struct UploadCommand {
 impl UploadCommand {
     /// Uploads the file and prints what the service made of it.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
-        let bytes = std::fs::read(&self.file)
-            .with_context(|| format!("cannot read {}", self.file.display()))?;
+        let bytes = super::read_input(&self.file)?;
         self.remote.run(async |client| {
             let module = client.upload(bytes, self.name.as_deref()).await?;
             if !self.remote.print_json(&module)? {

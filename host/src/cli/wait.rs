@@ -30,7 +30,7 @@ const MIN_ROUND: Duration = Duration::from_millis(200);
   wasmpool wait --json 42 | jq .state")]
 pub struct WaitCommand {
     #[command(flatten)]
-    remote: RemoteOptions,
+    pub(super) remote: RemoteOptions,
     /// Give up after this long (e.g. 30s, 5m); default: wait as long as it takes.
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     timeout: Option<Duration>,
@@ -129,11 +129,10 @@ fn write_output(job: &JobView) -> anyhow::Result<()> {
     out.write_all(&stdout)?;
     out.flush()?;
     std::io::stderr().write_all(&stderr)?;
-    for (stream, cut) in [("stdout", job.stdout_truncated), ("stderr", job.stderr_truncated)] {
-        if cut {
-            eprintln!("wasmpool: job {}'s {stream} was cut at the service's output limit", job.id);
-        }
-    }
+    super::run::report_cuts(
+        [(stdout.as_slice(), job.stdout_truncated), (stderr.as_slice(), job.stderr_truncated)],
+        |stream| format!("job {}'s {stream} was cut at the service's output limit", job.id),
+    );
     Ok(())
 }
 

@@ -17,9 +17,9 @@ use super::state::{JobState, P1State, P2State};
 use super::task::TaskContext;
 use crate::job::{JobResult, JobSpec, Outcome};
 
-/// Extra environment the worker adds for every guest.
+/// What the worker adds to every job: its pid and where `wasmpool:task` calls go.
 pub struct JobEnv {
-    /// Pid of the worker process, exposed as `WASMPOOL_WORKER_PID`.
+    /// Pid of the worker process, exposed as `WASMPOOL_WORKER_PID` to jobs that ask for it.
     pub worker_pid: u32,
     /// Where the job's `wasmpool:task` calls go.
     pub backend: Option<std::sync::Arc<dyn super::task::TaskBackend>>,
@@ -108,11 +108,13 @@ fn wasi_builder(
     stdin: Vec<u8>,
 ) -> Result<WasiCtxBuilder, String> {
     let mut builder = WasiCtxBuilder::new();
+    builder.args(&job.args).envs(&job.env);
+    if job.job_env {
+        builder
+            .env("WASMPOOL_JOB_ID", &job.id)
+            .env("WASMPOOL_WORKER_PID", env.worker_pid.to_string());
+    }
     builder
-        .args(&job.args)
-        .envs(&job.env)
-        .env("WASMPOOL_JOB_ID", &job.id)
-        .env("WASMPOOL_WORKER_PID", env.worker_pid.to_string())
         .stdin(MemoryInputPipe::new(stdin))
         .stdout(capture.stdout.clone())
         .stderr(capture.stderr.clone())

@@ -162,6 +162,12 @@ pub struct NewJob {
     pub delay: Duration,
     /// A retried submission with the same key returns the first job.
     pub idempotency_key: Option<String>,
+    /// The guest's argv[0]; `None` for the default.
+    pub argv0: Option<String>,
+    /// Whether the guest's environment also holds `WASMPOOL_JOB_ID` and `WASMPOOL_WORKER_PID`.
+    pub job_env: bool,
+    /// The module name the job was submitted by; `None` when by hash.
+    pub module_name: Option<String>,
 }
 
 /// Which attempt of a job a write comes from: the attempt number and the node incarnation

@@ -87,6 +87,12 @@ pub struct JobRecord {
     pub node: Option<String>,
     /// That host's incarnation (the attempt's fencing token; 0 on SQLite).
     pub node_id: Option<i64>,
+    /// The guest's argv[0]; `None` for the default.
+    pub argv0: Option<String>,
+    /// Whether the guest's environment also holds `WASMPOOL_JOB_ID` and `WASMPOOL_WORKER_PID`.
+    pub job_env: bool,
+    /// The module name the job was submitted by; `None` when by hash.
+    pub module_name: Option<String>,
 }
 
 /// A host of the cluster (its newest incarnation).
@@ -290,6 +296,9 @@ pub fn job(row: &impl Columns) -> Result<JobRecord> {
         progress: progress(row.int("progress_percent")?, row.text("progress_message")?),
         node: row.text("node")?,
         node_id: row.int("node_id")?,
+        argv0: row.text("argv0")?,
+        job_env: row.int("job_env")?.is_some_and(|flag| flag != 0),
+        module_name: row.text("module_name")?,
     })
 }
 

@@ -787,6 +787,9 @@ async fn insert(
         .bind(jobs.iter().map(|job| job.fuel.map(|fuel| fuel as i64)).collect::<Vec<_>>())
         .bind(jobs.iter().map(|job| i64::from(job.max_attempts)).collect::<Vec<_>>())
         .bind(jobs.iter().map(|job| job.delay.as_micros() as i64).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|job| job.argv0.as_deref()).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|job| job.job_env).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|job| job.module_name.as_deref()).collect::<Vec<_>>())
         .fetch_all(&mut **tx)
         .await?;
     Ok(rows::in_insert_order(ids, jobs.len())?
@@ -818,6 +821,9 @@ async fn insert_keyed(
         .bind(i64::from(job.max_attempts))
         .bind(key)
         .bind(job.delay.as_micros() as i64)
+        .bind(job.argv0.as_deref())
+        .bind(job.job_env)
+        .bind(job.module_name.as_deref())
         .fetch_optional(&mut **tx)
         .await?;
     if let Some(id) = id {

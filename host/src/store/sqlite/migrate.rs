@@ -42,6 +42,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "attempt node",
         sql: include_str!("migrations/0004_attempt_node.sql"),
     },
+    Migration {
+        version: 5,
+        description: "guest command",
+        sql: include_str!("migrations/0005_guest_command.sql"),
+    },
 ];
 
 impl Migration {

@@ -279,6 +279,9 @@ mod tests {
         assert_eq!(claimed.jobs.len(), 1);
         let job = store.job(claimed.jobs[0].id).await.unwrap().unwrap();
         assert_eq!((job.state, job.node.as_deref()), (JobState::Running, Some("a")));
+        // A job from before argv0 and job_env runs as it would have: default argv[0], and
+        // (the one change of behaviour) exactly its own environment.
+        assert_eq!((job.argv0, job.job_env, job.module_name), (None, false, None));
         drop(store);
 
         let db = Connection::open(&path).unwrap();
@@ -295,7 +298,8 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         let versions: Vec<i64> = recorded.iter().map(|row| row.0).collect();
-        assert_eq!(versions, [1, 2, 3, 4]);
+        assert_eq!(versions, [1, 2, 3, 4, 5]);
+        assert_eq!(recorded[4].1, "guest command");
         assert_eq!(recorded[0].4, 1234567, "the rows sqlx wrote are left alone");
         let (_, description, success, checksum, _) = &recorded[3];
         assert_eq!((description.as_str(), *success), ("attempt node", true));
