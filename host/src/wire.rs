@@ -460,25 +460,19 @@ mod integral {
 
     struct IntegerVisitor<T>(PhantomData<T>);
 
-    impl<T: TryFrom<i64> + TryFrom<u64>> IntegerVisitor<T> {
-        fn out_of_range<E: de::Error>(shown: impl fmt::Display) -> E {
-            E::custom(format_args!("{shown} is out of range for this field"))
-        }
-    }
-
     impl<'de, T: TryFrom<i64> + TryFrom<u64>> Visitor<'de> for IntegerVisitor<T> {
         type Value = T;
 
         fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-            formatter.write_str("an integer")
+            formatter.write_str("an integer in the field's range")
         }
 
         fn visit_i64<E: de::Error>(self, value: i64) -> Result<T, E> {
-            T::try_from(value).map_err(|_| Self::out_of_range(value))
+            T::try_from(value).map_err(|_| E::invalid_value(de::Unexpected::Signed(value), &self))
         }
 
         fn visit_u64<E: de::Error>(self, value: u64) -> Result<T, E> {
-            T::try_from(value).map_err(|_| Self::out_of_range(value))
+            T::try_from(value).map_err(|_| E::invalid_value(de::Unexpected::Unsigned(value), &self))
         }
 
         fn visit_f64<E: de::Error>(self, value: f64) -> Result<T, E> {

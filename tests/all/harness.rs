@@ -99,3 +99,40 @@ pub fn children(pid: u32) -> Vec<u32> {
     }
     pids
 }
+
+/// A valid module of `functions` empty functions (and a `_start`): cheap to write, costly to
+/// compile.
+pub fn many_functions(functions: u32) -> Vec<u8> {
+    fn leb(mut value: u32, out: &mut Vec<u8>) {
+        loop {
+            let byte = (value & 0x7f) as u8;
+            value >>= 7;
+            out.push(if value == 0 { byte } else { byte | 0x80 });
+            if value == 0 {
+                return;
+            }
+        }
+    }
+    fn section(id: u8, content: Vec<u8>, out: &mut Vec<u8>) {
+        out.push(id);
+        leb(content.len() as u32, out);
+        out.extend(content);
+    }
+    let mut module = b"\0asm\x01\0\0\0".to_vec();
+    section(1, vec![1, 0x60, 0, 0], &mut module);
+    let mut declared = Vec::new();
+    leb(functions, &mut declared);
+    declared.extend(std::iter::repeat_n(0u8, functions as usize));
+    section(3, declared, &mut module);
+    let mut exports = vec![1, 6];
+    exports.extend(b"_start");
+    exports.extend([0, 0]);
+    section(7, exports, &mut module);
+    let mut code = Vec::new();
+    leb(functions, &mut code);
+    for _ in 0..functions {
+        code.extend([2, 0, 0x0b]);
+    }
+    section(10, code, &mut module);
+    module
+}

@@ -244,3 +244,30 @@ fn a_guest_cannot_flood_the_hosts_log() {
     assert!(log.contains("not implemented"), "the first warnings still come through: {log}");
     assert!(log.contains("were dropped (rate limit)"), "{log}");
 }
+
+#[test]
+fn a_slow_compile_says_so_on_a_terminal_and_nothing_in_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("big.wasm");
+    std::fs::write(&module, super::harness::many_functions(60_000)).unwrap();
+    let run = format!("{} run {}", super::harness::WASMPOOL, module.display());
+
+    // In a pipe: only what the guest printed (nothing), no notice.
+    let piped = wasmpool(&["run", module.to_str().unwrap()])
+        .env("WASMPOOL_CACHE_DIR", dir.path().join("cache-piped"))
+        .output()
+        .unwrap();
+    assert_eq!(piped.status.code(), Some(0), "{}", stderr(&piped));
+    assert!(!stderr(&piped).contains("compiling"), "{}", stderr(&piped));
+
+    // `script` gives the command a terminal, as a person's shell does.
+    let terminal = std::process::Command::new("script")
+        .args(["-qec", &run, "/dev/null"])
+        .env("WASMPOOL_CACHE_DIR", dir.path().join("cache-terminal"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("script(1) from util-linux runs");
+    let shown = String::from_utf8_lossy(&terminal.stdout);
+    assert!(shown.contains("compiling") && shown.contains("big.wasm"), "{shown}");
+    assert!(shown.contains("done in"), "{shown}");
+}

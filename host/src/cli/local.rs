@@ -1,20 +1,17 @@
 //! What `run` and `map` share: a local pool under a private working directory, the
 //! compiled-module cache, and turning a finished job into output and an exit code.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::RecvTimeoutError;
-use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use indicatif::ProgressBar;
 
 use super::exit;
+use super::notice::with_notice;
 use crate::job::{JobSpec, ModuleRef, Outcome};
 use crate::pool::{Pool, PoolConfig};
 use crate::sandbox::{Compiler, Flavor};
-use crate::units::{format_duration, format_size};
+use crate::units::format_size;
 
 /// Where compiled modules are kept between runs.
 #[derive(Debug, Clone, Args)]
@@ -40,40 +37,11 @@ impl CacheOptions {
     pub fn compile(&self, path: &Path, fuel: Option<u64>) -> anyhow::Result<ModuleRef> {
         let bytes = super::read_input(path)?;
         let what = format!("{} ({})", path.display(), format_size(bytes.len() as u64));
-        with_notice(&what, || Compiler::new(self.dir()).compile(&bytes, Flavor::for_fuel(fuel)))
+        let message = format!("compiling {what}; later runs take it from the cache");
+        with_notice(message, || Compiler::new(self.dir()).compile(&bytes, Flavor::for_fuel(fuel)))
             .with_context(|| path.display().to_string())
     }
 }
-
-/// Runs `compile`, and on a terminal says what is going on when it takes long enough to be
-/// noticed (a large module can take tens of seconds to compile; cached ones load at once).
-fn with_notice<T>(what: &str, compile: impl FnOnce() -> T) -> T {
-    if !std::io::stderr().is_terminal() {
-        return compile();
-    }
-    let (finished, done) = std::sync::mpsc::channel::<()>();
-    let message = format!("compiling {what}; later runs take it from the cache");
-    let notice = std::thread::spawn(move || {
-        if done.recv_timeout(NOTICE_AFTER) != Err(RecvTimeoutError::Timeout) {
-            return;
-        }
-        let spinner = ProgressBar::new_spinner().with_message(message);
-        spinner.enable_steady_tick(Duration::from_millis(100));
-        let started = Instant::now();
-        let _ = done.recv();
-        spinner.finish_with_message(format!(
-            "compiled in {}",
-            format_duration(started.elapsed() + NOTICE_AFTER)
-        ));
-    });
-    let result = compile();
-    drop(finished);
-    let _ = notice.join();
-    result
-}
-
-/// Compiles quicker than this pass in silence.
-const NOTICE_AFTER: Duration = Duration::from_millis(300);
 
 /// A multi-threaded runtime: worker processes must be spawned from threads that live as long
 /// as the pool, which the runtime's worker threads do.

@@ -10,6 +10,7 @@ mod map;
 mod map_input;
 mod modules;
 mod nodes;
+mod notice;
 mod options;
 mod pool_cmd;
 mod queue;

@@ -31,13 +31,25 @@ impl UploadCommand {
     /// Uploads the file and prints what the service made of it.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         let bytes = super::read_input(&self.file)?;
-        self.remote.run(async |client| {
-            let module = client.upload(bytes, self.name.as_deref()).await?;
-            if !self.remote.print_json(&module)? {
-                println!("{}", summary(&module));
-            }
-            Ok(ExitCode::SUCCESS)
-        })
+        let message = format!(
+            "uploading {} ({}); the service validates and compiles it",
+            self.file.display(),
+            format_size(bytes.len() as u64)
+        );
+        let mut uploaded = None;
+        let code = super::notice::with_notice(message, || {
+            self.remote.run(async |client| {
+                uploaded = Some(client.upload(bytes, self.name.as_deref()).await?);
+                Ok(ExitCode::SUCCESS)
+            })
+        })?;
+        // The notice is gone by now: print after it, not through it.
+        if let Some(module) = uploaded
+            && !self.remote.print_json(&module)?
+        {
+            println!("{}", summary(&module));
+        }
+        Ok(code)
     }
 }
 
