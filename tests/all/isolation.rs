@@ -64,7 +64,7 @@ fn fd_targets(pid: &str) -> HashSet<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_worker_outlives_a_sigkilled_host() {
-    let mut host = wasmpool(&["map", "-w", "3", artifacts::SLEEPER, "30", "30"])
+    let mut host = wasmpool(&["map", "-w", "3", artifacts::SLEEPER, "30", "30", "30"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
