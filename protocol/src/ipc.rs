@@ -20,7 +20,7 @@ pub const PROTOCOL_VERSION: u32 = 2;
 pub const MAX_FRAME_BYTES: usize = 1 << 30;
 
 /// Messages from the supervisor to a worker.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ToWorker {
     /// Run this job and answer with [`FromWorker::Done`].
     Run(Box<JobSpec>),
@@ -36,7 +36,7 @@ pub enum ToWorker {
 }
 
 /// Messages from a worker to the supervisor.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FromWorker {
     /// First frame a worker sends: who it is and which protocol it speaks.
     Hello {
