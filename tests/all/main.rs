@@ -9,6 +9,7 @@ mod connections;
 mod dashboard;
 mod datadir;
 mod durability;
+mod fuzz;
 mod harness;
 mod isolation;
 mod map;
