@@ -95,10 +95,6 @@ pub const MAX_ARGS: usize = 4096;
 /// Longest `Idempotency-Key`, in bytes.
 pub const MAX_KEY: usize = 200;
 
-fn bad(message: String) -> Refused {
-    Refused(message)
-}
-
 /// Checks a submission; `module_hash` is the resolved module.
 pub fn new_job(
     request: JobRequest,
@@ -108,41 +104,41 @@ pub fn new_job(
 ) -> Result<NewJob, Refused> {
     let priority = request.priority.unwrap_or(0);
     if !(-MAX_PRIORITY..=MAX_PRIORITY).contains(&priority) {
-        return Err(bad(format!(
+        return Err(Refused(format!(
             "priority {priority} is out of range -{MAX_PRIORITY}..={MAX_PRIORITY}"
         )));
     }
     let timeout_ms = request.timeout_ms.unwrap_or(limits.default_timeout.as_millis() as u64);
     let max_timeout = limits.max_timeout.as_millis() as u64;
     if !(1..=max_timeout).contains(&timeout_ms) {
-        return Err(bad(format!("timeout_ms {timeout_ms} is out of range 1..={max_timeout}")));
+        return Err(Refused(format!("timeout_ms {timeout_ms} is out of range 1..={max_timeout}")));
     }
     let memory_mb = request.memory_mb.unwrap_or(limits.default_memory_mb);
     if !(1..=limits.max_memory_mb).contains(&memory_mb) {
-        return Err(bad(format!(
+        return Err(Refused(format!(
             "memory_mb {memory_mb} is out of range 1..={}",
             limits.max_memory_mb
         )));
     }
     if request.fuel == Some(0) {
-        return Err(bad("fuel must be at least 1 (leave it out for no fuel limit)".into()));
+        return Err(Refused("fuel must be at least 1 (leave it out for no fuel limit)".into()));
     }
     // The store keeps fuel as a signed 64-bit integer.
     if let Some(fuel) = request.fuel
         && fuel > i64::MAX as u64
     {
-        return Err(bad(format!("fuel {fuel} is out of range 1..={}", i64::MAX)));
+        return Err(Refused(format!("fuel {fuel} is out of range 1..={}", i64::MAX)));
     }
     let max_attempts = request.max_attempts.unwrap_or(1);
     if !(1..=limits.max_attempts).contains(&max_attempts) {
-        return Err(bad(format!(
+        return Err(Refused(format!(
             "max_attempts {max_attempts} is out of range 1..={}",
             limits.max_attempts
         )));
     }
     let delay = Duration::from_millis(request.delay_ms.unwrap_or(0));
     if delay > limits.max_delay {
-        return Err(bad(format!(
+        return Err(Refused(format!(
             "delay_ms is above the maximum of {}",
             limits.max_delay.as_millis()
         )));
@@ -150,7 +146,7 @@ pub fn new_job(
     check_text("name", request.name.as_deref().unwrap_or(""), MAX_NAME)?;
     check_text("Idempotency-Key", idempotency_key.as_deref().unwrap_or(""), MAX_KEY)?;
     if request.args.len() > MAX_ARGS {
-        return Err(bad(format!(
+        return Err(Refused(format!(
             "{} args is more than the maximum of {MAX_ARGS}",
             request.args.len()
         )));
@@ -160,19 +156,19 @@ pub fn new_job(
     }
     for (key, value) in &request.env {
         if key.is_empty() || key.contains('=') {
-            return Err(bad(format!("env name `{key}` must be non-empty and contain no `=`")));
+            return Err(Refused(format!("env name `{key}` must be non-empty and contain no `=`")));
         }
         no_nul("env", key)?;
         no_nul("env", value)?;
     }
     let stdin = match (request.stdin, request.stdin_base64) {
         (Some(_), Some(_)) => {
-            return Err(bad("give either stdin or stdin_base64, not both".into()));
+            return Err(Refused("give either stdin or stdin_base64, not both".into()));
         }
         (Some(text), None) => text.into_bytes(),
         (None, Some(encoded)) => STANDARD
             .decode(encoded.as_bytes())
-            .map_err(|e| bad(format!("stdin_base64 is not valid base64: {e}")))?,
+            .map_err(|e| Refused(format!("stdin_base64 is not valid base64: {e}")))?,
         (None, None) => Vec::new(),
     };
     Ok(NewJob {
@@ -193,7 +189,7 @@ pub fn new_job(
 
 fn check_text(field: &str, text: &str, max: usize) -> Result<(), Refused> {
     if text.len() > max {
-        return Err(bad(format!("{field} is longer than {max} bytes")));
+        return Err(Refused(format!("{field} is longer than {max} bytes")));
     }
     no_nul(field, text)
 }
@@ -201,7 +197,7 @@ fn check_text(field: &str, text: &str, max: usize) -> Result<(), Refused> {
 /// WASI passes args and env as C strings: a NUL byte cannot reach the guest.
 fn no_nul(field: &str, text: &str) -> Result<(), Refused> {
     if text.contains('\0') {
-        return Err(bad(format!("{field} must not contain NUL bytes")));
+        return Err(Refused(format!("{field} must not contain NUL bytes")));
     }
     Ok(())
 }
