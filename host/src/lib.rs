@@ -5,6 +5,10 @@
 //! CLI → [`pool`] (supervisor) → [`ipc`] → [`worker`] process → [`sandbox`] → result.
 //! `docs/ARCHITECTURE.md` describes the parts and the contracts between them.
 
+// The messages live in their own crate (no wasmtime) so they can be fuzzed; their old paths
+// stay valid for the rest of the host.
+pub use wasmpool_protocol::{ipc, job, units, wire};
+
 pub mod api;
 pub mod cli;
 pub mod client;
@@ -14,8 +18,6 @@ pub mod confine;
 pub mod datadir;
 pub mod dispatcher;
 pub mod http;
-pub mod ipc;
-pub mod job;
 pub mod library;
 pub mod metrics;
 pub mod pool;
@@ -23,6 +25,4 @@ pub mod queues;
 pub mod sandbox;
 pub mod service;
 pub mod store;
-pub mod units;
-pub mod wire;
 pub mod worker;

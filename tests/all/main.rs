@@ -10,6 +10,7 @@ mod connections;
 mod dashboard;
 mod datadir;
 mod durability;
+mod fuzz;
 mod harness;
 mod isolation;
 mod map;

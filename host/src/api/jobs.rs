@@ -12,6 +12,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
+use wasmpool_protocol::run_query::run_request;
 
 use super::{ApiError, ApiResult, AppState, body, job_id, json, validate, views};
 use crate::store::{Cancel, Change, JobFilter, JobId, JobRecord};
@@ -343,68 +344,4 @@ pub async fn run(
     let job = wait_for_end(&state, id, limit).await?;
     tracing::debug!(job = id, "ran in {:?}", started.elapsed());
     Ok(Json(views::job(job)))
-}
-
-fn run_request(query: &str) -> ApiResult<JobRequest> {
-    let mut request = JobRequest::default();
-    let number = |key: &str, value: &str| {
-        value
-            .parse::<u64>()
-            .map_err(|_| ApiError::bad_request(format!("{key} must be a non-negative integer")))
-    };
-    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let (key, value) = (query_text(key)?, query_text(value)?);
-        match key.as_str() {
-            "args" => request.args.push(value),
-            "timeout_ms" => request.timeout_ms = Some(number(&key, &value)?),
-            "memory_mb" => request.memory_mb = Some(number(&key, &value)?),
-            "fuel" => request.fuel = Some(number(&key, &value)?),
-            other => {
-                return Err(ApiError::bad_request(format!("unknown query parameter `{other}`")));
-            }
-        }
-    }
-    Ok(request)
-}
-
-/// One percent-encoded part of a query (`+` is a space), refused unless it is UTF-8: a guest
-/// gets its arguments exactly as sent, or not at all.
-fn query_text(part: &str) -> ApiResult<String> {
-    let bytes: Vec<u8> = part.bytes().map(|b| if b == b'+' { b' ' } else { b }).collect();
-    let decoded: Vec<u8> = percent_decode(&bytes);
-    String::from_utf8(decoded).map_err(|_| {
-        ApiError::bad_request(format!("the query part `{part}` is not UTF-8 once decoded"))
-    })
-}
-
-/// `%XX` escapes decoded; a `%` not followed by two hex digits stays as it is.
-fn percent_decode(bytes: &[u8]) -> Vec<u8> {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) =
-                (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex))
-        {
-            out.push((hi << 4) | lo);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn run_queries_decode_strictly() {
-        let request = super::run_request("args=a+b&args=%C3%A9&args=100%25&args=%zz").unwrap();
-        assert_eq!(request.args, ["a b", "é", "100%", "%zz"]);
-        assert!(super::run_request("args=%ff").is_err());
-        assert!(super::run_request("%ff=1").is_err());
-    }
 }

@@ -21,6 +21,8 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{broadcast, watch};
 
 pub use rows::{JobBrief, JobRecord, ModuleRecord, NodeRecord};
+/// A validated submission, as the API's checks produce it.
+pub use wasmpool_protocol::validate::NewJob;
 
 use crate::job::ModuleKind;
 use crate::wire::JobState;
@@ -134,41 +136,6 @@ impl From<rusqlite::Error> for StoreError {
 
 /// Result of store operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-/// A validated job submission.
-#[derive(Clone, Debug, Default)]
-pub struct NewJob {
-    /// The module's hash (resolved from a name by the caller).
-    pub module_hash: String,
-    /// A label for people.
-    pub name: Option<String>,
-    /// Arguments after the program name.
-    pub args: Vec<String>,
-    /// Environment variables.
-    pub env: BTreeMap<String, String>,
-    /// Standard input.
-    pub stdin: Vec<u8>,
-    /// Higher first.
-    pub priority: i32,
-    /// Wall-clock limit.
-    pub timeout_ms: u64,
-    /// Memory limit in MiB.
-    pub memory_mb: u64,
-    /// Fuel limit.
-    pub fuel: Option<u64>,
-    /// Attempts allowed in all.
-    pub max_attempts: u32,
-    /// Not to start before this much time has passed.
-    pub delay: Duration,
-    /// A retried submission with the same key returns the first job.
-    pub idempotency_key: Option<String>,
-    /// The guest's argv[0]; `None` for the default.
-    pub argv0: Option<String>,
-    /// Whether the guest's environment also holds `WASMPOOL_JOB_ID` and `WASMPOOL_WORKER_PID`.
-    pub job_env: bool,
-    /// The module name the job was submitted by; `None` when by hash.
-    pub module_name: Option<String>,
-}
 
 /// Which attempt of a job a write comes from: the attempt number and the node incarnation
 /// that claimed it. A write from any other attempt (a stale host's, a rescued job's) changes

@@ -19,8 +19,12 @@ pub const PROTOCOL_VERSION: u32 = 3;
 /// Frames above this size are refused rather than allocated.
 pub const MAX_FRAME_BYTES: usize = 1 << 30;
 
+/// Room made for a payload before any of it arrived. A header is only a claim: the buffer
+/// grows with what the peer actually sends, so a truncated or lying stream costs what came.
+const FIRST_READ_BYTES: usize = 64 << 10;
+
 /// Messages from the supervisor to a worker.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ToWorker {
     /// Run this job and answer with [`FromWorker::Done`].
     Run(Box<JobSpec>),
@@ -36,7 +40,7 @@ pub enum ToWorker {
 }
 
 /// Messages from a worker to the supervisor.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FromWorker {
     /// First frame a worker sends: who it is and which protocol it speaks.
     Hello {
@@ -113,9 +117,10 @@ pub fn read_frame<M: DeserializeOwned>(reader: &mut impl Read) -> Result<Option<
         4 => {}
         _ => return Err(IpcError::Truncated),
     }
-    let mut payload = vec![0u8; payload_len(header)?];
-    reader.read_exact(&mut payload).map_err(truncated)?;
-    Ok(Some(postcard::from_bytes(&payload)?))
+    let len = payload_len(header)?;
+    let mut payload = Vec::with_capacity(len.min(FIRST_READ_BYTES));
+    reader.take(len as u64).read_to_end(&mut payload)?;
+    decode(&payload, len)
 }
 
 /// Async twin of [`write_frame`], for the supervisor.
@@ -141,9 +146,18 @@ pub async fn read_frame_async<M: DeserializeOwned>(
             n => filled += n,
         }
     }
-    let mut payload = vec![0u8; payload_len(header)?];
-    reader.read_exact(&mut payload).await.map_err(truncated)?;
-    Ok(Some(postcard::from_bytes(&payload)?))
+    let len = payload_len(header)?;
+    let mut payload = Vec::with_capacity(len.min(FIRST_READ_BYTES));
+    reader.take(len as u64).read_to_end(&mut payload).await?;
+    decode(&payload, len)
+}
+
+/// The message in a payload that should be `len` bytes long.
+fn decode<M: DeserializeOwned>(payload: &[u8], len: usize) -> Result<Option<M>, IpcError> {
+    if payload.len() < len {
+        return Err(IpcError::Truncated);
+    }
+    Ok(Some(postcard::from_bytes(payload)?))
 }
 
 /// Fills `buf` unless the stream ends first; returns how many bytes were read.
@@ -160,18 +174,70 @@ fn read_exact_or_eof(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize
     Ok(filled)
 }
 
-fn truncated(error: io::Error) -> IpcError {
-    if error.kind() == io::ErrorKind::UnexpectedEof {
-        IpcError::Truncated
-    } else {
-        IpcError::Io(error)
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use tokio::io::ReadBuf;
+
     use super::*;
     use crate::job::Outcome;
+
+    /// A channel that delivers `bytes` and notes the largest buffer a read offered it: memory
+    /// the decoder set aside before the bytes it was waiting for had arrived.
+    struct Recording<'a> {
+        bytes: &'a [u8],
+        largest_read: usize,
+    }
+
+    impl Read for Recording<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.largest_read = self.largest_read.max(buf.len());
+            Read::read(&mut self.bytes, buf)
+        }
+    }
+
+    impl AsyncRead for Recording<'_> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            self.largest_read = self.largest_read.max(buf.remaining());
+            Pin::new(&mut self.bytes).poll_read(cx, buf)
+        }
+    }
+
+    /// A header announcing 1 GiB followed by ten bytes: found by the `ipc_frame` fuzz target,
+    /// when the decoder allocated what a header announced before reading any of it.
+    #[tokio::test]
+    async fn a_header_alone_does_not_make_the_decoder_allocate_the_frame() {
+        let mut wire = (MAX_FRAME_BYTES as u32).to_le_bytes().to_vec();
+        wire.extend_from_slice(&[0; 10]);
+        let mut channel = Recording { bytes: &wire, largest_read: 0 };
+        assert!(matches!(read_frame::<ToWorker>(&mut channel), Err(IpcError::Truncated)));
+        assert!(channel.largest_read <= 1 << 20, "set aside {} bytes", channel.largest_read);
+        let mut channel = Recording { bytes: &wire, largest_read: 0 };
+        let read = read_frame_async::<ToWorker>(&mut channel).await;
+        assert!(matches!(read, Err(IpcError::Truncated)));
+        assert!(channel.largest_read <= 1 << 20, "set aside {} bytes", channel.largest_read);
+    }
+
+    /// A frame larger than the first read's room still arrives whole, through both decoders.
+    #[tokio::test]
+    async fn frames_larger_than_the_first_read_arrive_whole() {
+        let mut result = JobResult::without_output("big".into(), Outcome::Exited(0));
+        result.stdout = (0..3 * FIRST_READ_BYTES).map(|i| i as u8).collect();
+        let done = FromWorker::Done { result: Box::new(result), replies_used: 2 };
+        let mut wire = Vec::new();
+        write_frame(&mut wire, &done).unwrap();
+        write_frame(&mut wire, &done).unwrap();
+        let mut reader = wire.as_slice();
+        assert_eq!(read_frame::<FromWorker>(&mut reader).unwrap().as_ref(), Some(&done));
+        assert_eq!(read_frame_async::<FromWorker>(&mut reader).await.unwrap(), Some(done));
+        assert!(read_frame::<FromWorker>(&mut reader).unwrap().is_none());
+    }
 
     #[test]
     fn round_trip_and_clean_eof() {

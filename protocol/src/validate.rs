@@ -1,0 +1,233 @@
+//! Checking a submission against the service's limits and turning it into a [`NewJob`].
+//! Every refusal names the field and the allowed range. Pure: no I/O, no HTTP; the API maps
+//! a [`Refused`] to a 400 answer, and the `job_request` fuzz target drives it directly.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::units::{format_duration_whole, format_size};
+use crate::wire::JobRequest;
+
+/// Defaults and maxima for jobs and uploads.
+#[derive(Clone, Debug)]
+pub struct ServiceLimits {
+    /// Timeout when a job gives none.
+    pub default_timeout: Duration,
+    /// Largest timeout a job may ask for.
+    pub max_timeout: Duration,
+    /// Memory when a job gives none, MiB.
+    pub default_memory_mb: u64,
+    /// Largest memory a job may ask for, MiB.
+    pub max_memory_mb: u64,
+    /// Largest attempts count.
+    pub max_attempts: u32,
+    /// Largest delay.
+    pub max_delay: Duration,
+    /// Largest `.wasm` upload, bytes.
+    pub max_module_bytes: usize,
+    /// Largest JSON request body (stdin included), bytes.
+    pub max_request_bytes: usize,
+    /// Most jobs in one batch.
+    pub max_batch: usize,
+    /// Cap on each of stdout and stderr per job, bytes.
+    pub output_bytes: u64,
+    /// Longest a job wait or a queue put or get holds a request.
+    pub max_wait: Duration,
+}
+
+impl Default for ServiceLimits {
+    fn default() -> Self {
+        ServiceLimits {
+            default_timeout: Duration::from_secs(60),
+            max_timeout: Duration::from_secs(3600),
+            default_memory_mb: 256,
+            max_memory_mb: 4096,
+            max_attempts: 10,
+            max_delay: Duration::from_secs(7 * 24 * 3600),
+            max_module_bytes: 64 << 20,
+            max_request_bytes: 16 << 20,
+            max_batch: 1000,
+            output_bytes: crate::job::DEFAULT_OUTPUT_BYTES,
+            max_wait: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A validated job submission, ready for the store.
+#[derive(Clone, Debug, Default)]
+pub struct NewJob {
+    /// The module's hash (resolved from a name by the caller).
+    pub module_hash: String,
+    /// A label for people.
+    pub name: Option<String>,
+    /// Arguments after the program name.
+    pub args: Vec<String>,
+    /// Environment variables.
+    pub env: BTreeMap<String, String>,
+    /// Standard input.
+    pub stdin: Vec<u8>,
+    /// Higher first.
+    pub priority: i32,
+    /// Wall-clock limit.
+    pub timeout_ms: u64,
+    /// Memory limit in MiB.
+    pub memory_mb: u64,
+    /// Fuel limit.
+    pub fuel: Option<u64>,
+    /// Attempts allowed in all.
+    pub max_attempts: u32,
+    /// Not to start before this much time has passed.
+    pub delay: Duration,
+    /// A retried submission with the same key returns the first job.
+    pub idempotency_key: Option<String>,
+    /// The guest's argv[0]; `None` for the default.
+    pub argv0: Option<String>,
+    /// Whether the guest's environment also holds `WASMPOOL_JOB_ID` and `WASMPOOL_WORKER_PID`.
+    pub job_env: bool,
+    /// The module name the job was submitted by; `None` when by hash.
+    pub module_name: Option<String>,
+}
+
+/// Why a submission was refused: a sentence naming the field and what it may be.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// Highest priority (and, negated, the lowest) a job may ask for.
+pub const MAX_PRIORITY: i32 = 1000;
+/// Longest `name`, in bytes.
+pub const MAX_NAME: usize = 200;
+/// Most arguments a job may have.
+pub const MAX_ARGS: usize = 4096;
+/// Longest `Idempotency-Key`, in bytes.
+pub const MAX_KEY: usize = 200;
+/// Longest argv[0], as a path may be (Linux's `PATH_MAX`).
+pub const MAX_ARGV0: usize = 4096;
+
+/// Checks a submission; `module_hash` is the resolved module (`request.module` names it by
+/// hash or by name).
+pub fn new_job(
+    request: JobRequest,
+    module_hash: String,
+    idempotency_key: Option<String>,
+    limits: &ServiceLimits,
+) -> Result<NewJob, Refused> {
+    let priority = request.priority.unwrap_or(0);
+    if !(-MAX_PRIORITY..=MAX_PRIORITY).contains(&priority) {
+        return Err(Refused(format!(
+            "priority {priority} is out of range -{MAX_PRIORITY}..={MAX_PRIORITY}"
+        )));
+    }
+    let timeout_ms = request.timeout_ms.unwrap_or(limits.default_timeout.as_millis() as u64);
+    let max_timeout = limits.max_timeout.as_millis() as u64;
+    if timeout_ms == 0 {
+        return Err(Refused("timeout_ms must be at least 1".into()));
+    }
+    if timeout_ms > max_timeout {
+        // In the unit the value came in (ms), and as people set the maximum. The CLI reads
+        // the figure after "at most" to answer in the unit its user typed.
+        return Err(Refused(format!(
+            "timeout_ms {timeout_ms} is above the service's maximum: at most {max_timeout} ({})",
+            format_duration_whole(limits.max_timeout)
+        )));
+    }
+    let memory_mb = request.memory_mb.unwrap_or(limits.default_memory_mb);
+    if memory_mb == 0 {
+        return Err(Refused("memory_mb must be at least 1".into()));
+    }
+    if memory_mb > limits.max_memory_mb {
+        return Err(Refused(format!(
+            "memory_mb {memory_mb} is above the service's maximum: at most {} ({})",
+            limits.max_memory_mb,
+            format_size(limits.max_memory_mb << 20)
+        )));
+    }
+    if request.fuel == Some(0) {
+        return Err(Refused("fuel must be at least 1 (leave it out for no fuel limit)".into()));
+    }
+    // The store keeps fuel as a signed 64-bit integer.
+    if let Some(fuel) = request.fuel
+        && fuel > i64::MAX as u64
+    {
+        return Err(Refused(format!("fuel {fuel} is out of range 1..={}", i64::MAX)));
+    }
+    let max_attempts = request.max_attempts.unwrap_or(1);
+    if !(1..=limits.max_attempts).contains(&max_attempts) {
+        return Err(Refused(format!(
+            "max_attempts {max_attempts} is out of range 1..={}",
+            limits.max_attempts
+        )));
+    }
+    let delay = Duration::from_millis(request.delay_ms.unwrap_or(0));
+    if delay > limits.max_delay {
+        return Err(Refused(format!(
+            "delay_ms is above the maximum of {}",
+            limits.max_delay.as_millis()
+        )));
+    }
+    check_text("name", request.name.as_deref().unwrap_or(""), MAX_NAME)?;
+    check_text("argv0", request.argv0.as_deref().unwrap_or(""), MAX_ARGV0)?;
+    check_text("Idempotency-Key", idempotency_key.as_deref().unwrap_or(""), MAX_KEY)?;
+    if request.args.len() > MAX_ARGS {
+        return Err(Refused(format!(
+            "{} args is more than the maximum of {MAX_ARGS}",
+            request.args.len()
+        )));
+    }
+    for arg in &request.args {
+        no_nul("args", arg)?;
+    }
+    for (key, value) in &request.env {
+        if key.is_empty() || key.contains('=') {
+            return Err(Refused(format!("env name `{key}` must be non-empty and contain no `=`")));
+        }
+        no_nul("env", key)?;
+        no_nul("env", value)?;
+    }
+    let stdin = match (request.stdin, request.stdin_base64) {
+        (Some(_), Some(_)) => {
+            return Err(Refused("give either stdin or stdin_base64, not both".into()));
+        }
+        (Some(text), None) => text.into_bytes(),
+        (None, Some(encoded)) => STANDARD
+            .decode(encoded.as_bytes())
+            .map_err(|e| Refused(format!("stdin_base64 is not valid base64: {e}")))?,
+        (None, None) => Vec::new(),
+    };
+    let module_name = (request.module != module_hash).then_some(request.module);
+    Ok(NewJob {
+        module_hash,
+        module_name,
+        argv0: request.argv0,
+        job_env: request.job_env,
+        name: request.name,
+        args: request.args,
+        env: request.env,
+        stdin,
+        priority,
+        timeout_ms,
+        memory_mb,
+        fuel: request.fuel,
+        max_attempts,
+        delay,
+        idempotency_key,
+    })
+}
+
+fn check_text(field: &str, text: &str, max: usize) -> Result<(), Refused> {
+    if text.len() > max {
+        return Err(Refused(format!("{field} is longer than {max} bytes")));
+    }
+    no_nul(field, text)
+}
+
+/// WASI passes args and env as C strings: a NUL byte cannot reach the guest.
+fn no_nul(field: &str, text: &str) -> Result<(), Refused> {
+    if text.contains('\0') {
+        return Err(Refused(format!("{field} must not contain NUL bytes")));
+    }
+    Ok(())
+}
