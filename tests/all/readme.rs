@@ -1,14 +1,16 @@
 //! The README, run as written: every fenced block of `README.md` whose info string is exactly
 //! `sh`, in order, as one bash script, the way a newcomer follows it on a fresh clone.
 //!
-//! The script runs in a temp directory laid out like a clone after the quick start's builds:
-//! `target/release/wasmpool` is a symlink to the binary under test and
-//! `guest/target/wasm32-wasip{1,2}/release/*.wasm` are symlinks to the guests the `artifacts`
-//! crate built. HOME, the XDG directories and the compiled-module cache are inside the temp
-//! directory. The one thing not run literally: the quick start's `cargo build …` and
-//! `rustup target add …` lines. `cargo` and `rustup` are shell functions in the script that
-//! only check their arguments are the documented ones (so a changed command is still noticed)
-//! and do nothing, since the binaries are already in place.
+//! The script runs in a temp directory standing for the clone, with HOME and the XDG
+//! directories (so the compiled-module cache) inside the temp directory too. The one thing not
+//! run literally: the quick start's `cargo build …` and `rustup target add …` lines. `cargo`
+//! and `rustup` are shell functions in the script that check their arguments are the
+//! documented ones, so a changed command is still noticed, and build nothing: `cargo` links
+//! into the clone what that command would have built, already built by this test's build
+//! (`target/release/wasmpool`: the binary under test; `guest/target/wasm32-wasip1/release`
+//! and `guest/target/wasm32-wasip2/release`: the guests of the `artifacts` crate, the
+//! components only those the README's `-p` list names). So an example using what the quick
+//! start does not build fails here as it would for a reader.
 //!
 //! Two more differences from a reader's terminal, both to make failures visible:
 //! - errexit (`set -eu`): the first failing command stops the script, and the test reports its
@@ -63,14 +65,20 @@ const P2: &[(&str, &str)] = &[
 ];
 
 /// What the script starts with, before the README's first line: the shims described above.
-/// `cargo` and `rustup` accept exactly the README's commands.
+/// `cargo` and `rustup` accept exactly the README's commands. A shim's failure is returned,
+/// not left to errexit inside it, so the ERR trap reports the README line that called it.
 const PRELUDE: &str = r#"set -eu
-trap 'status=$?; echo "README.md line $LINENO failed (exit $status): $BASH_COMMAND" >&2; exit $status' ERR
+trap 'status=$?; printf "\\n%s %s %s\\n" "$FAILED_MARK" "$LINENO" "$status" >&2; exit $status' ERR
 cargo() {
   case "$*" in
-    "build --release" | \
-    "build --release --manifest-path guest/Cargo.toml --target wasm32-wasip1" | \
-    "build --release --manifest-path guest/Cargo.toml --target wasm32-wasip2 -p queue-writer -p queue-reader -p square") ;;
+    "build --release")
+      mkdir -p target/release && ln -s "$README_BUILT/wasmpool" target/release/ ;;
+    "build --release --manifest-path guest/Cargo.toml --target wasm32-wasip1")
+      mkdir -p guest/target/wasm32-wasip1 &&
+        ln -s "$README_BUILT/wasm32-wasip1" guest/target/wasm32-wasip1/release ;;
+    "build --release --manifest-path guest/Cargo.toml --target wasm32-wasip2 -p queue-writer -p queue-reader -p square")
+      mkdir -p guest/target/wasm32-wasip2 &&
+        ln -s "$README_BUILT/wasm32-wasip2" guest/target/wasm32-wasip2/release ;;
     *) echo "the README test does not know this command: cargo $*" >&2; return 1 ;;
   esac
 }
@@ -81,12 +89,15 @@ rustup() {
 curl() {
   local arg
   for arg in "$@"; do
-    case "$arg" in --fail | --fail-with-body | -[!-]*f*) command curl "$@"; return ;; esac
+    case "$arg" in --fail | --fail-with-body | -[!-]*f*) command curl "$@" || return; return ;; esac
   done
-  command curl --fail-with-body "$@"
+  command curl --fail-with-body "$@" || return
 }
 ip link set lo up
 "#;
+
+/// What the ERR trap prints before the failing README line and exit status.
+const FAILED_MARK: &str = "README test: failed at";
 
 /// One `sh` block: the README line of its first command and its text.
 struct Block {
@@ -136,17 +147,17 @@ fn script(blocks: &[Block]) -> String {
     script
 }
 
-/// Symlinks `target/release/wasmpool` and the guests into `clone`, as the builds would leave
-/// them.
-fn lay_out_clone(clone: &Path) {
+/// What the README's builds make, as symlinks in `built`: `wasmpool`, and one directory of
+/// guests per target, which the `cargo` shim links into the clone where cargo would put them.
+fn lay_out_builds(built: &Path) {
     let link = |target: &str, at: &Path| {
         std::fs::create_dir_all(at.parent().unwrap()).unwrap();
         std::os::unix::fs::symlink(target, at).unwrap();
     };
-    link(env!("CARGO_BIN_EXE_wasmpool"), &clone.join("target/release/wasmpool"));
+    link(env!("CARGO_BIN_EXE_wasmpool"), &built.join("wasmpool"));
     for (guests, target) in [(P1, "wasm32-wasip1"), (P2, "wasm32-wasip2")] {
         for (name, path) in guests {
-            link(path, &clone.join(format!("guest/target/{target}/release/{name}.wasm")));
+            link(path, &built.join(format!("{target}/{name}.wasm")));
         }
     }
 }
@@ -204,7 +215,9 @@ fn every_sh_block_of_the_readme_runs_in_order() {
 
     let temp = tempfile::tempdir().expect("temp dir");
     let clone = temp.path().join("wasmpool");
-    lay_out_clone(&clone);
+    std::fs::create_dir_all(&clone).unwrap();
+    let built = temp.path().join("built");
+    lay_out_builds(&built);
     let home = temp.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
     // curl's progress meter, which a reader's terminal does not show, would bury the output.
@@ -229,6 +242,8 @@ fn every_sh_block_of_the_readme_runs_in_order() {
         .env("XDG_STATE_HOME", home.join(".local/state"))
         .env("TMPDIR", temp.path())
         .env("LANG", "C.UTF-8")
+        .env("FAILED_MARK", FAILED_MARK)
+        .env("README_BUILT", &built)
         .env("PGHOST", postgres.dir())
         .env("PGPORT", postgres.port().to_string())
         .env("PGUSER", "postgres")
@@ -250,12 +265,20 @@ fn every_sh_block_of_the_readme_runs_in_order() {
             eprintln!("{output}\n--- the README ran in {:.1?}", started.elapsed());
         }
         Some(status) => panic!(
-            "the README stopped ({status}):\n{}\n--- its output ---\n{}",
-            output.lines().rev().find(|l| l.starts_with("README.md line")).unwrap_or("?"),
+            "{}\n--- its output ---\n{}",
+            failure(&readme, &output).unwrap_or_else(|| format!("the script ended with {status}")),
             tail(&output, 60)
         ),
         None => panic!("the README did not end within {BOUND:?}\n--- its output ---\n{}", tail(&output, 60)),
     }
+}
+
+/// The README line the ERR trap reported in `output`, quoted from `readme`, with the status.
+fn failure(readme: &str, output: &str) -> Option<String> {
+    let mark = output.lines().rev().find_map(|l| l.strip_prefix(FAILED_MARK))?;
+    let (line, status) = mark.trim().split_once(' ')?;
+    let text = readme.lines().nth(line.parse::<usize>().ok()?.checked_sub(1)?)?;
+    Some(format!("README.md line {line} failed (exit {status}): {}", text.trim()))
 }
 
 /// The last `n` lines of `text`.
