@@ -269,7 +269,10 @@ fn every_sh_block_of_the_readme_runs_in_order() {
             failure(&readme, &output).unwrap_or_else(|| format!("the script ended with {status}")),
             tail(&output, 60)
         ),
-        None => panic!("the README did not end within {BOUND:?}\n--- its output ---\n{}", tail(&output, 60)),
+        None => panic!(
+            "the README did not end within {BOUND:?}\n--- its output ---\n{}",
+            tail(&output, 60)
+        ),
     }
 }
 
