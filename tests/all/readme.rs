@@ -136,7 +136,7 @@ fn sh_blocks(readme: &str) -> Vec<Block> {
 /// The script: the prelude sourced on line 1, then each block at its own README line (blank
 /// lines in between), so bash's `$LINENO` is the README's line number.
 fn script(blocks: &[Block]) -> String {
-    let mut script = String::from(". ./.readme-prelude.sh\n");
+    let mut script = String::from(". \"$README_PRELUDE\"\n");
     let mut line = 2;
     for block in blocks {
         assert!(block.line >= line, "README.md line {}: blocks out of order", block.line);
@@ -222,8 +222,11 @@ fn every_sh_block_of_the_readme_runs_in_order() {
     std::fs::create_dir_all(&home).unwrap();
     // curl's progress meter, which a reader's terminal does not show, would bury the output.
     std::fs::write(home.join(".curlrc"), "silent\nshow-error\n").unwrap();
-    std::fs::write(clone.join(".readme-prelude.sh"), PRELUDE).unwrap();
-    std::fs::write(clone.join(".readme.sh"), script(&blocks)).unwrap();
+    // Outside the clone, which holds only what the README's commands make.
+    let prelude = temp.path().join("prelude.sh");
+    std::fs::write(&prelude, PRELUDE).unwrap();
+    let script_path = temp.path().join("readme.sh");
+    std::fs::write(&script_path, script(&blocks)).unwrap();
     let log_path = temp.path().join("output.log");
     let log = std::fs::File::create(&log_path).unwrap();
 
@@ -231,7 +234,8 @@ fn every_sh_block_of_the_readme_runs_in_order() {
     let started = Instant::now();
     let child = Command::new("unshare")
         .args(&flags)
-        .args(["bash", ".readme.sh"])
+        .arg("bash")
+        .arg(&script_path)
         .current_dir(&clone)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -244,6 +248,7 @@ fn every_sh_block_of_the_readme_runs_in_order() {
         .env("LANG", "C.UTF-8")
         .env("FAILED_MARK", FAILED_MARK)
         .env("README_BUILT", &built)
+        .env("README_PRELUDE", &prelude)
         .env("PGHOST", postgres.dir())
         .env("PGPORT", postgres.port().to_string())
         .env("PGUSER", "postgres")
@@ -282,6 +287,18 @@ fn failure(readme: &str, output: &str) -> Option<String> {
     let (line, status) = mark.trim().split_once(' ')?;
     let text = readme.lines().nth(line.parse::<usize>().ok()?.checked_sub(1)?)?;
     Some(format!("README.md line {line} failed (exit {status}): {}", text.trim()))
+}
+
+#[test]
+fn the_extraction_takes_sh_blocks_only_at_their_lines_and_skips_those_marked_not_run() {
+    let readme = "# t\n\n```sh\necho one\necho two\n```\n```bash\nnot sh\n```\n\
+                  <!-- not run: needs a GPU -->\n```sh\nskipped\n```\n```sh\necho three\n```\n";
+    let blocks = sh_blocks(readme);
+    let found: Vec<(usize, &str)> = blocks.iter().map(|b| (b.line, b.text.as_str())).collect();
+    assert_eq!(found, [(4, "echo one\necho two"), (15, "echo three")]);
+    let script = script(&blocks);
+    assert_eq!(script.lines().nth(3), Some("echo one"), "README line 4 is script line 4");
+    assert_eq!(script.lines().nth(14), Some("echo three"), "README line 15 is script line 15");
 }
 
 /// The last `n` lines of `text`.
