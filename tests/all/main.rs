@@ -18,6 +18,7 @@ mod openapi;
 mod pool;
 mod postgres;
 mod queues;
+mod readme;
 mod run;
 mod sandbox;
 mod server;
