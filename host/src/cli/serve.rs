@@ -27,7 +27,7 @@ use crate::units::{parse_duration, parse_size};
 #[command(after_help = "Examples:
   wasmpool serve
   wasmpool serve --listen 0.0.0.0:8080 --token \"$(openssl rand -hex 16)\" --workers 8
-  wasmpool serve --store postgres://localhost/wasmpool --node a --token \"$T\"
+  wasmpool serve --store postgres:///wasmpool --node a --token \"$T\"
   curl -H 'Content-Type: application/wasm' --data-binary @hello.wasm http://127.0.0.1:8080/v1/run
 
 Exit status: 0 after a drain; 2 on a usage mistake (an address that is not HOST:PORT or does
