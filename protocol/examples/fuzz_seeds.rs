@@ -26,6 +26,7 @@ fn main() -> std::io::Result<()> {
         args: vec!["echo".into(), "hello".into()],
         env: vec![("LANG".into(), "C".into())],
         stdin: b"input\n".to_vec(),
+        job_env: true,
         dirs: vec![DirGrant { host: "/srv".into(), guest: "/srv".into(), read_only: true }],
         limits: Limits {
             timeout: Some(Duration::from_millis(1500)),

@@ -488,9 +488,6 @@ fn a_public_address_without_a_token_is_refused() {
     );
 }
 
-/// A valid command module of `functions` empty functions: small to upload, costly to compile
-/// (each function costs the compiler memory and time).
-
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|line| line.starts_with("VmRSS:")).unwrap();

@@ -100,8 +100,8 @@ pub fn children(pid: u32) -> Vec<u32> {
     pids
 }
 
-/// A valid module of `functions` empty functions (and a `_start`): cheap to write, costly to
-/// compile.
+/// A valid command module of `functions` empty functions: small to upload, costly to compile
+/// (each function costs the compiler memory and time).
 pub fn many_functions(functions: u32) -> Vec<u8> {
     fn leb(mut value: u32, out: &mut Vec<u8>) {
         loop {
