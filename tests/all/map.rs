@@ -67,7 +67,7 @@ fn five_tasks_on_four_workers_queue_the_fifth() {
         );
         assert_eq!(job["state"], "succeeded");
     }
-    assert!(stderr(&out).contains("map: 5 jobs in"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("map: 5 jobs on 4 workers in"), "{}", stderr(&out));
 }
 
 #[test]
@@ -251,4 +251,11 @@ fn args_file_lines_are_quoted_like_a_shell() {
     let out = output(&["map", "--args-file", file.to_str().unwrap(), artifacts::FIB]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("line 1: unbalanced quotes"), "{}", stderr(&out));
+}
+
+#[test]
+fn no_more_workers_start_than_there_are_jobs() {
+    let out = output(&["map", "-w", "64", artifacts::FIB, "5", "6"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("2 jobs on 2 workers"), "{}", stderr(&out));
 }

@@ -176,7 +176,7 @@ impl MapCommand {
         let started = Instant::now();
         let total = jobs.len();
         let tally = local::runtime()?.block_on(self.run_all(jobs, joblog.as_mut()))?;
-        tally.summarise(total, started.elapsed());
+        tally.summarise(total, self.workers.min(total), started.elapsed());
         Ok(if tally.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
     }
 
@@ -449,7 +449,7 @@ impl Tally {
         }
     }
 
-    fn summarise(&self, total: usize, elapsed: Duration) {
+    fn summarise(&self, total: usize, workers: usize, elapsed: Duration) {
         let ran = self.succeeded + self.failed;
         let rate = ran as f64 / elapsed.as_secs_f64().max(1e-9);
         let skipped = match total - ran {
@@ -457,7 +457,7 @@ impl Tally {
             n => format!(", {n} not started (--halt)"),
         };
         eprintln!(
-            "map: {ran} jobs in {:.2}s ({}): {} succeeded, {} failed{skipped}",
+            "map: {ran} jobs on {workers} workers in {:.2}s ({}): {} succeeded, {} failed{skipped}",
             elapsed.as_secs_f64(),
             format_rate(rate).replace("/s", " jobs/s"),
             self.succeeded,
