@@ -204,6 +204,43 @@ async fn queue_get_exits_1_only_when_no_item_came() {
     let out = verb(&server, &["queue", "get", "-n", "5", "--timeout", "200ms", "q"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("no item arrived on queue q within 200ms"), "{}", stderr(&out));
+
+    // --timeout bounds the whole call, not each item: with items arriving steadily, each
+    // well within the timeout, a get of 10,000 still ends once the timeout has passed (the
+    // bound below only stops the test if it does not).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let producer = {
+        let (stop, url) = (stop.clone(), server.url.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let put = wasmpool(&["queue", "put", "--server", &url, "q", "x"]).output().unwrap();
+                assert!(put.status.success(), "{}", stderr(&put));
+            }
+        })
+    };
+    let mut child = wasmpool(&[
+        "queue",
+        "get",
+        "--server",
+        &server.url,
+        "-n",
+        "10000",
+        "--timeout",
+        "3s",
+        "q",
+    ])
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let ended = super::harness::wait_until(std::time::Duration::from_secs(60), || {
+        child.try_wait().unwrap().is_some()
+    })
+    .await;
+    let _ = child.kill();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    producer.join().unwrap();
+    assert!(ended, "queue get -n 10000 --timeout 3s still running after a minute of items");
 }
 
 #[test]

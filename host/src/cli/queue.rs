@@ -12,9 +12,6 @@ use clap::{Args, Subcommand};
 use super::remote::{RemoteOptions, table};
 use crate::units::{format_duration, parse_duration};
 
-/// The longest a single get waits on the service (`api/queues.rs`).
-const SERVICE_GET_WAIT: Duration = Duration::from_secs(60);
-
 /// Put items on a named queue, take them off, or list the queues.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -96,9 +93,9 @@ impl QueueCommand {
                 while taken < *count {
                     let left = deadline.saturating_duration_since(Instant::now());
                     let Some(item) = client.queue_get(name, left).await? else {
-                        // The service waits a minute at most per get: ask again if that is
-                        // what ended this one.
-                        if left > SERVICE_GET_WAIT && Instant::now() < deadline {
+                        // The service cuts each wait to its --max-wait: ask again while the
+                        // deadline has not passed.
+                        if Instant::now() < deadline {
                             continue;
                         }
                         break;
