@@ -218,21 +218,12 @@ async fn queue_get_exits_1_only_when_no_item_came() {
             }
         })
     };
-    let mut child = wasmpool(&[
-        "queue",
-        "get",
-        "--server",
-        &server.url,
-        "-n",
-        "10000",
-        "--timeout",
-        "3s",
-        "q",
-    ])
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .unwrap();
+    let mut child =
+        wasmpool(&["queue", "get", "--server", &server.url, "-n", "10000", "--timeout", "3s", "q"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
     let ended = super::harness::wait_until(std::time::Duration::from_secs(60), || {
         child.try_wait().unwrap().is_some()
     })

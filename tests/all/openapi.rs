@@ -75,6 +75,16 @@ async fn whole_numbers_written_as_floats_are_accepted_and_fractions_refused() {
     assert_eq!(status, 202, "{job}");
     let (_, job) = server.get(&format!("/v1/jobs/{}", job["id"])).await;
     assert_eq!((job["timeout_ms"].as_u64(), job["priority"].as_i64()), (Some(1500), Some(-2)));
+    // A float the default parser reads one ulp off (a fraction): parsed exactly, it is whole.
+    let body = r#"{"module": "hello", "fuel": 4275719863665134.0}"#;
+    let request = server
+        .request(reqwest::Method::POST, "/v1/jobs")
+        .header("content-type", "application/json")
+        .body(body);
+    let (status, job) = server.send(request).await;
+    assert_eq!(status, 202, "{job}");
+    let (_, job) = server.get(&format!("/v1/jobs/{}", job["id"])).await;
+    assert_eq!(job["fuel"].as_u64(), Some(4275719863665134));
     for bad in [json!(1.5), json!(-1.0), json!(1e300)] {
         let (status, body) =
             server.post("/v1/jobs", json!({ "module": "hello", "timeout_ms": bad })).await;
