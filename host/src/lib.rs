@@ -17,6 +17,7 @@ pub mod http;
 pub mod ipc;
 pub mod job;
 pub mod library;
+pub mod live;
 pub mod metrics;
 pub mod pool;
 pub mod queues;

@@ -4,6 +4,6 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = wasmpool::cli::Cli::parse();
-    wasmpool::cli::init_tracing();
+    cli.init_tracing();
     cli.execute()
 }

@@ -11,6 +11,8 @@ mod datadir;
 mod durability;
 mod harness;
 mod isolation;
+mod live;
+mod logs;
 mod map;
 mod pool;
 mod postgres;

@@ -5,6 +5,8 @@ mod cancel;
 mod compile;
 mod jobs;
 mod local;
+mod logging;
+mod logs;
 mod map;
 mod modules;
 mod nodes;
@@ -32,6 +34,10 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// How log lines on stderr are written: `text`, or `json` (one object per line, for log
+    /// collectors).
+    #[arg(long, global = true, value_enum, env = "WASMPOOL_LOG_FORMAT", default_value_t)]
+    pub log_format: logging::LogFormat,
 }
 
 /// The verbs.
@@ -51,6 +57,8 @@ pub enum Command {
     Status(status::StatusCommand),
     /// Wait for a job to end, print its output and exit with its exit code.
     Wait(wait::WaitCommand),
+    /// Print a job's output; with -f, follow it while the job runs.
+    Logs(logs::LogsCommand),
     /// Cancel a queued or running job, or delete an ended one.
     Cancel(cancel::CancelCommand),
     /// List jobs, newest first.
@@ -74,6 +82,18 @@ pub enum Command {
 }
 
 impl Cli {
+    /// Sets up logging to stderr in the chosen format. Unless `RUST_LOG` says otherwise,
+    /// `serve` logs wasmpool's own events from `info` (a line per request and per job
+    /// transition: what an operator reads) and everything else from `warn`; the other verbs
+    /// log warnings only, so their output is not mixed with log lines.
+    pub fn init_tracing(&self) {
+        let default = match self.command {
+            Command::Serve(_) => "warn,wasmpool=info",
+            _ => "warn",
+        };
+        logging::init(self.log_format, default);
+    }
+
     /// Runs the chosen verb and returns the process exit code.
     pub fn execute(self) -> ExitCode {
         let result = match self.command {
@@ -84,6 +104,7 @@ impl Cli {
             Command::Submit(command) => command.execute(),
             Command::Status(command) => command.execute(),
             Command::Wait(command) => command.execute(),
+            Command::Logs(command) => command.execute(),
             Command::Cancel(command) => command.execute(),
             Command::Jobs(command) => command.execute(),
             Command::Modules(command) => command.execute(),
@@ -123,19 +144,6 @@ pub mod exit {
     /// `serve`: another serve holds the data directory; it may stop, so try again later
     /// (as `EX_TEMPFAIL`).
     pub const DATA_DIR_IN_USE: u8 = 75;
-}
-
-/// Sets up logging to stderr; `RUST_LOG` overrides the default of warnings only. A log line
-/// that cannot be written (stderr is a pipe whose reader went away) is dropped: with
-/// internal errors logged, tracing would report it with `eprintln!`, which panics there.
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .log_internal_errors(false)
-        .init();
 }
 
 /// Writes one line to stderr, ignoring failure. `eprintln!` panics when stderr is gone (a
