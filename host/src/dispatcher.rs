@@ -507,7 +507,13 @@ impl Dispatcher {
         token: CancellationToken,
     ) {
         let module = &job.module_hash[..12.min(job.module_hash.len())];
-        tracing::info!(job = job.id, module, attempt = job.attempts, state = "running", "job started");
+        tracing::info!(
+            job = job.id,
+            module,
+            attempt = job.attempts,
+            state = "running",
+            "job started"
+        );
         let completed = match self.spec(&job).await {
             Ok(spec) => reservation.run_cancellable(spec, token).await,
             Err(error) => {

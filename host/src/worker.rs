@@ -24,8 +24,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::ipc::{self, FromWorker, IpcError, PROTOCOL_VERSION, ToWorker};
 use crate::job::{JobSpec, Stream, TaskCall, TaskReply};
-use outbox::Outbox;
 use crate::sandbox::{Sandbox, TaskBackend};
+use outbox::Outbox;
 
 /// Why a worker stopped other than by being told to.
 #[derive(Debug, thiserror::Error)]

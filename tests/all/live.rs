@@ -81,7 +81,7 @@ impl Followed {
     }
 
     /// Reads to the end of the response (bounded).
-    async fn to_end(mut self) -> String {
+    async fn read_to_end(mut self) -> String {
         loop {
             let chunk = tokio::time::timeout(BOUND, self.response.chunk())
                 .await
@@ -138,7 +138,7 @@ async fn a_running_jobs_output_is_seen_line_by_line_before_it_ends() {
     let (code, stderr) = finish(logs_f);
     assert_eq!(code, Some(0), "`logs -f` exits 0 when the job ends: {stderr}");
     assert!(lines.recv_timeout(BOUND).is_err(), "nothing more was printed");
-    let streamed = followed.to_end().await;
+    let streamed = followed.read_to_end().await;
     let job = server.wait(id).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(streamed, job["stdout"].as_str().unwrap(), "the stream is the stored output");
@@ -159,9 +159,10 @@ async fn the_seed_task_shows_its_first_line_while_it_sleeps() {
     let (_, job) = server.get(&format!("/v1/jobs/{id}")).await;
     assert_eq!(job["state"], "running", "{job}");
     // Cancelling ends the job, and so the stream, with what the task had written.
-    let (status, _) = server.send(server.request(reqwest::Method::DELETE, &format!("/v1/jobs/{id}"))).await;
+    let (status, _) =
+        server.send(server.request(reqwest::Method::DELETE, &format!("/v1/jobs/{id}"))).await;
     assert_eq!(status, 200);
-    let text = followed.to_end().await;
+    let text = followed.read_to_end().await;
     assert!(text.starts_with("Run task 7 (") && !text.contains("runs"), "{text:?}");
 }
 
@@ -177,13 +178,19 @@ async fn logs_puts_stdout_and_stderr_apart_and_exits_0_whatever_the_job_did() {
         let output = command.args(&args).arg(id.to_string()).output().expect("runs");
         let (stdout, stderr) = (super::harness::stdout(&output), super::harness::stderr(&output));
         assert_eq!(output.status.code(), Some(0), "logs {args:?}: {stderr}");
-        assert!(stdout.starts_with("Process to read: ") && !stdout.contains("nothing"), "{stdout:?}");
+        assert!(
+            stdout.starts_with("Process to read: ") && !stdout.contains("nothing"),
+            "{stdout:?}"
+        );
         assert_eq!(stderr, "queue-reader: nothing arrived within 0 ms\n");
     }
     let job = server.wait(id).await;
     assert_eq!(job["exit_code"], 1, "{job}");
     let both = output_now(&server, id, "?stream=both").await;
-    assert_eq!(both, format!("{}{}", job["stdout"].as_str().unwrap(), job["stderr"].as_str().unwrap()));
+    assert_eq!(
+        both,
+        format!("{}{}", job["stdout"].as_str().unwrap(), job["stderr"].as_str().unwrap())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -45,11 +45,17 @@ async fn json_logs_have_a_line_per_request_and_per_job_transition() {
     let events = events(&lines);
     let answered: Vec<&Value> = events.iter().filter(|e| missing_404(e)).collect();
     assert_eq!(answered.len(), 1, "one line for the request: {answered:?}");
-    assert_eq!((answered[0]["method"].as_str(), answered[0]["status"].as_u64()), (Some("GET"), Some(404)));
+    assert_eq!(
+        (answered[0]["method"].as_str(), answered[0]["status"].as_u64()),
+        (Some("GET"), Some(404))
+    );
     assert_eq!(answered[0]["level"], "INFO");
     assert!(answered[0]["ms"].is_number(), "{}", answered[0]);
-    for (message, state) in [("job submitted", "queued"), ("job started", "running"), ("job ended", "succeeded")] {
-        let event = events.iter().find(|e| is(e, message)).unwrap_or_else(|| panic!("no {message:?} line"));
+    for (message, state) in
+        [("job submitted", "queued"), ("job started", "running"), ("job ended", "succeeded")]
+    {
+        let event =
+            events.iter().find(|e| is(e, message)).unwrap_or_else(|| panic!("no {message:?} line"));
         assert_eq!(event["state"], state, "{event}");
         if message != "job submitted" {
             assert_eq!(event["attempt"], 1, "{event}");
@@ -67,9 +73,13 @@ async fn text_logs_to_a_pipe_have_no_colour_codes_and_no_token() {
     let (server, log) = Server::start_logged(1, data.path(), &["--token", token]);
     let (status, _) = server.get("/v1/jobs?limit=5").await;
     assert_eq!(status, 200);
-    let lines = read_until(&log, |lines| lines.iter().any(|line| line.contains("path=\"/v1/jobs\"")));
+    let lines =
+        read_until(&log, |lines| lines.iter().any(|line| line.contains("path=\"/v1/jobs\"")));
     let line = lines.iter().find(|line| line.contains("path=\"/v1/jobs\"")).unwrap();
-    assert!(line.contains("INFO") && line.contains("method=GET") && line.contains("status=200"), "{line}");
+    assert!(
+        line.contains("INFO") && line.contains("method=GET") && line.contains("status=200"),
+        "{line}"
+    );
     assert!(!line.contains("limit=5"), "the query is not logged: {line}");
     for line in &lines {
         assert!(!line.contains('\x1b'), "a colour code in {line:?}");

@@ -21,7 +21,8 @@ pub enum LogFormat {
 /// written (stderr is a pipe whose reader went away) is dropped: with internal errors logged,
 /// tracing would report it with `eprintln!`, which panics there.
 pub fn init(format: LogFormat, default_filter: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let log = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

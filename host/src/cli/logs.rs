@@ -43,7 +43,9 @@ impl LogsCommand {
             )?;
             if self.follow && !client.job(self.id).await?.state.is_terminal() {
                 let id = self.id;
-                eprintln!("wasmpool: the service stopped sending job {id}'s output before it ended");
+                eprintln!(
+                    "wasmpool: the service stopped sending job {id}'s output before it ended"
+                );
                 return Ok(ExitCode::from(exit::STILL_RUNNING));
             }
             Ok(ExitCode::SUCCESS)

@@ -116,7 +116,10 @@ async fn run_one(
             }
         };
         let config = &shared.config;
-        match worker.run(job, config.host.as_ref(), config.output.as_deref(), cancelled, hard_deadline).await {
+        match worker
+            .run(job, config.host.as_ref(), config.output.as_deref(), cancelled, hard_deadline)
+            .await
+        {
             RunEnd::Done(result) => (*result, true),
             RunEnd::Cancelled => (JobResult::without_output(id, Outcome::Cancelled), false),
             RunEnd::Overdue => {
