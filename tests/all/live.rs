@@ -207,3 +207,29 @@ async fn output_of_an_unknown_job_or_stream_is_a_json_error() {
     assert_eq!(output.status.code(), Some(1));
     assert!(super::harness::stderr(&output).contains("no job 99"));
 }
+
+/// Two hosts on one PostgreSQL: host a does not see the output of a job running on host b
+/// live, but a reader following it on a gets all of it when the job ends.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_running_on_another_host_is_followed_to_its_end() {
+    let url = super::postgres::shared().database();
+    let host = |name: &str, data: &std::path::Path| {
+        Server::start(1, data, &["--store", &url, "--node", name])
+    };
+    let (data_a, data_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let b = host("b", data_b.path());
+    b.upload(artifacts::QUEUE_READER, "queue-reader").await;
+    let id = b.submit(json!({ "module": "queue-reader", "args": ["far-gate", "60000"] })).await;
+    let job = b.wait_for_worker(id).await;
+    assert_eq!(job["node"], "b", "{job}");
+    // Only now does a exist, so the job cannot be running there.
+    let a = host("a", data_a.path());
+    let followed = Followed::open(&a, id, "").await;
+    assert_eq!(output_now(&a, id, "").await, "", "a sees nothing of it while it runs");
+    put(&a, "far-gate", "END").await;
+    let text = followed.read_to_end().await;
+    let job = a.wait(id).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert!(text.starts_with("Process to read: "), "{text:?}");
+    assert_eq!(text, job["stdout"].as_str().unwrap());
+}
