@@ -4,9 +4,10 @@
 //! The channel is the process's stdin and stdout, which the supervisor set up as pipes.
 //! Both are moved to private descriptors at start and the standard ones pointed at
 //! `/dev/null` (stdin) and stderr (stdout), so nothing a library prints can corrupt a frame.
-//! A reader task and a writer thread ([`outbox`]) own the two ends, so a job's
-//! `wasmpool:task` calls (sent while it runs), its output (with `--live-output`) and their
-//! replies never interleave with half a frame, whatever is cancelled when.
+//! A reader task owns the input end; the output end is the [`outbox`]'s, which writes every
+//! frame whole under a lock, so a job's `wasmpool:task` calls (sent while it runs), its output
+//! (with `--live-output`) and their replies never interleave with half a frame, whatever is
+//! cancelled when.
 
 mod outbox;
 
@@ -61,7 +62,7 @@ pub fn main(parent_pid: u32, live_output: bool) -> Result<(), WorkerError> {
 
 async fn serve(input: OwnedFd, output: OwnedFd, live_output: bool) -> Result<(), WorkerError> {
     let input = pipe::Receiver::from_owned_fd(input)?;
-    let (outgoing, writer) = Outbox::start(output)?;
+    let (outgoing, flusher) = Outbox::start(output)?;
     let link = Link(Arc::new(LinkState {
         outgoing,
         live_output,
@@ -80,14 +81,9 @@ async fn serve(input: OwnedFd, output: OwnedFd, live_output: bool) -> Result<(),
         let replies_used = link.0.used.load(Ordering::SeqCst);
         link.send(FromWorker::Done { result, replies_used });
     }
-    // The writer ends once it has written what was queued before this.
-    link.0.outgoing.close();
     drop(sandbox);
     reader.abort();
-    match writer.join() {
-        Ok(written) => Ok(written?),
-        Err(_) => Ok(()),
-    }
+    Ok(link.0.outgoing.close(flusher)?)
 }
 
 /// Reads frames until the supervisor closes the channel: jobs go to the main loop, replies to

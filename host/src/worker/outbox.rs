@@ -1,15 +1,17 @@
-//! A worker's outgoing frames. One thread writes them to the channel, in order; senders only
-//! queue, so nothing that sends ever blocks on the pipe. A thread rather than a task because
-//! the worker's runtime has one thread, and a guest that computes without calling its host
-//! never yields it: output it wrote just before must still reach the host.
+//! A worker's outgoing frames, written in order, whole, by whichever thread has something
+//! to send: the runtime thread writes its messages (hello, calls, results) itself, with any
+//! output queued before them, so a job's output precedes its `Done` and a result waits for
+//! no other thread.
 //!
-//! The running job's output is coalesced: bytes written within [`BATCH_DELAY`] of the first
-//! unsent byte (or until [`BATCH_BYTES`] are waiting) go out together, one `Output` frame per
-//! run of the same stream, so a guest writing a line at a time costs one wake-up and one
-//! write per batch, not per line. Queued output is always written before any later message,
-//! so a job's output precedes its `Done`.
+//! The running job's output is coalesced: a guest's writes are queued and go out together,
+//! one `Output` frame per run of the same stream, with the next message, from the guest's
+//! own next write once the oldest queued byte is [`BATCH_DELAY`] old or [`BATCH_BYTES`] are
+//! waiting, or from a flusher thread. The thread is there because the worker's runtime has one
+//! thread, which a computing guest never yields: output written just before a long
+//! computation must still reach the host. It ticks every [`BATCH_DELAY`] while output comes
+//! and parks after [`PARK_AFTER`] without any, so a pool of short jobs costs it a few wake-ups
+//! a second, not one per job.
 
-use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::OwnedFd;
@@ -24,136 +26,170 @@ use crate::job::Stream;
 pub const BATCH_DELAY: Duration = Duration::from_millis(5);
 /// How much output is sent at once without waiting for [`BATCH_DELAY`].
 pub const BATCH_BYTES: usize = 16 << 10;
+/// The flusher parks after this long without output.
+pub const PARK_AFTER: Duration = Duration::from_millis(200);
 
-/// The sending end; clones share the same queue.
+/// The sending end; clones share the channel.
 #[derive(Clone)]
 pub struct Outbox(Arc<Shared>);
 
 struct Shared {
+    /// Held for a whole write, so frames never interleave. Taken before `queue`.
+    channel: Mutex<Channel>,
     queue: Mutex<Queue>,
+    /// Wakes the flusher.
     wake: Condvar,
 }
 
-#[derive(Default)]
+struct Channel {
+    file: File,
+    /// The first write that failed; nothing is written after it.
+    failed: Option<std::io::Error>,
+}
+
 struct Queue {
-    messages: VecDeque<FromWorker>,
     /// Unsent output, consecutive writes to one stream merged.
     output: Vec<(Stream, Vec<u8>)>,
-    output_bytes: usize,
+    bytes: usize,
     /// When the oldest unsent output was queued.
-    output_since: Option<Instant>,
-    /// No more messages will come: write what is queued and stop.
+    since: Option<Instant>,
+    /// When output was last queued.
+    last: Instant,
+    /// The flusher waits for output without a timeout.
+    parked: bool,
     closed: bool,
-    /// The channel failed: drop whatever comes.
-    broken: bool,
+}
+
+impl Queue {
+    fn due(&self) -> bool {
+        self.bytes >= BATCH_BYTES || self.since.is_some_and(|since| since.elapsed() >= BATCH_DELAY)
+    }
+
+    fn take(&mut self) -> Vec<(Stream, Vec<u8>)> {
+        self.bytes = 0;
+        self.since = None;
+        std::mem::take(&mut self.output)
+    }
 }
 
 impl Outbox {
-    /// Starts the writer thread on `channel`. The thread ends after [`Outbox::close`], once it
-    /// has written everything queued before it, or when the channel fails.
-    pub fn start(channel: OwnedFd) -> std::io::Result<(Outbox, JoinHandle<Result<(), IpcError>>)> {
-        // Written with blocking calls from its own thread, whatever mode the pipe came in.
+    /// An outbox writing to `channel`, and its flusher thread (ended by [`Outbox::close`]).
+    pub fn start(channel: OwnedFd) -> std::io::Result<(Outbox, JoinHandle<()>)> {
+        // Written with blocking calls, whatever mode the pipe came in: a full pipe holds the
+        // job up until the host reads, which is the back-pressure wanted.
         let flags = rustix::fs::fcntl_getfl(&channel)?;
         rustix::fs::fcntl_setfl(&channel, flags - rustix::fs::OFlags::NONBLOCK)?;
-        let shared = Arc::new(Shared { queue: Mutex::default(), wake: Condvar::new() });
-        let writer = shared.clone();
+        let shared = Arc::new(Shared {
+            channel: Mutex::new(Channel { file: File::from(channel), failed: None }),
+            queue: Mutex::new(Queue {
+                output: Vec::new(),
+                bytes: 0,
+                since: None,
+                last: Instant::now(),
+                parked: true,
+                closed: false,
+            }),
+            wake: Condvar::new(),
+        });
+        let flusher = shared.clone();
         let thread = std::thread::Builder::new()
-            .name("ipc-writer".into())
-            .spawn(move || write_all(&writer, File::from(channel)))?;
+            .name("output-flusher".into())
+            .spawn(move || flush_while_open(&flusher))?;
         Ok((Outbox(shared), thread))
     }
 
-    fn queue(&self) -> MutexGuard<'_, Queue> {
-        self.0.queue.lock().expect("outbox lock")
-    }
-
-    /// Queues a message (after any output queued before it).
+    /// Writes a message now, after any output queued before it.
     pub fn send(&self, message: FromWorker) {
-        let mut queue = self.queue();
-        if !queue.broken && !queue.closed {
-            queue.messages.push_back(message);
-            self.0.wake.notify_one();
-        }
+        self.0.write(Some(message));
     }
 
-    /// Queues output of the running job.
+    /// Queues output of the running job; sends what is queued if it is due.
     pub fn output(&self, stream: Stream, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
         }
-        let mut queue = self.queue();
-        if queue.broken || queue.closed {
+        let due = {
+            let mut queue = self.0.queue();
+            match queue.output.last_mut() {
+                Some((last, pending)) if *last == stream => pending.extend_from_slice(bytes),
+                _ => queue.output.push((stream, bytes.to_vec())),
+            }
+            queue.bytes += bytes.len();
+            let now = Instant::now();
+            queue.since.get_or_insert(now);
+            queue.last = now;
+            if queue.parked {
+                queue.parked = false;
+                self.0.wake.notify_one();
+            }
+            queue.due()
+        };
+        if due {
+            self.0.write(None);
+        }
+    }
+
+    /// Sends what output is queued, stops the flusher, and says whether every write
+    /// succeeded.
+    pub fn close(&self, flusher: JoinHandle<()>) -> Result<(), IpcError> {
+        self.0.write(None);
+        self.0.queue().closed = true;
+        self.0.wake.notify_one();
+        let _ = flusher.join();
+        match self.0.channel.lock().expect("outbox lock").failed.take() {
+            Some(error) => Err(error.into()),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().expect("outbox lock")
+    }
+
+    /// Writes the queued output, then `message`, as one write.
+    fn write(&self, message: Option<FromWorker>) {
+        let mut channel = self.channel.lock().expect("outbox lock");
+        let output = self.queue().take();
+        if channel.failed.is_some() || (output.is_empty() && message.is_none()) {
             return;
         }
-        match queue.output.last_mut() {
-            Some((last, pending)) if *last == stream => pending.extend_from_slice(bytes),
-            _ => queue.output.push((stream, bytes.to_vec())),
-        }
-        let before = queue.output_bytes;
-        queue.output_bytes += bytes.len();
-        // The writer sleeps until output comes, then until the batch is due or full: wake it
-        // only at those two moments, not on every write.
-        if queue.output_since.is_none() {
-            queue.output_since = Some(Instant::now());
-            self.0.wake.notify_one();
-        } else if before < BATCH_BYTES && queue.output_bytes >= BATCH_BYTES {
-            self.0.wake.notify_one();
-        }
-    }
-
-    /// Lets the writer finish: what is queued is still written.
-    pub fn close(&self) {
-        self.queue().closed = true;
-        self.0.wake.notify_one();
-    }
-}
-
-/// The writer thread: waits for something to send, writes it, until closed.
-fn write_all(shared: &Shared, mut channel: File) -> Result<(), IpcError> {
-    loop {
-        let (output, messages, closed) = next_batch(shared);
         let mut frames = Vec::new();
-        for (stream, bytes) in output {
-            ipc::write_frame(&mut frames, &FromWorker::Output { stream, bytes })?;
-        }
-        for message in messages {
-            ipc::write_frame(&mut frames, &message)?;
-        }
-        if let Err(e) = channel.write_all(&frames) {
-            shared.queue.lock().expect("outbox lock").broken = true;
-            return Err(e.into());
-        }
-        if closed {
-            return Ok(());
-        }
-    }
-}
-
-type Batch = (Vec<(Stream, Vec<u8>)>, VecDeque<FromWorker>, bool);
-
-/// Waits until a message is queued, the output batch is due or full, or the outbox closed;
-/// then takes everything queued.
-fn next_batch(shared: &Shared) -> Batch {
-    let mut queue = shared.queue.lock().expect("outbox lock");
-    loop {
-        if !queue.messages.is_empty() || queue.closed {
-            break;
-        }
-        match queue.output_since {
-            None => queue = shared.wake.wait(queue).expect("outbox lock"),
-            Some(since) => {
-                let due = since + BATCH_DELAY;
-                let now = Instant::now();
-                if queue.output_bytes >= BATCH_BYTES || now >= due {
-                    break;
-                }
-                queue = shared.wake.wait_timeout(queue, due - now).expect("outbox lock").0;
+        let outputs =
+            output.into_iter().map(|(stream, bytes)| FromWorker::Output { stream, bytes });
+        for frame in outputs.chain(message) {
+            // Only a frame above the size limit fails to encode; output never is one.
+            if let Err(e) = ipc::write_frame(&mut frames, &frame) {
+                eprintln!("wasmpool worker: {e}");
             }
         }
+        if let Err(e) = channel.file.write_all(&frames) {
+            channel.failed = Some(e);
+        }
     }
-    queue.output_bytes = 0;
-    queue.output_since = None;
-    (std::mem::take(&mut queue.output), std::mem::take(&mut queue.messages), queue.closed)
+}
+
+/// The flusher: sends output that waited [`BATCH_DELAY`] while nothing else sent it.
+fn flush_while_open(shared: &Shared) {
+    let mut queue = shared.queue();
+    loop {
+        if queue.closed {
+            return;
+        }
+        if queue.parked {
+            queue = shared.wake.wait(queue).expect("outbox lock");
+            continue;
+        }
+        queue = shared.wake.wait_timeout(queue, BATCH_DELAY).expect("outbox lock").0;
+        if queue.due() {
+            drop(queue);
+            shared.write(None);
+            queue = shared.queue();
+        } else if queue.since.is_none() && queue.last.elapsed() >= PARK_AFTER {
+            queue.parked = true;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -168,14 +204,15 @@ mod tests {
     #[test]
     fn output_is_coalesced_and_precedes_later_messages() {
         let (read, write) = rustix::pipe::pipe().unwrap();
-        let (outbox, writer) = Outbox::start(write).unwrap();
+        let (outbox, flusher) = Outbox::start(write).unwrap();
         outbox.output(Stream::Stdout, b"a");
         outbox.output(Stream::Stdout, b"b");
         outbox.output(Stream::Stderr, b"c");
         outbox.output(Stream::Stdout, b"d");
         outbox.send(FromWorker::Hello { version: 0, pid: 1 });
-        outbox.close();
-        writer.join().unwrap().unwrap();
+        outbox.output(Stream::Stdout, b"e");
+        outbox.close(flusher).unwrap();
+        drop(outbox); // the last holder of the channel: the reader sees its end
         let mut wire = Vec::new();
         std::io::Read::read_to_end(&mut File::from(read), &mut wire).unwrap();
         let got: Vec<String> = frames(&wire)
@@ -187,6 +224,9 @@ mod tests {
                 other => format!("{other:?}"),
             })
             .collect();
-        assert_eq!(got, ["Stdout:ab", "Stderr:c", "Stdout:d", "Hello { version: 0, pid: 1 }"]);
+        assert_eq!(
+            got,
+            ["Stdout:ab", "Stderr:c", "Stdout:d", "Hello { version: 0, pid: 1 }", "Stdout:e"]
+        );
     }
 }
