@@ -105,7 +105,7 @@ pub async fn submit_batch(
     Ok((StatusCode::ACCEPTED, Json(BatchAccepted { jobs })))
 }
 
-async fn find(state: &AppState, id: JobId) -> ApiResult<JobRecord> {
+pub(super) async fn find(state: &AppState, id: JobId) -> ApiResult<JobRecord> {
     state.store.job(id).await?.ok_or_else(|| ApiError::not_found(format!("no job {id}")))
 }
 

@@ -19,6 +19,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use utoipa::IntoParams;
 
+use super::jobs::find;
 use super::{ApiError, ApiResult, AppState, job_id};
 use crate::live::{Cursor, Streams};
 use crate::store::{JobEvent, JobId, JobRecord};
@@ -91,10 +92,6 @@ fn text(body: Body) -> Response {
         (X_CONTENT_TYPE_OPTIONS, "nosniff"),
     ];
     (headers, body).into_response()
-}
-
-async fn find(state: &AppState, id: JobId) -> ApiResult<JobRecord> {
-    state.store.job(id).await?.ok_or_else(|| ApiError::not_found(format!("no job {id}")))
 }
 
 /// The stored output of `job`, past `sent` when it is the attempt that was being followed.
