@@ -1,6 +1,7 @@
-// The newest jobs, filtered by state; a job's details; cancel and retry.
+// The newest jobs, filtered by state; a job's details, its output live while it runs; cancel
+// and retry.
 
-import { call } from "./api.js";
+import { authHeaders, call } from "./api.js";
 import { jobDuration, output, shortHash, time } from "./format.js";
 
 const PAGE = 50;
@@ -10,6 +11,7 @@ let onUnknownModule = () => {};
 let refreshing = null;
 let again = false;
 let shownJob = null;
+let following = null; // { id, controller } while the dialog streams a job's output
 
 /** Remembers module names so rows can show them. */
 export function setModuleNames(list) {
@@ -126,18 +128,26 @@ function fillDetail(job) {
     dd.textContent = String(value);
     return [dt, dd];
   }));
-  document.getElementById("detail-stdout").textContent =
-    output(job.stdout, job.stdout_base64) + (job.stdout_truncated ? "\n[cut at the output limit]" : "");
-  document.getElementById("detail-stderr").textContent =
-    output(job.stderr, job.stderr_base64) + (job.stderr_truncated ? "\n[cut at the output limit]" : "");
   const ended = !["queued", "running"].includes(job.state);
+  if (ended) {
+    stopFollowing();
+    document.getElementById("detail-stdout").textContent =
+      output(job.stdout, job.stdout_base64) + (job.stdout_truncated ? "\n[cut at the output limit]" : "");
+    document.getElementById("detail-stderr").textContent =
+      output(job.stderr, job.stderr_base64) + (job.stderr_truncated ? "\n[cut at the output limit]" : "");
+  } else {
+    follow(job.id);
+  }
   document.getElementById("detail-cancel").hidden = ended;
   document.getElementById("detail-retry").hidden = !["failed", "timed_out", "cancelled"].includes(job.state);
 }
 
 export function setupJobs() {
   document.getElementById("state-filter").addEventListener("change", refreshJobs);
-  document.getElementById("job-detail").addEventListener("close", () => { shownJob = null; });
+  document.getElementById("job-detail").addEventListener("close", () => {
+    shownJob = null;
+    stopFollowing();
+  });
   // POST .../cancel, not DELETE: a job that ended meanwhile is kept (409), not deleted.
   document.getElementById("detail-cancel").addEventListener("click", () => act("POST", "/cancel"));
   document.getElementById("detail-retry").addEventListener("click", () => act("POST", "/retry"));
@@ -153,5 +163,43 @@ async function act(method, suffix) {
     refreshJobs();
   } catch (error) {
     message.textContent = error.message;
+  }
+}
+
+/** Streams a queued or running job's stdout and stderr into the dialog as the job writes them;
+ * when both streams end (the job ended), shows the job as stored. */
+function follow(id) {
+  if (following?.id === id) return;
+  stopFollowing();
+  const controller = new AbortController();
+  following = { id, controller };
+  const streams = ["stdout", "stderr"].map((stream) => pipe(id, stream, controller.signal));
+  Promise.allSettled(streams).then(() => {
+    if (following?.controller !== controller) return;
+    following = null;
+    if (shownJob === id) openJob(id);
+  });
+}
+
+function stopFollowing() {
+  following?.controller.abort();
+  following = null;
+}
+
+/** Copies one followed output stream into its `<pre>`, staying scrolled to the end if it was. */
+async function pipe(id, stream, signal) {
+  const target = document.getElementById(`detail-${stream}`);
+  target.textContent = "";
+  const path = `/v1/jobs/${id}/output?follow=true&stream=${stream}`;
+  const response = await fetch(path, { headers: authHeaders(), signal });
+  if (!response.ok) return;
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder(); // keeps a character split between chunks for the next
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    const atEnd = target.scrollTop + target.clientHeight >= target.scrollHeight - 4;
+    target.append(decoder.decode(value, { stream: true }));
+    if (atEnd) target.scrollTop = target.scrollHeight;
   }
 }

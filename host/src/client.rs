@@ -219,6 +219,27 @@ impl Client {
         self.json(self.request(Method::POST, self.url(&["jobs", &id.to_string(), "cancel"]))).await
     }
 
+    /// A job's output: `stream` is `stdout`, `stderr` or `both`. With `follow`, the response
+    /// stays open and its chunks come as the job writes them, until the job ends.
+    pub async fn output(
+        &self,
+        id: i64,
+        stream: &str,
+        follow: bool,
+    ) -> Result<OutputChunks, ClientError> {
+        let mut url = self.url(&["jobs", &id.to_string(), "output"]);
+        url.query_pairs_mut().append_pair("stream", stream);
+        let request = if follow {
+            url.query_pairs_mut().append_pair("follow", "true");
+            // A followed job may run for hours, silent for most of them.
+            self.untimed(Method::GET, url)
+        } else {
+            self.request(Method::GET, url)
+        };
+        let response = self.send(request).await?;
+        Ok(OutputChunks { response, server: self.base.to_string() })
+    }
+
     /// Cancels a queued or running job (`Some`, now `cancelled`) or deletes an ended one
     /// (`None`).
     pub async fn cancel_or_delete(&self, id: i64) -> Result<Option<JobView>, ClientError> {
@@ -340,7 +361,12 @@ impl Client {
     }
 
     fn request(&self, method: Method, url: Url) -> RequestBuilder {
-        let request = self.http.request(method, url).timeout(REQUEST_TIMEOUT);
+        self.untimed(method, url).timeout(REQUEST_TIMEOUT)
+    }
+
+    /// A request with no overall time limit (the connect timeout still applies).
+    fn untimed(&self, method: Method, url: Url) -> RequestBuilder {
+        let request = self.http.request(method, url);
         match &self.token {
             Some(token) => request.bearer_auth(token),
             None => request,
@@ -371,6 +397,22 @@ impl Client {
 
     fn unreachable(&self, source: reqwest::Error) -> ClientError {
         ClientError::Unreachable { server: self.base.to_string(), source }
+    }
+}
+
+/// The body of an output response, read a chunk at a time as it arrives.
+pub struct OutputChunks {
+    response: Response,
+    server: String,
+}
+
+impl OutputChunks {
+    /// The next bytes; `None` at the end of the response.
+    pub async fn next(&mut self) -> Result<Option<bytes::Bytes>, ClientError> {
+        self.response
+            .chunk()
+            .await
+            .map_err(|source| ClientError::Unreachable { server: self.server.clone(), source })
     }
 }
 

@@ -506,6 +506,14 @@ impl Dispatcher {
         reservation: Reservation,
         token: CancellationToken,
     ) {
+        let module = &job.module_hash[..12.min(job.module_hash.len())];
+        tracing::info!(
+            job = job.id,
+            module,
+            attempt = job.attempts,
+            state = "running",
+            "job started"
+        );
         let completed = match self.spec(&job).await {
             Ok(spec) => reservation.run_cancellable(spec, token).await,
             Err(error) => {
@@ -524,7 +532,9 @@ impl Dispatcher {
             }
         } else {
             self.metrics.job_finished(&completed);
-            self.record(self.finished(&job, completed)).await;
+            let end = self.finished(&job, completed);
+            log_end(&job, &end);
+            self.record(end).await;
         }
     }
 
@@ -665,4 +675,23 @@ async fn more_work(queued: &mut watch::Receiver<u64>, dry: Option<Dry>) {
         _ = queued.wait_for(|&count| count > seen) => {}
         () = tokio::time::sleep_until(until) => {}
     }
+}
+
+/// One line per ended attempt, as an operator reads a job's history: its state (`queued`
+/// again when it will be retried), how long it ran, and how it ended.
+fn log_end(job: &JobRecord, end: &Finished) {
+    let module = &job.module_hash[..12.min(job.module_hash.len())];
+    let state = if end.retry_at.is_some() { "queued" } else { end.state.as_str() };
+    let ran = end.finished_at.duration_since(end.started_at).unwrap_or_default();
+    let ms = ran.as_micros() as f64 / 1000.0;
+    tracing::info!(
+        job = job.id,
+        module,
+        attempt = job.attempts,
+        state,
+        ms,
+        exit_code = end.exit_code,
+        error = end.error.as_deref(),
+        "job ended"
+    );
 }

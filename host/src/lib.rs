@@ -19,6 +19,7 @@ pub mod datadir;
 pub mod dispatcher;
 pub mod http;
 pub mod library;
+pub mod live;
 pub mod metrics;
 pub mod pool;
 pub mod queues;

@@ -2,6 +2,6 @@
 
 fn main() -> std::process::ExitCode {
     let cli = wasmpool::cli::Cli::from_env();
-    wasmpool::cli::init_tracing();
+    cli.init_tracing();
     cli.execute()
 }

@@ -18,6 +18,7 @@ use crate::datadir::{self, DataDir};
 use crate::dispatcher::Dispatcher;
 use crate::http::{self, HttpLimits};
 use crate::library::Library;
+use crate::live::LiveOutput;
 use crate::metrics::Metrics;
 use crate::pool::{Pool, PoolConfig};
 use crate::queues::{QueueLimits, Queues, ServiceTaskHost};
@@ -105,6 +106,8 @@ pub async fn serve(
     let queues = Queues::new(store.clone(), config.queue_limits.clone());
     let mut pool_config = PoolConfig::new(config.workers, config.data_dir.join("workers"))?;
     pool_config.host = Arc::new(ServiceTaskHost::new(queues.clone(), store.clone()));
+    let live = Arc::new(LiveOutput::default());
+    pool_config.output = Some(live.clone());
     let pool = Arc::new(Pool::start(pool_config)?);
     let metrics = Arc::new(Metrics::new());
     let dispatcher = Dispatcher::new(
@@ -121,6 +124,7 @@ pub async fn serve(
         pool: pool.clone(),
         metrics,
         queues,
+        live: live.clone(),
         limits: config.limits.clone(),
         token: config.token.clone(),
         hosts: HostRules { listen: address, allowed: config.allowed_hosts.clone() },
@@ -156,6 +160,7 @@ pub async fn serve(
         tokio::spawn(loop_)
     });
     let hub = tokio::spawn(api::run_hub(state.clone(), http_stop.clone()));
+    let live_task = tokio::spawn(live.run(store.subscribe(), http_stop.clone()));
     let server = tokio::spawn(http::serve(
         listener,
         api::router(state),
@@ -178,6 +183,7 @@ pub async fn serve(
     http_stop.cancel();
     let _ = server.await;
     let _ = hub.await;
+    let _ = live_task.await;
     let _ = purge_task.await;
     drop(services);
     drop(dispatcher);

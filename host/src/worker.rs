@@ -4,9 +4,12 @@
 //! The channel is the process's stdin and stdout, which the supervisor set up as pipes.
 //! Both are moved to private descriptors at start and the standard ones pointed at
 //! `/dev/null` (stdin) and stderr (stdout), so nothing a library prints can corrupt a frame.
-//! A reader task and a writer task own the two ends, so a job's `wasmpool:task` calls (sent
-//! while it runs) and their replies never interleave with half a frame, whatever is
+//! A reader task owns the input end; the output end is the [`outbox`]'s, which writes every
+//! frame whole under a lock, so a job's `wasmpool:task` calls (sent while it runs), its output
+//! (with `--live-output`) and their replies never interleave with half a frame, whatever is
 //! cancelled when.
+
+mod outbox;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -21,8 +24,9 @@ use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ipc::{self, FromWorker, IpcError, PROTOCOL_VERSION, ToWorker};
-use crate::job::{JobSpec, TaskCall, TaskReply};
+use crate::job::{JobSpec, Stream, TaskCall, TaskReply};
 use crate::sandbox::{Sandbox, TaskBackend};
+use outbox::Outbox;
 
 /// Why a worker stopped other than by being told to.
 #[derive(Debug, thiserror::Error)]
@@ -39,8 +43,10 @@ pub enum WorkerError {
 }
 
 /// Runs the worker loop. `parent_pid` is the supervisor's pid: the worker arranges to be
-/// killed when that process dies, and exits at once if it is already gone.
-pub fn main(parent_pid: u32) -> Result<(), WorkerError> {
+/// killed when that process dies, and exits at once if it is already gone. With
+/// `live_output`, a running job's output is also sent as it is written
+/// ([`FromWorker::Output`]), for a host that shows it live.
+pub fn main(parent_pid: u32, live_output: bool) -> Result<(), WorkerError> {
     // Dies with the host, even when the host is SIGKILLed and cannot clean up.
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
         .map_err(std::io::Error::from)?;
@@ -51,16 +57,15 @@ pub fn main(parent_pid: u32) -> Result<(), WorkerError> {
     // Before any other thread exists, so every thread to come inherits it.
     crate::confine::confine()?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(serve(input, output))
+    runtime.block_on(serve(input, output, live_output))
 }
 
-async fn serve(input: OwnedFd, output: OwnedFd) -> Result<(), WorkerError> {
+async fn serve(input: OwnedFd, output: OwnedFd, live_output: bool) -> Result<(), WorkerError> {
     let input = pipe::Receiver::from_owned_fd(input)?;
-    let output = pipe::Sender::from_owned_fd(output)?;
-    let (outgoing, to_write) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(write_frames(output, to_write));
+    let (outgoing, flusher) = Outbox::start(output)?;
     let link = Link(Arc::new(LinkState {
         outgoing,
+        live_output,
         pending: Mutex::default(),
         next: AtomicU64::new(1),
         used: AtomicU64::new(0),
@@ -76,22 +81,9 @@ async fn serve(input: OwnedFd, output: OwnedFd) -> Result<(), WorkerError> {
         let replies_used = link.0.used.load(Ordering::SeqCst);
         link.send(FromWorker::Done { result, replies_used });
     }
-    // The writer ends once every sender is gone: the link, and the sandbox's copy of it.
     drop(sandbox);
-    drop(link);
     reader.abort();
-    writer.await.unwrap_or(Ok(()))
-}
-
-/// Writes every outgoing message, in order, until all senders are gone.
-async fn write_frames(
-    mut output: pipe::Sender,
-    mut messages: mpsc::UnboundedReceiver<FromWorker>,
-) -> Result<(), WorkerError> {
-    while let Some(message) = messages.recv().await {
-        ipc::write_frame_async(&mut output, &message).await?;
-    }
-    Ok(())
+    Ok(link.0.outgoing.close(flusher)?)
 }
 
 /// Reads frames until the supervisor closes the channel: jobs go to the main loop, replies to
@@ -120,7 +112,9 @@ async fn read_frames(input: pipe::Receiver, link: Link, jobs: mpsc::UnboundedSen
 struct Link(Arc<LinkState>);
 
 struct LinkState {
-    outgoing: mpsc::UnboundedSender<FromWorker>,
+    outgoing: Outbox,
+    /// Whether the running job's output is sent as it is written.
+    live_output: bool,
     pending: Mutex<HashMap<u64, oneshot::Sender<TaskReply>>>,
     next: AtomicU64,
     /// The highest call whose reply reached the guest.
@@ -129,7 +123,7 @@ struct LinkState {
 
 impl Link {
     fn send(&self, message: FromWorker) {
-        let _ = self.0.outgoing.send(message);
+        self.0.outgoing.send(message);
     }
 
     fn deliver(&self, call: u64, reply: TaskReply) {
@@ -153,6 +147,12 @@ impl TaskBackend for Link {
             link.0.used.fetch_max(call, Ordering::SeqCst);
             Some(reply)
         })
+    }
+
+    fn output(&self, stream: Stream, bytes: &[u8]) {
+        if self.0.live_output {
+            self.0.outgoing.output(stream, bytes);
+        }
     }
 }
 

@@ -11,10 +11,10 @@ use std::io::{self, Read, Write};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::job::{JobResult, JobSpec, TaskCall, TaskReply};
+use crate::job::{JobResult, JobSpec, Stream, TaskCall, TaskReply};
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Frames above this size are refused rather than allocated.
 pub const MAX_FRAME_BYTES: usize = 1 << 30;
@@ -55,6 +55,15 @@ pub enum FromWorker {
         call: u64,
         /// The request.
         request: TaskCall,
+    },
+    /// Bytes the running job wrote, in the order it wrote them (only from a worker started
+    /// with `--live-output`). Always within the job's output cap, and always sent before the
+    /// job's `Done`, whose result keeps the same bytes: these are a preview, not the record.
+    Output {
+        /// Which stream.
+        stream: Stream,
+        /// The bytes.
+        bytes: Vec<u8>,
     },
     /// The job ended.
     Done {

@@ -83,6 +83,15 @@ fn the_dashboard_asks_for_the_token_once() {
     browse("token", &server, &[("WASMPOOL_TOKEN", "dash-token-1")]);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn the_job_dialog_shows_output_while_the_job_runs() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(1, data.path(), &[]);
+    server.upload(artifacts::QUEUE_READER, "queue-reader").await;
+    tokio::task::block_in_place(|| browse("live", &server, &[]));
+    assert!(out_dir().join("dashboard-live-output.png").exists(), "the screenshot was saved");
+}
+
 /// Two hosts on one PostgreSQL: host a's page groups the tiles by host, shows b's workers
 /// and jobs, and shows b plainly as lost (no tiles) within 10 s of b being SIGKILLed.
 #[test]

@@ -13,6 +13,8 @@ mod durability;
 mod fuzz;
 mod harness;
 mod isolation;
+mod live;
+mod logs;
 mod map;
 mod openapi;
 mod pool;

@@ -70,6 +70,29 @@ impl Server {
         rustix::process::kill_process_group(group, rustix::process::Signal::INT).expect("SIGINT");
     }
 
+    /// Like [`Server::start`], with the server's stderr (its log) delivered line by line on
+    /// the channel returned, instead of shown.
+    pub fn start_logged(
+        workers: usize,
+        data: &Path,
+        extra: &[&str],
+    ) -> (Server, std::sync::mpsc::Receiver<String>) {
+        let mut command = Command::new(WASMPOOL);
+        command.args(Self::serve_args(workers, data, extra)).stderr(Stdio::piped());
+        let mut server = Self::launch(command, extra);
+        let stderr = BufReader::new(server.child.stderr.take().expect("piped stderr"));
+        let (lines, log) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines() {
+                let Ok(line) = line else { return };
+                if lines.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        (server, log)
+    }
+
     /// `serve` on port 0 with `workers` workers in `data`, then `extra`.
     pub fn serve_args(workers: usize, data: &Path, extra: &[&str]) -> Vec<std::ffi::OsString> {
         let head =
@@ -79,14 +102,15 @@ impl Server {
         head.into_iter().chain([data.as_os_str().to_owned()]).chain(tail).collect()
     }
 
-    /// Spawns `command` (a serve) and reads its "listening on" line.
+    /// Spawns `command` (a serve) and reads its "listening on" line. Its stderr is this
+    /// process's unless the command already says otherwise.
     fn launch(mut command: Command, extra: &[&str]) -> Server {
         command
             .env_remove("WASMPOOL_TOKEN")
             .env_remove("RUST_LOG")
+            .env_remove("WASMPOOL_LOG_FORMAT")
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stdout(Stdio::piped());
         let mut child = command.spawn().expect("wasmpool serve starts");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut stdout = BufReader::new(stdout);

@@ -1,7 +1,8 @@
 // Browser test of the dashboard in Debian's Chromium, driven by playwright-core.
 // Run by tests/all/dashboard.rs against a real `wasmpool serve`:
 //   node web/tests/dashboard.mjs SCENARIO URL OUT_DIR [WASM]
-// SCENARIO is `pool` (4 workers: upload, submit 5, watch, cancel), `token`, or `hosts` (the
+// SCENARIO is `pool` (4 workers: upload, submit 5, watch, cancel), `token`, `live` (a job's
+// dialog shows its output as it is written; the service has `queue-reader` uploaded), or `hosts` (the
 // page of host a of two hosts a and b with 2 workers each on one PostgreSQL; it prints
 // `KILL b` and waits for a line on stdin saying host b was killed).
 // Exits 0 when every check held; prints what failed otherwise.
@@ -27,6 +28,7 @@ try {
   if (scenario === "pool") await pool(page);
   else if (scenario === "token") await token(page);
   else if (scenario === "hosts") await hosts(page);
+  else if (scenario === "live") await live(page);
   else throw new Error(`unknown scenario ${scenario}`);
   assert.deepEqual(problems, [], "the page logs no errors");
   console.log(`${scenario}: all checks passed`);
@@ -113,6 +115,39 @@ async function token(page) {
   assert.equal(await page.locator("#token-panel").isHidden(), true, "no prompt after a reload");
   // 401s are the expected answers to the missing and wrong token, not page errors.
   problems.splice(0, problems.length, ...problems.filter((p) => !p.includes("401")));
+}
+
+async function live(page) {
+  await page.goto(url);
+  await page.locator("#connection[data-status=live]").waitFor(BOUND);
+  // The guest prints a line, then waits on the queue `dash-gate` for each next line.
+  const api = (method, path, body, type) => page.evaluate(async ([method, path, body, type]) => {
+    const response = await fetch(path, { method, body, headers: { "Content-Type": type } });
+    return [response.status, await response.text()];
+  }, [method, path, body, type]);
+  const job = { module: "queue-reader", args: ["dash-gate", "60000"] };
+  const [status, accepted] = await api("POST", "/v1/jobs", JSON.stringify(job), "application/json");
+  assert.equal(status, 202, accepted);
+  const id = JSON.parse(accepted).id;
+  await page.locator(`#job-rows tr[data-job-id="${id}"]`).click();
+  await page.locator("#job-detail[open]").waitFor(BOUND);
+
+  const stdout = page.locator("#detail-stdout");
+  await stdout.filter({ hasText: "Process to read:" }).waitFor(BOUND);
+  await page.locator('#job-detail[data-state="running"]').waitFor(BOUND);
+  assert.equal((await stdout.textContent()).includes("Get"), false, "the next line does not exist yet");
+  const put = (item) => api("POST", "/v1/queues/dash-gate", item, "application/octet-stream");
+  assert.equal((await put("one"))[0], 201);
+  await stdout.filter({ hasText: "Get one from queue." }).waitFor(BOUND);
+  assert.equal(await page.locator("#job-detail").getAttribute("data-state"), "running", "shown while it still runs");
+  await page.screenshot({ path: `${outDir}/dashboard-live-output.png`, fullPage: true });
+
+  // The job ends: the dialog shows it as stored, the same output.
+  assert.equal((await put("END"))[0], 201);
+  await page.locator('#job-detail[data-state="succeeded"]').waitFor(BOUND);
+  const stored = await page.evaluate(async (id) => (await (await fetch(`/v1/jobs/${id}`)).json()).stdout, id);
+  assert.equal(await stdout.textContent(), stored, "the dialog shows the stored output");
+  await page.click("#job-detail button[value=close]");
 }
 
 async function hosts(page) {

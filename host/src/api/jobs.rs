@@ -53,8 +53,10 @@ pub async fn submit(
     let request: JobRequest = json(&body(request, state.limits.max_request_bytes, "the request")?)?;
     let key = idempotency_key(&headers)?;
     let hash = resolve_module(&state, &request.module).await?;
+    let module = request.module.clone();
     let job = validate::new_job(request, hash, key, &state.limits)?;
     let (id, job_state) = state.store.submit(vec![job]).await?[0];
+    tracing::info!(job = id, module, state = %job_state, "job submitted");
     Ok((StatusCode::ACCEPTED, Json(Accepted { id, state: job_state })))
 }
 
@@ -93,11 +95,15 @@ pub async fn submit_batch(
         jobs.push(validate::new_job(request, hash, None, &state.limits).map_err(at)?);
     }
     let accepted = state.store.submit(jobs).await?;
+    // One line for the batch: a line per job would be thousands for one request.
+    if let (Some((first, _)), Some((last, _))) = (accepted.first(), accepted.last()) {
+        tracing::info!(jobs = accepted.len(), first, last, state = "queued", "jobs submitted");
+    }
     let jobs = accepted.into_iter().map(|(id, state)| Accepted { id, state }).collect();
     Ok((StatusCode::ACCEPTED, Json(BatchAccepted { jobs })))
 }
 
-async fn find(state: &AppState, id: JobId) -> ApiResult<JobRecord> {
+pub(super) async fn find(state: &AppState, id: JobId) -> ApiResult<JobRecord> {
     state.store.job(id).await?.ok_or_else(|| ApiError::not_found(format!("no job {id}")))
 }
 
@@ -188,6 +194,7 @@ async fn cancel_job(state: &AppState, id: JobId) -> ApiResult<Result<JobView, Jo
     match state.store.cancel(id).await? {
         Cancel::NotFound => Err(ApiError::not_found(format!("no job {id}"))),
         Cancel::Cancelled(was) => {
+            tracing::info!(job = id, was = %was, state = "cancelled", "job cancelled");
             if was == JobState::Running {
                 state.dispatcher.cancel(id);
             }
@@ -227,7 +234,10 @@ pub async fn cancel_or_delete(
     match cancel_job(&state, id).await? {
         Ok(job) => Ok(Json(job).into_response()),
         Err(_) => match state.store.delete_job(id).await? {
-            Change::Done => Ok(StatusCode::NO_CONTENT.into_response()),
+            Change::Done => {
+                tracing::info!(job = id, "job deleted");
+                Ok(StatusCode::NO_CONTENT.into_response())
+            }
             Change::NotFound => Err(ApiError::not_found(format!("no job {id}"))),
             Change::Refused(now) => {
                 Err(ApiError::conflict(format!("job {id} is {now} again; try again")))
@@ -308,7 +318,10 @@ pub async fn retry(
     state.refuse_if_draining()?;
     let id = job_id(&id)?;
     match state.store.retry(id).await? {
-        Change::Done => Ok((StatusCode::ACCEPTED, Json(Accepted { id, state: JobState::Queued }))),
+        Change::Done => {
+            tracing::info!(job = id, state = "queued", "job retried");
+            Ok((StatusCode::ACCEPTED, Json(Accepted { id, state: JobState::Queued })))
+        }
         Change::NotFound => Err(ApiError::not_found(format!("no job {id}"))),
         Change::Refused(now) => Err(ApiError::conflict(format!(
             "job {id} is {now}; only failed, timed-out or cancelled jobs can be retried"

@@ -2,6 +2,7 @@
 //! and the OpenAPI document generated from the handlers' annotations. Handlers validate, call
 //! the store, library and dispatcher, and answer JSON; every error is an [`ApiError`].
 
+mod access;
 mod auth;
 mod error;
 mod events;
@@ -9,6 +10,7 @@ mod guard;
 mod jobs;
 mod modules;
 mod nodes;
+mod output;
 mod pool;
 mod queues;
 mod validate;
@@ -39,6 +41,7 @@ pub use validate::ServiceLimits;
 
 use crate::dispatcher::Dispatcher;
 use crate::library::Library;
+use crate::live::LiveOutput;
 use crate::metrics::Metrics;
 use crate::pool::Pool;
 use crate::queues::Queues;
@@ -58,6 +61,8 @@ pub struct Parts {
     pub metrics: Arc<Metrics>,
     /// Named queues.
     pub queues: Queues,
+    /// The output of the jobs running on this host, so far.
+    pub live: Arc<LiveOutput>,
     /// Defaults and maxima.
     pub limits: ServiceLimits,
     /// The API token, if one is required.
@@ -168,6 +173,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(jobs::wait))
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::retry))
+        .routes(routes!(output::output))
         .routes(routes!(jobs::run))
         .routes(routes!(pool::get))
         .routes(routes!(pool::pause))
@@ -196,6 +202,8 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::check_host_and_origin))
+        // Outermost, so requests the guards refuse are logged too.
+        .layer(axum::middleware::from_fn(access::log))
         .with_state(state)
 }
 

@@ -6,6 +6,8 @@ mod compile;
 mod completions;
 mod jobs;
 mod local;
+mod logging;
+mod logs;
 mod map;
 mod map_input;
 mod modules;
@@ -48,6 +50,10 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// How log lines on stderr are written: `text`, or `json` (one object per line, for log
+    /// collectors).
+    #[arg(long, global = true, value_enum, env = "WASMPOOL_LOG_FORMAT", default_value_t)]
+    pub log_format: logging::LogFormat,
 }
 
 /// The verbs.
@@ -67,6 +73,8 @@ pub enum Command {
     Status(status::StatusCommand),
     /// Wait for a job to end, print its output and exit with its exit code.
     Wait(wait::WaitCommand),
+    /// Print a job's output; with -f, follow it while the job runs.
+    Logs(logs::LogsCommand),
     /// Cancel a queued or running job; with --delete, remove a job, ended or not.
     Cancel(cancel::CancelCommand),
     /// List jobs, newest first.
@@ -130,6 +138,18 @@ impl Cli {
         Ok(())
     }
 
+    /// Sets up logging to stderr in the chosen format. Unless `RUST_LOG` says otherwise,
+    /// `serve` logs wasmpool's own events from `info` (a line per request and per job
+    /// transition: what an operator reads) and everything else from `warn`; the other verbs
+    /// log warnings only, so their output is not mixed with log lines.
+    pub fn init_tracing(&self) {
+        let default = match self.command {
+            Command::Serve(_) => "warn,wasmpool=info",
+            _ => "warn",
+        };
+        logging::init(self.log_format, default);
+    }
+
     /// Runs the chosen verb and returns the process exit code.
     pub fn execute(self) -> ExitCode {
         let result = match self.command {
@@ -140,6 +160,7 @@ impl Cli {
             Command::Submit(command) => command.execute(),
             Command::Status(command) => command.execute(),
             Command::Wait(command) => command.execute(),
+            Command::Logs(command) => command.execute(),
             Command::Cancel(command) => command.execute(),
             Command::Jobs(command) => command.execute(),
             Command::Modules(command) => command.execute(),
@@ -166,6 +187,7 @@ impl Command {
             Command::Submit(command) => Some(&mut command.remote),
             Command::Status(command) => Some(&mut command.remote),
             Command::Wait(command) => Some(&mut command.remote),
+            Command::Logs(command) => Some(&mut command.remote),
             Command::Cancel(command) => Some(&mut command.remote),
             Command::Jobs(command) => Some(&mut command.remote),
             Command::Modules(command) => Some(&mut command.remote),
@@ -262,19 +284,6 @@ pub mod exit {
     /// `serve`: the listen address is taken, not this machine's, or not allowed (as
     /// `EX_UNAVAILABLE`).
     pub const CANNOT_LISTEN: u8 = 69;
-}
-
-/// Sets up logging to stderr; `RUST_LOG` overrides the default of warnings only. A log line
-/// that cannot be written (stderr is a pipe whose reader went away) is dropped: with
-/// internal errors logged, tracing would report it with `eprintln!`, which panics there.
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .log_internal_errors(false)
-        .init();
 }
 
 /// Writes one line to stderr, ignoring failure. `eprintln!` panics when stderr is gone (a

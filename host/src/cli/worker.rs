@@ -10,6 +10,9 @@ pub struct WorkerCommand {
     /// Pid of the supervising host; the worker dies with it.
     #[arg(long)]
     parent_pid: u32,
+    /// Send a running job's output to the host as it is written, not only with its result.
+    #[arg(long)]
+    live_output: bool,
     /// Test hook: confine this process as a worker, then make a forbidden system call (the
     /// confinement must kill it with SIGSYS). A guest cannot make one, so tests use this.
     #[arg(long, hide = true)]
@@ -25,7 +28,7 @@ impl WorkerCommand {
             let _ = std::net::TcpListener::bind("127.0.0.1:0");
             anyhow::bail!("the forbidden system call was allowed");
         }
-        crate::worker::main(self.parent_pid)?;
+        crate::worker::main(self.parent_pid, self.live_output)?;
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use crate::job::PutError;
+use crate::job::{PutError, Stream};
 
 /// The running job a call comes from: its id and attempt, so the host can refuse the calls
 /// of an attempt that is no longer current.
@@ -40,6 +40,17 @@ pub trait TaskHost: Send + Sync + 'static {
     fn len(&self, queue: String) -> BoxFuture<'static, u64>;
     /// A running job's progress report.
     fn progress(&self, caller: Caller, percent: u8, message: String) -> BoxFuture<'static, ()>;
+}
+
+/// Where running jobs' output goes as their guests write it (see [`super::PoolConfig::output`]).
+/// Called from the supervisor's tasks: implementations must not block.
+pub trait OutputSink: Send + Sync + 'static {
+    /// An attempt was handed to a worker: whatever it writes comes next.
+    fn started(&self, caller: &Caller);
+    /// Bytes the attempt wrote, in order, within its output cap.
+    fn output(&self, caller: &Caller, stream: Stream, bytes: &[u8]);
+    /// The attempt ended (whatever way); its result is on its way to the caller of the pool.
+    fn ended(&self, caller: &Caller);
 }
 
 /// No queues: puts fail as unavailable, gets find nothing, reports are dropped.

@@ -19,7 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use host::{Caller, NoTaskHost, TaskHost};
+pub use host::{Caller, NoTaskHost, OutputSink, TaskHost};
 pub use process::describe_exit;
 
 use crate::job::{Completed, JobResult, JobSpec, Outcome};
@@ -37,11 +37,20 @@ pub struct PoolConfig {
     pub grace: Duration,
     /// Answers the jobs' `wasmpool:task` calls.
     pub host: Arc<dyn TaskHost>,
+    /// Where running jobs' output goes as it is written. With none, workers send output only
+    /// with the result (nothing is spent on a live view nobody has).
+    pub output: Option<Arc<dyn OutputSink>>,
 }
 
 impl std::fmt::Debug for dyn TaskHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("TaskHost")
+    }
+}
+
+impl std::fmt::Debug for dyn OutputSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OutputSink")
     }
 }
 
@@ -54,6 +63,7 @@ impl PoolConfig {
             work_dir: work_dir.into(),
             grace: Duration::from_secs(1),
             host: Arc::new(NoTaskHost),
+            output: None,
         })
     }
 }

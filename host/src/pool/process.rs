@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use super::host::{Caller, TaskHost};
+use super::host::{Caller, OutputSink, TaskHost};
 use crate::ipc::{self, FromWorker, IpcError, PROTOCOL_VERSION, ToWorker};
 use crate::job::{JobResult, JobSpec, TaskCall, TaskReply};
 
@@ -64,12 +64,13 @@ pub struct WorkerProcess {
 
 impl WorkerProcess {
     /// Starts `exe worker` with an empty environment, `dir` as its working directory and
-    /// only its channel as descriptors, and waits for its hello.
+    /// only its channel as descriptors, and waits for its hello. With `live_output` the
+    /// worker also sends its jobs' output as it is written.
     ///
     /// The worker asks the kernel to kill it when its parent *thread* exits, so this must be
     /// called from a thread that lives as long as the pool (a tokio runtime worker thread,
     /// never a blocking-pool thread).
-    pub async fn spawn(exe: &Path, dir: &Path) -> Result<Self, SpawnError> {
+    pub async fn spawn(exe: &Path, dir: &Path, live_output: bool) -> Result<Self, SpawnError> {
         let mut command = Command::new(exe);
         // SAFETY: the closure runs in the forked child before exec and only makes raw
         // system calls, which are async-signal-safe; it touches no memory of the parent.
@@ -81,6 +82,7 @@ impl WorkerProcess {
             .arg("worker")
             .arg("--parent-pid")
             .arg(std::process::id().to_string())
+            .args(live_output.then_some("--live-output"))
             .env_clear()
             .current_dir(dir)
             .stdin(Stdio::piped())
@@ -124,17 +126,20 @@ impl WorkerProcess {
     }
 
     /// Hands the job over and waits for its result, answering its `wasmpool:task` calls
-    /// through `host` meanwhile, and killing the worker if `cancelled` completes or no
-    /// answer comes by `hard_deadline`.
+    /// through `host` and passing its output to `sink` meanwhile, and killing the worker if
+    /// `cancelled` completes or no answer comes by `hard_deadline`.
     pub async fn run(
         &mut self,
         job: JobSpec,
         host: &dyn TaskHost,
+        sink: Option<&dyn OutputSink>,
         cancelled: impl Future<Output = ()>,
         hard_deadline: Option<Duration>,
     ) -> RunEnd {
         let started = Instant::now();
         let caller = Caller { job_id: job.id.clone(), attempt: job.attempt };
+        // Told of the end however the attempt ends, including this future being dropped.
+        let _live = sink.map(|sink| Live::start(sink, &caller));
         let job_deadline = job.limits.timeout.map(|limit| started + limit);
         if let Err(e) = ipc::write_frame_async(&mut self.input, &ToWorker::Run(Box::new(job))).await
         {
@@ -162,6 +167,12 @@ impl WorkerProcess {
                     return RunEnd::Done(result);
                 }
                 Ok(Some(FromWorker::Call { call, request })) => (call, request),
+                Ok(Some(FromWorker::Output { stream, bytes })) => {
+                    if let Some(sink) = sink {
+                        sink.output(&caller, stream, &bytes);
+                    }
+                    continue;
+                }
                 Ok(Some(other)) => {
                     self.kill().await;
                     return RunEnd::Died(format!(
@@ -260,6 +271,25 @@ fn close_inherited_descriptors() -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// An attempt's live output, from its start to its end (when this is dropped).
+struct Live<'a> {
+    sink: &'a dyn OutputSink,
+    caller: Caller,
+}
+
+impl<'a> Live<'a> {
+    fn start(sink: &'a dyn OutputSink, caller: &Caller) -> Self {
+        sink.started(caller);
+        Live { sink, caller: caller.clone() }
+    }
+}
+
+impl Drop for Live<'_> {
+    fn drop(&mut self) {
+        self.sink.ended(&self.caller);
+    }
 }
 
 /// The last queue item handed to the running job, kept until the job shows it used it.

@@ -35,7 +35,7 @@ pub(super) async fn drive(
         let dir = fresh_dir(&shared, slot);
         let spawned = tokio::select! {
             () = shared.shutdown.cancelled() => return,
-            spawned = WorkerProcess::spawn(&shared.config.executable, &dir) => spawned,
+            spawned = WorkerProcess::spawn(&shared.config.executable, &dir, shared.config.output.is_some()) => spawned,
         };
         let worker = match spawned {
             Ok(worker) => worker,
@@ -115,7 +115,11 @@ async fn run_one(
                 () = shared.shutdown.cancelled() => {}
             }
         };
-        match worker.run(job, shared.config.host.as_ref(), cancelled, hard_deadline).await {
+        let config = &shared.config;
+        match worker
+            .run(job, config.host.as_ref(), config.output.as_deref(), cancelled, hard_deadline)
+            .await
+        {
             RunEnd::Done(result) => (*result, true),
             RunEnd::Cancelled => (JobResult::without_output(id, Outcome::Cancelled), false),
             RunEnd::Overdue => {

@@ -1,7 +1,8 @@
 //! Capturing a guest's stdout or stderr in memory with a cap. Bytes past the cap are
 //! dropped but reported written, so the guest carries on exactly as if its output had gone
 //! somewhere; the capture remembers that it was cut. (wasmtime-wasi's own memory pipe fails
-//! the write instead, which makes a Rust guest panic and trap.)
+//! the write instead, which makes a Rust guest panic and trap.) What is kept may also be
+//! passed on as it is written ([`CappedOutput::forwarding`]), for a host showing it live.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,9 @@ use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
+use super::task::TaskBackend;
+use crate::job::Stream;
+
 /// Bytes the guest may write per `check-write` (it may always write more later).
 const WRITE_BUDGET: usize = 64 << 10;
 
@@ -19,6 +23,7 @@ const WRITE_BUDGET: usize = 64 << 10;
 pub struct CappedOutput {
     captured: Arc<Mutex<Captured>>,
     cap: usize,
+    forward: Option<(Stream, Arc<dyn TaskBackend>)>,
 }
 
 #[derive(Default)]
@@ -30,7 +35,17 @@ struct Captured {
 impl CappedOutput {
     /// A capture keeping at most `cap` bytes.
     pub fn new(cap: u64) -> Self {
-        CappedOutput { captured: Arc::default(), cap: usize::try_from(cap).unwrap_or(usize::MAX) }
+        CappedOutput {
+            captured: Arc::default(),
+            cap: usize::try_from(cap).unwrap_or(usize::MAX),
+            forward: None,
+        }
+    }
+
+    /// Also hands every kept byte to `backend` as `stream`, when it is written.
+    pub fn forwarding(mut self, stream: Stream, backend: Option<Arc<dyn TaskBackend>>) -> Self {
+        self.forward = backend.map(|backend| (stream, backend));
+        self
     }
 
     fn append(&self, data: &[u8]) {
@@ -39,7 +54,12 @@ impl CappedOutput {
         if data.len() > room {
             captured.truncated = true;
         }
-        captured.bytes.extend_from_slice(&data[..data.len().min(room)]);
+        let kept = &data[..data.len().min(room)];
+        captured.bytes.extend_from_slice(kept);
+        // Under the lock, so two clones writing at once forward in the order they kept.
+        if let Some((stream, backend)) = &self.forward {
+            backend.output(*stream, kept);
+        }
     }
 
     /// The bytes kept and whether any were cut.

@@ -2,6 +2,7 @@
 //! limits applied, output captured with a cap, and whatever ended the run classified into an
 //! [`Outcome`].
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
@@ -14,15 +15,15 @@ use super::engine::deadline_ticks;
 use super::limiter::{JobLimiter, MemoryLimitExceeded};
 use super::output::CappedOutput;
 use super::state::{JobState, P1State, P2State};
-use super::task::TaskContext;
-use crate::job::{JobResult, JobSpec, Outcome};
+use super::task::{TaskBackend, TaskContext};
+use crate::job::{JobResult, JobSpec, Outcome, Stream};
 
 /// What the worker adds to every job: its pid and where `wasmpool:task` calls go.
 pub struct JobEnv {
     /// Pid of the worker process, exposed as `WASMPOOL_WORKER_PID` to jobs that ask for it.
     pub worker_pid: u32,
     /// Where the job's `wasmpool:task` calls go.
-    pub backend: Option<std::sync::Arc<dyn super::task::TaskBackend>>,
+    pub backend: Option<Arc<dyn TaskBackend>>,
 }
 
 /// The guest's captured stdout and stderr.
@@ -32,8 +33,10 @@ struct Capture {
 }
 
 impl Capture {
-    fn new(cap: u64) -> Self {
-        Capture { stdout: CappedOutput::new(cap), stderr: CappedOutput::new(cap) }
+    /// Captures of `cap` bytes each, passed on to `backend` as they are written.
+    fn new(cap: u64, backend: Option<&Arc<dyn TaskBackend>>) -> Self {
+        let capture = |stream| CappedOutput::new(cap).forwarding(stream, backend.cloned());
+        Capture { stdout: capture(Stream::Stdout), stderr: capture(Stream::Stderr) }
     }
 }
 
@@ -45,7 +48,7 @@ pub async fn run(
     env: &JobEnv,
 ) -> JobResult {
     let started = Instant::now();
-    let capture = Capture::new(job.limits.output_bytes);
+    let capture = Capture::new(job.limits.output_bytes, env.backend.as_ref());
     let stdin = std::mem::take(&mut job.stdin);
     let builder = match wasi_builder(&job, env, &capture, stdin) {
         Ok(builder) => builder,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 
 use super::state::P2State;
-use crate::job::{self, TaskCall, TaskReply};
+use crate::job::{self, Stream, TaskCall, TaskReply};
 
 wasmtime::component::bindgen!({
     path: "wit/task.wit",
@@ -17,10 +17,14 @@ wasmtime::component::bindgen!({
 
 use self::wasmpool::task::queue::PutError;
 
-/// Where a job's `wasmpool:task` calls go.
+/// Where a job's `wasmpool:task` calls, and its output as it is written, go.
 pub trait TaskBackend: Send + Sync {
     /// Answers a call; `None` when the host can no longer be reached.
     fn call(&self, request: TaskCall) -> BoxFuture<'static, Option<TaskReply>>;
+
+    /// Bytes the guest wrote, within its output cap, as it writes them. Called on the guest's
+    /// thread: it must not block. By default they are only kept for the result.
+    fn output(&self, _stream: Stream, _bytes: &[u8]) {}
 }
 
 /// What the `job` interface and the backend need to know of the running job.
