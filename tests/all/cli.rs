@@ -3,25 +3,12 @@
 //! the README's table, verb by verb.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 
 use serde_json::Value;
 
 use super::harness::{output, stderr, stdout, wasmpool};
-use super::server::Server;
-
-fn verb(server: &Server, args: &[&str]) -> Output {
-    wasmpool(args)
-        .env("WASMPOOL_SERVER", &server.url)
-        .env_remove("WASMPOOL_TOKEN")
-        .output()
-        .expect("runs")
-}
-
-fn ok(output: Output) -> String {
-    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
-    stdout(&output)
-}
+use super::server::{Server, ok, verb};
 
 /// A URL nothing listens on.
 fn closed_url() -> String {

@@ -1,25 +1,12 @@
 //! The client verbs against a real `wasmpool serve`: what they print and how they exit.
 
 use std::io::Write;
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 
 use serde_json::Value;
 
 use super::harness::{stderr, stdout, wasmpool};
-use super::server::Server;
-
-fn verb(server: &Server, args: &[&str]) -> Output {
-    wasmpool(args)
-        .env("WASMPOOL_SERVER", &server.url)
-        .env_remove("WASMPOOL_TOKEN")
-        .output()
-        .expect("runs")
-}
-
-fn ok(output: Output) -> String {
-    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
-    stdout(&output)
-}
+use super::server::{Server, ok, verb};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn upload_submit_wait_status_jobs() {

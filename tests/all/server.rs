@@ -267,3 +267,18 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// A client verb of the real binary against `server`, with no token from the environment.
+pub fn verb(server: &Server, args: &[&str]) -> std::process::Output {
+    super::harness::wasmpool(args)
+        .env("WASMPOOL_SERVER", &server.url)
+        .env_remove("WASMPOOL_TOKEN")
+        .output()
+        .expect("runs")
+}
+
+/// The verb's stdout, once it exited 0.
+pub fn ok(output: std::process::Output) -> String {
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", super::harness::stderr(&output));
+    super::harness::stdout(&output)
+}
