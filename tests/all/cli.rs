@@ -2,12 +2,12 @@
 //! command line after MODULE, argv[0], options before the verb, and exit codes that match
 //! the README's table, verb by verb.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
 use serde_json::Value;
 
-use super::harness::{output, stderr, stdout, wasmpool};
+use super::harness::{output, output_with_stdin, stderr, stdout, wasmpool};
 use super::server::{Server, ok, verb};
 
 /// A URL nothing listens on.
@@ -80,16 +80,9 @@ async fn client_options_may_come_before_the_verb() {
 async fn submit_reads_piped_stdin_as_run_does() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(1, data.path(), &[]);
-    let mut child = wasmpool(&["submit", "--wait", artifacts::ECHO])
-        .env("WASMPOOL_SERVER", &server.url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"piped in\n").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(ok(out), "piped in\n");
+    let mut submit = wasmpool(&["submit", "--wait", artifacts::ECHO]);
+    submit.env("WASMPOOL_SERVER", &server.url);
+    assert_eq!(ok(output_with_stdin(submit, b"piped in\n")), "piped in\n");
 }
 
 #[test]

@@ -1,11 +1,8 @@
 //! The client verbs against a real `wasmpool serve`: what they print and how they exit.
 
-use std::io::Write;
-use std::process::Stdio;
-
 use serde_json::Value;
 
-use super::harness::{stderr, stdout, wasmpool};
+use super::harness::{output_with_stdin, stderr, stdout, wasmpool};
 use super::server::{Server, ok, verb};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -35,17 +32,9 @@ async fn upload_submit_wait_status_jobs() {
 async fn submit_a_file_with_stdin_and_wait_for_it() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(1, data.path(), &[]);
-    let mut child = wasmpool(&["submit", "--stdin", "-", "--wait", artifacts::ECHO])
-        .env("WASMPOOL_SERVER", &server.url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"through the service\n").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "through the service\n");
+    let mut submit = wasmpool(&["submit", "--stdin", "-", "--wait", artifacts::ECHO]);
+    submit.env("WASMPOOL_SERVER", &server.url);
+    assert_eq!(ok(output_with_stdin(submit, b"through the service\n")), "through the service\n");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -24,6 +24,20 @@ pub fn wasmpool(args: &[&str]) -> Command {
     command
 }
 
+/// Runs `command` to completion with `input` on its stdin (a pipe, as from a shell's `|`).
+pub fn output_with_stdin(mut command: Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wasmpool starts");
+    child.stdin.take().expect("stdin").write_all(input).expect("write stdin");
+    child.wait_with_output().expect("wasmpool ends")
+}
+
 /// Runs `wasmpool ARGS...` to completion.
 pub fn output(args: &[&str]) -> Output {
     wasmpool(args).output().expect("wasmpool runs")

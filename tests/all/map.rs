@@ -5,10 +5,9 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use std::io::Write;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
-use super::harness::{output, stderr, stdout, wasmpool};
+use super::harness::{output, output_with_stdin, stderr, stdout, wasmpool};
 
 fn time(job: &Value, field: &str) -> SystemTime {
     humantime::parse_rfc3339(job[field].as_str().expect(field)).expect("RFC 3339 time")
@@ -126,15 +125,8 @@ fn map_without_jobs_is_a_usage_error() {
 }
 
 /// `wasmpool map ARGS...` with `input` on its stdin.
-fn output_with_stdin(args: &[&str], input: &str) -> Output {
-    let mut child = wasmpool(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("wasmpool starts");
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
+fn map_with_stdin(args: &[&str], input: &str) -> Output {
+    output_with_stdin(wasmpool(args), input.as_bytes())
 }
 
 fn json_lines(out: &Output) -> Vec<Value> {
@@ -171,13 +163,13 @@ fn a_template_is_filled_from_a_list_in_input_order() {
 
 #[test]
 fn inputs_come_from_stdin() {
-    let out = output_with_stdin(&["map", "-k", artifacts::FIB, "-"], "5\n# a comment\n\n6\n");
+    let out = map_with_stdin(&["map", "-k", artifacts::FIB, "-"], "5\n# a comment\n\n6\n");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out).lines().count(), 2, "{}", stdout(&out));
     assert!(stdout(&out).contains("fib(6) = 8"), "{}", stdout(&out));
 
     // A template with no other source reads stdin, one input per line.
-    let out = output_with_stdin(&["map", "--json", artifacts::FIB, "{}"], "7\n");
+    let out = map_with_stdin(&["map", "--json", artifacts::FIB, "{}"], "7\n");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(json_lines(&out)[0]["stdout"], "fib(7) = 13\n");
 }

@@ -1,10 +1,9 @@
 //! `wasmpool run`: each guest's behaviour through the real binary, exit codes, stdin,
 //! the output cap, limits, and clear errors for modules that cannot run.
 
-use std::io::Write;
 use std::process::Stdio;
 
-use super::harness::{output, stderr, stdout, wasmpool};
+use super::harness::{output, output_with_stdin, stderr, stdout, wasmpool};
 
 #[test]
 fn hello_prints_and_exits_zero() {
@@ -34,14 +33,7 @@ fn a_working_directory_left_by_a_killed_run_is_swept() {
 }
 
 fn run_with_stdin(module: &str, input: &[u8]) -> std::process::Output {
-    let mut child = wasmpool(&["run", module])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child.stdin.take().expect("stdin").write_all(input).expect("write stdin");
-    child.wait_with_output().expect("wait")
+    output_with_stdin(wasmpool(&["run", module]), input)
 }
 
 #[test]
