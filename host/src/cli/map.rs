@@ -187,11 +187,11 @@ impl MapCommand {
         jobs: Vec<JobSpec>,
         mut joblog: Option<&mut JobLog>,
     ) -> anyhow::Result<Tally> {
-        let pool = Arc::new(local::start_pool(self.workers.min(jobs.len()))?);
+        let pool = local::start_pool(self.workers.min(jobs.len()))?;
         let progress = progress_bar(jobs.len());
         let run = Run {
-            pool: pool.clone(),
             slots: Arc::new(Semaphore::new(pool.size())),
+            pool: Arc::new(pool),
             tries: self.retries,
             halt: self.halt,
             tally: Arc::default(),
@@ -215,11 +215,12 @@ impl MapCommand {
         }
         progress.finish_and_clear();
         submitter.await.context("job submission failed")?;
-        drop(run.pool);
-        if let Ok(pool) = Arc::try_unwrap(pool) {
+        let tally = *run.tally.lock().expect("tally lock");
+        // Every job's clone of `run` is gone once the channel closed: the pool is ours alone.
+        if let Ok(pool) = Arc::try_unwrap(run.pool) {
             pool.shutdown().await;
         }
-        Ok(*run.tally.lock().expect("tally lock"))
+        Ok(tally)
     }
 
     fn report(&self, job: &Finished) {
