@@ -275,6 +275,12 @@ pub struct JobView {
     /// The host of the current or last attempt (`null` before any).
     #[serde(default)]
     pub node: Option<String>,
+    /// The schedule that made the job (`null` when it was submitted).
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// The tick of that schedule the job was made for (RFC 3339; `null` when submitted).
+    #[serde(default)]
+    pub scheduled_for: Option<String>,
 }
 
 /// A job's progress report.

@@ -76,6 +76,8 @@ pub fn job(record: JobRecord) -> JobView {
         peak_memory_bytes: record.peak_memory_bytes,
         progress: record.progress.map(progress),
         node: record.node,
+        schedule: record.schedule,
+        scheduled_for: record.schedule_tick.map(timestamp),
     }
 }
 

@@ -93,6 +93,10 @@ pub struct JobRecord {
     pub job_env: bool,
     /// The module name the job was submitted by; `None` when by hash.
     pub module_name: Option<String>,
+    /// The schedule that made the job; `None` when it was submitted.
+    pub schedule: Option<String>,
+    /// The tick of that schedule the job was made for.
+    pub schedule_tick: Option<SystemTime>,
 }
 
 /// A host of the cluster (its newest incarnation).
@@ -299,6 +303,8 @@ pub fn job(row: &impl Columns) -> Result<JobRecord> {
         argv0: row.text("argv0")?,
         job_env: row.int("job_env")?.is_some_and(|flag| flag != 0),
         module_name: row.text("module_name")?,
+        schedule: row.text("schedule")?,
+        schedule_tick: row.int("schedule_tick")?.map(time),
     })
 }
 
