@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
+use super::schedules::ScheduleRecord;
 use super::{JobId, Result, StoreError};
 use crate::job::ModuleKind;
 use crate::wire::JobState;
@@ -322,6 +323,24 @@ pub fn module(row: &impl Columns) -> Result<ModuleRecord> {
         size: count(row, "size")?.unwrap_or(0),
         names,
         created_at: time(required_int(row, "created_at")?),
+    })
+}
+
+/// Decodes a `schedules` row (every column).
+pub fn schedule(row: &impl Columns) -> Result<ScheduleRecord> {
+    Ok(ScheduleRecord {
+        name: required_text(row, "name")?,
+        cron: required_text(row, "cron")?,
+        timezone: required_text(row, "timezone")?,
+        job: required_text(row, "job")?,
+        enabled: required_int(row, "enabled")? != 0,
+        catch_up: required_int(row, "catch_up")? != 0,
+        created_at: time(required_int(row, "created_at")?),
+        active_since: time(required_int(row, "active_since")?),
+        last_tick: row.int("last_tick")?.map(time),
+        last_run_at: row.int("last_run_at")?.map(time),
+        last_job_id: row.int("last_job_id")?,
+        last_error: row.text("last_error")?,
     })
 }
 
