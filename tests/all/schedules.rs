@@ -117,10 +117,7 @@ async fn a_seconds_schedule_makes_one_job_per_tick_naming_it() {
     one_job_per_consecutive_second(&jobs, "tick");
     assert!(jobs.iter().all(|job| job["id"] != other), "the filter holds only the schedule's");
     let first = server.wait(jobs[0]["id"].as_i64().unwrap()).await;
-    assert_eq!(
-        (first["state"].as_str(), first["stdout"].as_str()),
-        (Some("succeeded"), Some("hello\n"))
-    );
+    assert_eq!(first["state"], "succeeded", "{first}");
     let (_, submitted) = server.get(&format!("/v1/jobs/{other}")).await;
     assert_eq!(submitted["schedule"], Value::Null);
 
