@@ -10,7 +10,8 @@ use serde::de::DeserializeOwned;
 
 use crate::wire::{
     Accepted, BatchAccepted, BatchRequest, ErrorBody, JobPage, JobRequest, JobState, JobView,
-    ModuleView, NodeView, PoolView, QueueView,
+    ModuleView, NodeView, PoolView, QueueView, ScheduleList, SchedulePatch, ScheduleRequest,
+    ScheduleView,
 };
 
 /// Bound on any one request, so a hung server cannot hang the caller for ever.
@@ -107,6 +108,8 @@ pub struct JobFilter {
     pub state: Option<JobState>,
     /// Only jobs of this module (hash or name).
     pub module: Option<String>,
+    /// Only jobs made by this schedule.
+    pub schedule: Option<String>,
     /// At most this many jobs (the server has its own default and maximum).
     pub limit: Option<u32>,
     /// Continue after a previous page's `next_cursor`.
@@ -262,6 +265,7 @@ impl Client {
         let query = [
             ("state", filter.state.map(JobState::as_str)),
             ("module", filter.module.as_deref()),
+            ("schedule", filter.schedule.as_deref()),
             ("limit", limit.as_deref()),
             ("cursor", filter.cursor.as_deref()),
         ];
@@ -272,6 +276,33 @@ impl Client {
             }
         }
         url
+    }
+
+    /// Creates a schedule.
+    pub async fn create_schedule(
+        &self,
+        schedule: &ScheduleRequest,
+    ) -> Result<ScheduleView, ClientError> {
+        self.json(self.request(Method::POST, self.url(&["schedules"])).json(schedule)).await
+    }
+
+    /// Every schedule, by name.
+    pub async fn schedules(&self) -> Result<ScheduleList, ClientError> {
+        self.json(self.request(Method::GET, self.url(&["schedules"]))).await
+    }
+
+    /// Changes a schedule (pause: `enabled: false`; resume: `enabled: true`).
+    pub async fn patch_schedule(
+        &self,
+        name: &str,
+        patch: &SchedulePatch,
+    ) -> Result<ScheduleView, ClientError> {
+        self.json(self.request(Method::PATCH, self.url(&["schedules", name])).json(patch)).await
+    }
+
+    /// Deletes a schedule.
+    pub async fn delete_schedule(&self, name: &str) -> Result<(), ClientError> {
+        self.send(self.request(Method::DELETE, self.url(&["schedules", name]))).await.map(drop)
     }
 
     /// Queues an ended job again.
@@ -489,11 +520,15 @@ mod tests {
         let filter = JobFilter {
             state: Some(JobState::TimedOut),
             module: Some("a&b".into()),
+            schedule: Some("nightly".into()),
             limit: Some(5),
             cursor: None,
         };
         let url = client.jobs_url(&filter);
-        assert_eq!(url.as_str(), "http://h/v1/jobs?state=timed_out&module=a%26b&limit=5");
+        assert_eq!(
+            url.as_str(),
+            "http://h/v1/jobs?state=timed_out&module=a%26b&schedule=nightly&limit=5"
+        );
         assert_eq!(client.jobs_url(&JobFilter::default()).as_str(), "http://h/v1/jobs");
     }
 

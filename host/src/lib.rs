@@ -24,6 +24,8 @@ pub mod metrics;
 pub mod pool;
 pub mod queues;
 pub mod sandbox;
+pub mod schedule;
+pub mod scheduler;
 pub mod service;
 pub mod store;
 pub mod worker;

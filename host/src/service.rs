@@ -22,6 +22,7 @@ use crate::live::LiveOutput;
 use crate::metrics::Metrics;
 use crate::pool::{Pool, PoolConfig};
 use crate::queues::{QueueLimits, Queues, ServiceTaskHost};
+use crate::scheduler::Scheduler;
 use crate::store::{Beat, Location, NodeInfo, Store};
 
 /// How the service is set up.
@@ -136,6 +137,10 @@ pub async fn serve(
     let dispatch_task = tokio::spawn(dispatcher.clone().run(dispatching.clone()));
     purge_once(&store, config.keep).await;
     let purge_task = tokio::spawn(purge(store.clone(), config.keep, shutdown.clone()));
+    // Started before the "listening" line: ticks before it came while this host was not
+    // running. It stops making jobs as soon as the drain begins.
+    let scheduler = Scheduler::new(store.clone(), config.limits.clone()).await?;
+    let scheduler_task = tokio::spawn(scheduler.run(shutdown.clone()));
 
     // Not `println!`: it panics when stdout is a pipe nobody reads any more.
     {
@@ -185,6 +190,7 @@ pub async fn serve(
     let _ = hub.await;
     let _ = live_task.await;
     let _ = purge_task.await;
+    let _ = scheduler_task.await;
     drop(services);
     drop(dispatcher);
     if let Ok(pool) = Arc::try_unwrap(pool) {

@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use wasmpool::job::ModuleKind;
 use wasmpool::store::{
-    Attempt, Beat, Cancel, Change, Finished, JobFilter, JobRecord, Location, NewJob, NodeInfo,
-    Running, Store, StoreError,
+    Attempt, Beat, Cancel, Change, Finished, Fired, JobFilter, JobRecord, Location, NewJob,
+    NewSchedule, NodeInfo, Running, ScheduleChange, ScheduleRecord, Store, StoreError, Tick,
 };
 use wasmpool::wire::JobState;
 
@@ -389,4 +389,175 @@ async fn claims_a_live_host_never_heard_of_go_back_after_a_lease() {
     let orphan = state(&a, claimed[1].id).await;
     assert_eq!((orphan.state, orphan.attempts), (JobState::Queued, 0));
     assert_eq!(state(&a, claimed[0].id).await.state, JobState::Running, "held: kept");
+}
+
+// Schedules: the store arbitrates every tick.
+
+conformance!(schedules_are_created_changed_and_deleted, a_tick_makes_one_job_and_only_once);
+
+fn new_schedule(name: &str) -> NewSchedule {
+    NewSchedule {
+        name: name.into(),
+        cron: "* * * * * *".into(),
+        timezone: "UTC".into(),
+        job: r#"{"module":"m"}"#.into(),
+        enabled: true,
+        catch_up: false,
+    }
+}
+
+fn change() -> ScheduleChange {
+    ScheduleChange::default()
+}
+
+/// The store's clock once it has passed `time` (bounded): the event a tick waits for.
+async fn after(store: &Store, time: SystemTime) -> SystemTime {
+    for _ in 0..1000 {
+        let now = store.now().await.unwrap();
+        if now > time {
+            // As stored: whole microseconds.
+            let micros = now.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_micros();
+            return SystemTime::UNIX_EPOCH + Duration::from_micros(micros as u64);
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("the store's clock did not pass {time:?}");
+}
+
+fn tick(schedule: &ScheduleRecord, at: SystemTime, job: Result<NewJob, String>) -> Tick {
+    Tick { schedule: schedule.clone(), at, job }
+}
+
+async fn schedules_are_created_changed_and_deleted(store: &Store) {
+    let changed = store.schedules_changed();
+    let created = store.create_schedule(new_schedule("b")).await.unwrap().expect("created");
+    assert!(changed.has_changed().unwrap(), "a change is announced");
+    assert_eq!(
+        (created.enabled, created.last_tick, created.active_since),
+        (true, None, created.created_at)
+    );
+    assert_eq!(store.create_schedule(new_schedule("b")).await.unwrap(), None, "the name is taken");
+    store.create_schedule(new_schedule("a")).await.unwrap().expect("created");
+    let names: Vec<String> = store.schedules().await.unwrap().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["a", "b"]);
+
+    // Pausing and editing the job keep the ticks it counts from; resuming and a new cron
+    // start it afresh, from now.
+    let pause = ScheduleChange { enabled: Some(false), ..change() };
+    let paused = store.update_schedule("b".into(), pause).await.unwrap().expect("exists");
+    assert_eq!((paused.enabled, paused.active_since), (false, created.active_since));
+    after(store, paused.active_since).await;
+    let resume = ScheduleChange { enabled: Some(true), ..change() };
+    let resumed = store.update_schedule("b".into(), resume).await.unwrap().expect("exists");
+    assert!(resumed.enabled && resumed.active_since > created.active_since);
+    let job =
+        ScheduleChange { job: Some(r#"{"module":"n"}"#.into()), catch_up: Some(true), ..change() };
+    let edited = store.update_schedule("b".into(), job).await.unwrap().expect("exists");
+    assert_eq!((edited.job.as_str(), edited.catch_up), (r#"{"module":"n"}"#, true));
+    assert_eq!(edited.active_since, resumed.active_since);
+    after(store, edited.active_since).await;
+    let cron = ScheduleChange { cron: Some("*/5 * * * *".into()), ..change() };
+    let recroned = store.update_schedule("b".into(), cron).await.unwrap().expect("exists");
+    assert!(recroned.active_since > edited.active_since);
+    assert_eq!(store.schedule("b").await.unwrap().as_ref(), Some(&recroned));
+
+    let unknown = ScheduleChange { enabled: Some(false), ..change() };
+    assert_eq!(store.update_schedule("x".into(), unknown).await.unwrap(), None);
+    assert!(store.delete_schedule("b".into()).await.unwrap());
+    assert!(!store.delete_schedule("b".into()).await.unwrap());
+    assert_eq!(store.schedule("b").await.unwrap(), None);
+}
+
+async fn a_tick_makes_one_job_and_only_once(store: &Store) {
+    with_module(store).await;
+    let submitted = store.submit(vec![job()]).await.unwrap()[0].0;
+    let schedule = store.create_schedule(new_schedule("s")).await.unwrap().expect("created");
+    // A tick that has not come by the store's clock, or is not after the schedule became
+    // active, is nobody's to make.
+    let future = store.now().await.unwrap() + Duration::from_secs(3600);
+    assert_eq!(store.fire(tick(&schedule, future, Ok(job()))).await.unwrap(), Fired::Taken);
+    let at_creation = tick(&schedule, schedule.active_since, Ok(job()));
+    assert_eq!(store.fire(at_creation).await.unwrap(), Fired::Taken);
+
+    let at = after(store, schedule.active_since).await;
+    let Fired::Made(id) = store.fire(tick(&schedule, at, Ok(job()))).await.unwrap() else {
+        panic!("the first try of a tick makes its job");
+    };
+    assert_eq!(store.fire(tick(&schedule, at, Ok(job()))).await.unwrap(), Fired::Taken);
+    let made = state(store, id).await;
+    assert_eq!((made.schedule.as_deref(), made.schedule_tick), (Some("s"), Some(at)));
+    assert_eq!(made.state, JobState::Queued);
+    let record = store.schedule("s").await.unwrap().expect("exists");
+    assert_eq!(
+        (record.last_tick, record.last_job_id, record.last_error.clone()),
+        (Some(at), Some(id), None)
+    );
+    assert!(record.last_run_at.is_some());
+    let of =
+        |name: &str| JobFilter { schedule: Some(name.into()), limit: 10, ..JobFilter::default() };
+    let listed: Vec<i64> = store.jobs(&of("s")).await.unwrap().iter().map(|job| job.id).collect();
+    assert_eq!(listed, [id], "the filter leaves out job {submitted}, which was submitted");
+    assert!(store.jobs(&of("other")).await.unwrap().is_empty());
+
+    // A tick older than the last one handled: taken.
+    let older = at - Duration::from_micros(1);
+    assert_eq!(store.fire(tick(&record, older, Ok(job()))).await.unwrap(), Fired::Taken);
+    // A host that read the schedule before it changed: taken.
+    let stale = record.clone();
+    let edit = ScheduleChange { job: Some(r#"{"module":"m","args":["x"]}"#.into()), ..change() };
+    store.update_schedule("s".into(), edit).await.unwrap().expect("exists");
+    let later = after(store, at).await;
+    assert_eq!(store.fire(tick(&stale, later, Ok(job()))).await.unwrap(), Fired::Taken);
+
+    // A tick whose job cannot be made records why, once.
+    let current = store.schedule("s").await.unwrap().expect("exists");
+    let failed = store.fire(tick(&current, later, Err("no module `x`".into()))).await.unwrap();
+    assert_eq!(failed, Fired::Failed("no module `x`".into()));
+    let record = store.schedule("s").await.unwrap().expect("exists");
+    assert_eq!((record.last_tick, record.last_job_id), (Some(later), None));
+    assert_eq!(record.last_error.as_deref(), Some("no module `x`"));
+    // So does one whose module went after the job was checked.
+    let gone = NewJob { module_hash: "cd".repeat(32), ..job() };
+    let next = after(store, later).await;
+    match store.fire(tick(&record, next, Ok(gone))).await.unwrap() {
+        Fired::Failed(error) => assert!(error.contains("no module"), "{error}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.jobs(&of("s")).await.unwrap().len(), 1);
+
+    // A paused schedule makes nothing.
+    let pause = ScheduleChange { enabled: Some(false), ..change() };
+    let paused = store.update_schedule("s".into(), pause).await.unwrap().expect("exists");
+    let last = after(store, next).await;
+    assert_eq!(store.fire(tick(&paused, last, Ok(job()))).await.unwrap(), Fired::Taken);
+}
+
+/// Every host tries every tick; the database lets exactly one through, and the others hear
+/// of schedule changes.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hosts_firing_the_same_ticks_make_one_job_each() {
+    let url = postgres::shared().database();
+    let a = host(&url, "a", Duration::from_secs(60)).await;
+    let b = host(&url, "b", Duration::from_secs(60)).await;
+    with_module(&a).await;
+    let mut heard = b.schedules_changed();
+    let schedule = a.create_schedule(new_schedule("s")).await.unwrap().expect("created");
+    tokio::time::timeout(Duration::from_secs(5), heard.changed())
+        .await
+        .expect("b hears of a's schedule")
+        .unwrap();
+    let mut at = schedule.active_since;
+    for _ in 0..20 {
+        at = after(&a, at).await;
+        let (x, y) = tokio::join!(
+            a.fire(tick(&schedule, at, Ok(job()))),
+            b.fire(tick(&schedule, at, Ok(job())))
+        );
+        let made = [x.unwrap(), y.unwrap()];
+        let jobs = made.iter().filter(|fired| matches!(fired, Fired::Made(_))).count();
+        assert_eq!(jobs, 1, "tick {at:?}: {made:?}");
+        assert!(made.contains(&Fired::Taken), "{made:?}");
+    }
+    let filter = JobFilter { schedule: Some("s".into()), limit: 100, ..JobFilter::default() };
+    assert_eq!(a.jobs(&filter).await.unwrap().len(), 20);
 }

@@ -23,6 +23,7 @@ mod queues;
 mod readme;
 mod run;
 mod sandbox;
+mod schedules;
 mod server;
 mod service;
 mod web_safety;

@@ -51,6 +51,11 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
 
+    /// 409: a schedule of that name exists.
+    pub fn schedule_exists(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "schedule_exists", message)
+    }
+
     /// 409: a queue stayed full.
     pub fn queue_full(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "queue_full", message)

@@ -256,6 +256,8 @@ pub struct ListQuery {
     state: Option<String>,
     /// Only jobs of this module (hash or name).
     module: Option<String>,
+    /// Only jobs made by this schedule (by name; a deleted schedule's jobs keep it).
+    schedule: Option<String>,
     /// Page size, 1 to 1000 (default 50).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
@@ -298,7 +300,13 @@ pub async fn list(
         Some(module) => Some(resolve_module(&state, module).await?),
         None => None,
     };
-    let filter = JobFilter { state: state_filter, module_hash, before, limit: limit + 1 };
+    let filter = JobFilter {
+        state: state_filter,
+        module_hash,
+        schedule: query.schedule,
+        before,
+        limit: limit + 1,
+    };
     let mut jobs = state.store.jobs(&filter).await?;
     let next_cursor = (jobs.len() > limit as usize).then(|| {
         jobs.truncate(limit as usize);

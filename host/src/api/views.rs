@@ -8,8 +8,12 @@ use base64::engine::general_purpose::STANDARD;
 use std::collections::{BTreeMap, HashMap};
 
 use crate::pool::{Snapshot, WorkerInfo, WorkerState};
-use crate::store::{JobBrief, JobId, JobRecord, ModuleRecord, NodeRecord};
-use crate::wire::{JobState, JobView, ModuleView, NodeView, PoolView, ProgressView, WorkerView};
+use crate::schedule::Timetable;
+use crate::store::{JobBrief, JobId, JobRecord, ModuleRecord, NodeRecord, ScheduleRecord};
+use crate::wire::{
+    JobRequest, JobState, JobView, ModuleView, NodeView, PoolView, ProgressView, ScheduleView,
+    WorkerView,
+};
 
 /// RFC 3339 with microseconds, UTC.
 pub fn timestamp(time: SystemTime) -> String {
@@ -34,6 +38,34 @@ pub fn module(record: ModuleRecord, name: Option<String>) -> ModuleView {
         kind: record.kind.as_str().to_string(),
         created_at: timestamp(record.created_at),
     }
+}
+
+/// A schedule as the API shows it, with its next tick after `now` (none while paused). Its
+/// job request was checked when stored, so one that no longer parses is the store's fault.
+pub fn schedule(record: ScheduleRecord, now: SystemTime) -> Result<ScheduleView, String> {
+    let job: JobRequest = serde_json::from_str(&record.job)
+        .map_err(|e| format!("schedule {}: stored job request: {e}", record.name))?;
+    let next_run_at = if record.enabled {
+        Timetable::parse(&record.cron, &record.timezone)
+            .ok()
+            .and_then(|timetable| timetable.next_after(now))
+            .map(timestamp)
+    } else {
+        None
+    };
+    Ok(ScheduleView {
+        name: record.name,
+        cron: record.cron,
+        timezone: record.timezone,
+        job,
+        enabled: record.enabled,
+        catch_up: record.catch_up,
+        created_at: timestamp(record.created_at),
+        last_run_at: record.last_run_at.map(timestamp),
+        last_job_id: record.last_job_id,
+        last_error: record.last_error,
+        next_run_at,
+    })
 }
 
 fn progress((percent, message): (u8, String)) -> ProgressView {
@@ -76,6 +108,8 @@ pub fn job(record: JobRecord) -> JobView {
         peak_memory_bytes: record.peak_memory_bytes,
         progress: record.progress.map(progress),
         node: record.node,
+        schedule: record.schedule,
+        scheduled_for: record.schedule_tick.map(timestamp),
     }
 }
 

@@ -16,6 +16,7 @@ use crate::wire::{JobPage, JobState, JobView};
 #[command(after_help = "Examples:
   wasmpool jobs --state failed
   wasmpool jobs --module fib --limit 20
+  wasmpool jobs --schedule nightly
   wasmpool jobs --cursor 1234      (the next page, as the previous one's last line says)")]
 pub struct JobsCommand {
     #[command(flatten)]
@@ -26,6 +27,9 @@ pub struct JobsCommand {
     /// Only jobs of this module (hash or name).
     #[arg(long, value_name = "MODULE")]
     module: Option<String>,
+    /// Only jobs made by this schedule.
+    #[arg(long, value_name = "NAME")]
+    schedule: Option<String>,
     /// At most this many jobs.
     #[arg(long, value_name = "N")]
     limit: Option<u32>,
@@ -40,6 +44,7 @@ impl JobsCommand {
         let filter = JobFilter {
             state: self.state,
             module: self.module.clone(),
+            schedule: self.schedule.clone(),
             limit: self.limit,
             cursor: self.cursor.clone(),
         };

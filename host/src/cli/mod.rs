@@ -19,6 +19,7 @@ mod queue;
 mod remote;
 mod retry;
 mod run;
+mod schedule;
 mod serve;
 mod status;
 mod submit;
@@ -89,6 +90,8 @@ pub enum Command {
     Queue(queue::QueueCommand),
     /// Queue an ended job again.
     Retry(retry::RetryCommand),
+    /// Add, list, remove, pause or resume schedules: jobs submitted at every cron tick.
+    Schedule(schedule::ScheduleCommand),
     /// Print a shell completion script: bash, zsh or fish.
     Completions(completions::CompletionsCommand),
     /// Internal: the worker process the pool starts (not for direct use).
@@ -168,6 +171,7 @@ impl Cli {
             Command::Nodes(command) => command.execute(),
             Command::Queue(command) => command.execute(),
             Command::Retry(command) => command.execute(),
+            Command::Schedule(command) => command.execute(),
             Command::Completions(command) => command.execute(),
             Command::Worker(command) => command.execute(),
             Command::Compile(command) => command.execute(),
@@ -195,6 +199,7 @@ impl Command {
             Command::Nodes(command) => Some(&mut command.remote),
             Command::Queue(command) => Some(&mut command.remote),
             Command::Retry(command) => Some(&mut command.remote),
+            Command::Schedule(command) => Some(&mut command.remote),
             Command::Run(_)
             | Command::Map(_)
             | Command::Serve(_)

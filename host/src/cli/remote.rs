@@ -213,6 +213,8 @@ pub fn sample_job(id: i64, state: crate::wire::JobState) -> crate::wire::JobView
         peak_memory_bytes: None,
         progress: None,
         node: None,
+        schedule: None,
+        scheduled_for: None,
     }
 }
 

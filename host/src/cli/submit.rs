@@ -34,6 +34,22 @@ use crate::wire::JobRequest;
 pub struct SubmitCommand {
     #[command(flatten)]
     pub(super) remote: RemoteOptions,
+    #[command(flatten)]
+    job: JobOptions,
+    /// Submitting again with the same key yields the same job instead of a new one.
+    #[arg(long, value_name = "KEY")]
+    idempotency_key: Option<String>,
+    /// Wait for the job, print its output and exit with its exit code (as `wasmpool wait`).
+    #[arg(long)]
+    wait: bool,
+    #[command(flatten)]
+    guest: GuestCommand,
+}
+
+/// What describes a job besides its module and arguments: shared by `submit` and
+/// `schedule add`, whose jobs are the same requests.
+#[derive(Debug, Args)]
+pub(super) struct JobOptions {
     /// A label for the job.
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
@@ -72,27 +88,19 @@ pub struct SubmitCommand {
     /// Do not start the job before this long has passed (a bare number is seconds).
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     delay: Option<Duration>,
-    /// Submitting again with the same key yields the same job instead of a new one.
-    #[arg(long, value_name = "KEY")]
-    idempotency_key: Option<String>,
-    /// Wait for the job, print its output and exit with its exit code (as `wasmpool wait`).
-    #[arg(long)]
-    wait: bool,
-    #[command(flatten)]
-    guest: GuestCommand,
 }
 
 impl SubmitCommand {
     /// Submits the job and prints its id (or waits for it).
     pub fn execute(self) -> anyhow::Result<ExitCode> {
-        let stdin = self.read_stdin()?;
+        let stdin = self.job.read_stdin()?;
         self.remote.run(async |client| {
-            let module = self.module_ref(&client).await?;
+            let module = module_ref(&client, &self.guest).await?;
             let request = self.request(module, stdin);
             let accepted = client
                 .submit(&request, self.idempotency_key.as_deref())
                 .await
-                .map_err(|error| self.in_users_terms(error))?;
+                .map_err(|error| self.job.in_users_terms(error))?;
             if self.wait {
                 return wait_and_report(&client, accepted.id, None, self.remote.json).await;
             }
@@ -103,16 +111,36 @@ impl SubmitCommand {
         })
     }
 
-    /// The module to name in the request: an existing file wins over a module of the same
-    /// name on the server, and is submitted by the hash its upload returns.
+    fn request(&self, module: String, stdin: Option<Vec<u8>>) -> JobRequest {
+        self.job.request(&self.guest, module, stdin)
+    }
+}
+
+/// The module to name in the request: an existing file wins over a module of the same name
+/// on the server, and is named by the hash its upload returns. A MODULE with a `/` in it is
+/// a path: one that names no file is not a module's name either (names cannot hold `/`),
+/// so it fails as a file that cannot be read.
+pub(super) async fn module_ref(client: &Client, guest: &GuestCommand) -> anyhow::Result<String> {
+    let module = guest.module();
+    let path = Path::new(module);
+    if !path.is_file() && !module.contains('/') {
+        return Ok(module.to_string());
+    }
+    let bytes = super::read_input(path)?;
+    Ok(client.upload(bytes, None).await?.hash)
+}
+
+impl JobOptions {
     /// The service names its maximum timeout in milliseconds, as the API takes it; say it
     /// in the unit `--timeout` was given in (`--timeout 2h` → "at most 1h").
-    fn in_users_terms(&self, error: ClientError) -> ClientError {
+    pub(super) fn in_users_terms(&self, error: ClientError) -> ClientError {
         let (ClientError::Api { status: 400, code, message }, Some(timeout)) =
             (&error, &self.timeout)
         else {
             return error;
         };
+        // A schedule's refusal names the job first ("job: timeout_ms …").
+        let message = message.strip_prefix("job: ").unwrap_or(message);
         let max_ms = message
             .strip_prefix("timeout_ms ")
             .and_then(|rest| rest.split_once("at most "))
@@ -130,21 +158,9 @@ impl SubmitCommand {
         }
     }
 
-    /// A MODULE with a `/` in it is a path: one that names no file is not a module's name
-    /// either (names cannot hold `/`), so it fails as a file that cannot be read.
-    async fn module_ref(&self, client: &Client) -> anyhow::Result<String> {
-        let module = self.guest.module();
-        let path = Path::new(module);
-        if !path.is_file() && !module.contains('/') {
-            return Ok(module.to_string());
-        }
-        let bytes = super::read_input(path)?;
-        Ok(client.upload(bytes, None).await?.hash)
-    }
-
     /// The job's stdin: `--stdin FILE` (`-` for ours), else this process's stdin when it is
     /// a pipe or a file, as `run` does (a terminal is not read: it would wait for Ctrl-D).
-    fn read_stdin(&self) -> anyhow::Result<Option<Vec<u8>>> {
+    pub(super) fn read_stdin(&self) -> anyhow::Result<Option<Vec<u8>>> {
         let read_ours = || {
             let mut bytes = Vec::new();
             std::io::stdin().lock().read_to_end(&mut bytes).context("cannot read stdin")?;
@@ -159,7 +175,13 @@ impl SubmitCommand {
         }
     }
 
-    fn request(&self, module: String, stdin: Option<Vec<u8>>) -> JobRequest {
+    /// The job request for `module` (as [`module_ref`] names it) and the guest's words.
+    pub(super) fn request(
+        &self,
+        guest: &GuestCommand,
+        module: String,
+        stdin: Option<Vec<u8>>,
+    ) -> JobRequest {
         let (stdin, stdin_base64) = match stdin.map(String::from_utf8) {
             None => (None, None),
             Some(Ok(text)) => (Some(text), None),
@@ -169,7 +191,7 @@ impl SubmitCommand {
         };
         JobRequest {
             module,
-            args: self.guest.args().to_vec(),
+            args: guest.args().to_vec(),
             env: self.env.iter().cloned().collect::<BTreeMap<_, _>>(),
             argv0: self.argv0.clone(),
             job_env: self.job_env,

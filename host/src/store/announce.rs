@@ -19,6 +19,8 @@ pub struct Announce {
     pub queued: watch::Sender<u64>,
     /// Whether the cluster is paused.
     pub paused: watch::Sender<bool>,
+    /// How many times schedules were created, changed or deleted (the scheduler plans again).
+    pub schedules: watch::Sender<u64>,
 }
 
 impl Announce {
@@ -26,7 +28,18 @@ impl Announce {
     pub fn new() -> Self {
         let (jobs, _) = broadcast::channel(4096);
         let (queues, _) = broadcast::channel(4096);
-        Announce { jobs, queues, queued: watch::Sender::new(0), paused: watch::Sender::new(false) }
+        Announce {
+            jobs,
+            queues,
+            queued: watch::Sender::new(0),
+            paused: watch::Sender::new(false),
+            schedules: watch::Sender::new(0),
+        }
+    }
+
+    /// Announces that schedules changed.
+    pub fn schedules_changed(&self) {
+        self.schedules.send_modify(|count| *count += 1);
     }
 
     /// The queued count as of the last commit heard of.

@@ -21,6 +21,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{broadcast, watch};
 
 pub use rows::{JobBrief, JobRecord, ModuleRecord, NodeRecord};
+pub use schedules::{Fired, NewSchedule, ScheduleChange, ScheduleRecord, Tick};
 /// A validated submission, as the API's checks produce it.
 pub use wasmpool_protocol::validate::NewJob;
 
@@ -241,6 +242,8 @@ pub struct JobFilter {
     pub state: Option<JobState>,
     /// Only jobs of this module.
     pub module_hash: Option<String>,
+    /// Only jobs made by this schedule.
+    pub schedule: Option<String>,
     /// Only jobs older than this id (the page cursor).
     pub before: Option<JobId>,
     /// At most this many.
@@ -385,6 +388,9 @@ macro_rules! each {
     };
 }
 
+// After the macro, which it uses.
+mod schedules;
+
 impl Store {
     /// Opens (creating if needed) the store and applies the schema. On PostgreSQL, also joins
     /// the cluster as `node`.
@@ -415,6 +421,11 @@ impl Store {
     /// changes commit: the dispatcher waits on it for work (see [`Claimed::seen`]).
     pub fn queued(&self) -> watch::Receiver<u64> {
         self.announce.queued.subscribe()
+    }
+
+    /// Counts changes to schedules (created, changed, deleted; on PostgreSQL, by any host).
+    pub fn schedules_changed(&self) -> watch::Receiver<u64> {
+        self.announce.schedules.subscribe()
     }
 
     /// Names of queues whose items change from now on.

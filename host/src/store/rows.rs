@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
+use super::schedules::ScheduleRecord;
 use super::{JobId, Result, StoreError};
 use crate::job::ModuleKind;
 use crate::wire::JobState;
@@ -93,6 +94,10 @@ pub struct JobRecord {
     pub job_env: bool,
     /// The module name the job was submitted by; `None` when by hash.
     pub module_name: Option<String>,
+    /// The schedule that made the job; `None` when it was submitted.
+    pub schedule: Option<String>,
+    /// The tick of that schedule the job was made for.
+    pub schedule_tick: Option<SystemTime>,
 }
 
 /// A host of the cluster (its newest incarnation).
@@ -299,6 +304,8 @@ pub fn job(row: &impl Columns) -> Result<JobRecord> {
         argv0: row.text("argv0")?,
         job_env: row.int("job_env")?.is_some_and(|flag| flag != 0),
         module_name: row.text("module_name")?,
+        schedule: row.text("schedule")?,
+        schedule_tick: row.int("schedule_tick")?.map(time),
     })
 }
 
@@ -316,6 +323,24 @@ pub fn module(row: &impl Columns) -> Result<ModuleRecord> {
         size: count(row, "size")?.unwrap_or(0),
         names,
         created_at: time(required_int(row, "created_at")?),
+    })
+}
+
+/// Decodes a `schedules` row (every column).
+pub fn schedule(row: &impl Columns) -> Result<ScheduleRecord> {
+    Ok(ScheduleRecord {
+        name: required_text(row, "name")?,
+        cron: required_text(row, "cron")?,
+        timezone: required_text(row, "timezone")?,
+        job: required_text(row, "job")?,
+        enabled: required_int(row, "enabled")? != 0,
+        catch_up: required_int(row, "catch_up")? != 0,
+        created_at: time(required_int(row, "created_at")?),
+        active_since: time(required_int(row, "active_since")?),
+        last_tick: row.int("last_tick")?.map(time),
+        last_run_at: row.int("last_run_at")?.map(time),
+        last_job_id: row.int("last_job_id")?,
+        last_error: row.text("last_error")?,
     })
 }
 

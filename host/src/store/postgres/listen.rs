@@ -40,6 +40,9 @@ struct Payload {
     /// The cluster's pause, when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     p: Option<bool>,
+    /// Whether schedules were created, changed or deleted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    s: bool,
 }
 
 /// The notifications announcing a transaction's changes (none if it changed nothing).
@@ -48,12 +51,14 @@ pub fn payloads(
     jobs: &[JobEvent],
     queues: &[String],
     paused: Option<bool>,
+    schedules: bool,
 ) -> Vec<String> {
     let mut payloads = Vec::new();
-    let mut first = Payload { n: node, q: queues.to_vec(), p: paused, ..Payload::default() };
+    let mut first =
+        Payload { n: node, q: queues.to_vec(), p: paused, s: schedules, ..Payload::default() };
     let mut chunks = jobs.chunks(EVENTS_PER_PAYLOAD);
     first.e = chunks.next().map(events).unwrap_or_default();
-    if !first.e.is_empty() || !first.q.is_empty() || first.p.is_some() {
+    if !first.e.is_empty() || !first.q.is_empty() || first.p.is_some() || first.s {
         payloads.push(encode(&first));
     }
     for chunk in chunks {
@@ -84,6 +89,8 @@ pub async fn run(pool: PgPool, announce: Announce, me: Arc<AtomicI64>, stop: Can
                 // Whatever was announced while no connection listened is lost: wake the
                 // dispatcher to look for work rather than wait for its poll.
                 announce.queued.send_modify(|count| *count += 1);
+                // And the scheduler to read the schedules again.
+                announce.schedules_changed();
                 if hear(&mut listener, &announce, &me, &stop).await {
                     return;
                 }
@@ -141,6 +148,9 @@ fn republish(payload: Payload, announce: &Announce, me: i64) {
     if payload.n == me {
         return;
     }
+    if payload.s {
+        announce.schedules_changed();
+    }
     let jobs: Vec<JobEvent> =
         payload.e.into_iter().map(|(id, state)| JobEvent { id, state }).collect();
     announce.publish(&jobs, &payload.q);
@@ -154,7 +164,7 @@ mod tests {
     fn a_large_transaction_is_announced_in_payloads_under_the_limit() {
         let jobs: Vec<JobEvent> =
             (0..1000).map(|id| JobEvent { id: 1 << 40 | id, state: JobState::TimedOut }).collect();
-        let payloads = payloads(7, &jobs, &["q".into()], None);
+        let payloads = payloads(7, &jobs, &["q".into()], None, false);
         assert_eq!(payloads.len(), 5);
         assert!(payloads.iter().all(|payload| payload.len() < 8000));
         let decoded: Vec<Payload> =
@@ -165,6 +175,6 @@ mod tests {
 
     #[test]
     fn nothing_changed_means_no_notification() {
-        assert!(payloads(1, &[], &[], None).is_empty());
+        assert!(payloads(1, &[], &[], None, false).is_empty());
     }
 }

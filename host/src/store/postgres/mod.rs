@@ -8,6 +8,7 @@
 //! sent inside the transaction that made the change, so they arrive only after it commits.
 
 mod listen;
+mod schedules;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -42,6 +43,7 @@ const INSERT: &str = include_str!("sql/insert.sql");
 const INSERT_KEYED: &str = include_str!("sql/insert_keyed.sql");
 const MODULES: &str = include_str!("sql/modules.sql");
 const JOBS: &str = include_str!("sql/jobs.sql");
+const JOBS_OF_SCHEDULE: &str = include_str!("sql/jobs_of_schedule.sql");
 const BRIEFS: &str = include_str!("sql/briefs.sql");
 const RETRY: &str = include_str!("sql/retry.sql");
 const NODES: &str = include_str!("sql/nodes.sql");
@@ -85,6 +87,8 @@ struct Changes {
     jobs: Vec<JobEvent>,
     queues: Vec<String>,
     paused: Option<bool>,
+    /// Whether schedules were created, changed or deleted.
+    schedules: bool,
 }
 
 impl Changes {
@@ -173,7 +177,14 @@ impl PgStore {
     /// Announces the transaction's changes to the other hosts (delivered at commit), commits,
     /// then announces them here.
     async fn commit(&self, mut tx: Transaction<'_, Postgres>, changes: Changes) -> Result<()> {
-        for payload in listen::payloads(self.me(), &changes.jobs, &changes.queues, changes.paused) {
+        let payloads = listen::payloads(
+            self.me(),
+            &changes.jobs,
+            &changes.queues,
+            changes.paused,
+            changes.schedules,
+        );
+        for payload in payloads {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(listen::CHANNEL)
                 .bind(payload)
@@ -185,6 +196,9 @@ impl PgStore {
             self.inner.announce.paused.send_replace(paused);
         }
         self.inner.announce.publish(&changes.jobs, &changes.queues);
+        if changes.schedules {
+            self.inner.announce.schedules_changed();
+        }
         Ok(())
     }
 
@@ -534,13 +548,22 @@ impl PgStore {
     }
 
     pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>> {
-        let found = sqlx::query(JOBS)
+        // A schedule's jobs are few among many: that filter has a statement of its own, which
+        // walks their index (`jobs_by_schedule`).
+        let query = match &filter.schedule {
+            Some(_) => sqlx::query(JOBS_OF_SCHEDULE),
+            None => sqlx::query(JOBS),
+        };
+        let query = query
             .bind(filter.state.map(JobState::as_str))
             .bind(filter.module_hash.as_deref())
             .bind(filter.before)
-            .bind(i64::from(filter.limit))
-            .fetch_all(self.pool())
-            .await?;
+            .bind(i64::from(filter.limit));
+        let query = match &filter.schedule {
+            Some(schedule) => query.bind(schedule),
+            None => query,
+        };
+        let found = query.fetch_all(self.pool()).await?;
         found.iter().map(rows::job).collect()
     }
 

@@ -47,6 +47,12 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "guest command",
         sql: include_str!("migrations/0005_guest_command.sql"),
     },
+    // 6 is the lanes migration (another branch).
+    Migration {
+        version: 7,
+        description: "schedules",
+        sql: include_str!("migrations/0007_schedules.sql"),
+    },
 ];
 
 impl Migration {

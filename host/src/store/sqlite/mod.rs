@@ -9,6 +9,7 @@
 mod connect;
 mod migrate;
 mod reads;
+mod schedules;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -20,8 +21,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::announce::Announce;
 use super::{
-    Attempt, Cancel, Change, Claimed, Finished, JobBrief, JobFilter, JobId, JobRecord,
-    ModuleRecord, NewJob, Recovered, Result, Running, StoreError,
+    Attempt, Cancel, Change, Claimed, Finished, Fired, JobBrief, JobFilter, JobId, JobRecord,
+    ModuleRecord, NewJob, NewSchedule, Recovered, Result, Running, ScheduleChange, ScheduleRecord,
+    StoreError, Tick,
 };
 use crate::job::ModuleKind;
 use crate::wire::JobState;
@@ -196,6 +198,35 @@ impl SqliteStore {
     pub async fn next_due(&self) -> Result<Option<SystemTime>> {
         self.reads.read(reads::next_due).await
     }
+
+    pub async fn create_schedule(&self, schedule: NewSchedule) -> Result<Option<ScheduleRecord>> {
+        self.write(|reply| Write::CreateSchedule { schedule, reply }).await
+    }
+
+    pub async fn update_schedule(
+        &self,
+        name: String,
+        change: ScheduleChange,
+    ) -> Result<Option<ScheduleRecord>> {
+        self.write(|reply| Write::UpdateSchedule { name, change, reply }).await
+    }
+
+    pub async fn delete_schedule(&self, name: String) -> Result<bool> {
+        self.write(|reply| Write::DeleteSchedule { name, reply }).await
+    }
+
+    pub async fn schedule(&self, name: &str) -> Result<Option<ScheduleRecord>> {
+        let name = name.to_string();
+        self.reads.read(move |db| reads::schedule(db, &name)).await
+    }
+
+    pub async fn schedules(&self) -> Result<Vec<ScheduleRecord>> {
+        self.reads.read(reads::schedules).await
+    }
+
+    pub async fn fire(&self, tick: Tick) -> Result<Fired> {
+        self.write(|reply| Write::Fire { tick: Box::new(tick), reply }).await
+    }
 }
 
 #[cfg(test)]
@@ -298,7 +329,7 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         let versions: Vec<i64> = recorded.iter().map(|row| row.0).collect();
-        assert_eq!(versions, [1, 2, 3, 4, 5]);
+        assert_eq!(versions, [1, 2, 3, 4, 5, 7]);
         assert_eq!(recorded[4].1, "guest command");
         assert_eq!(recorded[0].4, 1234567, "the rows sqlx wrote are left alone");
         let (_, description, success, checksum, _) = &recorded[3];

@@ -12,7 +12,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::connect;
 use crate::store::rows::{self, JobBrief, JobRecord, ModuleRecord, Positioned};
-use crate::store::{JobFilter, JobId, Result, StoreError};
+use crate::store::{JobFilter, JobId, Result, ScheduleRecord, StoreError};
 use crate::wire::JobState;
 
 /// Modules with their names as a JSON array.
@@ -83,7 +83,7 @@ impl Drop for Lease<'_> {
 }
 
 /// Decodes every row of a statement through `rows::Columns` (by column name).
-fn decode<T>(
+pub(super) fn decode<T>(
     statement: &mut Statement<'_>,
     params: impl Params,
     each: impl Fn(&Positioned<'_>) -> Result<T>,
@@ -101,14 +101,39 @@ pub fn job(db: &Connection, id: JobId) -> Result<Option<JobRecord>> {
 }
 
 pub fn jobs(db: &Connection, filter: &JobFilter) -> Result<Vec<JobRecord>> {
-    let mut statement = db.prepare_cached(
+    // A schedule's jobs are few among many: that filter walks their own index
+    // (`jobs_by_schedule`), which an `?5 IS NULL OR …` would keep the planner from using.
+    let schedule = match filter.schedule {
+        Some(_) => "schedule = ?5",
+        None => "?5 IS NULL",
+    };
+    let mut statement = db.prepare_cached(&format!(
         "SELECT * FROM jobs
          WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR module_hash = ?2) AND (?3 IS NULL OR id < ?3)
-         ORDER BY id DESC LIMIT ?4",
-    )?;
+             AND {schedule}
+         ORDER BY id DESC LIMIT ?4"
+    ))?;
     let state = filter.state.map(JobState::as_str);
-    let params = params![state, filter.module_hash.as_deref(), filter.before, filter.limit];
+    let params = params![
+        state,
+        filter.module_hash.as_deref(),
+        filter.before,
+        filter.limit,
+        filter.schedule.as_deref()
+    ];
     decode(&mut statement, params, |row| rows::job(row))
+}
+
+/// Every schedule, by name.
+pub fn schedules(db: &Connection) -> Result<Vec<ScheduleRecord>> {
+    let mut statement = db.prepare_cached("SELECT * FROM schedules ORDER BY name")?;
+    decode(&mut statement, [], |row| rows::schedule(row))
+}
+
+/// One schedule.
+pub fn schedule(db: &Connection, name: &str) -> Result<Option<ScheduleRecord>> {
+    let mut statement = db.prepare_cached("SELECT * FROM schedules WHERE name = ?")?;
+    Ok(decode(&mut statement, [name], |row| rows::schedule(row))?.into_iter().next())
 }
 
 pub fn module(db: &Connection, hash_or_name: &str) -> Result<Option<ModuleRecord>> {

@@ -12,13 +12,13 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, TransactionBehavior, params, params_from_iter};
 use tokio::sync::{mpsc, oneshot};
 
-use super::reads;
+use super::{reads, schedules};
 use crate::job::ModuleKind;
 use crate::store::announce::{self, Announce};
 use crate::store::rows::{self, JobRecord, ModuleRecord, Positioned, micros};
 use crate::store::{
-    Attempt, Cancel, Change, Claimed, Finished, JobEvent, JobId, NewJob, Recovered, Result,
-    Running, StoreError,
+    Attempt, Cancel, Change, Claimed, Finished, Fired, JobEvent, JobId, NewJob, NewSchedule,
+    Recovered, Result, Running, ScheduleChange, ScheduleRecord, StoreError, Tick,
 };
 use crate::wire::JobState;
 
@@ -97,6 +97,23 @@ pub enum Write {
         message: String,
         reply: Reply<()>,
     },
+    CreateSchedule {
+        schedule: NewSchedule,
+        reply: Reply<Option<ScheduleRecord>>,
+    },
+    UpdateSchedule {
+        name: String,
+        change: ScheduleChange,
+        reply: Reply<Option<ScheduleRecord>>,
+    },
+    DeleteSchedule {
+        name: String,
+        reply: Reply<bool>,
+    },
+    Fire {
+        tick: Box<Tick>,
+        reply: Reply<Fired>,
+    },
 }
 
 /// Where committed changes are announced, and what the writer keeps up to date.
@@ -124,6 +141,9 @@ impl Events {
             }
         }
         self.announce.publish(&changes.jobs, &changes.queues);
+        if changes.schedules {
+            self.announce.schedules_changed();
+        }
     }
 }
 
@@ -136,6 +156,8 @@ pub struct Changes {
     pub queues: Vec<String>,
     /// Moves between states (`None`: not stored), for the per-state counts.
     pub counts: Vec<(Option<JobState>, Option<JobState>)>,
+    /// Whether schedules were created, changed or deleted.
+    pub schedules: bool,
 }
 
 impl Changes {
@@ -152,6 +174,7 @@ impl Changes {
         self.jobs.extend(other.jobs);
         self.queues.extend(other.queues);
         self.counts.extend(other.counts);
+        self.schedules |= other.schedules;
     }
 
     /// How many of the transitions made a job queued.
@@ -345,6 +368,10 @@ fn apply_failed(write: Write, failure: &Failure) {
         Write::QueueTake { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::QueueRestore { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::Progress { reply, .. } => drop(reply.send(Err(fail(failure)))),
+        Write::CreateSchedule { reply, .. } => drop(reply.send(Err(fail(failure)))),
+        Write::UpdateSchedule { reply, .. } => drop(reply.send(Err(fail(failure)))),
+        Write::DeleteSchedule { reply, .. } => drop(reply.send(Err(fail(failure)))),
+        Write::Fire { reply, .. } => drop(reply.send(Err(fail(failure)))),
     }
 }
 
@@ -392,10 +419,20 @@ fn apply(
         Write::Progress { by, percent, message, reply } => {
             answer!(reply, progress(db, by, percent, &message))
         }
+        Write::CreateSchedule { schedule, reply } => {
+            answer!(reply, schedules::create(db, &schedule, changed))
+        }
+        Write::UpdateSchedule { name, change, reply } => {
+            answer!(reply, schedules::update(db, &name, &change, changed))
+        }
+        Write::DeleteSchedule { name, reply } => {
+            answer!(reply, schedules::delete(db, &name, changed))
+        }
+        Write::Fire { tick, reply } => answer!(reply, schedules::fire(db, &tick, changed)),
     }
 }
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     micros(SystemTime::now())
 }
 
@@ -516,7 +553,7 @@ fn submit(
 const INSERT_CHUNK: usize = 64;
 
 /// Inserts jobs with one multi-row statement; returns their ids in order.
-fn insert(
+pub(super) fn insert(
     db: &Connection,
     jobs: &[NewJob],
     submitted_at: i64,

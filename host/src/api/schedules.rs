@@ -1,0 +1,155 @@
+//! `/v1/schedules`: create, list, look at, change (pause, resume) and delete schedules. A
+//! schedule is checked whole before it is stored: its name, its cron expression and time
+//! zone (by the parser, whose message a refusal carries), and its job, exactly as a
+//! submission is checked (its module must exist). The jobs themselves are made by the
+//! scheduler (`scheduler.rs`).
+
+use std::time::SystemTime;
+
+use axum::Json;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use bytes::Bytes;
+
+use super::{ApiError, ApiResult, AppState, body, json, views};
+use crate::schedule::{Timetable, check_name};
+use crate::scheduler::check_job;
+use crate::store::{NewSchedule, ScheduleChange, ScheduleRecord};
+use crate::wire::{
+    ErrorBody, JobRequest, ScheduleList, SchedulePatch, ScheduleRequest, ScheduleView,
+};
+
+/// The time zone of a schedule that names none.
+const DEFAULT_TIMEZONE: &str = "UTC";
+
+/// Checks a schedule's job as a submission; returns it as stored (JSON text).
+async fn checked_job(state: &AppState, job: &JobRequest) -> ApiResult<String> {
+    check_job(&state.store, job.clone(), &state.limits)
+        .await?
+        .map_err(|reason| ApiError::bad_request(format!("job: {reason}")))?;
+    serde_json::to_string(job).map_err(ApiError::internal)
+}
+
+fn checked_timetable(cron: &str, timezone: &str) -> ApiResult<Timetable> {
+    Timetable::parse(cron, timezone).map_err(ApiError::bad_request)
+}
+
+async fn view(state: &AppState, record: ScheduleRecord) -> ApiResult<ScheduleView> {
+    let now = state.store.now().await.unwrap_or_else(|_| SystemTime::now());
+    views::schedule(record, now).map_err(ApiError::internal)
+}
+
+fn unknown(name: &str) -> ApiError {
+    ApiError::not_found(format!("no schedule `{name}`"))
+}
+
+/// Create a schedule: its job is submitted at every tick of its cron expression.
+#[utoipa::path(post, path = "/v1/schedules", request_body = ScheduleRequest,
+    responses((status = 201, body = ScheduleView), (status = 400, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "a schedule of that name exists (`schedule_exists`)"),
+              (status = 415, body = ErrorBody, description = "a body of another content type"), (status = 503, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    request: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<ScheduleView>)> {
+    let request: ScheduleRequest =
+        json(&body(request, state.limits.max_request_bytes, "the request")?)?;
+    check_name(&request.name).map_err(ApiError::bad_request)?;
+    let timezone = request.timezone.unwrap_or_else(|| DEFAULT_TIMEZONE.to_string());
+    checked_timetable(&request.cron, &timezone)?;
+    let job = checked_job(&state, &request.job).await?;
+    let schedule = NewSchedule {
+        name: request.name,
+        cron: request.cron,
+        timezone,
+        job,
+        enabled: request.enabled.unwrap_or(true),
+        catch_up: request.catch_up.unwrap_or(false),
+    };
+    let name = schedule.name.clone();
+    let Some(record) = state.store.create_schedule(schedule).await? else {
+        return Err(ApiError::schedule_exists(format!("a schedule named `{name}` exists")));
+    };
+    tracing::info!(schedule = name, cron = record.cron.as_str(), "schedule created");
+    Ok((StatusCode::CREATED, Json(view(&state, record).await?)))
+}
+
+/// Every schedule, by name, with its last and next run.
+#[utoipa::path(get, path = "/v1/schedules", responses((status = 200, body = ScheduleList)))]
+pub async fn list(State(state): State<AppState>) -> ApiResult<Json<ScheduleList>> {
+    let now = state.store.now().await?;
+    let schedules = state
+        .store
+        .schedules()
+        .await?
+        .into_iter()
+        .map(|record| views::schedule(record, now).map_err(ApiError::internal))
+        .collect::<ApiResult<_>>()?;
+    Ok(Json(ScheduleList { schedules }))
+}
+
+/// One schedule.
+#[utoipa::path(get, path = "/v1/schedules/{name}", params(("name" = String, Path)),
+    responses((status = 200, body = ScheduleView), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<ScheduleView>> {
+    let record = state.store.schedule(&name).await?.ok_or_else(|| unknown(&name))?;
+    Ok(Json(view(&state, record).await?))
+}
+
+/// Change a schedule: its cron expression, time zone, job, `enabled` (false pauses it, true
+/// resumes it) or `catch_up`. A new cron or time zone, or a resume, makes no tick before now.
+#[utoipa::path(patch, path = "/v1/schedules/{name}", params(("name" = String, Path)),
+    request_body = SchedulePatch,
+    responses((status = 200, body = ScheduleView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 415, body = ErrorBody, description = "a body of another content type"), (status = 503, body = ErrorBody)))]
+pub async fn patch(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    request: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<ScheduleView>> {
+    let patch: SchedulePatch =
+        json(&body(request, state.limits.max_request_bytes, "the request")?)?;
+    if patch == SchedulePatch::default() {
+        return Err(ApiError::bad_request(
+            "nothing to change: give any of cron, timezone, job, enabled, catch_up",
+        ));
+    }
+    let current = state.store.schedule(&name).await?.ok_or_else(|| unknown(&name))?;
+    if patch.cron.is_some() || patch.timezone.is_some() {
+        let cron = patch.cron.as_deref().unwrap_or(&current.cron);
+        checked_timetable(cron, patch.timezone.as_deref().unwrap_or(&current.timezone))?;
+    }
+    let job = match &patch.job {
+        Some(job) => Some(checked_job(&state, job).await?),
+        None => None,
+    };
+    let change = ScheduleChange {
+        cron: patch.cron,
+        timezone: patch.timezone,
+        job,
+        enabled: patch.enabled,
+        catch_up: patch.catch_up,
+    };
+    let record =
+        state.store.update_schedule(name.clone(), change).await?.ok_or_else(|| unknown(&name))?;
+    tracing::info!(schedule = name, enabled = record.enabled, "schedule changed");
+    Ok(Json(view(&state, record).await?))
+}
+
+/// Delete a schedule (the jobs it made stay).
+#[utoipa::path(delete, path = "/v1/schedules/{name}", params(("name" = String, Path)),
+    responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    if !state.store.delete_schedule(name.clone()).await? {
+        return Err(unknown(&name));
+    }
+    tracing::info!(schedule = name, "schedule deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
