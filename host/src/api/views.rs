@@ -33,6 +33,7 @@ pub fn module(record: ModuleRecord, name: Option<String>) -> ModuleView {
         size: record.size,
         kind: record.kind.as_str().to_string(),
         created_at: timestamp(record.created_at),
+        max_running: record.max_running,
     }
 }
 
@@ -76,6 +77,7 @@ pub fn job(record: JobRecord) -> JobView {
         peak_memory_bytes: record.peak_memory_bytes,
         progress: record.progress.map(progress),
         node: record.node,
+        lane: record.lane,
     }
 }
 
@@ -96,6 +98,7 @@ pub fn pool(
         counts: counts.into_iter().map(|(state, n)| (state.to_string(), n)).collect(),
         restarts,
         throughput,
+        lanes: Vec::new(),
     }
 }
 
@@ -122,6 +125,7 @@ fn worker_view(worker: WorkerInfo, briefs: &HashMap<JobId, JobBrief>) -> WorkerV
         timeout_ms: None,
         progress: None,
         node: None,
+        lane: wasmpool_protocol::validate::DEFAULT_LANE.to_string(),
     };
     view.state = match worker.state {
         WorkerState::Starting => "starting".into(),

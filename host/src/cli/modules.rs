@@ -105,6 +105,7 @@ mod tests {
             size,
             kind: "module".into(),
             created_at: "2025-01-02T03:00:00Z".into(),
+            max_running: None,
         }
     }
 

@@ -118,6 +118,7 @@ mod tests {
             timeout_ms: None,
             progress: None,
             node: None,
+            lane: "default".into(),
         };
         let pool = PoolView {
             capacity: 2,
@@ -132,6 +133,7 @@ mod tests {
                 .into(),
             restarts: 1,
             throughput: Vec::new(),
+            lanes: Vec::new(),
         };
         let now = super::super::remote::parse_time("2025-01-02T03:04:05Z").expect("valid");
         assert_eq!(

@@ -213,6 +213,7 @@ pub fn sample_job(id: i64, state: crate::wire::JobState) -> crate::wire::JobView
         peak_memory_bytes: None,
         progress: None,
         node: None,
+        lane: "default".into(),
     }
 }
 

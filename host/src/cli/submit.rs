@@ -72,6 +72,9 @@ pub struct SubmitCommand {
     /// Do not start the job before this long has passed (a bare number is seconds).
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     delay: Option<Duration>,
+    /// The lane whose workers run the job (default `default`; see `serve --lane`).
+    #[arg(long, value_name = "LANE")]
+    lane: Option<String>,
     /// Submitting again with the same key yields the same job instead of a new one.
     #[arg(long, value_name = "KEY")]
     idempotency_key: Option<String>,
@@ -182,6 +185,7 @@ impl SubmitCommand {
             fuel: self.fuel,
             max_attempts: self.max_attempts,
             delay_ms: self.delay.map(millis_ceil),
+            lane: self.lane.clone(),
         }
     }
 }

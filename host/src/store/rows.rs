@@ -24,6 +24,8 @@ pub struct ModuleRecord {
     pub names: Vec<String>,
     /// First upload.
     pub created_at: SystemTime,
+    /// At most this many of its jobs run (are claimed) at once; `None`: no cap.
+    pub max_running: Option<u32>,
 }
 
 /// A stored job.
@@ -93,6 +95,8 @@ pub struct JobRecord {
     pub job_env: bool,
     /// The module name the job was submitted by; `None` when by hash.
     pub module_name: Option<String>,
+    /// The lane whose workers run it.
+    pub lane: String,
 }
 
 /// A host of the cluster (its newest incarnation).
@@ -299,6 +303,7 @@ pub fn job(row: &impl Columns) -> Result<JobRecord> {
         argv0: row.text("argv0")?,
         job_env: row.int("job_env")?.is_some_and(|flag| flag != 0),
         module_name: row.text("module_name")?,
+        lane: required_text(row, "lane")?,
     })
 }
 
@@ -316,6 +321,7 @@ pub fn module(row: &impl Columns) -> Result<ModuleRecord> {
         size: count(row, "size")?.unwrap_or(0),
         names,
         created_at: time(required_int(row, "created_at")?),
+        max_running: narrow(row, "max_running")?,
     })
 }
 

@@ -790,6 +790,7 @@ async fn insert(
         .bind(jobs.iter().map(|job| job.argv0.as_deref()).collect::<Vec<_>>())
         .bind(jobs.iter().map(|job| job.job_env).collect::<Vec<_>>())
         .bind(jobs.iter().map(|job| job.module_name.as_deref()).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|job| job.lane.as_str()).collect::<Vec<_>>())
         .fetch_all(&mut **tx)
         .await?;
     Ok(rows::in_insert_order(ids, jobs.len())?
@@ -824,6 +825,7 @@ async fn insert_keyed(
         .bind(job.argv0.as_deref())
         .bind(job.job_env)
         .bind(job.module_name.as_deref())
+        .bind(&job.lane)
         .fetch_optional(&mut **tx)
         .await?;
     if let Some(id) = id {

@@ -47,6 +47,7 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "guest command",
         sql: include_str!("migrations/0005_guest_command.sql"),
     },
+    Migration { version: 6, description: "lanes", sql: include_str!("migrations/0006_lanes.sql") },
 ];
 
 impl Migration {

@@ -282,6 +282,7 @@ mod tests {
         // A job from before argv0 and job_env runs as it would have: default argv[0], and
         // (the one change of behaviour) exactly its own environment.
         assert_eq!((job.argv0, job.job_env, job.module_name), (None, false, None));
+        assert_eq!(job.lane, "default", "a job from before lanes is in the default lane");
         drop(store);
 
         let db = Connection::open(&path).unwrap();
@@ -298,7 +299,7 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         let versions: Vec<i64> = recorded.iter().map(|row| row.0).collect();
-        assert_eq!(versions, [1, 2, 3, 4, 5]);
+        assert_eq!(versions, [1, 2, 3, 4, 5, 6]);
         assert_eq!(recorded[4].1, "guest command");
         assert_eq!(recorded[0].4, 1234567, "the rows sqlx wrote are left alone");
         let (_, description, success, checksum, _) = &recorded[3];

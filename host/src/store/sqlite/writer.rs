@@ -522,7 +522,7 @@ fn insert(
     submitted_at: i64,
     changed: &mut Changes,
 ) -> Result<Vec<(JobId, JobState)>> {
-    const COLUMNS: usize = 17;
+    const COLUMNS: usize = 18;
     let encoded: Vec<(String, String)> = jobs
         .iter()
         .map(|job| {
@@ -550,12 +550,13 @@ fn insert(
             opt_text(job.argv0.as_deref()),
             int(job.job_env.into()),
             opt_text(job.module_name.as_deref()),
+            text(&job.lane),
         ]);
     }
     let sql = format!(
         "INSERT INTO jobs (name, module_hash, args, env, stdin, priority, timeout_ms, memory_mb,
              fuel, max_attempts, idempotency_key, state, not_before, submitted_at, argv0,
-             job_env, module_name)
+             job_env, module_name, lane)
          VALUES {} RETURNING id",
         placeholders(jobs.len(), COLUMNS)
     );
