@@ -8,8 +8,10 @@ use base64::engine::general_purpose::STANDARD;
 use std::collections::{BTreeMap, HashMap};
 
 use crate::pool::{Snapshot, WorkerInfo, WorkerState};
-use crate::store::{JobBrief, JobId, JobRecord, ModuleRecord, NodeRecord};
-use crate::wire::{JobState, JobView, ModuleView, NodeView, PoolView, ProgressView, WorkerView};
+use crate::store::{JobBrief, JobId, JobRecord, LaneCount, ModuleRecord, NodeRecord};
+use crate::wire::{
+    JobState, JobView, LaneView, ModuleView, NodeView, PoolView, ProgressView, WorkerView,
+};
 
 /// RFC 3339 with microseconds, UTC.
 pub fn timestamp(time: SystemTime) -> String {
@@ -81,7 +83,7 @@ pub fn job(record: JobRecord) -> JobView {
     }
 }
 
-/// The pool as the API shows it.
+/// The pool as the API shows it; `lanes` as [`lanes`] makes them.
 pub fn pool(
     workers: Vec<WorkerView>,
     restarts: u64,
@@ -89,8 +91,10 @@ pub fn pool(
     paused: bool,
     draining: bool,
     throughput: Vec<u64>,
+    lanes: Vec<LaneView>,
 ) -> PoolView {
     PoolView {
+        lanes,
         capacity: workers.len(),
         paused,
         draining,
@@ -98,18 +102,47 @@ pub fn pool(
         counts: counts.into_iter().map(|(state, n)| (state.to_string(), n)).collect(),
         restarts,
         throughput,
-        lanes: Vec::new(),
     }
 }
 
-/// A host's workers; busy ones carry what `briefs` knows of their jobs.
+/// A host's workers, each in its lane (`slot_lanes[slot]`); busy ones carry what `briefs`
+/// knows of their jobs.
 pub fn workers(
     snapshot: Snapshot,
     briefs: &HashMap<JobId, JobBrief>,
     node: &str,
+    slot_lanes: &[String],
 ) -> Vec<WorkerView> {
-    let view = |worker| WorkerView { node: Some(node.to_string()), ..worker_view(worker, briefs) };
+    let view = |worker: WorkerInfo| WorkerView {
+        node: Some(node.to_string()),
+        lane: slot_lanes.get(worker.slot).cloned().unwrap_or_default(),
+        ..worker_view(worker, briefs)
+    };
     snapshot.workers.into_iter().map(view).collect()
+}
+
+/// Each lane with its workers (of every host shown) and its jobs (of the whole store), by
+/// name: the lanes the workers serve and any other lane that jobs wait or run in.
+pub fn lanes(workers: &[WorkerView], counts: BTreeMap<String, LaneCount>) -> Vec<LaneView> {
+    let mut lanes: BTreeMap<String, LaneView> = BTreeMap::new();
+    let empty = |name: &str| LaneView {
+        name: name.to_string(),
+        workers: 0,
+        busy: 0,
+        queued: 0,
+        running: 0,
+    };
+    for worker in workers {
+        let lane = lanes.entry(worker.lane.clone()).or_insert_with(|| empty(&worker.lane));
+        lane.workers += 1;
+        lane.busy += u64::from(worker.state == "busy");
+    }
+    for (name, count) in counts {
+        let lane = lanes.entry(name.clone()).or_insert_with(|| empty(&name));
+        lane.queued = count.queued;
+        lane.running = count.running;
+    }
+    lanes.into_values().collect()
 }
 
 fn worker_view(worker: WorkerInfo, briefs: &HashMap<JobId, JobBrief>) -> WorkerView {
@@ -125,7 +158,7 @@ fn worker_view(worker: WorkerInfo, briefs: &HashMap<JobId, JobBrief>) -> WorkerV
         timeout_ms: None,
         progress: None,
         node: None,
-        lane: wasmpool_protocol::validate::DEFAULT_LANE.to_string(),
+        lane: String::new(),
     };
     view.state = match worker.state {
         WorkerState::Starting => "starting".into(),

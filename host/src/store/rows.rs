@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
-use super::{JobId, Result, StoreError};
+use super::{JobId, LaneCount, Result, StoreError};
 use crate::job::ModuleKind;
 use crate::wire::JobState;
 
@@ -323,6 +323,20 @@ pub fn module(row: &impl Columns) -> Result<ModuleRecord> {
         created_at: time(required_int(row, "created_at")?),
         max_running: narrow(row, "max_running")?,
     })
+}
+
+/// Counts per lane from `(lane, state, count)` rows of queued and running jobs.
+pub fn lane_counts(found: Vec<(String, String, i64)>) -> BTreeMap<String, LaneCount> {
+    let mut counts: BTreeMap<String, LaneCount> = BTreeMap::new();
+    for (lane, state, n) in found {
+        let count = counts.entry(lane).or_default();
+        match state.as_str() {
+            "queued" => count.queued = n.max(0) as u64,
+            "running" => count.running = n.max(0) as u64,
+            _ => {}
+        }
+    }
+    counts
 }
 
 /// The ids a multi-row insert returned, in the order its rows were given: both backends

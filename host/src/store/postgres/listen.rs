@@ -40,6 +40,14 @@ struct Payload {
     /// The cluster's pause, when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     p: Option<bool>,
+    /// Running jobs of capped modules that ended (or caps raised): each may let a waiting
+    /// job of its module be claimed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    f: u64,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }
 
 /// The notifications announcing a transaction's changes (none if it changed nothing).
@@ -48,12 +56,14 @@ pub fn payloads(
     jobs: &[JobEvent],
     queues: &[String],
     paused: Option<bool>,
+    freed: u64,
 ) -> Vec<String> {
     let mut payloads = Vec::new();
-    let mut first = Payload { n: node, q: queues.to_vec(), p: paused, ..Payload::default() };
+    let mut first =
+        Payload { n: node, q: queues.to_vec(), p: paused, f: freed, ..Payload::default() };
     let mut chunks = jobs.chunks(EVENTS_PER_PAYLOAD);
     first.e = chunks.next().map(events).unwrap_or_default();
-    if !first.e.is_empty() || !first.q.is_empty() || first.p.is_some() {
+    if !first.e.is_empty() || !first.q.is_empty() || first.p.is_some() || first.f > 0 {
         payloads.push(encode(&first));
     }
     for chunk in chunks {
@@ -143,7 +153,7 @@ fn republish(payload: Payload, announce: &Announce, me: i64) {
     }
     let jobs: Vec<JobEvent> =
         payload.e.into_iter().map(|(id, state)| JobEvent { id, state }).collect();
-    announce.publish(&jobs, &payload.q);
+    announce.publish(&jobs, &payload.q, payload.f);
 }
 
 #[cfg(test)]
@@ -154,7 +164,7 @@ mod tests {
     fn a_large_transaction_is_announced_in_payloads_under_the_limit() {
         let jobs: Vec<JobEvent> =
             (0..1000).map(|id| JobEvent { id: 1 << 40 | id, state: JobState::TimedOut }).collect();
-        let payloads = payloads(7, &jobs, &["q".into()], None);
+        let payloads = payloads(7, &jobs, &["q".into()], None, 0);
         assert_eq!(payloads.len(), 5);
         assert!(payloads.iter().all(|payload| payload.len() < 8000));
         let decoded: Vec<Payload> =
@@ -165,6 +175,6 @@ mod tests {
 
     #[test]
     fn nothing_changed_means_no_notification() {
-        assert!(payloads(1, &[], &[], None).is_empty());
+        assert!(payloads(1, &[], &[], None, 0).is_empty());
     }
 }

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::announce::Announce;
 use super::{
-    Attempt, Cancel, Change, Claimed, Finished, JobBrief, JobFilter, JobId, JobRecord,
+    Attempt, Cancel, Change, Claimed, Finished, JobBrief, JobFilter, JobId, JobRecord, LaneCount,
     ModuleRecord, NewJob, Recovered, Result, Running, StoreError,
 };
 use crate::job::ModuleKind;
@@ -136,9 +136,23 @@ impl SqliteStore {
         &self,
         started: Vec<(Attempt, SystemTime)>,
         finished: Vec<Finished>,
+        lane: &str,
         limit: usize,
     ) -> Result<Claimed> {
-        self.write(|reply| Write::FinishAndClaim { started, finished, limit, reply }).await
+        let lane = lane.to_string();
+        self.write(|reply| Write::FinishAndClaim { started, finished, lane, limit, reply }).await
+    }
+
+    pub async fn set_max_running(
+        &self,
+        hash: String,
+        max_running: Option<u32>,
+    ) -> Result<Option<ModuleRecord>> {
+        self.write(|reply| Write::SetMaxRunning { hash, max_running, reply }).await
+    }
+
+    pub async fn lane_counts(&self) -> Result<BTreeMap<String, LaneCount>> {
+        self.reads.read(reads::lane_counts).await
     }
 
     pub async fn cancel(&self, id: JobId) -> Result<Cancel> {
@@ -193,8 +207,9 @@ impl SqliteStore {
         Ok(self.counts.lock().expect("counts lock").clone())
     }
 
-    pub async fn next_due(&self) -> Result<Option<SystemTime>> {
-        self.reads.read(reads::next_due).await
+    pub async fn next_due(&self, lane: &str) -> Result<Option<SystemTime>> {
+        let lane = lane.to_string();
+        self.reads.read(move |db| reads::next_due(db, &lane)).await
     }
 }
 
@@ -275,7 +290,7 @@ mod tests {
 
         let store = SqliteStore::open(&path, "a", Announce::new()).await.unwrap();
         assert_eq!(store.counts().await.unwrap()[&JobState::Queued], 1);
-        let claimed = store.finish_and_claim(Vec::new(), Vec::new(), 1).await.unwrap();
+        let claimed = store.finish_and_claim(Vec::new(), Vec::new(), "default", 1).await.unwrap();
         assert_eq!(claimed.jobs.len(), 1);
         let job = store.job(claimed.jobs[0].id).await.unwrap().unwrap();
         assert_eq!((job.state, job.node.as_deref()), (JobState::Running, Some("a")));
