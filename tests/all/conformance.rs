@@ -125,7 +125,10 @@ async fn a_claimed_job_runs_once_and_its_result_is_kept(store: &Store) {
     assert!(claimed.iter().all(|job| job.state == JobState::Running && job.attempts == 1));
     assert_eq!(claimed[0].node.as_deref(), Some("a"));
     assert_eq!(claim(store, 5).await.len(), 1, "only one job was left");
-    store.finish_and_claim(Vec::new(), vec![succeeded(&claimed[0], "hi")], "default", 0).await.unwrap();
+    store
+        .finish_and_claim(Vec::new(), vec![succeeded(&claimed[0], "hi")], "default", 0)
+        .await
+        .unwrap();
     let done = state(store, claimed[0].id).await;
     assert_eq!(
         (done.state, done.stdout, done.exit_code),
@@ -155,7 +158,10 @@ async fn a_stale_or_cancelled_attempt_changes_nothing(store: &Store) {
     let claimed = claim(store, 2).await;
     let mut stale = succeeded(&claimed[0], "stale");
     stale.attempt = Attempt { number: claimed[0].attempts + 1, ..claimed[0].attempt() };
-    store.finish_and_claim(vec![(stale.attempt, SystemTime::now())], vec![stale], "default", 0).await.unwrap();
+    store
+        .finish_and_claim(vec![(stale.attempt, SystemTime::now())], vec![stale], "default", 0)
+        .await
+        .unwrap();
     let job = state(store, claimed[0].id).await;
     assert_eq!((job.state, job.started_at), (JobState::Running, None), "another attempt's write");
 

@@ -78,7 +78,10 @@ async fn claimed_jobs_that_never_started_are_queued_again_uncounted_after_a_cras
     assert_eq!(ids.len(), 3);
     // Only the first reached a worker before the host died.
     let now = std::time::SystemTime::now();
-    store.finish_and_claim(vec![(claimed.jobs[0].attempt(), now)], Vec::new(), "default", 0).await.unwrap();
+    store
+        .finish_and_claim(vec![(claimed.jobs[0].attempt(), now)], Vec::new(), "default", 0)
+        .await
+        .unwrap();
     drop(store);
 
     let store = Store::open(&location, &conformance::node("a")).await.unwrap();

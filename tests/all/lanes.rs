@@ -56,7 +56,11 @@ async fn quick_jobs_do_not_wait_behind_a_slow_lane() {
     let first = job(&server, slow[0]).await;
     assert_eq!((first["state"].as_str(), first["lane"].as_str()), (Some("running"), Some("slow")));
     for id in &slow[1..] {
-        assert_eq!(job(&server, *id).await["state"], "queued", "the slow lane's one worker is busy");
+        assert_eq!(
+            job(&server, *id).await["state"],
+            "queued",
+            "the slow lane's one worker is busy"
+        );
     }
 
     let (_, pool) = server.get("/v1/pool").await;
@@ -197,8 +201,13 @@ async fn bad_lanes_and_caps_are_refused() {
     let server = Server::start(1, data.path(), &[]);
     server.upload(artifacts::HELLO, "hello").await;
     for lane in ["", "-x", ".x", "a b", "é", &"x".repeat(65), "a/b"] {
-        let (status, body) = server.post("/v1/jobs", json!({ "module": "hello", "lane": lane })).await;
-        assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")), "{lane:?}");
+        let (status, body) =
+            server.post("/v1/jobs", json!({ "module": "hello", "lane": lane })).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("bad_request")),
+            "{lane:?}"
+        );
         assert!(body["error"]["message"].as_str().unwrap().contains("lane name"), "{body}");
     }
     let (status, body) = server.post("/v1/jobs", json!({ "module": "hello", "lane": 3 })).await;
@@ -263,7 +272,8 @@ async fn lanes_and_caps_hold_across_hosts() {
     let url = postgres::shared().database();
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let store = ["--store", &url, "--heartbeat", "200ms", "--lease", "2s"];
-    let a = Server::start_lanes(&["default=2"], da.path(), &[&store[..], &["--node", "a"]].concat());
+    let a =
+        Server::start_lanes(&["default=2"], da.path(), &[&store[..], &["--node", "a"]].concat());
     let b = Server::start_lanes(
         &["default=2", "slow=1"],
         db.path(),

@@ -89,9 +89,7 @@ pub async fn patch(
 ) -> ApiResult<Json<ModuleView>> {
     let patch: ModulePatch = json(&body(request, state.limits.max_request_bytes, "the request")?)?;
     if patch.max_running == Some(Some(0)) {
-        return Err(ApiError::bad_request(
-            "max_running must be at least 1 (null for no cap)",
-        ));
+        return Err(ApiError::bad_request("max_running must be at least 1 (null for no cap)"));
     }
     let module = state
         .store

@@ -22,8 +22,8 @@ use super::announce::Announce;
 use super::rows::{self, micros};
 use super::{
     Attempt, Beat, Cancel, Change, Claimed, Finished, Heard, JobBrief, JobEvent, JobFilter, JobId,
-    JobRecord, LaneCount, ModuleRecord, NewJob, NodeInfo, NodeRecord, Recovered, Rescued, Result, Running,
-    StoreError,
+    JobRecord, LaneCount, ModuleRecord, NewJob, NodeInfo, NodeRecord, Recovered, Rescued, Result,
+    Running, StoreError,
 };
 use crate::job::ModuleKind;
 use crate::wire::JobState;
@@ -142,8 +142,11 @@ impl PgStore {
     async fn join(&self) -> Result<()> {
         for first in [true, false] {
             let node = &self.inner.node;
-            let lanes: serde_json::Map<String, serde_json::Value> =
-                node.lanes.iter().map(|(name, workers)| (name.clone(), (*workers).into())).collect();
+            let lanes: serde_json::Map<String, serde_json::Value> = node
+                .lanes
+                .iter()
+                .map(|(name, workers)| (name.clone(), (*workers).into()))
+                .collect();
             let joined = sqlx::query_scalar::<_, i64>(
                 "INSERT INTO nodes (name, address, version, workers, lanes, state)
                  VALUES ($1, $2, $3, $4, $5, 'alive') RETURNING id",

@@ -600,7 +600,8 @@ const WALK: &str = "SELECT id FROM jobs INDEXED BY jobs_queue
     ORDER BY priority DESC, id LIMIT ?4";
 
 /// Capped modules, each with how many more of its jobs may run now.
-const ROOM: &str = "SELECT m.hash, m.max_running - (SELECT count(*) FROM jobs INDEXED BY jobs_by_state
+const ROOM: &str =
+    "SELECT m.hash, m.max_running - (SELECT count(*) FROM jobs INDEXED BY jobs_by_state
         WHERE state = 'running' AND module_hash = m.hash)
     FROM modules m INDEXED BY modules_capped WHERE m.max_running IS NOT NULL";
 
