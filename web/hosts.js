@@ -1,6 +1,8 @@
-// Worker tiles grouped by host: one section per host of the cluster (from GET /v1/nodes),
-// holding the tiles of its workers (from the pool frames). A lost or left host keeps its
-// section, greyed and without tiles. Sections and tiles are reused and updated in place.
+// Worker tiles grouped by host and lane: one section per host of the cluster (from GET
+// /v1/nodes), holding a group per lane the host serves, each with a heading (the lane's
+// name, its busy workers on the host, its queued jobs in the whole cluster) and the tiles of
+// its workers (from the pool frames). A lost or left host keeps its section, greyed and
+// without tiles. Sections, groups and tiles are reused and updated in place.
 
 import { call } from "./api.js";
 import { shortHash, time } from "./format.js";
@@ -11,6 +13,7 @@ const ORDER = { alive: 0, lost: 1, left: 2 };
 
 let nodes = new Map(); // name -> NodeView, as last fetched
 let workers = []; // WorkerView[], as last seen in a pool frame
+let lanes = new Map(); // name -> LaneView, as last seen in a pool frame
 let fetching = null;
 let fetchedAt = 0;
 
@@ -32,9 +35,10 @@ export async function refreshNodes() {
   return fetching;
 }
 
-/** Draws the workers of a pool frame under their hosts. */
-export function showWorkers(list) {
+/** Draws the workers of a pool frame under their hosts and lanes. */
+export function showWorkers(list, laneList = []) {
   workers = list;
+  lanes = new Map(laneList.map((lane) => [lane.name, lane]));
   const unknown = list.some((worker) => !nodes.has(nodeOf(worker)));
   if (unknown && Date.now() - fetchedAt > UNKNOWN_REFETCH_MS) refreshNodes();
   render();
@@ -84,9 +88,9 @@ function newSection(name) {
     span.className = part;
     heading.append(span, " "); // spaces for copying and screen readers; the flex gap lays out
   }
-  const tiles = document.createElement("div");
-  tiles.className = "tiles";
-  section.append(heading, tiles);
+  const groups = document.createElement("div");
+  groups.className = "lanes";
+  section.append(heading, groups);
   return section;
 }
 
@@ -115,7 +119,50 @@ function fillSection(section, name, hostWorkers) {
   setText(section.querySelector(".host-load"), load);
   setText(section.querySelector(".host-note"), note);
   section.title = node ? `${name} at ${node.address}, version ${node.version}, up since ${time(node.started_at)}` : name;
-  showTiles(section.querySelector(".tiles"), shown);
+  showLanes(section.querySelector(".lanes"), shown);
+}
+
+function laneOf(worker) {
+  return worker.lane ?? "default";
+}
+
+/** A group per lane (in the order the host's workers come: its `--lane` order). */
+function showLanes(container, list) {
+  const byLane = new Map();
+  for (const worker of list) {
+    const lane = laneOf(worker);
+    if (!byLane.has(lane)) byLane.set(lane, []);
+    byLane.get(lane).push(worker);
+  }
+  const groups = new Map([...container.children].map((group) => [group.dataset.lane, group]));
+  const wanted = [...byLane.keys()].map((lane) => groups.get(lane) ?? newLane(lane));
+  if (wanted.length !== container.children.length || wanted.some((group, i) => container.children[i] !== group)) {
+    container.replaceChildren(...wanted);
+  }
+  [...byLane.entries()].forEach(([lane, laneWorkers], i) => {
+    const busy = laneWorkers.filter((worker) => worker.state === "busy").length;
+    const queued = lanes.get(lane)?.queued ?? 0;
+    setText(wanted[i].querySelector(".lane-load"), `${busy}/${laneWorkers.length} busy · ${queued} queued`);
+    showTiles(wanted[i].querySelector(".tiles"), laneWorkers);
+  });
+}
+
+function newLane(name) {
+  const group = document.createElement("div");
+  group.className = "lane";
+  group.dataset.lane = name;
+  const heading = document.createElement("h4");
+  heading.className = "lane-heading";
+  const label = document.createElement("span");
+  label.className = "lane-name";
+  label.textContent = `lane ${name}`;
+  const load = document.createElement("span");
+  load.className = "lane-load";
+  heading.append(label, " ", load);
+  const tiles = document.createElement("div");
+  tiles.className = "tiles";
+  group.append(heading, tiles);
+  return group;
 }
 
 function setText(element, text) {
@@ -138,6 +185,7 @@ function newTile() {
 function fillTile(tile, worker) {
   tile.dataset.workerPid = String(worker.pid);
   tile.dataset.node = nodeOf(worker);
+  tile.dataset.lane = laneOf(worker);
   tile.dataset.state = worker.state;
   tile.dataset.jobId = worker.job_id ?? "";
   tile.dataset.since = worker.since ?? "";
@@ -148,7 +196,7 @@ function fillTile(tile, worker) {
     : worker.state;
   const progress = worker.state === "busy" && worker.progress ? ` · ${worker.progress.percent}% ${worker.progress.message}` : "";
   tile.querySelector(".job").textContent = job + progress;
-  const where = worker.node ? ` on host ${worker.node}` : "";
+  const where = `${worker.node ? ` on host ${worker.node}` : ""} in lane ${laneOf(worker)}`;
   tile.title = worker.state === "busy"
     ? `job ${worker.job_id} on worker ${worker.pid}${where}`
     : `worker ${worker.pid}${where}: ${worker.state}`;

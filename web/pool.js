@@ -1,5 +1,5 @@
-// The pool at a glance: the workers (grouped by host, `hosts.js`), counts per state, the
-// throughput chart.
+// The pool at a glance: the workers (grouped by host and lane, `hosts.js`), counts per
+// state, the throughput chart.
 
 import { showWorkers } from "./hosts.js";
 
@@ -16,7 +16,7 @@ export function showPool(pool) {
   const label = pool.draining ? "draining" : pool.paused ? "paused" : "";
   document.getElementById("pool-state").textContent = label;
   document.getElementById("pause").textContent = pool.paused ? "Resume" : "Pause";
-  showWorkers(pool.workers);
+  showWorkers(pool.workers, pool.lanes ?? []);
   showCounts(pool.counts);
   showThroughput(pool.throughput ?? []);
 }

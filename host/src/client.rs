@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 
 use crate::wire::{
     Accepted, BatchAccepted, BatchRequest, ErrorBody, JobPage, JobRequest, JobState, JobView,
-    ModuleView, NodeView, PoolView, QueueView, ScheduleList, SchedulePatch, ScheduleRequest,
-    ScheduleView,
+    ModulePatch, ModuleView, NodeView, PoolView, QueueView, ScheduleList, SchedulePatch,
+    ScheduleRequest, ScheduleView,
 };
 
 /// Bound on any one request, so a hung server cannot hang the caller for ever.
@@ -157,9 +157,22 @@ impl Client {
         bytes: Vec<u8>,
         name: Option<&str>,
     ) -> Result<ModuleView, ClientError> {
+        self.upload_capped(bytes, name, None).await
+    }
+
+    /// [`Client::upload`], also setting the module's cap on jobs running at once.
+    pub async fn upload_capped(
+        &self,
+        bytes: Vec<u8>,
+        name: Option<&str>,
+        max_running: Option<u32>,
+    ) -> Result<ModuleView, ClientError> {
         let mut url = self.url(&["modules"]);
         if let Some(name) = name {
             url.query_pairs_mut().append_pair("name", name);
+        }
+        if let Some(cap) = max_running {
+            url.query_pairs_mut().append_pair("max_running", &cap.to_string());
         }
         let request = self
             .request(Method::POST, url)
@@ -177,6 +190,16 @@ impl Client {
     /// Every module.
     pub async fn modules(&self) -> Result<Vec<ModuleView>, ClientError> {
         self.json(self.request(Method::GET, self.url(&["modules"]))).await
+    }
+
+    /// Sets a module's cap on jobs running at once across the cluster (`None`: no cap).
+    pub async fn set_max_running(
+        &self,
+        id: &str,
+        max_running: Option<u32>,
+    ) -> Result<ModuleView, ClientError> {
+        let patch = ModulePatch { max_running: Some(max_running) };
+        self.json(self.request(Method::PATCH, self.url(&["modules", id])).json(&patch)).await
     }
 
     /// Deletes a module (refused with 409 while queued jobs use it).

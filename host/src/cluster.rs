@@ -13,7 +13,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use crate::dispatcher::Dispatcher;
+use crate::lanes::Lanes;
 use crate::store::{Beat, JobEvent, Store};
 use crate::wire::JobState;
 
@@ -32,47 +32,47 @@ pub type Report = Arc<dyn Fn() -> BoxFuture<'static, Beat> + Send + Sync>;
 /// Heartbeats, rescues and listens until `stop`.
 pub async fn run(
     store: Store,
-    dispatcher: Arc<Dispatcher>,
+    lanes: Arc<Lanes>,
     report: Report,
     liveness: Liveness,
     stop: CancellationToken,
 ) {
     let mut events = store.subscribe();
     let mut paused = store.paused();
-    dispatcher.set_paused(*paused.borrow_and_update());
+    lanes.set_paused(*paused.borrow_and_update());
     let mut tick = tokio::time::interval(liveness.heartbeat);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             _ = tick.tick() => {
-                beat(&store, &dispatcher, &report).await;
+                beat(&store, &lanes, &report).await;
                 rescue(&store, liveness.lease).await;
             }
             event = events.recv() => match event {
-                Ok(JobEvent { id, state: JobState::Cancelled }) => dispatcher.cancel(id),
+                Ok(JobEvent { id, state: JobState::Cancelled }) => lanes.cancel(id),
                 Ok(_) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return,
             },
-            Ok(()) = paused.changed() => dispatcher.set_paused(*paused.borrow_and_update()),
+            Ok(()) = paused.changed() => lanes.set_paused(*paused.borrow_and_update()),
         }
     }
 }
 
 /// One heartbeat, and what follows from its answer.
-async fn beat(store: &Store, dispatcher: &Dispatcher, report: &Report) {
+async fn beat(store: &Store, lanes: &Lanes, report: &Report) {
     match store.heartbeat(report().await).await {
         Ok(heard) if !heard.alive => {
             tracing::error!(
                 "the cluster declared this host lost (it was silent past its lease); its jobs \
                  run elsewhere now: stopping them here and joining again"
             );
-            dispatcher.abandon();
+            lanes.abandon();
             if let Err(e) = store.rejoin().await {
                 tracing::error!("joining the cluster again failed (will retry): {e}");
             }
         }
-        Ok(heard) => heard.gone.into_iter().for_each(|id| dispatcher.cancel(id)),
+        Ok(heard) => heard.gone.into_iter().for_each(|id| lanes.cancel(id)),
         Err(e) => tracing::warn!("heartbeat failed: {e}"),
     }
 }

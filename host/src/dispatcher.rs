@@ -167,8 +167,10 @@ impl Pace {
     }
 }
 
-/// Hands queued jobs to free workers.
+/// Hands the queued jobs of one lane to the free workers of that lane's pool.
 pub struct Dispatcher {
+    /// The lane whose jobs it claims.
+    lane: String,
     store: Store,
     pool: Arc<Pool>,
     library: Arc<Library>,
@@ -185,8 +187,9 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// A dispatcher over the given parts; start it with [`Dispatcher::run`].
+    /// A dispatcher of `lane`'s jobs over the given parts; start it with [`Dispatcher::run`].
     pub fn new(
+        lane: String,
         store: Store,
         pool: Arc<Pool>,
         library: Arc<Library>,
@@ -194,6 +197,7 @@ impl Dispatcher {
         output_bytes: u64,
     ) -> Arc<Self> {
         Arc::new(Dispatcher {
+            lane,
             store,
             pool,
             library,
@@ -358,9 +362,10 @@ impl Dispatcher {
     /// Records the notes and claims up to `limit` jobs, in the background.
     fn claim(&self, notes: (Vec<(Attempt, SystemTime)>, Vec<Finished>), limit: usize) -> Claiming {
         let store = self.store.clone();
+        let lane = self.lane.clone();
         Box::pin(async move {
             let (started, finished) = notes.clone();
-            let answer = store.finish_and_claim(started, finished, limit).await;
+            let answer = store.finish_and_claim(started, finished, &lane, limit).await;
             Box::new(Call { asked: limit, notes, answer })
         })
     }
@@ -412,10 +417,11 @@ impl Dispatcher {
         }
     }
 
-    /// When to claim again after a claim came back short: once another job is queued, the
-    /// earliest delayed job is due, or a while has passed.
+    /// When to claim again after a claim came back short: once another job is queued (in any
+    /// lane: a wake-up for another lane's job costs one empty claim) or a job of a capped
+    /// module ends, the lane's earliest delayed job is due, or a while has passed.
     async fn dry_until(&self, seen: u64) -> Dry {
-        let wait = match self.store.next_due().await {
+        let wait = match self.store.next_due(&self.lane).await {
             Ok(Some(at)) => at.duration_since(SystemTime::now()).unwrap_or_default(),
             _ => IDLE_RECHECK,
         };
@@ -485,7 +491,8 @@ impl Dispatcher {
         let deadline = Instant::now() + RECORD_PATIENCE;
         let mut failing = Failing::default();
         loop {
-            let answer = self.store.finish_and_claim(started.clone(), ended.clone(), 0).await;
+            let answer =
+                self.store.finish_and_claim(started.clone(), ended.clone(), &self.lane, 0).await;
             let Err(e) = &answer else { return };
             failing.after(&answer);
             let until = failing.until.unwrap_or_else(Instant::now);

@@ -18,6 +18,7 @@ pub mod confine;
 pub mod datadir;
 pub mod dispatcher;
 pub mod http;
+pub mod lanes;
 pub mod library;
 pub mod live;
 pub mod metrics;

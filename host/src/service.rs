@@ -17,6 +17,7 @@ use crate::compile_process::{CompileLimits, CompileProcesses};
 use crate::datadir::{self, DataDir};
 use crate::dispatcher::Dispatcher;
 use crate::http::{self, HttpLimits};
+use crate::lanes::{Lane, Lanes};
 use crate::library::Library;
 use crate::live::LiveOutput;
 use crate::metrics::Metrics;
@@ -28,8 +29,8 @@ use crate::store::{Beat, Location, NodeInfo, Store};
 /// How the service is set up.
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
-    /// Number of worker processes.
-    pub workers: usize,
+    /// The lanes and their worker processes, in order (names unique, at least one).
+    pub lanes: Vec<(String, usize)>,
     /// Module files, compiled artifacts, worker directories (and the SQLite database unless
     /// `store` names another); held exclusively while serving (see [`DataDir`]).
     pub data_dir: PathBuf,
@@ -85,7 +86,8 @@ pub async fn serve(
         name: config.node.clone().unwrap_or_else(|| default_node_name(address)),
         address: address.to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        workers: config.workers,
+        workers: config.lanes.iter().map(|(_, workers)| workers).sum(),
+        lanes: config.lanes.clone(),
         lease: config.liveness.lease,
     };
     let store = Store::open(&location, &node)
@@ -105,24 +107,32 @@ pub async fn serve(
     let library =
         Arc::new(Library::new(config.data_dir.join("modules"), &cache, store.clone(), compiles)?);
     let queues = Queues::new(store.clone(), config.queue_limits.clone());
-    let mut pool_config = PoolConfig::new(config.workers, config.data_dir.join("workers"))?;
-    pool_config.host = Arc::new(ServiceTaskHost::new(queues.clone(), store.clone()));
     let live = Arc::new(LiveOutput::default());
-    pool_config.output = Some(live.clone());
-    let pool = Arc::new(Pool::start(pool_config)?);
     let metrics = Arc::new(Metrics::new());
-    let dispatcher = Dispatcher::new(
-        store.clone(),
-        pool.clone(),
-        library.clone(),
-        metrics.clone(),
-        config.limits.output_bytes,
-    );
+    let task_host = Arc::new(ServiceTaskHost::new(queues.clone(), store.clone()));
+    let mut lanes = Vec::with_capacity(config.lanes.len());
+    for (name, workers) in &config.lanes {
+        // Each lane's workers in a directory of its own: slots are numbered per pool.
+        let mut pool_config =
+            PoolConfig::new(*workers, config.data_dir.join("workers").join(name))?;
+        pool_config.host = task_host.clone();
+        pool_config.output = Some(live.clone());
+        let pool = Arc::new(Pool::start(pool_config)?);
+        let dispatcher = Dispatcher::new(
+            name.clone(),
+            store.clone(),
+            pool.clone(),
+            library.clone(),
+            metrics.clone(),
+            config.limits.output_bytes,
+        );
+        lanes.push(Lane { name: name.clone(), pool, dispatcher });
+    }
+    let lanes = Arc::new(Lanes::new(lanes));
     let services = Arc::new(Services::new(Parts {
         store: store.clone(),
         library,
-        dispatcher: dispatcher.clone(),
-        pool: pool.clone(),
+        lanes: lanes.clone(),
         metrics,
         queues,
         live: live.clone(),
@@ -134,7 +144,7 @@ pub async fn serve(
     }));
 
     let dispatching = CancellationToken::new();
-    let dispatch_task = tokio::spawn(dispatcher.clone().run(dispatching.clone()));
+    let dispatch_tasks = lanes.run(&dispatching);
     purge_once(&store, config.keep).await;
     let purge_task = tokio::spawn(purge(store.clone(), config.keep, shutdown.clone()));
     // Started before the "listening" line: ticks before it came while this host was not
@@ -154,10 +164,10 @@ pub async fn serve(
     let cluster_stop = CancellationToken::new();
     let cluster_task = store.is_shared().then(|| {
         tracing::info!(node = node.name, store = location.redacted(), "joined the cluster");
-        let report = heartbeat_report(state.clone(), dispatcher.clone());
+        let report = heartbeat_report(state.clone(), lanes.clone());
         let loop_ = cluster::run(
             store.clone(),
-            dispatcher.clone(),
+            lanes.clone(),
             report,
             config.liveness,
             cluster_stop.clone(),
@@ -176,8 +186,10 @@ pub async fn serve(
     shutdown.cancelled().await;
     tracing::info!("shutting down: draining for up to {:?}", config.drain_timeout);
     services.draining.store(true, Ordering::SeqCst);
-    dispatcher.drain(&dispatching, config.drain_timeout).await;
-    let _ = dispatch_task.await;
+    lanes.drain(&dispatching, config.drain_timeout).await;
+    for task in dispatch_tasks {
+        let _ = task.await;
+    }
     cluster_stop.cancel();
     if let Some(task) = cluster_task {
         let _ = task.await;
@@ -192,10 +204,10 @@ pub async fn serve(
     let _ = purge_task.await;
     let _ = scheduler_task.await;
     drop(services);
-    drop(dispatcher);
-    if let Ok(pool) = Arc::try_unwrap(pool) {
-        pool.shutdown().await;
+    if let Ok(lanes) = Arc::try_unwrap(lanes) {
+        lanes.shutdown().await;
     }
+    let _ = std::fs::remove_dir(config.data_dir.join("workers"));
     tracing::info!("stopped");
     drop(data_dir);
     Ok(())
@@ -212,17 +224,17 @@ fn default_node_name(address: SocketAddr) -> String {
 }
 
 /// What each heartbeat reports: this host's workers as the API shows them, and the attempts
-/// its dispatcher holds.
-fn heartbeat_report(state: api::AppState, dispatcher: Arc<Dispatcher>) -> cluster::Report {
+/// its dispatchers hold.
+fn heartbeat_report(state: api::AppState, lanes: Arc<Lanes>) -> cluster::Report {
     Arc::new(move || {
         let state = state.clone();
-        let dispatcher = dispatcher.clone();
+        let lanes = lanes.clone();
         Box::pin(async move {
             let workers = api::local_workers(&state).await.unwrap_or_default();
             Beat {
                 busy: workers.iter().filter(|worker| worker.state == "busy").count(),
                 pool: serde_json::to_value(&workers).unwrap_or_default(),
-                holding: dispatcher.holding(),
+                holding: lanes.holding(),
             }
         })
     })

@@ -19,6 +19,7 @@ pub fn run_request(query: &str) -> Result<JobRequest, Refused> {
             "timeout_ms" => request.timeout_ms = Some(number(&key, &value)?),
             "memory_mb" => request.memory_mb = Some(number(&key, &value)?),
             "fuel" => request.fuel = Some(number(&key, &value)?),
+            "lane" => request.lane = Some(value),
             other => return Err(Refused(format!("unknown query parameter `{other}`"))),
         }
     }

@@ -57,7 +57,7 @@ impl Default for ServiceLimits {
 }
 
 /// A validated job submission, ready for the store.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct NewJob {
     /// The module's hash (resolved from a name by the caller).
     pub module_hash: String,
@@ -89,6 +89,32 @@ pub struct NewJob {
     pub job_env: bool,
     /// The module name the job was submitted by; `None` when by hash.
     pub module_name: Option<String>,
+    /// The lane whose workers run it (a name [`check_name`] accepts).
+    pub lane: String,
+}
+
+impl Default for NewJob {
+    /// An empty job in the default lane.
+    fn default() -> Self {
+        NewJob {
+            module_hash: String::new(),
+            name: None,
+            args: Vec::new(),
+            env: BTreeMap::new(),
+            stdin: Vec::new(),
+            priority: 0,
+            timeout_ms: 0,
+            memory_mb: 0,
+            fuel: None,
+            max_attempts: 0,
+            delay: Duration::ZERO,
+            idempotency_key: None,
+            argv0: None,
+            job_env: false,
+            module_name: None,
+            lane: DEFAULT_LANE.to_string(),
+        }
+    }
 }
 
 /// Why a submission was refused: a sentence naming the field and what it may be.
@@ -106,6 +132,26 @@ pub const MAX_ARGS: usize = 4096;
 pub const MAX_KEY: usize = 200;
 /// Longest argv[0], as a path may be (Linux's `PATH_MAX`).
 pub const MAX_ARGV0: usize = 4096;
+/// The lane of a job that names none, and the one lane of a service started without `--lane`.
+pub const DEFAULT_LANE: &str = "default";
+/// Longest lane (or schedule) name, in bytes.
+pub const MAX_LANE_NAME: usize = 64;
+
+/// Checks a lane's (or schedule's) name: 1 to 64 letters, digits, `_`, `.` or `-`, starting
+/// with a letter or digit. `what` names the thing in the refusal ("lane").
+pub fn check_name(what: &str, name: &str) -> Result<(), Refused> {
+    let fine = (1..=MAX_LANE_NAME).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if fine {
+        return Ok(());
+    }
+    Err(Refused(format!(
+        "{what} name `{}` must be 1 to {MAX_LANE_NAME} letters, digits, `_`, `.` or `-`, \
+         starting with a letter or digit",
+        name.escape_debug()
+    )))
+}
 
 /// Checks a submission; `module_hash` is the resolved module (`request.module` names it by
 /// hash or by name).
@@ -197,6 +243,8 @@ pub fn new_job(
             .map_err(|e| Refused(format!("stdin_base64 is not valid base64: {e}")))?,
         (None, None) => Vec::new(),
     };
+    let lane = request.lane.unwrap_or_else(|| DEFAULT_LANE.to_string());
+    check_name("lane", &lane)?;
     let module_name = (request.module != module_hash).then_some(request.module);
     Ok(NewJob {
         module_hash,
@@ -214,6 +262,7 @@ pub fn new_job(
         max_attempts,
         delay,
         idempotency_key,
+        lane,
     })
 }
 

@@ -101,6 +101,9 @@ pub struct ModuleView {
     pub kind: String,
     /// When it was first uploaded (RFC 3339).
     pub created_at: String,
+    /// At most this many of its jobs run at once across the cluster (`null`: no cap).
+    #[serde(default)]
+    pub max_running: Option<u32>,
 }
 
 /// A job submission. Every field but `module` is optional.
@@ -175,6 +178,11 @@ pub struct JobRequest {
     /// (default false: it sees exactly `env`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub job_env: bool,
+    /// The lane whose workers run it (default `default`): 1 to 64 letters, digits, `_`, `.`
+    /// or `-`, starting with a letter or digit, served by some live host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    pub lane: Option<String>,
 }
 
 /// A batch submission: all jobs are accepted, or none.
@@ -281,6 +289,13 @@ pub struct JobView {
     /// The tick of that schedule the job was made for (RFC 3339; `null` when submitted).
     #[serde(default)]
     pub scheduled_for: Option<String>,
+    /// The lane whose workers run it.
+    #[serde(default = "default_lane")]
+    pub lane: String,
+}
+
+fn default_lane() -> String {
+    crate::validate::DEFAULT_LANE.to_string()
 }
 
 /// A job's progress report.
@@ -421,6 +436,35 @@ pub struct WorkerView {
     /// The host the worker belongs to.
     #[serde(default)]
     pub node: Option<String>,
+    /// The lane whose jobs it runs.
+    #[serde(default = "default_lane")]
+    pub lane: String,
+}
+
+/// A lane at a glance (`GET /v1/pool`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LaneView {
+    /// Its name.
+    pub name: String,
+    /// Worker processes serving it, on every live host.
+    pub workers: u64,
+    /// Those running a job.
+    pub busy: u64,
+    /// Its jobs waiting, in the whole store.
+    pub queued: u64,
+    /// Its jobs claimed or running, in the whole store.
+    pub running: u64,
+}
+
+/// A change to a module (`PATCH /v1/modules/{id}`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModulePatch {
+    /// At most this many of its jobs run at once across the cluster, 1 or more; `null`
+    /// clears the cap. Left out: unchanged.
+    #[serde(default, deserialize_with = "patch::present", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u32>, minimum = 1)]
+    pub max_running: Option<Option<u32>>,
 }
 
 /// The pool at a glance.
@@ -441,6 +485,9 @@ pub struct PoolView {
     /// Job attempts that ended in each of the last 120 seconds, oldest first.
     #[serde(default)]
     pub throughput: Vec<u64>,
+    /// Every lane some live host serves or some queued or running job names, by name.
+    #[serde(default)]
+    pub lanes: Vec<LaneView>,
 }
 
 /// A host of the cluster (`GET /v1/nodes`).
@@ -500,6 +547,20 @@ fn env_schema() -> utoipa::openapi::Object {
         .property_names(Some(string().min_length(Some(1)).pattern(Some("^[^=\\x00]+$"))))
         .additional_properties(Some(string().pattern(Some("^[^\\x00]*$"))))
         .build()
+}
+
+/// A field that tells "given as `null`" (`Some(None)`) from "left out" (`None`).
+mod patch {
+    use serde::{Deserialize, Deserializer};
+
+    /// Any value that is present, `null` included, becomes `Some`.
+    pub fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        Option::<T>::deserialize(deserializer).map(Some)
+    }
 }
 
 /// Integer fields that also take a JSON number with a zero fraction (`681.0`): JSON Schema's

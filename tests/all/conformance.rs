@@ -6,8 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use wasmpool::job::ModuleKind;
 use wasmpool::store::{
-    Attempt, Beat, Cancel, Change, Finished, Fired, JobFilter, JobRecord, Location, NewJob,
-    NewSchedule, NodeInfo, Running, ScheduleChange, ScheduleRecord, Store, StoreError, Tick,
+    Attempt, Beat, Cancel, Change, Finished, Fired, JobFilter, JobRecord, LaneCount, Location,
+    NewJob, NewSchedule, NodeInfo, Running, ScheduleChange, ScheduleRecord, Store, StoreError,
+    Tick,
 };
 use wasmpool::wire::JobState;
 
@@ -20,6 +21,7 @@ pub fn node(name: &str) -> NodeInfo {
         address: "127.0.0.1:0".into(),
         version: "test".into(),
         workers: 2,
+        lanes: vec![("default".into(), 2)],
         lease: Duration::from_secs(60),
     }
 }
@@ -72,6 +74,9 @@ conformance!(
     queue_items_go_to_one_taker_in_order_within_capacity,
     transitions_are_announced_after_commit,
     only_the_current_attempt_of_a_job_may_use_the_queues,
+    claims_keep_to_their_lane,
+    a_capped_module_never_has_more_running_than_its_cap,
+    lanes_are_counted_and_served,
 );
 
 const HASH: &str = "abababababababababababababababababababababababababababababababab";
@@ -85,7 +90,7 @@ fn job() -> NewJob {
 }
 
 async fn claim(store: &Store, n: usize) -> Vec<JobRecord> {
-    store.finish_and_claim(Vec::new(), Vec::new(), n).await.unwrap().jobs
+    store.finish_and_claim(Vec::new(), Vec::new(), "default", n).await.unwrap().jobs
 }
 
 fn succeeded(job: &JobRecord, stdout: &str) -> Finished {
@@ -121,7 +126,10 @@ async fn a_claimed_job_runs_once_and_its_result_is_kept(store: &Store) {
     assert!(claimed.iter().all(|job| job.state == JobState::Running && job.attempts == 1));
     assert_eq!(claimed[0].node.as_deref(), Some("a"));
     assert_eq!(claim(store, 5).await.len(), 1, "only one job was left");
-    store.finish_and_claim(Vec::new(), vec![succeeded(&claimed[0], "hi")], 0).await.unwrap();
+    store
+        .finish_and_claim(Vec::new(), vec![succeeded(&claimed[0], "hi")], "default", 0)
+        .await
+        .unwrap();
     let done = state(store, claimed[0].id).await;
     assert_eq!(
         (done.state, done.stdout, done.exit_code),
@@ -142,7 +150,7 @@ async fn claims_take_the_highest_priority_then_the_oldest(store: &Store) {
     store.submit(vec![delayed]).await.unwrap();
     let order: Vec<i64> = claim(store, 10).await.iter().map(|job| job.id).collect();
     assert_eq!(order, [high, low, later], "the delayed job is not due");
-    assert!(store.next_due().await.unwrap().is_some());
+    assert!(store.next_due("default").await.unwrap().is_some());
 }
 
 async fn a_stale_or_cancelled_attempt_changes_nothing(store: &Store) {
@@ -151,13 +159,16 @@ async fn a_stale_or_cancelled_attempt_changes_nothing(store: &Store) {
     let claimed = claim(store, 2).await;
     let mut stale = succeeded(&claimed[0], "stale");
     stale.attempt = Attempt { number: claimed[0].attempts + 1, ..claimed[0].attempt() };
-    store.finish_and_claim(vec![(stale.attempt, SystemTime::now())], vec![stale], 0).await.unwrap();
+    store
+        .finish_and_claim(vec![(stale.attempt, SystemTime::now())], vec![stale], "default", 0)
+        .await
+        .unwrap();
     let job = state(store, claimed[0].id).await;
     assert_eq!((job.state, job.started_at), (JobState::Running, None), "another attempt's write");
 
     assert_eq!(store.cancel(claimed[1].id).await.unwrap(), Cancel::Cancelled(JobState::Running));
     let late = succeeded(&claimed[1], "late");
-    store.finish_and_claim(Vec::new(), vec![late], 0).await.unwrap();
+    store.finish_and_claim(Vec::new(), vec![late], "default", 0).await.unwrap();
     assert_eq!(state(store, claimed[1].id).await.state, JobState::Cancelled);
     assert_eq!(
         store.cancel(claimed[1].id).await.unwrap(),
@@ -282,6 +293,77 @@ async fn transitions_are_announced_after_commit(store: &Store) {
 
 // The cluster: several hosts on one PostgreSQL database.
 
+async fn claims_keep_to_their_lane(store: &Store) {
+    with_module(store).await;
+    let slow = NewJob { lane: "slow".into(), ..job() };
+    let slow_ids: Vec<i64> =
+        store.submit(vec![slow.clone(); 3]).await.unwrap().into_iter().map(|(id, _)| id).collect();
+    let default_ids: Vec<i64> =
+        store.submit(vec![job(); 2]).await.unwrap().into_iter().map(|(id, _)| id).collect();
+    let ids = |jobs: Vec<JobRecord>| jobs.into_iter().map(|job| job.id).collect::<Vec<_>>();
+    assert_eq!(ids(claim(store, 10).await), default_ids, "the default lane's jobs only");
+    let claimed = store.finish_and_claim(Vec::new(), Vec::new(), "slow", 10).await.unwrap();
+    assert_eq!(ids(claimed.jobs.clone()), slow_ids, "the slow lane's jobs, in order");
+    assert!(claimed.jobs.iter().all(|job| job.lane == "slow"));
+    assert_eq!(state(store, slow_ids[0]).await.lane, "slow", "the lane is kept");
+    let nothing = store.finish_and_claim(Vec::new(), Vec::new(), "other", 10).await.unwrap();
+    assert!(nothing.jobs.is_empty());
+    // The next due job is looked for in the lane asked about only.
+    store.submit(vec![NewJob { delay: Duration::from_secs(3600), ..slow }]).await.unwrap();
+    assert!(store.next_due("slow").await.unwrap().is_some());
+    assert_eq!(store.next_due("default").await.unwrap(), None);
+}
+
+async fn a_capped_module_never_has_more_running_than_its_cap(store: &Store) {
+    with_module(store).await;
+    let capped = store.set_max_running(HASH.into(), Some(2)).await.unwrap().expect("the module");
+    assert_eq!(capped.max_running, Some(2));
+    assert_eq!(store.module("m").await.unwrap().unwrap().max_running, Some(2));
+    assert!(store.set_max_running("cd".repeat(32), Some(1)).await.unwrap().is_none());
+    // A second module, uncapped, whose jobs queue after the capped one's.
+    let other = "cd".repeat(32);
+    store.put_module(other.clone(), ModuleKind::Module, b"\0asm", None).await.unwrap();
+    store.submit(vec![job(); 5]).await.unwrap();
+    store.submit(vec![NewJob { module_hash: other.clone(), ..job() }; 2]).await.unwrap();
+    // One batch claim takes two of the capped module's jobs and goes on past the rest.
+    let first = claim(store, 10).await;
+    let of = |jobs: &[JobRecord], hash: &str| jobs.iter().filter(|j| j.module_hash == hash).count();
+    assert_eq!((of(&first, HASH), of(&first, &other)), (2, 2), "{first:?}");
+    assert!(claim(store, 10).await.is_empty(), "the cap is full");
+    // One ends: a slot frees, the dispatchers hear of it, one more is claimed.
+    let queued = store.queued();
+    let before = *queued.borrow();
+    let capped_job = first.iter().find(|job| job.module_hash == HASH).unwrap();
+    store
+        .finish_and_claim(Vec::new(), vec![succeeded(capped_job, "")], "default", 0)
+        .await
+        .unwrap();
+    assert!(*queued.borrow() > before, "an end of a capped job wakes the dispatchers");
+    assert_eq!(claim(store, 10).await.len(), 1);
+    // A cancelled running job frees its slot too.
+    store.cancel(first.iter().rfind(|job| job.module_hash == HASH).unwrap().id).await.unwrap();
+    assert_eq!(claim(store, 10).await.len(), 1);
+    assert!(claim(store, 10).await.is_empty());
+    // Raising the cap lets the last one run; clearing it is allowed.
+    store.set_max_running(HASH.into(), Some(3)).await.unwrap();
+    assert_eq!(claim(store, 10).await.len(), 1);
+    let cleared = store.set_max_running(HASH.into(), None).await.unwrap().unwrap();
+    assert_eq!(cleared.max_running, None);
+}
+
+async fn lanes_are_counted_and_served(store: &Store) {
+    with_module(store).await;
+    store.submit(vec![NewJob { lane: "slow".into(), ..job() }; 3]).await.unwrap();
+    store.submit(vec![job(); 2]).await.unwrap();
+    claim(store, 1).await;
+    let counts = store.lane_counts().await.unwrap();
+    assert_eq!(counts["slow"], LaneCount { queued: 3, running: 0 });
+    assert_eq!(counts["default"], LaneCount { queued: 1, running: 1 });
+    // SQLite's one host knows its lanes itself; a cluster's are its live hosts'.
+    let served = store.lanes_served().await.unwrap();
+    assert!(served.is_empty() || served == ["default"], "{served:?}");
+}
+
 async fn host(url: &str, name: &str, lease: Duration) -> Store {
     let node = NodeInfo { lease, ..node(name) };
     Store::open(&Location::Postgres(url.into()), &node).await.unwrap()
@@ -328,7 +410,7 @@ async fn a_silent_host_is_lost_once_and_its_jobs_are_rescued() {
     let held = claim(&a, 3).await;
     let now = SystemTime::now();
     let started: Vec<_> = held[..2].iter().map(|job| (job.attempt(), now)).collect();
-    a.finish_and_claim(started, Vec::new(), 0).await.unwrap();
+    a.finish_and_claim(started, Vec::new(), "default", 0).await.unwrap();
 
     // a stops beating; b keeps beating and, past the lease, rescues a's jobs, once.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -354,7 +436,7 @@ async fn a_silent_host_is_lost_once_and_its_jobs_are_rescued() {
 
     // a comes back: its late result and queue calls change nothing, it learns it was lost,
     // and rejoins.
-    a.finish_and_claim(Vec::new(), vec![succeeded(&held[1], "stale")], 0).await.unwrap();
+    a.finish_and_claim(Vec::new(), vec![succeeded(&held[1], "stale")], "default", 0).await.unwrap();
     a.queue_put("q".into(), b"x".to_vec(), 10, None).await.unwrap();
     let stale = Running { id: held[1].id, attempt: held[1].attempts };
     assert_eq!(a.queue_take("q".into(), Some(stale)).await.unwrap(), None);

@@ -92,6 +92,22 @@ async fn the_job_dialog_shows_output_while_the_job_runs() {
     assert!(out_dir().join("dashboard-live-output.png").exists(), "the screenshot was saved");
 }
 
+/// A host with two lanes: the page groups its tiles by lane under a heading each, every tile
+/// carries `data-lane` and `data-node`, and the slow lane's heading shows its busy worker and
+/// its queued jobs.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_groups_workers_by_lane() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_lanes(&["default=2", "slow=1"], data.path(), &[]);
+    server.upload(artifacts::SLEEPER, "sleeper").await;
+    let slow = serde_json::json!({
+        "module": "sleeper", "args": ["120"], "lane": "slow", "timeout_ms": 300_000 });
+    let ids = server.submit_batch(vec![slow; 3]).await;
+    server.wait_for_start(ids[0]).await;
+    tokio::task::block_in_place(|| browse("lanes", &server, &[]));
+    assert!(out_dir().join("dashboard-lanes.png").exists(), "the screenshot was saved");
+}
+
 /// Two hosts on one PostgreSQL: host a's page groups the tiles by host, shows b's workers
 /// and jobs, and shows b plainly as lost (no tiles) within 10 s of b being SIGKILLed.
 #[test]

@@ -73,12 +73,15 @@ async fn claimed_jobs_that_never_started_are_queued_again_uncounted_after_a_cras
     store.put_module(hash.clone(), ModuleKind::Module, b"\0", None).await.unwrap();
     let job = NewJob { module_hash: hash, max_attempts: 1, timeout_ms: 1000, ..NewJob::default() };
     store.submit(vec![job; 3]).await.unwrap();
-    let claimed = store.finish_and_claim(Vec::new(), Vec::new(), 3).await.unwrap();
+    let claimed = store.finish_and_claim(Vec::new(), Vec::new(), "default", 3).await.unwrap();
     let ids: Vec<i64> = claimed.jobs.iter().map(|job| job.id).collect();
     assert_eq!(ids.len(), 3);
     // Only the first reached a worker before the host died.
     let now = std::time::SystemTime::now();
-    store.finish_and_claim(vec![(claimed.jobs[0].attempt(), now)], Vec::new(), 0).await.unwrap();
+    store
+        .finish_and_claim(vec![(claimed.jobs[0].attempt(), now)], Vec::new(), "default", 0)
+        .await
+        .unwrap();
     drop(store);
 
     let store = Store::open(&location, &conformance::node("a")).await.unwrap();

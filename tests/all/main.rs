@@ -13,6 +13,7 @@ mod durability;
 mod fuzz;
 mod harness;
 mod isolation;
+mod lanes;
 mod live;
 mod logs;
 mod map;

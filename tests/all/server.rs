@@ -27,6 +27,18 @@ impl Server {
         Self::start_in(None, workers, data, extra)
     }
 
+    /// Like [`Server::start`], with lanes (`NAME=N` each, as `--lane` takes them) instead of
+    /// `--workers`.
+    pub fn start_lanes(lanes: &[&str], data: &Path, extra: &[&str]) -> Server {
+        let mut command = Command::new(WASMPOOL);
+        command.args(["serve", "--listen", "127.0.0.1:0", "--data"]).arg(data);
+        for lane in lanes {
+            command.args(["--lane", lane]);
+        }
+        command.args(extra);
+        Self::launch(command, extra)
+    }
+
     /// Like [`Server::start`], run from `cwd` (so a relative `data` is relative to it).
     pub fn start_in(cwd: Option<&Path>, workers: usize, data: &Path, extra: &[&str]) -> Server {
         let mut command = Command::new(WASMPOOL);
@@ -180,6 +192,11 @@ impl Server {
     /// GET returning status and JSON.
     pub async fn get(&self, path: &str) -> (u16, Value) {
         self.send(self.request(reqwest::Method::GET, path)).await
+    }
+
+    /// PATCH of JSON returning status and JSON.
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(self.request(reqwest::Method::PATCH, path).json(&body)).await
     }
 
     /// POST of JSON returning status and JSON.

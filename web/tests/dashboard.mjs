@@ -4,7 +4,8 @@
 // SCENARIO is `pool` (4 workers: upload, submit 5, watch, cancel), `token`, `live` (a job's
 // dialog shows its output as it is written; the service has `queue-reader` uploaded), or `hosts` (the
 // page of host a of two hosts a and b with 2 workers each on one PostgreSQL; it prints
-// `KILL b` and waits for a line on stdin saying host b was killed).
+// `KILL b` and waits for a line on stdin saying host b was killed), or `lanes` (a host with
+// lanes default=2 and slow=1, one job running and two queued in slow).
 // Exits 0 when every check held; prints what failed otherwise.
 
 import assert from "node:assert/strict";
@@ -29,6 +30,7 @@ try {
   else if (scenario === "token") await token(page);
   else if (scenario === "hosts") await hosts(page);
   else if (scenario === "live") await live(page);
+  else if (scenario === "lanes") await lanes(page);
   else throw new Error(`unknown scenario ${scenario}`);
   assert.deepEqual(problems, [], "the page logs no errors");
   console.log(`${scenario}: all checks passed`);
@@ -201,6 +203,28 @@ async function hosts(page) {
   await expectCount(page.locator('#tiles [data-host="a"][data-host-state="alive"]'), 1, "a is still alive");
   await expectCount(hostTiles(page, "a"), 2, "a's tiles are still there");
   await page.screenshot({ path: `${outDir}/dashboard-host-lost.png`, fullPage: true });
+}
+
+async function lanes(page) {
+  await page.goto(url);
+  await page.locator("#connection[data-status=live]").waitFor(BOUND);
+  const group = (lane) => page.locator(`#tiles .lane[data-lane="${lane}"]`);
+  const laneTiles = (lane, state) =>
+    group(lane).locator(`[data-worker-pid][data-lane="${lane}"]${state ? `[data-state="${state}"]` : ""}`);
+  await expectCount(page.locator("#tiles .lane"), 2, "a group per lane");
+  await expectCount(laneTiles("default"), 2, "the default lane's two tiles in its group");
+  await expectCount(laneTiles("slow"), 1, "the slow lane's tile in its group");
+  await expectCount(page.locator("#tiles [data-worker-pid]"), 3, "no tile outside its lane");
+  const order = await page.locator("#tiles .lane").evaluateAll((all) => all.map((g) => g.dataset.lane));
+  assert.deepEqual(order, ["default", "slow"], "the lanes in the host's order");
+  await expectText(group("slow").locator(".lane-name"), "lane slow", "the slow lane's heading names it");
+  await expectCount(laneTiles("slow", "busy"), 1, "the slow lane's worker runs its job");
+  await expectCount(laneTiles("default", "idle"), 2, "the default lane's workers are idle");
+  await expectText(group("slow").locator(".lane-load"), "1/1 busy · 2 queued", "the slow lane's load and queue");
+  await expectText(group("default").locator(".lane-load"), "0/2 busy · 0 queued", "the default lane's load");
+  const tile = laneTiles("slow", "busy");
+  assert.ok((await tile.getAttribute("data-node"))?.length > 0, "the tile names its host");
+  await page.screenshot({ path: `${outDir}/dashboard-lanes.png`, fullPage: true });
 }
 
 function hostTiles(page, name, state) {

@@ -27,6 +27,11 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
+    /// 400: a job names a lane no live host serves.
+    pub fn unknown_lane(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unknown_lane", message)
+    }
+
     /// 401: missing or wrong token.
     pub fn unauthorized() -> Self {
         Self::new(

@@ -148,6 +148,7 @@ pub async fn check_content_type(request: Request, next: Next) -> Result<Response
             (&Method::POST, "/v1/jobs" | "/v1/jobs/batch") => Accepts::Json,
             (&Method::POST, "/v1/schedules") => Accepts::Json,
             (&Method::PATCH, "/v1/schedules/{name}") => Accepts::Json,
+            (&Method::PATCH, "/v1/modules/{id}") => Accepts::Json,
             (&Method::POST, "/v1/modules" | "/v1/run") => Accepts::Module,
             (&Method::POST, "/v1/queues/{name}") => Accepts::Bytes,
             _ => Accepts::Nothing,

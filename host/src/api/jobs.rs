@@ -1,6 +1,6 @@
 //! `/v1/jobs` and `/v1/run`: submit, look, wait, cancel, list, retry.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -55,6 +55,7 @@ pub async fn submit(
     let hash = resolve_module(&state, &request.module).await?;
     let module = request.module.clone();
     let job = validate::new_job(request, hash, key, &state.limits)?;
+    state.check_lane(&job.lane).await?;
     let (id, job_state) = state.store.submit(vec![job]).await?[0];
     tracing::info!(job = id, module, state = %job_state, "job submitted");
     Ok((StatusCode::ACCEPTED, Json(Accepted { id, state: job_state })))
@@ -81,6 +82,7 @@ pub async fn submit_batch(
         )));
     }
     let mut hashes: HashMap<String, String> = HashMap::new();
+    let mut checked: HashSet<String> = HashSet::new();
     let mut jobs = Vec::with_capacity(batch.jobs.len());
     for (index, request) in batch.jobs.into_iter().enumerate() {
         let at = |e: ApiError| e.prefixed(&format!("jobs[{index}]: "));
@@ -92,7 +94,12 @@ pub async fn submit_batch(
                 hash
             }
         };
-        jobs.push(validate::new_job(request, hash, None, &state.limits).map_err(at)?);
+        let job = validate::new_job(request, hash, None, &state.limits).map_err(at)?;
+        if !checked.contains(&job.lane) {
+            state.check_lane(&job.lane).await.map_err(at)?;
+            checked.insert(job.lane.clone());
+        }
+        jobs.push(job);
     }
     let accepted = state.store.submit(jobs).await?;
     // One line for the batch: a line per job would be thousands for one request.
@@ -122,7 +129,7 @@ pub async fn get(
 fn with_worker(state: &AppState, mut job: JobView) -> JobView {
     if job.state == JobState::Running && job.worker_pid.is_none() {
         let id = job.id.to_string();
-        let workers = state.pool.snapshot().workers;
+        let workers = state.lanes.snapshot().workers;
         job.worker_pid = workers.iter().find_map(|worker| match &worker.state {
             crate::pool::WorkerState::Busy { job_id, .. } if *job_id == id => Some(worker.pid),
             _ => None,
@@ -196,7 +203,7 @@ async fn cancel_job(state: &AppState, id: JobId) -> ApiResult<Result<JobView, Jo
         Cancel::Cancelled(was) => {
             tracing::info!(job = id, was = %was, state = "cancelled", "job cancelled");
             if was == JobState::Running {
-                state.dispatcher.cancel(id);
+                state.lanes.cancel(id);
             }
             Ok(Ok(views::job(find(state, id).await?)))
         }
@@ -338,10 +345,11 @@ pub async fn retry(
 }
 
 /// Upload a module, run it once and answer the result, in one call. Query: `args` (repeat
-/// for several), `timeout_ms`, `memory_mb`, `fuel`.
+/// for several), `timeout_ms`, `memory_mb`, `fuel`, `lane`.
 #[utoipa::path(post, path = "/v1/run",
     params(("args" = Option<Vec<String>>, Query, description = "an argument; repeat for several"),
-           ("timeout_ms" = Option<u64>, Query), ("memory_mb" = Option<u64>, Query), ("fuel" = Option<u64>, Query)),
+           ("timeout_ms" = Option<u64>, Query), ("memory_mb" = Option<u64>, Query), ("fuel" = Option<u64>, Query),
+           ("lane" = Option<String>, Query, description = "the lane to run it in (default `default`)")),
     request_body(content = Vec<u8>, content_type = "application/wasm"),
     responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
               (status = 415, body = ErrorBody, description = "a body of another content type")))]
@@ -352,6 +360,11 @@ pub async fn run(
 ) -> ApiResult<Json<JobView>> {
     state.refuse_if_draining()?;
     let mut request = run_request(query.as_deref().unwrap_or(""))?;
+    // Before the upload: a refused run stores nothing.
+    if let Some(lane) = &request.lane {
+        wasmpool_protocol::validate::check_name("lane", lane)?;
+        state.check_lane(lane).await?;
+    }
     let bytes = body(upload, state.limits.max_module_bytes, "the module")?;
     if bytes.is_empty() {
         return Err(ApiError::bad_request("empty body: send the .wasm bytes"));

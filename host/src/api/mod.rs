@@ -40,11 +40,10 @@ pub use guard::HostRules;
 pub use pool::local_workers;
 pub use validate::ServiceLimits;
 
-use crate::dispatcher::Dispatcher;
+use crate::lanes::Lanes;
 use crate::library::Library;
 use crate::live::LiveOutput;
 use crate::metrics::Metrics;
-use crate::pool::Pool;
 use crate::queues::Queues;
 use crate::store::{NodeInfo, Store};
 
@@ -54,10 +53,8 @@ pub struct Parts {
     pub store: Store,
     /// Uploaded modules.
     pub library: Arc<Library>,
-    /// Hands jobs to workers; cancel, pause.
-    pub dispatcher: Arc<Dispatcher>,
-    /// The worker processes (for the snapshot).
-    pub pool: Arc<Pool>,
+    /// This host's lanes: their worker processes and dispatchers (cancel, pause, snapshot).
+    pub lanes: Arc<Lanes>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Named queues.
@@ -104,6 +101,24 @@ impl Services {
             events: events::EventHub::default(),
             openapi: OnceLock::new(),
         }
+    }
+
+    /// Refuses a lane that no live host serves: on SQLite, one this host does not serve; on
+    /// PostgreSQL, one no live host of the cluster serves (asked only when this host does not
+    /// serve it, so submissions to this host's lanes cost no query).
+    async fn check_lane(&self, lane: &str) -> ApiResult<()> {
+        if self.lanes.serves(lane) {
+            return Ok(());
+        }
+        let served = self.store.lanes_served().await?;
+        if served.iter().any(|name| name == lane) {
+            return Ok(());
+        }
+        let mut names: Vec<String> = self.lanes.iter().map(|lane| lane.name.clone()).collect();
+        names.extend(served);
+        names.sort();
+        names.dedup();
+        Err(ApiError::unknown_lane(format!("no lane `{lane}`; lanes: {}", names.join(", "))))
     }
 
     fn refuse_if_draining(&self) -> ApiResult<()> {
@@ -167,7 +182,7 @@ fn describe_raw_bodies(value: &mut serde_json::Value) {
 pub fn router(state: AppState) -> Router {
     let v1 = OpenApiRouter::new()
         .routes(routes!(modules::upload, modules::list))
-        .routes(routes!(modules::get, modules::delete))
+        .routes(routes!(modules::get, modules::delete, modules::patch))
         .routes(routes!(jobs::submit, jobs::list))
         .routes(routes!(jobs::submit_batch))
         .routes(routes!(jobs::get, jobs::cancel_or_delete))

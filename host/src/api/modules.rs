@@ -8,8 +8,8 @@ use bytes::Bytes;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{ApiError, ApiResult, AppState, body, views};
-use crate::wire::{ErrorBody, ModuleView};
+use super::{ApiError, ApiResult, AppState, body, json, views};
+use crate::wire::{ErrorBody, ModulePatch, ModuleView};
 
 /// Query of an upload.
 #[derive(Deserialize, IntoParams)]
@@ -20,6 +20,10 @@ pub struct UploadQuery {
     /// `.` or `..`, and not 64 hex digits (which would read as a hash).
     #[param(pattern = r"^(?!\.\.?$)(?![0-9A-Fa-f]{64}$)[A-Za-z0-9._-]{1,100}$")]
     name: Option<String>,
+    /// At most this many of the module's jobs run at once across the cluster (sets the
+    /// module's cap; left out: the cap stays as it is).
+    #[param(value_type = Option<u32>, minimum = 1)]
+    max_running: Option<String>,
 }
 
 /// Upload a `.wasm` module or component (the raw bytes are the body).
@@ -41,9 +45,62 @@ pub async fn upload(
     if let Some(name) = &query.name {
         check_name(name)?;
     }
-    let (record, created) = state.library.upload(bytes.to_vec(), query.name.clone()).await?;
+    let max_running = query.max_running.as_deref().map(parse_max_running).transpose()?;
+    let (mut record, created) = state.library.upload(bytes.to_vec(), query.name.clone()).await?;
+    if let Some(cap) = max_running {
+        record = set_cap(&state, record.hash, Some(cap)).await?;
+    }
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(views::module(record, query.name))))
+}
+
+/// `max_running` as the upload's query gives it: a whole number from 1.
+fn parse_max_running(text: &str) -> ApiResult<u32> {
+    match text.parse::<u32>() {
+        Ok(cap) if cap >= 1 => Ok(cap),
+        _ => Err(ApiError::bad_request(format!(
+            "max_running `{text}` must be a whole number from 1 to {}",
+            u32::MAX
+        ))),
+    }
+}
+
+async fn set_cap(
+    state: &AppState,
+    hash: String,
+    max_running: Option<u32>,
+) -> ApiResult<crate::store::ModuleRecord> {
+    let record = state.store.set_max_running(hash.clone(), max_running).await?;
+    let record = record.ok_or_else(|| ApiError::not_found(format!("no module `{hash}`")))?;
+    tracing::info!(module = &hash[..12.min(hash.len())], max_running, "module cap set");
+    Ok(record)
+}
+
+/// Change a module: its cap on jobs running at once across the cluster (`max_running`, a
+/// number from 1, or `null` for no cap).
+#[utoipa::path(patch, path = "/v1/modules/{id}", params(("id" = String, Path, description = "hash or name")),
+    request_body = ModulePatch,
+    responses((status = 200, body = ModuleView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 415, body = ErrorBody, description = "a body of another content type")))]
+pub async fn patch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<ModuleView>> {
+    let patch: ModulePatch = json(&body(request, state.limits.max_request_bytes, "the request")?)?;
+    if patch.max_running == Some(Some(0)) {
+        return Err(ApiError::bad_request("max_running must be at least 1 (null for no cap)"));
+    }
+    let module = state
+        .store
+        .module(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no module `{id}`")))?;
+    let record = match patch.max_running {
+        Some(cap) => set_cap(&state, module.hash, cap).await?,
+        None => module,
+    };
+    Ok(Json(views::module(record, None)))
 }
 
 /// Names are for people and URLs: letters, digits, `.`, `_`, `-`, at most 100; not `.` or

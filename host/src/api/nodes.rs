@@ -15,7 +15,7 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<NodeView>
         return Ok(Json(nodes.into_iter().map(views::node).collect()));
     }
     let now = views::timestamp(std::time::SystemTime::now());
-    let snapshot = state.pool.snapshot();
+    let snapshot = state.lanes.snapshot();
     let busy = views::busy_jobs(&snapshot).len() as u64;
     Ok(Json(vec![NodeView {
         name: state.node.name.clone(),

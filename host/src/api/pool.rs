@@ -13,26 +13,28 @@ use crate::wire::{PoolView, WorkerView};
 /// The pool as it stands: workers (with their jobs) of every live host, counts (of the whole
 /// cluster), this host's throughput.
 pub(super) async fn view(state: &AppState) -> ApiResult<PoolView> {
-    let snapshot = state.pool.snapshot();
+    let snapshot = state.lanes.snapshot();
     let counts = state.store.counts().await?;
     let restarts = snapshot.restarts;
     let mut workers = local_workers_of(state, snapshot).await?;
     if state.store.is_shared() {
         workers.extend(other_hosts_workers(state).await?);
     }
+    let lanes = views::lanes(&workers, state.store.lane_counts().await?);
     Ok(views::pool(
         workers,
         restarts,
         counts,
-        state.dispatcher.paused(),
+        state.lanes.paused(),
         state.draining.load(Ordering::SeqCst),
         state.events.throughput(),
+        lanes,
     ))
 }
 
 /// This host's workers as the API shows them (what its heartbeat tells the other hosts).
 pub async fn local_workers(state: &AppState) -> ApiResult<Vec<WorkerView>> {
-    local_workers_of(state, state.pool.snapshot()).await
+    local_workers_of(state, state.lanes.snapshot()).await
 }
 
 async fn local_workers_of(
@@ -41,7 +43,7 @@ async fn local_workers_of(
 ) -> ApiResult<Vec<WorkerView>> {
     let briefs = state.store.briefs(&views::busy_jobs(&snapshot)).await?;
     let briefs = briefs.into_iter().map(|brief| (brief.id, brief)).collect();
-    Ok(views::workers(snapshot, &briefs, &state.node.name))
+    Ok(views::workers(snapshot, &briefs, &state.node.name, &state.lanes.slot_lanes()))
 }
 
 /// The workers of the other live hosts, as of their last heartbeat.
@@ -69,7 +71,7 @@ pub async fn get(State(state): State<AppState>) -> ApiResult<Json<PoolView>> {
 #[utoipa::path(post, path = "/v1/pool/pause", responses((status = 200, body = PoolView)))]
 pub async fn pause(State(state): State<AppState>) -> ApiResult<Json<PoolView>> {
     state.store.set_paused(true).await?;
-    state.dispatcher.set_paused(true);
+    state.lanes.set_paused(true);
     Ok(Json(view(&state).await?))
 }
 
@@ -77,7 +79,7 @@ pub async fn pause(State(state): State<AppState>) -> ApiResult<Json<PoolView>> {
 #[utoipa::path(post, path = "/v1/pool/resume", responses((status = 200, body = PoolView)))]
 pub async fn resume(State(state): State<AppState>) -> ApiResult<Json<PoolView>> {
     state.store.set_paused(false).await?;
-    state.dispatcher.set_paused(false);
+    state.lanes.set_paused(false);
     Ok(Json(view(&state).await?))
 }
 
@@ -85,7 +87,7 @@ pub async fn resume(State(state): State<AppState>) -> ApiResult<Json<PoolView>> 
 #[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "application/openmetrics-text", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
     let counts = state.store.counts().await?;
-    let text = state.metrics.render(&counts, &state.pool.snapshot());
+    let text = state.metrics.render(&counts, &state.lanes.snapshot());
     // prometheus-client writes OpenMetrics (`# EOF` at the end, counters' `_total`), so say
     // that: under the Prometheus 0.0.4 type a strict parser refuses the `# EOF` line.
     Ok(([(CONTENT_TYPE, OPENMETRICS)], text))

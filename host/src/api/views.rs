@@ -9,10 +9,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::pool::{Snapshot, WorkerInfo, WorkerState};
 use crate::schedule::Timetable;
-use crate::store::{JobBrief, JobId, JobRecord, ModuleRecord, NodeRecord, ScheduleRecord};
+use crate::store::{
+    JobBrief, JobId, JobRecord, LaneCount, ModuleRecord, NodeRecord, ScheduleRecord,
+};
 use crate::wire::{
-    JobRequest, JobState, JobView, ModuleView, NodeView, PoolView, ProgressView, ScheduleView,
-    WorkerView,
+    JobRequest, JobState, JobView, LaneView, ModuleView, NodeView, PoolView, ProgressView,
+    ScheduleView, WorkerView,
 };
 
 /// RFC 3339 with microseconds, UTC.
@@ -37,6 +39,7 @@ pub fn module(record: ModuleRecord, name: Option<String>) -> ModuleView {
         size: record.size,
         kind: record.kind.as_str().to_string(),
         created_at: timestamp(record.created_at),
+        max_running: record.max_running,
     }
 }
 
@@ -110,10 +113,11 @@ pub fn job(record: JobRecord) -> JobView {
         node: record.node,
         schedule: record.schedule,
         scheduled_for: record.schedule_tick.map(timestamp),
+        lane: record.lane,
     }
 }
 
-/// The pool as the API shows it.
+/// The pool as the API shows it; `lanes` as [`lanes`] makes them.
 pub fn pool(
     workers: Vec<WorkerView>,
     restarts: u64,
@@ -121,8 +125,10 @@ pub fn pool(
     paused: bool,
     draining: bool,
     throughput: Vec<u64>,
+    lanes: Vec<LaneView>,
 ) -> PoolView {
     PoolView {
+        lanes,
         capacity: workers.len(),
         paused,
         draining,
@@ -133,14 +139,44 @@ pub fn pool(
     }
 }
 
-/// A host's workers; busy ones carry what `briefs` knows of their jobs.
+/// A host's workers, each in its lane (`slot_lanes[slot]`); busy ones carry what `briefs`
+/// knows of their jobs.
 pub fn workers(
     snapshot: Snapshot,
     briefs: &HashMap<JobId, JobBrief>,
     node: &str,
+    slot_lanes: &[String],
 ) -> Vec<WorkerView> {
-    let view = |worker| WorkerView { node: Some(node.to_string()), ..worker_view(worker, briefs) };
+    let view = |worker: WorkerInfo| WorkerView {
+        node: Some(node.to_string()),
+        lane: slot_lanes.get(worker.slot).cloned().unwrap_or_default(),
+        ..worker_view(worker, briefs)
+    };
     snapshot.workers.into_iter().map(view).collect()
+}
+
+/// Each lane with its workers (of every host shown) and its jobs (of the whole store), by
+/// name: the lanes the workers serve and any other lane that jobs wait or run in.
+pub fn lanes(workers: &[WorkerView], counts: BTreeMap<String, LaneCount>) -> Vec<LaneView> {
+    let mut lanes: BTreeMap<String, LaneView> = BTreeMap::new();
+    let empty = |name: &str| LaneView {
+        name: name.to_string(),
+        workers: 0,
+        busy: 0,
+        queued: 0,
+        running: 0,
+    };
+    for worker in workers {
+        let lane = lanes.entry(worker.lane.clone()).or_insert_with(|| empty(&worker.lane));
+        lane.workers += 1;
+        lane.busy += u64::from(worker.state == "busy");
+    }
+    for (name, count) in counts {
+        let lane = lanes.entry(name.clone()).or_insert_with(|| empty(&name));
+        lane.queued = count.queued;
+        lane.running = count.running;
+    }
+    lanes.into_values().collect()
 }
 
 fn worker_view(worker: WorkerInfo, briefs: &HashMap<JobId, JobBrief>) -> WorkerView {
@@ -156,6 +192,7 @@ fn worker_view(worker: WorkerInfo, briefs: &HashMap<JobId, JobBrief>) -> WorkerV
         timeout_ms: None,
         progress: None,
         node: None,
+        lane: String::new(),
     };
     view.state = match worker.state {
         WorkerState::Starting => "starting".into(),

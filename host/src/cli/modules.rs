@@ -14,7 +14,9 @@ use crate::wire::ModuleView;
 #[command(after_help = "Examples:
   wasmpool modules
   wasmpool modules show fib
-  wasmpool modules rm 3f2a9c1b8e7d...    (refused while queued jobs use it)")]
+  wasmpool modules rm 3f2a9c1b8e7d...    (refused while queued jobs use it)
+  wasmpool modules set render --max-running 2
+  wasmpool modules set render --max-running none")]
 pub struct ModulesCommand {
     #[command(flatten)]
     pub(super) remote: RemoteOptions,
@@ -35,6 +37,28 @@ enum ModulesAction {
         /// The module's hash or name.
         module: String,
     },
+    /// Change a module: its cap on jobs running at once across the cluster.
+    Set {
+        /// The module's hash or name.
+        module: String,
+        /// At most K of its jobs run at once (`none`: no cap).
+        #[arg(long, value_name = "K|none", value_parser = parse_cap)]
+        max_running: Cap,
+    },
+}
+
+/// A cap given on the command line: a number from 1, or `none`.
+#[derive(Clone, Copy, Debug)]
+struct Cap(Option<u32>);
+
+fn parse_cap(text: &str) -> Result<Cap, String> {
+    if text == "none" {
+        return Ok(Cap(None));
+    }
+    match text.parse::<u32>() {
+        Ok(cap) if cap >= 1 => Ok(Cap(Some(cap))),
+        _ => Err(format!("`{text}` is not a number from 1 or `none`")),
+    }
 }
 
 impl ModulesCommand {
@@ -50,6 +74,12 @@ impl ModulesCommand {
                 }
                 Some(ModulesAction::Show { module }) => {
                     let module = client.module(module).await?;
+                    if !self.remote.print_json(&module)? {
+                        print!("{}", describe(&module));
+                    }
+                }
+                Some(ModulesAction::Set { module, max_running }) => {
+                    let module = client.set_max_running(module, max_running.0).await?;
                     if !self.remote.print_json(&module)? {
                         print!("{}", describe(&module));
                     }
@@ -74,6 +104,7 @@ fn describe(module: &ModuleView) -> String {
         ("size", format_size(module.size)),
         ("names", module.names.join(", ")),
         ("created", module.created_at.clone()),
+        ("max running", module.max_running.map_or("no cap".into(), |cap| cap.to_string())),
     ];
     table(&rows.map(|(label, value)| vec![label.to_string(), value]))
 }
@@ -105,6 +136,7 @@ mod tests {
             size,
             kind: "module".into(),
             created_at: "2025-01-02T03:00:00Z".into(),
+            max_running: None,
         }
     }
 

@@ -65,11 +65,12 @@ fn render(pool: &PoolView, now: SystemTime) -> String {
         ("state", state.to_string()),
         ("restarts", pool.restarts.to_string()),
         ("jobs", counts(pool)),
+        ("lanes", lanes(pool)),
     ]
     .map(|(label, value)| vec![label.to_string(), value]);
     // Hosts are named once the service names them (a cluster's pool spans several).
     let nodes = pool.workers.iter().any(|worker| worker.node.is_some());
-    let mut header = vec!["SLOT", "PID", "STATE", "JOB", "SINCE"];
+    let mut header = vec!["LANE", "SLOT", "PID", "STATE", "JOB", "SINCE"];
     if nodes {
         header.insert(0, "NODE");
     }
@@ -78,6 +79,7 @@ fn render(pool: &PoolView, now: SystemTime) -> String {
         let node = nodes.then(|| worker.node.clone().unwrap_or_else(|| "-".into()));
         node.into_iter()
             .chain([
+                worker.lane.clone(),
                 worker.slot.to_string(),
                 if worker.pid == 0 { "-".to_string() } else { worker.pid.to_string() },
                 worker.state.clone(),
@@ -87,6 +89,18 @@ fn render(pool: &PoolView, now: SystemTime) -> String {
             .collect()
     }));
     format!("{}\n{}", table(&summary), table(&rows))
+}
+
+/// `default 1/2 busy 0 queued; slow 1/1 busy 5 queued`: each lane's workers and its jobs.
+fn lanes(pool: &PoolView) -> String {
+    let parts: Vec<String> = pool
+        .lanes
+        .iter()
+        .map(|lane| {
+            format!("{} {}/{} busy {} queued", lane.name, lane.busy, lane.workers, lane.queued)
+        })
+        .collect();
+    if parts.is_empty() { "none".to_string() } else { parts.join("; ") }
 }
 
 /// `queued 3, running 2, ...` in lifecycle order, then any state this client does not know.
@@ -118,6 +132,7 @@ mod tests {
             timeout_ms: None,
             progress: None,
             node: None,
+            lane: "default".into(),
         };
         let pool = PoolView {
             capacity: 2,
@@ -132,6 +147,13 @@ mod tests {
                 .into(),
             restarts: 1,
             throughput: Vec::new(),
+            lanes: vec![crate::wire::LaneView {
+                name: "default".into(),
+                workers: 2,
+                busy: 1,
+                queued: 3,
+                running: 1,
+            }],
         };
         let now = super::super::remote::parse_time("2025-01-02T03:04:05Z").expect("valid");
         assert_eq!(
@@ -140,10 +162,11 @@ mod tests {
 state     paused
 restarts  1
 jobs      queued 3, succeeded 5, lost 1
+lanes     default 1/2 busy 3 queued
 
-SLOT  PID   STATE     JOB  SINCE
-0     4321  busy      12   5s ago
-1     -     starting  -    -
+LANE     SLOT  PID   STATE     JOB  SINCE
+default  0     4321  busy      12   5s ago
+default  1     -     starting  -    -
 "
         );
     }

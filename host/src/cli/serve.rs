@@ -18,6 +18,7 @@ use crate::queues::QueueLimits;
 use crate::service::{ServiceConfig, serve};
 use crate::store::Location;
 use crate::units::{parse_duration, parse_size};
+use wasmpool_protocol::validate::{DEFAULT_LANE, check_name};
 
 /// Run the service: a pool of worker processes fed from a durable queue, with an HTTP API.
 /// SIGINT or SIGTERM drains it: new submissions get 503, running jobs get the drain timeout
@@ -28,6 +29,7 @@ use crate::units::{parse_duration, parse_size};
   wasmpool serve
   wasmpool serve --listen 0.0.0.0:8080 --token \"$(openssl rand -hex 16)\" --workers 8
   wasmpool serve --store postgres:///wasmpool --node a --token \"$T\"
+  wasmpool serve --lane default=4 --lane slow=1
   curl -H 'Content-Type: application/wasm' --data-binary @hello.wasm http://127.0.0.1:8080/v1/run
 
 Exit status: 0 after a drain; 2 on a usage mistake (an address that is not HOST:PORT or does
@@ -60,9 +62,15 @@ pub struct ServeCommand {
     /// Connections served at once; one more is answered 503 and closed.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     max_connections: usize,
-    /// Number of worker processes (default: the available cores).
+    /// Number of worker processes (default: the available cores), all in the one lane
+    /// `default`. Not with --lane.
     #[arg(long, short = 'w', value_name = "N")]
     workers: Option<usize>,
+    /// A lane of N worker processes of its own, which run only the jobs that name the lane
+    /// (repeat for several; a job names none: `default`). Without it, one lane `default` of
+    /// --workers workers.
+    #[arg(long = "lane", value_name = "NAME=N", value_parser = parse_lane)]
+    lanes: Vec<(String, usize)>,
     /// Directory of this host's files: modules, compiled artifacts, worker directories, and
     /// the SQLite database when --store names no other. Made private (0700, files 0600) and
     /// held by one serve at a time.
@@ -173,12 +181,7 @@ impl ServeCommand {
         if self.default_timeout > self.max_timeout || self.default_memory > self.max_memory {
             return Err(usage("the default timeout and memory must not exceed their maxima"));
         }
-        let workers = self
-            .workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        if !(1..=1024).contains(&workers) {
-            return Err(usage("--workers must be from 1 to 1024"));
-        }
+        let lanes = self.lanes()?;
         if self.heartbeat.is_zero() || self.lease < self.heartbeat * 2 {
             return Err(usage(
                 "--lease must be at least twice --heartbeat (a host must be able to miss one)",
@@ -213,7 +216,7 @@ impl ServeCommand {
             ..ServiceLimits::default()
         };
         Ok(ServiceConfig {
-            workers,
+            lanes,
             data_dir: self.data.clone(),
             store: self.store.clone(),
             node: self.node.clone(),
@@ -239,6 +242,55 @@ impl ServeCommand {
             },
             allowed_hosts: self.allowed_hosts.clone(),
         })
+    }
+}
+
+impl ServeCommand {
+    /// The lanes: those of --lane, or `default` with --workers workers.
+    fn lanes(&self) -> anyhow::Result<Vec<(String, usize)>> {
+        if self.lanes.is_empty() {
+            let workers = self
+                .workers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            if !(1..=MAX_WORKERS).contains(&workers) {
+                return Err(usage(format!("--workers must be from 1 to {MAX_WORKERS}")));
+            }
+            return Ok(vec![(DEFAULT_LANE.to_string(), workers)]);
+        }
+        if self.workers.is_some() {
+            return Err(usage(format!(
+                "--workers and --lane do not go together: give the default lane's workers as \
+                 --lane {DEFAULT_LANE}=N"
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some((twice, _)) = self.lanes.iter().find(|(name, _)| !seen.insert(name)) {
+            return Err(usage(format!("--lane {twice} is given twice")));
+        }
+        let total: usize = self.lanes.iter().map(|(_, workers)| workers).sum();
+        if total > MAX_WORKERS {
+            return Err(usage(format!(
+                "the lanes have {total} workers in all; at most {MAX_WORKERS} are allowed"
+            )));
+        }
+        Ok(self.lanes.clone())
+    }
+}
+
+/// Most worker processes of one host.
+const MAX_WORKERS: usize = 1024;
+
+/// `--lane NAME=N`: a lane name and its workers, 1 to [`MAX_WORKERS`].
+fn parse_lane(text: &str) -> Result<(String, usize), String> {
+    let Some((name, workers)) = text.split_once('=') else {
+        return Err(format!("`{text}` is not NAME=N (say --lane slow=2)"));
+    };
+    check_name("lane", name).map_err(|refused| refused.0)?;
+    match workers.parse::<usize>() {
+        Ok(n @ 1..=MAX_WORKERS) => Ok((name.to_string(), n)),
+        _ => Err(format!(
+            "lane `{name}`: `{workers}` workers; give a number from 1 to {MAX_WORKERS}"
+        )),
     }
 }
 

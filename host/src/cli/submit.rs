@@ -88,6 +88,9 @@ pub(super) struct JobOptions {
     /// Do not start the job before this long has passed (a bare number is seconds).
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     delay: Option<Duration>,
+    /// The lane whose workers run the job (default `default`; see `serve --lane`).
+    #[arg(long, value_name = "LANE")]
+    lane: Option<String>,
 }
 
 impl SubmitCommand {
@@ -204,6 +207,7 @@ impl JobOptions {
             fuel: self.fuel,
             max_attempts: self.max_attempts,
             delay_ms: self.delay.map(millis_ceil),
+            lane: self.lane.clone(),
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::wire::ModuleView;
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   wasmpool upload --name fib fib.wasm
+  wasmpool upload --name render --max-running 2 render.wasm
   hash=$(wasmpool upload task.wasm | cut -d' ' -f1)")]
 pub struct UploadCommand {
     #[command(flatten)]
@@ -23,6 +24,10 @@ pub struct UploadCommand {
     /// Point this name at the module (a later upload under the same name takes it over).
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
+    /// Run at most K of the module's jobs at once across the cluster (see `wasmpool modules
+    /// set` to change or clear it later).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
+    max_running: Option<u32>,
     /// The .wasm file.
     file: PathBuf,
 }
@@ -39,7 +44,8 @@ impl UploadCommand {
         let mut uploaded = None;
         let code = super::notice::with_notice(message, || {
             self.remote.run(async |client| {
-                uploaded = Some(client.upload(bytes, self.name.as_deref()).await?);
+                let name = self.name.as_deref();
+                uploaded = Some(client.upload_capped(bytes, name, self.max_running).await?);
                 Ok(ExitCode::SUCCESS)
             })
         })?;

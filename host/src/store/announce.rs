@@ -15,7 +15,8 @@ pub struct Announce {
     pub jobs: broadcast::Sender<JobEvent>,
     /// Names of queues whose items changed.
     pub queues: broadcast::Sender<String>,
-    /// How many times a job has become queued since the store opened (see `Claimed::seen`).
+    /// How many times a job has become claimable since the store opened: queued, or a slot
+    /// of a capped module freed (see `Claimed::seen`).
     pub queued: watch::Sender<u64>,
     /// Whether the cluster is paused.
     pub paused: watch::Sender<bool>,
@@ -47,9 +48,10 @@ impl Announce {
         *self.queued.borrow()
     }
 
-    /// Publishes committed job transitions and queue changes.
-    pub fn publish(&self, jobs: &[JobEvent], queues: &[String]) {
-        let queued = queued(jobs);
+    /// Publishes committed job transitions and queue changes; `freed` counts the running jobs
+    /// of capped modules that ended, each of which may let a waiting job of its module run.
+    pub fn publish(&self, jobs: &[JobEvent], queues: &[String], freed: u64) {
+        let queued = queued(jobs) + freed;
         if queued > 0 {
             self.queued.send_modify(|count| *count += queued);
         }

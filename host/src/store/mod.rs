@@ -16,6 +16,7 @@ mod sqlite;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{broadcast, watch};
@@ -329,6 +330,9 @@ pub struct NodeInfo {
     pub version: String,
     /// Its worker processes.
     pub workers: usize,
+    /// The lanes it serves, with their workers (every host of a cluster learns which lanes
+    /// some live host serves).
+    pub lanes: Vec<(String, usize)>,
     /// How long a silent host stays alive before the others declare it lost.
     pub lease: Duration,
 }
@@ -365,11 +369,24 @@ pub struct Rescued {
     pub jobs: Recovered,
 }
 
+/// Jobs of one lane.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LaneCount {
+    /// Waiting to be claimed.
+    pub queued: u64,
+    /// Claimed or running.
+    pub running: u64,
+}
+
+/// How long a count per lane is handed out before it is counted again.
+const COUNTS_FRESH: Duration = Duration::from_millis(250);
+
 /// The store handle; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
     announce: announce::Announce,
+    lane_counts: Arc<Mutex<Option<(std::time::Instant, BTreeMap<String, LaneCount>)>>>,
 }
 
 #[derive(Clone)]
@@ -404,7 +421,7 @@ impl Store {
                 Backend::Postgres(postgres::PgStore::open(url, node, announce.clone()).await?)
             }
         };
-        Ok(Store { backend, announce })
+        Ok(Store { backend, announce, lane_counts: Arc::default() })
     }
 
     /// Whether several hosts may share this store.
@@ -417,8 +434,9 @@ impl Store {
         self.announce.jobs.subscribe()
     }
 
-    /// How many times a job has become queued (as far as this host has heard), updated as
-    /// changes commit: the dispatcher waits on it for work (see [`Claimed::seen`]).
+    /// How many times a job has become claimable (as far as this host has heard: queued, or
+    /// a running job of a capped module ended), updated as changes commit: the dispatchers
+    /// wait on it for work (see [`Claimed::seen`]).
     pub fn queued(&self) -> watch::Receiver<u64> {
         self.announce.queued.subscribe()
     }
@@ -522,13 +540,17 @@ impl Store {
     /// the attempts that freed workers and claims their next jobs at once. A claimed job has
     /// no `started_at` until its start is recorded, so a rescue can tell the jobs that never
     /// reached a worker.
+    ///
+    /// Only jobs of `lane` are claimed, and never one whose module has `max_running` jobs
+    /// running (claimed) already, counted across the cluster and within this claim.
     pub async fn finish_and_claim(
         &self,
         started: Vec<(Attempt, SystemTime)>,
         finished: Vec<Finished>,
+        lane: &str,
         limit: usize,
     ) -> Result<Claimed> {
-        each!(self, store => store.finish_and_claim(started, finished, limit).await)
+        each!(self, store => store.finish_and_claim(started, finished, lane, limit).await)
     }
 
     /// Cancels a queued or running job.
@@ -600,9 +622,44 @@ impl Store {
         each!(self, store => store.counts().await)
     }
 
-    /// When the earliest queued job becomes due, if any is queued.
-    pub async fn next_due(&self) -> Result<Option<SystemTime>> {
-        each!(self, store => store.next_due().await)
+    /// When the earliest queued job of `lane` not yet due becomes due, if one waits. (A job
+    /// already due that a claim left, its module at its cap, is claimed when a job of that
+    /// module ends: see [`Store::queued`].)
+    pub async fn next_due(&self, lane: &str) -> Result<Option<SystemTime>> {
+        each!(self, store => store.next_due(lane).await)
+    }
+
+    /// Sets (or, with `None`, clears) a module's cap on jobs running at once; `None` if no
+    /// such module. Raising or clearing a cap wakes the dispatchers.
+    pub async fn set_max_running(
+        &self,
+        hash: String,
+        max_running: Option<u32>,
+    ) -> Result<Option<ModuleRecord>> {
+        each!(self, store => store.set_max_running(hash, max_running).await)
+    }
+
+    /// Queued and running jobs per lane, in the whole store (lanes with none left out).
+    /// Counted at most a few times a second; calls in between get the last count.
+    pub async fn lane_counts(&self) -> Result<BTreeMap<String, LaneCount>> {
+        if let Some((at, counts)) = &*self.lane_counts.lock().expect("lane counts lock")
+            && at.elapsed() < COUNTS_FRESH
+        {
+            return Ok(counts.clone());
+        }
+        let counts = each!(self, store => store.lane_counts().await)?;
+        *self.lane_counts.lock().expect("lane counts lock") =
+            Some((std::time::Instant::now(), counts.clone()));
+        Ok(counts)
+    }
+
+    /// The lanes the live hosts of the cluster serve (PostgreSQL); empty on SQLite, whose
+    /// one host knows its own.
+    pub async fn lanes_served(&self) -> Result<Vec<String>> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(Vec::new()),
+            Backend::Postgres(store) => store.lanes_served().await,
+        }
     }
 
     /// Pauses or resumes handing out queued jobs on every host (PostgreSQL; on SQLite the

@@ -8,7 +8,7 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use super::schedules::ScheduleRecord;
-use super::{JobId, Result, StoreError};
+use super::{JobId, LaneCount, Result, StoreError};
 use crate::job::ModuleKind;
 use crate::wire::JobState;
 
@@ -25,6 +25,8 @@ pub struct ModuleRecord {
     pub names: Vec<String>,
     /// First upload.
     pub created_at: SystemTime,
+    /// At most this many of its jobs run (are claimed) at once; `None`: no cap.
+    pub max_running: Option<u32>,
 }
 
 /// A stored job.
@@ -98,6 +100,8 @@ pub struct JobRecord {
     pub schedule: Option<String>,
     /// The tick of that schedule the job was made for.
     pub schedule_tick: Option<SystemTime>,
+    /// The lane whose workers run it.
+    pub lane: String,
 }
 
 /// A host of the cluster (its newest incarnation).
@@ -306,6 +310,7 @@ pub fn job(row: &impl Columns) -> Result<JobRecord> {
         module_name: row.text("module_name")?,
         schedule: row.text("schedule")?,
         schedule_tick: row.int("schedule_tick")?.map(time),
+        lane: required_text(row, "lane")?,
     })
 }
 
@@ -323,6 +328,7 @@ pub fn module(row: &impl Columns) -> Result<ModuleRecord> {
         size: count(row, "size")?.unwrap_or(0),
         names,
         created_at: time(required_int(row, "created_at")?),
+        max_running: narrow(row, "max_running")?,
     })
 }
 
@@ -342,6 +348,20 @@ pub fn schedule(row: &impl Columns) -> Result<ScheduleRecord> {
         last_job_id: row.int("last_job_id")?,
         last_error: row.text("last_error")?,
     })
+}
+
+/// Counts per lane from `(lane, state, count)` rows of queued and running jobs.
+pub fn lane_counts(found: Vec<(String, String, i64)>) -> BTreeMap<String, LaneCount> {
+    let mut counts: BTreeMap<String, LaneCount> = BTreeMap::new();
+    for (lane, state, n) in found {
+        let count = counts.entry(lane).or_default();
+        match state.as_str() {
+            "queued" => count.queued = n.max(0) as u64,
+            "running" => count.running = n.max(0) as u64,
+            _ => {}
+        }
+    }
+    counts
 }
 
 /// The ids a multi-row insert returned, in the order its rows were given: both backends

@@ -43,6 +43,14 @@ struct Payload {
     /// Whether schedules were created, changed or deleted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     s: bool,
+    /// Running jobs of capped modules that ended (or caps raised): each may let a waiting
+    /// job of its module be claimed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    f: u64,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }
 
 /// The notifications announcing a transaction's changes (none if it changed nothing).
@@ -52,13 +60,20 @@ pub fn payloads(
     queues: &[String],
     paused: Option<bool>,
     schedules: bool,
+    freed: u64,
 ) -> Vec<String> {
     let mut payloads = Vec::new();
-    let mut first =
-        Payload { n: node, q: queues.to_vec(), p: paused, s: schedules, ..Payload::default() };
+    let mut first = Payload {
+        n: node,
+        q: queues.to_vec(),
+        p: paused,
+        s: schedules,
+        f: freed,
+        ..Payload::default()
+    };
     let mut chunks = jobs.chunks(EVENTS_PER_PAYLOAD);
     first.e = chunks.next().map(events).unwrap_or_default();
-    if !first.e.is_empty() || !first.q.is_empty() || first.p.is_some() || first.s {
+    if !first.e.is_empty() || !first.q.is_empty() || first.p.is_some() || first.s || first.f > 0 {
         payloads.push(encode(&first));
     }
     for chunk in chunks {
@@ -153,7 +168,7 @@ fn republish(payload: Payload, announce: &Announce, me: i64) {
     }
     let jobs: Vec<JobEvent> =
         payload.e.into_iter().map(|(id, state)| JobEvent { id, state }).collect();
-    announce.publish(&jobs, &payload.q);
+    announce.publish(&jobs, &payload.q, payload.f);
 }
 
 #[cfg(test)]
@@ -164,7 +179,7 @@ mod tests {
     fn a_large_transaction_is_announced_in_payloads_under_the_limit() {
         let jobs: Vec<JobEvent> =
             (0..1000).map(|id| JobEvent { id: 1 << 40 | id, state: JobState::TimedOut }).collect();
-        let payloads = payloads(7, &jobs, &["q".into()], None, false);
+        let payloads = payloads(7, &jobs, &["q".into()], None, false, 0);
         assert_eq!(payloads.len(), 5);
         assert!(payloads.iter().all(|payload| payload.len() < 8000));
         let decoded: Vec<Payload> =
@@ -175,6 +190,6 @@ mod tests {
 
     #[test]
     fn nothing_changed_means_no_notification() {
-        assert!(payloads(1, &[], &[], None, false).is_empty());
+        assert!(payloads(1, &[], &[], None, false, 0).is_empty());
     }
 }

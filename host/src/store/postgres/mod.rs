@@ -23,13 +23,15 @@ use super::announce::Announce;
 use super::rows::{self, micros};
 use super::{
     Attempt, Beat, Cancel, Change, Claimed, Finished, Heard, JobBrief, JobEvent, JobFilter, JobId,
-    JobRecord, ModuleRecord, NewJob, NodeInfo, NodeRecord, Recovered, Rescued, Result, Running,
-    StoreError,
+    JobRecord, LaneCount, ModuleRecord, NewJob, NodeInfo, NodeRecord, Recovered, Rescued, Result,
+    Running, StoreError,
 };
 use crate::job::ModuleKind;
 use crate::wire::JobState;
 
 const CLAIM: &str = include_str!("sql/claim.sql");
+const CLAIM_CAPPED: &str = include_str!("sql/claim_capped.sql");
+const CAPPED: &str = include_str!("sql/capped.sql");
 const FINISH: &str = include_str!("sql/finish.sql");
 const START: &str = include_str!("sql/start.sql");
 const RELEASE: &str = include_str!("sql/release.sql");
@@ -89,6 +91,8 @@ struct Changes {
     paused: Option<bool>,
     /// Whether schedules were created, changed or deleted.
     schedules: bool,
+    /// Running jobs of capped modules that ended (or caps raised): dispatchers wake for them.
+    freed: u64,
 }
 
 impl Changes {
@@ -142,14 +146,20 @@ impl PgStore {
     async fn join(&self) -> Result<()> {
         for first in [true, false] {
             let node = &self.inner.node;
+            let lanes: serde_json::Map<String, serde_json::Value> = node
+                .lanes
+                .iter()
+                .map(|(name, workers)| (name.clone(), (*workers).into()))
+                .collect();
             let joined = sqlx::query_scalar::<_, i64>(
-                "INSERT INTO nodes (name, address, version, workers, state)
-                 VALUES ($1, $2, $3, $4, 'alive') RETURNING id",
+                "INSERT INTO nodes (name, address, version, workers, lanes, state)
+                 VALUES ($1, $2, $3, $4, $5, 'alive') RETURNING id",
             )
             .bind(&node.name)
             .bind(&node.address)
             .bind(&node.version)
             .bind(node.workers as i64)
+            .bind(sqlx::types::Json(lanes))
             .fetch_one(self.pool())
             .await;
             match joined {
@@ -183,6 +193,7 @@ impl PgStore {
             &changes.queues,
             changes.paused,
             changes.schedules,
+            changes.freed,
         );
         for payload in payloads {
             sqlx::query("SELECT pg_notify($1, $2)")
@@ -195,10 +206,10 @@ impl PgStore {
         if let Some(paused) = changes.paused {
             self.inner.announce.paused.send_replace(paused);
         }
-        self.inner.announce.publish(&changes.jobs, &changes.queues);
         if changes.schedules {
             self.inner.announce.schedules_changed();
         }
+        self.inner.announce.publish(&changes.jobs, &changes.queues, changes.freed);
         Ok(())
     }
 
@@ -419,6 +430,7 @@ impl PgStore {
         &self,
         started: Vec<(Attempt, SystemTime)>,
         finished: Vec<Finished>,
+        lane: &str,
         limit: usize,
     ) -> Result<Claimed> {
         // Read before the claim's snapshot: a job queued after it is announced after this.
@@ -430,7 +442,7 @@ impl PgStore {
         let mut changes = Changes::default();
         start(&mut tx, &started).await?;
         finish(&mut tx, &finished, &mut changes).await?;
-        let jobs = if limit == 0 { Vec::new() } else { self.claim(&mut tx, limit).await? };
+        let jobs = if limit == 0 { Vec::new() } else { self.claim(&mut tx, lane, limit).await? };
         for job in &jobs {
             changes.moved(job.id, JobState::Running);
         }
@@ -438,17 +450,50 @@ impl PgStore {
         Ok(Claimed { jobs, seen })
     }
 
+    /// Claims for this host. With no capped module that is one statement (`claim.sql`).
+    /// Otherwise the capped modules with room are locked first (a transaction-level advisory
+    /// lock each, in hash order, so claims never deadlock and submissions are not held up),
+    /// and the claim counts their room in a snapshot taken after it holds the locks.
     async fn claim(
         &self,
         tx: &mut Transaction<'_, Postgres>,
+        lane: &str,
         limit: usize,
     ) -> Result<Vec<JobRecord>> {
-        let found = sqlx::query(CLAIM)
-            .bind(limit as i64)
-            .bind(&self.inner.node.name)
-            .bind(self.me())
-            .fetch_all(&mut **tx)
-            .await?;
+        let capped: Vec<(String, i64, bool)> = sqlx::query_as(CAPPED).fetch_all(&mut **tx).await?;
+        let found = if capped.is_empty() {
+            sqlx::query(CLAIM)
+                .bind(limit as i64)
+                .bind(&self.inner.node.name)
+                .bind(self.me())
+                .bind(lane)
+                .fetch_all(&mut **tx)
+                .await?
+        } else {
+            let open: Vec<&(String, i64, bool)> = capped.iter().filter(|c| c.2).collect();
+            let hashes: Vec<&str> = open.iter().map(|c| c.0.as_str()).collect();
+            let caps: Vec<i64> = open.iter().map(|c| c.1).collect();
+            if !hashes.is_empty() {
+                sqlx::query(
+                    "SELECT pg_advisory_xact_lock(hashtextextended('wasmpool.cap.' || hash, 0))
+                     FROM UNNEST($1::TEXT[]) WITH ORDINALITY AS m (hash, n) ORDER BY n",
+                )
+                .bind(&hashes)
+                .execute(&mut **tx)
+                .await?;
+            }
+            let all: Vec<&str> = capped.iter().map(|c| c.0.as_str()).collect();
+            sqlx::query(CLAIM_CAPPED)
+                .bind(limit as i64)
+                .bind(&self.inner.node.name)
+                .bind(self.me())
+                .bind(&hashes)
+                .bind(&caps)
+                .bind(&all)
+                .bind(lane)
+                .fetch_all(&mut **tx)
+                .await?
+        };
         let mut jobs = found.iter().map(rows::job).collect::<Result<Vec<_>>>()?;
         jobs.sort_by_key(|job| (std::cmp::Reverse(job.priority), job.id));
         Ok(jobs)
@@ -470,15 +515,20 @@ impl PgStore {
         if state.is_terminal() {
             return Ok(Cancel::AlreadyEnded(state));
         }
-        sqlx::query(
-            "UPDATE jobs SET state = 'cancelled', finished_at = wasmpool_now(), error = 'cancelled'
-             WHERE id = $1",
+        let capped: bool = sqlx::query_scalar(
+            "UPDATE jobs j SET state = 'cancelled', finished_at = wasmpool_now(), error = 'cancelled'
+             WHERE id = $1
+             RETURNING EXISTS (SELECT 1 FROM modules m
+                               WHERE m.hash = j.module_hash AND m.max_running IS NOT NULL)",
         )
         .bind(id)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
         let mut changes = Changes::default();
         changes.moved(id, JobState::Cancelled);
+        if capped && state == JobState::Running {
+            changes.freed += 1;
+        }
         self.commit(tx, changes).await?;
         Ok(Cancel::Cancelled(state))
     }
@@ -615,12 +665,61 @@ impl PgStore {
         self.inner.counts.lock().expect("counts lock").take();
     }
 
-    pub async fn next_due(&self) -> Result<Option<SystemTime>> {
-        let due: Option<i64> =
-            sqlx::query_scalar("SELECT min(not_before) FROM jobs WHERE state = 'queued'")
-                .fetch_one(self.pool())
-                .await?;
+    /// The earliest time a queued job of the lane falls due, among those not due yet.
+    pub async fn next_due(&self, lane: &str) -> Result<Option<SystemTime>> {
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT min(not_before) FROM jobs
+             WHERE lane = $1 AND state = 'queued' AND not_before > wasmpool_now()",
+        )
+        .bind(lane)
+        .fetch_one(self.pool())
+        .await?;
         Ok(due.map(rows::time))
+    }
+
+    /// Raising or clearing a cap wakes every host's dispatchers.
+    pub async fn set_max_running(
+        &self,
+        hash: String,
+        max_running: Option<u32>,
+    ) -> Result<Option<ModuleRecord>> {
+        let mut tx = self.pool().begin().await?;
+        let updated = sqlx::query("UPDATE modules SET max_running = $1 WHERE hash = $2")
+            .bind(max_running.map(i64::from))
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            return Ok(None);
+        }
+        let row = sqlx::query(&format!("{MODULES} WHERE m.hash = $1"))
+            .bind(&hash)
+            .fetch_one(&mut *tx)
+            .await?;
+        let record = rows::module(&row)?;
+        self.commit(tx, Changes { freed: 1, ..Changes::default() }).await?;
+        Ok(Some(record))
+    }
+
+    pub async fn lane_counts(&self) -> Result<BTreeMap<String, LaneCount>> {
+        let found: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT lane, state, count(*) FROM jobs WHERE state IN ('queued', 'running')
+             GROUP BY lane, state",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows::lane_counts(found))
+    }
+
+    /// The lanes some live host serves.
+    pub async fn lanes_served(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT jsonb_object_keys(lanes) AS lane FROM nodes WHERE state = 'alive'
+             ORDER BY lane",
+        )
+        .fetch_all(self.pool())
+        .await?)
     }
 
     pub async fn set_paused(&self, paused: bool) -> Result<()> {
@@ -757,7 +856,7 @@ async fn finish(
         None => end.state.as_str(),
     };
     let ended = |end: &Finished| end.retry_at.is_none();
-    let updated: Vec<(i64, String)> = sqlx::query_as(FINISH)
+    let updated: Vec<(i64, String, bool)> = sqlx::query_as(FINISH)
         .bind(ids)
         .bind(numbers)
         .bind(nodes)
@@ -781,8 +880,9 @@ async fn finish(
         .bind(finished.iter().map(|end| end.peak_memory_bytes as i64).collect::<Vec<_>>())
         .fetch_all(&mut **tx)
         .await?;
-    for (id, state) in updated {
+    for (id, state, capped) in updated {
         changes.moved(id, state.parse().map_err(StoreError::Corrupt)?);
+        changes.freed += u64::from(capped);
     }
     Ok(())
 }
@@ -813,6 +913,7 @@ async fn insert(
         .bind(jobs.iter().map(|job| job.argv0.as_deref()).collect::<Vec<_>>())
         .bind(jobs.iter().map(|job| job.job_env).collect::<Vec<_>>())
         .bind(jobs.iter().map(|job| job.module_name.as_deref()).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|job| job.lane.as_str()).collect::<Vec<_>>())
         .fetch_all(&mut **tx)
         .await?;
     Ok(rows::in_insert_order(ids, jobs.len())?
@@ -847,6 +948,7 @@ async fn insert_keyed(
         .bind(job.argv0.as_deref())
         .bind(job.job_env)
         .bind(job.module_name.as_deref())
+        .bind(&job.lane)
         .fetch_optional(&mut **tx)
         .await?;
     if let Some(id) = id {

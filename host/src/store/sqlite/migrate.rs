@@ -47,7 +47,7 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "guest command",
         sql: include_str!("migrations/0005_guest_command.sql"),
     },
-    // 6 is the lanes migration (another branch).
+    Migration { version: 6, description: "lanes", sql: include_str!("migrations/0006_lanes.sql") },
     Migration {
         version: 7,
         description: "schedules",

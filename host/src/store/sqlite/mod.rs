@@ -22,8 +22,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::announce::Announce;
 use super::{
     Attempt, Cancel, Change, Claimed, Finished, Fired, JobBrief, JobFilter, JobId, JobRecord,
-    ModuleRecord, NewJob, NewSchedule, Recovered, Result, Running, ScheduleChange, ScheduleRecord,
-    StoreError, Tick,
+    LaneCount, ModuleRecord, NewJob, NewSchedule, Recovered, Result, Running, ScheduleChange,
+    ScheduleRecord, StoreError, Tick,
 };
 use crate::job::ModuleKind;
 use crate::wire::JobState;
@@ -138,9 +138,23 @@ impl SqliteStore {
         &self,
         started: Vec<(Attempt, SystemTime)>,
         finished: Vec<Finished>,
+        lane: &str,
         limit: usize,
     ) -> Result<Claimed> {
-        self.write(|reply| Write::FinishAndClaim { started, finished, limit, reply }).await
+        let lane = lane.to_string();
+        self.write(|reply| Write::FinishAndClaim { started, finished, lane, limit, reply }).await
+    }
+
+    pub async fn set_max_running(
+        &self,
+        hash: String,
+        max_running: Option<u32>,
+    ) -> Result<Option<ModuleRecord>> {
+        self.write(|reply| Write::SetMaxRunning { hash, max_running, reply }).await
+    }
+
+    pub async fn lane_counts(&self) -> Result<BTreeMap<String, LaneCount>> {
+        self.reads.read(reads::lane_counts).await
     }
 
     pub async fn cancel(&self, id: JobId) -> Result<Cancel> {
@@ -195,8 +209,9 @@ impl SqliteStore {
         Ok(self.counts.lock().expect("counts lock").clone())
     }
 
-    pub async fn next_due(&self) -> Result<Option<SystemTime>> {
-        self.reads.read(reads::next_due).await
+    pub async fn next_due(&self, lane: &str) -> Result<Option<SystemTime>> {
+        let lane = lane.to_string();
+        self.reads.read(move |db| reads::next_due(db, &lane)).await
     }
 
     pub async fn create_schedule(&self, schedule: NewSchedule) -> Result<Option<ScheduleRecord>> {
@@ -306,13 +321,14 @@ mod tests {
 
         let store = SqliteStore::open(&path, "a", Announce::new()).await.unwrap();
         assert_eq!(store.counts().await.unwrap()[&JobState::Queued], 1);
-        let claimed = store.finish_and_claim(Vec::new(), Vec::new(), 1).await.unwrap();
+        let claimed = store.finish_and_claim(Vec::new(), Vec::new(), "default", 1).await.unwrap();
         assert_eq!(claimed.jobs.len(), 1);
         let job = store.job(claimed.jobs[0].id).await.unwrap().unwrap();
         assert_eq!((job.state, job.node.as_deref()), (JobState::Running, Some("a")));
         // A job from before argv0 and job_env runs as it would have: default argv[0], and
         // (the one change of behaviour) exactly its own environment.
         assert_eq!((job.argv0, job.job_env, job.module_name), (None, false, None));
+        assert_eq!(job.lane, "default", "a job from before lanes is in the default lane");
         drop(store);
 
         let db = Connection::open(&path).unwrap();
@@ -329,7 +345,7 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         let versions: Vec<i64> = recorded.iter().map(|row| row.0).collect();
-        assert_eq!(versions, [1, 2, 3, 4, 5, 7]);
+        assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7]);
         assert_eq!(recorded[4].1, "guest command");
         assert_eq!(recorded[0].4, 1234567, "the rows sqlx wrote are left alone");
         let (_, description, success, checksum, _) = &recorded[3];

@@ -12,11 +12,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::connect;
 use crate::store::rows::{self, JobBrief, JobRecord, ModuleRecord, Positioned};
-use crate::store::{JobFilter, JobId, Result, ScheduleRecord, StoreError};
+use crate::store::{JobFilter, JobId, LaneCount, Result, ScheduleRecord, StoreError};
 use crate::wire::JobState;
 
 /// Modules with their names as a JSON array.
-pub(super) const MODULES: &str = "SELECT m.hash, m.kind, m.size, m.created_at,
+pub(super) const MODULES: &str = "SELECT m.hash, m.kind, m.size, m.created_at, m.max_running,
         (SELECT json_group_array(n.name) FROM module_names n WHERE n.hash = m.hash) AS names
     FROM modules m";
 
@@ -163,13 +163,30 @@ pub fn counts(db: &Connection) -> Result<BTreeMap<JobState, u64>> {
     Ok(counts)
 }
 
-pub fn next_due(db: &Connection) -> Result<Option<SystemTime>> {
+/// The earliest time a queued job of the lane falls due, among those not due yet.
+pub fn next_due(db: &Connection, lane: &str) -> Result<Option<SystemTime>> {
+    let now = rows::micros(SystemTime::now());
     let due: Option<i64> = db
         .prepare_cached(
-            "SELECT min(not_before) FROM jobs INDEXED BY jobs_due WHERE state = 'queued'",
+            "SELECT min(not_before) FROM jobs INDEXED BY jobs_due
+             WHERE lane = ? AND state = 'queued' AND not_before > ?",
         )?
-        .query_row([], |row| row.get(0))?;
+        .query_row(params![lane, now], |row| row.get(0))?;
     Ok(due.map(rows::time))
+}
+
+/// Queued and running jobs per lane.
+pub fn lane_counts(db: &Connection) -> Result<BTreeMap<String, LaneCount>> {
+    let found = db
+        .prepare_cached(
+            "SELECT lane, state, count(*) FROM jobs INDEXED BY jobs_by_state
+             WHERE state IN ('queued', 'running') GROUP BY lane, state",
+        )?
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows::lane_counts(found))
 }
 
 pub fn briefs(db: &Connection, ids: &[JobId]) -> Result<Vec<JobBrief>> {

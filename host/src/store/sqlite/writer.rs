@@ -47,8 +47,14 @@ pub enum Write {
     FinishAndClaim {
         started: Vec<(Attempt, SystemTime)>,
         finished: Vec<Finished>,
+        lane: String,
         limit: usize,
         reply: Reply<Claimed>,
+    },
+    SetMaxRunning {
+        hash: String,
+        max_running: Option<u32>,
+        reply: Reply<Option<ModuleRecord>>,
     },
     Cancel {
         id: JobId,
@@ -140,10 +146,10 @@ impl Events {
                 }
             }
         }
-        self.announce.publish(&changes.jobs, &changes.queues);
         if changes.schedules {
             self.announce.schedules_changed();
         }
+        self.announce.publish(&changes.jobs, &changes.queues, changes.freed);
     }
 }
 
@@ -158,6 +164,9 @@ pub struct Changes {
     pub counts: Vec<(Option<JobState>, Option<JobState>)>,
     /// Whether schedules were created, changed or deleted.
     pub schedules: bool,
+    /// Running jobs of capped modules that ended (or caps raised): each may let a job
+    /// waiting for its module's cap be claimed.
+    pub freed: u64,
 }
 
 impl Changes {
@@ -175,11 +184,12 @@ impl Changes {
         self.queues.extend(other.queues);
         self.counts.extend(other.counts);
         self.schedules |= other.schedules;
+        self.freed += other.freed;
     }
 
-    /// How many of the transitions made a job queued.
+    /// How many of the changes made a job claimable (see [`Announce::queued`]).
     fn queued(&self) -> u64 {
-        announce::queued(&self.jobs)
+        announce::queued(&self.jobs) + self.freed
     }
 }
 
@@ -358,6 +368,7 @@ fn apply_failed(write: Write, failure: &Failure) {
         Write::DeleteModule { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::Submit { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::FinishAndClaim { reply, .. } => drop(reply.send(Err(fail(failure)))),
+        Write::SetMaxRunning { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::Cancel { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::Retry { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::DeleteJob { reply, .. } => drop(reply.send(Err(fail(failure)))),
@@ -397,9 +408,12 @@ fn apply(
         }
         Write::DeleteModule { hash, reply } => answer!(reply, delete_module(db, hash)),
         Write::Submit { jobs, reply } => answer!(reply, submit(db, jobs, changed)),
-        Write::FinishAndClaim { started, finished, limit, reply } => {
-            let claim = Claim { limit, node, queued };
+        Write::FinishAndClaim { started, finished, lane, limit, reply } => {
+            let claim = Claim { lane: &lane, limit, node, queued };
             answer!(reply, finish_and_claim(db, &started, &finished, claim, changed))
+        }
+        Write::SetMaxRunning { hash, max_running, reply } => {
+            answer!(reply, set_max_running(db, &hash, max_running, changed))
         }
         Write::Cancel { id, reply } => answer!(reply, cancel(db, id, changed)),
         Write::Retry { id, reply } => answer!(reply, retry(db, id, changed)),
@@ -559,7 +573,7 @@ pub(super) fn insert(
     submitted_at: i64,
     changed: &mut Changes,
 ) -> Result<Vec<(JobId, JobState)>> {
-    const COLUMNS: usize = 17;
+    const COLUMNS: usize = 18;
     let encoded: Vec<(String, String)> = jobs
         .iter()
         .map(|job| {
@@ -587,12 +601,13 @@ pub(super) fn insert(
             opt_text(job.argv0.as_deref()),
             int(job.job_env.into()),
             opt_text(job.module_name.as_deref()),
+            text(&job.lane),
         ]);
     }
     let sql = format!(
         "INSERT INTO jobs (name, module_hash, args, env, stdin, priority, timeout_ms, memory_mb,
              fuel, max_attempts, idempotency_key, state, not_before, submitted_at, argv0,
-             job_env, module_name)
+             job_env, module_name, lane)
          VALUES {} RETURNING id",
         placeholders(jobs.len(), COLUMNS)
     );
@@ -609,33 +624,132 @@ pub(super) fn insert(
         .collect())
 }
 
+/// Moves the claimed jobs to running for `node`; `{}` is the statement choosing them.
+const CLAIM: &str = "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = NULL,
+        finished_at = NULL, worker_pid = NULL, node = ?1, node_id = 0
+    WHERE state = 'queued' AND id IN ({})
+    RETURNING *";
+
+/// The first `?4` due jobs of lane `?2` (at time `?3`), highest priority then oldest first:
+/// the claim of a store with no capped module.
+const WALK: &str = "SELECT id FROM jobs INDEXED BY jobs_queue
+    WHERE lane = ?2 AND state = 'queued' AND not_before <= ?3
+    ORDER BY priority DESC, id LIMIT ?4";
+
+/// Capped modules, each with how many more of its jobs may run now.
+const ROOM: &str =
+    "SELECT m.hash, m.max_running - (SELECT count(*) FROM jobs INDEXED BY jobs_by_state
+        WHERE state = 'running' AND module_hash = m.hash)
+    FROM modules m INDEXED BY modules_capped WHERE m.max_running IS NOT NULL";
+
+/// Claims up to `limit` due jobs of `lane`, never more of a capped module than its room.
 fn claim(
     db: &Connection,
+    lane: &str,
     limit: usize,
     node: &str,
     changed: &mut Changes,
 ) -> Result<Vec<JobRecord>> {
-    let mut statement = db.prepare_cached(
-        "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = NULL,
-             finished_at = NULL, worker_pid = NULL, node = ?3, node_id = 0
-         WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_queue
-                      WHERE state = 'queued' AND not_before <= ?1
-                      ORDER BY priority DESC, id LIMIT ?2)
-         RETURNING *",
-    )?;
-    let columns = rows::positions(&statement);
-    let mut jobs = statement
-        .query_map(params![now(), limit as i64, node], |row| {
-            Ok(rows::job(&Positioned { row, columns: &columns }))
-        })?
-        .map(|row| row?)
-        .collect::<Result<Vec<_>>>()?;
+    let at = now();
+    let room = db
+        .prepare_cached(ROOM)?
+        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut jobs = if room.is_empty() {
+        let mut statement = db.prepare_cached(&CLAIM.replace("{}", WALK))?;
+        let columns = rows::positions(&statement);
+        statement
+            .query_map(params![node, lane, at, limit as i64], |row| {
+                Ok(rows::job(&Positioned { row, columns: &columns }))
+            })?
+            .map(|row| row?)
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        let ids = capped_choice(db, lane, at, limit, &room)?;
+        let ids = serde_json::to_string(&ids).expect("integers serialise");
+        let mut statement =
+            db.prepare_cached(&CLAIM.replace("{}", "SELECT value FROM json_each(?2)"))?;
+        let columns = rows::positions(&statement);
+        statement
+            .query_map(params![node, ids], |row| {
+                Ok(rows::job(&Positioned { row, columns: &columns }))
+            })?
+            .map(|row| row?)
+            .collect::<Result<Vec<_>>>()?
+    };
     jobs.sort_by_key(|job| (std::cmp::Reverse(job.priority), job.id));
     for job in &jobs {
         changed.moved(job.id, Some(JobState::Queued), JobState::Running);
     }
     Ok(jobs)
 }
+
+/// The jobs a claim takes while some modules are capped: the first `limit` of the lane's
+/// due queue once every capped module's jobs past its room are left out. That is the first
+/// `limit` of the uncapped modules' jobs and of each capped module's first `room` jobs.
+fn capped_choice(
+    db: &Connection,
+    lane: &str,
+    at: i64,
+    limit: usize,
+    room: &[(String, i64)],
+) -> Result<Vec<JobId>> {
+    let capped: Vec<&str> = room.iter().map(|(hash, _)| hash.as_str()).collect();
+    let capped = serde_json::to_string(&capped).expect("strings serialise");
+    let mut chosen: Vec<(std::cmp::Reverse<i64>, JobId)> = db
+        .prepare_cached(
+            "SELECT priority, id FROM jobs INDEXED BY jobs_queue
+             WHERE lane = ?1 AND state = 'queued' AND not_before <= ?2
+                 AND module_hash NOT IN (SELECT value FROM json_each(?3))
+             ORDER BY priority DESC, id LIMIT ?4",
+        )?
+        .query_map(params![lane, at, capped, limit as i64], |row| {
+            Ok((std::cmp::Reverse(row.get(0)?), row.get(1)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for (hash, room) in room.iter().filter(|(_, room)| *room > 0) {
+        let first = db
+            .prepare_cached(
+                "SELECT priority, id FROM jobs INDEXED BY jobs_queue
+                 WHERE lane = ?1 AND state = 'queued' AND not_before <= ?2 AND module_hash = ?3
+                 ORDER BY priority DESC, id LIMIT ?4",
+            )?
+            .query_map(params![lane, at, hash, room.min(&(limit as i64))], |row| {
+                Ok((std::cmp::Reverse(row.get(0)?), row.get(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        chosen.extend(first);
+    }
+    chosen.sort_unstable();
+    chosen.truncate(limit);
+    Ok(chosen.into_iter().map(|(_, id)| id).collect())
+}
+
+/// Sets or clears a module's cap. A cap raised or cleared may let waiting jobs run: the
+/// dispatchers are woken (`freed`).
+fn set_max_running(
+    db: &Connection,
+    hash: &str,
+    max_running: Option<u32>,
+    changed: &mut Changes,
+) -> Result<Option<ModuleRecord>> {
+    let updated = db
+        .prepare_cached("UPDATE modules SET max_running = ? WHERE hash = ?")?
+        .execute(params![max_running, hash])?;
+    if updated == 0 {
+        return Ok(None);
+    }
+    changed.freed += 1;
+    let mut statement = db.prepare_cached(&format!("{} WHERE m.hash = ?", reads::MODULES))?;
+    let columns = rows::positions(&statement);
+    let record = statement
+        .query_row([hash], |row| Ok(rows::module(&Positioned { row, columns: &columns })))??;
+    Ok(Some(record))
+}
+
+/// Whether a module has a cap on its running jobs (then a job of it that ends frees a slot).
+const CAPPED: &str =
+    "(SELECT max_running IS NOT NULL FROM modules WHERE hash = jobs.module_hash) AS capped";
 
 /// Attempts recorded by one statement at most.
 const FINISH_CHUNK: usize = 32;
@@ -680,13 +794,17 @@ fn finish(db: &Connection, finished: &[Finished], changed: &mut Changes) -> Resu
                  fuel_used = v.column13, peak_memory_bytes = v.column14
              FROM (VALUES {}) AS v
              WHERE jobs.id = v.column1 AND jobs.state = 'running' AND jobs.attempts = v.column15
-             RETURNING jobs.id",
+             RETURNING jobs.id, {CAPPED}",
             placeholders(chunk.len(), COLUMNS)
         );
         let updated = db
             .prepare_cached(&sql)?
-            .query_map(params_from_iter(values), |row| row.get::<_, JobId>(0))?
-            .collect::<rusqlite::Result<HashSet<_>>>()?;
+            .query_map(params_from_iter(values), |row| {
+                Ok((row.get::<_, JobId>(0)?, row.get::<_, Option<bool>>(1)?.unwrap_or(false)))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        changed.freed += updated.iter().filter(|(_, capped)| *capped).count() as u64;
+        let updated: HashSet<JobId> = updated.into_iter().map(|(id, _)| id).collect();
         for end in chunk.iter().filter(|end| updated.contains(&end.id())) {
             changed.moved(end.id(), Some(JobState::Running), next_state(end));
         }
@@ -717,8 +835,10 @@ fn start(db: &Connection, started: &[(Attempt, SystemTime)]) -> Result<()> {
     Ok(())
 }
 
-/// What to claim: how many jobs, for which node, and how many jobs earlier changes queued.
+/// What to claim: how many jobs of which lane, for which node, and how many jobs earlier
+/// changes queued.
 struct Claim<'a> {
+    lane: &'a str,
     limit: usize,
     node: &'a str,
     queued: u64,
@@ -738,7 +858,7 @@ fn finish_and_claim(
     let seen = wanted.queued + changed.queued();
     let jobs = match wanted.limit {
         0 => Vec::new(),
-        limit => claim(db, limit, wanted.node, changed)?,
+        limit => claim(db, wanted.lane, limit, wanted.node, changed)?,
     };
     Ok(Claimed { jobs, seen })
 }
@@ -757,10 +877,15 @@ fn cancel(db: &Connection, id: JobId, changed: &mut Changes) -> Result<Cancel> {
     if state.is_terminal() {
         return Ok(Cancel::AlreadyEnded(state));
     }
-    db.prepare_cached(
-        "UPDATE jobs SET state = 'cancelled', finished_at = ?, error = 'cancelled' WHERE id = ?",
-    )?
-    .execute(params![now(), id])?;
+    let capped: Option<bool> = db
+        .prepare_cached(&format!(
+            "UPDATE jobs SET state = 'cancelled', finished_at = ?, error = 'cancelled' WHERE id = ?
+             RETURNING {CAPPED}"
+        ))?
+        .query_row(params![now(), id], |row| row.get(0))?;
+    if state == JobState::Running && capped == Some(true) {
+        changed.freed += 1;
+    }
     changed.moved(id, Some(state), JobState::Cancelled);
     Ok(Cancel::Cancelled(state))
 }

@@ -1,6 +1,7 @@
 -- Records ended attempts: each row ends its job or queues it again (not_before set). Only the
 -- attempt that is current changes anything: same attempt number, same node incarnation,
 -- still running. A stale host's late result, or one for a job cancelled meanwhile, is ignored.
+-- Whether the job's module is capped comes back too: its end frees a slot.
 UPDATE jobs j
 SET state = v.state, not_before = coalesce(v.not_before, j.not_before),
     started_at = v.started_at, finished_at = v.finished_at, worker_pid = v.worker_pid,
@@ -14,4 +15,6 @@ FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::BIGINT[], 
           exit_code, stdout, stderr, stdout_truncated, stderr_truncated, error, fuel_used,
           peak_memory_bytes)
 WHERE j.id = v.id AND j.state = 'running' AND j.attempts = v.attempt AND j.node_id = v.node_id
-RETURNING j.id, j.state
+RETURNING j.id, j.state,
+    EXISTS (SELECT 1 FROM modules m WHERE m.hash = j.module_hash AND m.max_running IS NOT NULL)
+        AS capped
