@@ -22,7 +22,7 @@ use crate::live::LiveOutput;
 use crate::metrics::Metrics;
 use crate::pool::{Pool, PoolConfig};
 use crate::queues::{QueueLimits, Queues, ServiceTaskHost};
-use crate::store::{Beat, Location, NodeInfo, Store};
+use crate::store::{Beat, Durability, Location, NodeInfo, Store};
 
 /// How the service is set up.
 #[derive(Clone, Debug)]
@@ -54,6 +54,8 @@ pub struct ServiceConfig {
     pub http: HttpLimits,
     /// `Host` names answered besides the loopback ones (`--allowed-host`).
     pub allowed_hosts: Vec<String>,
+    /// What an answer promises: on disk, or in the database's log (`--sync`).
+    pub durability: Durability,
 }
 
 /// How often old results are purged.
@@ -87,7 +89,7 @@ pub async fn serve(
         workers: config.workers,
         lease: config.liveness.lease,
     };
-    let store = Store::open(&location, &node)
+    let store = Store::open_with(&location, &node, config.durability)
         .await
         .with_context(|| format!("cannot open the job store {}", location.redacted()))?;
     let recovered = store.recover().await?;

@@ -16,7 +16,7 @@ use crate::datadir::DataDirError;
 use crate::http::HttpLimits;
 use crate::queues::QueueLimits;
 use crate::service::{ServiceConfig, serve};
-use crate::store::Location;
+use crate::store::{Durability, Location};
 use crate::units::{parse_duration, parse_size};
 
 /// Run the service: a pool of worker processes fed from a durable queue, with an HTTP API.
@@ -132,6 +132,29 @@ pub struct ServeCommand {
     /// How long a put waits for room in a full queue before it fails.
     #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "10s")]
     queue_put_timeout: Duration,
+    /// `on`: an accepted job (any answered change) is on disk, safe against a power loss.
+    /// `off`: it is in the database's log, handed to the operating system but not synced:
+    /// safe against a crash or kill of the service, not against a power loss or an OS crash
+    /// (nor, on PostgreSQL, a crash of the database server): SQLite `synchronous=NORMAL`,
+    /// PostgreSQL `synchronous_commit=off`.
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_sync)]
+    sync: Durability,
+    /// Threads of the service's own async runtime (HTTP, dispatcher, worker supervision);
+    /// 1 runs everything on one thread (fewer cross-thread wake-ups). Workers are processes
+    /// of their own whatever this says.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_HOST_THREADS)]
+    host_threads: usize,
+}
+
+/// `--host-threads` unless told: measured with `bench/run` (see bench/README.md).
+const DEFAULT_HOST_THREADS: usize = 0;
+
+fn parse_sync(text: &str) -> Result<Durability, String> {
+    match text {
+        "on" => Ok(Durability::Disk),
+        "off" => Ok(Durability::Log),
+        _ => Err(format!("`{text}` is not on or off")),
+    }
 }
 
 impl ServeCommand {
@@ -141,7 +164,7 @@ impl ServeCommand {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         let config = self.config()?;
         raise_open_file_limit();
-        let runtime = super::local::runtime()?;
+        let runtime = super::local::runtime_with(self.host_threads)?;
         let result = runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind(self.listen)
                 .await
@@ -238,6 +261,7 @@ impl ServeCommand {
                 max_connections: self.max_connections,
             },
             allowed_hosts: self.allowed_hosts.clone(),
+            durability: self.sync,
         })
     }
 }

@@ -315,6 +315,20 @@ impl Location {
     }
 }
 
+/// What an answer to a client (a 202, a cancel, an upload) promises about the change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// On disk: the change survives a power loss (`serve --sync on`, the default). SQLite
+    /// syncs its log (`synchronous = FULL`), PostgreSQL commits synchronously.
+    #[default]
+    Disk,
+    /// In the database's log, handed to the operating system but not yet synced (`serve
+    /// --sync off`): it survives a crash or a kill of the service, not of the machine (nor,
+    /// on PostgreSQL, of the database server). SQLite: `synchronous = NORMAL` in WAL mode;
+    /// PostgreSQL: `synchronous_commit = off`.
+    Log,
+}
+
 /// This host as a node of the cluster.
 #[derive(Clone, Debug)]
 pub struct NodeInfo {
@@ -387,16 +401,27 @@ macro_rules! each {
 
 impl Store {
     /// Opens (creating if needed) the store and applies the schema. On PostgreSQL, also joins
-    /// the cluster as `node`.
+    /// the cluster as `node`. Every promise to a client reaches the disk
+    /// ([`Durability::Disk`]).
     pub async fn open(location: &Location, node: &NodeInfo) -> Result<Store> {
+        Store::open_with(location, node, Durability::Disk).await
+    }
+
+    /// [`Store::open`] with the durability of the answers given to clients.
+    pub async fn open_with(
+        location: &Location,
+        node: &NodeInfo,
+        durability: Durability,
+    ) -> Result<Store> {
         let announce = announce::Announce::new();
         let backend = match location {
             Location::Sqlite(path) => Backend::Sqlite(
-                sqlite::SqliteStore::open(path, &node.name, announce.clone()).await?,
+                sqlite::SqliteStore::open_with(path, &node.name, announce.clone(), durability)
+                    .await?,
             ),
-            Location::Postgres(url) => {
-                Backend::Postgres(postgres::PgStore::open(url, node, announce.clone()).await?)
-            }
+            Location::Postgres(url) => Backend::Postgres(
+                postgres::PgStore::open_with(url, node, announce.clone(), durability).await?,
+            ),
         };
         Ok(Store { backend, announce })
     }
