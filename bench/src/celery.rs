@@ -80,10 +80,7 @@ impl Celery {
             }
             Workload::W2 => {
                 expect_count(&answer, "rounds", s.w2_rounds)?;
-                vec![
-                    ("p50_us", number(&answer, "p50_us")?),
-                    ("p99_us", number(&answer, "p99_us")?),
-                ]
+                vec![("p50_us", number(&answer, "p50_us")?), ("p99_us", number(&answer, "p99_us")?)]
             }
             other => bail!("{} has no Celery side", other.id()),
         })

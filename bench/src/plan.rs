@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::celery::Celery;
 use crate::postgres::Postgres;
 use crate::report::{Row, Side, Target, Unit};
 use crate::throughput::{Store, Throughput};
-use crate::celery::Celery;
 use crate::{demo, latency, map, python, sandbox_cost, scale};
 
 /// `--quick` divides every count by this (and `python_pool.py --quick` does the same).

@@ -363,7 +363,8 @@ async fn sync_off_keeps_accepted_jobs_across_a_sigkill_of_the_service() {
     for _ in 0..20 {
         accepted.push(server.submit(Server::job("hello", &[])).await);
     }
-    accepted.extend(server.submit_batch((0..50).map(|_| Server::job("hello", &[])).collect()).await);
+    accepted
+        .extend(server.submit_batch((0..50).map(|_| Server::job("hello", &[])).collect()).await);
     server.kill();
 
     let server = Server::start(2, data.path(), &["--sync", "off"]);
@@ -420,9 +421,8 @@ async fn syncs_during_submissions(sync: &str) -> Option<usize> {
             let _ = said.send(line);
         }
     });
-    let attached = heard
-        .recv_timeout(Duration::from_secs(10))
-        .is_ok_and(|line| line.contains("attached"));
+    let attached =
+        heard.recv_timeout(Duration::from_secs(10)).is_ok_and(|line| line.contains("attached"));
     if !attached {
         let _ = strace.kill();
         let _ = strace.wait();

@@ -21,9 +21,9 @@ use tokio_util::sync::CancellationToken;
 use super::announce::Announce;
 use super::rows::{self, micros};
 use super::{
-    Attempt, Beat, Cancel, Change, Claimed, Durability, Finished, Heard, JobBrief, JobEvent, JobFilter, JobId,
-    JobRecord, ModuleRecord, NewJob, NodeInfo, NodeRecord, Recovered, Rescued, Result, Running,
-    StoreError,
+    Attempt, Beat, Cancel, Change, Claimed, Durability, Finished, Heard, JobBrief, JobEvent,
+    JobFilter, JobId, JobRecord, ModuleRecord, NewJob, NodeInfo, NodeRecord, Recovered, Rescued,
+    Result, Running, StoreError,
 };
 use crate::job::ModuleKind;
 use crate::wire::JobState;

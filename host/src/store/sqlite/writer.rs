@@ -17,8 +17,8 @@ use crate::job::ModuleKind;
 use crate::store::announce::{self, Announce};
 use crate::store::rows::{self, JobRecord, ModuleRecord, Positioned, micros};
 use crate::store::{
-    Attempt, Cancel, Change, Claimed, Durability, Finished, JobEvent, JobId, NewJob, Recovered, Result,
-    Running, StoreError,
+    Attempt, Cancel, Change, Claimed, Durability, Finished, JobEvent, JobId, NewJob, Recovered,
+    Result, Running, StoreError,
 };
 use crate::wire::JobState;
 
