@@ -139,14 +139,16 @@ pub struct ServeCommand {
     /// PostgreSQL `synchronous_commit=off`.
     #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_sync)]
     sync: Durability,
-    /// Threads of the service's own async runtime (HTTP, dispatcher, worker supervision);
-    /// 1 runs everything on one thread (fewer cross-thread wake-ups). Workers are processes
-    /// of their own whatever this says.
+    /// Threads of the service's own async runtime (HTTP, dispatcher, worker supervision):
+    /// 0 one per core, 1 everything on one thread (fewer cross-thread wake-ups), N that many.
+    /// Workers are processes of their own whatever this says.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_HOST_THREADS)]
     host_threads: usize,
 }
 
-/// `--host-threads` unless told: measured with `bench/run` (see bench/README.md).
+/// `--host-threads` unless told: one per core, as before the option. One thread used less
+/// host CPU per job in an A/B on a loaded machine (bench/RESULTS.md), not conclusively; a
+/// quiet `bench/run --serve-args '--host-threads 1'` next to a plain run decides.
 const DEFAULT_HOST_THREADS: usize = 0;
 
 fn parse_sync(text: &str) -> Result<Durability, String> {
@@ -201,6 +203,9 @@ impl ServeCommand {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         if !(1..=1024).contains(&workers) {
             return Err(usage("--workers must be from 1 to 1024"));
+        }
+        if self.host_threads > 1024 {
+            return Err(usage("--host-threads must be from 0 (one per core) to 1024"));
         }
         if self.heartbeat.is_zero() || self.lease < self.heartbeat * 2 {
             return Err(usage(
