@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The Python side of wasmpool's benchmark: the same workloads on multiprocessing.Pool.
 
-Usage: python3 bench/python_pool.py W1|W2|W3|W4 [--quick]
+Usage: python3 bench/python_pool.py W1|W2|W3|W4|W7 [--quick]
 
 Prints one JSON object on stdout and nothing else. Standard library only. --quick divides
 every count by 20 (W4 keeps its five tasks), as the harness's --quick does; the counts used
@@ -12,6 +12,7 @@ are part of the answer so the harness can check both sides ran the same work. Pe
   W2  apply_async(no-op).get() 500 times on Pool(2), 20 warm-up {"p50_us": ..., "p99_us": ...}
   W3  200 naive fib(25) on Pool(2)                              {"jobs_per_s": ...}
   W4  the seed's long_time_task x5 on Pool(4)                   {"wall_s": ..., "fifth_waited": ...}
+  W7  W1 again: the seeds' loop, against `wasmpool map -w 2`    {"jobs_per_s": ...}
 """
 
 import json
@@ -105,7 +106,7 @@ def w4(_scale):
     }
 
 
-WORKLOADS = {"W1": w1, "W2": w2, "W3": w3, "W4": w4}
+WORKLOADS = {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W7": w1}
 
 
 def main(argv):

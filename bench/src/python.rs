@@ -22,8 +22,12 @@ const PYTHON: &str = "python3";
 pub async fn measure(workload: Workload, s: &Sizes) -> Result<Vec<(&'static str, f64)>> {
     let answer = run(workload.id(), s.quick, workload.limit()).await?;
     Ok(match workload {
-        Workload::W1 | Workload::W3 => {
-            let jobs = if workload == Workload::W1 { s.w1_jobs } else { s.w3_jobs };
+        Workload::W1 | Workload::W3 | Workload::W7 => {
+            let jobs = match workload {
+                Workload::W1 => s.w1_jobs,
+                Workload::W7 => s.w7_jobs,
+                _ => s.w3_jobs,
+            };
             expect_count(&answer, "jobs", jobs)?;
             expect_count(&answer, "workers", 2)?;
             vec![("jobs_per_s", number(&answer, "jobs_per_s")?)]
@@ -41,7 +45,12 @@ pub async fn measure(workload: Workload, s: &Sizes) -> Result<Vec<(&'static str,
                 ("fifth_waited", if waited { 1.0 } else { 0.0 }),
             ]
         }
-        Workload::W1Pg | Workload::W1Pg2 | Workload::W5 | Workload::W6 => {
+        Workload::W1Pg
+        | Workload::W1Pg2
+        | Workload::W2Off
+        | Workload::W5
+        | Workload::W5M
+        | Workload::W6 => {
             anyhow::bail!("{} has no Python side", workload.id())
         }
     })
@@ -55,26 +64,32 @@ async fn run(workload: &str, quick: bool, limit: Duration) -> Result<Value> {
     if quick {
         command.arg("--quick");
     }
+    answer(command, workload, limit).await
+}
+
+/// Runs a Python script that prints one JSON object, killed if it has not answered within
+/// `limit`, and returns the object.
+pub async fn answer(mut command: Command, workload: &str, limit: Duration) -> Result<Value> {
     let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
-        .with_context(|| format!("cannot start {PYTHON} {SCRIPT}"))?;
+        .with_context(|| format!("cannot start {command:?}"))?;
     let output = tokio::time::timeout(limit, child.wait_with_output())
         .await
-        .with_context(|| format!("python_pool.py {workload} did not finish within {limit:?}"))??;
+        .with_context(|| format!("{workload} did not finish within {limit:?}"))??;
     if !output.status.success() {
-        bail!("python_pool.py {workload} failed: {}", output.status);
+        bail!("{workload} failed: {}", output.status);
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     serde_json::from_str(stdout.trim())
-        .with_context(|| format!("python_pool.py {workload} printed no JSON: {stdout:?}"))
+        .with_context(|| format!("{workload} printed no JSON: {stdout:?}"))
 }
 
 /// A number from the answer.
-fn number(answer: &Value, field: &str) -> Result<f64> {
+pub fn number(answer: &Value, field: &str) -> Result<f64> {
     answer[field].as_f64().with_context(|| format!("no number `{field}` in {answer}"))
 }
 
@@ -84,7 +99,7 @@ fn flag(answer: &Value, field: &str) -> Result<bool> {
 }
 
 /// Checks that Python ran the same amount of work as wasmpool.
-fn expect_count(answer: &Value, field: &str, expected: usize) -> Result<()> {
+pub fn expect_count(answer: &Value, field: &str, expected: usize) -> Result<()> {
     let got = number(answer, field)?;
     ensure!(got == expected as f64, "Python ran {got} {field}, wasmpool {expected}");
     Ok(())

@@ -1,6 +1,7 @@
 //! The results of a run and their table: per row, the median with min and max over the
-//! repetitions on each side, the ratio wasmpool/Python of the medians, the target and
-//! whether wasmpool's median met it.
+//! repetitions on each side (wasmpool, Python's `multiprocessing.Pool`, Celery), the ratios
+//! wasmpool/Python and wasmpool/Celery of the medians, the target and whether wasmpool's
+//! median met it.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -13,6 +14,8 @@ use crate::stats::Spread;
 pub enum Side {
     Wasmpool,
     Python,
+    /// Celery with a Redis broker and result backend (W1, W2, W3).
+    Celery,
 }
 
 impl Side {
@@ -20,6 +23,7 @@ impl Side {
         match self {
             Side::Wasmpool => "wasmpool",
             Side::Python => "Python",
+            Side::Celery => "Celery",
         }
     }
 }
@@ -43,6 +47,10 @@ pub enum Target {
     AtMost(f64, &'static str),
     /// Strictly below this.
     Below(f64, &'static str),
+    /// At least this.
+    AtLeast(f64, &'static str),
+    /// At most the median of another row of the same workload (its key) plus this many µs.
+    AtMostRowPlus(&'static str, f64),
     /// A check that must hold in every run.
     Always,
 }
@@ -76,28 +84,39 @@ impl Results {
     fn get(&self, row: &Row, side: Side) -> &[f64] {
         self.samples.get(&(row.workload, side, row.key)).map_or(&[], Vec::as_slice)
     }
+
+    /// The median of wasmpool's numbers under `key` for `workload`.
+    fn median(&self, workload: Workload, key: &'static str) -> Option<f64> {
+        let values = self.samples.get(&(workload, Side::Wasmpool, key))?;
+        Spread::of(values).map(|s| s.median)
+    }
 }
 
 /// The table in Markdown, followed by the notes and the failures if any.
 pub fn table(rows: &[Row], results: &Results) -> String {
     let mut out = String::from(
         "| | metric | wasmpool median (min–max) | Python median (min–max) \
-         | wasmpool/Python | target | |\n|---|---|---|---|---|---|---|\n",
+         | wasmpool/Python | Celery median (min–max) | wasmpool/Celery | target | |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
     );
+    let times = |r: Option<f64>| r.map_or("—".into(), |r| format!("{}×", number(r)));
     for row in rows {
         let ours = results.get(row, Side::Wasmpool);
-        let theirs = results.get(row, Side::Python);
-        let ratio = ratio(row, ours, theirs);
+        let python = results.get(row, Side::Python);
+        let celery = results.get(row, Side::Celery);
+        let ratio = ratio(row, ours, python);
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             row.workload.id(),
             row.label,
             cell(row.unit, ours),
-            if row.workload.has_python() { cell(row.unit, theirs) } else { "—".into() },
-            ratio.map_or("—".into(), |r| format!("{}×", number(r))),
+            other_side(row.workload.has_python(), row.unit, python),
+            times(ratio),
+            other_side(row.workload.has_celery(), row.unit, celery),
+            times(self::ratio(row, ours, celery)),
             target(row.target),
-            verdict(row, ours, ratio),
+            verdict(row, ours, ratio, results),
         );
     }
     if !results.notes.is_empty() {
@@ -123,6 +142,12 @@ fn ratio(row: &Row, ours: &[f64], theirs: &[f64]) -> Option<f64> {
     (theirs.median != 0.0).then(|| ours.median / theirs.median)
 }
 
+/// A peer's cell: "—" where the peer does not run the workload or reports no such number
+/// (W2's `fdatasync` rows are wasmpool's alone; a failed run is listed under the table).
+fn other_side(runs: bool, unit: Unit, values: &[f64]) -> String {
+    if runs && !values.is_empty() { cell(unit, values) } else { "—".into() }
+}
+
 fn cell(unit: Unit, values: &[f64]) -> String {
     let Some(spread) = Spread::of(values) else { return "no data".into() };
     match unit {
@@ -143,11 +168,13 @@ fn target(target: Target) -> String {
         Target::RatioAtLeast(x) => format!("≥ {x}× Python"),
         Target::AtMost(x, unit) => format!("≤ {x} {unit}"),
         Target::Below(x, unit) => format!("< {x} {unit}"),
+        Target::AtLeast(x, unit) => format!("≥ {x} {unit}"),
+        Target::AtMostRowPlus(key, plus) => format!("≤ {key} + {plus} µs"),
         Target::Always => "every run".into(),
     }
 }
 
-fn verdict(row: &Row, ours: &[f64], ratio: Option<f64>) -> &'static str {
+fn verdict(row: &Row, ours: &[f64], ratio: Option<f64>, results: &Results) -> &'static str {
     let median = Spread::of(ours).map(|s| s.median);
     let met = match (row.target, median) {
         (Target::None, _) => return "",
@@ -158,6 +185,11 @@ fn verdict(row: &Row, ours: &[f64], ratio: Option<f64>) -> &'static str {
         },
         (Target::AtMost(x, _), Some(m)) => m <= x,
         (Target::Below(x, _), Some(m)) => m < x,
+        (Target::AtLeast(x, _), Some(m)) => m >= x,
+        (Target::AtMostRowPlus(key, plus), Some(m)) => match results.median(row.workload, key) {
+            Some(base) => m <= base + plus,
+            None => return "no data",
+        },
         (Target::Always, _) => ours.iter().all(|v| *v != 0.0),
     };
     if met { "met" } else { "**missed**" }

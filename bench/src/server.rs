@@ -11,6 +11,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// Arguments every `serve` of this run gets (`--serve-args`), for A/B runs of an option.
+pub static SERVE_ARGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
 /// The job states a job ends in.
 pub const ENDED: [&str; 4] = ["succeeded", "failed", "timed_out", "cancelled"];
 
@@ -40,6 +43,17 @@ impl Server {
         workers: usize,
         shared: Option<(&str, &str)>,
     ) -> Result<Server> {
+        Server::start_with(binary, workers, shared, &[]).await
+    }
+
+    /// Like [`Server::start_on`], with `extra` arguments to `serve` (after the harness's
+    /// `--serve-args`, if any).
+    pub async fn start_with(
+        binary: &Path,
+        workers: usize,
+        shared: Option<(&str, &str)>,
+        extra: &[&str],
+    ) -> Result<Server> {
         let data = tempfile::tempdir()?;
         let mut command = Command::new(binary);
         command
@@ -51,6 +65,7 @@ impl Server {
         if let Some((url, node)) = shared {
             command.args(["--store", url, "--node", node]);
         }
+        command.args(SERVE_ARGS.get().map_or(&[][..], Vec::as_slice)).args(extra);
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -71,6 +86,11 @@ impl Server {
         // Keep reading stdout so the server never writes into a closed pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Ok(Server { child, pid, url: url.to_string(), http: reqwest::Client::new(), _data: data })
+    }
+
+    /// The server's data directory (its SQLite database is there).
+    pub fn data_dir(&self) -> &Path {
+        self._data.path()
     }
 
     /// The server process's pid (its workers are other processes).

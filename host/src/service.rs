@@ -24,7 +24,7 @@ use crate::metrics::Metrics;
 use crate::pool::{Pool, PoolConfig};
 use crate::queues::{QueueLimits, Queues, ServiceTaskHost};
 use crate::scheduler::Scheduler;
-use crate::store::{Beat, Location, NodeInfo, Store};
+use crate::store::{Beat, Durability, Location, NodeInfo, Store};
 
 /// How the service is set up.
 #[derive(Clone, Debug)]
@@ -56,6 +56,8 @@ pub struct ServiceConfig {
     pub http: HttpLimits,
     /// `Host` names answered besides the loopback ones (`--allowed-host`).
     pub allowed_hosts: Vec<String>,
+    /// What an answer promises: on disk, or in the database's log (`--sync`).
+    pub durability: Durability,
 }
 
 /// How often old results are purged.
@@ -90,7 +92,7 @@ pub async fn serve(
         lanes: config.lanes.clone(),
         lease: config.liveness.lease,
     };
-    let store = Store::open(&location, &node)
+    let store = Store::open_with(&location, &node, config.durability)
         .await
         .with_context(|| format!("cannot open the job store {}", location.redacted()))?;
     let recovered = store.recover().await?;

@@ -352,3 +352,92 @@ async fn a_closed_stderr_does_not_wedge_the_shutdown() {
     let status = child.wait().unwrap();
     assert!(status.success(), "the drained server exits 0: {status}");
 }
+
+/// `--sync off` answers before the disk has the change, but the change is in the database's
+/// log, which the operating system holds: a SIGKILL of the service loses nothing accepted.
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_off_keeps_accepted_jobs_across_a_sigkill_of_the_service() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(2, data.path(), &["--sync", "off"]);
+    server.upload(artifacts::HELLO, "hello").await;
+    let (status, _) = server.post("/v1/pool/pause", json!({})).await;
+    assert_eq!(status, 200);
+    let mut accepted = Vec::new();
+    for _ in 0..20 {
+        accepted.push(server.submit(Server::job("hello", &[])).await);
+    }
+    accepted
+        .extend(server.submit_batch((0..50).map(|_| Server::job("hello", &[])).collect()).await);
+    server.kill();
+
+    let server = Server::start(2, data.path(), &["--sync", "off"]);
+    let (status, _) = server.post("/v1/pool/resume", json!({})).await;
+    assert_eq!(status, 200);
+    for id in &accepted {
+        let job = server.wait(*id).await;
+        assert_eq!(job["state"], "succeeded", "{job}");
+    }
+    let (_, pool) = server.get("/v1/pool").await;
+    assert_eq!(pool["counts"]["succeeded"], 70, "{pool}");
+}
+
+/// What `--sync` changes: with `on` every answered submission waited for a sync of the
+/// database's log; with `off` none did. Counted with `strace` attached to the service
+/// (skipped, saying so, where strace is missing or cannot attach).
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_on_syncs_every_submission_and_sync_off_none() {
+    let on = syncs_during_submissions("on").await;
+    let off = syncs_during_submissions("off").await;
+    let (Some(on), Some(off)) = (on, off) else {
+        eprintln!("skipped: strace is missing or cannot attach to the service");
+        return;
+    };
+    assert!(on >= SUBMISSIONS, "--sync on: {on} syncs for {SUBMISSIONS} submissions");
+    assert_eq!(off, 0, "--sync off: {off} syncs for {SUBMISSIONS} submissions");
+}
+
+const SUBMISSIONS: usize = 10;
+
+/// `fsync`/`fdatasync` calls the service makes while answering [`SUBMISSIONS`] submissions
+/// one at a time, with the pool paused (so only the submissions write); `None` without strace.
+async fn syncs_during_submissions(sync: &str) -> Option<usize> {
+    use std::io::BufRead;
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(1, data.path(), &["--sync", sync]);
+    server.upload(artifacts::HELLO, "hello").await;
+    let (status, _) = server.post("/v1/pool/pause", json!({})).await;
+    assert_eq!(status, 200);
+    let trace = data.path().join("strace.out");
+    let mut strace = std::process::Command::new("strace")
+        .args(["-f", "-e", "trace=fsync,fdatasync", "-o"])
+        .arg(&trace)
+        .args(["-p", &server.pid().to_string()])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    // strace says "attached" on stderr once it traces every thread.
+    let stderr = strace.stderr.take().expect("piped");
+    let (said, heard) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = said.send(line);
+        }
+    });
+    let attached =
+        heard.recv_timeout(Duration::from_secs(10)).is_ok_and(|line| line.contains("attached"));
+    if !attached {
+        let _ = strace.kill();
+        let _ = strace.wait();
+        return None;
+    }
+    for _ in 0..SUBMISSIONS {
+        server.submit(Server::job("hello", &[])).await;
+    }
+    // SIGINT: strace detaches and writes out what it saw.
+    let pid = rustix::process::Pid::from_raw(strace.id() as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT");
+    let _ = strace.wait();
+    let trace = std::fs::read_to_string(&trace).expect("strace's output");
+    Some(trace.lines().filter(|line| line.contains("sync(")).count())
+}

@@ -44,6 +44,28 @@ async fn a_batch_of_200_jobs_all_succeed() {
     assert_eq!(pool["counts"]["succeeded"], 200);
 }
 
+/// `--host-threads 1`: the whole host on a current-thread runtime still spawns, feeds and
+/// keeps its workers (spawned from the thread that lives as long as the pool) and drains.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_single_threaded_host_runs_jobs_on_its_workers_and_drains() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(2, data.path(), &["--host-threads", "1"]);
+    server.upload(artifacts::HELLO, "hello").await;
+    let ids = server.submit_batch((0..200).map(|_| Server::job("hello", &[])).collect()).await;
+    let mut pids = HashSet::new();
+    for id in ids {
+        let job = server.wait(id).await;
+        assert_eq!(job["state"], "succeeded", "{job}");
+        pids.insert(job["worker_pid"].as_u64().unwrap());
+    }
+    let (_, pool) = server.get("/v1/pool").await;
+    let workers: HashSet<u64> =
+        pool["workers"].as_array().unwrap().iter().map(|w| w["pid"].as_u64().unwrap()).collect();
+    assert!(pids.is_subset(&workers), "jobs ran on {pids:?}, the pool has {workers:?}");
+    assert_eq!(pool["restarts"], 0, "{pool}");
+    assert!(server.terminate().success());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn cancelling_a_queued_job_means_it_never_runs() {
     let data = tempfile::tempdir().unwrap();

@@ -46,7 +46,18 @@ impl CacheOptions {
 /// A multi-threaded runtime: worker processes must be spawned from threads that live as long
 /// as the pool, which the runtime's worker threads do.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    runtime_with(0)
+}
+
+/// A runtime of `threads` threads: 0 for one per core, 1 for a current-thread runtime (its
+/// tasks, the slot drivers that spawn workers among them, run on the thread that blocks on
+/// it, which lives as long as the pool), more for that many worker threads.
+pub fn runtime_with(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    match threads {
+        0 => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+        1 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
+    }
 }
 
 /// Starts a local pool of `workers` processes in a private temporary directory.

@@ -16,7 +16,7 @@ use crate::datadir::DataDirError;
 use crate::http::HttpLimits;
 use crate::queues::QueueLimits;
 use crate::service::{ServiceConfig, serve};
-use crate::store::Location;
+use crate::store::{Durability, Location};
 use crate::units::{parse_duration, parse_size};
 use wasmpool_protocol::validate::{DEFAULT_LANE, check_name};
 
@@ -140,6 +140,31 @@ pub struct ServeCommand {
     /// How long a put waits for room in a full queue before it fails.
     #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "10s")]
     queue_put_timeout: Duration,
+    /// `on`: an accepted job (any answered change) is on disk, safe against a power loss.
+    /// `off`: it is in the database's log, handed to the operating system but not synced:
+    /// safe against a crash or kill of the service, not against a power loss or an OS crash
+    /// (nor, on PostgreSQL, a crash of the database server): SQLite `synchronous=NORMAL`,
+    /// PostgreSQL `synchronous_commit=off`.
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_sync)]
+    sync: Durability,
+    /// Threads of the service's own async runtime (HTTP, dispatcher, worker supervision):
+    /// 0 one per core, 1 everything on one thread (fewer cross-thread wake-ups), N that many.
+    /// Workers are processes of their own whatever this says.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_HOST_THREADS)]
+    host_threads: usize,
+}
+
+/// `--host-threads` unless told: one per core, as before the option. One thread used less
+/// host CPU per job in an A/B on a loaded machine (bench/RESULTS.md), not conclusively; a
+/// quiet `bench/run --serve-args '--host-threads 1'` next to a plain run decides.
+const DEFAULT_HOST_THREADS: usize = 0;
+
+fn parse_sync(text: &str) -> Result<Durability, String> {
+    match text {
+        "on" => Ok(Durability::Disk),
+        "off" => Ok(Durability::Log),
+        _ => Err(format!("`{text}` is not on or off")),
+    }
 }
 
 impl ServeCommand {
@@ -149,7 +174,7 @@ impl ServeCommand {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         let config = self.config()?;
         raise_open_file_limit();
-        let runtime = super::local::runtime()?;
+        let runtime = super::local::runtime_with(self.host_threads)?;
         let result = runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind(self.listen)
                 .await
@@ -182,6 +207,9 @@ impl ServeCommand {
             return Err(usage("the default timeout and memory must not exceed their maxima"));
         }
         let lanes = self.lanes()?;
+        if self.host_threads > 1024 {
+            return Err(usage("--host-threads must be from 0 (one per core) to 1024"));
+        }
         if self.heartbeat.is_zero() || self.lease < self.heartbeat * 2 {
             return Err(usage(
                 "--lease must be at least twice --heartbeat (a host must be able to miss one)",
@@ -241,6 +269,7 @@ impl ServeCommand {
                 max_connections: self.max_connections,
             },
             allowed_hosts: self.allowed_hosts.clone(),
+            durability: self.sync,
         })
     }
 }

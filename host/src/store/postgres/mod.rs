@@ -15,16 +15,16 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 use tokio_util::sync::CancellationToken;
 
 use super::announce::Announce;
 use super::rows::{self, micros};
 use super::{
-    Attempt, Beat, Cancel, Change, Claimed, Finished, Heard, JobBrief, JobEvent, JobFilter, JobId,
-    JobRecord, LaneCount, ModuleRecord, NewJob, NodeInfo, NodeRecord, Recovered, Rescued, Result,
-    Running, StoreError,
+    Attempt, Beat, Cancel, Change, Claimed, Durability, Finished, Heard, JobBrief, JobEvent,
+    JobFilter, JobId, JobRecord, LaneCount, ModuleRecord, NewJob, NodeInfo, NodeRecord, Recovered,
+    Rescued, Result, Running, StoreError,
 };
 use crate::job::ModuleKind;
 use crate::wire::JobState;
@@ -103,12 +103,25 @@ impl Changes {
 
 impl PgStore {
     /// Connects, applies the schema (safely while other hosts start too: sqlx's migrator
-    /// holds an advisory lock), joins the cluster as `node` and starts listening.
-    pub async fn open(url: &str, node: &NodeInfo, announce: Announce) -> Result<PgStore> {
+    /// holds an advisory lock), joins the cluster as `node` and starts listening. With
+    /// [`Durability::Log`] every connection of this host commits with `synchronous_commit =
+    /// off`: a commit is answered once it is in the WAL buffers, and written within the WAL
+    /// writer's delay (a crash of PostgreSQL or its machine may lose that much; of this host,
+    /// nothing).
+    pub async fn open_with(
+        url: &str,
+        node: &NodeInfo,
+        announce: Announce,
+        durability: Durability,
+    ) -> Result<PgStore> {
+        let mut options: PgConnectOptions = url.parse()?;
+        if durability == Durability::Log {
+            options = options.options([("synchronous_commit", "off")]);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect(url)
+            .connect_with(options)
             .await?;
         sqlx::migrate!("host/src/store/postgres/migrations").run(&pool).await?;
         let paused: bool =

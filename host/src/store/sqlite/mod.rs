@@ -2,7 +2,8 @@
 //!
 //! Every change goes through one writer thread (with its own connection) that commits
 //! whatever changes are waiting in a single transaction (group commit): many submissions or
-//! results cost one sync, and each caller is answered only after its change is on disk.
+//! results cost one sync, and each caller is answered only after its change is on disk (or,
+//! with `--sync off`, in the WAL: handed to the OS, not synced).
 //! Reads use a few read-only connections of their own (WAL lets them run beside the writer).
 //! One driver, rusqlite, for all of it: the schema, the writer and the reads.
 
@@ -21,9 +22,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::announce::Announce;
 use super::{
-    Attempt, Cancel, Change, Claimed, Finished, Fired, JobBrief, JobFilter, JobId, JobRecord,
-    LaneCount, ModuleRecord, NewJob, NewSchedule, Recovered, Result, Running, ScheduleChange,
-    ScheduleRecord, StoreError, Tick,
+    Attempt, Cancel, Change, Claimed, Durability, Finished, Fired, JobBrief, JobFilter, JobId,
+    JobRecord, LaneCount, ModuleRecord, NewJob, NewSchedule, Recovered, Result, Running,
+    ScheduleChange, ScheduleRecord, StoreError, Tick,
 };
 use crate::job::ModuleKind;
 use crate::wire::JobState;
@@ -46,8 +47,19 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies the schema; jobs this host
-    /// claims are marked with `node`.
+    /// claims are marked with `node`. Answers wait for the disk ([`Durability::Disk`]).
+    #[cfg(test)]
     pub async fn open(path: &Path, node: &str, announce: Announce) -> Result<SqliteStore> {
+        SqliteStore::open_with(path, node, announce, Durability::Disk).await
+    }
+
+    /// [`SqliteStore::open`] with the durability of the answers given to clients.
+    pub async fn open_with(
+        path: &Path,
+        node: &str,
+        announce: Announce,
+        durability: Durability,
+    ) -> Result<SqliteStore> {
         let path = path.to_path_buf();
         // The schema, and the counts the writer keeps from here on, on the writer's
         // connection before anyone reads; then the readers.
@@ -68,7 +80,7 @@ impl SqliteStore {
         let events = Events { announce, counts: counts.clone(), node: node.to_string() };
         std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer::run(writer, queue, events))
+            .spawn(move || writer::run(writer, queue, events, durability))
             .map_err(|e| StoreError::CommitFailed(format!("starting the writer thread: {e}")))?;
         Ok(SqliteStore { reads, writes, counts })
     }

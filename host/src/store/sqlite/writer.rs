@@ -17,8 +17,8 @@ use crate::job::ModuleKind;
 use crate::store::announce::{self, Announce};
 use crate::store::rows::{self, JobRecord, ModuleRecord, Positioned, micros};
 use crate::store::{
-    Attempt, Cancel, Change, Claimed, Finished, Fired, JobEvent, JobId, NewJob, NewSchedule,
-    Recovered, Result, Running, ScheduleChange, ScheduleRecord, StoreError, Tick,
+    Attempt, Cancel, Change, Claimed, Durability, Finished, Fired, JobEvent, JobId, NewJob,
+    NewSchedule, Recovered, Result, Running, ScheduleChange, ScheduleRecord, StoreError, Tick,
 };
 use crate::wire::JobState;
 
@@ -238,8 +238,16 @@ fn hold<T: Send + 'static>(reply: Reply<T>, result: Result<T>) -> Pending {
     })
 }
 
-/// Runs until every store handle is dropped. Blocking: give it a thread of its own.
-pub fn run(mut db: Connection, mut queue: mpsc::Receiver<Write>, events: Events) {
+/// Runs until every store handle is dropped. Blocking: give it a thread of its own. With
+/// [`Durability::Log`] no group is synced: every commit is answered once its frames are in
+/// the WAL file (written, so a crash of this process keeps them), and the OS writes them
+/// back when it will; SQLite still syncs at each checkpoint.
+pub fn run(
+    mut db: Connection,
+    mut queue: mpsc::Receiver<Write>,
+    events: Events,
+    durability: Durability,
+) {
     let mut synced = None;
     while let Some(first) = queue.blocking_recv() {
         let mut group = vec![first];
@@ -248,7 +256,7 @@ pub fn run(mut db: Connection, mut queue: mpsc::Receiver<Write>, events: Events)
         {
             group.push(write);
         }
-        let sync = group.iter().any(Write::must_reach_disk);
+        let sync = durability == Durability::Disk && group.iter().any(Write::must_reach_disk);
         if synced != Some(sync) && set_synchronous(&db, sync) {
             synced = Some(sync);
         }
