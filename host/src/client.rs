@@ -9,8 +9,8 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 use crate::wire::{
-    Accepted, BatchAccepted, BatchRequest, ErrorBody, JobPage, JobRequest, JobState, JobView,
-    ModuleView, NodeView, PoolView, QueueView,
+    Accepted, BatchAccepted, BatchRequest, BulkResult, ErrorBody, JobPage, JobRequest, JobSelector,
+    JobState, JobView, ModuleView, NodeView, PoolView, QueueView,
 };
 
 /// Bound on any one request, so a hung server cannot hang the caller for ever.
@@ -103,10 +103,8 @@ pub fn parse_server(server: &str) -> Result<Url, ClientError> {
 /// Which jobs [`Client::jobs`] lists; every field narrows the list.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JobFilter {
-    /// Only jobs in this state.
-    pub state: Option<JobState>,
-    /// Only jobs of this module (hash or name).
-    pub module: Option<String>,
+    /// The filters (state, module, node, …).
+    pub select: JobSelector,
     /// At most this many jobs (the server has its own default and maximum).
     pub limit: Option<u32>,
     /// Continue after a previous page's `next_cursor`.
@@ -259,9 +257,16 @@ impl Client {
     fn jobs_url(&self, filter: &JobFilter) -> Url {
         let mut url = self.url(&["jobs"]);
         let limit = filter.limit.map(|limit| limit.to_string());
+        let select = &filter.select;
         let query = [
-            ("state", filter.state.map(JobState::as_str)),
-            ("module", filter.module.as_deref()),
+            ("state", select.state.map(JobState::as_str)),
+            ("module", select.module.as_deref()),
+            ("node", select.node.as_deref()),
+            ("schedule", select.schedule.as_deref()),
+            ("name", select.name.as_deref()),
+            ("q", select.q.as_deref()),
+            ("submitted_after", select.submitted_after.as_deref()),
+            ("submitted_before", select.submitted_before.as_deref()),
             ("limit", limit.as_deref()),
             ("cursor", filter.cursor.as_deref()),
         ];
@@ -277,6 +282,16 @@ impl Client {
     /// Queues an ended job again.
     pub async fn retry(&self, id: i64) -> Result<Accepted, ClientError> {
         self.json(self.request(Method::POST, self.url(&["jobs", &id.to_string(), "retry"]))).await
+    }
+
+    /// Queues again every failed, timed-out or cancelled job the filter selects.
+    pub async fn retry_matching(&self, select: &JobSelector) -> Result<BulkResult, ClientError> {
+        self.json(self.request(Method::POST, self.url(&["jobs", "retry"])).json(select)).await
+    }
+
+    /// Cancels every queued or running job the filter selects.
+    pub async fn cancel_matching(&self, select: &JobSelector) -> Result<BulkResult, ClientError> {
+        self.json(self.request(Method::POST, self.url(&["jobs", "cancel"])).json(select)).await
     }
 
     /// The pool at a glance.
@@ -486,14 +501,20 @@ mod tests {
     #[test]
     fn job_filters_become_a_query() {
         let client = Client::new("http://h", None).expect("valid URL");
-        let filter = JobFilter {
+        let select = JobSelector {
             state: Some(JobState::TimedOut),
             module: Some("a&b".into()),
-            limit: Some(5),
-            cursor: None,
+            q: Some("night ly".into()),
+            submitted_after: Some("2025-01-02T03:04:05+01:00".into()),
+            ..JobSelector::default()
         };
+        let filter = JobFilter { select, limit: Some(5), cursor: None };
         let url = client.jobs_url(&filter);
-        assert_eq!(url.as_str(), "http://h/v1/jobs?state=timed_out&module=a%26b&limit=5");
+        assert_eq!(
+            url.as_str(),
+            "http://h/v1/jobs?state=timed_out&module=a%26b&q=night+ly\
+             &submitted_after=2025-01-02T03%3A04%3A05%2B01%3A00&limit=5"
+        );
         assert_eq!(client.jobs_url(&JobFilter::default()).as_str(), "http://h/v1/jobs");
     }
 

@@ -74,6 +74,8 @@ conformance!(
     only_the_current_attempt_of_a_job_may_use_the_queues,
 );
 
+mod bulk;
+
 const HASH: &str = "abababababababababababababababababababababababababababababababab";
 
 async fn with_module(store: &Store) {

@@ -145,7 +145,10 @@ pub async fn check_content_type(request: Request, next: Next) -> Result<Response
     if changes_state(request.method()) {
         let route = request.extensions().get::<MatchedPath>().map_or("", MatchedPath::as_str);
         let accepts = match (request.method(), route) {
-            (&Method::POST, "/v1/jobs" | "/v1/jobs/batch") => Accepts::Json,
+            (
+                &Method::POST,
+                "/v1/jobs" | "/v1/jobs/batch" | "/v1/jobs/retry" | "/v1/jobs/cancel",
+            ) => Accepts::Json,
             (&Method::POST, "/v1/modules" | "/v1/run") => Accepts::Module,
             (&Method::POST, "/v1/queues/{name}") => Accepts::Bytes,
             _ => Accepts::Nothing,

@@ -8,8 +8,10 @@ use base64::engine::general_purpose::STANDARD;
 use std::collections::{BTreeMap, HashMap};
 
 use crate::pool::{Snapshot, WorkerInfo, WorkerState};
-use crate::store::{JobBrief, JobId, JobRecord, ModuleRecord, NodeRecord};
-use crate::wire::{JobState, JobView, ModuleView, NodeView, PoolView, ProgressView, WorkerView};
+use crate::store::{AttemptRecord, JobBrief, JobId, JobRecord, ModuleRecord, NodeRecord};
+use crate::wire::{
+    AttemptView, JobState, JobView, ModuleView, NodeView, PoolView, ProgressView, WorkerView,
+};
 
 /// RFC 3339 with microseconds, UTC.
 pub fn timestamp(time: SystemTime) -> String {
@@ -40,8 +42,8 @@ fn progress((percent, message): (u8, String)) -> ProgressView {
     ProgressView { percent, message }
 }
 
-/// A job as the API shows it.
-pub fn job(record: JobRecord) -> JobView {
+/// A job as the API shows it, with the history of its ended attempts.
+pub fn job(record: JobRecord, history: Vec<AttemptRecord>) -> JobView {
     let (stdout, stdout_base64) = text_or_base64(&record.stdout);
     let (stderr, stderr_base64) = text_or_base64(&record.stderr);
     JobView {
@@ -78,6 +80,20 @@ pub fn job(record: JobRecord) -> JobView {
         node: record.node,
         schedule: record.schedule,
         scheduled_for: record.schedule_tick.map(timestamp),
+        attempts_history: history.into_iter().map(attempt).collect(),
+    }
+}
+
+fn attempt(record: AttemptRecord) -> AttemptView {
+    AttemptView {
+        attempt: record.attempt,
+        node: record.node,
+        worker_pid: record.worker_pid,
+        started_at: timestamp(record.started_at),
+        finished_at: timestamp(record.finished_at),
+        state: record.state,
+        exit_code: record.exit_code,
+        error: record.error,
     }
 }
 

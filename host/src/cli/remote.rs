@@ -215,6 +215,7 @@ pub fn sample_job(id: i64, state: crate::wire::JobState) -> crate::wire::JobView
         node: None,
         schedule: None,
         scheduled_for: None,
+        attempts_history: Vec::new(),
     }
 }
 

@@ -19,11 +19,12 @@ use sqlx::{Postgres, Row, Transaction};
 use tokio_util::sync::CancellationToken;
 
 use super::announce::Announce;
+use super::filter::{self, Dialect, Value};
 use super::rows::{self, micros};
 use super::{
-    Attempt, Beat, Cancel, Change, Claimed, Finished, Heard, JobBrief, JobEvent, JobFilter, JobId,
-    JobRecord, ModuleRecord, NewJob, NodeInfo, NodeRecord, Recovered, Rescued, Result, Running,
-    StoreError,
+    Attempt, AttemptRecord, Beat, Bulk, Cancel, Change, Claimed, Finished, Heard, JobBrief,
+    JobEvent, JobFilter, JobId, JobRecord, ModuleRecord, NewJob, NodeInfo, NodeRecord, Recovered,
+    Rescued, Result, Running, StoreError,
 };
 use crate::job::ModuleKind;
 use crate::wire::JobState;
@@ -44,6 +45,8 @@ const MODULES: &str = include_str!("sql/modules.sql");
 const JOBS: &str = include_str!("sql/jobs.sql");
 const BRIEFS: &str = include_str!("sql/briefs.sql");
 const RETRY: &str = include_str!("sql/retry.sql");
+const CANCEL: &str = include_str!("sql/cancel.sql");
+const ATTEMPTS: &str = include_str!("sql/attempts.sql");
 const NODES: &str = include_str!("sql/nodes.sql");
 const QUEUE_TAKE: &str = include_str!("sql/queue_take.sql");
 
@@ -173,10 +176,12 @@ impl PgStore {
     /// Announces the transaction's changes to the other hosts (delivered at commit), commits,
     /// then announces them here.
     async fn commit(&self, mut tx: Transaction<'_, Postgres>, changes: Changes) -> Result<()> {
-        for payload in listen::payloads(self.me(), &changes.jobs, &changes.queues, changes.paused) {
-            sqlx::query("SELECT pg_notify($1, $2)")
+        let payloads = listen::payloads(self.me(), &changes.jobs, &changes.queues, changes.paused);
+        // One statement however many payloads: a bulk action's 100k transitions are 500.
+        if !payloads.is_empty() {
+            sqlx::query("SELECT pg_notify($1, payload) FROM UNNEST($2::TEXT[]) AS payload")
                 .bind(listen::CHANNEL)
-                .bind(payload)
+                .bind(payloads)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -456,13 +461,7 @@ impl PgStore {
         if state.is_terminal() {
             return Ok(Cancel::AlreadyEnded(state));
         }
-        sqlx::query(
-            "UPDATE jobs SET state = 'cancelled', finished_at = wasmpool_now(), error = 'cancelled'
-             WHERE id = $1",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(&CANCEL.replace("{where}", "id = $1")).bind(id).execute(&mut *tx).await?;
         let mut changes = Changes::default();
         changes.moved(id, JobState::Cancelled);
         self.commit(tx, changes).await?;
@@ -475,11 +474,58 @@ impl PgStore {
         if !state.can_become(JobState::Queued) || state == JobState::Running {
             return Ok(Change::Refused(state));
         }
-        sqlx::query(RETRY).bind(id).execute(&mut *tx).await?;
+        sqlx::query(&RETRY.replace("{where}", "id = $1")).bind(id).execute(&mut *tx).await?;
         let mut changes = Changes::default();
         changes.moved(id, JobState::Queued);
         self.commit(tx, changes).await?;
         Ok(Change::Done)
+    }
+
+    /// Cancels the selected queued, then running, jobs.
+    pub async fn cancel_matching(&self, filter: &JobFilter) -> Result<Bulk> {
+        let states = [JobState::Queued, JobState::Running];
+        self.change_matching(filter, CANCEL, &states, JobState::Cancelled).await
+    }
+
+    /// Queues the selected ended jobs again.
+    pub async fn retry_matching(&self, filter: &JobFilter) -> Result<Bulk> {
+        let states = [JobState::Failed, JobState::TimedOut, JobState::Cancelled];
+        self.change_matching(filter, RETRY, &states, JobState::Queued).await
+    }
+
+    /// Runs `template` on the jobs the filter selects, one statement per state of `states`
+    /// it allows (so each changed job's former state is known), in one transaction. Each
+    /// statement is as long as the filter, not as the list of jobs it changes; its row
+    /// locks last until the commit.
+    async fn change_matching(
+        &self,
+        filter: &JobFilter,
+        template: &str,
+        states: &[JobState],
+        to: JobState,
+    ) -> Result<Bulk> {
+        let mut tx = self.pool().begin().await?;
+        let clause = filter::clause(filter, Dialect::Postgres, 1);
+        let count = format!("SELECT count(*) FROM jobs WHERE {}", clause.sql);
+        let matched: i64 =
+            bind(sqlx::query_scalar(&count), &clause.values).fetch_one(&mut *tx).await?;
+        // $1 is the state; the filter's placeholders follow.
+        let clause = filter::clause(filter, Dialect::Postgres, 2);
+        let sql = template.replace("{where}", &format!("state = $1 AND {}", clause.sql));
+        let mut changed = Vec::new();
+        let mut changes = Changes::default();
+        for &state in states.iter().filter(|&&state| filter.state.is_none_or(|only| only == state))
+        {
+            let query = sqlx::query_scalar::<_, i64>(&sql).bind(state.as_str());
+            let ids = bind(query, &clause.values).fetch_all(&mut *tx).await?;
+            for id in ids {
+                changes.moved(id, to);
+                changed.push((id, state));
+            }
+        }
+        self.commit(tx, changes).await?;
+        self.forget_counts();
+        Ok(Bulk { matched: (matched.max(0) as u64).max(changed.len() as u64), changed })
     }
 
     pub async fn delete_job(&self, id: JobId) -> Result<Change> {
@@ -489,6 +535,7 @@ impl PgStore {
             return Ok(Change::Refused(state));
         }
         sqlx::query("DELETE FROM jobs WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM attempts WHERE job_id = $1").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         self.forget_counts();
         Ok(Change::Done)
@@ -512,8 +559,13 @@ impl PgStore {
     }
 
     pub async fn purge(&self, cutoff: SystemTime) -> Result<u64> {
+        // The jobs and their histories together, in one statement.
         let purged = sqlx::query(
-            "DELETE FROM jobs WHERE finished_at < $1 AND state NOT IN ('queued', 'running')",
+            "WITH purged AS (
+                 DELETE FROM jobs WHERE finished_at < $1 AND state NOT IN ('queued', 'running')
+                 RETURNING id
+             ), history AS (DELETE FROM attempts WHERE job_id IN (SELECT id FROM purged))
+             SELECT 1 FROM purged",
         )
         .bind(micros(cutoff))
         .execute(self.pool())
@@ -534,14 +586,23 @@ impl PgStore {
     }
 
     pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>> {
-        let found = sqlx::query(JOBS)
-            .bind(filter.state.map(JobState::as_str))
-            .bind(filter.module_hash.as_deref())
-            .bind(filter.before)
-            .bind(i64::from(filter.limit))
-            .fetch_all(self.pool())
-            .await?;
+        let clause = filter::clause(filter, Dialect::Postgres, 2);
+        let sql = JOBS.replace("{filter}", &clause.sql);
+        let query = sqlx::query(&sql).bind(i64::from(filter.limit));
+        let found = bind(query, &clause.values).fetch_all(self.pool()).await?;
         found.iter().map(rows::job).collect()
+    }
+
+    pub async fn attempts(&self, ids: &[JobId]) -> Result<BTreeMap<JobId, Vec<AttemptRecord>>> {
+        let mut history: BTreeMap<JobId, Vec<AttemptRecord>> = BTreeMap::new();
+        if ids.is_empty() {
+            return Ok(history);
+        }
+        for row in sqlx::query(ATTEMPTS).bind(ids).fetch_all(self.pool()).await? {
+            let (id, attempt) = rows::attempt(&row)?;
+            history.entry(id).or_default().push(attempt);
+        }
+        Ok(history)
     }
 
     pub async fn briefs(&self, ids: &[JobId]) -> Result<Vec<JobBrief>> {
@@ -733,7 +794,6 @@ async fn finish(
         Some(_) => JobState::Queued.as_str(),
         None => end.state.as_str(),
     };
-    let ended = |end: &Finished| end.retry_at.is_none();
     let updated: Vec<(i64, String)> = sqlx::query_as(FINISH)
         .bind(ids)
         .bind(numbers)
@@ -741,12 +801,7 @@ async fn finish(
         .bind(finished.iter().map(state).collect::<Vec<_>>())
         .bind(finished.iter().map(|end| end.retry_at.map(micros)).collect::<Vec<_>>())
         .bind(finished.iter().map(|end| micros(end.started_at)).collect::<Vec<_>>())
-        .bind(
-            finished
-                .iter()
-                .map(|end| ended(end).then(|| micros(end.finished_at)))
-                .collect::<Vec<_>>(),
-        )
+        .bind(finished.iter().map(|end| micros(end.finished_at)).collect::<Vec<_>>())
         .bind(finished.iter().map(|end| end.worker_pid.map(i64::from)).collect::<Vec<_>>())
         .bind(finished.iter().map(|end| end.exit_code.map(i64::from)).collect::<Vec<_>>())
         .bind(finished.iter().map(|end| end.stdout.as_slice()).collect::<Vec<_>>())
@@ -756,6 +811,7 @@ async fn finish(
         .bind(finished.iter().map(|end| end.error.as_deref()).collect::<Vec<_>>())
         .bind(finished.iter().map(|end| end.fuel_used.map(|f| f as i64)).collect::<Vec<_>>())
         .bind(finished.iter().map(|end| end.peak_memory_bytes as i64).collect::<Vec<_>>())
+        .bind(finished.iter().map(|end| end.state.as_str()).collect::<Vec<_>>())
         .fetch_all(&mut **tx)
         .await?;
     for (id, state) in updated {
@@ -866,4 +922,42 @@ fn node(row: &PgRow) -> Result<NodeRecord> {
         heartbeat_at: time("heartbeat_at")?,
         state: row.try_get("state")?,
     })
+}
+
+/// Binds a filter's values, in order, after the query's own.
+fn bind<'q, Q: Bindable<'q>>(mut query: Q, values: &'q [Value]) -> Q {
+    for value in values {
+        query = match value {
+            Value::Int(value) => query.bind_value(*value),
+            Value::Text(text) => query.bind_value(text.as_str()),
+        };
+    }
+    query
+}
+
+/// sqlx's query kinds that take bound values (`query`, `query_scalar`).
+trait Bindable<'q>: Sized {
+    fn bind_value<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>;
+}
+
+impl<'q> Bindable<'q> for sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    fn bind_value<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
+    {
+        self.bind(value)
+    }
+}
+
+impl<'q, O> Bindable<'q>
+    for sqlx::query::QueryScalar<'q, Postgres, O, sqlx::postgres::PgArguments>
+{
+    fn bind_value<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
+    {
+        self.bind(value)
+    }
 }

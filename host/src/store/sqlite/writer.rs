@@ -12,13 +12,13 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, TransactionBehavior, params, params_from_iter};
 use tokio::sync::{mpsc, oneshot};
 
-use super::reads;
+use super::{bulk, reads};
 use crate::job::ModuleKind;
 use crate::store::announce::{self, Announce};
 use crate::store::rows::{self, JobRecord, ModuleRecord, Positioned, micros};
 use crate::store::{
-    Attempt, Cancel, Change, Claimed, Finished, JobEvent, JobId, NewJob, Recovered, Result,
-    Running, StoreError,
+    Attempt, Bulk, Cancel, Change, Claimed, Finished, JobEvent, JobFilter, JobId, NewJob,
+    Recovered, Result, Running, StoreError,
 };
 use crate::wire::JobState;
 
@@ -57,6 +57,14 @@ pub enum Write {
     Retry {
         id: JobId,
         reply: Reply<Change>,
+    },
+    CancelMatching {
+        filter: JobFilter,
+        reply: Reply<Bulk>,
+    },
+    RetryMatching {
+        filter: JobFilter,
+        reply: Reply<Bulk>,
     },
     DeleteJob {
         id: JobId,
@@ -139,7 +147,7 @@ pub struct Changes {
 }
 
 impl Changes {
-    fn moved(&mut self, id: JobId, from: Option<JobState>, to: JobState) {
+    pub(super) fn moved(&mut self, id: JobId, from: Option<JobState>, to: JobState) {
         self.jobs.push(JobEvent { id, state: to });
         self.counts.push((from, Some(to)));
     }
@@ -337,6 +345,8 @@ fn apply_failed(write: Write, failure: &Failure) {
         Write::FinishAndClaim { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::Cancel { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::Retry { reply, .. } => drop(reply.send(Err(fail(failure)))),
+        Write::CancelMatching { reply, .. } => drop(reply.send(Err(fail(failure)))),
+        Write::RetryMatching { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::DeleteJob { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::Release { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::Recover { reply } => drop(reply.send(Err(fail(failure)))),
@@ -376,6 +386,12 @@ fn apply(
         }
         Write::Cancel { id, reply } => answer!(reply, cancel(db, id, changed)),
         Write::Retry { id, reply } => answer!(reply, retry(db, id, changed)),
+        Write::CancelMatching { filter, reply } => {
+            answer!(reply, bulk::cancel_matching(db, &filter, now(), changed))
+        }
+        Write::RetryMatching { filter, reply } => {
+            answer!(reply, bulk::retry_matching(db, &filter, now(), changed))
+        }
         Write::DeleteJob { id, reply } => answer!(reply, delete_job(db, id, changed)),
         Write::Release { attempts, reply } => answer!(reply, release(db, &attempts, changed)),
         Write::Recover { reply } => answer!(reply, recover(db, changed)),
@@ -395,7 +411,7 @@ fn apply(
     }
 }
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     micros(SystemTime::now())
 }
 
@@ -603,8 +619,9 @@ fn claim(
 /// Attempts recorded by one statement at most.
 const FINISH_CHUNK: usize = 32;
 
-/// Records ended attempts: each job ends, or goes back to the queue for a retry.
-fn finish(db: &Connection, finished: &[Finished], changed: &mut Changes) -> Result<()> {
+/// Records ended attempts: each job ends, or goes back to the queue for a retry; each
+/// attempt that was still current joins its job's history.
+fn finish(db: &Connection, finished: &[Finished], node: &str, changed: &mut Changes) -> Result<()> {
     const COLUMNS: usize = 15;
     let next_state = |end: &Finished| match end.retry_at {
         Some(_) => JobState::Queued,
@@ -650,10 +667,45 @@ fn finish(db: &Connection, finished: &[Finished], changed: &mut Changes) -> Resu
             .prepare_cached(&sql)?
             .query_map(params_from_iter(values), |row| row.get::<_, JobId>(0))?
             .collect::<rusqlite::Result<HashSet<_>>>()?;
-        for end in chunk.iter().filter(|end| updated.contains(&end.id())) {
+        let current: Vec<&Finished> =
+            chunk.iter().filter(|end| updated.contains(&end.id())).collect();
+        for end in &current {
             changed.moved(end.id(), Some(JobState::Running), next_state(end));
         }
+        keep_attempts(db, &current, node)?;
     }
+    Ok(())
+}
+
+/// Adds ended attempts to their jobs' histories, with one statement.
+fn keep_attempts(db: &Connection, ended: &[&Finished], node: &str) -> Result<()> {
+    const COLUMNS: usize = 9;
+    if ended.is_empty() {
+        return Ok(());
+    }
+    let mut values = Vec::with_capacity(ended.len() * COLUMNS);
+    for end in ended {
+        values.extend([
+            int(end.id()),
+            int(end.attempt.number.into()),
+            text(node),
+            opt_int(end.worker_pid.map(i64::from)),
+            int(micros(end.started_at)),
+            int(micros(end.finished_at)),
+            text(end.state.as_str()),
+            opt_int(end.exit_code.map(i64::from)),
+            opt_text(end.error.as_deref()),
+        ]);
+    }
+    // An attempt is recorded once (the fencing above); OR IGNORE only keeps a history row
+    // from ever failing the results it travels with.
+    let sql = format!(
+        "INSERT OR IGNORE INTO attempts (job_id, attempt, node, worker_pid, started_at,
+             finished_at, state, exit_code, error)
+         VALUES {}",
+        placeholders(ended.len(), COLUMNS)
+    );
+    db.prepare_cached(&sql)?.execute(params_from_iter(values))?;
     Ok(())
 }
 
@@ -697,7 +749,7 @@ fn finish_and_claim(
     changed: &mut Changes,
 ) -> Result<Claimed> {
     start(db, started)?;
-    finish(db, finished, changed)?;
+    finish(db, finished, wanted.node, changed)?;
     let seen = wanted.queued + changed.queued();
     let jobs = match wanted.limit {
         0 => Vec::new(),
@@ -720,10 +772,7 @@ fn cancel(db: &Connection, id: JobId, changed: &mut Changes) -> Result<Cancel> {
     if state.is_terminal() {
         return Ok(Cancel::AlreadyEnded(state));
     }
-    db.prepare_cached(
-        "UPDATE jobs SET state = 'cancelled', finished_at = ?, error = 'cancelled' WHERE id = ?",
-    )?
-    .execute(params![now(), id])?;
+    db.prepare_cached(&format!("{} WHERE id = ?2", bulk::CANCEL))?.execute(params![now(), id])?;
     changed.moved(id, Some(state), JobState::Cancelled);
     Ok(Cancel::Cancelled(state))
 }
@@ -733,14 +782,7 @@ fn retry(db: &Connection, id: JobId, changed: &mut Changes) -> Result<Change> {
     if !state.can_become(JobState::Queued) || state == JobState::Running {
         return Ok(Change::Refused(state));
     }
-    db.prepare_cached(
-        "UPDATE jobs SET state = 'queued', not_before = ?, max_attempts = max(max_attempts, attempts + 1),
-             started_at = NULL, finished_at = NULL, worker_pid = NULL, exit_code = NULL, stdout = NULL,
-             stderr = NULL, stdout_truncated = 0, stderr_truncated = 0, error = NULL, fuel_used = NULL,
-             peak_memory_bytes = NULL
-         WHERE id = ?",
-    )?
-    .execute(params![now(), id])?;
+    db.prepare_cached(&format!("{} WHERE id = ?2", bulk::RETRY))?.execute(params![now(), id])?;
     changed.moved(id, Some(state), JobState::Queued);
     Ok(Change::Done)
 }
@@ -751,6 +793,7 @@ fn delete_job(db: &Connection, id: JobId, changed: &mut Changes) -> Result<Chang
         return Ok(Change::Refused(state));
     }
     db.prepare_cached("DELETE FROM jobs WHERE id = ?")?.execute([id])?;
+    db.prepare_cached("DELETE FROM attempts WHERE job_id = ?")?.execute([id])?;
     changed.removed(state);
     Ok(Change::Done)
 }
@@ -816,6 +859,11 @@ fn recover(db: &Connection, changed: &mut Changes) -> Result<Recovered> {
 }
 
 fn purge(db: &Connection, cutoff: SystemTime, changed: &mut Changes) -> Result<u64> {
+    db.prepare_cached(
+        "DELETE FROM attempts WHERE job_id IN
+             (SELECT id FROM jobs WHERE finished_at < ? AND state NOT IN ('queued', 'running'))",
+    )?
+    .execute([micros(cutoff)])?;
     let purged = db
         .prepare_cached(
             "DELETE FROM jobs WHERE finished_at < ? AND state NOT IN ('queued', 'running')
