@@ -95,8 +95,8 @@ async fn list_filters_by_time_name_and_search() {
     assert_eq!(listed(&server, "name=nightly").await, [first_late, early[0]]);
     assert_eq!(listed(&server, "q=hour").await, [early[1]]);
     assert_eq!(listed(&server, &format!("q={}", early[0])).await, [early[0]]);
-    assert_eq!(listed(&server, "name=nightly&limit=1").await, [first_late]);
     let (_, page) = server.get("/v1/jobs?name=nightly&limit=1").await;
+    assert_eq!(page["jobs"][0]["id"], first_late, "{page}");
     let cursor = page["next_cursor"].as_str().unwrap().to_string();
     assert_eq!(listed(&server, &format!("name=nightly&cursor={cursor}")).await, [early[0]]);
     // Bulk with a time filter: cancel the early ones only.
