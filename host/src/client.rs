@@ -9,9 +9,9 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 use crate::wire::{
-    Accepted, BatchAccepted, BatchRequest, ErrorBody, JobPage, JobRequest, JobState, JobView,
-    ModulePatch, ModuleView, NodeView, PoolView, QueueView, ScheduleList, SchedulePatch,
-    ScheduleRequest, ScheduleView,
+    Accepted, BatchAccepted, BatchRequest, BulkResult, ErrorBody, JobPage, JobRequest, JobSelector,
+    JobState, JobView, ModulePatch, ModuleView, NodeView, PoolView, QueueView, ScheduleList,
+    SchedulePatch, ScheduleRequest, ScheduleView,
 };
 
 /// Bound on any one request, so a hung server cannot hang the caller for ever.
@@ -104,12 +104,8 @@ pub fn parse_server(server: &str) -> Result<Url, ClientError> {
 /// Which jobs [`Client::jobs`] lists; every field narrows the list.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JobFilter {
-    /// Only jobs in this state.
-    pub state: Option<JobState>,
-    /// Only jobs of this module (hash or name).
-    pub module: Option<String>,
-    /// Only jobs made by this schedule.
-    pub schedule: Option<String>,
+    /// The filters (state, module, node, …).
+    pub select: JobSelector,
     /// At most this many jobs (the server has its own default and maximum).
     pub limit: Option<u32>,
     /// Continue after a previous page's `next_cursor`.
@@ -285,10 +281,17 @@ impl Client {
     fn jobs_url(&self, filter: &JobFilter) -> Url {
         let mut url = self.url(&["jobs"]);
         let limit = filter.limit.map(|limit| limit.to_string());
+        let select = &filter.select;
         let query = [
-            ("state", filter.state.map(JobState::as_str)),
-            ("module", filter.module.as_deref()),
-            ("schedule", filter.schedule.as_deref()),
+            ("state", select.state.map(JobState::as_str)),
+            ("module", select.module.as_deref()),
+            ("lane", select.lane.as_deref()),
+            ("node", select.node.as_deref()),
+            ("schedule", select.schedule.as_deref()),
+            ("name", select.name.as_deref()),
+            ("q", select.q.as_deref()),
+            ("submitted_after", select.submitted_after.as_deref()),
+            ("submitted_before", select.submitted_before.as_deref()),
             ("limit", limit.as_deref()),
             ("cursor", filter.cursor.as_deref()),
         ];
@@ -331,6 +334,16 @@ impl Client {
     /// Queues an ended job again.
     pub async fn retry(&self, id: i64) -> Result<Accepted, ClientError> {
         self.json(self.request(Method::POST, self.url(&["jobs", &id.to_string(), "retry"]))).await
+    }
+
+    /// Queues again every failed, timed-out or cancelled job the filter selects.
+    pub async fn retry_matching(&self, select: &JobSelector) -> Result<BulkResult, ClientError> {
+        self.json(self.request(Method::POST, self.url(&["jobs", "retry"])).json(select)).await
+    }
+
+    /// Cancels every queued or running job the filter selects.
+    pub async fn cancel_matching(&self, select: &JobSelector) -> Result<BulkResult, ClientError> {
+        self.json(self.request(Method::POST, self.url(&["jobs", "cancel"])).json(select)).await
     }
 
     /// The pool at a glance.
@@ -540,17 +553,21 @@ mod tests {
     #[test]
     fn job_filters_become_a_query() {
         let client = Client::new("http://h", None).expect("valid URL");
-        let filter = JobFilter {
+        let select = JobSelector {
             state: Some(JobState::TimedOut),
             module: Some("a&b".into()),
+            lane: Some("slow".into()),
             schedule: Some("nightly".into()),
-            limit: Some(5),
-            cursor: None,
+            q: Some("night ly".into()),
+            submitted_after: Some("2025-01-02T03:04:05+01:00".into()),
+            ..JobSelector::default()
         };
+        let filter = JobFilter { select, limit: Some(5), cursor: None };
         let url = client.jobs_url(&filter);
         assert_eq!(
             url.as_str(),
-            "http://h/v1/jobs?state=timed_out&module=a%26b&schedule=nightly&limit=5"
+            "http://h/v1/jobs?state=timed_out&module=a%26b&lane=slow&schedule=nightly&q=night+ly\
+             &submitted_after=2025-01-02T03%3A04%3A05%2B01%3A00&limit=5"
         );
         assert_eq!(client.jobs_url(&JobFilter::default()).as_str(), "http://h/v1/jobs");
     }

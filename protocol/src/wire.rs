@@ -292,10 +292,80 @@ pub struct JobView {
     /// The lane whose workers run it.
     #[serde(default = "default_lane")]
     pub lane: String,
+    /// Every ended attempt, oldest first (the current attempt's result is also in the
+    /// fields above).
+    #[serde(default)]
+    pub attempts_history: Vec<AttemptView>,
 }
 
 fn default_lane() -> String {
     crate::validate::DEFAULT_LANE.to_string()
+}
+
+/// One ended attempt of a job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AttemptView {
+    /// Its number, 1 for the first.
+    pub attempt: u32,
+    /// The host that ran it.
+    pub node: Option<String>,
+    /// The worker process that ran it.
+    pub worker_pid: Option<u32>,
+    /// When it started on its worker (RFC 3339).
+    pub started_at: String,
+    /// When it ended (RFC 3339).
+    pub finished_at: String,
+    /// How it ended: `succeeded`, `failed`, `timed_out` or `cancelled` (also when the job
+    /// was queued again for another attempt).
+    pub state: JobState,
+    /// The guest's exit code, when it exited.
+    pub exit_code: Option<i32>,
+    /// Why it did not succeed.
+    pub error: Option<String>,
+}
+
+/// Which jobs a bulk action (`POST /v1/jobs/retry`, `POST /v1/jobs/cancel`) acts on: the
+/// list's filters, combined with AND. At least one must be given.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobSelector {
+    /// Only jobs in this state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<JobState>,
+    /// Only jobs of this module (hash or name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+    /// Only jobs of this lane.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lane: Option<String>,
+    /// Only jobs whose current or last attempt ran on this host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Only jobs made by this schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// Only jobs whose name contains this (case-sensitive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Only the job with this id (when all digits) or jobs whose name contains this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+    /// Only jobs submitted at or after this time (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_after: Option<String>,
+    /// Only jobs submitted before this time (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_before: Option<String>,
+}
+
+/// What a bulk action did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BulkResult {
+    /// Jobs the filter selected.
+    pub matched: u64,
+    /// Of those, the jobs retried or cancelled (the others were in states the action does
+    /// not apply to).
+    pub changed: u64,
 }
 
 /// A job's progress report.

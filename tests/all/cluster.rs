@@ -14,7 +14,12 @@ use super::server::Server;
 const FAST: [&str; 4] = ["--heartbeat", "200ms", "--lease", "2s"];
 
 /// A host of the cluster at `url`, named `name`, with its own data directory.
-fn host(url: &str, name: &str, workers: usize, extra: &[&str]) -> (Server, tempfile::TempDir) {
+pub(super) fn host(
+    url: &str,
+    name: &str,
+    workers: usize,
+    extra: &[&str],
+) -> (Server, tempfile::TempDir) {
     let data = tempfile::tempdir().unwrap();
     let mut args = vec!["--store", url, "--node", name];
     args.extend_from_slice(extra);

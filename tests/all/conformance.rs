@@ -79,6 +79,8 @@ conformance!(
     lanes_are_counted_and_served,
 );
 
+mod bulk;
+
 const HASH: &str = "abababababababababababababababababababababababababababababababab";
 
 async fn with_module(store: &Store) {

@@ -95,7 +95,8 @@ impl Followed {
     }
 }
 
-async fn put(server: &Server, queue: &str, item: &str) {
+/// Puts `item` on the named queue through the API.
+pub(super) async fn put(server: &Server, queue: &str, item: &str) {
     let request = server
         .request(reqwest::Method::POST, &format!("/v1/queues/{queue}"))
         .header("content-type", "application/octet-stream")

@@ -2,6 +2,7 @@
 //! Guests come from the `artifacts` crate, whose build script compiles `guest/`.
 
 mod bad_input;
+mod bulk;
 mod cli;
 mod client;
 mod cluster;

@@ -145,7 +145,10 @@ pub async fn check_content_type(request: Request, next: Next) -> Result<Response
     if changes_state(request.method()) {
         let route = request.extensions().get::<MatchedPath>().map_or("", MatchedPath::as_str);
         let accepts = match (request.method(), route) {
-            (&Method::POST, "/v1/jobs" | "/v1/jobs/batch") => Accepts::Json,
+            (
+                &Method::POST,
+                "/v1/jobs" | "/v1/jobs/batch" | "/v1/jobs/retry" | "/v1/jobs/cancel",
+            ) => Accepts::Json,
             (&Method::POST, "/v1/schedules") => Accepts::Json,
             (&Method::PATCH, "/v1/schedules/{name}") => Accepts::Json,
             (&Method::PATCH, "/v1/modules/{id}") => Accepts::Json,

@@ -14,13 +14,15 @@ use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 use wasmpool_protocol::run_query::run_request;
 
-use super::{ApiError, ApiResult, AppState, body, job_id, json, validate, views};
-use crate::store::{Cancel, Change, JobFilter, JobId, JobRecord};
+use super::{ApiError, ApiResult, AppState, body, job_id, json, selector, validate, views};
+use crate::store::{Cancel, Change, JobId, JobRecord};
 use crate::wire::{
-    Accepted, BatchAccepted, BatchRequest, ErrorBody, JobPage, JobRequest, JobState, JobView,
+    Accepted, BatchAccepted, BatchRequest, ErrorBody, JobPage, JobRequest, JobSelector, JobState,
+    JobView,
 };
 
-async fn resolve_module(state: &AppState, id: &str) -> ApiResult<String> {
+/// The hash of a module named by hash or name (404 when there is none).
+pub(super) async fn resolve_module(state: &AppState, id: &str) -> ApiResult<String> {
     match state.store.module(id).await? {
         Some(module) => Ok(module.hash),
         None => Err(ApiError::not_found(format!("no module `{id}`: upload it first"))),
@@ -114,6 +116,13 @@ pub(super) async fn find(state: &AppState, id: JobId) -> ApiResult<JobRecord> {
     state.store.job(id).await?.ok_or_else(|| ApiError::not_found(format!("no job {id}")))
 }
 
+/// A job as the API shows it, with the history of its ended attempts.
+pub(super) async fn view(state: &AppState, job: JobRecord) -> ApiResult<JobView> {
+    let mut history = state.store.attempts(&[job.id]).await?;
+    let attempts = history.remove(&job.id).unwrap_or_default();
+    Ok(views::job(job, attempts))
+}
+
 /// Everything about one job.
 #[utoipa::path(get, path = "/v1/jobs/{id}", params(("id" = i64, Path, minimum = 1)),
     responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -122,7 +131,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<JobView>> {
     let job = find(&state, job_id(&id)?).await?;
-    Ok(Json(with_worker(&state, views::job(job))))
+    Ok(Json(with_worker(&state, view(&state, job).await?)))
 }
 
 /// A running job's worker is known to the pool before the store records it at the end.
@@ -162,7 +171,8 @@ pub async fn wait(
     let id = job_id(&id)?;
     let max = state.limits.max_wait;
     let limit = query.timeout_ms.map_or(max, Duration::from_millis).min(max);
-    Ok(Json(views::job(wait_for_end(&state, id, limit).await?)))
+    let job = wait_for_end(&state, id, limit).await?;
+    Ok(Json(view(&state, job).await?))
 }
 
 /// Waits on the store's events (no thread is held) until the job ends or `limit` passes.
@@ -205,7 +215,7 @@ async fn cancel_job(state: &AppState, id: JobId) -> ApiResult<Result<JobView, Jo
             if was == JobState::Running {
                 state.lanes.cancel(id);
             }
-            Ok(Ok(views::job(find(state, id).await?)))
+            Ok(Ok(view(state, find(state, id).await?).await?))
         }
         Cancel::AlreadyEnded(ended) => Ok(Err(ended)),
     }
@@ -253,7 +263,7 @@ pub async fn cancel_or_delete(
     }
 }
 
-/// Query of a job listing.
+/// Query of a job listing: filters (all optional, combined with AND) and paging.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -263,8 +273,20 @@ pub struct ListQuery {
     state: Option<String>,
     /// Only jobs of this module (hash or name).
     module: Option<String>,
+    /// Only jobs of this lane.
+    lane: Option<String>,
+    /// Only jobs whose current or last attempt ran on this host.
+    node: Option<String>,
     /// Only jobs made by this schedule (by name; a deleted schedule's jobs keep it).
     schedule: Option<String>,
+    /// Only jobs whose name contains this (case-sensitive).
+    name: Option<String>,
+    /// The job with this id (when all digits), or jobs whose name contains this.
+    q: Option<String>,
+    /// Only jobs submitted at or after this time (RFC 3339).
+    submitted_after: Option<String>,
+    /// Only jobs submitted before this time (RFC 3339).
+    submitted_before: Option<String>,
     /// Page size, 1 to 1000 (default 50).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
@@ -297,29 +319,40 @@ pub async fn list(
             }
         },
     };
-    let state_filter = query
-        .state
-        .as_deref()
-        .map(str::parse::<JobState>)
-        .transpose()
-        .map_err(ApiError::bad_request)?;
-    let module_hash = match query.module.as_deref() {
-        Some(module) => Some(resolve_module(&state, module).await?),
-        None => None,
-    };
-    let filter = JobFilter {
-        state: state_filter,
-        module_hash,
+    let selected = JobSelector {
+        state: query
+            .state
+            .as_deref()
+            .map(str::parse::<JobState>)
+            .transpose()
+            .map_err(ApiError::bad_request)?,
+        module: query.module,
+        lane: query.lane,
+        node: query.node,
         schedule: query.schedule,
-        before,
-        limit: limit + 1,
+        name: query.name,
+        q: query.q,
+        submitted_after: query.submitted_after,
+        submitted_before: query.submitted_before,
     };
+    let mut filter = selector::filter(&state, &selected).await?;
+    filter.before = before;
+    filter.limit = limit + 1;
     let mut jobs = state.store.jobs(&filter).await?;
     let next_cursor = (jobs.len() > limit as usize).then(|| {
         jobs.truncate(limit as usize);
         jobs.last().map(|job| job.id.to_string()).unwrap_or_default()
     });
-    Ok(Json(JobPage { jobs: jobs.into_iter().map(views::job).collect(), next_cursor }))
+    let ids: Vec<JobId> = jobs.iter().map(|job| job.id).collect();
+    let mut history = state.store.attempts(&ids).await?;
+    let jobs = jobs
+        .into_iter()
+        .map(|job| {
+            let attempts = history.remove(&job.id).unwrap_or_default();
+            views::job(job, attempts)
+        })
+        .collect();
+    Ok(Json(JobPage { jobs, next_cursor }))
 }
 
 /// Run a failed, timed-out or cancelled job again as a new attempt.
@@ -377,5 +410,5 @@ pub async fn run(
     let (id, _) = state.store.submit(vec![job]).await?[0];
     let job = wait_for_end(&state, id, limit).await?;
     tracing::debug!(job = id, "ran in {:?}", started.elapsed());
-    Ok(Json(views::job(job)))
+    Ok(Json(view(&state, job).await?))
 }

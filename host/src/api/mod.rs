@@ -4,6 +4,7 @@
 
 mod access;
 mod auth;
+mod bulk;
 mod error;
 mod events;
 mod guard;
@@ -14,6 +15,7 @@ mod output;
 mod pool;
 mod queues;
 mod schedules;
+mod selector;
 mod validate;
 mod views;
 mod wait;
@@ -189,6 +191,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(jobs::wait))
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::retry))
+        .routes(routes!(bulk::retry))
+        .routes(routes!(bulk::cancel))
         .routes(routes!(output::output))
         .routes(routes!(jobs::run))
         .routes(routes!(pool::get))

@@ -10,11 +10,11 @@ use std::collections::{BTreeMap, HashMap};
 use crate::pool::{Snapshot, WorkerInfo, WorkerState};
 use crate::schedule::Timetable;
 use crate::store::{
-    JobBrief, JobId, JobRecord, LaneCount, ModuleRecord, NodeRecord, ScheduleRecord,
+    AttemptRecord, JobBrief, JobId, JobRecord, LaneCount, ModuleRecord, NodeRecord, ScheduleRecord,
 };
 use crate::wire::{
-    JobRequest, JobState, JobView, LaneView, ModuleView, NodeView, PoolView, ProgressView,
-    ScheduleView, WorkerView,
+    AttemptView, JobRequest, JobState, JobView, LaneView, ModuleView, NodeView, PoolView,
+    ProgressView, ScheduleView, WorkerView,
 };
 
 /// RFC 3339 with microseconds, UTC.
@@ -75,8 +75,8 @@ fn progress((percent, message): (u8, String)) -> ProgressView {
     ProgressView { percent, message }
 }
 
-/// A job as the API shows it.
-pub fn job(record: JobRecord) -> JobView {
+/// A job as the API shows it, with the history of its ended attempts.
+pub fn job(record: JobRecord, history: Vec<AttemptRecord>) -> JobView {
     let (stdout, stdout_base64) = text_or_base64(&record.stdout);
     let (stderr, stderr_base64) = text_or_base64(&record.stderr);
     JobView {
@@ -114,6 +114,20 @@ pub fn job(record: JobRecord) -> JobView {
         schedule: record.schedule,
         scheduled_for: record.schedule_tick.map(timestamp),
         lane: record.lane,
+        attempts_history: history.into_iter().map(attempt).collect(),
+    }
+}
+
+fn attempt(record: AttemptRecord) -> AttemptView {
+    AttemptView {
+        attempt: record.attempt,
+        node: record.node,
+        worker_pid: record.worker_pid,
+        started_at: timestamp(record.started_at),
+        finished_at: timestamp(record.finished_at),
+        state: record.state,
+        exit_code: record.exit_code,
+        error: record.error,
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use clap::Args;
 
+use super::filters::FilterArgs;
 use super::remote::{RemoteOptions, ago, between, or_dash, parse_time, short_hash, table};
 use crate::client::JobFilter;
 use crate::units::format_duration;
@@ -17,19 +18,14 @@ use crate::wire::{JobPage, JobState, JobView};
   wasmpool jobs --state failed
   wasmpool jobs --module fib --limit 20
   wasmpool jobs --schedule nightly
+  wasmpool jobs --state failed --lane slow --submitted-after 2025-01-02T00:00:00Z
+  wasmpool jobs -q nightly          (jobs named *nightly*, or job 42 with -q 42)
   wasmpool jobs --cursor 1234      (the next page, as the previous one's last line says)")]
 pub struct JobsCommand {
     #[command(flatten)]
     pub(super) remote: RemoteOptions,
-    /// Only jobs in this state (queued, running, succeeded, failed, timed_out, cancelled).
-    #[arg(long, value_name = "STATE")]
-    state: Option<JobState>,
-    /// Only jobs of this module (hash or name).
-    #[arg(long, value_name = "MODULE")]
-    module: Option<String>,
-    /// Only jobs made by this schedule.
-    #[arg(long, value_name = "NAME")]
-    schedule: Option<String>,
+    #[command(flatten)]
+    filters: FilterArgs,
     /// At most this many jobs.
     #[arg(long, value_name = "N")]
     limit: Option<u32>,
@@ -42,9 +38,7 @@ impl JobsCommand {
     /// Fetches one page and prints it.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         let filter = JobFilter {
-            state: self.state,
-            module: self.module.clone(),
-            schedule: self.schedule.clone(),
+            select: self.filters.selector(),
             limit: self.limit,
             cursor: self.cursor.clone(),
         };

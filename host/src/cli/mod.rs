@@ -4,6 +4,7 @@
 mod cancel;
 mod compile;
 mod completions;
+mod filters;
 mod jobs;
 mod local;
 mod logging;
@@ -76,7 +77,8 @@ pub enum Command {
     Wait(wait::WaitCommand),
     /// Print a job's output; with -f, follow it while the job runs.
     Logs(logs::LogsCommand),
-    /// Cancel a queued or running job; with --delete, remove a job, ended or not.
+    /// Cancel a queued or running job, or every one a filter selects; with --delete, remove
+    /// a job, ended or not.
     Cancel(cancel::CancelCommand),
     /// List jobs, newest first.
     Jobs(jobs::JobsCommand),
@@ -88,7 +90,7 @@ pub enum Command {
     Nodes(nodes::NodesCommand),
     /// Put items on the service's named queues, take them off, list them.
     Queue(queue::QueueCommand),
-    /// Queue an ended job again.
+    /// Queue an ended job again, or every one a filter selects.
     Retry(retry::RetryCommand),
     /// Add, list, remove, pause or resume schedules: jobs submitted at every cron tick.
     Schedule(schedule::ScheduleCommand),

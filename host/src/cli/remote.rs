@@ -216,6 +216,7 @@ pub fn sample_job(id: i64, state: crate::wire::JobState) -> crate::wire::JobView
         schedule: None,
         scheduled_for: None,
         lane: "default".into(),
+        attempts_history: Vec::new(),
     }
 }
 

@@ -10,6 +10,7 @@
 //! contracts, checked by one conformance suite. The store knows nothing of HTTP or workers.
 
 mod announce;
+mod filter;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -236,19 +237,93 @@ pub enum Change {
     Refused(JobState),
 }
 
-/// Which jobs to list.
-#[derive(Clone, Debug, Default)]
+/// Which jobs to list, or to act on in bulk: every field present narrows the selection
+/// (conditions combine with AND); `limit` applies to listing only.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JobFilter {
     /// Only jobs in this state.
     pub state: Option<JobState>,
     /// Only jobs of this module.
     pub module_hash: Option<String>,
+    /// Only jobs of this lane.
+    pub lane: Option<String>,
+    /// Only jobs whose current or last attempt ran on this host.
+    pub node: Option<String>,
     /// Only jobs made by this schedule.
     pub schedule: Option<String>,
+    /// Only jobs whose name contains this (exactly, case and all).
+    pub name: Option<String>,
+    /// Only jobs whose name contains this, or, when it is all digits, whose id it is.
+    pub search: Option<String>,
+    /// Only jobs submitted at or after this.
+    pub submitted_after: Option<SystemTime>,
+    /// Only jobs submitted before this.
+    pub submitted_before: Option<SystemTime>,
     /// Only jobs older than this id (the page cursor).
     pub before: Option<JobId>,
-    /// At most this many.
+    /// At most this many (listing).
     pub limit: u32,
+}
+
+impl JobFilter {
+    /// Whether nothing narrows the selection (every job would match).
+    pub fn selects_everything(&self) -> bool {
+        let JobFilter {
+            state,
+            module_hash,
+            lane,
+            node,
+            schedule,
+            name,
+            search,
+            submitted_after,
+            submitted_before,
+            before,
+            limit: _,
+        } = self;
+        state.is_none()
+            && module_hash.is_none()
+            && lane.is_none()
+            && node.is_none()
+            && schedule.is_none()
+            && name.is_none()
+            && search.is_none()
+            && submitted_after.is_none()
+            && submitted_before.is_none()
+            && before.is_none()
+    }
+}
+
+/// What a bulk action found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Bulk {
+    /// Jobs the filter selected.
+    pub matched: u64,
+    /// The jobs it changed, each with the state it was in (a cancelled job that was
+    /// `running` must be stopped on its host).
+    pub changed: Vec<(JobId, JobState)>,
+}
+
+/// One ended attempt of a job, as kept in its history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttemptRecord {
+    /// Its number (1 for the first).
+    pub attempt: u32,
+    /// The host that ran it.
+    pub node: Option<String>,
+    /// The worker process that ran it.
+    pub worker_pid: Option<u32>,
+    /// When it started on its worker.
+    pub started_at: SystemTime,
+    /// When it ended.
+    pub finished_at: SystemTime,
+    /// How it ended (`succeeded`, `failed`, `timed_out`, `cancelled`), even when the job was
+    /// queued again for another attempt.
+    pub state: JobState,
+    /// The guest's exit code, when it exited.
+    pub exit_code: Option<i32>,
+    /// Why it did not succeed.
+    pub error: Option<String>,
 }
 
 /// A job's state changed (published after the change committed).
@@ -604,6 +679,19 @@ impl Store {
         each!(self, store => store.retry(id).await)
     }
 
+    /// Cancels every queued or running job the filter selects, in one transaction; jobs in
+    /// other states are left alone. The caller stops those that were running on this host
+    /// (other hosts hear of the cancel as of any other).
+    pub async fn cancel_matching(&self, filter: &JobFilter) -> Result<Bulk> {
+        each!(self, store => store.cancel_matching(filter).await)
+    }
+
+    /// Queues again, as a new attempt each, every failed, timed-out or cancelled job the
+    /// filter selects, in one transaction; jobs in other states are left alone.
+    pub async fn retry_matching(&self, filter: &JobFilter) -> Result<Bulk> {
+        each!(self, store => store.retry_matching(filter).await)
+    }
+
     /// Removes an ended job.
     pub async fn delete_job(&self, id: JobId) -> Result<Change> {
         each!(self, store => store.delete_job(id).await)
@@ -639,6 +727,11 @@ impl Store {
     /// Jobs, newest first.
     pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>> {
         each!(self, store => store.jobs(filter).await)
+    }
+
+    /// The ended attempts of these jobs, oldest first per job.
+    pub async fn attempts(&self, ids: &[JobId]) -> Result<BTreeMap<JobId, Vec<AttemptRecord>>> {
+        each!(self, store => store.attempts(ids).await)
     }
 
     /// What the dashboard shows of these jobs (those that exist).

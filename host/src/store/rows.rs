@@ -8,7 +8,7 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use super::schedules::ScheduleRecord;
-use super::{JobId, LaneCount, Result, StoreError};
+use super::{AttemptRecord, JobId, LaneCount, Result, StoreError};
 use crate::job::ModuleKind;
 use crate::wire::JobState;
 
@@ -374,4 +374,19 @@ pub fn in_insert_order(mut ids: Vec<JobId>, inserted: usize) -> Result<Vec<JobId
     }
     ids.sort_unstable();
     Ok(ids)
+}
+
+/// Decodes an `attempts` row (every column): the job it belongs to, and the attempt.
+pub fn attempt(row: &impl Columns) -> Result<(JobId, AttemptRecord)> {
+    let record = AttemptRecord {
+        attempt: required("attempt", narrow(row, "attempt")?)?,
+        node: row.text("node")?,
+        worker_pid: narrow(row, "worker_pid")?,
+        started_at: time(required_int(row, "started_at")?),
+        finished_at: time(required_int(row, "finished_at")?),
+        state: state(&required_text(row, "state")?)?,
+        exit_code: narrow(row, "exit_code")?,
+        error: row.text("error")?,
+    };
+    Ok((required_int(row, "job_id")?, record))
 }

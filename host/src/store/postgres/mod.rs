@@ -20,11 +20,12 @@ use sqlx::{Postgres, Row, Transaction};
 use tokio_util::sync::CancellationToken;
 
 use super::announce::Announce;
+use super::filter::{self, Dialect, Value};
 use super::rows::{self, micros};
 use super::{
-    Attempt, Beat, Cancel, Change, Claimed, Durability, Finished, Heard, JobBrief, JobEvent,
-    JobFilter, JobId, JobRecord, LaneCount, ModuleRecord, NewJob, NodeInfo, NodeRecord, Recovered,
-    Rescued, Result, Running, StoreError,
+    Attempt, AttemptRecord, Beat, Bulk, Cancel, Change, Claimed, Durability, Finished, Heard,
+    JobBrief, JobEvent, JobFilter, JobId, JobRecord, LaneCount, ModuleRecord, NewJob, NodeInfo,
+    NodeRecord, Recovered, Rescued, Result, Running, StoreError,
 };
 use crate::job::ModuleKind;
 use crate::wire::JobState;
@@ -45,9 +46,10 @@ const INSERT: &str = include_str!("sql/insert.sql");
 const INSERT_KEYED: &str = include_str!("sql/insert_keyed.sql");
 const MODULES: &str = include_str!("sql/modules.sql");
 const JOBS: &str = include_str!("sql/jobs.sql");
-const JOBS_OF_SCHEDULE: &str = include_str!("sql/jobs_of_schedule.sql");
 const BRIEFS: &str = include_str!("sql/briefs.sql");
 const RETRY: &str = include_str!("sql/retry.sql");
+const CANCEL: &str = include_str!("sql/cancel.sql");
+const ATTEMPTS: &str = include_str!("sql/attempts.sql");
 const NODES: &str = include_str!("sql/nodes.sql");
 const QUEUE_TAKE: &str = include_str!("sql/queue_take.sql");
 
@@ -208,10 +210,11 @@ impl PgStore {
             changes.schedules,
             changes.freed,
         );
-        for payload in payloads {
-            sqlx::query("SELECT pg_notify($1, $2)")
+        // One statement however many payloads: a bulk action's 100k transitions are 500.
+        if !payloads.is_empty() {
+            sqlx::query("SELECT pg_notify($1, payload) FROM UNNEST($2::TEXT[]) AS payload")
                 .bind(listen::CHANNEL)
-                .bind(payload)
+                .bind(payloads)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -528,15 +531,10 @@ impl PgStore {
         if state.is_terminal() {
             return Ok(Cancel::AlreadyEnded(state));
         }
-        let capped: bool = sqlx::query_scalar(
-            "UPDATE jobs j SET state = 'cancelled', finished_at = wasmpool_now(), error = 'cancelled'
-             WHERE id = $1
-             RETURNING EXISTS (SELECT 1 FROM modules m
-                               WHERE m.hash = j.module_hash AND m.max_running IS NOT NULL)",
-        )
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let (_, capped): (i64, bool) = sqlx::query_as(&CANCEL.replace("{where}", "id = $1"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
         let mut changes = Changes::default();
         changes.moved(id, JobState::Cancelled);
         if capped && state == JobState::Running {
@@ -552,11 +550,62 @@ impl PgStore {
         if !state.can_become(JobState::Queued) || state == JobState::Running {
             return Ok(Change::Refused(state));
         }
-        sqlx::query(RETRY).bind(id).execute(&mut *tx).await?;
+        sqlx::query(&RETRY.replace("{where}", "id = $1")).bind(id).execute(&mut *tx).await?;
         let mut changes = Changes::default();
         changes.moved(id, JobState::Queued);
         self.commit(tx, changes).await?;
         Ok(Change::Done)
+    }
+
+    /// Cancels the selected queued, then running, jobs.
+    pub async fn cancel_matching(&self, filter: &JobFilter) -> Result<Bulk> {
+        let states = [JobState::Queued, JobState::Running];
+        self.change_matching(filter, CANCEL, &states, JobState::Cancelled).await
+    }
+
+    /// Queues the selected ended jobs again.
+    pub async fn retry_matching(&self, filter: &JobFilter) -> Result<Bulk> {
+        let states = [JobState::Failed, JobState::TimedOut, JobState::Cancelled];
+        self.change_matching(filter, RETRY, &states, JobState::Queued).await
+    }
+
+    /// Runs `template` on the jobs the filter selects, one statement per state of `states`
+    /// it allows (so each changed job's former state is known), in one transaction. Each
+    /// statement is as long as the filter, not as the list of jobs it changes; its row
+    /// locks last until the commit.
+    async fn change_matching(
+        &self,
+        filter: &JobFilter,
+        template: &str,
+        states: &[JobState],
+        to: JobState,
+    ) -> Result<Bulk> {
+        let mut tx = self.pool().begin().await?;
+        let clause = filter::clause(filter, Dialect::Postgres, 1);
+        let count = format!("SELECT count(*) FROM jobs WHERE {}", clause.sql);
+        let matched: i64 =
+            bind(sqlx::query_scalar(&count), &clause.values).fetch_one(&mut *tx).await?;
+        // $1 is the state; the filter's placeholders follow.
+        let clause = filter::clause(filter, Dialect::Postgres, 2);
+        let sql = template.replace("{where}", &format!("state = $1 AND {}", clause.sql));
+        let mut changed = Vec::new();
+        let mut changes = Changes::default();
+        for &state in states.iter().filter(|&&state| filter.state.is_none_or(|only| only == state))
+        {
+            let query = sqlx::query_scalar::<_, i64>(&sql).bind(state.as_str());
+            let ids = bind(query, &clause.values).fetch_all(&mut *tx).await?;
+            if to == JobState::Cancelled && state == JobState::Running {
+                // Cancelled running jobs may free slots of capped modules: wake the claims.
+                changes.freed += ids.len() as u64;
+            }
+            for id in ids {
+                changes.moved(id, to);
+                changed.push((id, state));
+            }
+        }
+        self.commit(tx, changes).await?;
+        self.forget_counts();
+        Ok(Bulk { matched: (matched.max(0) as u64).max(changed.len() as u64), changed })
     }
 
     pub async fn delete_job(&self, id: JobId) -> Result<Change> {
@@ -566,6 +615,7 @@ impl PgStore {
             return Ok(Change::Refused(state));
         }
         sqlx::query("DELETE FROM jobs WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM attempts WHERE job_id = $1").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         self.forget_counts();
         Ok(Change::Done)
@@ -589,8 +639,13 @@ impl PgStore {
     }
 
     pub async fn purge(&self, cutoff: SystemTime) -> Result<u64> {
+        // The jobs and their histories together, in one statement.
         let purged = sqlx::query(
-            "DELETE FROM jobs WHERE finished_at < $1 AND state NOT IN ('queued', 'running')",
+            "WITH purged AS (
+                 DELETE FROM jobs WHERE finished_at < $1 AND state NOT IN ('queued', 'running')
+                 RETURNING id
+             ), history AS (DELETE FROM attempts WHERE job_id IN (SELECT id FROM purged))
+             SELECT 1 FROM purged",
         )
         .bind(micros(cutoff))
         .execute(self.pool())
@@ -611,23 +666,23 @@ impl PgStore {
     }
 
     pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>> {
-        // A schedule's jobs are few among many: that filter has a statement of its own, which
-        // walks their index (`jobs_by_schedule`).
-        let query = match &filter.schedule {
-            Some(_) => sqlx::query(JOBS_OF_SCHEDULE),
-            None => sqlx::query(JOBS),
-        };
-        let query = query
-            .bind(filter.state.map(JobState::as_str))
-            .bind(filter.module_hash.as_deref())
-            .bind(filter.before)
-            .bind(i64::from(filter.limit));
-        let query = match &filter.schedule {
-            Some(schedule) => query.bind(schedule),
-            None => query,
-        };
-        let found = query.fetch_all(self.pool()).await?;
+        let clause = filter::clause(filter, Dialect::Postgres, 2);
+        let sql = JOBS.replace("{filter}", &clause.sql);
+        let query = sqlx::query(&sql).bind(i64::from(filter.limit));
+        let found = bind(query, &clause.values).fetch_all(self.pool()).await?;
         found.iter().map(rows::job).collect()
+    }
+
+    pub async fn attempts(&self, ids: &[JobId]) -> Result<BTreeMap<JobId, Vec<AttemptRecord>>> {
+        let mut history: BTreeMap<JobId, Vec<AttemptRecord>> = BTreeMap::new();
+        if ids.is_empty() {
+            return Ok(history);
+        }
+        for row in sqlx::query(ATTEMPTS).bind(ids).fetch_all(self.pool()).await? {
+            let (id, attempt) = rows::attempt(&row)?;
+            history.entry(id).or_default().push(attempt);
+        }
+        Ok(history)
     }
 
     pub async fn briefs(&self, ids: &[JobId]) -> Result<Vec<JobBrief>> {
@@ -868,7 +923,6 @@ async fn finish(
         Some(_) => JobState::Queued.as_str(),
         None => end.state.as_str(),
     };
-    let ended = |end: &Finished| end.retry_at.is_none();
     let updated: Vec<(i64, String, bool)> = sqlx::query_as(FINISH)
         .bind(ids)
         .bind(numbers)
@@ -876,12 +930,7 @@ async fn finish(
         .bind(finished.iter().map(state).collect::<Vec<_>>())
         .bind(finished.iter().map(|end| end.retry_at.map(micros)).collect::<Vec<_>>())
         .bind(finished.iter().map(|end| micros(end.started_at)).collect::<Vec<_>>())
-        .bind(
-            finished
-                .iter()
-                .map(|end| ended(end).then(|| micros(end.finished_at)))
-                .collect::<Vec<_>>(),
-        )
+        .bind(finished.iter().map(|end| micros(end.finished_at)).collect::<Vec<_>>())
         .bind(finished.iter().map(|end| end.worker_pid.map(i64::from)).collect::<Vec<_>>())
         .bind(finished.iter().map(|end| end.exit_code.map(i64::from)).collect::<Vec<_>>())
         .bind(finished.iter().map(|end| end.stdout.as_slice()).collect::<Vec<_>>())
@@ -891,6 +940,7 @@ async fn finish(
         .bind(finished.iter().map(|end| end.error.as_deref()).collect::<Vec<_>>())
         .bind(finished.iter().map(|end| end.fuel_used.map(|f| f as i64)).collect::<Vec<_>>())
         .bind(finished.iter().map(|end| end.peak_memory_bytes as i64).collect::<Vec<_>>())
+        .bind(finished.iter().map(|end| end.state.as_str()).collect::<Vec<_>>())
         .fetch_all(&mut **tx)
         .await?;
     for (id, state, capped) in updated {
@@ -1004,4 +1054,42 @@ fn node(row: &PgRow) -> Result<NodeRecord> {
         heartbeat_at: time("heartbeat_at")?,
         state: row.try_get("state")?,
     })
+}
+
+/// Binds a filter's values, in order, after the query's own.
+fn bind<'q, Q: Bindable<'q>>(mut query: Q, values: &'q [Value]) -> Q {
+    for value in values {
+        query = match value {
+            Value::Int(value) => query.bind_value(*value),
+            Value::Text(text) => query.bind_value(text.as_str()),
+        };
+    }
+    query
+}
+
+/// sqlx's query kinds that take bound values (`query`, `query_scalar`).
+trait Bindable<'q>: Sized {
+    fn bind_value<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>;
+}
+
+impl<'q> Bindable<'q> for sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    fn bind_value<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
+    {
+        self.bind(value)
+    }
+}
+
+impl<'q, O> Bindable<'q>
+    for sqlx::query::QueryScalar<'q, Postgres, O, sqlx::postgres::PgArguments>
+{
+    fn bind_value<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
+    {
+        self.bind(value)
+    }
 }

@@ -53,6 +53,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "schedules",
         sql: include_str!("migrations/0007_schedules.sql"),
     },
+    Migration {
+        version: 8,
+        description: "attempts history",
+        sql: include_str!("migrations/0008_attempts_history.sql"),
+    },
 ];
 
 impl Migration {

@@ -7,6 +7,7 @@
 //! Reads use a few read-only connections of their own (WAL lets them run beside the writer).
 //! One driver, rusqlite, for all of it: the schema, the writer and the reads.
 
+mod bulk;
 mod connect;
 mod migrate;
 mod reads;
@@ -22,9 +23,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::announce::Announce;
 use super::{
-    Attempt, Cancel, Change, Claimed, Durability, Finished, Fired, JobBrief, JobFilter, JobId,
-    JobRecord, LaneCount, ModuleRecord, NewJob, NewSchedule, Recovered, Result, Running,
-    ScheduleChange, ScheduleRecord, StoreError, Tick,
+    Attempt, AttemptRecord, Bulk, Cancel, Change, Claimed, Durability, Finished, Fired, JobBrief,
+    JobFilter, JobId, JobRecord, LaneCount, ModuleRecord, NewJob, NewSchedule, Recovered, Result,
+    Running, ScheduleChange, ScheduleRecord, StoreError, Tick,
 };
 use crate::job::ModuleKind;
 use crate::wire::JobState;
@@ -177,6 +178,16 @@ impl SqliteStore {
         self.write(|reply| Write::Retry { id, reply }).await
     }
 
+    pub async fn cancel_matching(&self, filter: &JobFilter) -> Result<Bulk> {
+        let filter = filter.clone();
+        self.write(|reply| Write::CancelMatching { filter, reply }).await
+    }
+
+    pub async fn retry_matching(&self, filter: &JobFilter) -> Result<Bulk> {
+        let filter = filter.clone();
+        self.write(|reply| Write::RetryMatching { filter, reply }).await
+    }
+
     pub async fn delete_job(&self, id: JobId) -> Result<Change> {
         self.write(|reply| Write::DeleteJob { id, reply }).await
     }
@@ -200,6 +211,11 @@ impl SqliteStore {
     pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>> {
         let filter = filter.clone();
         self.reads.read(move |db| reads::jobs(db, &filter)).await
+    }
+
+    pub async fn attempts(&self, ids: &[JobId]) -> Result<BTreeMap<JobId, Vec<AttemptRecord>>> {
+        let ids = ids.to_vec();
+        self.reads.read(move |db| reads::attempts(db, &ids)).await
     }
 
     pub async fn briefs(&self, ids: &[JobId]) -> Result<Vec<JobBrief>> {
@@ -357,7 +373,7 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         let versions: Vec<i64> = recorded.iter().map(|row| row.0).collect();
-        assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(recorded[4].1, "guest command");
         assert_eq!(recorded[0].4, 1234567, "the rows sqlx wrote are left alone");
         let (_, description, success, checksum, _) = &recorded[3];

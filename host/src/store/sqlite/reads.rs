@@ -7,12 +7,15 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use rusqlite::{Connection, Params, Statement, params};
+use rusqlite::{Connection, Params, Statement, params, params_from_iter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::connect;
+use crate::store::filter::{self, Dialect};
 use crate::store::rows::{self, JobBrief, JobRecord, ModuleRecord, Positioned};
-use crate::store::{JobFilter, JobId, LaneCount, Result, ScheduleRecord, StoreError};
+use crate::store::{
+    AttemptRecord, JobFilter, JobId, LaneCount, Result, ScheduleRecord, StoreError,
+};
 use crate::wire::JobState;
 
 /// Modules with their names as a JSON array.
@@ -101,27 +104,29 @@ pub fn job(db: &Connection, id: JobId) -> Result<Option<JobRecord>> {
 }
 
 pub fn jobs(db: &Connection, filter: &JobFilter) -> Result<Vec<JobRecord>> {
-    // A schedule's jobs are few among many: that filter walks their own index
-    // (`jobs_by_schedule`), which an `?5 IS NULL OR …` would keep the planner from using.
-    let schedule = match filter.schedule {
-        Some(_) => "schedule = ?5",
-        None => "?5 IS NULL",
-    };
-    let mut statement = db.prepare_cached(&format!(
-        "SELECT * FROM jobs
-         WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR module_hash = ?2) AND (?3 IS NULL OR id < ?3)
-             AND {schedule}
-         ORDER BY id DESC LIMIT ?4"
-    ))?;
-    let state = filter.state.map(JobState::as_str);
-    let params = params![
-        state,
-        filter.module_hash.as_deref(),
-        filter.before,
-        filter.limit,
-        filter.schedule.as_deref()
-    ];
-    decode(&mut statement, params, |row| rows::job(row))
+    let clause = filter::clause(filter, Dialect::Sqlite, 2);
+    let sql = format!("SELECT * FROM jobs WHERE {} ORDER BY id DESC LIMIT ?1", clause.sql);
+    let mut statement = db.prepare_cached(&sql)?;
+    let limit = filter::Value::Int(filter.limit.into());
+    let values = std::iter::once(&limit).chain(&clause.values);
+    decode(&mut statement, params_from_iter(values), |row| rows::job(row))
+}
+
+/// The ended attempts of these jobs, oldest first per job.
+pub fn attempts(db: &Connection, ids: &[JobId]) -> Result<BTreeMap<JobId, Vec<AttemptRecord>>> {
+    let mut history: BTreeMap<JobId, Vec<AttemptRecord>> = BTreeMap::new();
+    if ids.is_empty() {
+        return Ok(history);
+    }
+    let list = serde_json::to_string(ids).expect("integers serialise");
+    let mut statement = db.prepare_cached(
+        "SELECT * FROM attempts WHERE job_id IN (SELECT value FROM json_each(?))
+         ORDER BY job_id, attempt",
+    )?;
+    for (id, attempt) in decode(&mut statement, [list], |row| rows::attempt(row))? {
+        history.entry(id).or_default().push(attempt);
+    }
+    Ok(history)
 }
 
 /// Every schedule, by name.

@@ -12,13 +12,14 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, TransactionBehavior, params, params_from_iter};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{reads, schedules};
+use super::{bulk, reads, schedules};
 use crate::job::ModuleKind;
 use crate::store::announce::{self, Announce};
 use crate::store::rows::{self, JobRecord, ModuleRecord, Positioned, micros};
 use crate::store::{
-    Attempt, Cancel, Change, Claimed, Durability, Finished, Fired, JobEvent, JobId, NewJob,
-    NewSchedule, Recovered, Result, Running, ScheduleChange, ScheduleRecord, StoreError, Tick,
+    Attempt, Bulk, Cancel, Change, Claimed, Durability, Finished, Fired, JobEvent, JobFilter,
+    JobId, NewJob, NewSchedule, Recovered, Result, Running, ScheduleChange, ScheduleRecord,
+    StoreError, Tick,
 };
 use crate::wire::JobState;
 
@@ -63,6 +64,14 @@ pub enum Write {
     Retry {
         id: JobId,
         reply: Reply<Change>,
+    },
+    CancelMatching {
+        filter: JobFilter,
+        reply: Reply<Bulk>,
+    },
+    RetryMatching {
+        filter: JobFilter,
+        reply: Reply<Bulk>,
     },
     DeleteJob {
         id: JobId,
@@ -170,7 +179,7 @@ pub struct Changes {
 }
 
 impl Changes {
-    fn moved(&mut self, id: JobId, from: Option<JobState>, to: JobState) {
+    pub(super) fn moved(&mut self, id: JobId, from: Option<JobState>, to: JobState) {
         self.jobs.push(JobEvent { id, state: to });
         self.counts.push((from, Some(to)));
     }
@@ -379,6 +388,8 @@ fn apply_failed(write: Write, failure: &Failure) {
         Write::SetMaxRunning { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::Cancel { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::Retry { reply, .. } => drop(reply.send(Err(fail(failure)))),
+        Write::CancelMatching { reply, .. } => drop(reply.send(Err(fail(failure)))),
+        Write::RetryMatching { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::DeleteJob { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::Release { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::Recover { reply } => drop(reply.send(Err(fail(failure)))),
@@ -425,6 +436,12 @@ fn apply(
         }
         Write::Cancel { id, reply } => answer!(reply, cancel(db, id, changed)),
         Write::Retry { id, reply } => answer!(reply, retry(db, id, changed)),
+        Write::CancelMatching { filter, reply } => {
+            answer!(reply, bulk::cancel_matching(db, &filter, now(), changed))
+        }
+        Write::RetryMatching { filter, reply } => {
+            answer!(reply, bulk::retry_matching(db, &filter, now(), changed))
+        }
         Write::DeleteJob { id, reply } => answer!(reply, delete_job(db, id, changed)),
         Write::Release { attempts, reply } => answer!(reply, release(db, &attempts, changed)),
         Write::Recover { reply } => answer!(reply, recover(db, changed)),
@@ -762,8 +779,9 @@ const CAPPED: &str =
 /// Attempts recorded by one statement at most.
 const FINISH_CHUNK: usize = 32;
 
-/// Records ended attempts: each job ends, or goes back to the queue for a retry.
-fn finish(db: &Connection, finished: &[Finished], changed: &mut Changes) -> Result<()> {
+/// Records ended attempts: each job ends, or goes back to the queue for a retry; each
+/// attempt that was still current joins its job's history.
+fn finish(db: &Connection, finished: &[Finished], node: &str, changed: &mut Changes) -> Result<()> {
     const COLUMNS: usize = 15;
     let next_state = |end: &Finished| match end.retry_at {
         Some(_) => JobState::Queued,
@@ -813,10 +831,45 @@ fn finish(db: &Connection, finished: &[Finished], changed: &mut Changes) -> Resu
             .collect::<rusqlite::Result<Vec<_>>>()?;
         changed.freed += updated.iter().filter(|(_, capped)| *capped).count() as u64;
         let updated: HashSet<JobId> = updated.into_iter().map(|(id, _)| id).collect();
-        for end in chunk.iter().filter(|end| updated.contains(&end.id())) {
+        let current: Vec<&Finished> =
+            chunk.iter().filter(|end| updated.contains(&end.id())).collect();
+        for end in &current {
             changed.moved(end.id(), Some(JobState::Running), next_state(end));
         }
+        keep_attempts(db, &current, node)?;
     }
+    Ok(())
+}
+
+/// Adds ended attempts to their jobs' histories, with one statement.
+fn keep_attempts(db: &Connection, ended: &[&Finished], node: &str) -> Result<()> {
+    const COLUMNS: usize = 9;
+    if ended.is_empty() {
+        return Ok(());
+    }
+    let mut values = Vec::with_capacity(ended.len() * COLUMNS);
+    for end in ended {
+        values.extend([
+            int(end.id()),
+            int(end.attempt.number.into()),
+            text(node),
+            opt_int(end.worker_pid.map(i64::from)),
+            int(micros(end.started_at)),
+            int(micros(end.finished_at)),
+            text(end.state.as_str()),
+            opt_int(end.exit_code.map(i64::from)),
+            opt_text(end.error.as_deref()),
+        ]);
+    }
+    // An attempt is recorded once (the fencing above); OR IGNORE only keeps a history row
+    // from ever failing the results it travels with.
+    let sql = format!(
+        "INSERT OR IGNORE INTO attempts (job_id, attempt, node, worker_pid, started_at,
+             finished_at, state, exit_code, error)
+         VALUES {}",
+        placeholders(ended.len(), COLUMNS)
+    );
+    db.prepare_cached(&sql)?.execute(params_from_iter(values))?;
     Ok(())
 }
 
@@ -862,7 +915,7 @@ fn finish_and_claim(
     changed: &mut Changes,
 ) -> Result<Claimed> {
     start(db, started)?;
-    finish(db, finished, changed)?;
+    finish(db, finished, wanted.node, changed)?;
     let seen = wanted.queued + changed.queued();
     let jobs = match wanted.limit {
         0 => Vec::new(),
@@ -886,10 +939,7 @@ fn cancel(db: &Connection, id: JobId, changed: &mut Changes) -> Result<Cancel> {
         return Ok(Cancel::AlreadyEnded(state));
     }
     let capped: Option<bool> = db
-        .prepare_cached(&format!(
-            "UPDATE jobs SET state = 'cancelled', finished_at = ?, error = 'cancelled' WHERE id = ?
-             RETURNING {CAPPED}"
-        ))?
+        .prepare_cached(&format!("{} WHERE id = ?2 RETURNING {CAPPED}", bulk::CANCEL))?
         .query_row(params![now(), id], |row| row.get(0))?;
     if state == JobState::Running && capped == Some(true) {
         changed.freed += 1;
@@ -903,14 +953,7 @@ fn retry(db: &Connection, id: JobId, changed: &mut Changes) -> Result<Change> {
     if !state.can_become(JobState::Queued) || state == JobState::Running {
         return Ok(Change::Refused(state));
     }
-    db.prepare_cached(
-        "UPDATE jobs SET state = 'queued', not_before = ?, max_attempts = max(max_attempts, attempts + 1),
-             started_at = NULL, finished_at = NULL, worker_pid = NULL, exit_code = NULL, stdout = NULL,
-             stderr = NULL, stdout_truncated = 0, stderr_truncated = 0, error = NULL, fuel_used = NULL,
-             peak_memory_bytes = NULL
-         WHERE id = ?",
-    )?
-    .execute(params![now(), id])?;
+    db.prepare_cached(&format!("{} WHERE id = ?2", bulk::RETRY))?.execute(params![now(), id])?;
     changed.moved(id, Some(state), JobState::Queued);
     Ok(Change::Done)
 }
@@ -921,6 +964,7 @@ fn delete_job(db: &Connection, id: JobId, changed: &mut Changes) -> Result<Chang
         return Ok(Change::Refused(state));
     }
     db.prepare_cached("DELETE FROM jobs WHERE id = ?")?.execute([id])?;
+    db.prepare_cached("DELETE FROM attempts WHERE job_id = ?")?.execute([id])?;
     changed.removed(state);
     Ok(Change::Done)
 }
@@ -986,6 +1030,11 @@ fn recover(db: &Connection, changed: &mut Changes) -> Result<Recovered> {
 }
 
 fn purge(db: &Connection, cutoff: SystemTime, changed: &mut Changes) -> Result<u64> {
+    db.prepare_cached(
+        "DELETE FROM attempts WHERE job_id IN
+             (SELECT id FROM jobs WHERE finished_at < ? AND state NOT IN ('queued', 'running'))",
+    )?
+    .execute([micros(cutoff)])?;
     let purged = db
         .prepare_cached(
             "DELETE FROM jobs WHERE finished_at < ? AND state NOT IN ('queued', 'running')

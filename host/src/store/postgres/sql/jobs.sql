@@ -1,6 +1,6 @@
--- A page of jobs, newest first, optionally of one state, one module, and older than an id.
+-- A page of jobs, newest first: at most $1, of those `{filter}` selects (its conditions,
+-- placeholders from $2 on; see store/filter.rs).
 SELECT * FROM jobs
-WHERE ($1::TEXT IS NULL OR state = $1) AND ($2::TEXT IS NULL OR module_hash = $2)
-  AND ($3::BIGINT IS NULL OR id < $3)
+WHERE {filter}
 ORDER BY id DESC
-LIMIT $4
+LIMIT $1

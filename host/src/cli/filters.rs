@@ -1,0 +1,71 @@
+//! The job filters `jobs`, `retry` and `cancel` share: the list's query and the bulk
+//! actions' body (`--state failed --module fib`).
+
+use clap::Args;
+
+use crate::wire::{JobSelector, JobState};
+
+/// Which jobs: every option given narrows the selection.
+#[derive(Debug, Clone, Default, Args)]
+#[group(id = "filters", multiple = true)]
+pub struct FilterArgs {
+    /// Only jobs in this state (queued, running, succeeded, failed, timed_out, cancelled).
+    #[arg(long, value_name = "STATE")]
+    state: Option<JobState>,
+    /// Only jobs of this module (hash or name).
+    #[arg(long, value_name = "MODULE")]
+    module: Option<String>,
+    /// Only jobs of this lane.
+    #[arg(long, value_name = "LANE")]
+    lane: Option<String>,
+    /// Only jobs whose current or last attempt ran on this host.
+    #[arg(long, value_name = "HOST")]
+    node: Option<String>,
+    /// Only jobs made by this schedule.
+    #[arg(long, value_name = "NAME")]
+    schedule: Option<String>,
+    /// Only jobs whose name contains this text (case-sensitive).
+    #[arg(long, value_name = "TEXT")]
+    name: Option<String>,
+    /// Only the job with this id (digits), or jobs whose name contains this text.
+    #[arg(long, short = 'q', value_name = "TEXT")]
+    search: Option<String>,
+    /// Only jobs submitted at or after this time (RFC 3339: 2025-01-02T03:04:05Z).
+    #[arg(long, value_name = "TIME")]
+    submitted_after: Option<String>,
+    /// Only jobs submitted before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    submitted_before: Option<String>,
+}
+
+impl FilterArgs {
+    /// The filter as the API takes it.
+    pub fn selector(&self) -> JobSelector {
+        JobSelector {
+            state: self.state,
+            module: self.module.clone(),
+            lane: self.lane.clone(),
+            node: self.node.clone(),
+            schedule: self.schedule.clone(),
+            name: self.name.clone(),
+            q: self.search.clone(),
+            submitted_after: self.submitted_after.clone(),
+            submitted_before: self.submitted_before.clone(),
+        }
+    }
+}
+
+/// `retried 12 of 12 matching jobs`: what a bulk action did, in words.
+pub fn summary(verb: &str, matched: u64, changed: u64) -> String {
+    let jobs = if matched == 1 { "job" } else { "jobs" };
+    format!("{verb} {changed} of {matched} matching {jobs}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn summaries() {
+        assert_eq!(super::summary("retried", 12, 12), "retried 12 of 12 matching jobs");
+        assert_eq!(super::summary("cancelled", 1, 0), "cancelled 0 of 1 matching job");
+    }
+}

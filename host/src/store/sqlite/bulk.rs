@@ -1,0 +1,105 @@
+//! Bulk actions on the writer's connection: cancel or retry every job a filter selects, in
+//! the writer's one transaction. Each is one `UPDATE … WHERE <filter>` per state the action
+//! applies to (so the state each job left is known without a read of every row, and the
+//! per-state counts stay right): the statement is as long as the filter, never as long as
+//! the list of jobs it changes.
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, ToSql, params_from_iter};
+
+use super::writer::Changes;
+use crate::store::filter::{self, Dialect, Value};
+use crate::store::{Bulk, JobFilter, JobId, Result};
+use crate::wire::JobState;
+
+impl ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Int(value) => ValueRef::Integer(*value),
+            Value::Text(text) => ValueRef::Text(text.as_bytes()),
+        }))
+    }
+}
+
+/// A cancel, `?1` the time (the single cancel's too).
+pub(super) const CANCEL: &str =
+    "UPDATE jobs SET state = 'cancelled', finished_at = ?1, error = 'cancelled'";
+
+/// A retry, `?1` the time: a new attempt, the last result cleared (the single retry's too).
+pub(super) const RETRY: &str = "UPDATE jobs SET state = 'queued', not_before = ?1,
+        max_attempts = max(max_attempts, attempts + 1), started_at = NULL, finished_at = NULL,
+        worker_pid = NULL, exit_code = NULL, stdout = NULL, stderr = NULL, stdout_truncated = 0,
+        stderr_truncated = 0, error = NULL, fuel_used = NULL, peak_memory_bytes = NULL";
+
+/// The states a bulk cancel changes: queued first, then running.
+const CANCELLABLE: [JobState; 2] = [JobState::Queued, JobState::Running];
+
+/// The states a bulk retry changes.
+const RETRYABLE: [JobState; 3] = [JobState::Failed, JobState::TimedOut, JobState::Cancelled];
+
+/// How many jobs the filter selects.
+fn matched(db: &Connection, filter: &JobFilter) -> Result<u64> {
+    let clause = filter::clause(filter, Dialect::Sqlite, 1);
+    let sql = format!("SELECT count(*) FROM jobs WHERE {}", clause.sql);
+    let n: i64 =
+        db.prepare_cached(&sql)?.query_row(params_from_iter(&clause.values), |row| row.get(0))?;
+    Ok(n.max(0) as u64)
+}
+
+/// Runs `set` (an `UPDATE jobs SET …` with `?1` for the time) on the selected jobs in each of
+/// `states` the filter allows; returns the jobs changed with the state they were in.
+fn update(
+    db: &Connection,
+    filter: &JobFilter,
+    states: &[JobState],
+    set: &str,
+    at: i64,
+) -> Result<Vec<(JobId, JobState)>> {
+    // ?1 is the time, ?2 the state, the filter's from ?3.
+    let clause = filter::clause(filter, Dialect::Sqlite, 3);
+    let sql = format!("{set} WHERE state = ?2 AND {} RETURNING id", clause.sql);
+    let mut changed = Vec::new();
+    for &state in states.iter().filter(|&&state| filter.state.is_none_or(|only| only == state)) {
+        let head = [Value::Int(at), Value::Text(state.as_str().to_string())];
+        let values = head.iter().chain(&clause.values);
+        let ids = db
+            .prepare_cached(&sql)?
+            .query_map(params_from_iter(values), |row| row.get::<_, JobId>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        changed.extend(ids.into_iter().map(|id| (id, state)));
+    }
+    Ok(changed)
+}
+
+/// Cancels the selected queued and running jobs.
+pub fn cancel_matching(
+    db: &Connection,
+    filter: &JobFilter,
+    at: i64,
+    changes: &mut Changes,
+) -> Result<Bulk> {
+    let matched = matched(db, filter)?;
+    let changed = update(db, filter, &CANCELLABLE, CANCEL, at)?;
+    // Cancelled running jobs may free slots of capped modules: wake the claims.
+    changes.freed += changed.iter().filter(|(_, was)| *was == JobState::Running).count() as u64;
+    for &(id, was) in &changed {
+        changes.moved(id, Some(was), JobState::Cancelled);
+    }
+    Ok(Bulk { matched, changed })
+}
+
+/// Queues the selected failed, timed-out and cancelled jobs again, each as a new attempt
+/// (as a single retry does).
+pub fn retry_matching(
+    db: &Connection,
+    filter: &JobFilter,
+    at: i64,
+    changes: &mut Changes,
+) -> Result<Bulk> {
+    let matched = matched(db, filter)?;
+    let changed = update(db, filter, &RETRYABLE, RETRY, at)?;
+    for &(id, was) in &changed {
+        changes.moved(id, Some(was), JobState::Queued);
+    }
+    Ok(Bulk { matched, changed })
+}
