@@ -353,6 +353,8 @@ async fn the_openapi_document_lists_every_route() {
         ("/v1/jobs", "post"),
         ("/v1/jobs", "get"),
         ("/v1/jobs/batch", "post"),
+        ("/v1/jobs/retry", "post"),
+        ("/v1/jobs/cancel", "post"),
         ("/v1/jobs/{id}", "get"),
         ("/v1/jobs/{id}", "delete"),
         ("/v1/jobs/{id}/wait", "get"),
