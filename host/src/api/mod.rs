@@ -13,6 +13,7 @@ mod nodes;
 mod output;
 mod pool;
 mod queues;
+mod stats;
 mod validate;
 mod views;
 mod wait;
@@ -184,6 +185,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(queues::put))
         .routes(routes!(queues::get))
         .routes(routes!(queues::list))
+        .routes(routes!(stats::modules))
+        .routes(routes!(stats::history))
         // Layers run outside in: the token first, then the content type.
         .route_layer(axum::middleware::from_fn(guard::check_content_type))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));

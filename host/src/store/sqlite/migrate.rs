@@ -47,6 +47,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "guest command",
         sql: include_str!("migrations/0005_guest_command.sql"),
     },
+    Migration {
+        version: 9,
+        description: "dashboard stats",
+        sql: include_str!("migrations/0009_dashboard_stats.sql"),
+    },
 ];
 
 impl Migration {
