@@ -475,7 +475,9 @@ async fn history_counts_jobs_ended_per_bucket_with_empty_buckets(store: &Store) 
     let minute = Duration::from_secs(60);
     let now = SystemTime::now();
     let from = SystemTime::UNIX_EPOCH
-        + Duration::from_secs(now.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() / 60 * 60)
+        + Duration::from_secs(
+            now.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() / 60 * 60,
+        )
         - minute * 5;
     // Bucket 1: two succeeded; bucket 3: one failed, one timed out, one cancelled (not
     // counted); before the window: one succeeded.

@@ -24,8 +24,10 @@ pub async fn modules(State(state): State<AppState>) -> ApiResult<Json<ModuleStat
     let (records, stats) = tokio::try_join!(state.store.modules(), state.store.module_stats())?;
     let mut stats: HashMap<String, ModuleStats> =
         stats.into_iter().map(|s| (s.hash.clone(), s)).collect();
-    let modules =
-        records.into_iter().map(|record| module_view(&record, stats.remove(&record.hash))).collect();
+    let modules = records
+        .into_iter()
+        .map(|record| module_view(&record, stats.remove(&record.hash)))
+        .collect();
     Ok(Json(ModuleStatsList { modules }))
 }
 

@@ -84,9 +84,8 @@ pub fn fill(
     count: u32,
     found: impl IntoIterator<Item = (i64, u64, u64)>,
 ) -> Vec<Bucket> {
-    let mut buckets: Vec<Bucket> = (0..count)
-        .map(|i| Bucket { start: from + width * i, succeeded: 0, failed: 0 })
-        .collect();
+    let mut buckets: Vec<Bucket> =
+        (0..count).map(|i| Bucket { start: from + width * i, succeeded: 0, failed: 0 }).collect();
     for (index, succeeded, failed) in found {
         if let Some(bucket) = usize::try_from(index).ok().and_then(|i| buckets.get_mut(i)) {
             bucket.succeeded += succeeded;

@@ -66,8 +66,7 @@ impl PgStore {
     }
 
     pub async fn queues(&self) -> Result<Vec<QueueStat>> {
-        let found: Vec<(String, i64, i64)> =
-            sqlx::query_as(QUEUES).fetch_all(self.pool()).await?;
+        let found: Vec<(String, i64, i64)> = sqlx::query_as(QUEUES).fetch_all(self.pool()).await?;
         Ok(found
             .into_iter()
             .map(|(name, length, age)| QueueStat {
