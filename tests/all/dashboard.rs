@@ -133,8 +133,9 @@ async fn the_jobs_view_shows_why_jobs_failed_filters_and_pages() {
     let server = Server::start(2, data.path(), &[]);
     server.upload(artifacts::HELLO, "hello").await;
     server.upload(artifacts::EXIT_CODE, "exit-code").await;
-    let failing = server.submit_batch(vec![Server::job("exit-code", &["3"]); 3]).await;
+    // The failing jobs last: they are the newest, on the first page.
     let hellos = server.submit_batch(vec![Server::job("hello", &[]); 55]).await;
+    let failing = server.submit_batch(vec![Server::job("exit-code", &["3"]); 3]).await;
     for job in ended(&server, &failing).await {
         assert_eq!(job["state"], "failed", "{job}");
     }
