@@ -1,21 +1,25 @@
-// The newest jobs, filtered by state; a job's details, its output live while it runs; cancel
-// and retry.
+// The jobs table: the jobs the filters match (`filters.js`), newest first, a page of 50 at a
+// time; a job's details, its output live while it runs; cancel and retry.
 
 import { authHeaders, call } from "./api.js";
+import { filter, setFilters, setModuleOptions, setupFilters } from "./filters.js";
 import { jobDuration, output, shortHash, time } from "./format.js";
 
 const PAGE = 50;
-const HOST_COLUMN = 5; // hidden by the style sheet while the page knows of one host only
 let modules = new Map(); // hash -> name
 let onUnknownModule = () => {};
 let refreshing = null;
 let again = false;
 let shownJob = null;
 let following = null; // { id, controller } while the dialog streams a job's output
+// The cursors of the pages walked to (null: the newest page); the last is the page shown.
+let cursors = [null];
+let nextCursor = null;
 
-/** Remembers module names so rows can show them. */
+/** Remembers module names so rows can show them, and offers them as filters. */
 export function setModuleNames(list) {
   modules = new Map(list.map((m) => [m.hash, m.names[0] ?? ""]));
+  setModuleOptions(list);
 }
 
 /** Called when a row shows a module the page does not know yet (uploaded elsewhere). */
@@ -23,7 +27,25 @@ export function whenModuleUnknown(callback) {
   onUnknownModule = callback;
 }
 
-/** Reloads the table, at most one request at a time (extra calls fold into one more). */
+/** Shows the first page of the jobs a `#/jobs?…` link's filters match. */
+export function enterJobs(params) {
+  if ([...params.keys()].length === 0) return;
+  setFilters(params);
+  firstPage();
+}
+
+function firstPage() {
+  cursors = [null];
+  refreshJobs();
+}
+
+function showMessage(text, error = false) {
+  const message = document.getElementById("jobs-message");
+  message.className = error ? "message error" : "message";
+  message.textContent = text;
+}
+
+/** Reloads the page shown, at most one request at a time (extra calls fold into one more). */
 export async function refreshJobs() {
   if (refreshing) {
     again = true;
@@ -32,19 +54,39 @@ export async function refreshJobs() {
   refreshing = (async () => {
     do {
       again = false;
-      const state = document.getElementById("state-filter").value;
-      const query = new URLSearchParams({ limit: String(PAGE) });
-      if (state) query.set("state", state);
+      const query = new URLSearchParams({ ...filter(), limit: String(PAGE) });
+      const cursor = cursors.at(-1);
+      if (cursor) query.set("cursor", cursor);
       try {
         const page = await call("GET", `/v1/jobs?${query}`);
+        nextCursor = page.next_cursor ?? null;
         showRows(page.jobs);
-      } catch {
-        // Shown by the connection status or the token prompt.
+        showPager(page.jobs.length);
+      } catch (error) {
+        // A refused filter says why; a lost connection shows in the header.
+        if (error.status === 400) showMessage(error.message, true);
       }
     } while (again);
     refreshing = null;
   })();
   return refreshing;
+}
+
+function showPager(shown) {
+  const page = cursors.length;
+  const first = (page - 1) * PAGE + 1;
+  document.getElementById("page-label").textContent =
+    shown ? `page ${page} · jobs ${first}–${first + shown - 1}${nextCursor ? "" : " (the oldest)"}` : page > 1 ? `page ${page} · no jobs` : "no jobs match";
+  document.getElementById("page-newer").disabled = page === 1;
+  document.getElementById("page-older").disabled = !nextCursor;
+  document.getElementById("jobs-summary").textContent = Object.keys(filter()).length ? "filtered" : "";
+}
+
+function cell(text, className) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
 }
 
 function showRows(jobs) {
@@ -54,28 +96,24 @@ function showRows(jobs) {
     const row = document.createElement("tr");
     row.dataset.jobId = String(job.id);
     row.dataset.state = job.state;
-    const cells = [
-      String(job.id),
-      null,
-      `${job.name ? job.name + " · " : ""}${modules.get(job.module) || shortHash(job.module)} ${job.args.join(" ")}`,
-      jobDuration(job),
-      job.exit_code ?? "",
-      job.node ?? "",
-      time(job.submitted_at),
-    ];
-    cells.forEach((text, i) => {
-      const cell = document.createElement("td");
-      if (i === HOST_COLUMN) cell.className = "host-col";
-      if (text === null) {
-        const badge = document.createElement("span");
-        badge.className = `badge ${job.state}`;
-        badge.textContent = job.state.replace("_", " ");
-        cell.append(badge);
-      } else {
-        cell.textContent = String(text);
-      }
-      row.append(cell);
-    });
+    const badge = document.createElement("span");
+    badge.className = `badge ${job.state}`;
+    badge.textContent = job.state.replace("_", " ");
+    const state = document.createElement("td");
+    state.append(badge);
+    const reason = cell(job.error ?? "", "reason");
+    if (job.error) reason.title = job.error;
+    row.append(
+      cell(String(job.id)),
+      state,
+      cell(`${job.name ? job.name + " · " : ""}${modules.get(job.module) || shortHash(job.module)} ${job.args.join(" ")}`, "what"),
+      reason,
+      cell(jobDuration(job)),
+      cell(String(job.exit_code ?? "")),
+      cell(job.lane ?? "", "lane-col"),
+      cell(job.node ?? "", "host-col"),
+      cell(time(job.submitted_at)),
+    );
     row.addEventListener("click", () => openJob(job.id));
     return row;
   });
@@ -143,7 +181,16 @@ function fillDetail(job) {
 }
 
 export function setupJobs() {
-  document.getElementById("state-filter").addEventListener("change", refreshJobs);
+  setupFilters(firstPage, showMessage);
+  document.getElementById("page-older").addEventListener("click", () => {
+    if (!nextCursor) return;
+    cursors.push(nextCursor);
+    refreshJobs();
+  });
+  document.getElementById("page-newer").addEventListener("click", () => {
+    if (cursors.length > 1) cursors.pop();
+    refreshJobs();
+  });
   document.getElementById("job-detail").addEventListener("close", () => {
     shownJob = null;
     stopFollowing();

@@ -25,10 +25,10 @@ export function setupSubmit(reloadModules) {
     event.preventDefault();
     zone.classList.remove("over");
     const file = event.dataTransfer.files[0];
-    if (file) upload(file, reloadModules);
+    if (file) upload(file, document.getElementById("upload-message"), reloadModules);
   });
   picker.addEventListener("change", () => {
-    if (picker.files[0]) upload(picker.files[0], reloadModules);
+    if (picker.files[0]) upload(picker.files[0], document.getElementById("upload-message"), reloadModules);
     picker.value = "";
   });
   document.getElementById("submit-form").addEventListener("submit", (event) => {
@@ -37,15 +37,16 @@ export function setupSubmit(reloadModules) {
   });
 }
 
-async function upload(file, reloadModules) {
-  const message = document.getElementById("upload-message");
+/** Uploads a picked or dropped file, named after it; says how it went in `message`, then
+ * calls `done` with the module's hash. */
+export async function upload(file, message, done) {
   const name = file.name.replace(/\.wasm$/, "").replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 100);
   message.className = "message";
   message.textContent = `uploading ${file.name}…`;
   try {
     const module = await call("POST", `/v1/modules?name=${encodeURIComponent(name)}`, file, { "Content-Type": "application/wasm" });
     message.textContent = `uploaded ${name} (${module.kind}, ${shortHash(module.hash)})`;
-    await reloadModules(module.hash);
+    await done(module.hash);
   } catch (error) {
     message.className = "message error";
     message.textContent = `${file.name}: ${error.message}`;

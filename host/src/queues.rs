@@ -9,7 +9,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::job::PutError;
 use crate::pool::{Caller, TaskHost};
-use crate::store::{JobId, Running, Store, StoreError};
+use crate::store::{JobId, QueueStat, Running, Store, StoreError};
 
 /// Limits of the queues.
 #[derive(Clone, Debug)]
@@ -168,8 +168,8 @@ impl Queues {
         Ok(self.store.queue_len(name).await?)
     }
 
-    /// Every non-empty queue with its length.
-    pub async fn list(&self) -> Result<Vec<(String, u64)>, QueueError> {
+    /// Every non-empty queue with its length and its oldest item's age.
+    pub async fn list(&self) -> Result<Vec<QueueStat>, QueueError> {
         Ok(self.store.queues().await?)
     }
 }

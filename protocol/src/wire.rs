@@ -464,6 +464,76 @@ pub struct QueueView {
     pub name: String,
     /// Items in it.
     pub length: u64,
+    /// How long its oldest item has waited, in milliseconds (in `GET /v1/queues`; null in a
+    /// put's answer).
+    #[serde(default)]
+    pub oldest_age_ms: Option<u64>,
+}
+
+/// `GET /v1/stats/modules`: every stored module with what the store holds of its runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ModuleStatsList {
+    /// The modules, newest upload first.
+    pub modules: Vec<ModuleStatsView>,
+}
+
+/// One module's runs: jobs that ended `succeeded`, `failed` or `timed_out` (cancelled jobs
+/// are not the module's doing and are left out), among the jobs the store still holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ModuleStatsView {
+    /// The module's hash.
+    pub hash: String,
+    /// Its first name, if it has one.
+    pub name: Option<String>,
+    /// Its runs.
+    pub runs: u64,
+    /// Runs that succeeded.
+    pub succeeded: u64,
+    /// Runs that failed or timed out.
+    pub failed: u64,
+    /// `succeeded / runs`, 0 to 1; null without runs.
+    pub success_rate: Option<f64>,
+    /// Median run time in milliseconds (nearest rank, over the runs that reached a worker).
+    pub p50_ms: Option<u64>,
+    /// 95th percentile run time in milliseconds (nearest rank).
+    pub p95_ms: Option<u64>,
+    /// Its latest failed or timed-out job.
+    pub last_failure: Option<LastFailureView>,
+    /// How many of its jobs may run at once in the cluster; null: no cap.
+    pub max_running: Option<u32>,
+}
+
+/// A module's latest failure.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LastFailureView {
+    /// The job.
+    pub job_id: i64,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// When it ended (RFC 3339).
+    pub finished_at: String,
+}
+
+/// `GET /v1/stats/history`: jobs ended per time bucket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HistoryView {
+    /// `1h` (60 buckets of a minute) or `1d` (96 buckets of 15 minutes).
+    pub window: String,
+    /// The width of a bucket.
+    pub bucket_seconds: u64,
+    /// Oldest first; the last one holds now (so it is still filling). Empty ones included.
+    pub buckets: Vec<HistoryBucket>,
+}
+
+/// Jobs that ended within one bucket, by their `finished_at`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HistoryBucket {
+    /// Where the bucket starts (RFC 3339), a whole multiple of its width since the epoch.
+    pub start: String,
+    /// Jobs that ended `succeeded`.
+    pub succeeded: u64,
+    /// Jobs that ended `failed` or `timed_out`.
+    pub failed: u64,
 }
 
 /// One page of jobs, newest first.

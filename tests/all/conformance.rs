@@ -259,7 +259,8 @@ async fn queue_items_go_to_one_taker_in_order_within_capacity(store: &Store) {
     let again = store.queue_take("q".into(), None).await.unwrap().unwrap();
     assert_eq!(again.1, b"1", "back in its place");
     assert_eq!(store.queue_len("q").await.unwrap(), 1);
-    assert_eq!(store.queues().await.unwrap(), [("q".to_string(), 1)]);
+    let queues = store.queues().await.unwrap();
+    assert_eq!((queues[0].name.as_str(), queues[0].length, queues.len()), ("q", 1, 1));
 }
 
 async fn only_the_current_attempt_of_a_job_may_use_the_queues(store: &Store) {
@@ -644,4 +645,125 @@ async fn two_hosts_firing_the_same_ticks_make_one_job_each() {
     }
     let filter = JobFilter { schedule: Some("s".into()), limit: 100, ..JobFilter::default() };
     assert_eq!(a.jobs(&filter).await.unwrap().len(), 20);
+}
+
+// What the dashboard reads: figures per module, jobs ended per bucket, queue ages.
+
+conformance!(
+    module_stats_count_runs_take_percentiles_and_keep_the_latest_failure,
+    history_counts_jobs_ended_per_bucket_with_empty_buckets,
+    queues_tell_their_oldest_items_age,
+);
+
+/// Ends `job` in `state` after running `ms` milliseconds, finishing at `at`.
+fn ended(job: &JobRecord, state: JobState, ms: u64, at: SystemTime) -> Finished {
+    let error = (state != JobState::Succeeded).then(|| format!("{state} after {ms} ms"));
+    Finished {
+        state,
+        started_at: at - Duration::from_millis(ms),
+        finished_at: at,
+        exit_code: None,
+        error,
+        ..succeeded(job, "")
+    }
+}
+
+/// Submits `n` jobs, claims them, and ends the i-th as `end(i, job)` says.
+async fn run_all(store: &Store, n: usize, end: impl Fn(usize, &JobRecord) -> Finished) {
+    store.submit(vec![job(); n]).await.unwrap();
+    let mut claimed = claim(store, n).await;
+    claimed.sort_by_key(|job| job.id);
+    let finished = claimed.iter().enumerate().map(|(i, job)| end(i, job)).collect();
+    store.finish_and_claim(Vec::new(), finished, "default", 0).await.unwrap();
+}
+
+async fn module_stats_count_runs_take_percentiles_and_keep_the_latest_failure(store: &Store) {
+    with_module(store).await;
+    let other = "cd".repeat(32);
+    store.put_module(other.clone(), ModuleKind::Module, b"\0asm", None).await.unwrap();
+    assert_eq!(store.module_stats().await.unwrap(), [], "no runs, no figures");
+    // 20 runs of 10, 20, …, 200 ms: the 19th and 20th failed (then timed out), 10 s apart.
+    let base = SystemTime::now() - Duration::from_secs(600);
+    run_all(store, 20, |i, job| {
+        let state = match i {
+            18 => JobState::Failed,
+            19 => JobState::TimedOut,
+            _ => JobState::Succeeded,
+        };
+        ended(job, state, 10 * (i as u64 + 1), base + Duration::from_secs(10 * i as u64))
+    })
+    .await;
+    // A cancelled job is not a run of the module.
+    let id = store.submit(vec![job()]).await.unwrap()[0].0;
+    store.cancel(id).await.unwrap();
+
+    let stats = store.module_stats().await.unwrap();
+    assert_eq!(stats.len(), 1, "only the module with runs: {stats:?}");
+    let stats = &stats[0];
+    assert_eq!((stats.hash.as_str(), stats.runs, stats.succeeded, stats.failed), (HASH, 20, 18, 2));
+    // Nearest rank: p50 is the 10th of 20 (100 ms), p95 the 19th (190 ms).
+    assert_eq!(stats.p50, Some(Duration::from_millis(100)));
+    assert_eq!(stats.p95, Some(Duration::from_millis(190)));
+    let last = stats.last_failure.as_ref().expect("a latest failure");
+    let newest = claim_order_id(store, 19).await;
+    assert_eq!(last.job_id, newest, "the timed-out job ended last");
+    assert_eq!(last.error.as_deref(), Some("timed_out after 200 ms"));
+    let at = base + Duration::from_secs(190);
+    assert_eq!(rounded(last.finished_at), rounded(at));
+}
+
+/// The id of the `index`-th job submitted (they are numbered from the first).
+async fn claim_order_id(store: &Store, index: usize) -> i64 {
+    let filter = JobFilter { limit: 1000, ..JobFilter::default() };
+    let mut ids: Vec<i64> = store.jobs(&filter).await.unwrap().iter().map(|j| j.id).collect();
+    ids.sort();
+    ids[index]
+}
+
+/// A time to the microsecond (as the stores keep it).
+fn rounded(time: SystemTime) -> u128 {
+    time.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_micros()
+}
+
+async fn history_counts_jobs_ended_per_bucket_with_empty_buckets(store: &Store) {
+    with_module(store).await;
+    let minute = Duration::from_secs(60);
+    let now = SystemTime::now();
+    let from = SystemTime::UNIX_EPOCH
+        + Duration::from_secs(
+            now.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() / 60 * 60,
+        )
+        - minute * 5;
+    // Bucket 1: two succeeded; bucket 3: one failed, one timed out, one cancelled (not
+    // counted); before the window: one succeeded.
+    let at = [
+        (JobState::Succeeded, from + minute + Duration::from_secs(1)),
+        (JobState::Succeeded, from + minute * 2 - Duration::from_millis(1)),
+        (JobState::Failed, from + minute * 3),
+        (JobState::TimedOut, from + minute * 3 + Duration::from_secs(30)),
+        (JobState::Succeeded, from - Duration::from_secs(1)),
+    ];
+    run_all(store, at.len(), |i, job| ended(job, at[i].0, 5, at[i].1)).await;
+    let id = store.submit(vec![job()]).await.unwrap()[0].0;
+    store.cancel(id).await.unwrap();
+
+    let buckets = store.history(from, minute, 6).await.unwrap();
+    let counts: Vec<(u64, u64)> = buckets.iter().map(|b| (b.succeeded, b.failed)).collect();
+    assert_eq!(counts, [(0, 0), (2, 0), (0, 0), (0, 2), (0, 0), (0, 0)]);
+    assert_eq!(buckets[0].start, from);
+    assert_eq!(buckets[5].start, from + minute * 5);
+}
+
+async fn queues_tell_their_oldest_items_age(store: &Store) {
+    let before = std::time::Instant::now();
+    assert!(store.queue_put("a".into(), b"1".to_vec(), 10, None).await.unwrap());
+    assert!(store.queue_put("a".into(), b"2".to_vec(), 10, None).await.unwrap());
+    assert!(store.queue_put("b".into(), b"1".to_vec(), 10, None).await.unwrap());
+    let queues = store.queues().await.unwrap();
+    let listed: Vec<(&str, u64)> = queues.iter().map(|q| (q.name.as_str(), q.length)).collect();
+    assert_eq!(listed, [("a", 2), ("b", 1)]);
+    // No older than the time since the first put began.
+    let bound = before.elapsed();
+    assert!(queues.iter().all(|q| q.oldest_age <= bound), "{queues:?} within {bound:?}");
+    assert!(queues[0].oldest_age >= queues[1].oldest_age, "a's oldest was put first: {queues:?}");
 }

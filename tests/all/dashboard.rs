@@ -1,6 +1,7 @@
 //! The dashboard in a real browser (Debian's Chromium driven by playwright-core, installed by
 //! `.ci/setup`) against a real `wasmpool serve`. The scenarios live in
-//! `web/tests/dashboard.mjs`; screenshots land in the target directory.
+//! `web/tests/dashboard.mjs` and `web/tests/views.mjs`; screenshots land in the target
+//! directory, and those the README shows in `docs/` (so a test run refreshes them).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
@@ -36,6 +37,7 @@ fn browse_with(
     let mut child = Command::new("node")
         .arg(&script)
         .args([scenario, &server.url, out_dir().to_str().unwrap(), artifacts::LONG_TIME_TASK])
+        .env("DOCS_DIR", format!("{repo}/docs"))
         .envs(extra_env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -128,4 +130,80 @@ fn the_dashboard_groups_workers_by_host_and_shows_a_lost_host() {
     });
     assert!(b.is_none(), "the scenario asked for b to be killed");
     assert!(out_dir().join("dashboard-host-lost.png").exists(), "the screenshot was saved");
+}
+
+/// Waits (bounded) for every job to end; returns them.
+async fn ended(server: &Server, ids: &[i64]) -> Vec<serde_json::Value> {
+    let mut jobs = Vec::new();
+    for id in ids {
+        jobs.push(server.wait(*id).await);
+    }
+    jobs
+}
+
+/// The jobs view: 58 jobs, 3 of them failed: a failed row says why, the state and module
+/// filters narrow the rows, the second page holds the 8 oldest.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_jobs_view_shows_why_jobs_failed_filters_and_pages() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(2, data.path(), &[]);
+    server.upload(artifacts::HELLO, "hello").await;
+    server.upload(artifacts::EXIT_CODE, "exit-code").await;
+    // The failing jobs last: they are the newest, on the first page.
+    let hellos = server.submit_batch(vec![Server::job("hello", &[]); 55]).await;
+    let failing = server.submit_batch(vec![Server::job("exit-code", &["3"]); 3]).await;
+    for job in ended(&server, &failing).await {
+        assert_eq!(job["state"], "failed", "{job}");
+    }
+    ended(&server, &hellos).await;
+    let ids: Vec<String> = failing.iter().map(i64::to_string).collect();
+    let ids = ids.join(",");
+    tokio::task::block_in_place(|| browse("jobs", &server, &[("FAILED_IDS", &ids)]));
+}
+
+/// The modules view: `sleeper` ran 0.3 s three times and failed once: 4 runs, 75 %, its p95
+/// as the store computed it, its last failure; `hello` never ran; delete and upload.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_modules_view_shows_success_rate_p95_and_the_last_failure() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(2, data.path(), &[]);
+    server.upload(artifacts::SLEEPER, "sleeper").await;
+    server.upload(artifacts::HELLO, "hello").await;
+    let ok = server.submit_batch(vec![Server::job("sleeper", &["0.3"]); 3]).await;
+    let failed = server.submit(Server::job("sleeper", &["x"])).await;
+    ended(&server, &ok).await;
+    assert_eq!(ended(&server, &[failed]).await[0]["state"], "failed");
+    let failed = failed.to_string();
+    let env = [("FAILED_ID", failed.as_str()), ("HELLO_WASM", artifacts::HELLO)];
+    tokio::task::block_in_place(|| browse("modules", &server, &env));
+}
+
+/// The history view: the bar of each minute with failures shows how many, on charts with
+/// axes and units, over the hour and the day.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_history_view_charts_failures_per_minute_with_axes() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(2, data.path(), &[]);
+    server.upload(artifacts::EXIT_CODE, "exit-code").await;
+    let failing = server.submit_batch(vec![Server::job("exit-code", &["1"]); 4]).await;
+    let passing = server.submit_batch(vec![Server::job("exit-code", &["0"]); 7]).await;
+    ended(&server, &failing).await;
+    ended(&server, &passing).await;
+    let env = [("FAILED", "4"), ("SUCCEEDED", "7")];
+    tokio::task::block_in_place(|| browse("history", &server, &env));
+}
+
+/// The lanes, hosts and named-queues views, and the tabs back to the live view.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lanes_hosts_and_queues_views_show_the_pool_and_the_queues() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(2, data.path(), &[]);
+    for (queue, item) in [("inbox", "1"), ("inbox", "2"), ("outbox", "1")] {
+        let put = server
+            .request(reqwest::Method::POST, &format!("/v1/queues/{queue}"))
+            .header("content-type", "application/octet-stream")
+            .body(item);
+        assert_eq!(server.send(put).await.0, 201);
+    }
+    tokio::task::block_in_place(|| browse("views", &server, &[]));
 }

@@ -2,15 +2,19 @@
 // Run by tests/all/dashboard.rs against a real `wasmpool serve`:
 //   node web/tests/dashboard.mjs SCENARIO URL OUT_DIR [WASM]
 // SCENARIO is `pool` (4 workers: upload, submit 5, watch, cancel), `token`, `live` (a job's
-// dialog shows its output as it is written; the service has `queue-reader` uploaded), or `hosts` (the
+// dialog shows its output as it is written; the service has `queue-reader` uploaded), `hosts` (the
 // page of host a of two hosts a and b with 2 workers each on one PostgreSQL; it prints
-// `KILL b` and waits for a line on stdin saying host b was killed), or `lanes` (a host with
-// lanes default=2 and slow=1, one job running and two queued in slow).
-// Exits 0 when every check held; prints what failed otherwise.
+// `KILL b` and waits for a line on stdin saying host b was killed), `lanes` (a host with
+// lanes default=2 and slow=1, one job running and two queued in slow), or one per view:
+// `jobs`, `modules`, `history`, `views` (lanes, hosts, queues), `schedules`, each against
+// jobs the Rust test made (it says which in environment variables).
+// Screenshots go to OUT_DIR; those the README shows go to DOCS_DIR too (docs/), so a test
+// run refreshes them. Exits 0 when every check held; prints what failed otherwise.
 
 import assert from "node:assert/strict";
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
+import { views } from "./views.mjs";
 
 const [scenario, url, outDir, wasm] = process.argv.slice(2);
 const BOUND = { timeout: 30_000 };
@@ -31,6 +35,7 @@ try {
   else if (scenario === "hosts") await hosts(page);
   else if (scenario === "live") await live(page);
   else if (scenario === "lanes") await lanes(page);
+  else if (views[scenario]) await views[scenario](page, { url, shot, expectCount, expectText, BOUND });
   else throw new Error(`unknown scenario ${scenario}`);
   assert.deepEqual(problems, [], "the page logs no errors");
   console.log(`${scenario}: all checks passed`);
@@ -66,7 +71,7 @@ async function pool(page) {
   assert.equal(new Set(pids).size, 4, "four different worker pids");
   await expectCount(page.locator("#job-rows tr"), 5, "the five jobs in the table");
   await expectCount(page.locator('#job-rows tr[data-state="running"]'), 4, "four running rows");
-  await page.screenshot({ path: `${outDir}/dashboard-busy.png`, fullPage: true });
+  await shot(page, "dashboard-busy.png", "dashboard-live.png");
 
   await expectText(count(page, "succeeded"), "5", "all five succeeded");
   await expectCount(page.locator('#job-rows tr[data-state="succeeded"]'), 5, "five succeeded rows");
@@ -202,7 +207,15 @@ async function hosts(page) {
   await section.locator(".host-heading", { hasText: /^\s*b\s+lost\s+— its jobs were retried on other hosts.*·\s+last heartbeat \d/ }).waitFor(lost);
   await expectCount(page.locator('#tiles [data-host="a"][data-host-state="alive"]'), 1, "a is still alive");
   await expectCount(hostTiles(page, "a"), 2, "a's tiles are still there");
-  await page.screenshot({ path: `${outDir}/dashboard-host-lost.png`, fullPage: true });
+  await shot(page, "dashboard-host-lost.png", "dashboard-hosts.png");
+}
+
+/** Saves a screenshot in OUT_DIR as `name`, and in DOCS_DIR as `docsName` when given. */
+async function shot(page, name, docsName) {
+  await page.screenshot({ path: `${outDir}/${name}`, fullPage: true });
+  if (docsName && process.env.DOCS_DIR) {
+    await page.screenshot({ path: `${process.env.DOCS_DIR}/${docsName}`, fullPage: true });
+  }
 }
 
 async function lanes(page) {

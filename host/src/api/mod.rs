@@ -16,6 +16,7 @@ mod pool;
 mod queues;
 mod schedules;
 mod selector;
+mod stats;
 mod validate;
 mod views;
 mod wait;
@@ -206,6 +207,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(queues::list))
         .routes(routes!(schedules::create, schedules::list))
         .routes(routes!(schedules::get, schedules::patch, schedules::delete))
+        .routes(routes!(stats::modules))
+        .routes(routes!(stats::history))
         // Layers run outside in: the token first, then the content type.
         .route_layer(axum::middleware::from_fn(guard::check_content_type))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));

@@ -64,7 +64,7 @@ pub async fn put(
     let item = body(item, state.queues.limits().max_item_bytes, "the item")?;
     state.queues.put(&name, item.to_vec(), wait, None).await?;
     let length = state.queues.len(&name).await?;
-    Ok((StatusCode::CREATED, Json(QueueView { name, length })))
+    Ok((StatusCode::CREATED, Json(QueueView { name, length, oldest_age_ms: None })))
 }
 
 /// Take the oldest item of a queue (the raw body of the answer), waiting up to `timeout_ms`
@@ -84,9 +84,14 @@ pub async fn get(
     }
 }
 
-/// Every non-empty queue with its length.
+/// Every non-empty queue with its length and how long its oldest item has waited.
 #[utoipa::path(get, path = "/v1/queues", responses((status = 200, body = Vec<QueueView>)))]
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<QueueView>>> {
     let queues = state.queues.list().await?;
-    Ok(Json(queues.into_iter().map(|(name, length)| QueueView { name, length }).collect()))
+    let view = |queue: crate::store::QueueStat| QueueView {
+        name: queue.name,
+        length: queue.length,
+        oldest_age_ms: Some(queue.oldest_age.as_millis() as u64),
+    };
+    Ok(Json(queues.into_iter().map(view).collect()))
 }

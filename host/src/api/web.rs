@@ -25,6 +25,17 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("jobs.js", JS, include_str!("../../../web/jobs.js")),
     ("submit.js", JS, include_str!("../../../web/submit.js")),
     ("format.js", JS, include_str!("../../../web/format.js")),
+    ("router.js", JS, include_str!("../../../web/router.js")),
+    ("features.js", JS, include_str!("../../../web/features.js")),
+    ("filters.js", JS, include_str!("../../../web/filters.js")),
+    ("modules.js", JS, include_str!("../../../web/modules.js")),
+    ("chart.js", JS, include_str!("../../../web/chart.js")),
+    ("history.js", JS, include_str!("../../../web/history.js")),
+    ("rows.js", JS, include_str!("../../../web/rows.js")),
+    ("lanes.js", JS, include_str!("../../../web/lanes.js")),
+    ("hostlist.js", JS, include_str!("../../../web/hostlist.js")),
+    ("queuelist.js", JS, include_str!("../../../web/queuelist.js")),
+    ("schedules.js", JS, include_str!("../../../web/schedules.js")),
 ];
 
 const POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; object-src 'none'; \

@@ -117,8 +117,12 @@ impl QueueCommand {
             QueueAction::Ls => {
                 let queues = client.queues().await?;
                 if !self.remote.print_json(&queues)? {
-                    let mut rows = vec![vec!["QUEUE".to_string(), "ITEMS".to_string()]];
-                    rows.extend(queues.iter().map(|q| vec![q.name.clone(), q.length.to_string()]));
+                    let mut rows = vec![vec!["QUEUE".into(), "ITEMS".into(), "OLDEST".into()]];
+                    rows.extend(queues.iter().map(|q| {
+                        let age = q.oldest_age_ms.map(Duration::from_millis);
+                        let age = age.map(format_duration);
+                        vec![q.name.clone(), q.length.to_string(), age.unwrap_or_default()]
+                    }));
                     print!("{}", table(&rows));
                 }
                 Ok(ExitCode::SUCCESS)

@@ -14,6 +14,7 @@ mod filter;
 mod postgres;
 mod rows;
 mod sqlite;
+mod stats;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,6 +25,7 @@ use tokio::sync::{broadcast, watch};
 
 pub use rows::{JobBrief, JobRecord, ModuleRecord, NodeRecord};
 pub use schedules::{Fired, NewSchedule, ScheduleChange, ScheduleRecord, Tick};
+pub use stats::{Bucket, LastFailure, ModuleStats, QueueStat};
 /// A validated submission, as the API's checks produce it.
 pub use wasmpool_protocol::validate::NewJob;
 
@@ -611,9 +613,26 @@ impl Store {
         each!(self, store => store.queue_len(queue).await)
     }
 
-    /// Every non-empty queue with its length, by name.
-    pub async fn queues(&self) -> Result<Vec<(String, u64)>> {
+    /// Every non-empty queue with its length and its oldest item's age, by name.
+    pub async fn queues(&self) -> Result<Vec<QueueStat>> {
         each!(self, store => store.queues().await)
+    }
+
+    /// Per module with ended runs: runs, successes, failures, p50 and p95 run times, latest
+    /// failure. Index-only on both backends, but a scan of every ended job all the same.
+    pub async fn module_stats(&self) -> Result<Vec<ModuleStats>> {
+        each!(self, store => store.module_stats().await)
+    }
+
+    /// `count` buckets of `width` from `from`: jobs that ended succeeded, and failed or timed
+    /// out, in each (by their `finished_at`), empty buckets included.
+    pub async fn history(
+        &self,
+        from: SystemTime,
+        width: Duration,
+        count: u32,
+    ) -> Result<Vec<Bucket>> {
+        each!(self, store => store.history(from, width, count).await)
     }
 
     /// Records a module (its bytes too where other hosts must fetch them); `name`, if given,

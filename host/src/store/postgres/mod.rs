@@ -9,6 +9,7 @@
 
 mod listen;
 mod schedules;
+mod stats;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -334,14 +335,6 @@ impl PgStore {
             .fetch_one(self.pool())
             .await?;
         Ok(n.max(0) as u64)
-    }
-
-    pub async fn queues(&self) -> Result<Vec<(String, u64)>> {
-        let found: Vec<(String, i64)> =
-            sqlx::query_as("SELECT queue, count(*) FROM queue_items GROUP BY queue ORDER BY queue")
-                .fetch_all(self.pool())
-                .await?;
-        Ok(found.into_iter().map(|(name, n)| (name, n.max(0) as u64)).collect())
     }
 
     /// The bytes are stored with the module, so any host can compile it.

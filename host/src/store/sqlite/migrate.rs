@@ -58,6 +58,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "attempts history",
         sql: include_str!("migrations/0008_attempts_history.sql"),
     },
+    Migration {
+        version: 9,
+        description: "dashboard stats",
+        sql: include_str!("migrations/0009_dashboard_stats.sql"),
+    },
 ];
 
 impl Migration {

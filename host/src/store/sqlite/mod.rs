@@ -12,16 +12,18 @@ mod connect;
 mod migrate;
 mod reads;
 mod schedules;
+mod stats;
 mod writer;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::announce::Announce;
+use super::stats::{Bucket, ModuleStats, QueueStat};
 use super::{
     Attempt, AttemptRecord, Bulk, Cancel, Change, Claimed, Durability, Finished, Fired, JobBrief,
     JobFilter, JobId, JobRecord, LaneCount, ModuleRecord, NewJob, NewSchedule, Recovered, Result,
@@ -123,8 +125,21 @@ impl SqliteStore {
         self.reads.read(move |db| reads::queue_len(db, &queue)).await
     }
 
-    pub async fn queues(&self) -> Result<Vec<(String, u64)>> {
-        self.reads.read(reads::queues).await
+    pub async fn queues(&self) -> Result<Vec<QueueStat>> {
+        self.reads.read(stats::queues).await
+    }
+
+    pub async fn module_stats(&self) -> Result<Vec<ModuleStats>> {
+        self.reads.read(stats::module_stats).await
+    }
+
+    pub async fn history(
+        &self,
+        from: SystemTime,
+        width: Duration,
+        count: u32,
+    ) -> Result<Vec<Bucket>> {
+        self.reads.read(move |db| stats::history(db, from, width, count)).await
     }
 
     /// The module's bytes stay in the data directory's file (one host reads them there).
@@ -373,7 +388,7 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         let versions: Vec<i64> = recorded.iter().map(|row| row.0).collect();
-        assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
         assert_eq!(recorded[4].1, "guest command");
         assert_eq!(recorded[0].4, 1234567, "the rows sqlx wrote are left alone");
         let (_, description, success, checksum, _) = &recorded[3];

@@ -226,11 +226,3 @@ pub fn queue_len(db: &Connection, name: &str) -> Result<u64> {
         .query_row([name], |row| row.get(0))?;
     Ok(n.max(0) as u64)
 }
-
-pub fn queues(db: &Connection) -> Result<Vec<(String, u64)>> {
-    let found = db
-        .prepare_cached("SELECT queue, count(*) FROM queue_items GROUP BY queue ORDER BY queue")?
-        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?.max(0) as u64)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(found)
-}

@@ -1,0 +1,155 @@
+// The jobs view's filters (state, module, lane, host, submission time, a search by id or
+// name) and the bulk actions on the jobs they match. Only the filters the server's
+// `GET /v1/jobs` lists are shown.
+
+import { call } from "./api.js";
+import { has, queryParameters } from "./features.js";
+import { shortHash } from "./format.js";
+
+// Input id -> query parameter.
+const FIELDS = {
+  "job-search": "q",
+  "state-filter": "state",
+  "module-filter": "module",
+  "lane-filter": "lane",
+  "host-filter": "node",
+  "after-filter": "submitted_after",
+  "before-filter": "submitted_before",
+};
+const TIMES = new Set(["submitted_after", "submitted_before"]);
+// Counting the matches for a confirmation reads at most this many pages of 1000.
+const COUNT_PAGES = 10;
+let searchParameter = "q";
+let supported = new Set(["state", "module"]);
+
+function input(id) {
+  return document.getElementById(id);
+}
+
+/** The filter as query parameters (empty fields left out). */
+export function filter() {
+  const query = {};
+  for (const [id, name] of Object.entries(FIELDS)) {
+    const value = input(id).value.trim();
+    if (!value || !supported.has(name === "q" ? searchParameter : name)) continue;
+    const key = name === "q" ? searchParameter : name;
+    query[key] = TIMES.has(name) ? new Date(value).toISOString() : value;
+  }
+  return query;
+}
+
+/** Sets the filters from a `#/jobs?state=failed&module=fib` link (the others cleared). */
+export function setFilters(params) {
+  if ([...params.keys()].length === 0) return;
+  for (const [id, name] of Object.entries(FIELDS)) input(id).value = params.get(name) ?? "";
+}
+
+/** Shows the filters and actions this server has. */
+export function applyFeatures() {
+  const listed = queryParameters("get", "/v1/jobs");
+  if (listed.size) supported = listed;
+  searchParameter = supported.has("q") ? "q" : "name";
+  for (const [id, name] of Object.entries(FIELDS)) {
+    const shown = supported.has(name === "q" ? searchParameter : name);
+    const element = input(id);
+    (element.closest("label") ?? element).hidden = !shown;
+  }
+  if (searchParameter === "name") input("job-search").placeholder = "name contains";
+  document.querySelector("#job-filters .bulk").hidden = !has("post", "/v1/jobs/retry");
+}
+
+/** Fills a filter's menu with `[value, label]` pairs, keeping the choice. */
+function fillMenu(id, pairs, anyLabel) {
+  const menu = input(id);
+  const keep = menu.value;
+  const options = [["", anyLabel], ...pairs].map(([value, label]) => {
+    const option = document.createElement("option");
+    option.value = value;
+    option.textContent = label;
+    return option;
+  });
+  menu.replaceChildren(...options);
+  if (pairs.some(([value]) => value === keep)) menu.value = keep;
+}
+
+/** The modules the module filter offers. */
+export function setModuleOptions(list) {
+  fillMenu("module-filter", list.map((m) => [m.hash, m.names[0] || shortHash(m.hash)]), "any module");
+}
+
+/** The hosts the host filter offers (none on a single host). */
+export function setHostOptions(names) {
+  fillMenu("host-filter", names.map((name) => [name, name]), "any host");
+  input("host-filter").disabled = names.length < 2;
+}
+
+/** The lanes the lane filter offers. */
+export function setLaneOptions(names) {
+  fillMenu("lane-filter", names.map((name) => [name, name]), "any lane");
+}
+
+/** Calls `onChange` whenever a filter changes (the search once typing pauses). */
+export function setupFilters(onChange, message) {
+  let typing = null;
+  for (const id of Object.keys(FIELDS)) {
+    input(id).addEventListener(id === "job-search" ? "input" : "change", () => {
+      clearTimeout(typing);
+      typing = setTimeout(onChange, id === "job-search" ? 250 : 0);
+    });
+  }
+  input("job-filters").addEventListener("submit", (event) => event.preventDefault());
+  input("clear-filters").addEventListener("click", () => {
+    for (const id of Object.keys(FIELDS)) input(id).value = "";
+    onChange();
+  });
+  input("bulk-retry").addEventListener("click", () => bulk("retry", message, onChange));
+  input("bulk-cancel").addEventListener("click", () => bulk("cancel", message, onChange));
+}
+
+/** How many jobs match (counted a page of 1000 at a time, up to a bound). */
+async function countMatching(query) {
+  let count = 0;
+  let cursor = null;
+  for (let page = 0; page < COUNT_PAGES; page += 1) {
+    const params = new URLSearchParams({ ...query, limit: "1000" });
+    if (cursor) params.set("cursor", cursor);
+    const answer = await call("GET", `/v1/jobs?${params}`);
+    count += answer.jobs.length;
+    cursor = answer.next_cursor;
+    if (!cursor) return { count, more: false };
+  }
+  return { count, more: true };
+}
+
+/** Asks a yes/no question in the confirmation dialog. */
+export function confirmDialog(text) {
+  const dialog = input("confirm");
+  input("confirm-text").textContent = text;
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true });
+  });
+}
+
+async function bulk(action, message, done) {
+  const query = filter();
+  delete query[searchParameter];
+  if (Object.keys(query).length === 0) {
+    message(`Choose a filter first: ${action} acts on the jobs the filters match (the search is not one).`, true);
+    return;
+  }
+  try {
+    const { count, more } = await countMatching(query);
+    const applies = action === "retry" ? "failed, timed-out or cancelled" : "queued or running";
+    const what = `${more ? "more than " : ""}${count} matching job${count === 1 && !more ? "" : "s"}`;
+    const yes = await confirmDialog(`${action === "retry" ? "Retry" : "Cancel"} ${what}? Only the ${applies} ones change.`);
+    if (!yes) return;
+    const answer = await call("POST", `/v1/jobs/${action}`, query);
+    const verb = action === "retry" ? "retried" : "cancelled";
+    message(`${verb} ${answer.changed} of ${answer.matched} matching job${answer.matched === 1 ? "" : "s"}`);
+    done();
+  } catch (error) {
+    message(error.message, true);
+  }
+}

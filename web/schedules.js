@@ -1,0 +1,71 @@
+// The Schedules view: each schedule's cron, next and last run, and pause/resume
+// (`/v1/schedules`, where the server has it).
+
+import { call } from "./api.js";
+import { has } from "./features.js";
+import { time } from "./format.js";
+import { openJob } from "./jobs.js";
+import { fill, row } from "./rows.js";
+
+/** `in 3 min` / `2 h ago`. */
+function relative(timestamp) {
+  const seconds = Math.round((Date.parse(timestamp) - Date.now()) / 1000);
+  const size = Math.abs(seconds);
+  const text = size < 90 ? `${size} s` : size < 5400 ? `${Math.round(size / 60)} min` : `${Math.round(size / 3600)} h`;
+  return seconds >= 0 ? `in ${text}` : `${text} ago`;
+}
+
+function when(timestamp) {
+  return timestamp ? { text: `${time(timestamp)} (${relative(timestamp)})`, title: timestamp } : "–";
+}
+
+/** Reloads the table. */
+export async function refreshSchedules() {
+  if (!has("get", "/v1/schedules")) {
+    fill("schedule-rows", [], "schedules-note", "This server has no schedules.");
+    return;
+  }
+  let list;
+  try {
+    list = (await call("GET", "/v1/schedules")).schedules;
+  } catch {
+    return; // Shown by the connection status or the token prompt.
+  }
+  const rows = list.map((schedule) => {
+    const lastJob = schedule.last_job_id ? jobLink(schedule.last_job_id) : "–";
+    const toggle = document.createElement("button");
+    toggle.textContent = schedule.enabled ? "Pause" : "Resume";
+    toggle.addEventListener("click", () => setEnabled(schedule.name, !schedule.enabled));
+    return row({ schedule: schedule.name, enabled: String(schedule.enabled) }, [
+      schedule.name,
+      { text: `${schedule.cron} (${schedule.timezone})`, className: "cron" },
+      schedule.job?.module ?? "",
+      schedule.enabled ? "active" : "paused",
+      { ...when(schedule.next_run_at), className: "next-run" },
+      when(schedule.last_run_at),
+      lastJob,
+      toggle,
+    ]);
+  });
+  fill("schedule-rows", rows, "schedules-note", "No schedules yet: `wasmpool schedule add` makes one.");
+}
+
+function jobLink(id) {
+  const link = document.createElement("a");
+  link.href = "#";
+  link.textContent = `#${id}`;
+  link.addEventListener("click", (event) => {
+    event.preventDefault();
+    openJob(id);
+  });
+  return link;
+}
+
+async function setEnabled(name, enabled) {
+  try {
+    await call("PATCH", `/v1/schedules/${encodeURIComponent(name)}`, { enabled });
+  } catch (error) {
+    document.getElementById("schedules-note").textContent = error.message;
+  }
+  refreshSchedules();
+}

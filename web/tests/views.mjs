@@ -1,0 +1,180 @@
+// The scenarios of the dashboard's views (run through dashboard.mjs, which passes the
+// helpers): each opens its view's tab and checks what an operator sees there against the
+// jobs, queues and schedules the Rust test made (named in environment variables).
+
+import assert from "node:assert/strict";
+
+const env = process.env;
+
+/** The API as the page itself calls it (same origin, no token). */
+function api(page, method, path, body) {
+  return page.evaluate(async ([method, path, body]) => {
+    const init = { method, headers: body === undefined ? {} : { "Content-Type": "application/json" } };
+    if (body !== undefined) init.body = JSON.stringify(body);
+    const response = await fetch(path, init);
+    const text = await response.text();
+    return { status: response.status, json: text ? JSON.parse(text) : null };
+  }, [method, path, body]);
+}
+
+async function open(page, ctx, view) {
+  await page.goto(`${ctx.url}/#/${view}`);
+  await page.locator("#connection[data-status=live]").waitFor(ctx.BOUND);
+  await page.locator(`[data-tab="${view}"][aria-current="page"]`).waitFor(ctx.BOUND);
+}
+
+/** The minute (ms since the epoch) a timestamp falls in. */
+function minuteOf(timestamp) {
+  const ms = Date.parse(timestamp);
+  return ms - (ms % 60000);
+}
+
+export const views = {
+  // JOBS: 55 `hello` jobs and 3 failing `exit-code 3` jobs, all ended (FAILED_IDS).
+  async jobs(page, ctx) {
+    const { expectCount, expectText, shot } = ctx;
+    const failedIds = env.FAILED_IDS.split(",");
+    await open(page, ctx, "jobs");
+    const rows = page.locator("#job-rows tr");
+    await expectCount(rows, 50, "the newest 50 jobs on the first page");
+    assert.equal(await page.locator("#page-newer").isDisabled(), true, "no newer page");
+
+    // The failed job's row says why it failed, as the API has it.
+    const { json: failed } = await api(page, "GET", `/v1/jobs/${failedIds[0]}`);
+    assert.ok(failed.error, "the failed job has a reason");
+    await expectText(page.locator(`#job-rows tr[data-job-id="${failedIds[0]}"] td.reason`), failed.error, "the failed row's reason");
+
+    // Paging past the newest 50: the next page holds the other 8, then back.
+    await page.click("#page-older");
+    await expectCount(rows, 8, "the 8 older jobs on page 2");
+    await expectText(page.locator("#page-label"), "page 2 · jobs 51–58 (the oldest)", "page 2's label");
+    assert.equal(await page.locator("#page-older").isDisabled(), true, "no older page");
+    await page.click("#page-newer");
+    await expectCount(rows, 50, "back to the first page");
+
+    // Filters narrow the rows: state, then module.
+    await page.selectOption("#state-filter", "failed");
+    await expectCount(rows, 3, "the three failed jobs");
+    await expectCount(page.locator('#job-rows tr:not([data-state="failed"])'), 0, "only failed rows");
+    await shot(page, "dashboard-jobs-failed.png", "dashboard-jobs.png");
+    await page.selectOption("#state-filter", "");
+    const exitCode = await page.locator("#module-filter option", { hasText: "exit-code" }).getAttribute("value");
+    await page.selectOption("#module-filter", exitCode);
+    await expectCount(rows, 3, "the three jobs of exit-code");
+    await page.click("#clear-filters");
+    await expectCount(rows, 50, "every job again");
+
+    // A `#/jobs?state=…` link opens the view filtered.
+    await page.goto(`${ctx.url}/#/jobs?state=succeeded`);
+    await expectCount(page.locator('#job-rows tr[data-state="succeeded"]'), 50, "a link's filter");
+    await expectCount(page.locator('#job-rows tr:not([data-state="succeeded"])'), 0, "only succeeded rows");
+    assert.equal(await page.locator("#state-filter").inputValue(), "succeeded", "the filter shows the link's state");
+  },
+
+  // MODULES: `sleeper` ran `0.3` three times (succeeded) and `x` once (failed: FAILED_ID);
+  // `hello` is uploaded, never ran.
+  async modules(page, ctx) {
+    const { expectCount, expectText, shot } = ctx;
+    await open(page, ctx, "modules");
+    const { json: stats } = await api(page, "GET", "/v1/stats/modules");
+    const sleeper = stats.modules.find((m) => m.name === "sleeper");
+    assert.equal(sleeper.runs, 4);
+    assert.ok(sleeper.p95_ms >= 300, `p95 ${sleeper.p95_ms} ms covers a 0.3 s sleep`);
+    const row = page.locator(`#module-rows tr[data-module-hash="${sleeper.hash}"]`);
+    await expectText(row.locator("td.runs"), "4", "sleeper's runs");
+    await expectText(row.locator("td.success-rate"), "75.0%", "sleeper's success rate: 3 of 4");
+    const p95 = sleeper.p95_ms < 1000 ? `${sleeper.p95_ms} ms` : `${(sleeper.p95_ms / 1000).toFixed(1)} s`;
+    await expectText(row.locator("td.p95"), p95, "sleeper's p95 as the API computed it");
+    const failure = row.locator("td.last-failure");
+    await failure.filter({ hasText: `#${env.FAILED_ID}` }).waitFor(ctx.BOUND);
+    assert.ok((await failure.textContent()).includes(sleeper.last_failure.error), "the last failure's reason");
+
+    // A module that never ran: no runs, no rate.
+    const hello = stats.modules.find((m) => m.name === "hello");
+    const helloRow = page.locator(`#module-rows tr[data-module-hash="${hello.hash}"]`);
+    await expectText(helloRow.locator("td.runs"), "0", "hello never ran");
+    await expectText(helloRow.locator("td.success-rate"), "–", "no rate without runs");
+    await shot(page, "dashboard-modules.png", "dashboard-modules.png");
+
+    // The last failure opens the failed job.
+    await failure.locator("a").click();
+    await page.locator("#job-detail[open]").waitFor(ctx.BOUND);
+    await page.locator("#detail-title", { hasText: `Job ${env.FAILED_ID}` }).waitFor(ctx.BOUND);
+    await page.click("#job-detail button[value=close]");
+
+    // Delete hello (asked first), then upload it again from this view.
+    await helloRow.locator("button", { hasText: "Delete" }).click();
+    await page.locator("#confirm[open]", { hasText: "Delete module hello?" }).waitFor(ctx.BOUND);
+    await page.click("#confirm-yes");
+    await expectCount(helloRow, 0, "hello's row is gone");
+    await expectText(page.locator("#modules-message"), "deleted hello", "the view says so");
+    await page.setInputFiles("#modules-file", env.HELLO_WASM);
+    await page.locator("#modules-message", { hasText: "uploaded hello" }).waitFor(ctx.BOUND);
+    await expectCount(page.locator(`#module-rows tr[data-module-hash="${hello.hash}"]`), 1, "hello is back");
+  },
+
+  // HISTORY: FAILED jobs failed and SUCCEEDED succeeded within the last few minutes.
+  async history(page, ctx) {
+    const { expectCount, shot } = ctx;
+    await open(page, ctx, "history");
+    const hour = page.locator("#history-hour");
+    await expectCount(hour.locator('rect[data-kind="failed"]'), 60, "a bar per minute of the hour");
+    await expectCount(page.locator('#history-day rect[data-kind="failed"]'), 96, "a bar per 15 minutes of the day");
+
+    // The bar of each minute that had failures shows that many, and is drawn.
+    const { json: failed } = await api(page, "GET", "/v1/jobs?state=failed&limit=1000");
+    assert.equal(failed.jobs.length, Number(env.FAILED));
+    const perMinute = new Map();
+    for (const job of failed.jobs) perMinute.set(minuteOf(job.finished_at), (perMinute.get(minuteOf(job.finished_at)) ?? 0) + 1);
+    const bars = await hour.locator('rect[data-kind="failed"]').evaluateAll((all) =>
+      all.map((rect) => ({ start: Date.parse(rect.dataset.start), value: Number(rect.dataset.value), height: Number(rect.getAttribute("height")) })));
+    for (const [minute, count] of perMinute) {
+      const bar = bars.find((b) => b.start === minute);
+      assert.ok(bar, `a bar for the minute ${new Date(minute).toISOString()}`);
+      assert.equal(bar.value, count, `the bar of ${new Date(minute).toISOString()} shows its ${count} failures`);
+      assert.ok(bar.height > 0, "and is drawn");
+    }
+    assert.equal(bars.reduce((sum, b) => sum + b.value, 0), Number(env.FAILED), "no other failures");
+    const succeeded = await hour.locator('rect[data-kind="succeeded"]').evaluateAll((all) => all.reduce((sum, r) => sum + Number(r.dataset.value), 0));
+    assert.equal(succeeded, Number(env.SUCCEEDED), "every success counted once");
+
+    // Axes with their units, and time labels.
+    assert.equal(await hour.locator(".y-label").textContent(), "jobs / min");
+    assert.match(await hour.locator(".x-label").textContent(), /^time \(local\), one bar per 1 min$/);
+    assert.equal(await page.locator("#history-day .y-label").textContent(), "jobs / 15 min");
+    const yTicks = await hour.locator(".y-tick").allTextContents();
+    assert.equal(yTicks[0], "0", "the y axis starts at 0");
+    assert.ok(Number(yTicks.at(-1)) >= Math.max(...bars.map((b) => b.value)), "and reaches the tallest bar");
+    await expectCount(hour.locator(".x-tick"), 6, "a time label every 10 minutes");
+    await shot(page, "dashboard-history.png", "dashboard-history.png");
+  },
+
+  // VIEWS: 2 workers, queue `inbox` with 2 items and `outbox` with 1 (put in that order).
+  async views(page, ctx) {
+    const { expectCount, expectText, shot } = ctx;
+    await open(page, ctx, "queues");
+    await expectText(page.locator('#queue-rows tr[data-queue="inbox"] td:nth-child(2)'), "2", "inbox's items");
+    await expectText(page.locator('#queue-rows tr[data-queue="outbox"] td:nth-child(2)'), "1", "outbox's items");
+    const ages = await page.locator("#queue-rows td.age").allTextContents();
+    assert.ok(ages.every((age) => /^\d+(\.\d)? (ms|s|min)$/.test(age)), `ages shown: ${ages}`);
+    await shot(page, "dashboard-queues.png");
+    // Emptied, the queue leaves the view.
+    await api(page, "POST", "/v1/queues/outbox/get");
+    await expectCount(page.locator('#queue-rows tr[data-queue="outbox"]'), 0, "outbox is empty");
+
+    await page.click('[data-tab="hosts"]');
+    const { json: nodes } = await api(page, "GET", "/v1/nodes");
+    await expectCount(page.locator('#host-rows tr[data-host-state="alive"]'), 1, "the one host, alive");
+    await expectText(page.locator("#host-rows tr td:first-child"), nodes[0].name, "named");
+    await expectText(page.locator("#host-rows tr td:nth-child(6)"), "2", "its two workers");
+
+    await page.click('[data-tab="lanes"]');
+    await expectText(page.locator('#lane-rows tr[data-lane="default"] td:nth-child(2)'), "2", "the default lane's workers");
+
+    // The live view is where the page starts, and its tabs are links.
+    await page.click('[data-tab="live"]');
+    await expectCount(page.locator("#tiles [data-worker-pid]"), 2, "the live tiles");
+    assert.equal(await page.locator(".panel.queue").isVisible(), true, "the live view's panels");
+    assert.equal(await page.locator("#queue-rows").isVisible(), false, "not the other views'");
+  },
+};
