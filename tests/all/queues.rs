@@ -64,7 +64,9 @@ async fn the_managers_example_end_to_end() {
         assert_eq!(queue_put(&server, "tasks", &n.to_string()).await.0, 201);
     }
     let (_, queues) = server.get("/v1/queues").await;
-    assert_eq!(queues, json!([{ "name": "tasks", "length": 10 }]));
+    assert_eq!((&queues[0]["name"], &queues[0]["length"]), (&json!("tasks"), &json!(10)));
+    assert!(queues[0]["oldest_age_ms"].is_u64(), "the oldest item's age: {queues}");
+    assert_eq!(queues.as_array().map(Vec::len), Some(1), "{queues}");
     let square = json!({ "module": "square", "args": ["tasks", "results", "500"] });
     let jobs = server.submit_batch(vec![square; 3]).await;
     let mut results = BTreeSet::new();
