@@ -76,6 +76,9 @@ fn write_query(request: &JobRequest) -> String {
         ("fuel", request.fuel),
     ];
     pairs.extend(numbers.iter().filter_map(|(key, value)| Some(format!("{key}={}", (*value)?))));
+    if let Some(lane) = &request.lane {
+        pairs.push(format!("lane={}", escape(lane)));
+    }
     pairs.join("&")
 }
 

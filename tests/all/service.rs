@@ -366,6 +366,8 @@ async fn the_openapi_document_lists_every_route() {
         ("/v1/pool/pause", "post"),
         ("/v1/pool/resume", "post"),
         ("/v1/nodes", "get"),
+        ("/v1/stats/modules", "get"),
+        ("/v1/stats/history", "get"),
         ("/v1/openapi.json", "get"),
         ("/v1/events", "get"),
         ("/v1/queues", "get"),
