@@ -9,10 +9,11 @@ import { fill, row } from "./rows.js";
 
 /** `in 3 min` / `2 h ago`. */
 function relative(timestamp) {
-  const seconds = Math.round((Date.parse(timestamp) - Date.now()) / 1000);
-  const size = Math.abs(seconds);
+  // The sign from the exact difference: a run half a second ago is `0 s ago`, not `in 0 s`.
+  const ahead = Date.parse(timestamp) - Date.now();
+  const size = Math.round(Math.abs(ahead) / 1000);
   const text = size < 90 ? `${size} s` : size < 5400 ? `${Math.round(size / 60)} min` : `${Math.round(size / 3600)} h`;
-  return seconds >= 0 ? `in ${text}` : `${text} ago`;
+  return ahead > 0 ? `in ${text}` : `${text} ago`;
 }
 
 /** A time cell: the local time and how far off, the timestamp as its title; `–` for none. */
