@@ -281,6 +281,8 @@ export const views = {
     await cap.locator("button", { hasText: "Set" }).click();
     await expectText(page.locator("#modules-message"), "hello: at most 2 running at once", "the view says so");
     await until(page, ctx, "the cap is 2 as the API has it", async () => (await capOf()) === 2);
+    const { json: stats } = await api(page, "GET", "/v1/stats/modules");
+    assert.equal(stats.modules.find((m) => m.name === "hello").max_running, 2, "the stats the view reads carry the cap");
     // The table, refreshed from the server, shows the cap.
     await until(page, ctx, "the row shows the cap", async () => (await field.inputValue()) === "2");
     await shot(page, "dashboard-modules-cap.png");
