@@ -118,7 +118,9 @@ function capCell(stat) {
     try {
       await call("PATCH", `/v1/modules/${stat.hash}`, { max_running: value });
       showMessage(`${stat.name ?? shortHash(stat.hash)}: ${value === null ? "no cap" : `at most ${value} running at once`}`);
-      field.blur();
+      // Let the refresh replace the row (a focused row is kept as it is): the Set button
+      // has the focus after a click, not the field.
+      if (form.contains(document.activeElement)) document.activeElement.blur();
       refreshModules();
     } catch (error) {
       showMessage(error.message, true);

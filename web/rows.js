@@ -1,6 +1,7 @@
 // Table rows for the small views (lanes, hosts, queues, schedules).
 
-/** A `<tr>` with `data-*` from `data` and a cell per value (a Node is put in as it is). */
+/** A `<tr>` with `data-*` from `data` and a cell per value: a Node is put in as it is, an
+ * object gives the cell its `text` (or `node`), `className` and `title`. */
 export function row(data, cells) {
   const tr = document.createElement("tr");
   Object.assign(tr.dataset, data);
@@ -8,7 +9,8 @@ export function row(data, cells) {
     const td = document.createElement("td");
     if (value instanceof Node) td.append(value);
     else if (value && typeof value === "object") {
-      td.textContent = value.text;
+      if (value.node) td.append(value.node);
+      else td.textContent = value.text;
       if (value.className) td.className = value.className;
       if (value.title) td.title = value.title;
     } else td.textContent = value ?? "";

@@ -9,14 +9,16 @@ import { fill, row } from "./rows.js";
 
 /** `in 3 min` / `2 h ago`. */
 function relative(timestamp) {
-  const seconds = Math.round((Date.parse(timestamp) - Date.now()) / 1000);
-  const size = Math.abs(seconds);
+  // The sign from the exact difference: a run half a second ago is `0 s ago`, not `in 0 s`.
+  const ahead = Date.parse(timestamp) - Date.now();
+  const size = Math.round(Math.abs(ahead) / 1000);
   const text = size < 90 ? `${size} s` : size < 5400 ? `${Math.round(size / 60)} min` : `${Math.round(size / 3600)} h`;
-  return seconds >= 0 ? `in ${text}` : `${text} ago`;
+  return ahead > 0 ? `in ${text}` : `${text} ago`;
 }
 
-function when(timestamp) {
-  return timestamp ? { text: `${time(timestamp)} (${relative(timestamp)})`, title: timestamp } : "–";
+/** A time cell: the local time and how far off, the timestamp as its title; `–` for none. */
+function when(timestamp, className) {
+  return timestamp ? { text: `${time(timestamp)} (${relative(timestamp)})`, title: timestamp, className } : { text: "–", className };
 }
 
 /** Reloads the table. */
@@ -32,7 +34,7 @@ export async function refreshSchedules() {
     return; // Shown by the connection status or the token prompt.
   }
   const rows = list.map((schedule) => {
-    const lastJob = schedule.last_job_id ? jobLink(schedule.last_job_id) : "–";
+    const lastJob = { className: "last-job", ...(schedule.last_job_id ? { node: jobLink(schedule.last_job_id) } : { text: "–" }) };
     const toggle = document.createElement("button");
     toggle.textContent = schedule.enabled ? "Pause" : "Resume";
     toggle.addEventListener("click", () => setEnabled(schedule.name, !schedule.enabled));
@@ -40,9 +42,9 @@ export async function refreshSchedules() {
       schedule.name,
       { text: `${schedule.cron} (${schedule.timezone})`, className: "cron" },
       schedule.job?.module ?? "",
-      schedule.enabled ? "active" : "paused",
-      { ...when(schedule.next_run_at), className: "next-run" },
-      when(schedule.last_run_at),
+      { text: schedule.enabled ? "active" : "paused", className: "state" },
+      when(schedule.next_run_at, "next-run"),
+      when(schedule.last_run_at, "last-run"),
       lastJob,
       toggle,
     ]);

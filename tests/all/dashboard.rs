@@ -207,3 +207,82 @@ async fn the_lanes_hosts_and_queues_views_show_the_pool_and_the_queues() {
     }
     tokio::task::block_in_place(|| browse("views", &server, &[]));
 }
+
+/// A job request with a name, in a lane.
+fn named(module: &str, args: &[&str], name: &str, lane: &str) -> serde_json::Value {
+    let mut job = Server::job(module, args);
+    job["name"] = name.into();
+    job["lane"] = lane.into();
+    job
+}
+
+/// The jobs view's lane filter, search box and bulk actions on a host with lanes default=1
+/// and slow=1: two `slow-hello` jobs in slow, three `nightly-fail` jobs failed in default and
+/// one `needle` job. The pool is paused before the page opens, so the jobs *Retry matching…*
+/// requeues stay queued for *Cancel matching…* to cancel.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_jobs_view_filters_by_lane_searches_and_retries_and_cancels_in_bulk() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_lanes(&["default=1", "slow=1"], data.path(), &[]);
+    server.upload(artifacts::HELLO, "hello").await;
+    server.upload(artifacts::EXIT_CODE, "exit-code").await;
+    let slow = server.submit_batch(vec![named("hello", &[], "slow-hello", "slow"); 2]).await;
+    let failing = vec![named("exit-code", &["3"], "nightly-fail", "default"); 3];
+    let failing = server.submit_batch(failing).await;
+    let needle = server.submit(named("hello", &[], "the-needle-job", "default")).await;
+    for job in ended(&server, &failing).await {
+        assert_eq!(job["state"], "failed", "{job}");
+    }
+    ended(&server, &slow).await;
+    ended(&server, &[needle]).await;
+    let (status, pool) = server.post("/v1/pool/pause", serde_json::json!({})).await;
+    assert_eq!(status, 200, "{pool}");
+    let list = |ids: &[i64]| ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let (slow, failing, needle) = (list(&slow), list(&failing), needle.to_string());
+    let env = [
+        ("SLOW_IDS", slow.as_str()),
+        ("FAILED_IDS", failing.as_str()),
+        ("NEEDLE_ID", needle.as_str()),
+    ];
+    tokio::task::block_in_place(|| browse("bulk", &server, &env));
+    assert!(out_dir().join("dashboard-jobs-bulk.png").exists(), "the screenshot was saved");
+    // What the page did is in the store: the three jobs retried, then cancelled.
+    for id in failing.split(',') {
+        let (_, job) = server.get(&format!("/v1/jobs/{id}")).await;
+        assert_eq!(job["state"], "cancelled", "{job}");
+    }
+}
+
+/// The modules view's cap editor sets a module's `max_running` and clears it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_modules_view_sets_and_clears_a_modules_cap() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(1, data.path(), &[]);
+    server.upload(artifacts::HELLO, "hello").await;
+    tokio::task::block_in_place(|| browse("cap", &server, &[]));
+    let (_, module) = server.get("/v1/modules/hello").await;
+    assert!(module["max_running"].is_null(), "the cap is cleared: {module}");
+    assert!(out_dir().join("dashboard-modules-cap.png").exists(), "the screenshot was saved");
+}
+
+/// The schedules view: `tick` (every two seconds) shows its cron, next run and, once it
+/// fired, its last run and job; `nightly` (03:00 in Paris) its next run hours ahead; the
+/// pause and resume buttons flip `enabled`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_schedules_view_shows_runs_and_pauses_and_resumes() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(1, data.path(), &[]);
+    server.upload(artifacts::HELLO, "hello").await;
+    for (name, cron, zone) in
+        [("tick", "*/2 * * * * *", "UTC"), ("nightly", "0 3 * * *", "Europe/Paris")]
+    {
+        let schedule = serde_json::json!({
+            "name": name, "cron": cron, "timezone": zone, "job": Server::job("hello", &[]) });
+        let (status, body) = server.post("/v1/schedules", schedule).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    tokio::task::block_in_place(|| browse("schedules", &server, &[]));
+    let (_, tick) = server.get("/v1/schedules/tick").await;
+    assert_eq!(tick["enabled"], true, "resumed at the end: {tick}");
+    assert!(out_dir().join("dashboard-schedules.png").exists(), "the screenshot was saved");
+}

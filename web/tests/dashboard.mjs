@@ -6,8 +6,9 @@
 // page of host a of two hosts a and b with 2 workers each on one PostgreSQL; it prints
 // `KILL b` and waits for a line on stdin saying host b was killed), `lanes` (a host with
 // lanes default=2 and slow=1, one job running and two queued in slow), or one per view:
-// `jobs`, `modules`, `history`, `views` (lanes, hosts, queues), `schedules`, each against
-// jobs the Rust test made (it says which in environment variables).
+// `jobs`, `modules`, `history`, `views` (lanes, hosts, queues), `bulk` (the jobs view's lane
+// filter, search and bulk retry/cancel), `cap` (the modules view's cap editor), `schedules`,
+// each against jobs the Rust test made (it says which in environment variables).
 // Screenshots go to OUT_DIR; those the README shows go to DOCS_DIR too (docs/), so a test
 // run refreshes them. Exits 0 when every check held; prints what failed otherwise.
 

@@ -23,6 +23,25 @@ async function open(page, ctx, view) {
   await page.locator(`[data-tab="${view}"][aria-current="page"]`).waitFor(ctx.BOUND);
 }
 
+/** Waits (bounded) until `check()` resolves truthy; returns that value. */
+async function until(page, ctx, what, check) {
+  const deadline = Date.now() + ctx.BOUND.timeout;
+  let last;
+  while (Date.now() < deadline) {
+    last = await check();
+    if (last) return last;
+    await page.waitForTimeout(50);
+  }
+  assert.fail(`${what}: not within ${ctx.BOUND.timeout} ms`);
+}
+
+/** The confirmation dialog once it asks `question`; answers it `yes` or no. */
+async function answer(page, ctx, question, yes) {
+  await page.locator("#confirm[open]", { hasText: question }).waitFor(ctx.BOUND);
+  await page.click(yes ? "#confirm-yes" : '#confirm button[value="no"]');
+  await page.locator("#confirm:not([open])").waitFor({ ...ctx.BOUND, state: "attached" });
+}
+
 /** The minute (ms since the epoch) a timestamp falls in. */
 function minuteOf(timestamp) {
   const ms = Date.parse(timestamp);
@@ -176,5 +195,142 @@ export const views = {
     await expectCount(page.locator("#tiles [data-worker-pid]"), 2, "the live tiles");
     assert.equal(await page.locator(".panel.queue").isVisible(), true, "the live view's panels");
     assert.equal(await page.locator("#queue-rows").isVisible(), false, "not the other views'");
+  },
+
+  // BULK: lanes default=1 and slow=1, the pool paused; SLOW_IDS (`slow-hello`, succeeded, in
+  // slow), FAILED_IDS (`nightly-fail`, failed, in default), NEEDLE_ID (`the-needle-job`).
+  async bulk(page, ctx) {
+    const { expectCount, expectText, shot } = ctx;
+    const slowIds = env.SLOW_IDS.split(",");
+    const failedIds = env.FAILED_IDS.split(",");
+    await open(page, ctx, "jobs");
+    const rows = page.locator("#job-rows tr");
+    const ids = async () => (await rows.evaluateAll((all) => all.map((row) => row.dataset.jobId))).sort();
+    await expectCount(rows, 6, "every job");
+
+    // The lane filter (its lanes come from the pool) narrows the rows to one lane.
+    await page.locator('#lane-filter option[value="slow"]').waitFor({ ...ctx.BOUND, state: "attached" });
+    await page.selectOption("#lane-filter", "slow");
+    await expectCount(rows, 2, "the slow lane's jobs");
+    assert.deepEqual(await ids(), [...slowIds].sort(), "exactly the jobs submitted to slow");
+    assert.deepEqual(await rows.locator("td.lane-col").allTextContents(), ["slow", "slow"], "each row says its lane");
+    await page.selectOption("#lane-filter", "default");
+    await expectCount(rows, 4, "the default lane's jobs");
+    await page.click("#clear-filters");
+    await expectCount(rows, 6, "every job again");
+
+    // The search box: an id finds exactly that job, a word the jobs whose names contain it.
+    await page.fill("#job-search", env.NEEDLE_ID);
+    await expectCount(rows, 1, "the job with that id");
+    assert.deepEqual(await ids(), [env.NEEDLE_ID], "the needle by its id");
+    await page.fill("#job-search", "needle");
+    await expectCount(page.locator(`#job-rows tr[data-job-id="${env.NEEDLE_ID}"]`), 1, "the needle by name");
+    await expectCount(rows, 1, "only the needle's name contains `needle`");
+    await page.fill("#job-search", "nightly");
+    await expectCount(rows, 3, "the three `nightly-fail` jobs");
+    assert.deepEqual(await ids(), [...failedIds].sort(), "found by a part of their name");
+    await page.click("#clear-filters");
+    await expectCount(rows, 6, "every job again");
+
+    // Retry matching… over state=failed: asked first (No changes nothing), the question
+    // names how many match; then the failed rows turn queued (the pool is paused).
+    await page.selectOption("#state-filter", "failed");
+    await expectCount(rows, 3, "the three failed jobs");
+    await page.click("#bulk-retry");
+    await answer(page, ctx, "Retry 3 matching jobs?", false);
+    await expectCount(page.locator('#job-rows tr[data-state="failed"]'), 3, "No leaves them failed");
+    await page.click("#bulk-retry");
+    await page.locator("#confirm[open]", { hasText: "Retry 3 matching jobs?" }).waitFor(ctx.BOUND);
+    await shot(page, "dashboard-jobs-bulk.png");
+    await answer(page, ctx, "Retry 3 matching jobs?", true);
+    await expectText(page.locator("#jobs-message"), "retried 3 of 3 matching jobs", "the view says what changed");
+    await expectCount(rows, 0, "no failed jobs left");
+    await page.selectOption("#state-filter", "queued");
+    await expectCount(rows, 3, "the retried jobs, queued");
+    assert.deepEqual(await ids(), [...failedIds].sort(), "the failed rows are now queued");
+    for (const id of failedIds) {
+      const { json: job } = await api(page, "GET", `/v1/jobs/${id}`);
+      assert.equal(job.state, "queued", `job ${id} is queued as the API has it`);
+    }
+
+    // Cancel matching… over state=queued: the three, cancelled.
+    await page.click("#bulk-cancel");
+    await answer(page, ctx, "Cancel 3 matching jobs?", true);
+    await expectText(page.locator("#jobs-message"), "cancelled 3 of 3 matching jobs", "the view says what changed");
+    await expectCount(rows, 0, "no queued jobs left");
+    await page.selectOption("#state-filter", "cancelled");
+    await expectCount(rows, 3, "the three, cancelled");
+    assert.deepEqual(await ids(), [...failedIds].sort(), "the same three jobs");
+    for (const id of failedIds) {
+      const { json: job } = await api(page, "GET", `/v1/jobs/${id}`);
+      assert.equal(job.state, "cancelled", `job ${id} is cancelled as the API has it`);
+    }
+  },
+
+  // CAP: `hello` uploaded, no cap.
+  async cap(page, ctx) {
+    const { expectText, shot } = ctx;
+    await open(page, ctx, "modules");
+    const { json: hello } = await api(page, "GET", "/v1/modules/hello");
+    assert.equal(hello.max_running, null, "no cap to begin with");
+    const cap = page.locator(`#module-rows tr[data-module-hash="${hello.hash}"] td.cap`);
+    const field = cap.locator("input");
+    const capOf = async () => (await api(page, "GET", "/v1/modules/hello")).json.max_running;
+
+    await field.fill("2");
+    await cap.locator("button", { hasText: "Set" }).click();
+    await expectText(page.locator("#modules-message"), "hello: at most 2 running at once", "the view says so");
+    await until(page, ctx, "the cap is 2 as the API has it", async () => (await capOf()) === 2);
+    const { json: stats } = await api(page, "GET", "/v1/stats/modules");
+    assert.equal(stats.modules.find((m) => m.name === "hello").max_running, 2, "the stats the view reads carry the cap");
+    // The table, refreshed from the server, shows the cap.
+    await until(page, ctx, "the row shows the cap", async () => (await field.inputValue()) === "2");
+    await shot(page, "dashboard-modules-cap.png");
+
+    await field.fill("");
+    await cap.locator("button", { hasText: "Set" }).click();
+    await expectText(page.locator("#modules-message"), "hello: no cap", "the view says so");
+    await until(page, ctx, "the cap is cleared as the API has it", async () => (await capOf()) === null);
+    await until(page, ctx, "the row shows no cap", async () => (await field.inputValue()) === "");
+  },
+
+  // SCHEDULES: `tick` (every two seconds, UTC) and `nightly` (03:00 Europe/Paris), both `hello`.
+  async schedules(page, ctx) {
+    const { expectText, shot } = ctx;
+    await open(page, ctx, "schedules");
+    const row = (name) => page.locator(`#schedule-rows tr[data-schedule="${name}"]`);
+    await expectText(row("tick").locator("td.cron"), "*/2 * * * * * (UTC)", "tick's cron");
+    await expectText(row("nightly").locator("td.cron"), "0 3 * * * (Europe/Paris)", "nightly's cron");
+
+    // The next run: the API's time, in the future, said as such.
+    const { json: nightly } = await api(page, "GET", "/v1/schedules/nightly");
+    const next = row("nightly").locator("td.next-run");
+    assert.equal(await next.getAttribute("title"), nightly.next_run_at, "nightly's next run as the API has it");
+    assert.ok(Date.parse(nightly.next_run_at) > Date.now(), "in the future");
+    assert.match(await next.textContent(), /\(in \d+ (s|min|h)\)$/, "said to be ahead");
+    assert.equal((await row("nightly").locator("td.last-run").textContent()).trim(), "–", "nightly never ran");
+
+    // Once tick fired: its last run and the job it made, which the API says that schedule made.
+    const lastJob = row("tick").locator("td.last-job a");
+    await lastJob.waitFor(ctx.BOUND);
+    const jobId = (await lastJob.textContent()).replace("#", "");
+    const { json: job } = await api(page, "GET", `/v1/jobs/${jobId}`);
+    assert.equal(job.schedule, "tick", "the last job was made by tick");
+    const lastRun = await row("tick").locator("td.last-run").getAttribute("title");
+    assert.ok(lastRun && Date.parse(lastRun) <= Date.now(), `tick's last run ${lastRun} is past`);
+    assert.match(await row("tick").locator("td.last-run").textContent(), /ago\)$/, "said to be past");
+    await shot(page, "dashboard-schedules.png", "dashboard-schedules.png");
+
+    // Pause, then resume: the buttons flip `enabled`, as the API has it.
+    const enabled = async () => (await api(page, "GET", "/v1/schedules/tick")).json.enabled;
+    await row("tick").locator("button", { hasText: "Pause" }).click();
+    await page.locator('#schedule-rows tr[data-schedule="tick"][data-enabled="false"]').waitFor(ctx.BOUND);
+    assert.equal(await enabled(), false, "paused");
+    await expectText(row("tick").locator("td.state"), "paused", "the row says paused");
+    await expectText(row("tick").locator("td.next-run"), "–", "no next run while paused");
+    await row("tick").locator("button", { hasText: "Resume" }).click();
+    await page.locator('#schedule-rows tr[data-schedule="tick"][data-enabled="true"]').waitFor(ctx.BOUND);
+    assert.equal(await enabled(), true, "resumed");
+    await expectText(row("tick").locator("td.state"), "active", "the row says active");
   },
 };

@@ -56,7 +56,7 @@ fn module_view(record: &ModuleRecord, stats: Option<ModuleStats>) -> ModuleStats
             error: failure.error,
             finished_at: timestamp(failure.finished_at),
         }),
-        max_running: None,
+        max_running: record.max_running,
     }
 }
 
