@@ -487,12 +487,15 @@ pub struct LaneCount {
 /// How long a count per lane is handed out before it is counted again.
 const COUNTS_FRESH: Duration = Duration::from_millis(250);
 
+/// The counts per lane last read, with when: handed out again while fresh.
+type LaneCountCache = Arc<Mutex<Option<(std::time::Instant, BTreeMap<String, LaneCount>)>>>;
+
 /// The store handle; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
     announce: announce::Announce,
-    lane_counts: Arc<Mutex<Option<(std::time::Instant, BTreeMap<String, LaneCount>)>>>,
+    lane_counts: LaneCountCache,
 }
 
 #[derive(Clone)]
