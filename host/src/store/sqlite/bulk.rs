@@ -78,14 +78,7 @@ pub fn cancel_matching(
     at: i64,
     changes: &mut Changes,
 ) -> Result<Bulk> {
-    let matched = matched(db, filter)?;
-    let changed = update(db, filter, &CANCELLABLE, CANCEL, at)?;
-    // Cancelled running jobs may free slots of capped modules: wake the claims.
-    changes.freed += changed.iter().filter(|(_, was)| *was == JobState::Running).count() as u64;
-    for &(id, was) in &changed {
-        changes.moved(id, Some(was), JobState::Cancelled);
-    }
-    Ok(Bulk { matched, changed })
+    change_matching(db, filter, (&CANCELLABLE, CANCEL, JobState::Cancelled), at, changes)
 }
 
 /// Queues the selected failed, timed-out and cancelled jobs again, each as a new attempt
@@ -96,10 +89,23 @@ pub fn retry_matching(
     at: i64,
     changes: &mut Changes,
 ) -> Result<Bulk> {
+    change_matching(db, filter, (&RETRYABLE, RETRY, JobState::Queued), at, changes)
+}
+
+/// Counts the selected jobs, then moves those in `from` states to `to` with `set`, noting
+/// each transition. Cancelled running jobs may free slots of capped modules: the claims wake.
+fn change_matching(
+    db: &Connection,
+    filter: &JobFilter,
+    (from, set, to): (&[JobState], &str, JobState),
+    at: i64,
+    changes: &mut Changes,
+) -> Result<Bulk> {
     let matched = matched(db, filter)?;
-    let changed = update(db, filter, &RETRYABLE, RETRY, at)?;
+    let changed = update(db, filter, from, set, at)?;
     for &(id, was) in &changed {
-        changes.moved(id, Some(was), JobState::Queued);
+        changes.freed += u64::from(was == JobState::Running);
+        changes.moved(id, Some(was), to);
     }
     Ok(Bulk { matched, changed })
 }
