@@ -1,27 +1,33 @@
-//! The loop inside a worker process: say hello, then read a job, run it in the sandbox,
-//! answer with its result, until the supervisor closes the channel or says to stop.
+//! The loop inside a worker process: say hello, then take the next job sent, run it in the
+//! sandbox, answer with its result, until the supervisor closes the channel or says to stop.
+//!
+//! The supervisor may send jobs ahead while jobs are short: they wait in [`Inbox`], in order,
+//! until the one before has ended, and can be taken back unstarted ([`ToWorker::Recall`]).
+//! Each `Done` is written as soon as its job ends, never held back to go with the next: a
+//! result written before the worker dies is still in the pipe for the supervisor to read, so
+//! it always knows which job was running when a worker died.
 //!
 //! The channel is the process's stdin and stdout, which the supervisor set up as pipes.
 //! Both are moved to private descriptors at start and the standard ones pointed at
 //! `/dev/null` (stdin) and stderr (stdout), so nothing a library prints can corrupt a frame.
-//! A reader task owns the input end; the output end is the [`outbox`]'s, which writes every
+//! A reader thread owns the input end (a thread, so a recall is answered while a guest
+//! computes on the runtime's one thread); the output end is the [`outbox`]'s, which writes every
 //! frame whole under a lock, so a job's `wasmpool:task` calls (sent while it runs), its output
 //! (with `--live-output`) and their replies never interleave with half a frame, whatever is
 //! cancelled when.
 
 mod outbox;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
+use std::io::BufReader;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::future::BoxFuture;
 use rustix::process::{Pid, Signal};
-use tokio::io::BufReader;
-use tokio::net::unix::pipe;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 
 use crate::ipc::{self, FromWorker, IpcError, PROTOCOL_VERSION, ToWorker};
 use crate::job::{JobSpec, Stream, TaskCall, TaskReply};
@@ -61,7 +67,6 @@ pub fn main(parent_pid: u32, live_output: bool) -> Result<(), WorkerError> {
 }
 
 async fn serve(input: OwnedFd, output: OwnedFd, live_output: bool) -> Result<(), WorkerError> {
-    let input = pipe::Receiver::from_owned_fd(input)?;
     let (outgoing, flusher) = Outbox::start(output)?;
     let link = Link(Arc::new(LinkState {
         outgoing,
@@ -70,41 +75,99 @@ async fn serve(input: OwnedFd, output: OwnedFd, live_output: bool) -> Result<(),
         next: AtomicU64::new(1),
         used: AtomicU64::new(0),
     }));
-    let (jobs, mut next_job) = mpsc::unbounded_channel();
-    let reader = tokio::spawn(read_frames(input, link.clone(), jobs));
+    let inbox = Arc::new(Inbox::default());
+    let reader = {
+        let (link, inbox) = (link.clone(), inbox.clone());
+        // A thread of its own: a computing guest holds the runtime's one thread, and a
+        // recall must be answered while it computes.
+        std::thread::Builder::new()
+            .name("channel-reader".into())
+            .spawn(move || read_frames(input, &link, &inbox))?
+    };
 
     let pid = std::process::id();
     link.send(FromWorker::Hello { version: PROTOCOL_VERSION, pid });
     let mut sandbox = Sandbox::new(pid, Some(Arc::new(link.clone())));
-    while let Some(job) = next_job.recv().await {
+    while let Some(job) = inbox.next().await {
         let result = Box::new(sandbox.run(job).await);
         let replies_used = link.0.used.load(Ordering::SeqCst);
         link.send(FromWorker::Done { result, replies_used });
     }
     drop(sandbox);
-    reader.abort();
+    let _ = reader.join();
     Ok(link.0.outgoing.close(flusher)?)
 }
 
-/// Reads frames until the supervisor closes the channel: jobs go to the main loop, replies to
-/// the call waiting for them.
-async fn read_frames(input: pipe::Receiver, link: Link, jobs: mpsc::UnboundedSender<JobSpec>) {
-    let mut input = BufReader::new(input);
-    loop {
-        match ipc::read_frame_async::<ToWorker>(&mut input).await {
-            Ok(Some(ToWorker::Run(job))) => {
-                if jobs.send(*job).is_err() {
-                    return;
+/// The jobs sent and not started, in order.
+#[derive(Default)]
+struct Inbox {
+    state: Mutex<InboxState>,
+    arrived: Notify,
+}
+
+#[derive(Default)]
+struct InboxState {
+    jobs: VecDeque<JobSpec>,
+    /// The supervisor will send no more.
+    closed: bool,
+}
+
+impl Inbox {
+    fn state(&self) -> std::sync::MutexGuard<'_, InboxState> {
+        self.state.lock().expect("inbox lock")
+    }
+
+    fn push(&self, job: JobSpec) {
+        self.state().jobs.push_back(job);
+        self.arrived.notify_one();
+    }
+
+    fn close(&self) {
+        self.state().closed = true;
+        self.arrived.notify_one();
+    }
+
+    /// Takes every job not started yet; returns their ids.
+    fn recall(&self) -> Vec<String> {
+        self.state().jobs.drain(..).map(|job| job.id).collect()
+    }
+
+    /// The next job; `None` once the supervisor sends no more and none waits.
+    async fn next(&self) -> Option<JobSpec> {
+        loop {
+            {
+                let mut state = self.state();
+                if let Some(job) = state.jobs.pop_front() {
+                    return Some(job);
+                }
+                if state.closed {
+                    return None;
                 }
             }
+            // `notify_one` keeps a permit when nobody waits, so a job pushed between the look
+            // above and this wait is not missed.
+            self.arrived.notified().await;
+        }
+    }
+}
+
+/// Reads frames until the supervisor closes the channel: jobs go to the inbox, replies to
+/// the call waiting for them.
+fn read_frames(input: OwnedFd, link: &Link, inbox: &Inbox) {
+    let mut input = BufReader::new(File::from(input));
+    loop {
+        match ipc::read_frame::<ToWorker>(&mut input) {
+            Ok(Some(ToWorker::Run(job))) => inbox.push(*job),
+            Ok(Some(ToWorker::Recall)) => link.send(FromWorker::Recalled(inbox.recall())),
             Ok(Some(ToWorker::Reply { call, reply })) => link.deliver(call, reply),
-            Ok(Some(ToWorker::Shutdown)) | Ok(None) => return,
+            Ok(Some(ToWorker::Shutdown)) | Ok(None) => break,
             Err(e) => {
                 eprintln!("wasmpool worker: {e}");
-                return;
+                break;
             }
         }
     }
+    inbox.close();
 }
 
 /// The worker's side of `wasmpool:task` calls: numbered requests out, replies matched back.
@@ -159,6 +222,9 @@ impl TaskBackend for Link {
 /// Moves the channel off the standard descriptors.
 fn take_channel() -> std::io::Result<(OwnedFd, OwnedFd)> {
     let input = rustix::io::dup(std::io::stdin().as_fd())?;
+    // Read with blocking calls by the reader thread, whatever mode the pipe came in.
+    let flags = rustix::fs::fcntl_getfl(&input)?;
+    rustix::fs::fcntl_setfl(&input, flags - rustix::fs::OFlags::NONBLOCK)?;
     let output = rustix::io::dup(std::io::stdout().as_fd())?;
     let null = File::open("/dev/null")?;
     rustix::stdio::dup2_stdin(&null)?;

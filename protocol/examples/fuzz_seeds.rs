@@ -42,6 +42,7 @@ fn main() -> std::io::Result<()> {
         ToWorker::Reply { call: 3, reply: TaskReply::Get(Some(b"item".to_vec())) },
         ToWorker::Reply { call: 4, reply: TaskReply::Len(7) },
         ToWorker::Reply { call: 5, reply: TaskReply::Noted },
+        ToWorker::Recall,
         ToWorker::Shutdown,
     ];
     write(&dir, "supervisor", &supervisor)?;
@@ -64,6 +65,7 @@ fn main() -> std::io::Result<()> {
             request: TaskCall::Progress { percent: 50, message: "half".into() },
         },
         FromWorker::Done { result: Box::new(result), replies_used: 4 },
+        FromWorker::Recalled(vec!["42".into()]),
     ];
     write(&dir, "worker", &worker)?;
 

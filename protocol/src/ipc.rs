@@ -5,6 +5,11 @@
 //! [`PROTOCOL_VERSION`]; the supervisor refuses a worker of another version. A clean end of
 //! stream between frames means the peer is gone. This module owns framing only: it knows
 //! nothing of processes or sandboxes.
+//!
+//! The supervisor may send a worker several jobs before the first has ended: the worker runs
+//! them one after another, in order, and answers each with a `Done`, also in order, so a
+//! `Call` or `Output` always belongs to the oldest job whose `Done` has not been sent. Jobs
+//! sent and not yet started can be taken back with [`ToWorker::Recall`].
 
 use std::io::{self, Read, Write};
 
@@ -14,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::job::{JobResult, JobSpec, Stream, TaskCall, TaskReply};
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// Frames above this size are refused rather than allocated.
 pub const MAX_FRAME_BYTES: usize = 1 << 30;
@@ -26,7 +31,7 @@ const FIRST_READ_BYTES: usize = 64 << 10;
 /// Messages from the supervisor to a worker.
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ToWorker {
-    /// Run this job and answer with [`FromWorker::Done`].
+    /// Run this job, after any sent before it, and answer with [`FromWorker::Done`].
     Run(Box<JobSpec>),
     /// The answer to the running job's [`FromWorker::Call`] with the same number.
     Reply {
@@ -35,8 +40,11 @@ pub enum ToWorker {
         /// The answer.
         reply: TaskReply,
     },
-    /// Finish and exit.
+    /// Finish the jobs sent, then exit.
     Shutdown,
+    /// Give back the jobs sent and not started yet, answered with [`FromWorker::Recalled`]
+    /// (after the `Done` of every job that did start).
+    Recall,
 }
 
 /// Messages from a worker to the supervisor.
@@ -73,6 +81,9 @@ pub enum FromWorker {
         /// call arrived after the job stopped waiting for it, so the host takes it back.
         replies_used: u64,
     },
+    /// The answer to [`ToWorker::Recall`]: the ids of the jobs that had not started, which
+    /// this worker will not run.
+    Recalled(Vec<String>),
 }
 
 /// Why a frame could not be read or written.
@@ -161,6 +172,63 @@ pub async fn read_frame_async<M: DeserializeOwned>(
     decode(&payload, len)
 }
 
+/// Reads frames from an async stream into a buffer of its own, so that waiting for the next
+/// frame can be cancelled (a `select!` branch that lost) without losing any byte of it, and
+/// one read takes in every frame that is already there.
+pub struct FrameReader<R> {
+    reader: R,
+    buffer: Vec<u8>,
+    /// Bytes of `buffer` already decoded.
+    used: usize,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// A reader of the frames `reader` carries.
+    pub fn new(reader: R) -> Self {
+        FrameReader { reader, buffer: Vec::new(), used: 0 }
+    }
+
+    /// The next frame; `Ok(None)` when the stream ended cleanly before it. Cancel-safe.
+    pub async fn next<M: DeserializeOwned>(&mut self) -> Result<Option<M>, IpcError> {
+        loop {
+            if let Some(message) = self.decode_next()? {
+                return Ok(Some(message));
+            }
+            self.make_room();
+            // `read_buf` is cancel-safe: if this future is dropped, nothing was read.
+            if self.reader.read_buf(&mut self.buffer).await? == 0 {
+                return match self.buffer.len() - self.used {
+                    0 => Ok(None),
+                    _ => Err(IpcError::Truncated),
+                };
+            }
+        }
+    }
+
+    /// Decodes a whole frame if the buffer holds one.
+    fn decode_next<M: DeserializeOwned>(&mut self) -> Result<Option<M>, IpcError> {
+        let waiting = &self.buffer[self.used..];
+        let Some(header) = waiting.first_chunk::<4>() else { return Ok(None) };
+        let len = payload_len(*header)?;
+        let Some(payload) = waiting.get(4..4 + len) else { return Ok(None) };
+        let message = postcard::from_bytes(payload)?;
+        self.used += 4 + len;
+        Ok(Some(message))
+    }
+
+    /// Drops the decoded bytes and makes room for the rest of the frame that is arriving (as
+    /// much as its header claims, up to [`FIRST_READ_BYTES`] at a time).
+    fn make_room(&mut self) {
+        self.buffer.drain(..self.used);
+        self.used = 0;
+        let missing = match self.buffer.first_chunk::<4>() {
+            Some(header) => (u32::from_le_bytes(*header) as usize + 4) - self.buffer.len(),
+            None => 4,
+        };
+        self.buffer.reserve(missing.clamp(4096, FIRST_READ_BYTES));
+    }
+}
+
 /// The message in a payload that should be `len` bytes long.
 fn decode<M: DeserializeOwned>(payload: &[u8], len: usize) -> Result<Option<M>, IpcError> {
     if payload.len() < len {
@@ -246,6 +314,52 @@ mod tests {
         assert_eq!(read_frame::<FromWorker>(&mut reader).unwrap().as_ref(), Some(&done));
         assert_eq!(read_frame_async::<FromWorker>(&mut reader).await.unwrap(), Some(done));
         assert!(read_frame::<FromWorker>(&mut reader).unwrap().is_none());
+    }
+
+    /// A channel that hands out its bytes a few at a time.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        step: usize,
+    }
+
+    impl AsyncRead for Trickle<'_> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let n = self.step.min(self.bytes.len()).min(buf.remaining());
+            buf.put_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Frames split across reads at every size, and frames arriving together, come out
+    /// whole and in order; a frame cut short is an error, not a hang.
+    #[tokio::test]
+    async fn the_frame_reader_reassembles_frames_however_they_arrive() {
+        let mut wire = Vec::new();
+        let mut big = JobResult::without_output("big".into(), Outcome::Exited(0));
+        big.stdout = vec![7; 3 * FIRST_READ_BYTES];
+        let messages = [
+            FromWorker::Hello { version: PROTOCOL_VERSION, pid: 1 },
+            FromWorker::Done { result: Box::new(big), replies_used: 0 },
+            FromWorker::Recalled(vec!["a".into(), "b".into()]),
+        ];
+        messages.iter().for_each(|message| write_frame(&mut wire, message).unwrap());
+        for step in [1, 3, 4, 5, 4096, usize::MAX] {
+            let mut reader = FrameReader::new(Trickle { bytes: &wire, step });
+            for message in &messages {
+                assert_eq!(reader.next::<FromWorker>().await.unwrap().as_ref(), Some(message));
+            }
+            assert!(reader.next::<FromWorker>().await.unwrap().is_none());
+        }
+        let cut = &wire[..wire.len() - 2];
+        let mut reader = FrameReader::new(Trickle { bytes: cut, step: 100 });
+        reader.next::<FromWorker>().await.unwrap();
+        reader.next::<FromWorker>().await.unwrap();
+        assert!(matches!(reader.next::<FromWorker>().await, Err(IpcError::Truncated)));
     }
 
     #[test]

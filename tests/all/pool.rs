@@ -159,3 +159,99 @@ async fn guests_see_their_job_id_and_worker_pid_when_the_job_asks() {
     assert_eq!(plain.result.stdout, b"", "no variables were given");
     pool.shutdown().await;
 }
+
+/// Runs `count` hello jobs at once, named `{prefix}{n}`, and returns how each ended.
+async fn hellos(
+    pool: &wasmpool::pool::Pool,
+    prefix: &str,
+    count: usize,
+) -> Vec<wasmpool::job::Completed> {
+    let hello = module(artifacts::HELLO, None);
+    let jobs =
+        (0..count).map(|n| pool.run(job(&format!("{prefix}{n}"), &hello, &[], Limits::default())));
+    futures_util::future::join_all(jobs).await
+}
+
+/// Short jobs are sent to workers ahead of the one they run; a worker killed with jobs
+/// waiting behind its job loses none of them: they run on the next worker.
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_sent_ahead_to_a_worker_that_dies_run_elsewhere() {
+    let (pool, _dir) = pool(2);
+    // Short jobs first, so the pool sends ahead.
+    assert!(
+        hellos(&pool, "warm", 100)
+            .await
+            .iter()
+            .all(|done| done.result.outcome == Outcome::Exited(0))
+    );
+    let pids: Vec<u32> = pool.snapshot().workers.iter().map(|worker| worker.pid).collect();
+    let (all, killed) = tokio::join!(hellos(&pool, "job", 2000), async {
+        // Once the flood is under way, kill one worker in the middle of it.
+        let busy = wait_until(Duration::from_secs(10), || {
+            pool.snapshot().workers.iter().any(|worker| matches!(&worker.state, WorkerState::Busy { job_id, .. } if job_id.starts_with("job")))
+        })
+        .await;
+        assert!(busy, "the jobs reached the workers");
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(pids[0] as i32).unwrap(),
+            rustix::process::Signal::KILL,
+        )
+        .unwrap();
+    });
+    let () = killed;
+    let died: Vec<_> =
+        all.iter().filter(|done| done.result.outcome != Outcome::Exited(0)).collect();
+    assert!(
+        died.len() <= 1,
+        "only the job running when its worker died may fail: {:?}",
+        died.iter().map(|done| (&done.result.id, &done.result.outcome)).collect::<Vec<_>>()
+    );
+    if let Some(done) = died.first() {
+        assert!(
+            matches!(&done.result.outcome, Outcome::WorkerDied(cause) if cause.contains("SIGKILL")),
+            "{:?}",
+            done.result.outcome
+        );
+    }
+    pool.shutdown().await;
+}
+
+/// A job sent ahead to a worker whose job then runs long is taken back and started by the
+/// first free worker: it does not wait for the long job (the seeds' `long-time-task` rule).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_sent_ahead_of_a_long_one_runs_on_the_free_worker() {
+    let (pool, _dir) = pool(2);
+    assert!(
+        hellos(&pool, "warm", 100)
+            .await
+            .iter()
+            .all(|done| done.result.outcome == Outcome::Exited(0))
+    );
+    let sleeper = module(artifacts::SLEEPER, None);
+    // Both workers busy with short jobs, then one long job among them, then more short ones:
+    // whichever worker takes the long one has short ones sent ahead behind it.
+    let (before, long, after) = tokio::join!(
+        hellos(&pool, "before", 200),
+        async {
+            tokio::task::yield_now().await;
+            pool.run(job("long", &sleeper, &["2"], Limits::default())).await
+        },
+        async {
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+            hellos(&pool, "after", 200).await
+        },
+    );
+    assert_eq!(long.result.outcome, Outcome::Exited(0));
+    for done in before.iter().chain(&after) {
+        assert_eq!(done.result.outcome, Outcome::Exited(0));
+        assert!(
+            done.finished_at < long.finished_at,
+            "{} waited for the long job (it ended {:?} after it)",
+            done.result.id,
+            done.finished_at.duration_since(long.finished_at).unwrap_or_default()
+        );
+    }
+    pool.shutdown().await;
+}

@@ -190,7 +190,13 @@ impl MapCommand {
         let pool = local::start_pool(self.workers.min(jobs.len()))?;
         let progress = progress_bar(jobs.len());
         let run = Run {
-            slots: Arc::new(Semaphore::new(pool.size())),
+            // With `--halt` a job starts only once the one before it on its worker was
+            // counted; otherwise the pool may take jobs ahead while they are short.
+            slots: Arc::new(Semaphore::new(if self.halt.count > 0 {
+                pool.size()
+            } else {
+                pool.most_in_flight()
+            })),
             pool: Arc::new(pool),
             tries: self.retries,
             halt: self.halt,
@@ -279,8 +285,9 @@ fn job_json(job: &Finished) -> serde_json::Value {
 #[derive(Clone)]
 struct Run {
     pool: Arc<Pool>,
-    /// One per worker, held by a job until it has been counted: a job starts only once the
-    /// one before it on its worker was counted, so `--halt` stops exactly at its count.
+    /// Jobs in flight, each held until the job has been counted. With `--halt`, one per
+    /// worker: a job starts only once the one before it on its worker was counted, so the
+    /// halt stops exactly at its count.
     slots: Arc<Semaphore>,
     tries: u32,
     halt: Halt,

@@ -1,17 +1,25 @@
 //! The supervisor: a pool of N worker processes, each running one job at a time.
 //!
-//! Capacity is a fair semaphore with one permit per worker: [`Pool::reserve`] waits (FIFO)
-//! for a free worker, and the returned [`Reservation`] runs exactly one job. A driver task per
-//! worker slot spawns its process, hands it jobs, kills it on cancel or when it overstays its
-//! deadline, and replaces it whenever it dies, so the pool always returns to N workers.
-//! The pool knows nothing of stores or HTTP; it runs what it is handed.
+//! Capacity is a fair semaphore: [`Pool::reserve`] waits (FIFO) for room, and the returned
+//! [`Reservation`] runs exactly one job. A driver task per worker slot spawns its process,
+//! hands it jobs, kills it on cancel or when it overstays its deadline, and replaces it
+//! whenever it dies, so the pool always returns to N workers. The pool knows nothing of
+//! stores or HTTP; it runs what it is handed.
+//!
+//! While jobs are short (see [`pace`]) the pool takes more jobs than it has workers, and a
+//! busy driver sends its worker a few jobs ahead, so a worker that finishes one starts the
+//! next without waiting for the supervisor, and jobs and results cross the pipe in batches.
+//! A driver sends ahead only while no other worker is idle, and takes back what waits behind
+//! a job that runs long ([`slot`]), so a job never waits behind another while a worker is
+//! free for long.
 
 mod host;
+mod pace;
 mod process;
 mod slot;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -109,8 +117,36 @@ struct Assignment {
     job: JobSpec,
     cancel: CancellationToken,
     reply: oneshot::Sender<Completed>,
-    /// Released by the driver once its worker is idle again.
+    /// Released by the driver once the job ended.
     permit: OwnedSemaphorePermit,
+    /// Whether a driver has it, or its caller took it back (see [`Handed::unless_waiting`]).
+    hold: Arc<Hold>,
+}
+
+/// Who holds a job handed to the pool: nobody yet (it waits in the pool's queue), a driver
+/// (it is on a worker, waiting or running), or its caller again (it waited too long).
+#[derive(Default)]
+struct Hold(AtomicU8);
+
+const WAITING: u8 = 0;
+const TAKEN: u8 = 1;
+const WITHDRAWN: u8 = 2;
+
+impl Hold {
+    /// A driver takes the job; `false` if its caller took it back first.
+    fn take(&self) -> bool {
+        self.0.compare_exchange(WAITING, TAKEN, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// The job is back in the pool's queue, never started.
+    fn put_back(&self) {
+        self.0.store(WAITING, Ordering::Release);
+    }
+
+    /// The caller takes the job back; `false` if a driver has it.
+    fn withdraw(&self) -> bool {
+        self.0.compare_exchange(WAITING, WITHDRAWN, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
 }
 
 /// State shared by the pool handle and its drivers.
@@ -119,6 +155,14 @@ struct Shared {
     workers: Mutex<Vec<WorkerInfo>>,
     restarts: AtomicU64,
     shutdown: CancellationToken,
+    /// Room for jobs: a permit per worker, and more while jobs are short.
+    capacity: Arc<Semaphore>,
+    /// How long jobs take lately, and how many each worker is sent ahead.
+    pace: pace::Pace,
+    /// Drivers waiting for a job.
+    idle: AtomicUsize,
+    /// Where jobs a worker gave back go, to be taken by any driver.
+    requeue: async_channel::Sender<Assignment>,
 }
 
 impl Shared {
@@ -126,12 +170,26 @@ impl Shared {
         let mut workers = self.workers.lock().expect("pool state lock");
         workers[slot] = WorkerInfo { slot, pid, state };
     }
+
+    /// Notes how long a job ran, adjusting the room for jobs sent ahead.
+    fn observe(&self, took: Duration) {
+        self.pace.observe(took, &self.capacity);
+    }
+
+    /// Notes a job still running after `took` (at least [`slot::RECALL_AFTER`]).
+    fn running_long(&self, took: Duration) {
+        self.pace.running_long(took, &self.capacity);
+    }
+
+    /// Gives an ended job's room back (or retires it, if the room for jobs ahead shrank).
+    fn release(&self, permit: OwnedSemaphorePermit) {
+        self.pace.release(permit);
+    }
 }
 
 /// A pool of worker processes.
 pub struct Pool {
     shared: Arc<Shared>,
-    capacity: Arc<Semaphore>,
     jobs: async_channel::Sender<Assignment>,
     tasks: TaskTracker,
 }
@@ -142,6 +200,7 @@ impl Pool {
     pub fn start(config: PoolConfig) -> std::io::Result<Pool> {
         std::fs::create_dir_all(&config.work_dir)?;
         let n = config.workers;
+        let (jobs, queue) = async_channel::unbounded();
         let shared = Arc::new(Shared {
             workers: Mutex::new(
                 (0..n)
@@ -151,14 +210,17 @@ impl Pool {
             config,
             restarts: AtomicU64::new(0),
             shutdown: CancellationToken::new(),
+            capacity: Arc::new(Semaphore::new(n)),
+            pace: pace::Pace::new(n),
+            idle: AtomicUsize::new(0),
+            requeue: jobs.clone(),
         });
-        let (jobs, queue) = async_channel::unbounded();
         let tasks = TaskTracker::new();
         for slot in 0..n {
             tasks.spawn(slot::drive(slot, shared.clone(), queue.clone()));
         }
         tasks.close();
-        Ok(Pool { shared, capacity: Arc::new(Semaphore::new(n)), jobs, tasks })
+        Ok(Pool { shared, jobs, tasks })
     }
 
     /// Number of worker slots.
@@ -166,9 +228,11 @@ impl Pool {
         self.shared.config.workers
     }
 
-    /// Waits, first come first served, until a worker is free, and holds it for one job.
+    /// Waits, first come first served, until the pool has room for a job (a free worker, or
+    /// while jobs are short a place ahead on a busy one), and holds it for one job.
     pub async fn reserve(&self) -> Reservation {
         let permit = self
+            .shared
             .capacity
             .clone()
             .acquire_owned()
@@ -177,14 +241,25 @@ impl Pool {
         Reservation { permit, jobs: self.jobs.clone() }
     }
 
-    /// How many workers are free right now (not held by a [`Reservation`]).
+    /// How many more jobs the pool takes right now (room not held by a [`Reservation`]).
     pub fn idle(&self) -> usize {
-        self.capacity.available_permits()
+        self.shared.capacity.available_permits()
     }
 
-    /// Holds a free worker if one is free right now.
+    /// How many workers wait for a job right now.
+    pub fn idle_workers(&self) -> usize {
+        self.shared.idle.load(Ordering::Relaxed)
+    }
+
+    /// The most jobs the pool takes at once while jobs are short: a bound for callers that
+    /// keep jobs in flight themselves.
+    pub fn most_in_flight(&self) -> usize {
+        self.size() * (1 + pace::AHEAD_MAX)
+    }
+
+    /// Holds room for a job if there is some right now.
     pub fn try_reserve(&self) -> Option<Reservation> {
-        let permit = self.capacity.clone().try_acquire_owned().ok()?;
+        let permit = self.shared.capacity.clone().try_acquire_owned().ok()?;
         Some(Reservation { permit, jobs: self.jobs.clone() })
     }
 
@@ -210,14 +285,14 @@ impl Pool {
     }
 }
 
-/// A free worker held for one job.
+/// Room in the pool held for one job.
 pub struct Reservation {
     permit: OwnedSemaphorePermit,
     jobs: async_channel::Sender<Assignment>,
 }
 
 impl Reservation {
-    /// Runs the job on the held worker and returns how it ended.
+    /// Runs the job and returns how it ended.
     pub async fn run(self, job: JobSpec) -> Completed {
         self.run_cancellable(job, CancellationToken::new()).await
     }
@@ -226,24 +301,61 @@ impl Reservation {
     /// the job reaches its worker: cancelling kills the worker running it (and the pool
     /// replaces it).
     pub async fn run_cancellable(self, job: JobSpec, cancel: CancellationToken) -> Completed {
+        self.hand_over(job, cancel).completed().await
+    }
+
+    /// Hands the job to the pool now, without waiting: jobs handed over one after another
+    /// reach the workers in that order. `cancel` works as for [`Reservation::run_cancellable`].
+    pub fn hand_over(self, job: JobSpec, cancel: CancellationToken) -> Handed {
         let id = job.id.clone();
         let (reply, answer) = oneshot::channel();
-        let assignment = Assignment { job, cancel, reply, permit: self.permit };
-        let completed = match self.jobs.send(assignment).await {
-            Ok(()) => answer.await.ok(),
-            Err(_) => None,
-        };
-        completed.unwrap_or_else(|| {
-            let now = SystemTime::now();
-            Completed {
-                result: JobResult::without_output(
-                    id,
-                    Outcome::WorkerDied("the pool shut down".into()),
-                ),
-                worker_pid: 0,
-                started_at: now,
-                finished_at: now,
+        let hold: Arc<Hold> = Arc::default();
+        let assignment = Assignment { job, cancel, reply, permit: self.permit, hold: hold.clone() };
+        // The queue is unbounded: this fails only once the pool shut down, and the dropped
+        // job then ends as the pool's end.
+        let _ = self.jobs.try_send(assignment);
+        Handed { id, answer, hold }
+    }
+}
+
+/// A job handed to the pool, and how it will end.
+pub struct Handed {
+    id: String,
+    answer: oneshot::Receiver<Completed>,
+    hold: Arc<Hold>,
+}
+
+impl Handed {
+    /// How the job ended.
+    pub async fn completed(self) -> Completed {
+        self.answer.await.unwrap_or_else(|_| shut_down(self.id))
+    }
+
+    /// How the job ended, or `None` if it waited in the pool's queue for `patience` (every
+    /// worker busy with longer jobs than the pool expected): it then never started and never
+    /// will. A job a worker gave back unstarted waits anew.
+    pub async fn unless_waiting(self, patience: Duration) -> Option<Completed> {
+        let Handed { id, mut answer, hold } = self;
+        loop {
+            tokio::select! {
+                completed = &mut answer => return Some(completed.unwrap_or_else(|_| shut_down(id))),
+                () = tokio::time::sleep(patience) => {
+                    if hold.withdraw() {
+                        return None;
+                    }
+                }
             }
-        })
+        }
+    }
+}
+
+/// How a job ends that the pool dropped as it shut down.
+fn shut_down(id: String) -> Completed {
+    let now = SystemTime::now();
+    Completed {
+        result: JobResult::without_output(id, Outcome::WorkerDied("the pool shut down".into())),
+        worker_pid: 0,
+        started_at: now,
+        finished_at: now,
     }
 }

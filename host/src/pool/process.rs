@@ -1,9 +1,10 @@
 //! One worker process seen from the supervisor: spawning it isolated, the hello handshake,
-//! handing it a job and reading the answer, and telling how it died.
+//! the frames to and from it, answering its jobs' calls, and telling how it died.
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -12,8 +13,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use super::host::{Caller, OutputSink, TaskHost};
-use crate::ipc::{self, FromWorker, IpcError, PROTOCOL_VERSION, ToWorker};
-use crate::job::{JobResult, JobSpec, TaskCall, TaskReply};
+use crate::ipc::{self, FrameReader, FromWorker, IpcError, PROTOCOL_VERSION, ToWorker};
+use crate::job::{JobSpec, Stream, TaskCall, TaskReply};
 
 /// A get ends this long before the job's deadline, leaving time for the answer to arrive.
 const GET_MARGIN: Duration = Duration::from_millis(50);
@@ -42,23 +43,11 @@ pub enum SpawnError {
     },
 }
 
-/// How a job handed to a worker ended, from the supervisor's side.
-pub enum RunEnd {
-    /// The worker answered.
-    Done(Box<JobResult>),
-    /// The worker died or broke the protocol; the string says how.
-    Died(String),
-    /// The job was cancelled and the worker killed.
-    Cancelled,
-    /// The worker did not answer by the hard deadline and was killed.
-    Overdue,
-}
-
 /// A live worker process and its channel.
 pub struct WorkerProcess {
     child: Child,
     input: ChildStdin,
-    output: BufReader<ChildStdout>,
+    output: FrameReader<ChildStdout>,
     pid: u32,
 }
 
@@ -98,7 +87,7 @@ impl WorkerProcess {
         let (Some(input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
             unreachable!("stdin and stdout were piped");
         };
-        let mut worker = WorkerProcess { child, input, output: BufReader::new(output), pid };
+        let mut worker = WorkerProcess { child, input, output: FrameReader::new(output), pid };
         worker.handshake().await?;
         Ok(worker)
     }
@@ -106,7 +95,7 @@ impl WorkerProcess {
     async fn handshake(&mut self) -> Result<(), SpawnError> {
         let pid = self.pid;
         let failed = |reason: String| SpawnError::Handshake { pid, reason };
-        let hello = tokio::time::timeout(HELLO_TIMEOUT, ipc::read_frame_async(&mut self.output))
+        let hello = tokio::time::timeout(HELLO_TIMEOUT, self.output.next())
             .await
             .map_err(|_| failed(format!("no hello within {HELLO_TIMEOUT:?}")))?;
         match hello {
@@ -125,90 +114,51 @@ impl WorkerProcess {
         self.pid
     }
 
-    /// Hands the job over and waits for its result, answering its `wasmpool:task` calls
-    /// through `host` and passing its output to `sink` meanwhile, and killing the worker if
-    /// `cancelled` completes or no answer comes by `hard_deadline`.
-    pub async fn run(
-        &mut self,
-        job: JobSpec,
-        host: &dyn TaskHost,
-        sink: Option<&dyn OutputSink>,
-        cancelled: impl Future<Output = ()>,
-        hard_deadline: Option<Duration>,
-    ) -> RunEnd {
-        let started = Instant::now();
-        let caller = Caller { job_id: job.id.clone(), attempt: job.attempt };
-        // Told of the end however the attempt ends, including this future being dropped.
-        let _live = sink.map(|sink| Live::start(sink, &caller));
-        let job_deadline = job.limits.timeout.map(|limit| started + limit);
-        if let Err(e) = ipc::write_frame_async(&mut self.input, &ToWorker::Run(Box::new(job))).await
-        {
-            return RunEnd::Died(self.died_of(e).await);
-        }
-        let overdue = async {
-            match hard_deadline {
-                Some(limit) => tokio::time::sleep(limit).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::pin!(cancelled, overdue);
-        let mut delivered: Option<Delivered> = None;
-        loop {
-            let frame = tokio::select! {
-                frame = ipc::read_frame_async::<FromWorker>(&mut self.output) => frame,
-                () = &mut cancelled => return self.stop(RunEnd::Cancelled).await,
-                () = &mut overdue => return self.stop(RunEnd::Overdue).await,
-            };
-            let (call, request) = match frame {
-                Ok(Some(FromWorker::Done { result, replies_used })) => {
-                    if let Some(item) = delivered.filter(|item| item.call > replies_used) {
-                        item.restore(host).await;
-                    }
-                    return RunEnd::Done(result);
-                }
-                Ok(Some(FromWorker::Call { call, request })) => (call, request),
-                Ok(Some(FromWorker::Output { stream, bytes })) => {
-                    if let Some(sink) = sink {
-                        sink.output(&caller, stream, &bytes);
-                    }
-                    continue;
-                }
-                Ok(Some(other)) => {
-                    self.kill().await;
-                    return RunEnd::Died(format!(
-                        "protocol error: expected a result, got {other:?}"
-                    ));
-                }
-                Ok(None) => return RunEnd::Died(self.death_cause().await),
-                Err(e) => return RunEnd::Died(self.died_of(e).await),
-            };
-            // A get waits no longer than the job may run, so its answer reaches the guest
-            // before the job's own timeout stops it.
-            let remaining = job_deadline.map(|end| end.saturating_duration_since(Instant::now()));
-            let answer = tokio::select! {
-                answer = answer_call(host, &caller, request, remaining) => answer,
-                () = &mut cancelled => return self.stop(RunEnd::Cancelled).await,
-                () = &mut overdue => return self.stop(RunEnd::Overdue).await,
-            };
-            let reply = match answer {
-                Answer::Reply(reply) => reply,
-                Answer::Item { queue, id, item } => {
-                    delivered = Some(Delivered { call, queue, id, item: item.clone() });
-                    TaskReply::Get(Some(item))
-                }
-            };
-            let message = ToWorker::Reply { call, reply };
-            if let Err(e) = ipc::write_frame_async(&mut self.input, &message).await {
-                return RunEnd::Died(self.died_of(e).await);
-            }
+    /// Sends frames made by [`encode_job`] (jobs to run after any sent before) in one write.
+    /// `Err` says how the worker died.
+    pub async fn send(&mut self, frames: Vec<u8>) -> Result<(), String> {
+        self.write(frames).await
+    }
+
+    /// Asks for the jobs sent and not started back ([`FromWorker::Recalled`] answers).
+    pub async fn recall(&mut self) -> Result<(), String> {
+        self.write_message(&ToWorker::Recall).await
+    }
+
+    /// Answers the running job's call.
+    pub async fn reply(&mut self, call: u64, reply: TaskReply) -> Result<(), String> {
+        self.write_message(&ToWorker::Reply { call, reply }).await
+    }
+
+    async fn write_message(&mut self, message: &ToWorker) -> Result<(), String> {
+        let mut frame = Vec::new();
+        match ipc::write_frame(&mut frame, message) {
+            Ok(()) => self.write(frame).await,
+            Err(e) => Err(self.died_of(e).await),
         }
     }
 
-    /// Kills the worker. An item it was handed stays delivered: its guest may have acted on
-    /// it, and a queue item goes to one get only.
-    async fn stop(&mut self, end: RunEnd) -> RunEnd {
-        self.kill().await;
-        end
+    async fn write(&mut self, bytes: Vec<u8>) -> Result<(), String> {
+        use tokio::io::AsyncWriteExt;
+        match self.input.write_all(&bytes).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.died_of(e.into()).await),
+        }
+    }
+
+    /// The next frame the worker sends. Cancel-safe. `Err` says how the worker died (or
+    /// broke the protocol, in which case it has been killed).
+    pub async fn next_frame(&mut self) -> Result<FromWorker, String> {
+        match self.output.next::<FromWorker>().await {
+            Ok(Some(frame)) => Ok(frame),
+            Ok(None) => Err(self.death_cause().await),
+            Err(e) => Err(self.died_of(e).await),
+        }
+    }
+
+    /// Kills the worker.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
     }
 
     /// Waits for the worker to exit by itself (it died while idle).
@@ -222,10 +172,6 @@ impl WorkerProcess {
         if tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await.is_err() {
             self.kill().await;
         }
-    }
-
-    async fn kill(&mut self) {
-        let _ = self.child.kill().await;
     }
 
     async fn died_of(&mut self, error: IpcError) -> String {
@@ -245,6 +191,16 @@ impl WorkerProcess {
             Err(e) => format!("worker {} vanished: {e}", self.pid),
         }
     }
+}
+
+/// Appends the frame that hands `job` to a worker to `frames`, and gives the job back (the
+/// driver keeps it until it ended, to hand it to another worker if this one never starts
+/// it). Fails only for a job whose frame would exceed the size limit.
+pub fn encode_job(frames: &mut Vec<u8>, job: JobSpec) -> (JobSpec, Result<(), IpcError>) {
+    let message = ToWorker::Run(Box::new(job));
+    let written = ipc::write_frame(frames, &message);
+    let ToWorker::Run(job) = message else { unreachable!("built above") };
+    (*job, written)
 }
 
 /// Closes every descriptor above stderr in a freshly forked worker. Rust opens its own
@@ -274,50 +230,84 @@ fn close_inherited_descriptors() -> std::io::Result<()> {
 }
 
 /// An attempt's live output, from its start to its end (when this is dropped).
-struct Live<'a> {
-    sink: &'a dyn OutputSink,
+pub struct Live {
+    sink: Arc<dyn OutputSink>,
     caller: Caller,
 }
 
-impl<'a> Live<'a> {
-    fn start(sink: &'a dyn OutputSink, caller: &Caller) -> Self {
+impl Live {
+    /// Tells `sink` the attempt started.
+    pub fn start(sink: Arc<dyn OutputSink>, caller: &Caller) -> Self {
         sink.started(caller);
         Live { sink, caller: caller.clone() }
     }
+
+    /// Passes on output the attempt wrote.
+    pub fn output(&self, stream: Stream, bytes: &[u8]) {
+        self.sink.output(&self.caller, stream, bytes);
+    }
 }
 
-impl Drop for Live<'_> {
+impl Drop for Live {
     fn drop(&mut self) {
         self.sink.ended(&self.caller);
     }
 }
 
 /// The last queue item handed to the running job, kept until the job shows it used it.
-struct Delivered {
-    call: u64,
+pub struct Delivered {
+    /// The call it answered.
+    pub call: u64,
     queue: String,
     id: i64,
     item: Vec<u8>,
 }
 
 impl Delivered {
-    async fn restore(self, host: &dyn TaskHost) {
+    /// Puts the item back in its queue.
+    pub async fn restore(self, host: &dyn TaskHost) {
         host.restore(self.queue, self.id, self.item).await;
     }
 }
 
 /// How a call was answered: a reply, or an item taken from a queue.
-enum Answer {
+pub enum Answer {
+    /// The reply to send.
     Reply(TaskReply),
-    Item { queue: String, id: i64, item: Vec<u8> },
+    /// An item taken from a queue for a get.
+    Item {
+        /// Its queue.
+        queue: String,
+        /// Its id there.
+        id: i64,
+        /// The item.
+        item: Vec<u8>,
+    },
 }
 
-async fn answer_call(
-    host: &dyn TaskHost,
-    caller: &Caller,
+impl Answer {
+    /// The reply to send for call number `call`, and the item it hands over, if any.
+    pub fn into_reply(self, call: u64) -> (TaskReply, Option<Delivered>) {
+        match self {
+            Answer::Reply(reply) => (reply, None),
+            Answer::Item { queue, id, item } => {
+                let reply = TaskReply::Get(Some(item.clone()));
+                (reply, Some(Delivered { call, queue, id, item }))
+            }
+        }
+    }
+}
+
+/// Answers a running job's call through `host`. A get waits no longer than `remaining`, the
+/// time the job has left, so its answer reaches the guest before the job's own timeout.
+pub async fn answer_call(
+    host: Arc<dyn TaskHost>,
+    caller: Caller,
     request: TaskCall,
     remaining: Option<Duration>,
 ) -> Answer {
+    let host = host.as_ref();
+    let caller = &caller;
     match request {
         TaskCall::Put { queue, item } => {
             Answer::Reply(TaskReply::Put(host.put(caller.clone(), queue, item).await))

@@ -1,27 +1,40 @@
 //! The driver of one worker slot: keeps a live worker process in the slot, hands it the
 //! jobs it takes from the pool's queue, and replaces the process whenever it dies or has to
 //! be killed.
+//!
+//! The jobs sent to a worker form a line: the first is running (as far as the driver can
+//! tell: a worker starts its next job as soon as it has sent the `Done` of the one before),
+//! the rest wait in the worker's inbox. While jobs are short and no other worker is idle, a
+//! busy driver sends up to the pool's depth ahead ([`super::pace`]), in one write with
+//! whatever else the queue holds. Once the running job has run [`RECALL_AFTER`], the pool
+//! learns that jobs turned long (its room for jobs ahead closes), and the driver takes back
+//! whatever waits behind the job and returns it to the pool's queue for the next free worker.
+//! A job sent ahead is never lost: when a worker dies or is killed, what waited behind its
+//! job never started (the worker runs them one after another) and goes back to the queue.
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use super::process::{RunEnd, WorkerProcess};
+use tokio::time::Instant;
+
+use super::host::{Caller, TaskHost};
+use super::process::{Answer, Delivered, Live, WorkerProcess, answer_call, encode_job};
 use super::{Assignment, Shared, WorkerState};
-use crate::job::{Completed, JobResult, Outcome};
+use crate::ipc::FromWorker;
+use crate::job::{Completed, JobResult, Outcome, TaskCall};
 
 /// Backoff between failed attempts to start a worker, doubling up to the maximum.
 const RESPAWN_BACKOFF: Duration = Duration::from_millis(100);
 const RESPAWN_BACKOFF_MAX: Duration = Duration::from_secs(5);
-
-/// What woke an idle driver.
-enum Event {
-    Shutdown,
-    Died(String),
-    Job(Box<Assignment>),
-    QueueClosed,
-}
+/// Takes back the jobs waiting behind one that has run this long.
+pub(super) const RECALL_AFTER: Duration = Duration::from_millis(20);
+/// How long a worker about to be killed may take to give back the jobs waiting in it.
+const RECALL_PATIENCE: Duration = Duration::from_secs(1);
 
 /// Runs the slot until the pool shuts down.
 pub(super) async fn drive(
@@ -58,6 +71,142 @@ pub(super) async fn drive(
     }
 }
 
+/// The job the worker runs.
+struct Current {
+    assignment: Assignment,
+    caller: Caller,
+    started: Instant,
+    started_at: SystemTime,
+    /// When the worker is killed if it has not answered (the job's timeout and the grace).
+    hard_deadline: Option<Instant>,
+    /// Passes its output on, and tells the sink of its end when dropped.
+    live: Option<Live>,
+    /// Its calls not answered yet, oldest first, and the one being answered.
+    calls: VecDeque<(u64, TaskCall)>,
+    answering: Option<(u64, Answering)>,
+    /// The last queue item handed to it, until it shows it used it.
+    delivered: Option<Delivered>,
+    /// Whether it ran [`RECALL_AFTER`] already (and the pool knows jobs turned long).
+    long: bool,
+}
+
+type Answering = Pin<Box<dyn Future<Output = Answer> + Send>>;
+
+impl Current {
+    fn start(assignment: Assignment, shared: &Shared) -> Current {
+        let caller = Caller { job_id: assignment.job.id.clone(), attempt: assignment.job.attempt };
+        let started = Instant::now();
+        let timeout = assignment.job.limits.timeout;
+        Current {
+            hard_deadline: timeout.map(|limit| started + limit + shared.config.grace),
+            live: shared.config.output.clone().map(|sink| Live::start(sink, &caller)),
+            caller,
+            started,
+            started_at: SystemTime::now(),
+            assignment,
+            calls: VecDeque::new(),
+            answering: None,
+            delivered: None,
+            long: false,
+        }
+    }
+
+    /// Starts answering the oldest call if none is being answered.
+    fn answer_next(&mut self, host: &Arc<dyn TaskHost>) {
+        if self.answering.is_some() {
+            return;
+        }
+        let Some((call, request)) = self.calls.pop_front() else { return };
+        let remaining = self
+            .assignment
+            .job
+            .limits
+            .timeout
+            .map(|limit| (self.started + limit).saturating_duration_since(Instant::now()));
+        let answer = answer_call(host.clone(), self.caller.clone(), request, remaining);
+        self.answering = Some((call, Box::pin(answer)));
+    }
+}
+
+/// A driver's line of jobs on its worker.
+#[derive(Default)]
+struct Line {
+    current: Option<Current>,
+    /// Sent after the current one, in order.
+    waiting: VecDeque<Assignment>,
+    /// A recall was sent and not answered yet: nothing more is sent until it is.
+    recalling: bool,
+    /// The running job is to be stopped once the jobs behind it are back.
+    stopping: Option<Stopping>,
+}
+
+/// A job to stop by killing its worker, once the jobs waiting behind it have been taken
+/// back: the worker may have finished it and started the next meanwhile, and killing it must
+/// stop this job and no other.
+struct Stopping {
+    job_id: String,
+    stop: Stop,
+    /// Killed at this time even without an answer.
+    deadline: Instant,
+}
+
+impl Line {
+    /// Whether to send the worker another job ahead of the one it runs: while the line has
+    /// room, no other worker is idle, and the running job is not one that runs long.
+    fn may_send_ahead(&self, shared: &Shared) -> bool {
+        let ahead = self.waiting.len().saturating_sub(usize::from(self.current.is_none()));
+        let running_long =
+            self.current.as_ref().is_some_and(|current| current.started.elapsed() >= RECALL_AFTER);
+        !self.recalling
+            && self.stopping.is_none()
+            && !running_long
+            && ahead < shared.pace.depth()
+            && shared.idle.load(Ordering::Relaxed) == 0
+    }
+
+    /// The stop to carry out now that the jobs behind the job being stopped are back: none if
+    /// that job ended meanwhile (its result came first).
+    fn stop_due(&mut self) -> Option<Stop> {
+        if self.recalling {
+            return None;
+        }
+        let stopping = self.stopping.take()?;
+        let current = self.current.as_ref()?;
+        (current.caller.job_id == stopping.job_id).then_some(stopping.stop)
+    }
+
+    /// When the current job counts as running long: the pool learns that jobs turned long,
+    /// and the jobs waiting behind it are taken back.
+    fn long_at(&self) -> Option<Instant> {
+        self.current
+            .as_ref()
+            .filter(|current| !current.long)
+            .map(|current| current.started + RECALL_AFTER)
+    }
+}
+
+/// What woke a driver.
+enum Event {
+    Shutdown,
+    Died(String),
+    Job(Box<Assignment>),
+    QueueClosed,
+    Frame(FromWorker),
+    Cancelled,
+    Overdue,
+    Long,
+    Answered(u64, Answer),
+    StopNow,
+}
+
+/// Why a worker has to go while it has a job.
+enum Stop {
+    Cancelled,
+    Overdue,
+    Died(String),
+    Shutdown,
+}
+
 /// Feeds jobs to one live worker. Returns `true` when the worker must be replaced and
 /// `false` when the pool is shutting down.
 async fn serve(
@@ -67,81 +216,364 @@ async fn serve(
     mut worker: WorkerProcess,
 ) -> bool {
     let pid = worker.pid();
+    let mut line = Line::default();
     loop {
-        shared.set_worker(slot, pid, WorkerState::Idle);
-        let event = tokio::select! {
-            () = shared.shutdown.cancelled() => Event::Shutdown,
-            cause = worker.exited() => Event::Died(cause),
-            job = queue.recv() => job.map_or(Event::QueueClosed, |job| Event::Job(Box::new(job))),
+        if line.current.is_none()
+            && let Some(next) = line.waiting.pop_front()
+        {
+            let current = Current::start(next, shared);
+            let job_id = current.caller.job_id.clone();
+            shared.set_worker(slot, pid, WorkerState::Busy { job_id, since: current.started_at });
+            line.current = Some(current);
+        }
+        let wake = Wake {
+            send_ahead: line.may_send_ahead(shared),
+            long_at: line.long_at(),
+            stop_at: line.stopping.as_ref().map(|stopping| stopping.deadline),
         };
-        let assignment = match event {
-            Event::Shutdown | Event::QueueClosed => {
+        let event = match &mut line.current {
+            None => idle(slot, pid, shared, queue, &mut worker).await,
+            Some(current) => {
+                current.answer_next(&shared.config.host);
+                busy(shared, queue, &mut worker, current, wake).await
+            }
+        };
+        let no_job = line.current.is_none();
+        let stop = match event {
+            Event::Shutdown | Event::QueueClosed if no_job => {
                 worker.shutdown().await;
                 return false;
             }
-            Event::Died(cause) => {
+            Event::Died(cause) if no_job => {
                 tracing::warn!(slot, "{cause} while idle; replacing it");
                 return true;
             }
-            Event::Job(assignment) => assignment,
+            Event::Shutdown | Event::QueueClosed => Stop::Shutdown,
+            Event::Died(cause) => Stop::Died(cause),
+            Event::Cancelled | Event::Overdue if !line.waiting.is_empty() => {
+                let stop =
+                    if matches!(event, Event::Cancelled) { Stop::Cancelled } else { Stop::Overdue };
+                match stop_after_recall(&mut worker, &mut line, stop).await {
+                    Ok(()) => continue,
+                    Err(cause) => Stop::Died(cause),
+                }
+            }
+            Event::Cancelled => Stop::Cancelled,
+            Event::Overdue => Stop::Overdue,
+            Event::StopNow => {
+                let stopping = line.stopping.take().expect("stopping");
+                match &line.current {
+                    Some(current) if current.caller.job_id == stopping.job_id => stopping.stop,
+                    _ => Stop::Died(format!(
+                        "worker {pid} did not give back its waiting jobs within {RECALL_PATIENCE:?}"
+                    )),
+                }
+            }
+            Event::Job(first) => match send(&mut worker, &mut line, *first, shared, queue).await {
+                Ok(()) => continue,
+                Err(cause) => Stop::Died(cause),
+            },
+            Event::Long => {
+                let current = line.current.as_mut().expect("a running job");
+                current.long = true;
+                shared.running_long(current.started.elapsed());
+                if line.waiting.is_empty() || line.recalling {
+                    continue;
+                }
+                match worker.recall().await {
+                    Ok(()) => {
+                        line.recalling = true;
+                        continue;
+                    }
+                    Err(cause) => Stop::Died(cause),
+                }
+            }
+            Event::Answered(call, answer) => {
+                let current = line.current.as_mut().expect("answering for the running job");
+                current.answering = None;
+                let (reply, delivered) = answer.into_reply(call);
+                if delivered.is_some() {
+                    current.delivered = delivered;
+                }
+                match worker.reply(call, reply).await {
+                    Ok(()) => continue,
+                    Err(cause) => Stop::Died(cause),
+                }
+            }
+            Event::Frame(frame) => match on_frame(slot, pid, shared, &mut line, frame).await {
+                Ok(()) => match line.stop_due() {
+                    Some(stop) => stop,
+                    None => continue,
+                },
+                Err(cause) => {
+                    worker.kill().await;
+                    Stop::Died(cause)
+                }
+            },
         };
-        if !run_one(slot, shared, &mut worker, *assignment).await {
-            return true;
+        end_line(slot, shared, &mut worker, line, stop).await;
+        return true;
+    }
+}
+
+/// Waits for a job while the worker is idle.
+async fn idle(
+    slot: usize,
+    pid: u32,
+    shared: &Shared,
+    queue: &async_channel::Receiver<Assignment>,
+    worker: &mut WorkerProcess,
+) -> Event {
+    shared.set_worker(slot, pid, WorkerState::Idle);
+    shared.idle.fetch_add(1, Ordering::Relaxed);
+    let event = tokio::select! {
+        () = shared.shutdown.cancelled() => Event::Shutdown,
+        cause = worker.exited() => Event::Died(cause),
+        job = queue.recv() => job.map_or(Event::QueueClosed, |job| Event::Job(Box::new(job))),
+    };
+    shared.idle.fetch_sub(1, Ordering::Relaxed);
+    event
+}
+
+/// What a busy driver waits for besides its worker's frames.
+struct Wake {
+    /// Another job from the queue, to send ahead.
+    send_ahead: bool,
+    /// The time the running job counts as running long.
+    long_at: Option<Instant>,
+    /// The time to kill a worker that has not given back its waiting jobs; while it is set,
+    /// the running job is being stopped already.
+    stop_at: Option<Instant>,
+}
+
+/// Waits for what happens next while the worker runs `current`.
+async fn busy(
+    shared: &Shared,
+    queue: &async_channel::Receiver<Assignment>,
+    worker: &mut WorkerProcess,
+    current: &mut Current,
+    wake: Wake,
+) -> Event {
+    let Current { assignment, hard_deadline, answering, .. } = current;
+    let answering = answering.as_mut();
+    let has_answer = answering.is_some();
+    let stopping = wake.stop_at.is_some();
+    tokio::select! {
+        biased;
+        () = shared.shutdown.cancelled() => Event::Shutdown,
+        () = assignment.cancel.cancelled(), if !stopping => Event::Cancelled,
+        () = sleep_until(*hard_deadline), if !stopping => Event::Overdue,
+        () = sleep_until(wake.stop_at) => Event::StopNow,
+        (call, answer) = async {
+            let (call, answer) = answering.expect("answering");
+            (*call, answer.await)
+        }, if has_answer => Event::Answered(call, answer),
+        frame = worker.next_frame() => match frame {
+            Ok(frame) => Event::Frame(frame),
+            Err(cause) => Event::Died(cause),
+        },
+        () = sleep_until(wake.long_at) => Event::Long,
+        job = queue.recv(), if wake.send_ahead => {
+            job.map_or(Event::QueueClosed, |job| Event::Job(Box::new(job)))
         }
     }
 }
 
-/// Runs one assignment on the worker and replies. Returns whether the worker is still fit.
-async fn run_one(
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Starts stopping the running job: asks for the jobs waiting behind it first (see
+/// [`Stopping`]).
+async fn stop_after_recall(
+    worker: &mut WorkerProcess,
+    line: &mut Line,
+    stop: Stop,
+) -> Result<(), String> {
+    if !line.recalling {
+        worker.recall().await?;
+        line.recalling = true;
+    }
+    let job_id = line.current.as_ref().expect("a running job").caller.job_id.clone();
+    line.stopping = Some(Stopping { job_id, stop, deadline: Instant::now() + RECALL_PATIENCE });
+    Ok(())
+}
+
+/// Sends `first` to the worker, behind any job it has, with whatever more the queue holds
+/// while the line has room, in one write. A job cancelled before it was sent ends here, and
+/// one its caller took back is dropped.
+async fn send(
+    worker: &mut WorkerProcess,
+    line: &mut Line,
+    first: Assignment,
+    shared: &Shared,
+    queue: &async_channel::Receiver<Assignment>,
+) -> Result<(), String> {
+    let mut frames = Vec::new();
+    let mut next = Some(first);
+    while let Some(mut assignment) = next.take() {
+        if !assignment.hold.take() {
+            // Its caller took it back (it waited too long); only its room is left to free.
+            shared.release(assignment.permit);
+        } else if assignment.cancel.is_cancelled() || shared.shutdown.is_cancelled() {
+            let result = JobResult::without_output(assignment.job.id.clone(), Outcome::Cancelled);
+            finish(shared, assignment, result, 0, None);
+        } else {
+            let (job, written) = encode_job(&mut frames, assignment.job);
+            assignment.job = job;
+            match written {
+                Ok(()) => line.waiting.push_back(assignment),
+                Err(e) => {
+                    let id = assignment.job.id.clone();
+                    let result = JobResult::without_output(id, Outcome::LoadFailed(e.to_string()));
+                    finish(shared, assignment, result, 0, None);
+                }
+            }
+        }
+        if line.may_send_ahead(shared) {
+            next = queue.try_recv().ok();
+        }
+    }
+    if frames.is_empty() { Ok(()) } else { worker.send(frames).await }
+}
+
+/// Acts on a frame from the worker. `Err` is a protocol error.
+async fn on_frame(
+    slot: usize,
+    pid: u32,
+    shared: &Shared,
+    line: &mut Line,
+    frame: FromWorker,
+) -> Result<(), String> {
+    if let FromWorker::Recalled(ids) = frame {
+        return take_back(slot, pid, shared, line, ids);
+    }
+    let Some(current) = line.current.as_mut() else {
+        return Err(format!("protocol error: {frame:?} while no job runs"));
+    };
+    match frame {
+        FromWorker::Done { result, replies_used } => {
+            let mut current = line.current.take().expect("a running job");
+            let host = shared.config.host.as_ref();
+            // The job ended (its own timeout) while a call of its was being answered: the
+            // answer never reaches it.
+            if let Some((_, answering)) = current.answering.take()
+                && let (_, Some(item)) = answering.await.into_reply(0)
+            {
+                item.restore(host).await;
+            }
+            if let Some(item) = current.delivered.take().filter(|item| item.call > replies_used) {
+                item.restore(host).await;
+            }
+            shared.observe(result.run_time);
+            finish(shared, current.assignment, *result, pid, Some(current.started_at));
+            if line.waiting.is_empty() {
+                shared.set_worker(slot, pid, WorkerState::Idle);
+            }
+        }
+        FromWorker::Call { call, request } => current.calls.push_back((call, request)),
+        FromWorker::Output { stream, bytes } => {
+            if let Some(live) = &current.live {
+                live.output(stream, &bytes);
+            }
+        }
+        other => return Err(format!("protocol error: expected a result, got {other:?}")),
+    }
+    Ok(())
+}
+
+/// Returns the jobs the worker gave back unstarted to the pool's queue.
+fn take_back(
+    slot: usize,
+    pid: u32,
+    shared: &Shared,
+    line: &mut Line,
+    ids: Vec<String>,
+) -> Result<(), String> {
+    line.recalling = false;
+    for id in ids {
+        // The job the driver counts as running may be among them: the worker had not
+        // started it yet.
+        let assignment = if line.current.as_ref().is_some_and(|current| current.caller.job_id == id)
+        {
+            line.current.take().map(|current| current.assignment)
+        } else {
+            let at = line.waiting.iter().position(|waiting| waiting.job.id == id);
+            at.and_then(|at| line.waiting.remove(at))
+        };
+        let Some(assignment) = assignment else {
+            return Err(format!("protocol error: job {id} given back was not sent"));
+        };
+        requeue(shared, assignment);
+    }
+    if line.current.is_none() && line.waiting.is_empty() {
+        shared.set_worker(slot, pid, WorkerState::Idle);
+    }
+    Ok(())
+}
+
+/// Ends a worker's line when the worker has to go: kills it, ends the running job as `stop`
+/// says, and gives the jobs waiting behind it, which never started, back to the queue (at
+/// shutdown it cancels them, as it does the running one).
+async fn end_line(
     slot: usize,
     shared: &Shared,
     worker: &mut WorkerProcess,
-    assignment: Assignment,
-) -> bool {
-    let Assignment { job, cancel, reply, permit } = assignment;
+    line: Line,
+    stop: Stop,
+) {
+    worker.kill().await;
     let pid = worker.pid();
-    let id = job.id.clone();
-    let started_at = SystemTime::now();
-    let (result, fit) = if cancel.is_cancelled() || shared.shutdown.is_cancelled() {
-        (JobResult::without_output(id, Outcome::Cancelled), true)
-    } else {
-        shared.set_worker(slot, pid, WorkerState::Busy { job_id: id.clone(), since: started_at });
-        let timeout = job.limits.timeout;
-        let hard_deadline = timeout.map(|limit| limit + shared.config.grace);
-        // The pool shutting down cancels the job as well.
-        let cancelled = async {
-            tokio::select! {
-                () = cancel.cancelled() => {}
-                () = shared.shutdown.cancelled() => {}
+    shared.set_worker(slot, 0, WorkerState::Starting);
+    if let Some(current) = line.current {
+        let id = current.caller.job_id.clone();
+        let outcome = match &stop {
+            Stop::Cancelled | Stop::Shutdown => Outcome::Cancelled,
+            Stop::Overdue => {
+                tracing::warn!(slot, pid, job = %id, "worker overstayed the job's deadline; killed");
+                shared.observe(current.started.elapsed());
+                Outcome::TimedOut(current.assignment.job.limits.timeout.unwrap_or_default())
+            }
+            Stop::Died(cause) => {
+                tracing::warn!(slot, job = %id, "{cause} while running the job");
+                Outcome::WorkerDied(cause.clone())
             }
         };
-        let config = &shared.config;
-        match worker
-            .run(job, config.host.as_ref(), config.output.as_deref(), cancelled, hard_deadline)
-            .await
-        {
-            RunEnd::Done(result) => (*result, true),
-            RunEnd::Cancelled => (JobResult::without_output(id, Outcome::Cancelled), false),
-            RunEnd::Overdue => {
-                tracing::warn!(slot, pid, job = %id, "worker overstayed the job's deadline; killed");
-                let limit = timeout.unwrap_or_default();
-                (JobResult::without_output(id, Outcome::TimedOut(limit)), false)
-            }
-            RunEnd::Died(cause) => {
-                tracing::warn!(slot, job = %id, "{cause} while running the job");
-                (JobResult::without_output(id, Outcome::WorkerDied(cause)), false)
-            }
-        }
-    };
-    let finished_at = SystemTime::now();
-    if fit {
-        shared.set_worker(slot, pid, WorkerState::Idle);
-    } else {
-        shared.set_worker(slot, 0, WorkerState::Starting);
+        let result = JobResult::without_output(id, outcome);
+        finish(shared, current.assignment, result, pid, Some(current.started_at));
     }
-    let _ = reply.send(Completed { result, worker_pid: pid, started_at, finished_at });
-    drop(permit);
-    fit
+    for assignment in line.waiting {
+        if matches!(stop, Stop::Shutdown) {
+            let result = JobResult::without_output(assignment.job.id.clone(), Outcome::Cancelled);
+            finish(shared, assignment, result, 0, None);
+        } else {
+            requeue(shared, assignment);
+        }
+    }
+}
+
+/// Answers the job's caller and gives its room in the pool back.
+fn finish(
+    shared: &Shared,
+    assignment: Assignment,
+    result: JobResult,
+    worker_pid: u32,
+    started_at: Option<SystemTime>,
+) {
+    let finished_at = SystemTime::now();
+    let started_at = started_at.unwrap_or(finished_at);
+    let _ = assignment.reply.send(Completed { result, worker_pid, started_at, finished_at });
+    shared.release(assignment.permit);
+}
+
+/// Puts a job that never started back in the pool's queue, behind the jobs there. If the
+/// pool is shutting down it is dropped, which its caller sees as the pool's end.
+fn requeue(shared: &Shared, assignment: Assignment) {
+    assignment.hold.put_back();
+    let _ = shared.requeue.try_send(assignment);
 }
 
 /// A new, empty working directory for the slot's next process.
