@@ -26,7 +26,7 @@ use tokio_util::task::TaskTracker;
 use crate::job::{Completed, JobResult, JobSpec, Limits, Outcome};
 use crate::library::Library;
 use crate::metrics::Metrics;
-use crate::pool::{Pool, Reservation};
+use crate::pool::{Handed, Pool, Reservation};
 use crate::store::{Attempt, Claimed, Finished, JobId, JobRecord, Store, StoreError};
 use crate::wire::JobState;
 
@@ -62,6 +62,14 @@ enum Wake {
     Free(Reservation),
     Work,
     Stale,
+    Returned(Box<Ready>),
+}
+
+/// How a job reaches the pool: handed over already, or by its task once its module is
+/// ready, in its turn: jobs reach the pool in the order they were claimed.
+enum Start {
+    Handed(Handed),
+    Later { reservation: Reservation, turn: u64 },
 }
 
 /// A store call in flight.
@@ -183,6 +191,13 @@ pub struct Dispatcher {
     releasing: AtomicBool,
     /// Where ended attempts go while the run loop runs.
     ends: Mutex<Option<mpsc::UnboundedSender<Finished>>>,
+    /// Where jobs no worker took go back to while the run loop runs (see
+    /// [`Dispatcher::give_back`]).
+    returns: Mutex<Option<mpsc::UnboundedSender<Ready>>>,
+    /// Turns given to jobs handed over by their own task (see [`Start`]), and how many of
+    /// them have been handed over.
+    turns: Mutex<u64>,
+    turns_done: watch::Sender<u64>,
     tasks: TaskTracker,
 }
 
@@ -207,6 +222,9 @@ impl Dispatcher {
             running: Mutex::new(HashMap::new()),
             releasing: AtomicBool::new(false),
             ends: Mutex::new(None),
+            returns: Mutex::new(None),
+            turns: Mutex::new(0),
+            turns_done: watch::Sender::new(0),
             tasks: TaskTracker::new(),
         })
     }
@@ -254,6 +272,8 @@ impl Dispatcher {
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         let (ends, mut ended) = mpsc::unbounded_channel();
         *self.ends.lock().expect("dispatcher lock") = Some(ends);
+        let (returns, mut returned) = mpsc::unbounded_channel();
+        *self.returns.lock().expect("dispatcher lock") = Some(returns);
         let mut queued = self.store.queued();
         let mut paused = self.paused.subscribe();
         let mut ready: VecDeque<Ready> = VecDeque::new();
@@ -269,7 +289,9 @@ impl Dispatcher {
                 let want = if paused || dry.is_some() { 0 } else { self.wanted(&ready, &pace) };
                 // Notes wait to be recorded in a batch only while every worker is busy.
                 let record = notes.due().is_some_and(|due| {
-                    self.pool.idle() > 0 || notes.len() >= RECORD_BATCH || due <= Instant::now()
+                    self.pool.idle_workers() > 0
+                        || notes.len() >= RECORD_BATCH
+                        || due <= Instant::now()
                 });
                 if want > 0 || record {
                     claiming = Some(self.claim(notes.take(), want));
@@ -288,6 +310,7 @@ impl Dispatcher {
                 call = async { claiming.as_mut().expect("in flight").await },
                     if claiming.is_some() => Wake::Claimed(call),
                 Some(end) = ended.recv() => Wake::Ended(end),
+                Some(back) = returned.recv() => Wake::Returned(Box::new(back)),
                 reservation = self.pool.reserve(), if !ready.is_empty() => Wake::Free(reservation),
                 () = sleep_until(stale_at) => Wake::Stale,
                 () = sleep_until(record_at) => Wake::Changed,
@@ -324,6 +347,8 @@ impl Dispatcher {
                     }
                 }
                 Wake::Free(reservation) => self.hand_out(&mut ready, Some(reservation), &mut notes),
+                // Claimed before those waiting: first in line, and stale in its turn.
+                Wake::Returned(back) => ready.push_front(*back),
                 Wake::Work => dry = None,
                 Wake::Stale => {
                     self.release_stale(&mut ready).await;
@@ -334,6 +359,10 @@ impl Dispatcher {
         // From now on attempts record themselves; record those that came back already, and
         // give the jobs claimed ahead back to the queue.
         self.ends.lock().expect("dispatcher lock").take();
+        self.returns.lock().expect("dispatcher lock").take();
+        while let Ok(back) = returned.try_recv() {
+            ready.push_back(back);
+        }
         if let Some(claiming) = claiming {
             let Call { notes: recorded, answer, .. } = *claiming.await;
             if answer.is_err() {
@@ -413,8 +442,24 @@ impl Dispatcher {
             };
             let Ready { job, token, .. } = ready.pop_front().expect("a first job");
             notes.started(job.attempt());
-            self.tasks.spawn(self.clone().run_job(job, reservation, token));
+            let start = self.start(&job, reservation, token.clone());
+            self.tasks.spawn(self.clone().run_job(job, start, token));
         }
+    }
+
+    /// Hands the job to the pool here, in claim order, when its module is ready in memory
+    /// (nearly always) and no job before it waits for its own; else gives it a turn, and its
+    /// task hands it over once its module is ready and the jobs before it are handed over.
+    fn start(&self, job: &JobRecord, reservation: Reservation, token: CancellationToken) -> Start {
+        let mut turns = self.turns.lock().expect("dispatcher lock");
+        if *turns == *self.turns_done.borrow()
+            && let Some(spec) = self.spec_now(job)
+        {
+            return Start::Handed(reservation.hand_over(spec, token));
+        }
+        let turn = *turns;
+        *turns += 1;
+        Start::Later { reservation, turn }
     }
 
     /// When to claim again after a claim came back short: once another job is queued (in any
@@ -507,12 +552,7 @@ impl Dispatcher {
         }
     }
 
-    async fn run_job(
-        self: Arc<Self>,
-        job: JobRecord,
-        reservation: Reservation,
-        token: CancellationToken,
-    ) {
+    async fn run_job(self: Arc<Self>, job: JobRecord, start: Start, token: CancellationToken) {
         let module = &job.module_hash[..12.min(job.module_hash.len())];
         tracing::info!(
             job = job.id,
@@ -521,10 +561,22 @@ impl Dispatcher {
             state = "running",
             "job started"
         );
-        let completed = match self.spec(&job).await {
-            Ok(spec) => reservation.run_cancellable(spec, token).await,
+        let handed = match start {
+            Start::Handed(handed) => Ok(handed),
+            Start::Later { reservation, turn } => {
+                let spec = self.spec(&job).await;
+                let _ = self.turns_done.subscribe().wait_for(|done| *done == turn).await;
+                let handed = spec.map(|spec| reservation.hand_over(spec, token.clone()));
+                self.turns_done.send_modify(|done| *done += 1);
+                handed
+            }
+        };
+        let completed = match handed {
+            Ok(handed) => match handed.unless_waiting(STALE_AFTER).await {
+                Some(completed) => completed,
+                None => return self.give_back(job, token).await,
+            },
             Err(error) => {
-                drop(reservation);
                 let now = SystemTime::now();
                 let result =
                     JobResult::without_output(job.id.to_string(), Outcome::LoadFailed(error));
@@ -545,15 +597,42 @@ impl Dispatcher {
         }
     }
 
+    /// Takes back a job that no worker took (the pool's workers turned out busy with long
+    /// jobs): it joins the run loop's ready jobs, first in line, to be handed out again or
+    /// given back to the queue when it is stale (kept while the store fails, never lost).
+    /// Once the loop has stopped, it goes back to the queue at once.
+    async fn give_back(&self, job: JobRecord, token: CancellationToken) {
+        tracing::debug!(job = job.id, "no worker took the job within {STALE_AFTER:?}");
+        let back = Ready { job, token, since: Instant::now() };
+        let back = match self.returns.lock().expect("dispatcher lock").as_ref() {
+            Some(returns) => match returns.send(back) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(back)) => back,
+            },
+            None => back,
+        };
+        self.release(vec![back]).await;
+    }
+
     async fn spec(&self, job: &JobRecord) -> Result<JobSpec, String> {
         let module =
             self.library.module_ref(&job.module_hash, job.fuel).await.map_err(|e| e.to_string())?;
+        Ok(self.spec_with(job, module))
+    }
+
+    /// The job's spec if its module is ready in memory.
+    fn spec_now(&self, job: &JobRecord) -> Option<JobSpec> {
+        let module = self.library.module_ref_now(&job.module_hash, job.fuel)?;
+        Some(self.spec_with(job, module))
+    }
+
+    fn spec_with(&self, job: &JobRecord, module: crate::job::ModuleRef) -> JobSpec {
         let mut args = Vec::with_capacity(job.args.len() + 1);
         args.push(job.argv0.clone().unwrap_or_else(|| {
             format!("{}.wasm", &job.module_hash[..12.min(job.module_hash.len())])
         }));
         args.extend(job.args.iter().cloned());
-        Ok(JobSpec {
+        JobSpec {
             id: job.id.to_string(),
             module,
             args,
@@ -568,7 +647,7 @@ impl Dispatcher {
             },
             attempt: job.attempts,
             job_env: job.job_env,
-        })
+        }
     }
 
     /// What to record for an attempt: its end, or a retry while attempts remain.

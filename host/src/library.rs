@@ -89,6 +89,12 @@ impl Library {
         Ok(())
     }
 
+    /// The module ready to run if it is in memory already: no file, no compile, no wait.
+    pub fn module_ref_now(&self, hash: &str, fuel: Option<u64>) -> Option<ModuleRef> {
+        let key = (hash.to_string(), Flavor::for_fuel(fuel));
+        self.ready.lock().expect("library lock").get(&key).cloned()
+    }
+
     /// What a worker needs to run the module with the given fuel setting.
     pub async fn module_ref(
         &self,
