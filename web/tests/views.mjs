@@ -193,7 +193,8 @@ export const views = {
     // The live view is where the page starts, and its tabs are links.
     await page.click('[data-tab="live"]');
     await expectCount(page.locator("#tiles [data-worker-pid]"), 2, "the live tiles");
-    assert.equal(await page.locator(".panel.queue").isVisible(), true, "the live view's panels");
+    // The tiles are kept while another tab shows; the panels show once the router has run.
+    await page.locator(".panel.queue").waitFor({ ...ctx.BOUND, state: "visible" });
     assert.equal(await page.locator("#queue-rows").isVisible(), false, "not the other views'");
   },
 
