@@ -31,6 +31,19 @@ pub fn writer(path: &Path) -> Result<Connection> {
     // writer.rs).
     db.pragma_update(None, "synchronous", "FULL")?;
     db.pragma_update(None, "foreign_keys", "ON")?;
+    // The checkpoint thread's (checkpoint.rs), never inside one of the writer's commits.
+    db.pragma_update(None, "wal_autocheckpoint", 0)?;
+    Ok(db)
+}
+
+/// The checkpoint thread's connection to the (migrated, WAL) database.
+pub fn checkpointer(path: &Path) -> Result<Connection> {
+    let db = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure(&db)?;
+    db.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(db)
 }
 

@@ -8,6 +8,7 @@
 //! One driver, rusqlite, for all of it: the schema, the writer and the reads.
 
 mod bulk;
+mod checkpoint;
 mod connect;
 mod migrate;
 mod reads;
@@ -71,9 +72,10 @@ impl SqliteStore {
             migrate::run(&mut writer)?;
             let counts = reads::counts(&writer)?;
             let reads = Readers::open(&path, READERS)?;
-            Ok((writer, counts, reads))
+            let checkpoints = checkpoint::start(&path)?;
+            Ok((writer, counts, reads, checkpoints))
         });
-        let (writer, counts, reads) = match opened.await {
+        let (writer, counts, reads, checkpoints) = match opened.await {
             Ok(opened) => opened?,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(_) => return Err(StoreError::Closed),
@@ -83,7 +85,10 @@ impl SqliteStore {
         let events = Events { announce, counts: counts.clone(), node: node.to_string() };
         std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer::run(writer, queue, events, durability))
+            .spawn(move || {
+                writer::run(writer, queue, events, durability);
+                drop(checkpoints);
+            })
             .map_err(|e| StoreError::CommitFailed(format!("starting the writer thread: {e}")))?;
         Ok(SqliteStore { reads, writes, counts })
     }
@@ -455,5 +460,29 @@ mod tests {
         for module in futures_util::future::join_all(reads).await {
             assert_eq!(module.unwrap().unwrap().names, ["m"]);
         }
+    }
+
+    /// The writer never checkpoints the log itself: the checkpoint thread copies it into the
+    /// database file while the store is open, so the log does not grow without bound.
+    #[tokio::test]
+    async fn the_log_is_checkpointed_into_the_database_while_the_store_is_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = SqliteStore::open(&path, "a", Announce::new()).await.unwrap();
+        store.put_module("ab".into(), ModuleKind::Module, b"\0", None).await.unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        let stdin = vec![7u8; 64 << 10];
+        let jobs = (0..64).map(|_| NewJob {
+            module_hash: "ab".into(),
+            max_attempts: 1,
+            stdin: stdin.clone(),
+            ..NewJob::default()
+        });
+        store.submit(jobs.collect()).await.unwrap();
+        let grown = (0..1000).any(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            std::fs::metadata(&path).unwrap().len() > before + (4 << 20)
+        });
+        assert!(grown, "4 MiB of jobs reached the database file within 10 s");
     }
 }
