@@ -22,7 +22,7 @@ pub fn start(path: &Path) -> Result<Stop> {
     let db = connect::checkpointer(path)?;
     let (stop, stopped) = mpsc::channel();
     std::thread::Builder::new()
-        .name("store-checkpoint".into())
+        .name("wal-checkpoint".into())
         .spawn(move || run(&db, &stopped))
         .map_err(|e| StoreError::CommitFailed(format!("starting the checkpoint thread: {e}")))?;
     Ok(Stop { _sender: stop })
