@@ -462,6 +462,35 @@ mod tests {
         }
     }
 
+    /// A submission naming an unknown module is refused alone: the submissions committed in
+    /// the same group go ahead, whole.
+    #[tokio::test]
+    async fn an_unknown_module_refuses_its_submission_and_no_other_in_the_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db"), "a", Announce::new()).await.unwrap();
+        store.put_module("ab".into(), ModuleKind::Module, b"\0", None).await.unwrap();
+        let job = |module: &str| NewJob {
+            module_hash: module.into(),
+            max_attempts: 1,
+            ..NewJob::default()
+        };
+        let submissions = (0..20).map(|n| {
+            let module = if n == 10 { "zz" } else { "ab" };
+            store.submit(vec![job(module), job(module)])
+        });
+        let answers = futures_util::future::join_all(submissions).await;
+        for (n, answer) in answers.iter().enumerate() {
+            match (n, answer) {
+                (10, Err(StoreError::UnknownModule(module))) => assert_eq!(module, "zz"),
+                (10, other) => panic!("the unknown module's submission: {other:?}"),
+                (_, Ok(accepted)) => assert_eq!(accepted.len(), 2),
+                (_, Err(e)) => panic!("submission {n} failed: {e}"),
+            }
+        }
+        let filter = JobFilter { limit: 100, ..JobFilter::default() };
+        assert_eq!(store.jobs(&filter).await.unwrap().len(), 38);
+    }
+
     /// The writer never checkpoints the log itself: the checkpoint thread copies it into the
     /// database file while the store is open, so the log does not grow without bound.
     #[tokio::test]

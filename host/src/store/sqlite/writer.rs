@@ -274,11 +274,14 @@ pub fn run(
 }
 
 impl Write {
-    /// Whether the change may be refused for a reason of its own (an unknown module, a
-    /// module still in use) while the others in its group go ahead: those get a savepoint.
-    /// The rest fail only when the database does.
+    /// Whether the change may be refused for a reason of its own (a module still in use)
+    /// after it wrote something, while the others in its group go ahead: those get a
+    /// savepoint. A submission's one refusal, an unknown module, is found before it writes
+    /// (see [`refused_before_writing`]): it needs none, which spares a busy writer the
+    /// savepoint's statements and the copy of every page it touches (a sixth of the writer's
+    /// time under `W1`). The rest fail only when the database does.
     fn can_be_refused(&self) -> bool {
-        matches!(self, Write::Submit { .. } | Write::DeleteModule { .. })
+        matches!(self, Write::DeleteModule { .. })
     }
 
     /// Whether the caller is promised the change survives a power loss. Everything a client
@@ -317,6 +320,7 @@ fn commit_group(db: &mut Connection, group: Vec<Write>, events: &Events) {
     let alone = group.len() == 1;
     let mut group = group.into_iter();
     while let Some(write) = group.next() {
+        let Some(write) = refused_before_writing(&transaction, write) else { continue };
         // A change alone in its transaction needs no savepoint of its own, nor does one that
         // only the database can fail (maybe halfway through): if it fails, the group goes back.
         if alone || !write.can_be_refused() {
@@ -544,13 +548,23 @@ fn delete_module(db: &Connection, hash: String) -> Result<()> {
     Ok(())
 }
 
-fn submit(
-    db: &Connection,
-    jobs: Vec<NewJob>,
-    changed: &mut Changes,
-) -> Result<Vec<(JobId, JobState)>> {
+/// Answers a change that is refused before it writes anything (a submission naming an
+/// unknown module) and gives back the others.
+fn refused_before_writing(db: &Connection, write: Write) -> Option<Write> {
+    let Write::Submit { jobs, reply } = write else { return Some(write) };
+    match unknown_module(db, &jobs) {
+        Ok(()) => Some(Write::Submit { jobs, reply }),
+        Err(refused) => {
+            let _ = reply.send(Err(refused));
+            None
+        }
+    }
+}
+
+/// `UnknownModule` if a job names a module the store does not have.
+fn unknown_module(db: &Connection, jobs: &[NewJob]) -> Result<()> {
     let mut known_modules = HashSet::new();
-    for job in &jobs {
+    for job in jobs {
         if known_modules.insert(job.module_hash.as_str()) {
             let exists = db
                 .prepare_cached("SELECT 1 FROM modules WHERE hash = ?")?
@@ -560,6 +574,15 @@ fn submit(
             }
         }
     }
+    Ok(())
+}
+
+/// Inserts the jobs of a submission whose modules were found (`unknown_module`).
+fn submit(
+    db: &Connection,
+    jobs: Vec<NewJob>,
+    changed: &mut Changes,
+) -> Result<Vec<(JobId, JobState)>> {
     let mut accepted = Vec::with_capacity(jobs.len());
     let submitted_at = now();
     let mut rest = jobs.as_slice();
