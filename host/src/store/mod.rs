@@ -484,11 +484,21 @@ pub struct LaneCount {
     pub running: u64,
 }
 
-/// How long a count per lane is handed out before it is counted again.
+/// How long a count per lane is handed out before it is counted again, at least...
 const COUNTS_FRESH: Duration = Duration::from_millis(250);
+/// ...and at least this many times as long as counting took: a count walks every queued and
+/// running job (700 ms at a million queued), and must not keep a reader busy all the time.
+const COUNTS_COST_FACTOR: u32 = 10;
 
-/// The counts per lane last read, with when: handed out again while fresh.
-type LaneCountCache = Arc<Mutex<Option<(std::time::Instant, BTreeMap<String, LaneCount>)>>>;
+/// The counts per lane last read, with when and how long counting took; handed out again
+/// while fresh, and while a count in the background replaces them.
+#[derive(Default)]
+struct LaneCounts {
+    last: Option<(std::time::Instant, Duration, BTreeMap<String, LaneCount>)>,
+    counting: bool,
+}
+
+type LaneCountCache = Arc<Mutex<LaneCounts>>;
 
 /// The store handle; cheap to clone.
 #[derive(Clone)]
@@ -796,16 +806,39 @@ impl Store {
     }
 
     /// Queued and running jobs per lane, in the whole store (lanes with none left out).
-    /// Counted at most a few times a second; calls in between get the last count.
+    /// Counted at most a few times a second, and less often when counting is slow (a big
+    /// queue); calls in between get the last count, and only the first call ever waits.
     pub async fn lane_counts(&self) -> Result<BTreeMap<String, LaneCount>> {
-        if let Some((at, counts)) = &*self.lane_counts.lock().expect("lane counts lock")
-            && at.elapsed() < COUNTS_FRESH
-        {
-            return Ok(counts.clone());
+        let stale = {
+            let mut cache = self.lane_counts.lock().expect("lane counts lock");
+            let last = cache.last.as_ref().map(|(at, took, counts)| {
+                (at.elapsed() >= COUNTS_FRESH.max(*took * COUNTS_COST_FACTOR), counts.clone())
+            });
+            if let Some((true, _)) = last
+                && !cache.counting
+            {
+                cache.counting = true;
+                let store = self.clone();
+                tokio::spawn(async move { store.count_lanes().await });
+            }
+            last.map(|(_, counts)| counts)
+        };
+        match stale {
+            // Never waits for a count once there is one: a caller gets the last, at most a
+            // count's time older than the fresh one being made.
+            Some(counts) => Ok(counts),
+            None => self.count_lanes().await,
         }
-        let counts = each!(self, store => store.lane_counts().await)?;
-        *self.lane_counts.lock().expect("lane counts lock") =
-            Some((std::time::Instant::now(), counts.clone()));
+    }
+
+    /// Counts the jobs per lane and keeps the answer for [`Store::lane_counts`].
+    async fn count_lanes(&self) -> Result<BTreeMap<String, LaneCount>> {
+        let started = std::time::Instant::now();
+        let counted = each!(self, store => store.lane_counts().await);
+        let mut cache = self.lane_counts.lock().expect("lane counts lock");
+        cache.counting = false;
+        let counts = counted?;
+        cache.last = Some((std::time::Instant::now(), started.elapsed(), counts.clone()));
         Ok(counts)
     }
 
