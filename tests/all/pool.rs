@@ -172,20 +172,20 @@ async fn hellos(
     futures_util::future::join_all(jobs).await
 }
 
+/// Runs short jobs until the pool knows jobs are short, so that it sends jobs ahead.
+async fn warm_up(pool: &wasmpool::pool::Pool) {
+    let warm = hellos(pool, "warm", 100).await;
+    assert!(warm.iter().all(|done| done.result.outcome == Outcome::Exited(0)));
+}
+
 /// Short jobs are sent to workers ahead of the one they run; a worker killed with jobs
 /// waiting behind its job loses none of them: they run on the next worker.
 #[tokio::test(flavor = "multi_thread")]
 async fn jobs_sent_ahead_to_a_worker_that_dies_run_elsewhere() {
     let (pool, _dir) = pool(2);
-    // Short jobs first, so the pool sends ahead.
-    assert!(
-        hellos(&pool, "warm", 100)
-            .await
-            .iter()
-            .all(|done| done.result.outcome == Outcome::Exited(0))
-    );
+    warm_up(&pool).await;
     let pids: Vec<u32> = pool.snapshot().workers.iter().map(|worker| worker.pid).collect();
-    let (all, killed) = tokio::join!(hellos(&pool, "job", 2000), async {
+    let (all, ()) = tokio::join!(hellos(&pool, "job", 2000), async {
         // Once the flood is under way, kill one worker in the middle of it.
         let busy = wait_until(Duration::from_secs(10), || {
             pool.snapshot().workers.iter().any(|worker| matches!(&worker.state, WorkerState::Busy { job_id, .. } if job_id.starts_with("job")))
@@ -198,7 +198,6 @@ async fn jobs_sent_ahead_to_a_worker_that_dies_run_elsewhere() {
         )
         .unwrap();
     });
-    let () = killed;
     let died: Vec<_> =
         all.iter().filter(|done| done.result.outcome != Outcome::Exited(0)).collect();
     assert!(
@@ -221,12 +220,7 @@ async fn jobs_sent_ahead_to_a_worker_that_dies_run_elsewhere() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_sent_ahead_of_a_long_one_runs_on_the_free_worker() {
     let (pool, _dir) = pool(2);
-    assert!(
-        hellos(&pool, "warm", 100)
-            .await
-            .iter()
-            .all(|done| done.result.outcome == Outcome::Exited(0))
-    );
+    warm_up(&pool).await;
     let sleeper = module(artifacts::SLEEPER, None);
     // Both workers busy with short jobs, then one long job among them, then more short ones:
     // whichever worker takes the long one has short ones sent ahead behind it.
