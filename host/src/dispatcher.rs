@@ -26,7 +26,7 @@ use tokio_util::task::TaskTracker;
 use crate::job::{Completed, JobResult, JobSpec, Limits, Outcome};
 use crate::library::Library;
 use crate::metrics::Metrics;
-use crate::pool::{Handed, Pool, Reservation};
+use crate::pool::{AHEAD_TIME, Handed, Pool, Reservation, SHORT_JOB, next_mean};
 use crate::store::{Attempt, Claimed, Finished, JobId, JobRecord, Store, StoreError};
 use crate::wire::JobState;
 
@@ -35,11 +35,8 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(500);
 const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// With nothing due and no news from the store, look again this often anyway.
 const IDLE_RECHECK: Duration = Duration::from_secs(1);
-/// Claim ahead only while attempts take less than this on average.
-const SHORT_JOB: Duration = Duration::from_millis(5);
-/// Claim about this much work ahead for each worker...
-const AHEAD_TIME: Duration = Duration::from_millis(5);
-/// ...but at most this many jobs.
+/// Claims ahead only while attempts take less than the pool's [`SHORT_JOB`] on average, about
+/// [`AHEAD_TIME`] of work per worker, but at most this many jobs.
 const AHEAD_MAX_PER_WORKER: usize = 64;
 /// While every worker is busy, starts and ended attempts are recorded with the next claim,
 /// or once this many wait...
@@ -157,10 +154,7 @@ struct Pace {
 
 impl Pace {
     fn observe(&mut self, took: Duration) {
-        self.mean = Some(match self.mean {
-            None => took,
-            Some(mean) => mean.mul_f64(0.9) + took.mul_f64(0.1),
-        });
+        self.mean = Some(next_mean(self.mean, took));
     }
 
     /// Jobs to claim beyond the free workers: none until attempts are known to be short.

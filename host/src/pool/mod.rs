@@ -15,6 +15,7 @@
 
 mod host;
 mod pace;
+pub(crate) use pace::{AHEAD_TIME, SHORT_JOB, next_mean};
 mod process;
 mod slot;
 
@@ -161,8 +162,9 @@ struct Shared {
     pace: pace::Pace,
     /// Drivers waiting for a job.
     idle: AtomicUsize,
-    /// Where jobs a worker gave back go, to be taken by any driver.
-    requeue: async_channel::Sender<Assignment>,
+    /// The pool's queue of jobs, which any driver takes from; jobs a worker gave back
+    /// unstarted go back to it.
+    jobs: async_channel::Sender<Assignment>,
 }
 
 impl Shared {
@@ -190,7 +192,6 @@ impl Shared {
 /// A pool of worker processes.
 pub struct Pool {
     shared: Arc<Shared>,
-    jobs: async_channel::Sender<Assignment>,
     tasks: TaskTracker,
 }
 
@@ -213,14 +214,14 @@ impl Pool {
             capacity: Arc::new(Semaphore::new(n)),
             pace: pace::Pace::new(n),
             idle: AtomicUsize::new(0),
-            requeue: jobs.clone(),
+            jobs,
         });
         let tasks = TaskTracker::new();
         for slot in 0..n {
             tasks.spawn(slot::drive(slot, shared.clone(), queue.clone()));
         }
         tasks.close();
-        Ok(Pool { shared, jobs, tasks })
+        Ok(Pool { shared, tasks })
     }
 
     /// Number of worker slots.
@@ -238,7 +239,7 @@ impl Pool {
             .acquire_owned()
             .await
             .expect("the pool's semaphore is never closed");
-        Reservation { permit, jobs: self.jobs.clone() }
+        Reservation { permit, jobs: self.shared.jobs.clone() }
     }
 
     /// How many more jobs the pool takes right now (room not held by a [`Reservation`]).
@@ -260,7 +261,7 @@ impl Pool {
     /// Holds room for a job if there is some right now.
     pub fn try_reserve(&self) -> Option<Reservation> {
         let permit = self.shared.capacity.clone().try_acquire_owned().ok()?;
-        Some(Reservation { permit, jobs: self.jobs.clone() })
+        Some(Reservation { permit, jobs: self.shared.jobs.clone() })
     }
 
     /// Runs one job, waiting for a free worker first.
@@ -279,7 +280,7 @@ impl Pool {
     /// Stops every worker (killing any still running a job) and waits for the drivers.
     pub async fn shutdown(self) {
         self.shared.shutdown.cancel();
-        self.jobs.close();
+        self.shared.jobs.close();
         self.tasks.wait().await;
         let _ = std::fs::remove_dir_all(&self.shared.config.work_dir);
     }

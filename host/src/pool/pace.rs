@@ -59,10 +59,7 @@ impl Pace {
     /// Notes a job's run time and resizes `capacity` if the depth changed.
     pub fn observe(&self, took: Duration, capacity: &Semaphore) {
         let mut state = self.state();
-        let mean = match state.mean {
-            None => took,
-            Some(mean) => mean.mul_f64(0.9) + took.mul_f64(0.1),
-        };
+        let mean = next_mean(state.mean, took);
         self.set_mean(&mut state, mean, capacity);
     }
 
@@ -106,6 +103,15 @@ impl Pace {
             drop(state);
             drop(permit);
         }
+    }
+}
+
+/// A moving mean of run times after one more, weighing the newest a tenth: a few short jobs
+/// after long ones (or the reverse) move it within about ten jobs.
+pub fn next_mean(mean: Option<Duration>, took: Duration) -> Duration {
+    match mean {
+        None => took,
+        Some(mean) => mean.mul_f64(0.9) + took.mul_f64(0.1),
     }
 }
 

@@ -114,12 +114,6 @@ impl WorkerProcess {
         self.pid
     }
 
-    /// Sends frames made by [`encode_job`] (jobs to run after any sent before) in one write.
-    /// `Err` says how the worker died.
-    pub async fn send(&mut self, frames: Vec<u8>) -> Result<(), String> {
-        self.write(frames).await
-    }
-
     /// Asks for the jobs sent and not started back ([`FromWorker::Recalled`] answers).
     pub async fn recall(&mut self) -> Result<(), String> {
         self.write_message(&ToWorker::Recall).await
@@ -133,12 +127,14 @@ impl WorkerProcess {
     async fn write_message(&mut self, message: &ToWorker) -> Result<(), String> {
         let mut frame = Vec::new();
         match ipc::write_frame(&mut frame, message) {
-            Ok(()) => self.write(frame).await,
+            Ok(()) => self.send(frame).await,
             Err(e) => Err(self.died_of(e).await),
         }
     }
 
-    async fn write(&mut self, bytes: Vec<u8>) -> Result<(), String> {
+    /// Writes frames (made by [`encode_job`], or one message) in one write. `Err` says how
+    /// the worker died.
+    pub async fn send(&mut self, bytes: Vec<u8>) -> Result<(), String> {
         use tokio::io::AsyncWriteExt;
         match self.input.write_all(&bytes).await {
             Ok(()) => Ok(()),
@@ -286,6 +282,14 @@ pub enum Answer {
 }
 
 impl Answer {
+    /// Puts back the item the answer took from a queue, if any: the job it was for ended
+    /// before the answer reached it.
+    pub async fn restore(self, host: &dyn TaskHost) {
+        if let Answer::Item { queue, id, item } = self {
+            host.restore(queue, id, item).await;
+        }
+    }
+
     /// The reply to send for call number `call`, and the item it hands over, if any.
     pub fn into_reply(self, call: u64) -> (TaskReply, Option<Delivered>) {
         match self {

@@ -155,11 +155,9 @@ impl Line {
     /// room, no other worker is idle, and the running job is not one that runs long.
     fn may_send_ahead(&self, shared: &Shared) -> bool {
         let ahead = self.waiting.len().saturating_sub(usize::from(self.current.is_none()));
-        let running_long =
-            self.current.as_ref().is_some_and(|current| current.started.elapsed() >= RECALL_AFTER);
         !self.recalling
             && self.stopping.is_none()
-            && !running_long
+            && !self.current.as_ref().is_some_and(|current| current.long)
             && ahead < shared.pace.depth()
             && shared.idle.load(Ordering::Relaxed) == 0
     }
@@ -460,10 +458,8 @@ async fn on_frame(
             let host = shared.config.host.as_ref();
             // The job ended (its own timeout) while a call of its was being answered: the
             // answer never reaches it.
-            if let Some((_, answering)) = current.answering.take()
-                && let (_, Some(item)) = answering.await.into_reply(0)
-            {
-                item.restore(host).await;
+            if let Some((_, answering)) = current.answering.take() {
+                answering.await.restore(host).await;
             }
             if let Some(item) = current.delivered.take().filter(|item| item.call > replies_used) {
                 item.restore(host).await;
@@ -573,7 +569,7 @@ fn finish(
 /// pool is shutting down it is dropped, which its caller sees as the pool's end.
 fn requeue(shared: &Shared, assignment: Assignment) {
     assignment.hold.put_back();
-    let _ = shared.requeue.try_send(assignment);
+    let _ = shared.jobs.try_send(assignment);
 }
 
 /// A new, empty working directory for the slot's next process.
