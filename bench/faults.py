@@ -11,7 +11,9 @@ disk can be filled), keeps submitting short jobs from a thread, and meanwhile:
 
 then stops the load, waits (bounded) for every accepted job to end, and reports the jobs
 accepted, ended, lost (accepted, then gone: must be 0) and stuck (not ended in time: must be
-0), with the answers the clients got by status. Talks only to 127.0.0.1; stops by itself.
+0), with the answers the clients got by status. Then the hostile cases: jobs that write their
+whole output cap, listed as the dashboard and the bulk confirmation list them (the answer's
+bytes and the host's peak memory must stay small). Talks only to 127.0.0.1; stops by itself.
 Exit status: 0 when nothing was lost or stuck, 1 otherwise.
 
     bench/faults [--seconds 30] [--workers 2]
@@ -134,6 +136,54 @@ def mount_tmpfs(path, size):
                           stderr=subprocess.DEVNULL).returncode == 0
 
 
+def memory(pid):
+    """The process's resident and peak resident memory in bytes (VmRSS, VmHWM)."""
+    fields = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                fields[name] = int(value.split()[0]) * 1024
+    return fields["VmRSS"], fields["VmHWM"]
+
+
+def big_output_listing(host, jobs=20, flood=2 << 20):
+    """Jobs at the output cap, listed three pages at once, three times: the answers' largest
+    size, and how far the host's peak memory rose over its resident size before."""
+    status, _ = request(host.url + "/v1/modules?name=probe", "POST",
+                        open(os.path.join(GUESTS, "probe.wasm"), "rb").read(), "application/wasm")
+    if status not in (200, 201):
+        raise SystemExit(f"uploading the probe failed: {status}")
+    batch = [{"module": "probe", "args": ["flood", str(flood)], "name": "flood"}] * jobs
+    status, body = request(host.url + "/v1/jobs/batch", "POST", {"jobs": batch})
+    if status != 202:
+        raise SystemExit(f"submitting the floods failed: {status} {body}")
+    for job in body["jobs"]:
+        request(f"{host.url}/v1/jobs/{job['id']}/wait?timeout_ms=30000", timeout=40)
+    pid = host.process.pid
+    before, _ = memory(pid)
+    with open(f"/proc/{pid}/clear_refs", "w") as refs:
+        refs.write("5")  # VmHWM starts again from the resident size
+    sizes = []
+
+    def page(path):
+        req = urllib.request.Request(host.url + path)
+        with urllib.request.urlopen(req, timeout=60) as response:
+            sizes.append(len(response.read()))
+
+    for _ in range(3):
+        readers = [threading.Thread(target=page, args=(path,)) for path in
+                   ("/v1/jobs?limit=1000&name=flood", "/v1/jobs?limit=50&name=flood",
+                    "/v1/jobs?limit=1000&state=succeeded&name=flood")]
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join()
+    _, peak = memory(pid)
+    return {"jobs": jobs, "largest answer bytes": max(sizes),
+            "host peak rise MiB": round((peak - before) / (1 << 20), 1)}
+
+
 def free_port():
     import socket
     with socket.socket() as s:
@@ -211,6 +261,7 @@ def main():
         if pending:
             time.sleep(0.5)
     stuck = pending
+    listing = big_output_listing(host)
     host.stop()
     if on_tmpfs:
         subprocess.run(["umount", "-l", base], stderr=subprocess.DEVNULL)
@@ -219,9 +270,12 @@ def main():
         "seconds": args.seconds, "workers": args.workers, "disk fault": on_tmpfs,
         "faults": dict(faults), "answers by status": {str(k): v for k, v in sorted(answers.items())},
         "accepted": len(accepted), "ended": ended, "lost": len(lost), "stuck": len(stuck),
+        "big-output listing": listing,
     }
     print(json.dumps(report, indent=2))
-    return 0 if not lost and not stuck else 1
+    listing_ok = (listing["largest answer bytes"] <= 1200 * listing["jobs"]
+                  and listing["host peak rise MiB"] < 64)
+    return 0 if not lost and not stuck and listing_ok else 1
 
 
 if __name__ == "__main__":

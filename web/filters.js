@@ -17,8 +17,6 @@ const FIELDS = {
   "before-filter": "submitted_before",
 };
 const TIMES = new Set(["submitted_after", "submitted_before"]);
-// Counting the matches for a confirmation reads at most this many pages of 1000.
-const COUNT_PAGES = 10;
 let searchParameter = "q";
 let supported = new Set(["state", "module"]);
 
@@ -106,19 +104,10 @@ export function setupFilters(onChange, message) {
   input("bulk-cancel").addEventListener("click", () => bulk("cancel", message, onChange));
 }
 
-/** How many jobs match (counted a page of 1000 at a time, up to a bound). */
-async function countMatching(query) {
-  let count = 0;
-  let cursor = null;
-  for (let page = 0; page < COUNT_PAGES; page += 1) {
-    const params = new URLSearchParams({ ...query, limit: "1000" });
-    if (cursor) params.set("cursor", cursor);
-    const answer = await call("GET", `/v1/jobs?${params}`);
-    count += answer.jobs.length;
-    cursor = answer.next_cursor;
-    if (!cursor) return { count, more: false };
-  }
-  return { count, more: true };
+/** How many jobs match, and how many of them the action would change: the server counts
+ * them (a dry run of the action), whatever their number. */
+async function countMatching(action, query) {
+  return call("POST", `/v1/jobs/${action}`, { ...query, dry_run: true });
 }
 
 /** Asks a yes/no question in the confirmation dialog. */
@@ -140,9 +129,9 @@ async function bulk(action, message, done) {
     return;
   }
   try {
-    const { count, more } = await countMatching(query);
+    const { matched, changed } = await countMatching(action, query);
     const applies = action === "retry" ? "failed, timed-out or cancelled" : "queued or running";
-    const what = `${more ? "more than " : ""}${count} matching job${count === 1 && !more ? "" : "s"}`;
+    const what = `${changed} of ${matched} matching job${matched === 1 ? "" : "s"}`;
     const yes = await confirmDialog(`${action === "retry" ? "Retry" : "Cancel"} ${what}? Only the ${applies} ones change.`);
     if (!yes) return;
     const answer = await call("POST", `/v1/jobs/${action}`, query);

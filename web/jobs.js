@@ -106,7 +106,7 @@ function showRows(jobs) {
     row.append(
       cell(String(job.id)),
       state,
-      cell(`${job.name ? job.name + " · " : ""}${modules.get(job.module) || shortHash(job.module)} ${job.args.join(" ")}`, "what"),
+      cell(`${job.name ? job.name + " · " : ""}${modules.get(job.module) || shortHash(job.module)} ${job.args_preview}`, "what"),
       reason,
       cell(jobDuration(job)),
       cell(String(job.exit_code ?? "")),
@@ -118,9 +118,11 @@ function showRows(jobs) {
     return row;
   });
   body.replaceChildren(...rows);
+  // Rows are summaries (no output): a shown job whose state moved is fetched whole again.
   if (shownJob !== null) {
     const current = jobs.find((job) => job.id === shownJob);
-    if (current) fillDetail(current);
+    const shownState = document.getElementById("job-detail").dataset.state;
+    if (current && current.state !== shownState) openJob(shownJob);
   }
 }
 

@@ -15,6 +15,7 @@ mod fuzz;
 mod harness;
 mod isolation;
 mod lanes;
+mod listing;
 mod live;
 mod logs;
 mod map;

@@ -238,12 +238,12 @@ export const views = {
     await page.selectOption("#state-filter", "failed");
     await expectCount(rows, 3, "the three failed jobs");
     await page.click("#bulk-retry");
-    await answer(page, ctx, "Retry 3 matching jobs?", false);
+    await answer(page, ctx, "Retry 3 of 3 matching jobs?", false);
     await expectCount(page.locator('#job-rows tr[data-state="failed"]'), 3, "No leaves them failed");
     await page.click("#bulk-retry");
-    await page.locator("#confirm[open]", { hasText: "Retry 3 matching jobs?" }).waitFor(ctx.BOUND);
+    await page.locator("#confirm[open]", { hasText: "Retry 3 of 3 matching jobs?" }).waitFor(ctx.BOUND);
     await shot(page, "dashboard-jobs-bulk.png");
-    await answer(page, ctx, "Retry 3 matching jobs?", true);
+    await answer(page, ctx, "Retry 3 of 3 matching jobs?", true);
     await expectText(page.locator("#jobs-message"), "retried 3 of 3 matching jobs", "the view says what changed");
     await expectCount(rows, 0, "no failed jobs left");
     await page.selectOption("#state-filter", "queued");
@@ -256,7 +256,7 @@ export const views = {
 
     // Cancel matching… over state=queued: the three, cancelled.
     await page.click("#bulk-cancel");
-    await answer(page, ctx, "Cancel 3 matching jobs?", true);
+    await answer(page, ctx, "Cancel 3 of 3 matching jobs?", true);
     await expectText(page.locator("#jobs-message"), "cancelled 3 of 3 matching jobs", "the view says what changed");
     await expectCount(rows, 0, "no queued jobs left");
     await page.selectOption("#state-filter", "cancelled");

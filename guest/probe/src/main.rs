@@ -6,6 +6,8 @@
 //! - `probe write PATH TEXT`: writes TEXT to the file.
 //! - `probe ls PATH`: prints the directory's entries, sorted.
 //! - `probe connect HOST:PORT`: opens a TCP connection and says whether it could.
+//! - `probe flood BYTES`: writes BYTES bytes of text to stdout and as many to stderr (a job at
+//!   the output cap, for the tests of what a listing of such jobs costs).
 //!
 //! Failures print the OS error on stderr and exit 1; bad usage exits 2.
 
@@ -34,9 +36,13 @@ fn main() -> ExitCode {
             names.iter().for_each(|name| println!("{name}"));
         }),
         ["connect", address] => std::net::TcpStream::connect(address).map(|_| println!("connected")),
+        ["flood", bytes] => match bytes.parse::<usize>() {
+            Ok(bytes) => flood(bytes),
+            Err(_) => Err(std::io::Error::other(format!("`{bytes}` is not a byte count"))),
+        },
         _ => {
             eprintln!(
-                "usage: probe env | args [ARG...] | read PATH | write PATH TEXT | ls PATH | connect HOST:PORT"
+                "usage: probe env | args [ARG...] | read PATH | write PATH TEXT | ls PATH | connect HOST:PORT | flood BYTES"
             );
             return ExitCode::from(2);
         }
@@ -48,4 +54,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes `bytes` bytes of lines to stdout and to stderr.
+fn flood(bytes: usize) -> std::io::Result<()> {
+    use std::io::Write;
+    let line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-=+*/!?#\n";
+    for mut out in [Box::new(std::io::stdout().lock()) as Box<dyn Write>, Box::new(std::io::stderr().lock())] {
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(line.len());
+            out.write_all(&line[..n])?;
+            left -= n;
+        }
+        out.flush()?;
+    }
+    Ok(())
 }

@@ -10,9 +10,12 @@ use super::{ApiError, ApiResult, AppState, body, json, selector};
 use crate::store::{Bulk, JobFilter};
 use crate::wire::{BulkResult, ErrorBody, JobSelector, JobState};
 
-/// The body's filter; one that selects everything is refused, so that a forgotten field
-/// never retries or cancels every job.
-async fn filter(state: &AppState, request: Result<Bytes, BytesRejection>) -> ApiResult<JobFilter> {
+/// The body's filter and whether it asks for a dry run; a filter that selects everything is
+/// refused, so that a forgotten field never retries or cancels every job.
+async fn filter(
+    state: &AppState,
+    request: Result<Bytes, BytesRejection>,
+) -> ApiResult<(JobFilter, bool)> {
     let selected: JobSelector =
         json(&body(request, state.limits.max_request_bytes, "the filter")?)?;
     let filter = selector::filter(state, &selected).await?;
@@ -22,15 +25,29 @@ async fn filter(state: &AppState, request: Result<Bytes, BytesRejection>) -> Api
              submitted_after, submitted_before (acting on every job is never the default)",
         ));
     }
-    Ok(filter)
+    Ok((filter, selected.dry_run))
 }
 
 fn answer(bulk: &Bulk) -> Json<BulkResult> {
     Json(BulkResult { matched: bulk.matched, changed: bulk.changed.len() as u64 })
 }
 
+/// A dry run's answer: what the filter selects, and how many of those are in `states`, the
+/// ones the action would change. Counted in one read, so a confirmation costs the same for
+/// ten jobs or a million.
+async fn count(
+    state: &AppState,
+    filter: &JobFilter,
+    states: &[JobState],
+) -> ApiResult<Json<BulkResult>> {
+    let counts = state.store.count_matching(filter).await?;
+    let changed = states.iter().filter_map(|s| counts.get(s)).sum();
+    Ok(Json(BulkResult { matched: counts.values().sum(), changed }))
+}
+
 /// Retry every failed, timed-out or cancelled job the filter selects, each as a new attempt,
-/// in one transaction; selected jobs in other states are left alone.
+/// in one transaction; selected jobs in other states are left alone. With `"dry_run": true`,
+/// only count: `matched` jobs, `changed` of them would be retried.
 #[utoipa::path(post, path = "/v1/jobs/retry", request_body = JobSelector,
     responses((status = 200, body = BulkResult), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 415, body = ErrorBody, description = "a body of another content type"), (status = 503, body = ErrorBody)))]
@@ -38,8 +55,11 @@ pub async fn retry(
     State(state): State<AppState>,
     request: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<BulkResult>> {
+    let (filter, dry_run) = filter(&state, request).await?;
+    if dry_run {
+        return count(&state, &filter, &JobState::RETRYABLE).await;
+    }
     state.refuse_if_draining()?;
-    let filter = filter(&state, request).await?;
     let bulk = state.store.retry_matching(&filter).await?;
     tracing::info!(matched = bulk.matched, changed = bulk.changed.len(), "jobs retried in bulk");
     Ok(answer(&bulk))
@@ -47,7 +67,8 @@ pub async fn retry(
 
 /// Cancel every queued or running job the filter selects, in one transaction: queued ones
 /// never start, running ones are stopped on whichever host runs them; selected jobs that have
-/// ended are left alone.
+/// ended are left alone. With `"dry_run": true`, only count: `matched` jobs, `changed` of
+/// them would be cancelled.
 #[utoipa::path(post, path = "/v1/jobs/cancel", request_body = JobSelector,
     responses((status = 200, body = BulkResult), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 415, body = ErrorBody, description = "a body of another content type"), (status = 503, body = ErrorBody)))]
@@ -55,7 +76,10 @@ pub async fn cancel(
     State(state): State<AppState>,
     request: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<BulkResult>> {
-    let filter = filter(&state, request).await?;
+    let (filter, dry_run) = filter(&state, request).await?;
+    if dry_run {
+        return count(&state, &filter, &JobState::CANCELLABLE).await;
+    }
     let bulk = state.store.cancel_matching(&filter).await?;
     // As a single cancel does: this host stops its own; other hosts stop theirs when they
     // hear of the transition (or at their next heartbeat).

@@ -295,7 +295,8 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
-/// List jobs, newest first, a page at a time.
+/// List jobs, newest first, a page at a time, as summaries: sizes and flags instead of output,
+/// the arguments and error cut short (the whole job is at `GET /v1/jobs/{id}`).
 #[utoipa::path(get, path = "/v1/jobs", params(ListQuery),
     responses((status = 200, body = JobPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(
@@ -334,6 +335,7 @@ pub async fn list(
         q: query.q,
         submitted_after: query.submitted_after,
         submitted_before: query.submitted_before,
+        dry_run: false,
     };
     let mut filter = selector::filter(&state, &selected).await?;
     filter.before = before;
@@ -343,15 +345,7 @@ pub async fn list(
         jobs.truncate(limit as usize);
         jobs.last().map(|job| job.id.to_string()).unwrap_or_default()
     });
-    let ids: Vec<JobId> = jobs.iter().map(|job| job.id).collect();
-    let mut history = state.store.attempts(&ids).await?;
-    let jobs = jobs
-        .into_iter()
-        .map(|job| {
-            let attempts = history.remove(&job.id).unwrap_or_default();
-            views::job(job, attempts)
-        })
-        .collect();
+    let jobs = jobs.into_iter().map(views::summary).collect();
     Ok(Json(JobPage { jobs, next_cursor }))
 }
 

@@ -10,11 +10,12 @@ use std::collections::{BTreeMap, HashMap};
 use crate::pool::{Snapshot, WorkerInfo, WorkerState};
 use crate::schedule::Timetable;
 use crate::store::{
-    AttemptRecord, JobBrief, JobId, JobRecord, LaneCount, ModuleRecord, NodeRecord, ScheduleRecord,
+    AttemptRecord, JobBrief, JobId, JobRecord, JobSummaryRecord, LaneCount, ModuleRecord,
+    NodeRecord, ScheduleRecord,
 };
 use crate::wire::{
-    AttemptView, JobRequest, JobState, JobView, LaneView, ModuleView, NodeView, PoolView,
-    ProgressView, ScheduleView, WorkerView,
+    self, AttemptView, JobRequest, JobState, JobSummary, JobView, LaneView, ModuleView, NodeView,
+    PoolView, ProgressView, SUMMARY_ARGS_CHARS, SUMMARY_ERROR_CHARS, ScheduleView, WorkerView,
 };
 
 /// RFC 3339 with microseconds, UTC.
@@ -116,6 +117,48 @@ pub fn job(record: JobRecord, history: Vec<AttemptRecord>) -> JobView {
         lane: record.lane,
         attempts_history: history.into_iter().map(attempt).collect(),
     }
+}
+
+/// A job as a listing shows it.
+pub fn summary(record: JobSummaryRecord) -> JobSummary {
+    let mut args = record.args.join(" ");
+    if record.args_cut {
+        args.push('…');
+    }
+    JobSummary {
+        id: record.id,
+        name: record.name,
+        module: record.module_hash,
+        module_name: record.module_name,
+        args_preview: wire::preview(&args, SUMMARY_ARGS_CHARS),
+        priority: record.priority,
+        state: record.state,
+        attempts: record.attempts,
+        max_attempts: record.max_attempts,
+        timeout_ms: record.timeout_ms,
+        submitted_at: timestamp(record.submitted_at),
+        run_at: run_at(record.state, record.submitted_at, record.not_before),
+        started_at: record.started_at.map(timestamp),
+        finished_at: record.finished_at.map(timestamp),
+        worker_pid: record.worker_pid,
+        exit_code: record.exit_code,
+        stdout_bytes: record.stdout_bytes,
+        stderr_bytes: record.stderr_bytes,
+        stdout_truncated: record.stdout_truncated,
+        stderr_truncated: record.stderr_truncated,
+        error: record.error.map(|error| wire::preview(&error, SUMMARY_ERROR_CHARS)),
+        progress: record.progress.map(progress),
+        node: record.node,
+        schedule: record.schedule,
+        scheduled_for: record.schedule_tick.map(timestamp),
+        lane: record.lane,
+    }
+}
+
+/// When a queued job falls due, if it waits for a time later than its submission (a delay,
+/// or a retry's backoff).
+pub fn run_at(state: JobState, submitted_at: SystemTime, not_before: SystemTime) -> Option<String> {
+    (state == JobState::Queued && not_before > submitted_at).then(|| timestamp(not_before))
 }
 
 fn attempt(record: AttemptRecord) -> AttemptView {

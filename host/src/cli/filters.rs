@@ -51,6 +51,7 @@ impl FilterArgs {
             q: self.search.clone(),
             submitted_after: self.submitted_after.clone(),
             submitted_before: self.submitted_before.clone(),
+            dry_run: false,
         }
     }
 }

@@ -9,7 +9,7 @@ use super::filters::FilterArgs;
 use super::remote::{RemoteOptions, ago, between, or_dash, parse_time, short_hash, table};
 use crate::client::JobFilter;
 use crate::units::format_duration;
-use crate::wire::{JobPage, JobState, JobView};
+use crate::wire::{JobPage, JobState, JobSummary};
 
 /// List jobs, newest first, one page at a time; the last line names the next page's cursor
 /// when there is one.
@@ -63,7 +63,7 @@ fn render(page: &JobPage, now: SystemTime) -> String {
     text
 }
 
-fn row(job: &JobView, now: SystemTime) -> Vec<String> {
+fn row(job: &JobSummary, now: SystemTime) -> Vec<String> {
     vec![
         job.id.to_string(),
         job.state.to_string(),
@@ -77,7 +77,7 @@ fn row(job: &JobView, now: SystemTime) -> Vec<String> {
 }
 
 /// How long the job ran, or has been running so far.
-fn duration(job: &JobView, now: SystemTime) -> Option<std::time::Duration> {
+fn duration(job: &JobSummary, now: SystemTime) -> Option<std::time::Duration> {
     match job.state {
         JobState::Running => now.duration_since(parse_time(job.started_at.as_deref()?)?).ok(),
         _ => between(job.started_at.as_deref(), job.finished_at.as_deref()),
@@ -88,15 +88,39 @@ fn duration(job: &JobView, now: SystemTime) -> Option<std::time::Duration> {
 mod tests {
     use super::*;
 
-    fn job(id: i64, state: JobState, exit_code: Option<i32>, times: [Option<&str>; 2]) -> JobView {
-        JobView {
+    fn job(
+        id: i64,
+        state: JobState,
+        exit_code: Option<i32>,
+        times: [Option<&str>; 2],
+    ) -> JobSummary {
+        JobSummary {
+            id,
             name: (id == 7).then(|| "nightly".into()),
-            module_name: (id == 3).then(|| "fib".into()),
             module: "3f2a9c1b8e7d".repeat(5),
+            module_name: (id == 3).then(|| "fib".into()),
+            args_preview: String::new(),
+            priority: 0,
+            state,
+            attempts: 1,
+            max_attempts: 1,
+            timeout_ms: 1000,
+            submitted_at: "2025-01-02T03:04:00Z".into(),
+            run_at: None,
             started_at: times[0].map(str::to_string),
             finished_at: times[1].map(str::to_string),
+            worker_pid: None,
             exit_code,
-            ..super::super::remote::sample_job(id, state)
+            stdout_bytes: 0,
+            stderr_bytes: 0,
+            stdout_truncated: false,
+            stderr_truncated: false,
+            error: None,
+            progress: None,
+            node: None,
+            schedule: None,
+            scheduled_for: None,
+            lane: "default".into(),
         }
     }
 

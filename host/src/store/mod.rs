@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{broadcast, watch};
 
-pub use rows::{JobBrief, JobRecord, ModuleRecord, NodeRecord};
+pub use rows::{JobBrief, JobRecord, JobSummaryRecord, ModuleRecord, NodeRecord};
 pub use schedules::{Fired, NewSchedule, ScheduleChange, ScheduleRecord, Tick};
 pub use stats::{Bucket, LastFailure, ModuleStats, QueueStat};
 /// A validated submission, as the API's checks produce it.
@@ -756,9 +756,14 @@ impl Store {
         each!(self, store => store.job(id).await)
     }
 
-    /// Jobs, newest first.
-    pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>> {
+    /// Jobs as a listing shows them, newest first.
+    pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobSummaryRecord>> {
         each!(self, store => store.jobs(filter).await)
+    }
+
+    /// How many jobs the filter selects, by state (states with none left out).
+    pub async fn count_matching(&self, filter: &JobFilter) -> Result<BTreeMap<JobState, u64>> {
+        each!(self, store => store.count_matching(filter).await)
     }
 
     /// The ended attempts of these jobs, oldest first per job.

@@ -25,8 +25,8 @@ use super::filter::{self, Dialect, Value};
 use super::rows::{self, micros};
 use super::{
     Attempt, AttemptRecord, Beat, Bulk, Cancel, Change, Claimed, Durability, Finished, Heard,
-    JobBrief, JobEvent, JobFilter, JobId, JobRecord, LaneCount, ModuleRecord, NewJob, NodeInfo,
-    NodeRecord, Recovered, Rescued, Result, Running, StoreError,
+    JobBrief, JobEvent, JobFilter, JobId, JobRecord, JobSummaryRecord, LaneCount, ModuleRecord,
+    NewJob, NodeInfo, NodeRecord, Recovered, Rescued, Result, Running, StoreError,
 };
 use crate::job::ModuleKind;
 use crate::wire::JobState;
@@ -47,6 +47,7 @@ const INSERT: &str = include_str!("sql/insert.sql");
 const INSERT_KEYED: &str = include_str!("sql/insert_keyed.sql");
 const MODULES: &str = include_str!("sql/modules.sql");
 const JOBS: &str = include_str!("sql/jobs.sql");
+const COUNT_MATCHING: &str = include_str!("sql/count_matching.sql");
 const BRIEFS: &str = include_str!("sql/briefs.sql");
 const RETRY: &str = include_str!("sql/retry.sql");
 const CANCEL: &str = include_str!("sql/cancel.sql");
@@ -552,13 +553,13 @@ impl PgStore {
 
     /// Cancels the selected queued, then running, jobs.
     pub async fn cancel_matching(&self, filter: &JobFilter) -> Result<Bulk> {
-        let states = [JobState::Queued, JobState::Running];
+        let states = JobState::CANCELLABLE;
         self.change_matching(filter, CANCEL, &states, JobState::Cancelled).await
     }
 
     /// Queues the selected ended jobs again.
     pub async fn retry_matching(&self, filter: &JobFilter) -> Result<Bulk> {
-        let states = [JobState::Failed, JobState::TimedOut, JobState::Cancelled];
+        let states = JobState::RETRYABLE;
         self.change_matching(filter, RETRY, &states, JobState::Queued).await
     }
 
@@ -658,12 +659,23 @@ impl PgStore {
         row.as_ref().map(rows::job).transpose()
     }
 
-    pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>> {
+    pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobSummaryRecord>> {
         let clause = filter::clause(filter, Dialect::Postgres, 2);
         let sql = JOBS.replace("{filter}", &clause.sql);
         let query = sqlx::query(&sql).bind(i64::from(filter.limit));
         let found = bind(query, &clause.values).fetch_all(self.pool()).await?;
-        found.iter().map(rows::job).collect()
+        found.iter().map(rows::summary).collect()
+    }
+
+    pub async fn count_matching(&self, filter: &JobFilter) -> Result<BTreeMap<JobState, u64>> {
+        let clause = filter::clause(filter, Dialect::Postgres, 1);
+        let sql = COUNT_MATCHING.replace("{filter}", &clause.sql);
+        let found = bind(sqlx::query(&sql), &clause.values).fetch_all(self.pool()).await?;
+        let found = found
+            .iter()
+            .map(|row| Ok((row.try_get::<String, _>("state")?, row.try_get::<i64, _>("n")?)))
+            .collect::<Result<Vec<_>>>()?;
+        rows::state_counts(found)
     }
 
     pub async fn attempts(&self, ids: &[JobId]) -> Result<BTreeMap<JobId, Vec<AttemptRecord>>> {

@@ -31,12 +31,6 @@ pub(super) const RETRY: &str = "UPDATE jobs SET state = 'queued', not_before = ?
         worker_pid = NULL, exit_code = NULL, stdout = NULL, stderr = NULL, stdout_truncated = 0,
         stderr_truncated = 0, error = NULL, fuel_used = NULL, peak_memory_bytes = NULL";
 
-/// The states a bulk cancel changes: queued first, then running.
-const CANCELLABLE: [JobState; 2] = [JobState::Queued, JobState::Running];
-
-/// The states a bulk retry changes.
-const RETRYABLE: [JobState; 3] = [JobState::Failed, JobState::TimedOut, JobState::Cancelled];
-
 /// How many jobs the filter selects.
 fn matched(db: &Connection, filter: &JobFilter) -> Result<u64> {
     let clause = filter::clause(filter, Dialect::Sqlite, 1);
@@ -78,7 +72,7 @@ pub fn cancel_matching(
     at: i64,
     changes: &mut Changes,
 ) -> Result<Bulk> {
-    change_matching(db, filter, (&CANCELLABLE, CANCEL, JobState::Cancelled), at, changes)
+    change_matching(db, filter, (&JobState::CANCELLABLE, CANCEL, JobState::Cancelled), at, changes)
 }
 
 /// Queues the selected failed, timed-out and cancelled jobs again, each as a new attempt
@@ -89,7 +83,7 @@ pub fn retry_matching(
     at: i64,
     changes: &mut Changes,
 ) -> Result<Bulk> {
-    change_matching(db, filter, (&RETRYABLE, RETRY, JobState::Queued), at, changes)
+    change_matching(db, filter, (&JobState::RETRYABLE, RETRY, JobState::Queued), at, changes)
 }
 
 /// Counts the selected jobs, then moves those in `from` states to `to` with `set`, noting

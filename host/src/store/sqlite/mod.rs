@@ -27,8 +27,8 @@ use super::announce::Announce;
 use super::stats::{Bucket, ModuleStats, QueueStat};
 use super::{
     Attempt, AttemptRecord, Bulk, Cancel, Change, Claimed, Durability, Finished, Fired, JobBrief,
-    JobFilter, JobId, JobRecord, LaneCount, ModuleRecord, NewJob, NewSchedule, Recovered, Result,
-    Running, ScheduleChange, ScheduleRecord, StoreError, Tick,
+    JobFilter, JobId, JobRecord, JobSummaryRecord, LaneCount, ModuleRecord, NewJob, NewSchedule,
+    Recovered, Result, Running, ScheduleChange, ScheduleRecord, StoreError, Tick,
 };
 use crate::job::ModuleKind;
 use crate::wire::JobState;
@@ -228,9 +228,14 @@ impl SqliteStore {
         self.reads.read(move |db| reads::job(db, id)).await
     }
 
-    pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>> {
+    pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobSummaryRecord>> {
         let filter = filter.clone();
         self.reads.read(move |db| reads::jobs(db, &filter)).await
+    }
+
+    pub async fn count_matching(&self, filter: &JobFilter) -> Result<BTreeMap<JobState, u64>> {
+        let filter = filter.clone();
+        self.reads.read(move |db| reads::count_matching(db, &filter)).await
     }
 
     pub async fn attempts(&self, ids: &[JobId]) -> Result<BTreeMap<JobId, Vec<AttemptRecord>>> {

@@ -12,7 +12,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::connect;
 use crate::store::filter::{self, Dialect};
-use crate::store::rows::{self, JobBrief, JobRecord, ModuleRecord, Positioned};
+use crate::store::rows::{self, JobBrief, JobRecord, JobSummaryRecord, ModuleRecord, Positioned};
 use crate::store::{
     AttemptRecord, JobFilter, JobId, LaneCount, Result, ScheduleRecord, StoreError,
 };
@@ -103,13 +103,27 @@ pub fn job(db: &Connection, id: JobId) -> Result<Option<JobRecord>> {
     Ok(decode(&mut statement, [id], |row| rows::job(row))?.into_iter().next())
 }
 
-pub fn jobs(db: &Connection, filter: &JobFilter) -> Result<Vec<JobRecord>> {
+/// A page of jobs as a listing shows them.
+pub fn jobs(db: &Connection, filter: &JobFilter) -> Result<Vec<JobSummaryRecord>> {
     let clause = filter::clause(filter, Dialect::Sqlite, 2);
-    let sql = format!("SELECT * FROM jobs WHERE {} ORDER BY id DESC LIMIT ?1", clause.sql);
+    let sql = include_str!("sql/jobs.sql").replace("{filter}", &clause.sql);
     let mut statement = db.prepare_cached(&sql)?;
     let limit = filter::Value::Int(filter.limit.into());
     let values = std::iter::once(&limit).chain(&clause.values);
-    decode(&mut statement, params_from_iter(values), |row| rows::job(row))
+    decode(&mut statement, params_from_iter(values), |row| rows::summary(row))
+}
+
+/// How many jobs the filter selects, by state (the count of a bulk action's dry run).
+pub fn count_matching(db: &Connection, filter: &JobFilter) -> Result<BTreeMap<JobState, u64>> {
+    let clause = filter::clause(filter, Dialect::Sqlite, 1);
+    let sql = include_str!("sql/count_matching.sql").replace("{filter}", &clause.sql);
+    let found = db
+        .prepare_cached(&sql)?
+        .query_map(params_from_iter(&clause.values), |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows::state_counts(found)
 }
 
 /// The ended attempts of these jobs, oldest first per job.
