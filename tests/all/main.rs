@@ -28,4 +28,5 @@ mod sandbox;
 mod schedules;
 mod server;
 mod service;
+mod wasi_coverage;
 mod web_safety;
