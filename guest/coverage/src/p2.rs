@@ -1,16 +1,20 @@
 //! Preview 2: every filesystem, clock, random and stdio operation of WASI 0.2, and the socket
 //! operations a job is refused, called directly through the `wasip2` bindings.
 
-use wasip2::cli::{environment, stderr, stdin, stdout, terminal_stderr, terminal_stdin, terminal_stdout};
+use wasip2::cli::{
+    environment, stderr, stdin, stdout, terminal_stderr, terminal_stdin, terminal_stdout,
+};
 use wasip2::clocks::{monotonic_clock, wall_clock};
 use wasip2::filesystem::preopens;
 use wasip2::filesystem::types::{
-    Advice, Descriptor, DescriptorFlags as F, DescriptorType, ErrorCode, NewTimestamp, OpenFlags as O,
-    PathFlags,
+    Advice, Descriptor, DescriptorFlags as F, DescriptorType, ErrorCode, NewTimestamp,
+    OpenFlags as O, PathFlags,
 };
 use wasip2::io::{poll, streams::StreamError};
 use wasip2::random::{insecure, insecure_seed, random};
-use wasip2::sockets::{instance_network, ip_name_lookup, network, tcp_create_socket, udp_create_socket};
+use wasip2::sockets::{
+    instance_network, ip_name_lookup, network, tcp_create_socket, udp_create_socket,
+};
 
 use crate::{MANY, Report, many_name};
 
@@ -70,11 +74,27 @@ pub fn run(dir_path: &str) {
 
 fn cli(r: &mut Report) {
     r.check("get-arguments", format!("{}", environment::get_arguments().len()), "2");
-    r.check("get-environment", format!("{:?}", environment::get_environment()), "[(\"COVERAGE\", \"1\")]");
+    r.check(
+        "get-environment",
+        format!("{:?}", environment::get_environment()),
+        "[(\"COVERAGE\", \"1\")]",
+    );
     r.check("initial-cwd", format!("{:?}", environment::initial_cwd()), "None");
-    r.check("get-terminal-stdin", format!("{}", terminal_stdin::get_terminal_stdin().is_some()), "false");
-    r.check("get-terminal-stdout", format!("{}", terminal_stdout::get_terminal_stdout().is_some()), "false");
-    r.check("get-terminal-stderr", format!("{}", terminal_stderr::get_terminal_stderr().is_some()), "false");
+    r.check(
+        "get-terminal-stdin",
+        format!("{}", terminal_stdin::get_terminal_stdin().is_some()),
+        "false",
+    );
+    r.check(
+        "get-terminal-stdout",
+        format!("{}", terminal_stdout::get_terminal_stdout().is_some()),
+        "false",
+    );
+    r.check(
+        "get-terminal-stderr",
+        format!("{}", terminal_stderr::get_terminal_stderr().is_some()),
+        "false",
+    );
 }
 
 fn clocks(r: &mut Report) {
@@ -104,7 +124,11 @@ fn randoms(r: &mut Report) {
     r.check("get-random-bytes 0", format!("{}", random::get_random_bytes(0).len()), "0");
     let (a, b) = (random::get_random_u64(), random::get_random_u64());
     r.check("get-random-u64", format!("{}", a != b), "true");
-    r.check("get-insecure-random-bytes", format!("{}", insecure::get_insecure_random_bytes(16).len()), "16");
+    r.check(
+        "get-insecure-random-bytes",
+        format!("{}", insecure::get_insecure_random_bytes(16).len()),
+        "16",
+    );
     let (a, b) = (insecure::get_insecure_random_u64(), insecure::get_insecure_random_u64());
     r.check("get-insecure-random-u64", format!("{}", a != b), "true");
     let (a, b) = insecure_seed::insecure_seed();
@@ -116,14 +140,22 @@ fn stdio(r: &mut Report) {
     input.subscribe().block();
     r.check("stdin read", st(input.read(3).map(String::from_utf8)), "ok Ok(\"inp\")");
     r.check("stdin skip", st(input.skip(1)), "ok 1");
-    r.check("stdin blocking-read", st(input.blocking_read(64).map(String::from_utf8)), "ok Ok(\"t\\n\")");
+    r.check(
+        "stdin blocking-read",
+        st(input.blocking_read(64).map(String::from_utf8)),
+        "ok Ok(\"t\\n\")",
+    );
     r.check("stdin read at its end", st(input.blocking_read(64)), "closed");
     r.check("stdin blocking-skip at its end", st(input.blocking_skip(1)), "closed");
     let out = stdout::get_stdout();
     r.check("stdout check-write", format!("{}", out.check_write().is_ok_and(|n| n > 0)), "true");
     r.check("stdout write 0 bytes", st(out.write(b"")), "ok ()");
     out.subscribe().block();
-    r.check("stdout check-write again", format!("{}", out.check_write().is_ok_and(|n| n > 0)), "true");
+    r.check(
+        "stdout check-write again",
+        format!("{}", out.check_write().is_ok_and(|n| n > 0)),
+        "true",
+    );
     r.check("stdout flush", st(out.flush()), "ok ()");
     out.subscribe().block();
     r.check("stdout blocking-write-and-flush", st(out.blocking_write_and_flush(b"")), "ok ()");
@@ -146,7 +178,11 @@ fn sockets(r: &mut Report) {
         stream.subscribe().block();
         stream.resolve_next_address()
     });
-    r.check("resolve-addresses", lookup.err().map_or("ok", |e| e.name()), "permanent-resolver-failure");
+    r.check(
+        "resolve-addresses",
+        lookup.err().map_or("ok", |e| e.name()),
+        "permanent-resolver-failure",
+    );
 }
 
 /// Positioned reads and writes, zero-length and past the end; sizes, advice, syncs.
@@ -158,7 +194,11 @@ fn files(r: &mut Report, dir: &Descriptor) {
     r.check("write", val(f.write(b"hello world", 0)), "ok 11");
     r.check("write 0 bytes", val(f.write(b"", 3)), "ok 0");
     r.check("write past the end", val(f.write(b"!", 20)), "ok 1");
-    r.check("read", val(f.read(5, 0).map(|(d, end)| (String::from_utf8(d), end))), "ok (Ok(\"hello\"), false)");
+    r.check(
+        "read",
+        val(f.read(5, 0).map(|(d, end)| (String::from_utf8(d), end))),
+        "ok (Ok(\"hello\"), false)",
+    );
     r.check("read 0 bytes", val(f.read(0, 0)), "ok ([], true)");
     r.check("read past the end", val(f.read(8, 100)), "ok ([], true)");
     r.check("get-type", val(f.get_type()), "ok DescriptorType::RegularFile");
@@ -192,10 +232,18 @@ fn streams(r: &mut Report, dir: &Descriptor) {
         return r.check("open-at", "failed", "ok");
     };
     let Ok(w) = f.write_via_stream(0) else { return r.check("write-via-stream", "failed", "ok") };
-    r.check("write-via-stream check-write", format!("{}", w.check_write().is_ok_and(|n| n > 0)), "true");
+    r.check(
+        "write-via-stream check-write",
+        format!("{}", w.check_write().is_ok_and(|n| n > 0)),
+        "true",
+    );
     r.check("write-via-stream write", st(w.write(b"abc")), "ok ()");
     w.subscribe().block();
-    r.check("write-via-stream check-write again", format!("{}", w.check_write().is_ok_and(|n| n > 0)), "true");
+    r.check(
+        "write-via-stream check-write again",
+        format!("{}", w.check_write().is_ok_and(|n| n > 0)),
+        "true",
+    );
     r.check("write-via-stream write 0 bytes", st(w.write(b"")), "ok ()");
     r.check("write-via-stream blocking-flush", st(w.blocking_flush()), "ok ()");
     r.check("write-via-stream write-zeroes", st(w.blocking_write_zeroes_and_flush(2)), "ok ()");
@@ -215,8 +263,12 @@ fn streams(r: &mut Report, dir: &Descriptor) {
     r.check("read-via-stream blocking-read", st(input.blocking_read(3)), "ok [97, 98, 99]");
     r.check("read-via-stream read 0 bytes", st(input.read(0)), "ok []");
     r.check("read-via-stream skip", st(input.blocking_skip(2)), "ok 2");
-    let Ok(copy) = dir.open_at(FOLLOW, "copy", O::CREATE, RW) else { return r.check("open-at", "failed", "ok") };
-    let Ok(sink) = copy.write_via_stream(0) else { return r.check("write-via-stream", "failed", "ok") };
+    let Ok(copy) = dir.open_at(FOLLOW, "copy", O::CREATE, RW) else {
+        return r.check("open-at", "failed", "ok");
+    };
+    let Ok(sink) = copy.write_via_stream(0) else {
+        return r.check("write-via-stream", "failed", "ok");
+    };
     r.check("blocking-splice", st(sink.blocking_splice(&input, 95)), "ok 95");
     input.subscribe().block();
     r.check("splice", st(sink.splice(&input, 100)), "ok 7");
@@ -225,7 +277,11 @@ fn streams(r: &mut Report, dir: &Descriptor) {
     drop(sink);
     r.check("stat of the copy", val(copy.stat().map(|s| s.size)), "ok 102");
     let past = f.read_via_stream(1_000).map_err(|_| ());
-    r.check("read-via-stream past the end", format!("{:?}", past.map(|s| st(s.blocking_read(4)))), "Ok(\"closed\")");
+    r.check(
+        "read-via-stream past the end",
+        format!("{:?}", past.map(|s| st(s.blocking_read(4)))),
+        "Ok(\"closed\")",
+    );
 }
 
 /// Descriptor flags at open: each sync flag, read-only, and what a read-only one refuses.
@@ -236,9 +292,15 @@ fn flags(r: &mut Report, dir: &Descriptor) {
         ("requested-write-sync", F::REQUESTED_WRITE_SYNC),
     ] {
         // wasmtime 48 refuses them (cap-std cannot pass them on), before any system call.
-        r.check(&format!("open-at {name}"), out(dir.open_at(FOLLOW, "synced", O::CREATE, RW | flag)), "unsupported");
+        r.check(
+            &format!("open-at {name}"),
+            out(dir.open_at(FOLLOW, "synced", O::CREATE, RW | flag)),
+            "unsupported",
+        );
     }
-    let Ok(f) = dir.open_at(FOLLOW, "synced", O::CREATE, RW) else { return r.check("open-at", "failed", "ok") };
+    let Ok(f) = dir.open_at(FOLLOW, "synced", O::CREATE, RW) else {
+        return r.check("open-at", "failed", "ok");
+    };
     r.check("write synced", val(f.write(b"x", 0)), "ok 1");
     let Ok(ro) = dir.open_at(FOLLOW, "synced", O::empty(), F::READ) else {
         return r.check("open-at", "failed", "ok");
@@ -252,28 +314,47 @@ fn flags(r: &mut Report, dir: &Descriptor) {
     };
     r.check("open-at directory read-only", "ok", "ok");
     // wasmtime checks the granted directory's permissions, not this descriptor's flags.
-    r.check("create in a read-only directory", out(view.open_at(FOLLOW, "new", O::CREATE, RW)), "ok");
+    r.check(
+        "create in a read-only directory",
+        out(view.open_at(FOLLOW, "new", O::CREATE, RW)),
+        "ok",
+    );
     r.check("unlink-file-at in it", out(view.unlink_file_at("new")), "ok");
-    r.check("open-at create directory flag", out(dir.open_at(FOLLOW, "d0", O::CREATE | O::DIRECTORY, RW)), "invalid");
+    r.check(
+        "open-at create directory flag",
+        out(dir.open_at(FOLLOW, "d0", O::CREATE | O::DIRECTORY, RW)),
+        "invalid",
+    );
 }
 
 /// Timestamps of descriptors and paths: explicit, now, unchanged; following a symlink or not.
 fn times(r: &mut Report, dir: &Descriptor) {
-    let Ok(f) = dir.open_at(FOLLOW, "timed", O::CREATE, RW) else { return r.check("open-at", "failed", "ok") };
+    let Ok(f) = dir.open_at(FOLLOW, "timed", O::CREATE, RW) else {
+        return r.check("open-at", "failed", "ok");
+    };
     let at = wall_clock::Datetime { seconds: 1_000_000_000, nanoseconds: 5 };
     let set = f.set_times(NewTimestamp::Timestamp(at), NewTimestamp::Timestamp(at));
     r.check("set-times", out(set), "ok");
     let mtime = f.stat().map(|s| s.data_modification_timestamp.map(|t| (t.seconds, t.nanoseconds)));
     r.check("stat mtime", val(mtime), "ok Some((1000000000, 5))");
     r.check("set-times now", out(f.set_times(NewTimestamp::Now, NewTimestamp::Now)), "ok");
-    r.check("set-times no-change", out(f.set_times(NewTimestamp::NoChange, NewTimestamp::Timestamp(at))), "ok");
-    let atime = f.stat().map(|s| s.data_access_timestamp.is_some_and(|t| t.seconds > 1_000_000_000));
+    r.check(
+        "set-times no-change",
+        out(f.set_times(NewTimestamp::NoChange, NewTimestamp::Timestamp(at))),
+        "ok",
+    );
+    let atime =
+        f.stat().map(|s| s.data_access_timestamp.is_some_and(|t| t.seconds > 1_000_000_000));
     r.check("stat atime after now", val(atime), "ok true");
     r.check("symlink-at", out(dir.symlink_at("timed", "timed-link")), "ok");
     let ts = NewTimestamp::Timestamp(at);
     r.check("set-times-at", out(dir.set_times_at(FOLLOW, "timed-link", ts, ts)), "ok");
     r.check("set-times-at nofollow", out(dir.set_times_at(NOFOLLOW, "timed-link", ts, ts)), "ok");
-    r.check("set-times-at now", out(dir.set_times_at(FOLLOW, "timed", NewTimestamp::Now, NewTimestamp::NoChange)), "ok");
+    r.check(
+        "set-times-at now",
+        out(dir.set_times_at(FOLLOW, "timed", NewTimestamp::Now, NewTimestamp::NoChange)),
+        "ok",
+    );
     let kind = |flags| dir.stat_at(flags, "timed-link").map(|s| s.type_);
     r.check("stat-at", val(kind(FOLLOW)), "ok DescriptorType::RegularFile");
     r.check("stat-at nofollow", val(kind(NOFOLLOW)), "ok DescriptorType::SymbolicLink");
@@ -293,13 +374,33 @@ fn paths(r: &mut Report, dir: &Descriptor) {
         r.check("open-at in it", out(sub.open_at(FOLLOW, "inner", O::CREATE, RW)), "ok");
         r.check("read on a directory", out(sub.read(1, 0)), "bad-descriptor");
     }
-    r.check("open-at exclusive existing", out(dir.open_at(FOLLOW, "file", O::CREATE | O::EXCLUSIVE, RW)), "exist");
-    r.check("open-at file as directory", out(dir.open_at(FOLLOW, "file", O::DIRECTORY, F::READ)), "not-directory");
-    r.check("open-at outside", out(dir.open_at(FOLLOW, "../outside", O::CREATE, RW)), "not-permitted");
-    r.check("open-at absolute", out(dir.open_at(FOLLOW, "/etc/passwd", O::empty(), F::READ)), "not-permitted");
+    r.check(
+        "open-at exclusive existing",
+        out(dir.open_at(FOLLOW, "file", O::CREATE | O::EXCLUSIVE, RW)),
+        "exist",
+    );
+    r.check(
+        "open-at file as directory",
+        out(dir.open_at(FOLLOW, "file", O::DIRECTORY, F::READ)),
+        "not-directory",
+    );
+    r.check(
+        "open-at outside",
+        out(dir.open_at(FOLLOW, "../outside", O::CREATE, RW)),
+        "not-permitted",
+    );
+    r.check(
+        "open-at absolute",
+        out(dir.open_at(FOLLOW, "/etc/passwd", O::empty(), F::READ)),
+        "not-permitted",
+    );
     r.check("symlink-at absolute", out(dir.symlink_at("/etc/passwd", "abs")), "not-permitted");
     r.check("symlink-at outside", out(dir.symlink_at("../outside", "escape")), "ok");
-    r.check("open-at through it", out(dir.open_at(FOLLOW, "escape", O::empty(), F::READ)), "not-permitted");
+    r.check(
+        "open-at through it",
+        out(dir.open_at(FOLLOW, "escape", O::empty(), F::READ)),
+        "not-permitted",
+    );
     r.check("readlink-at", val(dir.readlink_at("escape")), "ok \"../outside\"");
     r.check("readlink-at not a link", out(dir.readlink_at("file")), "invalid");
     r.check("link-at", out(dir.link_at(NOFOLLOW, "file", dir, "file-hard")), "ok");
@@ -325,7 +426,8 @@ fn listing(r: &mut Report, dir: &Descriptor) {
     let Ok(d) = dir.open_at(FOLLOW, "d", O::DIRECTORY, F::READ | F::MUTATE_DIRECTORY) else {
         return r.check("open-at", "failed", "ok");
     };
-    let made = (0..MANY).filter(|&i| d.open_at(FOLLOW, &many_name(i), O::CREATE, RW).is_ok()).count();
+    let made =
+        (0..MANY).filter(|&i| d.open_at(FOLLOW, &many_name(i), O::CREATE, RW).is_ok()).count();
     r.check("open-at many", format!("{made}"), &MANY.to_string());
     let Ok(entries) = d.read_directory() else { return r.check("read-directory", "failed", "ok") };
     let mut names = 0;
@@ -338,7 +440,11 @@ fn listing(r: &mut Report, dir: &Descriptor) {
         }
     }
     r.check("read-directory-entry entries", format!("{names}"), &MANY.to_string());
-    r.check("read-directory-entry at the end", val(entries.read_directory_entry().map(|e| e.is_some())), "ok false");
+    r.check(
+        "read-directory-entry at the end",
+        val(entries.read_directory_entry().map(|e| e.is_some())),
+        "ok false",
+    );
     let removed = (0..MANY).filter(|&i| d.unlink_file_at(&many_name(i)).is_ok()).count();
     r.check("unlink-file-at many", format!("{removed}"), &MANY.to_string());
     r.check("remove-directory-at emptied", out(dir.remove_directory_at("d")), "ok");
