@@ -6,8 +6,15 @@
 //! - rlimits: no core dumps (a crash must not write guest memory to disk), few descriptors;
 //! - no capabilities (a worker of a root host has none: `CapEff: 0`);
 //! - `PR_SET_NO_NEW_PRIVS` (nothing it could run would gain privileges);
-//! - a seccomp filter that allows the system calls a worker makes and kills the process on
-//!   any other (no `execve`, no new processes, no sockets, no `ptrace`, no mounts…).
+//! - seccomp filters that allow the system calls a worker makes ([`ALLOWED`]), answer a few
+//!   it must not make but that a WASI implementation or a library may reach on a job's
+//!   behalf with an error code ([`REFUSED`]: the job sees the error, the worker lives), and
+//!   kill the process on any other (no `execve`, no new processes, no `ptrace`, no mounts…).
+//!
+//! [`ALLOWED`] is what `strace -f` shows a worker making while it runs the `coverage` guest
+//! (every WASI preview 1 function and preview 2 filesystem, clock, random, stdio and socket
+//! operation, with each flag that reaches a different system call), as a module and as a
+//! component, and every other kind of job: see the `wasi_coverage` tests.
 //!
 //! The supervisor also starts each worker in a session of its own (`pool/process.rs`), so a
 //! Ctrl-C meant for the host never reaches the workers. Address space is not limited: the
@@ -71,7 +78,8 @@ pub fn confine() -> Result<(), ConfineError> {
 
 /// The system calls a worker makes once running (measured with `strace -f` over every kind
 /// of job: modules and components, stdin, timeouts, memory and fuel limits, traps, granted
-/// directories, queues), plus their close relatives that libraries may pick instead.
+/// directories with every WASI call the `coverage` guest makes, queues), plus their close
+/// relatives that libraries may pick instead.
 #[cfg(target_arch = "x86_64")]
 const ALLOWED: &[libc::c_long] = &[
     // Memory: linear memories, the pooling allocator, code.
@@ -86,7 +94,6 @@ const ALLOWED: &[libc::c_long] = &[
     libc::SYS_ioctl,
     // Threads (the epoch ticker, the runtime), signals (traps are signals), time.
     libc::SYS_clone,
-    libc::SYS_clone3,
     libc::SYS_futex,
     libc::SYS_set_robust_list,
     libc::SYS_rseq,
@@ -138,6 +145,8 @@ const ALLOWED: &[libc::c_long] = &[
     libc::SYS_pwrite64,
     libc::SYS_preadv,
     libc::SYS_pwritev,
+    // Appending writes: `RWF_APPEND`, for a file opened or set for appending.
+    libc::SYS_pwritev2,
     libc::SYS_getdents64,
     libc::SYS_readlinkat,
     libc::SYS_mkdirat,
@@ -156,28 +165,55 @@ const ALLOWED: &[libc::c_long] = &[
     libc::SYS_getcwd,
 ];
 
-/// Two filters; the kernel applies the stricter answer of the two. The first makes `clone3`
-/// fail with `ENOSYS`, since its flags sit behind a pointer a filter cannot read: the C
-/// library then falls back to `clone`, whose flags the second filter checks (threads only).
-/// The second allows [`ALLOWED`] and kills the process on anything else.
+/// System calls answered with an error code instead of being made, and why each may be
+/// reached: the caller sees the error and goes on, where a kill would end every job the worker
+/// holds for a call that does no harm when refused.
+#[cfg(target_arch = "x86_64")]
+const REFUSED: &[(libc::c_long, i32)] = &[
+    // Its flags sit behind a pointer a filter cannot read: the C library falls back to
+    // `clone`, whose flags are checked (threads only).
+    (libc::SYS_clone3, libc::ENOSYS),
+    // Copies inside the kernel, which the standard library tries first (`io::copy`) and
+    // falls back from to reads and writes on `ENOSYS`.
+    (libc::SYS_copy_file_range, libc::ENOSYS),
+    (libc::SYS_sendfile, libc::ENOSYS),
+    (libc::SYS_splice, libc::ENOSYS),
+    // No network: wasmtime refuses a job's sockets before it makes one, and should a
+    // version make one first, the job is told it may not (`access-denied`), not killed.
+    (libc::SYS_socket, libc::EPERM),
+];
+
+/// The filters; the kernel runs each and takes the strictest answer (kill, then an error
+/// code, then allow). One per error code in [`REFUSED`], each answering its calls with it and
+/// allowing the rest; the last allows [`ALLOWED`] and [`REFUSED`] (to the others' answer) —
+/// `clone` only with `CLONE_THREAD` — and kills the process on anything else.
 #[cfg(target_arch = "x86_64")]
 fn filters() -> Result<Vec<BpfProgram>, ConfineError> {
     let arch = TargetArch::x86_64;
-    let no_clone3 = SeccompFilter::new(
-        BTreeMap::from([(libc::SYS_clone3, Vec::new())]),
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS as u32),
-        arch,
-    )?;
+    let mut codes: Vec<i32> = REFUSED.iter().map(|&(_, code)| code).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let mut programs = Vec::new();
+    for code in codes {
+        let calls =
+            REFUSED.iter().filter(|&&(_, c)| c == code).map(|&(call, _)| (call, Vec::new()));
+        let refuse = SeccompFilter::new(
+            calls.collect(),
+            SeccompAction::Allow,
+            SeccompAction::Errno(code as u32),
+            arch,
+        )?;
+        programs.push(refuse.try_into()?);
+    }
     let thread_only = SeccompCondition::new(
         0,
         SeccompCmpArgLen::Qword,
         SeccompCmpOp::MaskedEq(libc::CLONE_THREAD as u64),
         libc::CLONE_THREAD as u64,
     )?;
-    let rules = ALLOWED
-        .iter()
-        .map(|&call| {
+    let calls = ALLOWED.iter().copied().chain(REFUSED.iter().map(|&(call, _)| call));
+    let rules = calls
+        .map(|call| {
             let rules = match call {
                 libc::SYS_clone => vec![SeccompRule::new(vec![thread_only.clone()])?],
                 _ => Vec::new(),
@@ -187,7 +223,8 @@ fn filters() -> Result<Vec<BpfProgram>, ConfineError> {
         .collect::<Result<BTreeMap<_, _>, seccompiler::BackendError>>()?;
     let allowed =
         SeccompFilter::new(rules, SeccompAction::KillProcess, SeccompAction::Allow, arch)?;
-    Ok(vec![no_clone3.try_into()?, allowed.try_into()?])
+    programs.push(allowed.try_into()?);
+    Ok(programs)
 }
 
 /// The system call list is x86-64's (other architectures name some calls differently).

@@ -29,4 +29,5 @@ mod sandbox;
 mod schedules;
 mod server;
 mod service;
+mod wasi_coverage;
 mod web_safety;

@@ -4,7 +4,7 @@
 //!
 //! - [`MODULES`] for `wasm32-wasip1` (preview-1 core modules), constants named
 //!   after the program (`HELLO`, `LONG_TIME_TASK`, ...);
-//! - [`COMPONENTS`] (`hello`/`echo`/`probe`) also for `wasm32-wasip2`
+//! - [`COMPONENTS`] (`hello`/`echo`/`probe`/`coverage`) also for `wasm32-wasip2`
 //!   (components), constants with a `_COMPONENT` suffix (`HELLO_COMPONENT`);
 //! - [`TASK_COMPONENTS`] (`queue-writer`/`queue-reader`/`square`, and `bad-import`, which import
 //!   the `wasmpool:task` world of `<repo>/wit` through wit-bindgen) only for
@@ -41,10 +41,11 @@ const MODULES: &[&str] = &[
     "long-time-task",
     "probe",
     "log-flood",
+    "coverage",
 ];
 
 /// Guest programs also built for `wasm32-wasip2`, which emits components.
-const COMPONENTS: &[&str] = &["hello", "echo", "probe"];
+const COMPONENTS: &[&str] = &["hello", "echo", "probe", "coverage"];
 
 /// Guest programs built only for `wasm32-wasip2`: they import the
 /// `wasmpool:task` WIT world, so they exist only as components.
