@@ -21,6 +21,7 @@ mod map;
 mod openapi;
 mod pool;
 mod postgres;
+mod python;
 mod queues;
 mod readme;
 mod run;
