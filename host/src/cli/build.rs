@@ -162,9 +162,7 @@ fn run_tool(mut command: Command, tool: &Path, output: &Path) -> anyhow::Result<
     let stderr = std::io::stderr();
     let to_stderr = std::os::fd::AsFd::as_fd(&stderr).try_clone_to_owned()?;
     command.stdin(Stdio::null()).stdout(Stdio::from(to_stderr));
-    let status = command
-        .status()
-        .with_context(|| format!("cannot start {}", tool.display()))?;
+    let status = command.status().with_context(|| format!("cannot start {}", tool.display()))?;
     if status.success() {
         return Ok(ExitCode::SUCCESS);
     }
