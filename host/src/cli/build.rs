@@ -3,7 +3,6 @@
 //! needs no checkout) or the user's own. It only prepares and runs componentize-py; nothing
 //! here touches wasmtime.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
@@ -149,7 +148,7 @@ fn find_componentize_py() -> Option<PathBuf> {
         return Some(PathBuf::from(path)).filter(|p| p.is_file());
     }
     let venv = std::env::var_os("VIRTUAL_ENV").map(|v| PathBuf::from(v).join("bin"));
-    let path = std::env::var_os("PATH").unwrap_or_else(OsString::new);
+    let path = std::env::var_os("PATH").unwrap_or_default();
     venv.into_iter()
         .chain(std::env::split_paths(&path))
         .map(|dir| dir.join("componentize-py"))
