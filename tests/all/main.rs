@@ -22,6 +22,8 @@ mod map;
 mod openapi;
 mod pool;
 mod postgres;
+mod python;
+mod python_client;
 mod queues;
 mod readme;
 mod run;

@@ -1,6 +1,7 @@
 //! The command line: one file per verb, each a clap struct with an `execute` that calls
 //! the library. Nothing here runs jobs itself.
 
+mod build;
 mod cancel;
 mod compile;
 mod completions;
@@ -94,6 +95,8 @@ pub enum Command {
     Retry(retry::RetryCommand),
     /// Add, list, remove, pause or resume schedules: jobs submitted at every cron tick.
     Schedule(schedule::ScheduleCommand),
+    /// Build a Python task into a component with componentize-py.
+    Build(build::BuildCommand),
     /// Print a shell completion script: bash, zsh or fish.
     Completions(completions::CompletionsCommand),
     /// Internal: the worker process the pool starts (not for direct use).
@@ -174,6 +177,7 @@ impl Cli {
             Command::Queue(command) => command.execute(),
             Command::Retry(command) => command.execute(),
             Command::Schedule(command) => command.execute(),
+            Command::Build(command) => command.execute(),
             Command::Completions(command) => command.execute(),
             Command::Worker(command) => command.execute(),
             Command::Compile(command) => command.execute(),
@@ -205,6 +209,7 @@ impl Command {
             Command::Run(_)
             | Command::Map(_)
             | Command::Serve(_)
+            | Command::Build(_)
             | Command::Completions(_)
             | Command::Worker(_)
             | Command::Compile(_) => None,
@@ -291,6 +296,10 @@ pub mod exit {
     /// `serve`: the listen address is taken, not this machine's, or not allowed (as
     /// `EX_UNAVAILABLE`).
     pub const CANNOT_LISTEN: u8 = 69;
+    /// `build`: componentize-py is not installed (as `EX_UNAVAILABLE`).
+    pub const TOOL_MISSING: u8 = 69;
+    /// `build`: componentize-py refused the task (as a compiler does).
+    pub const BUILD_FAILED: u8 = 1;
 }
 
 /// Writes one line to stderr, ignoring failure. `eprintln!` panics when stderr is gone (a

@@ -1,0 +1,206 @@
+"""`Client`: the service's HTTP API, one method per route a Python program needs.
+
+Standard library only. Every error the service answers becomes `ApiError`; a service that
+cannot be reached raises `urllib.error.URLError` (an `OSError`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
+
+DEFAULT_SERVER = "http://127.0.0.1:8080"
+#: Jobs per `POST /v1/jobs/batch`: the service's default `--max-batch`.
+BATCH = 1000
+#: The longest wait the service grants per request by default (`--max-wait`), in ms.
+MAX_WAIT_MS = 60_000
+#: States a job never leaves.
+ENDED = frozenset({"succeeded", "failed", "timed_out", "cancelled"})
+
+
+class ApiError(Exception):
+    """The service answered with an error: `status`, and the body's `code` and `message`."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class JobFailed(Exception):
+    """A job ended without succeeding: `job_id`, `state` (`failed`, `timed_out`,
+    `cancelled`), `exit_code`, `error` (the service's reason, if any) and `stderr`; `job` is
+    the whole job as the service shows it."""
+
+    def __init__(self, job: Mapping[str, Any]):
+        self.job = dict(job)
+        self.job_id: int = job["id"]
+        self.state: str = job["state"]
+        self.exit_code: Optional[int] = job.get("exit_code")
+        self.error: Optional[str] = job.get("error")
+        self.stderr: str = job.get("stderr") or ""
+        reason = self.error or f"exit code {self.exit_code}"
+        super().__init__(f"job {self.job_id} {self.state}: {reason}")
+
+
+Args = Union[str, int, float, Sequence[Any]]
+
+
+def job_args(item: Args) -> List[str]:
+    """A job's arguments from a `Pool` item: a string (or number) is one argument, a tuple or
+    list several."""
+    if isinstance(item, (tuple, list)):
+        return [str(arg) for arg in item]
+    return [str(item)]
+
+
+class Client:
+    """A wasmpool service. `server` defaults to `WASMPOOL_SERVER`, then
+    `http://127.0.0.1:8080`; `token` to `WASMPOOL_TOKEN`, as the CLI's."""
+
+    def __init__(self, server: Optional[str] = None, token: Optional[str] = None,
+                 timeout: float = 90.0):
+        self.server = (server or os.environ.get("WASMPOOL_SERVER") or DEFAULT_SERVER).rstrip("/")
+        self.token = token if token is not None else os.environ.get("WASMPOOL_TOKEN")
+        self.timeout = timeout
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _open(self, method: str, path: str, body: Optional[bytes] = None,
+              content_type: Optional[str] = None, timeout: Optional[float] = None):
+        request = urllib.request.Request(self.server + path, data=body, method=method)
+        if content_type:
+            request.add_header("Content-Type", content_type)
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            return urllib.request.urlopen(request, timeout=timeout or self.timeout)
+        except urllib.error.HTTPError as error:
+            raise _api_error(error) from None
+
+    def _call(self, method: str, path: str, payload: Any = None) -> Any:
+        body = None if payload is None else json.dumps(payload).encode()
+        kind = None if payload is None else "application/json"
+        with self._open(method, path, body, kind) as response:
+            text = response.read()
+        return json.loads(text) if text else None
+
+    # -- modules -------------------------------------------------------------------------
+
+    def upload(self, module: Union[str, os.PathLike, bytes], name: Optional[str] = None
+               ) -> Dict[str, Any]:
+        """Uploads a `.wasm` (a path, or its bytes); the service validates and compiles it
+        (a Python component's first compile takes tens of seconds). Returns the module."""
+        data = module if isinstance(module, bytes) else open(module, "rb").read()
+        query = "?" + urllib.parse.urlencode({"name": name}) if name else ""
+        with self._open("POST", f"/v1/modules{query}", data, "application/wasm",
+                        timeout=max(self.timeout, 600.0)) as response:
+            return json.loads(response.read())
+
+    def modules(self) -> List[Dict[str, Any]]:
+        """Every module, newest first."""
+        return self._call("GET", "/v1/modules")
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    def submit(self, module: str, args: Iterable[Any] = (), **fields: Any) -> int:
+        """Queues one job of `module` (a name or hash) with `args`; `fields` are the other
+        fields of `POST /v1/jobs` (`stdin`, `env`, `lane`, `timeout_ms`, ...). Returns its id."""
+        return self._call("POST", "/v1/jobs", _spec(module, args, fields))["id"]
+
+    def submit_batch(self, jobs: Sequence[Mapping[str, Any]]) -> List[int]:
+        """Queues job specs (dicts as `POST /v1/jobs` takes them), in batches of up to
+        1,000, each all or nothing. Returns their ids, in order."""
+        ids: List[int] = []
+        for start in range(0, len(jobs), BATCH):
+            answer = self._call("POST", "/v1/jobs/batch", {"jobs": list(jobs[start:start + BATCH])})
+            ids.extend(job["id"] for job in answer["jobs"])
+        return ids
+
+    def job(self, job_id: int) -> Dict[str, Any]:
+        """The job, with its output once it ended."""
+        return self._call("GET", f"/v1/jobs/{job_id}")
+
+    def wait(self, job_id: int, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """The job once it ended, or as it stands when `timeout` seconds passed (None: no
+        limit). One request per minute at most while it waits."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = MAX_WAIT_MS if deadline is None else int((deadline - time.monotonic()) * 1000)
+            wait_ms = max(0, min(left, MAX_WAIT_MS))
+            with self._open("GET", f"/v1/jobs/{job_id}/wait?timeout_ms={wait_ms}",
+                            timeout=wait_ms / 1000 + self.timeout) as response:
+                job = json.loads(response.read())
+            if job["state"] in ENDED or (deadline is not None and time.monotonic() >= deadline):
+                return job
+
+    def jobs(self, **filters: Any) -> List[Dict[str, Any]]:
+        """One page of jobs, newest first, as summaries (`state=`, `module=`, `limit=`, ...:
+        the list's filters). Read a job's output with `job` or `wait`, never from the list."""
+        query = urllib.parse.urlencode({k: v for k, v in filters.items() if v is not None})
+        answer = self._call("GET", f"/v1/jobs?{query}")
+        return answer["jobs"] if isinstance(answer, dict) else answer
+
+    def cancel(self, job_id: int) -> Dict[str, Any]:
+        """Cancels a queued or running job; `ApiError` 409 if it had already ended."""
+        return self._call("POST", f"/v1/jobs/{job_id}/cancel")
+
+    def retry(self, job_id: int) -> Dict[str, Any]:
+        """Queues an ended, unsuccessful job again as a new attempt."""
+        return self._call("POST", f"/v1/jobs/{job_id}/retry")
+
+    def follow(self, job_id: int, stream: str = "both") -> Iterator[str]:
+        """The job's output as lines of text while it runs, until it ends."""
+        path = f"/v1/jobs/{job_id}/output?stream={stream}&follow=true"
+        # A job may be silent for long: the socket waits as long as the job may run.
+        with self._open("GET", path, timeout=86_400.0) as response:
+            for line in response:
+                yield line.decode("utf-8", "replace")
+
+    # -- queues --------------------------------------------------------------------------
+
+    def queue_put(self, name: str, item: bytes) -> int:
+        """Appends `item` to the queue `name`; returns the queue's length."""
+        with self._open("POST", f"/v1/queues/{_quote(name)}", item,
+                        "application/octet-stream") as response:
+            return json.loads(response.read())["length"]
+
+    def queue_get(self, name: str, timeout: float = 0.0) -> Optional[bytes]:
+        """Takes the oldest item of `name`, waiting up to `timeout` seconds; None if none."""
+        deadline = time.monotonic() + timeout
+        while True:
+            wait_ms = max(0, min(int((deadline - time.monotonic()) * 1000), MAX_WAIT_MS))
+            path = f"/v1/queues/{_quote(name)}/get?timeout_ms={wait_ms}"
+            with self._open("POST", path, timeout=wait_ms / 1000 + self.timeout) as response:
+                if response.status == 200:
+                    return response.read()
+            if time.monotonic() >= deadline:
+                return None
+
+    def queues(self) -> List[Dict[str, Any]]:
+        """Every non-empty queue: `name`, `length`, `oldest_age_ms`."""
+        return self._call("GET", "/v1/queues")
+
+
+def _spec(module: str, args: Iterable[Any], fields: Mapping[str, Any]) -> Dict[str, Any]:
+    spec: Dict[str, Any] = {"module": module, "args": [str(arg) for arg in args]}
+    spec.update({key: value for key, value in fields.items() if value is not None})
+    return spec
+
+
+def _quote(name: str) -> str:
+    return urllib.parse.quote(name, safe="")
+
+
+def _api_error(error: urllib.error.HTTPError) -> ApiError:
+    try:
+        body = json.loads(error.read())["error"]
+        return ApiError(error.code, body["code"], body["message"])
+    except (ValueError, KeyError, TypeError):
+        return ApiError(error.code, "http", str(error.reason))

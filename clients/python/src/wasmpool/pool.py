@@ -1,0 +1,220 @@
+"""`Pool`: `multiprocessing.Pool`'s shape over a wasmpool service.
+
+A task is a module the service knows (its name or hash), or a path to a `.wasm` file, which
+the pool uploads once. Each item becomes one job's arguments (a string or number one
+argument, a tuple or list several); a job's result is its stdout as text, and a job that
+does not succeed raises `JobFailed`. Submissions go in batches (`POST /v1/jobs/batch`), and
+a few threads wait on the jobs (`GET /v1/jobs/{id}/wait`, one request per job while it
+waits up to a minute), so a `map` over many items costs a request per thousand items to
+submit and about one per item to collect.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
+
+from .client import ApiError, Args, Client, JobFailed, job_args
+
+Task = Union[str, "os.PathLike[str]"]
+
+
+class AsyncResult:
+    """The result of one job, as `multiprocessing.pool.AsyncResult`."""
+
+    def __init__(self, job_id: int, callback: Optional[Callable[[Any], None]] = None,
+                 error_callback: Optional[Callable[[BaseException], None]] = None):
+        self.job_id = job_id
+        self._callback = callback
+        self._error_callback = error_callback
+        self._event = threading.Event()
+        self._value: Any = None
+        self._error: Optional[BaseException] = None
+        self._notify: Optional[Callable[["AsyncResult"], None]] = None
+
+    def ready(self) -> bool:
+        """Whether the job has ended."""
+        return self._event.is_set()
+
+    def successful(self) -> bool:
+        """Whether the job succeeded; `ValueError` if it has not ended yet."""
+        if not self.ready():
+            raise ValueError(f"job {self.job_id} has not ended")
+        return self._error is None
+
+    def wait(self, timeout: Optional[float] = None) -> None:
+        """Waits until the job ended, or `timeout` seconds passed."""
+        self._event.wait(timeout)
+
+    def get(self, timeout: Optional[float] = None) -> Any:
+        """The job's stdout; raises `JobFailed` if it failed, or
+        `multiprocessing.TimeoutError` if it had not ended within `timeout` seconds."""
+        if not self._event.wait(timeout):
+            raise multiprocessing.TimeoutError(f"job {self.job_id} has not ended")
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def _set(self, value: Any = None, error: Optional[BaseException] = None) -> None:
+        self._value, self._error = value, error
+        self._event.set()
+        try:
+            if error is None and self._callback is not None:
+                self._callback(value)
+            elif error is not None and self._error_callback is not None:
+                self._error_callback(error)
+        finally:
+            if self._notify is not None:
+                self._notify(self)
+
+
+def job_output(job: Dict[str, Any]) -> str:
+    """A succeeded job's stdout as text."""
+    if job.get("stdout") is not None:
+        return job["stdout"]
+    import base64
+
+    return base64.b64decode(job.get("stdout_base64") or b"").decode("utf-8", "replace")
+
+
+class Pool:
+    """Jobs on a wasmpool service, driven like `multiprocessing.Pool`.
+
+    `server` and `token` default as the CLI's (`WASMPOOL_SERVER`, `WASMPOOL_TOKEN`); `lane`
+    names the lane the jobs run in; `job_fields` are added to every job (`timeout_ms`,
+    `env`, `max_attempts`, ...). `waiters` is how many jobs are waited on at once.
+    Leaving a `with` block terminates the pool, as `multiprocessing.Pool` does.
+    """
+
+    def __init__(self, server: Optional[str] = None, token: Optional[str] = None,
+                 lane: Optional[str] = None, *, client: Optional[Client] = None,
+                 waiters: int = 32, **job_fields: Any):
+        self.client = client or Client(server, token)
+        self._fields = dict(job_fields, lane=lane)
+        self._executor = ThreadPoolExecutor(max_workers=waiters,
+                                            thread_name_prefix="wasmpool-wait")
+        self._lock = threading.Lock()
+        self._pending: Dict[int, AsyncResult] = {}
+        self._state = "running"
+        self._uploaded: Dict[str, str] = {}
+
+    # -- multiprocessing.Pool's methods --------------------------------------------------
+
+    def apply_async(self, task: Task, args: Args = (), callback=None, error_callback=None
+                    ) -> AsyncResult:
+        """Submits one job with `args` (a tuple: its arguments); returns its `AsyncResult`."""
+        item = tuple(args) if isinstance(args, list) else args
+        return self._submit(task, [item], callback, error_callback)[0]
+
+    def apply(self, task: Task, args: Args = ()) -> str:
+        """Runs one job and returns its stdout."""
+        return self.apply_async(task, args).get()
+
+    def map(self, task: Task, iterable: Iterable[Args], chunksize: Optional[int] = None
+            ) -> List[str]:
+        """One job per item; their stdouts, in order. `chunksize` is accepted and unused:
+        submissions are batched anyway."""
+        return [result.get() for result in self._submit(task, list(iterable))]
+
+    def starmap(self, task: Task, iterable: Iterable[Iterable[Any]],
+                chunksize: Optional[int] = None) -> List[str]:
+        """Like `map`, each item the tuple of a job's arguments."""
+        return self.map(task, [tuple(item) for item in iterable])
+
+    def imap(self, task: Task, iterable: Iterable[Args], chunksize: int = 1) -> Iterator[str]:
+        """Like `map`, yielding each stdout in order as soon as it is there."""
+        results = self._submit(task, list(iterable))
+        return (result.get() for result in results)
+
+    def imap_unordered(self, task: Task, iterable: Iterable[Args], chunksize: int = 1
+                       ) -> Iterator[str]:
+        """Like `imap`, yielding each stdout as its job ends, in the order they end."""
+        done: "queue.SimpleQueue[AsyncResult]" = queue.SimpleQueue()
+        results = self._submit(task, list(iterable), notify=done.put)
+
+        def collect() -> Iterator[str]:
+            for _ in results:
+                yield done.get().get()
+
+        return collect()
+
+    def close(self) -> None:
+        """Takes no more tasks; `join` then waits for the submitted ones."""
+        with self._lock:
+            if self._state == "running":
+                self._state = "closed"
+
+    def terminate(self) -> None:
+        """Takes no more tasks and cancels every job not yet ended."""
+        with self._lock:
+            self._state = "terminated"
+            pending = [job_id for job_id, result in self._pending.items() if not result.ready()]
+        for job_id in pending:
+            try:
+                self.client.cancel(job_id)
+            except ApiError as error:
+                if error.status not in (404, 409):  # already gone or ended
+                    raise
+        self._executor.shutdown(wait=True)
+
+    def join(self) -> None:
+        """Waits until every submitted job ended; call `close` or `terminate` first."""
+        if self._state == "running":
+            raise ValueError("Pool is still running: close() or terminate() it first")
+        self._executor.shutdown(wait=True)
+
+    def __enter__(self) -> "Pool":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.terminate()
+
+    # -- the rest --------------------------------------------------------------------------
+
+    def _module(self, task: Task) -> str:
+        """The module to name in jobs: `task`, or the hash of the `.wasm` file it names."""
+        path = os.fspath(task)
+        if not (isinstance(task, os.PathLike) or path.endswith(".wasm")):
+            return path
+        with self._lock:
+            known = self._uploaded.get(path)
+        if known is None:
+            known = self.client.upload(path)["hash"]
+            with self._lock:
+                self._uploaded[path] = known
+        return known
+
+    def _submit(self, task: Task, items: List[Args], callback=None, error_callback=None,
+                notify=None) -> List[AsyncResult]:
+        if self._state != "running":
+            raise ValueError("Pool not running")
+        module = self._module(task)
+        fields = {key: value for key, value in self._fields.items() if value is not None}
+        specs = [dict(fields, module=module, args=job_args(item)) for item in items]
+        results = []
+        for job_id in self.client.submit_batch(specs):
+            result = AsyncResult(job_id, callback, error_callback)
+            result._notify = notify
+            results.append(result)
+        with self._lock:
+            self._pending.update((result.job_id, result) for result in results)
+        for result in results:
+            self._executor.submit(self._await, result)
+        return results
+
+    def _await(self, result: AsyncResult) -> None:
+        try:
+            job = self.client.wait(result.job_id)
+        except Exception as error:  # the service went away: the result says so
+            result._set(error=error)
+        else:
+            if job["state"] == "succeeded":
+                result._set(job_output(job))
+            else:
+                result._set(error=JobFailed(job))
+        with self._lock:
+            self._pending.pop(result.job_id, None)

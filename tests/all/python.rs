@@ -1,0 +1,211 @@
+//! Python tasks: the seeds in Python (`examples/python/`), each built by the real
+//! `wasmpool build` with componentize-py and run by the real binary (`map`, `run`, `serve`).
+//!
+//! componentize-py comes from `WASMPOOL_COMPONENTIZE_PY`, else the virtualenv `.ci/setup`
+//! makes (`.venv/`). Without it these tests fail under CI (`CI` set), so a broken setup
+//! cannot pass as a skip; elsewhere they say so and skip.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::harness::{output_with_stdin, stderr, stdout, wasmpool};
+use super::server::Server;
+
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+/// componentize-py, or `None` (after saying why) when a test may skip without it.
+pub fn componentize_py() -> Option<PathBuf> {
+    let path = std::env::var_os("WASMPOOL_COMPONENTIZE_PY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(REPO).join(".venv/bin/componentize-py"));
+    if path.is_file() {
+        return Some(path);
+    }
+    let message = format!(
+        "componentize-py not found at {} (run .ci/setup, or set WASMPOOL_COMPONENTIZE_PY)",
+        path.display()
+    );
+    assert!(std::env::var_os("CI").is_none(), "{message}");
+    eprintln!("skipped: {message}");
+    None
+}
+
+/// The component of `examples/python/NAME.py`, built once per test run (and kept between
+/// runs, keyed by the hash of the examples and the shipped WIT: a build takes ~15–30 s).
+pub fn example(name: &str) -> Option<PathBuf> {
+    static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
+    let tool = componentize_py()?;
+    // One build at a time: each takes both cores.
+    let mut built = BUILT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let built = built.get_or_insert_with(HashMap::new);
+    if let Some(path) = built.get(name) {
+        return Some(path.clone());
+    }
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-examples").join(sources_hash());
+    let path = dir.join(format!("{name}.wasm"));
+    if !path.is_file() {
+        std::fs::create_dir_all(&dir).expect("cache dir");
+        let partial = dir.join(format!("{name}.wasm.partial"));
+        let source = Path::new(REPO).join("examples/python").join(format!("{name}.py"));
+        let out = build(&tool, &[source.as_os_str(), "-o".as_ref(), partial.as_os_str()]);
+        assert_eq!(out.status.code(), Some(0), "build {name}: {}", stderr(&out));
+        std::fs::rename(&partial, &path).expect("rename");
+    }
+    built.insert(name.to_string(), path.clone());
+    Some(path)
+}
+
+/// `wasmpool build ARGS` with this componentize-py and no virtualenv of the caller's.
+fn build(tool: &Path, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let mut command = wasmpool(&["build"]);
+    command.args(args).env("WASMPOOL_COMPONENTIZE_PY", tool).env_remove("VIRTUAL_ENV");
+    command.output().expect("wasmpool build runs")
+}
+
+/// SHA-256 over the examples and the WIT they are built against.
+fn sources_hash() -> String {
+    let mut files: Vec<PathBuf> = ["examples/python", "wit", "wit/python", "wit/python/deps"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(Path::new(REPO).join(dir)).expect("dir"))
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.is_file())
+        .collect();
+    files.sort();
+    let mut hash = Sha256::new();
+    for file in files {
+        hash.update(file.to_string_lossy().as_bytes());
+        hash.update(std::fs::read(&file).expect("read"));
+    }
+    hex::encode(&hash.finalize()[..8])
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 path")
+}
+
+/// The seeds' `Pool(4)` demo in Python: five tasks on four worker processes, the fifth
+/// waiting for a free one, each printing its task number and its worker's pid.
+#[test]
+fn the_pool_demo_in_python_runs_five_tasks_on_four_workers() {
+    let Some(task) = example("long_time_task") else { return };
+    let out = wasmpool(&["map", "-w", "4", "--json", "--job-env"])
+        .args(["--env", "LONG_TIME_TASK_MAX_MS=1500", path_str(&task), "0", "1", "2", "3", "4"])
+        .output()
+        .expect("map runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut jobs: Vec<Value> =
+        stdout(&out).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let time = |job: &Value, field: &str| humantime::parse_rfc3339(job[field].as_str().unwrap());
+    jobs.sort_by_key(|job| time(job, "started_at").unwrap());
+    let first_finish = jobs[..4].iter().map(|job| time(job, "finished_at").unwrap()).min();
+    assert!(
+        time(&jobs[4], "started_at").unwrap() >= first_finish.unwrap(),
+        "the fifth job did not wait for a free worker"
+    );
+    let pids: std::collections::HashSet<u64> =
+        jobs.iter().map(|job| job["worker_pid"].as_u64().unwrap()).collect();
+    assert_eq!(pids.len(), 4, "four worker processes ran the five jobs");
+    for job in &jobs {
+        let (index, pid) = (job["index"].as_u64().unwrap(), job["worker_pid"].as_u64().unwrap());
+        let text = job["stdout"].as_str().unwrap();
+        let head = format!("Run task {index} ({pid})...\nTask {index} runs ");
+        assert!(text.starts_with(&head) && text.ends_with(" seconds.\n"), "{text}");
+    }
+}
+
+/// The seeds' `subprocess` example: commands in on stdin, answers out on stdout, and the
+/// exit code (0, or 1 when a name was not found).
+#[test]
+fn the_subprocess_example_in_python_takes_stdin_and_gives_stdout_and_exit_code() {
+    let Some(task) = example("lookup") else { return };
+    let out =
+        output_with_stdin(wasmpool(&["run", path_str(&task)]), b"set q=mx\npython.org\nexit\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "python.org\tmail exchanger = 50 mail.python.org.\n");
+    let out = output_with_stdin(wasmpool(&["run", path_str(&task)]), b"python.org\nnope.example\n");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "python.org\taddress = 151.101.192.223\n** server can't find nope.example: NXDOMAIN\n"
+    );
+}
+
+/// The seeds' `Queue` pair as two Python jobs on a service: uploaded (an 18 MB component
+/// each, compiled by the out-of-process compiler under the default limits), then the writer
+/// puts A, B, C through the `wasmpool:task` queue and the reader gets them, in order.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_queue_pair_in_python_talks_through_a_served_queue() {
+    let (Some(writer), Some(reader)) = (example("queue_writer"), example("queue_reader")) else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(2, data.path(), &[]);
+    server.upload(path_str(&writer), "queue-writer").await;
+    server.upload(path_str(&reader), "queue-reader").await;
+    let reader = server.submit(json!({ "module": "queue-reader", "args": ["letters"] })).await;
+    let writer = json!({ "module": "queue-writer", "args": ["letters"],
+        "env": { "QUEUE_WRITER_MAX_PAUSE": "0.2" } });
+    let writer = server.wait(server.submit(writer).await).await;
+    let reader = server.wait(reader).await;
+    assert_eq!(writer["state"], "succeeded", "{writer}");
+    assert_eq!(reader["state"], "succeeded", "{reader}");
+    let wrote: Vec<&str> = writer["stdout"].as_str().unwrap().lines().skip(1).collect();
+    assert_eq!(wrote, ["Put A to queue...", "Put B to queue...", "Put C to queue..."]);
+    let read: Vec<&str> = reader["stdout"].as_str().unwrap().lines().skip(1).collect();
+    assert_eq!(read, ["Get A from queue.", "Get B from queue.", "Get C from queue."]);
+    assert!(reader["stdout"].as_str().unwrap().starts_with("Process to read: 42\n"), "{reader}");
+    assert_eq!(writer["progress"]["percent"], 100, "the writer's progress: {writer}");
+}
+
+/// Without componentize-py, `build` says how to install it and exits 69 (a missing tool,
+/// as sysexits' `EX_UNAVAILABLE`).
+#[test]
+fn build_without_componentize_py_says_how_to_install_it() {
+    let task = Path::new(REPO).join("examples/python/lookup.py");
+    let out = wasmpool(&["build", path_str(&task), "-o", "/nonexistent/x.wasm"])
+        .env_remove("WASMPOOL_COMPONENTIZE_PY")
+        .env_remove("VIRTUAL_ENV")
+        .env("PATH", "/nonexistent")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    assert!(stderr(&out).contains("python3 -m pip install componentize-py=="), "{}", stderr(&out));
+}
+
+/// A task componentize-py refuses (a syntax error) exits 1 with its reason on stderr and
+/// writes nothing; a file that is not `NAME.py` is a usage error; the WIT `--emit-wit` writes
+/// is what the repository ships.
+#[test]
+fn build_reports_a_broken_task_and_emits_the_shipped_wit() {
+    let Some(tool) = componentize_py() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.py");
+    std::fs::write(&broken, "def run(:\n").unwrap();
+    let wasm = dir.path().join("broken.wasm");
+    let out = build(&tool, &[broken.as_os_str(), "-o".as_ref(), wasm.as_os_str()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("SyntaxError"), "{}", stderr(&out));
+    assert!(!wasm.exists(), "no component from a broken task");
+    let out = build(&tool, &[dir.path().join("my-task.py").as_os_str()]);
+    assert_eq!(out.status.code(), Some(66), "a missing file: {}", stderr(&out));
+    std::fs::write(dir.path().join("my-task.py"), "").unwrap();
+    let out = build(&tool, &[dir.path().join("my-task.py").as_os_str()]);
+    assert_eq!(out.status.code(), Some(2), "not an identifier: {}", stderr(&out));
+
+    let wit = dir.path().join("wit");
+    let out = build(&tool, &["--emit-wit".as_ref(), wit.as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let shipped = |path: &str| std::fs::read_to_string(Path::new(REPO).join(path)).unwrap();
+    let written = |path: &str| std::fs::read_to_string(wit.join(path)).unwrap();
+    assert_eq!(written("world.wit"), shipped("wit/python/world.wit"));
+    assert_eq!(written("deps/task.wit"), shipped("wit/task.wit"));
+    for file in ["cli", "clocks", "filesystem", "io", "random", "sockets"] {
+        let name = format!("deps/{file}.wit");
+        assert_eq!(written(&name), shipped(&format!("wit/python/{name}")), "{name}");
+    }
+}
