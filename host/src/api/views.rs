@@ -113,6 +113,9 @@ pub fn job(record: JobRecord, history: Vec<AttemptRecord>) -> JobView {
         node: record.node,
         schedule: record.schedule,
         scheduled_for: record.schedule_tick.map(timestamp),
+        // This host's clock, not the database's: the time is for people to read.
+        run_at: (record.state == JobState::Queued && record.not_before > SystemTime::now())
+            .then(|| timestamp(record.not_before)),
         lane: record.lane,
         attempts_history: history.into_iter().map(attempt).collect(),
     }
