@@ -36,8 +36,8 @@ fn a_mistyped_option_before_the_module_is_clap_s_error_with_its_tip() {
 }
 
 /// The Quick start's demo: five jobs on four workers start in input order. Indexes 0 to 3
-/// start at once, one on each worker; index 4 waits for the first of them to end and starts
-/// on the worker it freed.
+/// start at once, one on each worker; index 4 waits for one of them to end and starts on the
+/// worker it freed.
 #[test]
 fn map_starts_the_seeds_demo_in_input_order() {
     for _ in 0..3 {
@@ -69,9 +69,12 @@ fn map_starts_the_seeds_demo_in_input_order() {
         for job in first {
             assert!(time(job, "started_at") < time(last, "started_at"), "{jobs:?}");
         }
-        let freed = first.iter().min_by_key(|job| time(job, "finished_at")).unwrap();
-        assert!(time(last, "started_at") >= time(freed, "finished_at"), "{jobs:?}");
-        assert_eq!(last["worker_pid"], freed["worker_pid"], "on the worker freed first");
+        let started = time(last, "started_at");
+        let freed: Vec<&Value> =
+            first.iter().filter(|job| time(job, "finished_at") <= started).collect();
+        assert!(!freed.is_empty(), "index 4 waited for a worker: {jobs:?}");
+        let on_freed = freed.iter().any(|job| job["worker_pid"] == last["worker_pid"]);
+        assert!(on_freed, "index 4 ran on a worker that had finished its job: {jobs:?}");
     }
 }
 
