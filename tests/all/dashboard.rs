@@ -281,7 +281,8 @@ async fn the_schedules_view_shows_runs_and_pauses_and_resumes() {
         let (status, body) = server.post("/v1/schedules", schedule).await;
         assert_eq!(status, 201, "{body}");
     }
-    let delayed = server.submit(serde_json::json!({ "module": "hello", "delay_ms": 600_000 })).await;
+    let delayed =
+        server.submit(serde_json::json!({ "module": "hello", "delay_ms": 600_000 })).await;
     let delayed = delayed.to_string();
     tokio::task::block_in_place(|| browse("schedules", &server, &[("DELAYED_ID", &delayed)]));
     let (_, tick) = server.get("/v1/schedules/tick").await;

@@ -59,11 +59,10 @@ impl RunCommand {
         let result = completed.result;
         // A reader that went away (`run x.wasm | head -1`) does not change the exit code,
         // which is the guest's.
-        match super::write_stdout(&result.stdout) {
-            Err(error) if error.downcast_ref::<super::StdoutClosed>().is_none() => {
-                return Err(error);
-            }
-            _ => {}
+        if let Err(error) = super::write_stdout(&result.stdout)
+            && error.downcast_ref::<super::StdoutClosed>().is_none()
+        {
+            return Err(error);
         }
         std::io::stderr().write_all(&result.stderr)?;
         let cap = format_size(self.options.output_limit);
