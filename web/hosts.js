@@ -9,7 +9,7 @@ import { shortHash, time } from "./format.js";
 
 // An unknown name in a pool frame fetches the hosts at once, but not more often than this.
 const UNKNOWN_REFETCH_MS = 1000;
-const ORDER = { alive: 0, lost: 1, left: 2 };
+const ORDER = { alive: 0, draining: 0, lost: 1, left: 2 };
 
 let nodes = new Map(); // name -> NodeView, as last fetched
 let workers = []; // WorkerView[], as last seen in a pool frame
@@ -99,13 +99,14 @@ function fillSection(section, name, hostWorkers) {
   const state = stateOf(name);
   // The pool view holds only live hosts' workers; a lost or left host shows none even if a
   // pool frame older than the host list still has them.
-  const shown = state === "alive" ? hostWorkers : [];
+  const live = state === "alive" || state === "draining";
+  const shown = live ? hostWorkers : [];
   setText(section.querySelector(".host-name"), name || "this host");
   setText(section.querySelector(".host-state"), state);
   if (section.dataset.hostState !== state) section.dataset.hostState = state;
   let load = "";
   let note = "";
-  if (state === "alive") {
+  if (live) {
     const busy = shown.length ? shown.filter((worker) => worker.state === "busy").length : node?.busy ?? 0;
     const total = shown.length || (node?.workers ?? 0);
     load = `${busy}/${total} busy`;

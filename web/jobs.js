@@ -3,7 +3,7 @@
 
 import { authHeaders, call } from "./api.js";
 import { filter, setFilters, setModuleOptions, setupFilters } from "./filters.js";
-import { jobDuration, output, shortHash, time } from "./format.js";
+import { duration, jobDuration, output, shortHash, time } from "./format.js";
 
 const PAGE = 50;
 let modules = new Map(); // hash -> name
@@ -152,6 +152,7 @@ function fillDetail(job) {
     ["exit code", job.exit_code ?? ""],
     ["error", job.error ?? ""],
     ["submitted", job.submitted_at],
+    ...(job.run_at ? [["due", `${job.run_at} (in ${duration(Date.parse(job.run_at) - Date.now())})`]] : []),
     ["started", job.started_at ?? ""],
     ["finished", job.finished_at ?? ""],
     ["ran for", jobDuration(job)],

@@ -3,7 +3,6 @@
 
 import { call } from "./api.js";
 import { has } from "./features.js";
-import { time } from "./format.js";
 import { openJob } from "./jobs.js";
 import { fill, row } from "./rows.js";
 
@@ -16,9 +15,20 @@ function relative(timestamp) {
   return ahead > 0 ? `in ${text}` : `${text} ago`;
 }
 
-/** A time cell: the local time and how far off, the timestamp as its title; `–` for none. */
-function when(timestamp, className) {
-  return timestamp ? { text: `${time(timestamp)} (${relative(timestamp)})`, title: timestamp, className } : { text: "–", className };
+/** `Dec 7, 03:00 GMT+1`: the time in the schedule's zone, as its cron reads, with the zone
+ * named; in UTC, named so, when this browser does not know the zone. */
+function zoned(timestamp, zone) {
+  const options = { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" };
+  try {
+    return new Date(timestamp).toLocaleString([], { ...options, timeZone: zone });
+  } catch {
+    return new Date(timestamp).toLocaleString([], { ...options, timeZone: "UTC" });
+  }
+}
+
+/** A time cell: the time in `zone` and how far off, the timestamp as its title; `–` for none. */
+function when(timestamp, className, zone) {
+  return timestamp ? { text: `${zoned(timestamp, zone)} (${relative(timestamp)})`, title: timestamp, className } : { text: "–", className };
 }
 
 /** Reloads the table. */
@@ -43,8 +53,8 @@ export async function refreshSchedules() {
       { text: `${schedule.cron} (${schedule.timezone})`, className: "cron" },
       schedule.job?.module ?? "",
       { text: schedule.enabled ? "active" : "paused", className: "state" },
-      when(schedule.next_run_at, "next-run"),
-      when(schedule.last_run_at, "last-run"),
+      when(schedule.next_run_at, "next-run", schedule.timezone),
+      when(schedule.last_run_at, "last-run", schedule.timezone),
       lastJob,
       toggle,
     ]);

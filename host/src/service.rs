@@ -38,6 +38,8 @@ pub struct ServiceConfig {
     pub store: Option<Location>,
     /// This host's name in the cluster: `None` for the host name and port.
     pub node: Option<String>,
+    /// The address to show for this host (`--advertise`); the bound address if `None`.
+    pub advertise: Option<String>,
     /// Heartbeat and lease of the cluster (PostgreSQL only).
     pub liveness: Liveness,
     /// Required bearer token, if any.
@@ -86,7 +88,7 @@ pub async fn serve(
     };
     let node = NodeInfo {
         name: config.node.clone().unwrap_or_else(|| default_node_name(address)),
-        address: address.to_string(),
+        address: config.advertise.clone().unwrap_or_else(|| address.to_string()),
         version: env!("CARGO_PKG_VERSION").to_string(),
         workers: config.lanes.iter().map(|(_, workers)| workers).sum(),
         lanes: config.lanes.clone(),
@@ -237,6 +239,7 @@ fn heartbeat_report(state: api::AppState, lanes: Arc<Lanes>) -> cluster::Report 
                 busy: workers.iter().filter(|worker| worker.state == "busy").count(),
                 pool: serde_json::to_value(&workers).unwrap_or_default(),
                 holding: lanes.holding(),
+                draining: state.draining.load(Ordering::SeqCst),
             }
         })
     })

@@ -296,6 +296,10 @@ pub struct JobView {
     /// The tick of that schedule the job was made for (RFC 3339; `null` when submitted).
     #[serde(default)]
     pub scheduled_for: Option<String>,
+    /// When a queued job that is not due yet (its delay or retry backoff) becomes due
+    /// (RFC 3339); `null` once it is due, and for a job that is not queued.
+    #[serde(default)]
+    pub run_at: Option<String>,
     /// The lane whose workers run it.
     #[serde(default = "default_lane")]
     pub lane: String,
@@ -345,8 +349,7 @@ pub struct JobSummary {
     pub timeout_ms: u64,
     /// When it was accepted (RFC 3339).
     pub submitted_at: String,
-    /// When a delayed job falls due (RFC 3339); `null` when it was not delayed or has
-    /// started.
+    /// When a queued job falls due (RFC 3339), while that is still to come; else `null`.
     #[serde(default)]
     pub run_at: Option<String>,
     /// When its latest attempt started.
@@ -729,20 +732,21 @@ pub struct PoolView {
 pub struct NodeView {
     /// Its name (`--node`).
     pub name: String,
-    /// Where its API listens.
+    /// Where its API listens, or what it advertises (`serve --advertise`).
     pub address: String,
     /// Its wasmpool version.
     pub version: String,
     /// Its worker processes.
     pub workers: u64,
-    /// Those running a job (at its last heartbeat).
+    /// Those running a job (at its last heartbeat; 0 once it is lost or left).
     pub busy: u64,
     /// When it joined (RFC 3339).
     pub started_at: String,
     /// Its last heartbeat (RFC 3339).
     pub heartbeat_at: String,
-    /// `alive`, `lost` (silent past its lease: its jobs were given to others) or `left` (it
-    /// stopped cleanly).
+    /// `alive`, `draining` (stopping: it takes no new jobs and finishes its running ones),
+    /// `lost` (silent past its lease: its jobs were given to others) or `left` (it stopped
+    /// cleanly).
     pub state: String,
 }
 

@@ -267,7 +267,7 @@ async fn the_modules_view_sets_and_clears_a_modules_cap() {
 
 /// The schedules view: `tick` (every two seconds) shows its cron, next run and, once it
 /// fired, its last run and job; `nightly` (03:00 in Paris) its next run hours ahead; the
-/// pause and resume buttons flip `enabled`.
+/// pause and resume buttons flip `enabled`. A job delayed ten minutes says when it is due.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_schedules_view_shows_runs_and_pauses_and_resumes() {
     let data = tempfile::tempdir().unwrap();
@@ -281,7 +281,10 @@ async fn the_schedules_view_shows_runs_and_pauses_and_resumes() {
         let (status, body) = server.post("/v1/schedules", schedule).await;
         assert_eq!(status, 201, "{body}");
     }
-    tokio::task::block_in_place(|| browse("schedules", &server, &[]));
+    let delayed =
+        server.submit(serde_json::json!({ "module": "hello", "delay_ms": 600_000 })).await;
+    let delayed = delayed.to_string();
+    tokio::task::block_in_place(|| browse("schedules", &server, &[("DELAYED_ID", &delayed)]));
     let (_, tick) = server.get("/v1/schedules/tick").await;
     assert_eq!(tick["enabled"], true, "resumed at the end: {tick}");
     assert!(out_dir().join("dashboard-schedules.png").exists(), "the screenshot was saved");

@@ -11,6 +11,8 @@ mod connections;
 mod dashboard;
 mod datadir;
 mod durability;
+mod edges;
+mod edges_service;
 mod fuzz;
 mod harness;
 mod isolation;

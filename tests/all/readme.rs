@@ -268,6 +268,11 @@ fn every_sh_block_of_the_readme_runs_in_order() {
     match status {
         Some(status) if status.success() => {
             eprintln!("{output}\n--- the README ran in {:.1?}", started.elapsed());
+            let left = left_behind(&clone);
+            assert!(
+                left.is_empty(),
+                "the README's examples left files git sees in the clone: {left:?}"
+            );
         }
         Some(status) => panic!(
             "{}\n--- its output ---\n{}",
@@ -279,6 +284,21 @@ fn every_sh_block_of_the_readme_runs_in_order() {
             tail(&output, 60)
         ),
     }
+}
+
+/// What the README's commands left in `clone` that a reader's `git status` would show: the
+/// clone is made a git repository with the project's `.gitignore`, after the run.
+fn left_behind(clone: &Path) -> Vec<String> {
+    let gitignore = Path::new(env!("CARGO_MANIFEST_DIR")).join(".gitignore");
+    std::fs::copy(gitignore, clone.join(".gitignore")).expect("copy .gitignore");
+    let git = |args: &[&str]| {
+        let out = Command::new("git").arg("-C").arg(clone).args(args).output().expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    git(&["init", "-q"]);
+    let status = git(&["status", "--porcelain", "--untracked-files=normal"]);
+    status.lines().filter(|line| *line != "?? .gitignore").map(str::to_string).collect()
 }
 
 /// The README line the ERR trap reported in `output`, quoted from `readme`, with the status.

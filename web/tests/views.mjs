@@ -309,6 +309,9 @@ export const views = {
     assert.equal(await next.getAttribute("title"), nightly.next_run_at, "nightly's next run as the API has it");
     assert.ok(Date.parse(nightly.next_run_at) > Date.now(), "in the future");
     assert.match(await next.textContent(), /\(in \d+ (s|min|h)\)$/, "said to be ahead");
+    // In the schedule's own zone, named: 03:00 Paris time, whatever the browser's zone.
+    assert.match(await next.textContent(), /03:00 (GMT\+[12]|CES?T)/, "nightly's next run in Paris time");
+    assert.match(await row("tick").locator("td.next-run").textContent(), / UTC /, "tick's in UTC, said so");
     assert.equal((await row("nightly").locator("td.last-run").textContent()).trim(), "–", "nightly never ran");
 
     // Once tick fired: its last run and the job it made, which the API says that schedule made.
@@ -333,5 +336,14 @@ export const views = {
     await page.locator('#schedule-rows tr[data-schedule="tick"][data-enabled="true"]').waitFor(ctx.BOUND);
     assert.equal(await enabled(), true, "resumed");
     await expectText(row("tick").locator("td.state"), "active", "the row says active");
+
+    // A job delayed ten minutes: its dialog says when it is due, as the API has it.
+    const { json: delayed } = await api(page, "GET", `/v1/jobs/${env.DELAYED_ID}`);
+    assert.ok(delayed.run_at, `the API gives the due time: ${JSON.stringify(delayed)}`);
+    await page.evaluate((id) => import("/jobs.js").then((jobs) => jobs.openJob(Number(id))), env.DELAYED_ID);
+    const due = page.locator("#detail-fields", { hasText: delayed.run_at });
+    await due.waitFor(ctx.BOUND);
+    assert.match(await due.textContent(), /due.*\(in \d+ min\)/, "said to be ahead");
+    await page.click("#job-detail button[value=close]");
   },
 };

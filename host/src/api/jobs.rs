@@ -55,7 +55,9 @@ pub async fn submit(
     let request: JobRequest = json(&body(request, state.limits.max_request_bytes, "the request")?)?;
     let key = idempotency_key(&headers)?;
     let hash = resolve_module(&state, &request.module).await?;
-    let module = request.module.clone();
+    // Named by hash, the log line shows 12 hex digits, as every other line does.
+    let module =
+        if request.module == hash { hash[..12].to_string() } else { request.module.clone() };
     let job = validate::new_job(request, hash, key, &state.limits)?;
     state.check_lane(&job.lane).await?;
     let (id, job_state) = state.store.submit(vec![job]).await?[0];

@@ -1,13 +1,15 @@
 //! `/v1/nodes`: the hosts of the cluster.
 
+use std::sync::atomic::Ordering;
+
 use axum::Json;
 use axum::extract::State;
 
 use super::{ApiResult, AppState, views};
 use crate::wire::NodeView;
 
-/// Every host of the cluster, alive, lost or left (the newest incarnation of each name). With
-/// the embedded SQLite store there is one host: this one.
+/// Every host of the cluster, alive, draining, lost or left (the newest incarnation of each
+/// name). With the embedded SQLite store there is one host: this one.
 #[utoipa::path(get, path = "/v1/nodes", responses((status = 200, body = Vec<NodeView>)))]
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<NodeView>>> {
     if state.store.is_shared() {
@@ -25,6 +27,6 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<NodeView>
         busy,
         started_at: views::timestamp(state.started_at),
         heartbeat_at: now,
-        state: "alive".into(),
+        state: if state.draining.load(Ordering::SeqCst) { "draining" } else { "alive" }.into(),
     }]))
 }

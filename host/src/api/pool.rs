@@ -50,7 +50,8 @@ async fn local_workers_of(
 async fn other_hosts_workers(state: &AppState) -> ApiResult<Vec<WorkerView>> {
     let mut workers = Vec::new();
     for node in state.store.nodes().await? {
-        if node.state != "alive" || node.name == state.node.name {
+        let live = matches!(node.state.as_str(), "alive" | "draining");
+        if !live || node.name == state.node.name {
             continue;
         }
         let Ok(theirs) = serde_json::from_value::<Vec<WorkerView>>(node.pool) else { continue };

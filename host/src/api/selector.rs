@@ -1,6 +1,6 @@
 //! Which jobs a request means: the list's query filters and a bulk action's body, checked
-//! (bad state, bad time, bad name: 400; unknown module: 404) and turned into the store's
-//! [`JobFilter`].
+//! (bad state, bad time, bad name, ambiguous hash prefix: 400; unknown module: 404) and
+//! turned into the store's [`JobFilter`].
 
 use std::time::{Duration, SystemTime};
 
@@ -26,7 +26,7 @@ pub async fn filter(state: &AppState, selector: &JobSelector) -> ApiResult<JobFi
         dry_run: _,
     } = selector;
     let module_hash = match module.as_deref() {
-        Some(module) => Some(super::jobs::resolve_module(state, module).await?),
+        Some(module) => Some(module_hash(state, module).await?),
         None => None,
     };
     if let Some(schedule) = schedule {
@@ -50,6 +50,36 @@ pub async fn filter(state: &AppState, selector: &JobSelector) -> ApiResult<JobFi
         before: None,
         limit: 0,
     })
+}
+
+/// Shortest hash prefix a filter takes, as git's shortest abbreviation.
+const MIN_PREFIX: usize = 4;
+
+/// The module a filter names: by name, by hash, or by a prefix of its hash that only it has
+/// (`jobs` prints 12 hex digits; git takes abbreviated commits alike). A prefix that several
+/// hashes share is a 400 saying how many; one naming nothing is a 404.
+async fn module_hash(state: &AppState, text: &str) -> ApiResult<String> {
+    if let Some(module) = state.store.module(text).await? {
+        return Ok(module.hash);
+    }
+    let prefix = text.to_ascii_lowercase();
+    if (MIN_PREFIX..64).contains(&prefix.len()) && prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let modules = state.store.modules().await?.into_iter();
+        let mut matching: Vec<String> =
+            modules.map(|module| module.hash).filter(|hash| hash.starts_with(&prefix)).collect();
+        match matching.len() {
+            0 => {}
+            1 => return Ok(matching.remove(0)),
+            n => {
+                return Err(ApiError::bad_request(format!(
+                    "`module`: {n} modules' hashes start with `{text}`; give more of the hash"
+                )));
+            }
+        }
+    }
+    Err(ApiError::not_found(format!(
+        "no module matches `{text}` (a module's name, its hash, or a prefix of the hash)"
+    )))
 }
 
 /// A text filter: not empty (it would select everything with a name, which nobody means),

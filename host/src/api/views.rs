@@ -114,6 +114,7 @@ pub fn job(record: JobRecord, history: Vec<AttemptRecord>) -> JobView {
         node: record.node,
         schedule: record.schedule,
         scheduled_for: record.schedule_tick.map(timestamp),
+        run_at: run_at(record.state, record.not_before),
         lane: record.lane,
         attempts_history: history.into_iter().map(attempt).collect(),
     }
@@ -137,7 +138,7 @@ pub fn summary(record: JobSummaryRecord) -> JobSummary {
         max_attempts: record.max_attempts,
         timeout_ms: record.timeout_ms,
         submitted_at: timestamp(record.submitted_at),
-        run_at: run_at(record.state, record.submitted_at, record.not_before),
+        run_at: run_at(record.state, record.not_before),
         started_at: record.started_at.map(timestamp),
         finished_at: record.finished_at.map(timestamp),
         worker_pid: record.worker_pid,
@@ -155,10 +156,10 @@ pub fn summary(record: JobSummaryRecord) -> JobSummary {
     }
 }
 
-/// When a queued job falls due, if it waits for a time later than its submission (a delay,
-/// or a retry's backoff).
-pub fn run_at(state: JobState, submitted_at: SystemTime, not_before: SystemTime) -> Option<String> {
-    (state == JobState::Queued && not_before > submitted_at).then(|| timestamp(not_before))
+/// When a queued job falls due, while that is still to come (a delay, or a retry's backoff).
+/// This host's clock, not the database's: the time is for people to read.
+pub fn run_at(state: JobState, not_before: SystemTime) -> Option<String> {
+    (state == JobState::Queued && not_before > SystemTime::now()).then(|| timestamp(not_before))
 }
 
 fn attempt(record: AttemptRecord) -> AttemptView {

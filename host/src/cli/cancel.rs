@@ -31,13 +31,14 @@ pub struct CancelCommand {
     #[command(flatten)]
     filters: FilterArgs,
     /// The job's id (or filters instead, to cancel many).
-    #[arg(conflicts_with = "filters", required_unless_present = "filters")]
+    #[arg(conflicts_with = "filters")]
     id: Option<i64>,
 }
 
 impl CancelCommand {
     /// Cancels (or deletes) the job and says what happened.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
+        filters::require_id_or_filters(self.id, &self.filters, "cancel")?;
         self.remote.run(async |client| {
             let Some(id) = self.id else {
                 let done = client.cancel_matching(&self.filters.selector()).await?;

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Args, CommandFactory};
+use clap::{Args, Command, CommandFactory};
 use clap_complete::Shell;
 
 /// Print a completion script for SHELL on stdout.
@@ -20,8 +20,21 @@ pub struct CompletionsCommand {
 impl CompletionsCommand {
     /// Writes the script.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
-        let mut command = super::Cli::command();
-        clap_complete::generate(self.shell, &mut command, "wasmpool", &mut std::io::stdout());
+        let mut command = visible(super::Cli::command());
+        let mut script = Vec::new();
+        clap_complete::generate(self.shell, &mut command, "wasmpool", &mut script);
+        super::write_stdout(&script)?;
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// `command` without its hidden verbs (`worker`, `compile`): clap_complete's bash script
+/// would offer them, and they are not for users.
+fn visible(command: Command) -> Command {
+    let verbs: Vec<Command> =
+        command.get_subcommands().filter(|verb| !verb.is_hide_set()).cloned().collect();
+    Command::new("wasmpool")
+        .version(super::VERSION)
+        .args(command.get_arguments().cloned())
+        .subcommands(verbs)
 }

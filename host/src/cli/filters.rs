@@ -2,6 +2,7 @@
 //! actions' body (`--state failed --module fib`).
 
 use clap::Args;
+use clap::builder::TypedValueParser;
 
 use crate::wire::{JobSelector, JobState};
 
@@ -10,7 +11,7 @@ use crate::wire::{JobSelector, JobState};
 #[group(id = "filters", multiple = true)]
 pub struct FilterArgs {
     /// Only jobs in this state (queued, running, succeeded, failed, timed_out, cancelled).
-    #[arg(long, value_name = "STATE")]
+    #[arg(long, value_name = "STATE", value_parser = state_parser(), hide_possible_values = true)]
     state: Option<JobState>,
     /// Only jobs of this module (hash or name).
     #[arg(long, value_name = "MODULE")]
@@ -54,6 +55,28 @@ impl FilterArgs {
             dry_run: false,
         }
     }
+}
+
+/// `retry`/`cancel` with neither an id nor a filter: a usage error that names both forms
+/// (clap alone would say only that `<ID>` is missing).
+pub fn require_id_or_filters(
+    id: Option<i64>,
+    filters: &FilterArgs,
+    verb: &str,
+) -> Result<(), super::UsageError> {
+    if id.is_some() || filters.selector() != JobSelector::default() {
+        return Ok(());
+    }
+    Err(super::UsageError(format!(
+        "give a job's ID (`wasmpool {verb} 42`), or filters to {verb} every job they select \
+         (`wasmpool {verb} --state failed --module fib`; see `wasmpool {verb} --help`)"
+    )))
+}
+
+/// The states as clap's possible values, so shell completion offers them after `--state`.
+fn state_parser() -> impl TypedValueParser<Value = JobState> {
+    clap::builder::PossibleValuesParser::new(JobState::ALL.map(JobState::as_str))
+        .map(|state| state.parse::<JobState>().expect("one of JobState::ALL"))
 }
 
 /// `retried 12 of 12 matching jobs`: what a bulk action did, in words.

@@ -6,7 +6,9 @@ use std::time::SystemTime;
 use clap::Args;
 
 use super::filters::FilterArgs;
-use super::remote::{RemoteOptions, ago, between, or_dash, parse_time, short_hash, table};
+use super::remote::{
+    RemoteOptions, ago, between, or_dash, parse_time, short_hash, state_text, table,
+};
 use crate::client::JobFilter;
 use crate::units::format_duration;
 use crate::wire::{JobPage, JobState, JobSummary};
@@ -66,7 +68,7 @@ fn render(page: &JobPage, now: SystemTime) -> String {
 fn row(job: &JobSummary, now: SystemTime) -> Vec<String> {
     vec![
         job.id.to_string(),
-        job.state.to_string(),
+        state_text(job.state, job.run_at.as_deref(), now),
         // The name the job was submitted by says more than a hash.
         job.module_name.clone().unwrap_or_else(|| short_hash(&job.module).to_string()),
         or_dash(job.name.as_ref()),

@@ -1,9 +1,8 @@
 //! `wasmpool map`: one job per argument on a local pool, like `Pool(n).apply_async` for
 //! each argument followed by `close(); join()`.
 
-use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -19,9 +18,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::local::{self, CacheOptions};
 use super::map_input;
+use super::map_output::{JobLog, Order};
 use super::options::JobOptions;
 use crate::job::{Completed, JobSpec, Outcome};
-use crate::pool::Pool;
+use crate::pool::{Handed, Pool};
 
 /// Run one job per input on a pool of N worker processes, as GNU parallel does with
 /// commands. Inputs are the ARGs, the items after `:::`, or the lines of --args-file (`-`:
@@ -79,7 +79,7 @@ pub struct MapCommand {
     /// the guest's, flags included.
     #[arg(
         required = true,
-        allow_hyphen_values = true,
+        // As `run`'s MODULE: an unknown option before MODULE is an error, not MODULE.
         trailing_var_arg = true,
         value_name = "MODULE [ARG]..."
     )]
@@ -147,12 +147,12 @@ impl Halt {
 }
 
 /// A finished job, with what `map` knows of it beside the result.
-struct Finished {
-    index: usize,
-    argv: Vec<String>,
+pub(super) struct Finished {
+    pub(super) index: usize,
+    pub(super) argv: Vec<String>,
     /// How many times it ran (`--retries`).
-    tries: u32,
-    completed: Completed,
+    pub(super) tries: u32,
+    pub(super) completed: Completed,
 }
 
 impl MapCommand {
@@ -160,8 +160,17 @@ impl MapCommand {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         let (module, args) = self.command.split_first().expect("clap requires MODULE");
         let module = PathBuf::from(module);
-        let inputs = map_input::jobs(args, self.args_file.as_deref())
-            .map_err(|error| super::UsageError(error.to_string()))?;
+        let inputs =
+            map_input::jobs(args, self.args_file.as_deref()).map_err(|error| match error {
+                // A file that cannot be read exits 66 here as everywhere, not as a usage error.
+                map_input::InputError::Read { path, error } => {
+                    anyhow::Error::new(super::InputError::Unreadable {
+                        path: path.into(),
+                        source: error,
+                    })
+                }
+                other => super::UsageError(other.to_string()).into(),
+            })?;
         let program = local::program_name(&module);
         let module = self.cache.compile(&module, self.options.fuel)?;
         let jobs: Vec<_> = inputs
@@ -207,18 +216,26 @@ impl MapCommand {
         let (done, mut finished) = tokio::sync::mpsc::unbounded_channel();
         let submitter = tokio::spawn(run.clone().submit_all(jobs, done));
         let mut order = Order::new(self.keep_order);
+        // Set once stdout's reader went away (`map … | head -1`): nothing more is printed
+        // and no more jobs start, since nobody reads what they would print.
+        let mut closed = None;
+        let mut report = |job: &Finished| {
+            if closed.is_none()
+                && let Err(error) = progress.suspend(|| self.report(job))
+            {
+                run.stop.cancel();
+                run.kill.cancel();
+                closed = Some(error);
+            }
+        };
         while let Some(job) = finished.recv().await {
             if let Some(log) = joblog.as_deref_mut() {
                 log.write(&job)?;
             }
-            for job in order.ready(job) {
-                progress.suspend(|| self.report(&job));
-            }
+            order.ready(job).iter().for_each(&mut report);
             progress.inc(1);
         }
-        for job in order.rest() {
-            progress.suspend(|| self.report(&job));
-        }
+        order.rest().for_each(|job| report(&job));
         progress.finish_and_clear();
         submitter.await.context("job submission failed")?;
         let tally = *run.tally.lock().expect("tally lock");
@@ -226,24 +243,28 @@ impl MapCommand {
         if let Ok(pool) = Arc::try_unwrap(run.pool) {
             pool.shutdown().await;
         }
-        Ok(tally)
+        match closed {
+            Some(error) => Err(error),
+            None => Ok(tally),
+        }
     }
 
-    fn report(&self, job: &Finished) {
+    /// Prints a finished job; fails with [`super::StdoutClosed`] once stdout's reader left.
+    fn report(&self, job: &Finished) -> anyhow::Result<()> {
         if self.quiet {
-            return;
+            return Ok(());
         }
         let completed = &job.completed;
         let result = &completed.result;
         if self.json {
-            println!("{}", job_json(job));
-            return;
+            return super::write_stdout(format!("{}\n", job_json(job)).as_bytes());
         }
         let tag = format!("[{} {}]", result.id, completed.worker_pid);
-        let mut stdout = std::io::stdout().lock();
+        let mut out = String::new();
         for line in String::from_utf8_lossy(&result.stdout).lines() {
-            let _ = writeln!(stdout, "{tag} {line}");
+            out.push_str(&format!("{tag} {line}\n"));
         }
+        super::write_stdout(out.as_bytes())?;
         let mut stderr = std::io::stderr().lock();
         for line in String::from_utf8_lossy(&result.stderr).lines() {
             let _ = writeln!(stderr, "{tag} {line}");
@@ -251,6 +272,7 @@ impl MapCommand {
         if !result.outcome.succeeded() {
             let _ = writeln!(stderr, "{tag} job {}", result.outcome.describe());
         }
+        Ok(())
     }
 }
 
@@ -300,31 +322,49 @@ struct Run {
 
 impl Run {
     /// Starts each job as soon as a worker is free, in input order, until `stop`.
+    ///
+    /// Each job gets its room in the pool and is handed over here, one after another: a task
+    /// per job taking room for itself would take it in the order tokio runs the tasks (the
+    /// newest spawned first), and the last of five jobs on four workers would start at once
+    /// while the fourth waited for a worker to finish.
     async fn submit_all(self, jobs: Vec<JobSpec>, done: UnboundedSender<Finished>) {
         for (index, job) in jobs.into_iter().enumerate() {
             let slot = tokio::select! {
                 slot = self.slots.clone().acquire_owned() => slot.expect("never closed"),
                 () = self.stop.cancelled() => return,
             };
+            let held = tokio::select! {
+                held = self.pool.reserve() => held,
+                () = self.stop.cancelled() => return,
+            };
             if self.stop.is_cancelled() {
                 return;
             }
-            tokio::spawn(self.clone().run_one(index, job, slot, done.clone()));
+            let handed = held.hand_over(job.clone(), self.kill.child_token());
+            tokio::spawn(self.clone().run_one(index, job, slot, handed, done.clone()));
         }
     }
 
-    /// Runs one job, again while it fails and has tries left, then counts and reports it.
+    /// Waits for one job, runs it again while it fails and has tries left, then counts and
+    /// reports it.
     async fn run_one(
         self,
         index: usize,
         mut job: JobSpec,
         slot: OwnedSemaphorePermit,
+        handed: Handed,
         done: UnboundedSender<Finished>,
     ) {
         let argv = job.args.clone();
+        let mut first = Some(handed);
         let completed = loop {
-            let held = self.pool.reserve().await;
-            let completed = held.run_cancellable(job.clone(), self.kill.child_token()).await;
+            let completed = match first.take() {
+                Some(handed) => handed.completed().await,
+                None => {
+                    let held = self.pool.reserve().await;
+                    held.run_cancellable(job.clone(), self.kill.child_token()).await
+                }
+            };
             let outcome = &completed.result.outcome;
             let again = !outcome.succeeded()
                 && *outcome != Outcome::Cancelled
@@ -367,77 +407,6 @@ fn format_rate(per_sec: f64) -> String {
         rate if rate >= 100.0 => format!("{rate:.0}/s"),
         rate if rate >= 10.0 => format!("{rate:.1}/s"),
         rate => format!("{rate:.2}/s"),
-    }
-}
-
-/// Hands finished jobs on as they come, or in input order (`-k`).
-struct Order {
-    keep: bool,
-    next: usize,
-    waiting: BTreeMap<usize, Finished>,
-}
-
-impl Order {
-    fn new(keep: bool) -> Order {
-        Order { keep, next: 0, waiting: BTreeMap::new() }
-    }
-
-    /// The jobs that may be printed now that `job` finished.
-    fn ready(&mut self, job: Finished) -> Vec<Finished> {
-        if !self.keep {
-            return vec![job];
-        }
-        self.waiting.insert(job.index, job);
-        let mut ready = Vec::new();
-        while let Some(job) = self.waiting.remove(&self.next) {
-            ready.push(job);
-            self.next += 1;
-        }
-        ready
-    }
-
-    /// What is still held back (jobs after one that never started, with --halt), in order.
-    fn rest(&mut self) -> impl Iterator<Item = Finished> + use<> {
-        std::mem::take(&mut self.waiting).into_values()
-    }
-}
-
-/// `--joblog`: GNU parallel's idea of a job log, one tab-separated line per job, written as
-/// each job ends so it can be followed.
-struct JobLog {
-    file: std::io::LineWriter<std::fs::File>,
-}
-
-impl JobLog {
-    fn create(path: &Path) -> anyhow::Result<JobLog> {
-        let file = std::fs::File::create(path)
-            .with_context(|| format!("cannot create the job log {}", path.display()))?;
-        let mut log = JobLog { file: std::io::LineWriter::new(file) };
-        writeln!(log.file, "Seq\tPid\tStarttime\tJobRuntime\tExitval\tState\tCommand")?;
-        Ok(log)
-    }
-
-    fn write(&mut self, job: &Finished) -> anyhow::Result<()> {
-        let completed = &job.completed;
-        let start = completed.started_at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-        let runtime =
-            completed.finished_at.duration_since(completed.started_at).unwrap_or_default();
-        let exit = match completed.result.outcome {
-            Outcome::Exited(code) => code,
-            _ => -1,
-        };
-        let command = shlex::try_join(job.argv.iter().map(String::as_str))
-            .unwrap_or_else(|_| job.argv.join(" "));
-        writeln!(
-            self.file,
-            "{}\t{}\t{:.3}\t{:.3}\t{exit}\t{}\t{command}",
-            job.index + 1,
-            completed.worker_pid,
-            start.as_secs_f64(),
-            runtime.as_secs_f64(),
-            completed.result.outcome.state(),
-        )
-        .context("cannot write the job log")
     }
 }
 

@@ -12,6 +12,7 @@ mod logging;
 mod logs;
 mod map;
 mod map_input;
+mod map_output;
 mod modules;
 mod nodes;
 mod notice;
@@ -183,7 +184,10 @@ impl Cli {
             Command::Compile(command) => command.execute(),
         };
         result.unwrap_or_else(|error| {
-            say(format_args!("wasmpool: {error:#}"));
+            if error.downcast_ref::<StdoutClosed>().is_some() {
+                return ExitCode::SUCCESS;
+            }
+            say(format_args!("wasmpool: {}", describe(&error)));
             ExitCode::from(exit_code_of(&error))
         })
     }
@@ -256,6 +260,23 @@ pub fn read_input(path: &std::path::Path) -> Result<Vec<u8>, InputError> {
         .map_err(|source| InputError::Unreadable { path: path.to_path_buf(), source })
 }
 
+/// `error` and its causes, `: `-separated, leaving out a cause whose text the message
+/// before it already holds (`cannot read x: No such file…` need not say `No such file…` again
+/// for its `io::Error` source).
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if text.is_empty() {
+            text = cause;
+        } else if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
 /// The exit code of a verb that failed with `error`.
 fn exit_code_of(error: &anyhow::Error) -> u8 {
     if error.downcast_ref::<UsageError>().is_some() {
@@ -302,6 +323,24 @@ pub mod exit {
     pub const BUILD_FAILED: u8 = 1;
 }
 
+/// stdout's reader went away (`wasmpool completions bash | head -1`): the verb stops
+/// quietly and exits 0, as a writer into `head` is expected to.
+#[derive(Debug, thiserror::Error)]
+#[error("stdout was closed")]
+pub struct StdoutClosed;
+
+/// Writes `bytes` to stdout and flushes. A closed pipe is [`StdoutClosed`] instead of
+/// `print!`'s panic.
+pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot write to stdout")),
+    }
+}
+
 /// Writes one line to stderr, ignoring failure. `eprintln!` panics when stderr is gone (a
 /// closed pipe, say `serve 2>&1 | tee log` after Ctrl-C killed `tee`); a service must not.
 pub fn say(message: std::fmt::Arguments<'_>) {
@@ -316,5 +355,15 @@ mod tests {
     #[test]
     fn verify_cli() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_cause_the_message_holds_is_not_said_twice() {
+        let io = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let path = std::path::PathBuf::from("x.wasm");
+        let error = anyhow::Error::new(super::InputError::Unreadable { path, source: io() });
+        assert_eq!(super::describe(&error), format!("cannot read x.wasm: {}", io()));
+        let error = anyhow::Error::new(io()).context("loading");
+        assert_eq!(super::describe(&error), format!("loading: {}", io()));
     }
 }

@@ -9,8 +9,8 @@ use super::remote::{RemoteOptions, ago, table};
 use crate::wire::NodeView;
 
 /// List every host of the cluster: its name, address, workers (busy of all), state (`alive`,
-/// `lost`: silent past its lease, its jobs given to others; `left`: stopped cleanly) and
-/// when it last reported. With the embedded SQLite store there is one host.
+/// `draining`: stopping, finishing its running jobs; `lost`: silent past its lease, its jobs
+/// given to others; `left`: stopped cleanly) and when it last reported. With the embedded SQLite store there is one host.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   wasmpool nodes

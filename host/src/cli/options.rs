@@ -65,8 +65,10 @@ pub struct GuestCommand {
         value_name = "MODULE",
         required = true,
         num_args = 1..,
-        trailing_var_arg = true,
-        allow_hyphen_values = true
+        // Not `allow_hyphen_values`: a mistyped option before MODULE (`--timout 5s x.wasm`)
+        // must be clap's error with its tip, not taken for MODULE. Once MODULE is given,
+        // `trailing_var_arg` takes every word after it as it is.
+        trailing_var_arg = true
     )]
     words: Vec<String>,
 }

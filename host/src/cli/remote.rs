@@ -102,7 +102,8 @@ impl RemoteOptions {
     /// Prints `value` as JSON when `--json` was given; says whether it did.
     pub fn print_json<T: Serialize>(&self, value: &T) -> anyhow::Result<bool> {
         if self.json {
-            println!("{}", serde_json::to_string_pretty(value)?);
+            let text = serde_json::to_string_pretty(value)? + "\n";
+            super::write_stdout(text.as_bytes())?;
         }
         Ok(self.json)
     }
@@ -178,6 +179,27 @@ pub fn ago(text: &str, now: SystemTime) -> String {
     }
 }
 
+/// How long until `time`, to the second and in two units at most (`45s`, `9m 58s`, `3h 5m`,
+/// `2d 4h`); `None` when `time` is not a timestamp or has passed.
+pub fn until(time: &str, now: SystemTime) -> Option<String> {
+    let seconds = parse_time(time)?.duration_since(now).ok()?.as_secs();
+    let (big, small) = match seconds {
+        0..60 => return Some(format!("{seconds}s")),
+        60..3600 => ((seconds / 60, "m"), (seconds % 60, "s")),
+        3600..86400 => ((seconds / 3600, "h"), (seconds % 3600 / 60, "m")),
+        _ => ((seconds / 86400, "d"), (seconds % 86400 / 3600, "h")),
+    };
+    Some(format!("{}{} {}{}", big.0, big.1, small.0, small.1))
+}
+
+/// A job's state for people: `queued, due in 9m 58s` for a job whose delay has not passed.
+pub fn state_text(state: crate::wire::JobState, run_at: Option<&str>, now: SystemTime) -> String {
+    match run_at.and_then(|run_at| until(run_at, now)) {
+        Some(wait) => format!("{state}, due in {wait}"),
+        None => state.to_string(),
+    }
+}
+
 /// A job with every optional field empty, for the verbs' tests to fill in what they check.
 #[cfg(test)]
 pub fn sample_job(id: i64, state: crate::wire::JobState) -> crate::wire::JobView {
@@ -215,6 +237,7 @@ pub fn sample_job(id: i64, state: crate::wire::JobState) -> crate::wire::JobView
         node: None,
         schedule: None,
         scheduled_for: None,
+        run_at: None,
         lane: "default".into(),
         attempts_history: Vec::new(),
     }
@@ -277,5 +300,9 @@ mod tests {
         assert_eq!(between(Some("2025-01-02T03:04:05Z"), None), None);
         assert_eq!(short_hash("0123456789abcdef"), "0123456789ab");
         assert_eq!(short_hash("abc"), "abc");
+        assert_eq!(until("2025-01-02T03:14:03Z", now).as_deref(), Some("9m 58s"));
+        assert_eq!(until("2025-01-02T03:04:50Z", now).as_deref(), Some("45s"));
+        assert_eq!(until("2025-01-04T07:04:05Z", now).as_deref(), Some("2d 4h"));
+        assert_eq!(until("2025-01-02T03:04:00Z", now), None);
     }
 }

@@ -21,13 +21,14 @@ pub struct RetryCommand {
     #[command(flatten)]
     filters: FilterArgs,
     /// The job's id (or filters instead, to retry many).
-    #[arg(conflicts_with = "filters", required_unless_present = "filters")]
+    #[arg(conflicts_with = "filters")]
     id: Option<i64>,
 }
 
 impl RetryCommand {
     /// Asks for the retry and prints the job id, or how many jobs were retried.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
+        filters::require_id_or_filters(self.id, &self.filters, "retry")?;
         self.remote.run(async |client| {
             let Some(id) = self.id else {
                 let done = client.retry_matching(&self.filters.selector()).await?;

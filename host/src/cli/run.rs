@@ -57,8 +57,13 @@ impl RunCommand {
             anyhow::Ok(completed)
         })?;
         let result = completed.result;
-        std::io::stdout().write_all(&result.stdout)?;
-        std::io::stdout().flush()?;
+        // A reader that went away (`run x.wasm | head -1`) does not change the exit code,
+        // which is the guest's.
+        if let Err(error) = super::write_stdout(&result.stdout)
+            && error.downcast_ref::<super::StdoutClosed>().is_none()
+        {
+            return Err(error);
+        }
         std::io::stderr().write_all(&result.stderr)?;
         let cap = format_size(self.options.output_limit);
         report_cuts(

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use clap::{Args, Subcommand};
 
 use super::options::GuestCommand;
-use super::remote::{RemoteOptions, ago, or_dash, table};
+use super::remote::{RemoteOptions, ago, or_dash, table, until};
 use super::submit::{JobOptions, module_ref};
 use crate::wire::{ScheduleList, SchedulePatch, ScheduleRequest, ScheduleView};
 
@@ -88,7 +88,7 @@ impl ScheduleCommand {
             let now = SystemTime::now();
             match &self.action {
                 ScheduleAction::Add(add) => {
-                    let module = module_ref(&client, &add.guest).await?;
+                    let module = module_ref(&client, &add.guest, false).await?;
                     let request = ScheduleRequest {
                         name: add.schedule.clone(),
                         cron: add.cron.clone(),
@@ -165,7 +165,11 @@ fn row(schedule: &ScheduleView, now: SystemTime) -> Vec<String> {
         state.to_string(),
         schedule.last_run_at.as_deref().map_or_else(|| "-".to_string(), |at| ago(at, now)),
         last_job,
-        or_dash(schedule.next_run_at.as_ref()),
+        // Relative, as LAST RUN is: one time form in the table (`--json` has the times).
+        schedule.next_run_at.as_deref().map_or_else(
+            || "-".to_string(),
+            |at| until(at, now).map_or_else(|| "due now".to_string(), |wait| format!("in {wait}")),
+        ),
     ]
 }
 
@@ -236,7 +240,8 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("NAME"), "{text}");
         assert!(lines[1].contains("active") && lines[1].contains(" 42 "), "{text}");
-        assert!(lines[1].contains("2025-01-02T03:10:00Z"), "{text}");
+        assert!(lines[1].contains("1m ago") && lines[1].contains("in 4m 0s"), "{text}");
+        assert!(!text.contains("2025-01-02T03:10:00Z"), "one time form: {text}");
         assert!(lines[2].contains("paused") && lines[2].trim_end().ends_with('-'), "{text}");
         assert!(lines[3].contains("failing") && lines[3].contains("no module `fib`"), "{text}");
     }

@@ -84,6 +84,11 @@ pub struct ServeCommand {
     /// hosts may not share one.
     #[arg(long, value_name = "NAME")]
     node: Option<String>,
+    /// The address other hosts and people should use for this one, as `nodes` and the
+    /// dashboard show it (default: the address it listens on; set it when that is 0.0.0.0 or
+    /// behind a proxy).
+    #[arg(long, value_name = "ADDR")]
+    advertise: Option<String>,
     /// A host silent this long is declared lost and its jobs run elsewhere (PostgreSQL).
     #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "10s")]
     lease: Duration,
@@ -248,6 +253,7 @@ impl ServeCommand {
             data_dir: self.data.clone(),
             store: self.store.clone(),
             node: self.node.clone(),
+            advertise: self.advertise.clone(),
             liveness: Liveness { heartbeat: self.heartbeat, lease: self.lease },
             compile: CompileLimits {
                 memory_bytes: self.compile_memory.max(64 << 20),

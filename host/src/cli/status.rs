@@ -5,10 +5,11 @@ use std::time::SystemTime;
 
 use clap::Args;
 
-use super::remote::{RemoteOptions, ago, between, table};
+use super::remote::{RemoteOptions, ago, between, or_dash, state_text, table, until};
 use super::wait::output_bytes;
+use crate::client::Client;
 use crate::units::{format_duration, format_size};
-use crate::wire::JobView;
+use crate::wire::{AttemptView, JobState, JobView};
 
 /// Show a job: its state, module, attempts, worker, timings, result and output.
 #[derive(Debug, Args)]
@@ -26,20 +27,39 @@ impl StatusCommand {
     /// Fetches the job and prints it.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         self.remote.run(async |client| {
-            let job = client.job(self.id).await?;
+            let mut job = client.job(self.id).await?;
             if !self.remote.print_json(&job)? {
-                print!("{}", describe(&job, SystemTime::now())?);
+                if job.state == JobState::Running {
+                    job.stdout = Some(output_so_far(&client, job.id, "stdout").await?);
+                    job.stderr = Some(output_so_far(&client, job.id, "stderr").await?);
+                }
+                super::write_stdout(describe(&job, SystemTime::now())?.as_bytes())?;
             }
             Ok(ExitCode::SUCCESS)
         })
     }
 }
 
+/// What a running job has written to `stream` so far (its view has its output only once it
+/// ended).
+async fn output_so_far(client: &Client, id: i64, stream: &str) -> anyhow::Result<String> {
+    let mut chunks = client.output(id, stream, false).await?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = chunks.next().await? {
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// The readable block: a heading, aligned fields (absent ones left out), then the output.
 fn describe(job: &JobView, now: SystemTime) -> anyhow::Result<String> {
     let title = job.name.as_ref().map_or_else(String::new, |name| format!(" ({name})"));
-    let mut text = format!("job {}{title}: {}\n", job.id, job.state);
+    let mut text = format!("job {}{title}: {}\n", job.id, state_text(job.state, job.run_at.as_deref(), now));
     text.push_str(&table(&fields(job, now)));
+    if !job.attempts_history.is_empty() {
+        text.push_str("--- attempts\n");
+        text.push_str(&table(&history(&job.attempts_history)));
+    }
     for (stream, plain, encoded, cut) in [
         ("stdout", &job.stdout, &job.stdout_base64, job.stdout_truncated),
         ("stderr", &job.stderr, &job.stderr_base64, job.stderr_truncated),
@@ -48,7 +68,11 @@ fn describe(job: &JobView, now: SystemTime) -> anyhow::Result<String> {
         if bytes.is_empty() {
             continue;
         }
-        let note = if cut { " (cut at the output limit)" } else { "" };
+        let note = match (cut, job.state) {
+            (true, _) => " (cut at the output limit)",
+            (false, JobState::Running) => " (so far)",
+            (false, _) => "",
+        };
         text.push_str(&format!("--- {stream}{note}\n{}", String::from_utf8_lossy(&bytes)));
         if !text.ends_with('\n') {
             text.push('\n');
@@ -81,6 +105,12 @@ fn fields(job: &JobView, now: SystemTime) -> Vec<Vec<String>> {
         ("attempts", Some(format!("{} of {}", job.attempts, job.max_attempts))),
         ("worker", job.worker_pid.map(|pid| format!("pid {pid}"))),
         ("submitted", when(Some(&job.submitted_at))),
+        (
+            "due",
+            job.run_at
+                .as_deref()
+                .map(|at| format!("{at} (in {})", until(at, now).unwrap_or_default())),
+        ),
         ("started", when(job.started_at.as_deref())),
         ("finished", when(job.finished_at.as_deref())),
         ("ran for", ran.map(format_duration)),
@@ -92,6 +122,26 @@ fn fields(job: &JobView, now: SystemTime) -> Vec<Vec<String>> {
         ("progress", job.progress.as_ref().map(|p| format!("{}% {}", p.percent, p.message))),
     ];
     rows.into_iter().filter_map(|(label, value)| Some(vec![label.to_string(), value?])).collect()
+}
+
+/// The ended attempts, oldest first, as a table.
+fn history(attempts: &[AttemptView]) -> Vec<Vec<String>> {
+    let header = ["#", "STATE", "EXIT", "HOST", "WORKER", "STARTED", "RAN FOR", "ERROR"];
+    let mut rows = vec![header.map(String::from).to_vec()];
+    rows.extend(attempts.iter().map(|attempt| {
+        let ran = between(Some(&attempt.started_at), Some(&attempt.finished_at));
+        vec![
+            attempt.attempt.to_string(),
+            attempt.state.to_string(),
+            or_dash(attempt.exit_code),
+            or_dash(attempt.node.as_ref()),
+            or_dash(attempt.worker_pid),
+            attempt.started_at.clone(),
+            or_dash(ran.map(format_duration)),
+            or_dash(attempt.error.as_ref()),
+        ]
+    }));
+    rows
 }
 
 /// Words joined by spaces, each quoted when it would not read back as one word.
@@ -106,7 +156,6 @@ fn quote_all(words: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::JobState;
 
     #[test]
     fn block_lists_known_fields_then_output() {

@@ -86,8 +86,8 @@ pub(super) struct JobOptions {
     #[arg(long, value_name = "N")]
     max_attempts: Option<u32>,
     /// Do not start the job before this long has passed (a bare number is seconds).
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
-    delay: Option<Duration>,
+    #[arg(long, value_name = "DUR", value_parser = Typed::parse)]
+    delay: Option<Typed>,
     /// The lane whose workers run the job (default `default`; see `serve --lane`).
     #[arg(long, value_name = "LANE")]
     lane: Option<String>,
@@ -98,7 +98,7 @@ impl SubmitCommand {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         let stdin = self.job.read_stdin()?;
         self.remote.run(async |client| {
-            let module = module_ref(&client, &self.guest).await?;
+            let module = module_ref(&client, &self.guest, true).await?;
             let request = self.request(module, stdin);
             let accepted = client
                 .submit(&request, self.idempotency_key.as_deref())
@@ -120,45 +120,71 @@ impl SubmitCommand {
 }
 
 /// The module to name in the request: an existing file wins over a module of the same name
-/// on the server, and is named by the hash its upload returns. A MODULE with a `/` in it is
+/// on the server, and is uploaded named after its stem (as the dashboard names uploads). A MODULE with a `/` in it is
 /// a path: one that names no file is not a module's name either (names cannot hold `/`),
 /// so it fails as a file that cannot be read.
-pub(super) async fn module_ref(client: &Client, guest: &GuestCommand) -> anyhow::Result<String> {
+/// With `by_name` false the job names the upload by its hash (a schedule's jobs stay on
+/// these bytes when a later upload takes the name over).
+pub(super) async fn module_ref(
+    client: &Client,
+    guest: &GuestCommand,
+    by_name: bool,
+) -> anyhow::Result<String> {
     let module = guest.module();
     let path = Path::new(module);
     if !path.is_file() && !module.contains('/') {
         return Ok(module.to_string());
     }
     let bytes = super::read_input(path)?;
-    Ok(client.upload(bytes, None).await?.hash)
+    let name = name_for(path);
+    let uploaded = client.upload(bytes, name.as_deref()).await?;
+    // Submitted by the name it now has, the job lists and logs under that name (a job
+    // submitted by hash carries none); the name was pointed at these bytes just now.
+    Ok(match name {
+        Some(name) if by_name && uploaded.names.contains(&name) => name,
+        _ => uploaded.hash,
+    })
+}
+
+/// The name an uploaded file gets, as the dashboard gives it: the file's stem, with what a
+/// module name cannot hold turned to `-` (none if nothing is left, or it would read as a hash).
+fn name_for(path: &Path) -> Option<String> {
+    let stem = path.file_stem()?.to_string_lossy();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    let name: String = stem.chars().map(|c| if allowed(c) { c } else { '-' }).take(100).collect();
+    let hash_like = name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit());
+    (!name.is_empty() && name != "." && name != ".." && !hash_like).then_some(name)
 }
 
 impl JobOptions {
-    /// The service names its maximum timeout in milliseconds, as the API takes it; say it
-    /// in the unit `--timeout` was given in (`--timeout 2h` → "at most 1h").
+    /// The service names its maxima for `timeout_ms` and `delay_ms` in milliseconds, as the
+    /// API takes them; say them in the unit the option was given in (`--timeout 2h` → "at most
+    /// 1h", `--delay 30d` → "at most 7d").
     pub(super) fn in_users_terms(&self, error: ClientError) -> ClientError {
-        let (ClientError::Api { status: 400, code, message }, Some(timeout)) =
-            (&error, &self.timeout)
-        else {
-            return error;
-        };
+        let ClientError::Api { status: 400, code, message } = &error else { return error };
         // A schedule's refusal names the job first ("job: timeout_ms …").
         let message = message.strip_prefix("job: ").unwrap_or(message);
-        let max_ms = message
-            .strip_prefix("timeout_ms ")
-            .and_then(|rest| rest.split_once("at most "))
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .and_then(|figure| figure.parse::<u64>().ok());
-        let Some(max_ms) = max_ms else { return error };
-        let max = format_duration_like(Duration::from_millis(max_ms), &timeout.text);
-        ClientError::Api {
-            status: 400,
-            code: code.clone(),
-            message: format!(
-                "--timeout {} is above the service's maximum: at most {max}",
-                timeout.text
-            ),
+        let options =
+            [("--timeout", "timeout_ms ", &self.timeout), ("--delay", "delay_ms ", &self.delay)];
+        for (option, field, given) in options {
+            let (Some(given), true) = (given, message.starts_with(field)) else { continue };
+            let max_ms = ["at most ", "maximum of "]
+                .into_iter()
+                .find_map(|words| message.split_once(words))
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .and_then(|figure| figure.parse::<u64>().ok());
+            let Some(max_ms) = max_ms else { return error };
+            let max = format_duration_like(Duration::from_millis(max_ms), &given.text);
+            return ClientError::Api {
+                status: 400,
+                code: code.clone(),
+                message: format!(
+                    "{option} {} is above the service's maximum: at most {max}",
+                    given.text
+                ),
+            };
         }
+        error
     }
 
     /// The job's stdin: `--stdin FILE` (`-` for ours), else this process's stdin when it is
@@ -206,7 +232,7 @@ impl JobOptions {
             memory_mb: self.memory.map(|bytes| bytes.div_ceil(1 << 20)),
             fuel: self.fuel,
             max_attempts: self.max_attempts,
-            delay_ms: self.delay.map(millis_ceil),
+            delay_ms: self.delay.as_ref().map(|delay| millis_ceil(delay.value)),
             lane: self.lane.clone(),
         }
     }
@@ -296,6 +322,13 @@ mod tests {
         assert_eq!(request.argv0.as_deref(), Some("calc"));
         // A `--` right after MODULE only separates; a later one is the guest's.
         assert_eq!(parse(&["fib", "--", "--", "-n"]).guest.args(), ["--", "-n"]);
+    }
+
+    #[test]
+    fn an_uploaded_file_is_named_after_its_stem() {
+        assert_eq!(name_for(Path::new("path/to/exit-code.wasm")).as_deref(), Some("exit-code"));
+        assert_eq!(name_for(Path::new("my task (v2).wasm")).as_deref(), Some("my-task--v2-"));
+        assert_eq!(name_for(Path::new(&format!("{}.wasm", "a".repeat(64)))), None);
     }
 
     #[test]

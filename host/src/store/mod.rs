@@ -450,6 +450,8 @@ pub struct Beat {
     pub busy: usize,
     /// Its workers as the API shows them (JSON), for `/v1/pool` on other hosts.
     pub pool: serde_json::Value,
+    /// Whether it is draining (stopping: takes no new jobs, finishes its running ones).
+    pub draining: bool,
     /// The attempts it holds (claimed, running or about to run).
     pub holding: Vec<Attempt>,
 }

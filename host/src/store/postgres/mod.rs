@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Connection, Postgres, Row, Transaction};
 use tokio_util::sync::CancellationToken;
 
 use super::announce::Announce;
@@ -105,6 +105,20 @@ impl Changes {
     }
 }
 
+/// A failed first connection, with the server's address when the network said no
+/// (`connection refused at 127.0.0.1:5432`).
+fn unreachable_at(options: &PgConnectOptions, error: sqlx::Error) -> StoreError {
+    match error {
+        sqlx::Error::Io(e) => StoreError::Unavailable(format!(
+            "{} at {}:{}",
+            e.kind(),
+            options.get_host(),
+            options.get_port()
+        )),
+        other => other.into(),
+    }
+}
+
 impl PgStore {
     /// Connects, applies the schema (safely while other hosts start too: sqlx's migrator
     /// holds an advisory lock), joins the cluster as `node` and starts listening. With
@@ -122,6 +136,10 @@ impl PgStore {
         if durability == Durability::Log {
             options = options.options([("synchronous_commit", "off")]);
         }
+        // The pool retries a refused connection until ACQUIRE_TIMEOUT and then says only that
+        // it timed out: one connection first fails at once, saying why and where.
+        let first = PgConnection::connect_with(&options).await;
+        first.map_err(|error| unreachable_at(&options, error))?.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -813,6 +831,7 @@ impl PgStore {
             .bind(me)
             .bind(beat.busy as i64)
             .bind(sqlx::types::Json(&beat.pool))
+            .bind(beat.draining)
             .fetch_optional(&mut *tx)
             .await?;
         let (ids, numbers, _) = columns(&beat.holding);

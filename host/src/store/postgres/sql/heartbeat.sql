@@ -1,5 +1,5 @@
--- This node is alive: its heartbeat, by the database's clock, and what it runs. No row comes
--- back when the cluster has declared it lost.
-UPDATE nodes SET heartbeat_at = now(), busy = $2, pool = $3
+-- This node is alive: its heartbeat, by the database's clock, what it runs, and whether it
+-- is draining. No row comes back when the cluster has declared it lost.
+UPDATE nodes SET heartbeat_at = now(), busy = $2, pool = $3, draining = $4
 WHERE id = $1 AND state = 'alive'
 RETURNING (SELECT paused FROM cluster WHERE id = 1) AS paused

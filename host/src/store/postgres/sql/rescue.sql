@@ -2,6 +2,7 @@
 -- queued again while attempts remain (the attempt counts), else they fail with the reason.
 WITH lost AS (
     SELECT j.id, j.started_at IS NULL AS unstarted, j.attempts < j.max_attempts AS retry,
+           (extract(epoch FROM n.heartbeat_at) * 1000000)::BIGINT AS last_seen,
            'host ' || n.name || ' was lost ' ||
            CASE WHEN j.attempts < j.max_attempts
                 THEN 'during attempt ' || j.attempts || ' of ' || j.max_attempts || '; retrying'
@@ -15,7 +16,10 @@ UPDATE jobs j
 SET state = CASE WHEN lost.unstarted OR lost.retry THEN 'queued' ELSE 'failed' END,
     attempts = CASE WHEN lost.unstarted THEN greatest(j.attempts - 1, 0) ELSE j.attempts END,
     not_before = CASE WHEN lost.unstarted OR lost.retry THEN wasmpool_now() ELSE j.not_before END,
-    finished_at = CASE WHEN lost.unstarted OR lost.retry THEN NULL ELSE wasmpool_now() END,
+    -- A failed job ended, as far as anyone knows, at its host's last heartbeat: not when
+    -- the lease ran out, which would count the lease in its run time.
+    finished_at = CASE WHEN lost.unstarted OR lost.retry THEN NULL
+                       ELSE greatest(j.started_at, lost.last_seen) END,
     error = CASE WHEN lost.unstarted THEN j.error ELSE lost.reason END,
     worker_pid = NULL, node_id = NULL
 FROM lost
