@@ -257,13 +257,15 @@ def stale_heartbeat(url, a):
                "AND query LIKE '%UPDATE nodes SET heartbeat_at%' AND pid <> pg_backend_pid()")
     until(lambda: psql(url, waiting) == "1", 10)
     request(a.url + "/v1/pool/pause", "POST", {})
+    _, job = request(a.url + "/v1/jobs", "POST", {"module": "hello"})
     holder.stdin.write("COMMIT;\n")
     holder.stdin.close()
     holder.wait(timeout=10)
-    time.sleep(1)  # several heartbeats (every 100 ms)
+    time.sleep(1)  # several heartbeats (every 100 ms): had the raced one unpaused, the job ran
+    state = request(f"{a.url}/v1/jobs/{job['id']}")[1]["state"]
     paused = request(a.url + "/v1/pool")[1]["paused"]
     request(a.url + "/v1/pool/resume", "POST", {})
-    return paused is True
+    return paused is True and state == "queued"
 
 
 def round_two(binary, admin_url):
