@@ -1,6 +1,6 @@
 //! Issue 26's second round of faults, each forced rather than waited for: a host that missed
 //! the notification of a job's end while following it, `logs -f` when the service goes away,
-//! a heartbeat racing a pause, and concurrent bulk actions on PostgreSQL.
+//! a heartbeat racing a pause, and a host that cannot join its cluster again.
 
 use std::process::Stdio;
 use std::sync::Arc;
