@@ -65,7 +65,7 @@ pub enum ClientError {
 }
 
 /// The innermost error: reqwest's own message only names the URL, its cause says what failed.
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+pub fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = error;
     while let Some(next) = cause.source() {
         cause = next;

@@ -5,7 +5,7 @@
 //! new incarnation. The decisions are the database's (see `store/postgres`); this loop only
 //! carries them out. With SQLite there is no cluster and this loop does not run.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -26,6 +26,23 @@ pub struct Liveness {
     pub lease: Duration,
 }
 
+/// Whether this host is out of the cluster and why: declared lost, it could not join again
+/// (another live host took its name). `/healthz` answers 503 with the reason meanwhile, so a
+/// load balancer stops sending it work it cannot do.
+#[derive(Clone, Debug, Default)]
+pub struct Standing(Arc<Mutex<Option<String>>>);
+
+impl Standing {
+    /// Why this host is out of the cluster, if it is.
+    pub fn out(&self) -> Option<String> {
+        self.0.lock().expect("standing lock").clone()
+    }
+
+    fn set(&self, why: Option<String>) {
+        *self.0.lock().expect("standing lock") = why;
+    }
+}
+
 /// What this host reports with a heartbeat, made fresh each time.
 pub type Report = Arc<dyn Fn() -> BoxFuture<'static, Beat> + Send + Sync>;
 
@@ -35,6 +52,7 @@ pub async fn run(
     lanes: Arc<Lanes>,
     report: Report,
     liveness: Liveness,
+    standing: Standing,
     stop: CancellationToken,
 ) {
     let mut events = store.subscribe();
@@ -46,7 +64,7 @@ pub async fn run(
         tokio::select! {
             () = stop.cancelled() => return,
             _ = tick.tick() => {
-                beat(&store, &lanes, &report).await;
+                beat(&store, &lanes, &report, &standing).await;
                 rescue(&store, liveness.lease).await;
             }
             event = events.recv() => match event {
@@ -60,7 +78,7 @@ pub async fn run(
 }
 
 /// One heartbeat, and what follows from its answer.
-async fn beat(store: &Store, lanes: &Lanes, report: &Report) {
+async fn beat(store: &Store, lanes: &Lanes, report: &Report, standing: &Standing) {
     match store.heartbeat(report().await).await {
         Ok(heard) if !heard.alive => {
             tracing::error!(
@@ -68,8 +86,14 @@ async fn beat(store: &Store, lanes: &Lanes, report: &Report) {
                  run elsewhere now: stopping them here and joining again"
             );
             lanes.abandon();
-            if let Err(e) = store.rejoin().await {
-                tracing::error!("joining the cluster again failed (will retry): {e}");
+            match store.rejoin().await {
+                Ok(()) => standing.set(None),
+                Err(e) => {
+                    tracing::error!("joining the cluster again failed (will retry): {e}");
+                    standing.set(Some(format!(
+                        "this host was declared lost and cannot join the cluster again: {e}"
+                    )));
+                }
             }
         }
         Ok(heard) => heard.gone.into_iter().for_each(|id| lanes.cancel(id)),

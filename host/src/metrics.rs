@@ -37,6 +37,7 @@ pub struct Metrics {
     workers: Gauge,
     busy: Gauge,
     restarts: Counter<u64, AtomicU64>,
+    ticks_skipped: Counter<u64, AtomicU64>,
     finished_total: AtomicU64,
 }
 
@@ -59,6 +60,7 @@ impl Metrics {
             workers: Gauge::default(),
             busy: Gauge::default(),
             restarts: Counter::default(),
+            ticks_skipped: Counter::default(),
             finished_total: AtomicU64::new(0),
         };
         {
@@ -86,6 +88,11 @@ impl Metrics {
                 "Worker processes replaced",
                 metrics.restarts.clone(),
             );
+            registry.register(
+                "schedule_ticks_skipped",
+                "Schedule ticks this host skipped because it could not keep up",
+                metrics.ticks_skipped.clone(),
+            );
         }
         metrics
     }
@@ -98,6 +105,11 @@ impl Metrics {
         let run =
             completed.finished_at.duration_since(completed.started_at).unwrap_or(Duration::ZERO);
         self.duration.observe(run.as_secs_f64());
+    }
+
+    /// Counts schedule ticks skipped.
+    pub fn ticks_skipped(&self, skipped: u64) {
+        self.ticks_skipped.inc_by(skipped);
     }
 
     /// Job attempts ended since the service started.

@@ -11,6 +11,12 @@ use croner::parser::{CronParser, Seconds, Year};
 
 /// Longest schedule name.
 pub const MAX_NAME: usize = 64;
+/// Longest cron expression, in bytes: the longest useful one (every value of every field
+/// listed) is well under it, and a schedule is parsed by every host.
+pub const MAX_CRON: usize = 1024;
+/// Largest job request of a schedule, as stored (JSON), in bytes: every host reads every
+/// schedule at every round, and every listing carries them.
+pub const MAX_JOB: usize = 8 * 1024;
 
 /// Checks a schedule's name: 1–64 of `A-Z a-z 0-9 _ . -`, starting with a letter or digit
 /// (it appears in URLs, job listings and log lines as it is).
@@ -38,6 +44,12 @@ impl Timetable {
     /// allowed) and `timezone` (an IANA name such as `UTC` or `Europe/Paris`); the error is
     /// the parser's message, naming which of the two is wrong.
     pub fn parse(cron: &str, timezone: &str) -> Result<Timetable, String> {
+        if cron.len() > MAX_CRON {
+            return Err(format!(
+                "cron expression is {} bytes; at most {MAX_CRON} are allowed",
+                cron.len()
+            ));
+        }
         let parser =
             CronParser::builder().seconds(Seconds::Optional).year(Year::Disallowed).build();
         let cron = parser.parse(cron).map_err(|e| format!("cron expression `{cron}`: {e}"))?;
@@ -117,6 +129,7 @@ mod tests {
             ("* * * * * * 2030", "UTC", "cron expression"),
             ("0 0 30 2 *", "UTC", "never matches"),
             ("* * * * *", "Mars/Olympus", "timezone `Mars/Olympus`"),
+            (&format!("0 0 * * *{}", " ".repeat(MAX_CRON)), "UTC", "at most 1024"),
         ] {
             let refused = Timetable::parse(cron, zone).unwrap_err();
             assert!(refused.contains(says), "{cron} {zone}: {refused}");

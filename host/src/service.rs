@@ -60,6 +60,8 @@ pub struct ServiceConfig {
     pub allowed_hosts: Vec<String>,
     /// What an answer promises: on disk, or in the database's log (`--sync`).
     pub durability: Durability,
+    /// Most connections this host opens to PostgreSQL.
+    pub pg_connections: u32,
 }
 
 /// How often old results are purged.
@@ -93,6 +95,7 @@ pub async fn serve(
         workers: config.lanes.iter().map(|(_, workers)| workers).sum(),
         lanes: config.lanes.clone(),
         lease: config.liveness.lease,
+        connections: config.pg_connections,
     };
     let store = Store::open_with(&location, &node, config.durability)
         .await
@@ -133,6 +136,7 @@ pub async fn serve(
         lanes.push(Lane { name: name.clone(), pool, dispatcher });
     }
     let lanes = Arc::new(Lanes::new(lanes));
+    let standing = crate::cluster::Standing::default();
     let services = Arc::new(Services::new(Parts {
         store: store.clone(),
         library,
@@ -145,6 +149,7 @@ pub async fn serve(
         hosts: HostRules { listen: address, allowed: config.allowed_hosts.clone() },
         node: node.clone(),
         started_at: SystemTime::now(),
+        standing: standing.clone(),
     }));
 
     let dispatching = CancellationToken::new();
@@ -153,7 +158,13 @@ pub async fn serve(
     let purge_task = tokio::spawn(purge(store.clone(), config.keep, shutdown.clone()));
     // Started before the "listening" line: ticks before it came while this host was not
     // running. It stops making jobs as soon as the drain begins.
-    let scheduler = Scheduler::new(store.clone(), config.limits.clone()).await?;
+    let scheduler = Scheduler::new(
+        store.clone(),
+        config.limits.clone(),
+        config.lanes.iter().map(|(name, _)| name.clone()).collect(),
+        services.metrics.clone(),
+    )
+    .await?;
     let scheduler_task = tokio::spawn(scheduler.run(shutdown.clone()));
 
     // Not `println!`: it panics when stdout is a pipe nobody reads any more.
@@ -174,6 +185,7 @@ pub async fn serve(
             lanes.clone(),
             report,
             config.liveness,
+            standing,
             cluster_stop.clone(),
         );
         tokio::spawn(loop_)

@@ -36,6 +36,8 @@ pub struct ServiceLimits {
     pub output_bytes: u64,
     /// Longest a job wait or a queue put or get holds a request.
     pub max_wait: Duration,
+    /// Most schedules the service keeps (every host evaluates every one each round).
+    pub max_schedules: u64,
 }
 
 impl Default for ServiceLimits {
@@ -52,6 +54,7 @@ impl Default for ServiceLimits {
             max_batch: 1000,
             output_bytes: crate::job::DEFAULT_OUTPUT_BYTES,
             max_wait: Duration::from_secs(60),
+            max_schedules: 1000,
         }
     }
 }

@@ -481,13 +481,15 @@ pub struct ScheduleRequest {
     /// Its name: 1–64 of `A-Z a-z 0-9 _ . -`, starting with a letter or digit.
     #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
     pub name: String,
-    /// Five fields (`*/5 * * * *`), or six with seconds first (`*/10 * * * * *`).
-    #[schema(example = "*/5 * * * *")]
+    /// Five fields (`*/5 * * * *`), or six with seconds first (`*/10 * * * * *`); at most
+    /// 1024 bytes.
+    #[schema(example = "*/5 * * * *", max_length = 1024)]
     pub cron: String,
     /// The IANA time zone the expression is read in (default `UTC`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
-    /// The job each tick submits, checked as a submission is.
+    /// The job each tick submits, checked as a submission is (its lane must be served); at
+    /// most 8 KiB as JSON.
     pub job: JobRequest,
     /// Whether it makes jobs (default true; false creates it paused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -502,13 +504,14 @@ pub struct ScheduleRequest {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SchedulePatch {
-    /// A new cron expression (ticks before now are not made).
+    /// A new cron expression (ticks before now are not made); at most 1024 bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 1024)]
     pub cron: Option<String>,
     /// A new time zone (ticks before now are not made).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
-    /// A new job request.
+    /// A new job request (at most 8 KiB as JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<JobRequest>,
     /// false pauses it, true resumes it (ticks while paused are not made).
@@ -540,9 +543,14 @@ pub struct ScheduleView {
     pub last_run_at: Option<String>,
     /// The job its latest tick made (`null` before any, or when that tick failed).
     pub last_job_id: Option<i64>,
-    /// Why its latest tick made no job (its module was deleted, …).
+    /// Why its latest tick made no job (its module was deleted, its lane is served by no
+    /// live host, …).
     #[serde(default)]
     pub last_error: Option<String>,
+    /// Ticks never made because the hosts could not keep up (too many schedules, or a
+    /// stalled host): each is also counted by `wasmpool_schedule_ticks_skipped_total`.
+    #[serde(default)]
+    pub ticks_skipped: u64,
     /// Its next tick (`null` while paused).
     pub next_run_at: Option<String>,
 }

@@ -23,6 +23,7 @@ pub fn node(name: &str) -> NodeInfo {
         workers: 2,
         lanes: vec![("default".into(), 2)],
         lease: Duration::from_secs(60),
+        connections: 16,
     }
 }
 
@@ -510,7 +511,7 @@ async fn after(store: &Store, time: SystemTime) -> SystemTime {
 }
 
 fn tick(schedule: &ScheduleRecord, at: SystemTime, job: Result<NewJob, String>) -> Tick {
-    Tick { schedule: schedule.clone(), at, job }
+    Tick { schedule: schedule.clone(), at, job, skipped: 0 }
 }
 
 async fn schedules_are_created_changed_and_deleted(store: &Store) {

@@ -56,6 +56,11 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
 
+    /// 409: the service keeps as many schedules as it may (`serve --max-schedules`).
+    pub fn too_many_schedules(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "too_many_schedules", message)
+    }
+
     /// 409: a schedule of that name exists.
     pub fn schedule_exists(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "schedule_exists", message)
@@ -136,6 +141,9 @@ impl From<StoreError> for ApiError {
             StoreError::UnknownModule(hash) => ApiError::not_found(format!("no module {hash}")),
             in_use @ StoreError::ModuleInUse { .. } => ApiError::conflict(in_use.to_string()),
             StoreError::Closed => ApiError::unavailable("the service is shutting down"),
+            StoreError::Conflict(reason) => ApiError::unavailable(format!(
+                "a concurrent change got in the way ({reason}); nothing changed: try again"
+            )),
             StoreError::Full(reason) => ApiError::insufficient_storage(format!(
                 "the job database's disk is full ({reason}); nothing was changed: try again once there is room"
             )),

@@ -17,6 +17,7 @@ mod queues;
 mod schedules;
 mod selector;
 mod stats;
+mod text;
 mod validate;
 mod views;
 mod wait;
@@ -74,6 +75,8 @@ pub struct Parts {
     pub node: NodeInfo,
     /// When this host started.
     pub started_at: std::time::SystemTime,
+    /// Whether this host is out of the cluster (`/healthz` says so).
+    pub standing: crate::cluster::Standing,
 }
 
 /// What the handlers work with: the parts, and the API's own state.
@@ -209,7 +212,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(schedules::get, schedules::patch, schedules::delete))
         .routes(routes!(stats::modules))
         .routes(routes!(stats::history))
-        // Layers run outside in: the token first, then the content type.
+        // Layers run outside in: the token first, then the content type, then the URL's text.
+        .route_layer(axum::middleware::from_fn(text::check_url))
         .route_layer(axum::middleware::from_fn(guard::check_content_type))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
     let public = OpenApiRouter::new().routes(routes!(pool::metrics)).routes(routes!(pool::healthz));
@@ -254,6 +258,7 @@ fn json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("empty body: expected a JSON object"));
     }
+    text::check_json(body)?;
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
 }
 

@@ -129,7 +129,8 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<ModuleVie
 
 /// Look up a module by hash or name.
 #[utoipa::path(get, path = "/v1/modules/{id}", params(("id" = String, Path, description = "hash or name")),
-    responses((status = 200, body = ModuleView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ModuleView), (status = 400, body = ErrorBody, description = "a NUL or invalid UTF-8 in the URL"),
+              (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -144,7 +145,7 @@ pub async fn get(
 
 /// Delete a module (409 while queued or running jobs use it).
 #[utoipa::path(delete, path = "/v1/modules/{id}", params(("id" = String, Path, description = "hash or name")),
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 204), (status = 400, body = ErrorBody, description = "a NUL or invalid UTF-8 in the URL"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -4,9 +4,15 @@
 //! the stored result, which is the record. A follower is sent what exists, then each chunk as
 //! the worker forwards it, then, when the job ends, whatever of the stored result it has not
 //! been sent (all of it when the job ran on another host, whose live output this host does not
-//! see), and the response ends.
+//! see), and the response ends. Announcements of other hosts' changes are a hint: a follower
+//! also reads the job again every [`RECHECK`] and whenever the host may have missed some, so
+//! a job that ended elsewhere ends its followers here even if the announcement was lost.
+//!
+//! A response ends cleanly only when the job has ended. When it stops for another reason (the
+//! service shuts down, the job was deleted, the store failed), the body is cut short with an
+//! error, so a client can tell that the job had not ended (`wasmpool logs -f` exits 75).
 
-use std::convert::Infallible;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -24,6 +30,12 @@ use super::{ApiError, ApiResult, AppState, job_id};
 use crate::live::{Cursor, Streams};
 use crate::store::{JobEvent, JobId, JobRecord};
 use crate::wire::{ErrorBody, JobState};
+
+/// How often a follower reads the job again, whatever was announced.
+const RECHECK: Duration = Duration::from_secs(2);
+
+/// What a followed response sends: bytes, or the error that cuts it short.
+type Chunk = Result<Bytes, std::io::Error>;
 
 /// Query of an output request.
 #[derive(Deserialize, IntoParams)]
@@ -44,7 +56,8 @@ pub struct OutputQuery {
 #[utoipa::path(get, path = "/v1/jobs/{id}/output", params(("id" = i64, Path, minimum = 1), OutputQuery),
     responses((status = 200, content_type = "text/plain", body = String,
                description = "the output so far (a running job) or the final output (an ended one); \
-                              with `follow=true`, a chunked response that ends when the job ends"),
+                              with `follow=true`, a chunked response that ends when the job ends \
+                              (cut short, without its last chunk, when the follow stops first)"),
               (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn output(
     State(state): State<AppState>,
@@ -73,15 +86,20 @@ pub async fn output(
         };
         return Ok(text(Body::from(bytes)));
     }
-    let (chunks, body) = mpsc::channel::<Result<Bytes, Infallible>>(16);
+    let (chunks, body) = mpsc::channel::<Chunk>(16);
     tokio::spawn(async move {
         let closing = state.closing.clone();
         let gone = chunks.clone();
-        tokio::select! {
-            () = follow(&state, id, which, events, &chunks) => {}
-            () = gone.closed() => {}
-            () = closing.cancelled() => {}
-        }
+        let why = tokio::select! {
+            ended = follow(&state, id, which, events, &chunks) => match ended {
+                Ok(()) => return,
+                Err(why) => why,
+            },
+            () = gone.closed() => return,
+            () = closing.cancelled() => "the service is shutting down".to_string(),
+        };
+        // Not a clean end: the client must not take it for the job's.
+        let _ = chunks.send(Err(std::io::Error::other(why))).await;
     });
     Ok(text(Body::from_stream(ReceiverStream::new(body))))
 }
@@ -109,20 +127,23 @@ fn stored(job: &JobRecord, which: Streams, sent: Option<(u32, Cursor)>) -> Vec<u
     }
 }
 
-/// Sends the job's output as it comes until the job ends. Attempts that run here are followed
-/// live; between them (queued, a retry's backoff, running on another host) it waits for one to
-/// start here or for the job to end.
+/// Sends the job's output as it comes until the job ends (`Ok`) or it cannot follow it any
+/// more (`Err` with why; a client that went away ends it `Ok`). Attempts that run here are
+/// followed live; between them (queued, a retry's backoff, running on another host) it waits
+/// for one to start here or for the job to end.
 async fn follow(
     state: &AppState,
     id: JobId,
     which: Streams,
     mut events: broadcast::Receiver<JobEvent>,
-    chunks: &mpsc::Sender<Result<Bytes, Infallible>>,
-) {
+    chunks: &mpsc::Sender<Chunk>,
+) -> Result<(), String> {
     let mut starts = state.live.starts();
+    let mut missed = state.store.missed();
     let mut sent: Option<(u32, Cursor)> = None;
     loop {
         starts.borrow_and_update();
+        missed.borrow_and_update();
         if let Some(mut follower) = state.live.follow(id) {
             if let Some((attempt, cursor)) = sent
                 && attempt == follower.attempt()
@@ -131,27 +152,36 @@ async fn follow(
             }
             while let Some(bytes) = follower.next(which).await {
                 if chunks.send(Ok(Bytes::from(bytes))).await.is_err() {
-                    return;
+                    return Ok(());
                 }
             }
             sent = Some((follower.attempt(), follower.cursor()));
         }
-        let Ok(Some(job)) = state.store.job(id).await else { return };
+        let job = match state.store.job(id).await {
+            Ok(Some(job)) => job,
+            Ok(None) => return Err(format!("job {id} was deleted")),
+            Err(e) => return Err(format!("reading job {id} failed: {e}")),
+        };
         if job.state.is_terminal() {
             let rest = stored(&job, which, sent);
             if !rest.is_empty() {
                 let _ = chunks.send(Ok(Bytes::from(rest))).await;
             }
-            return;
+            return Ok(());
         }
-        // Until something happens to this job: an event of the store, or an attempt that
-        // was not followed yet starting here.
+        // Until something may have happened to this job: an event of the store, an attempt
+        // that was not followed yet starting here, announcements perhaps missed, or the
+        // recheck's time.
+        let recheck = tokio::time::sleep(RECHECK);
+        tokio::pin!(recheck);
         loop {
             tokio::select! {
                 () = next_event_of(&mut events, id) => break,
+                _ = missed.changed() => break,
+                () = &mut recheck => break,
                 changed = starts.changed() => {
                     if changed.is_err() {
-                        return;
+                        return Err("this host is stopping".into());
                     }
                     let running_here = state.live.attempt_of(id);
                     if running_here.is_some() && running_here != sent.map(|(attempt, _)| attempt) {

@@ -97,13 +97,18 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<impl IntoRespon
 /// The content type of `/metrics`.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Health: `{"status":"ok"}` while the service takes work, 503 `{"status":"draining"}`
-/// once it shuts down (so a load balancer sends new work elsewhere).
+/// Health: `{"status":"ok"}` while the service takes work; 503 `{"status":"draining"}` once
+/// it shuts down, and 503 `{"status":"out_of_cluster","reason":…}` while a host declared lost
+/// cannot join its cluster again (so a load balancer sends new work elsewhere).
 #[utoipa::path(get, path = "/healthz", responses((status = 200, body = serde_json::Value),
-    (status = 503, body = serde_json::Value, description = "draining")))]
+    (status = 503, body = serde_json::Value, description = "draining, or out of the cluster")))]
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     if state.draining.load(Ordering::SeqCst) {
         let body = Json(serde_json::json!({ "status": "draining" }));
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, body);
+    }
+    if let Some(reason) = state.standing.out() {
+        let body = Json(serde_json::json!({ "status": "out_of_cluster", "reason": reason }));
         return (axum::http::StatusCode::SERVICE_UNAVAILABLE, body);
     }
     (axum::http::StatusCode::OK, Json(serde_json::json!({ "status": "ok" })))

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 
 use super::{ApiError, ApiResult, AppState, body, json, views};
-use crate::schedule::{Timetable, check_name};
+use crate::schedule::{MAX_JOB, Timetable, check_name};
 use crate::scheduler::check_job;
 use crate::store::{NewSchedule, ScheduleChange, ScheduleRecord};
 use crate::wire::{
@@ -23,12 +23,21 @@ use crate::wire::{
 /// The time zone of a schedule that names none.
 const DEFAULT_TIMEZONE: &str = "UTC";
 
-/// Checks a schedule's job as a submission; returns it as stored (JSON text).
+/// Checks a schedule's job as a submission (its lane too); returns it as stored (JSON text).
 async fn checked_job(state: &AppState, job: &JobRequest) -> ApiResult<String> {
-    check_job(&state.store, job.clone(), &state.limits)
+    let checked = check_job(&state.store, job.clone(), &state.limits)
         .await?
         .map_err(|reason| ApiError::bad_request(format!("job: {reason}")))?;
-    serde_json::to_string(job).map_err(ApiError::internal)
+    state.check_lane(&checked.lane).await?;
+    let stored = serde_json::to_string(job).map_err(ApiError::internal)?;
+    if stored.len() > MAX_JOB {
+        return Err(ApiError::bad_request(format!(
+            "job: the request is {} bytes as JSON; a schedule's job may be at most {MAX_JOB} \
+             (large input belongs in a module or a named queue)",
+            stored.len()
+        )));
+    }
+    Ok(stored)
 }
 
 fn checked_timetable(cron: &str, timezone: &str) -> ApiResult<Timetable> {
@@ -47,7 +56,8 @@ fn unknown(name: &str) -> ApiError {
 /// Create a schedule: its job is submitted at every tick of its cron expression.
 #[utoipa::path(post, path = "/v1/schedules", request_body = ScheduleRequest,
     responses((status = 201, body = ScheduleView), (status = 400, body = ErrorBody),
-              (status = 409, body = ErrorBody, description = "a schedule of that name exists (`schedule_exists`)"),
+              (status = 409, body = ErrorBody, description = "a schedule of that name exists (`schedule_exists`), \
+                   or there are `--max-schedules` already (`too_many_schedules`)"),
               (status = 415, body = ErrorBody, description = "a body of another content type"), (status = 503, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -59,6 +69,13 @@ pub async fn create(
     let timezone = request.timezone.unwrap_or_else(|| DEFAULT_TIMEZONE.to_string());
     checked_timetable(&request.cron, &timezone)?;
     let job = checked_job(&state, &request.job).await?;
+    let max = state.limits.max_schedules;
+    if state.store.schedule_count().await? >= max {
+        return Err(ApiError::too_many_schedules(format!(
+            "there are {max} schedules already, the most this service keeps (serve \
+             --max-schedules); delete some first"
+        )));
+    }
     let schedule = NewSchedule {
         name: request.name,
         cron: request.cron,
@@ -91,7 +108,8 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<ScheduleList>
 
 /// One schedule.
 #[utoipa::path(get, path = "/v1/schedules/{name}", params(("name" = String, Path)),
-    responses((status = 200, body = ScheduleView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ScheduleView), (status = 400, body = ErrorBody, description = "a NUL or invalid UTF-8 in the URL"),
+              (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -142,7 +160,8 @@ pub async fn patch(
 
 /// Delete a schedule (the jobs it made stay).
 #[utoipa::path(delete, path = "/v1/schedules/{name}", params(("name" = String, Path)),
-    responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "deleted"), (status = 400, body = ErrorBody, description = "a NUL or invalid UTF-8 in the URL"),
+              (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     Path(name): Path<String>,

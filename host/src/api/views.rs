@@ -68,6 +68,7 @@ pub fn schedule(record: ScheduleRecord, now: SystemTime) -> Result<ScheduleView,
         last_run_at: record.last_run_at.map(timestamp),
         last_job_id: record.last_job_id,
         last_error: record.last_error,
+        ticks_skipped: record.ticks_skipped,
         next_run_at,
     })
 }

@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::exit;
 use super::remote::RemoteOptions;
-use crate::client::Client;
+use crate::client::{Client, ClientError};
 
 /// Print a job's output: its stdout to stdout, its stderr to stderr. With -f, keep printing
 /// as the job writes, until it ends; then exit 0 whatever the job's own exit code (as
@@ -37,39 +37,58 @@ impl LogsCommand {
     /// Copies the job's output to ours.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         self.remote.run(async |client| {
-            tokio::try_join!(
+            let (out, err) = tokio::try_join!(
                 copy(&client, self.id, "stdout", self.follow, std::io::stdout),
                 copy(&client, self.id, "stderr", self.follow, std::io::stderr),
             )?;
-            if self.follow && !client.job(self.id).await?.state.is_terminal() {
-                let id = self.id;
-                eprintln!(
-                    "wasmpool: the service stopped sending job {id}'s output before it ended"
-                );
-                return Ok(ExitCode::from(exit::STILL_RUNNING));
+            if !self.follow {
+                return Ok(ExitCode::SUCCESS);
             }
-            Ok(ExitCode::SUCCESS)
+            // The service ends a followed response cleanly only once the job has ended; a
+            // response cut short, or a job not ended by its own account, means it had not.
+            let why = match out.or(err) {
+                Some(why) => why,
+                None => match client.job(self.id).await {
+                    Ok(job) if job.state.is_terminal() => return Ok(ExitCode::SUCCESS),
+                    Ok(job) => format!("job {} is {}", self.id, job.state),
+                    Err(e) => e.to_string(),
+                },
+            };
+            eprintln!(
+                "wasmpool: the service stopped sending job {}'s output before the job ended \
+                 ({why}); it has not ended: `wasmpool logs -f {}` again to go on",
+                self.id, self.id
+            );
+            Ok(ExitCode::from(exit::STILL_RUNNING))
         })
     }
 }
 
-/// Copies one stream of the job to `sink` as it arrives. A reader that went away (`logs -f
-/// ID | head`) ends the copy quietly, as it would `cat`.
+/// Copies one stream of the job to `sink` as it arrives: `Some(why)` when the response was
+/// cut short after it began (the service went away). A reader that went away (`logs -f ID
+/// | head`) ends the copy quietly, as it would `cat`.
 async fn copy<W: Write>(
     client: &Client,
     id: i64,
     stream: &str,
     follow: bool,
     sink: fn() -> W,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<String>> {
     let mut chunks = client.output(id, stream, follow).await?;
-    while let Some(chunk) = chunks.next().await? {
+    loop {
+        let chunk = match chunks.next().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return Ok(None),
+            Err(ClientError::Unreachable { source, .. }) if follow => {
+                return Ok(Some(crate::client::root_cause(&source)));
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mut sink = sink();
         match sink.write_all(&chunk).and_then(|()| sink.flush()) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(None),
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(())
 }

@@ -226,6 +226,7 @@ mod tests {
             last_run_at: Some("2025-01-02T03:05:00Z".into()),
             last_job_id: error.is_none().then_some(42),
             last_error: error.map(str::to_string),
+            ticks_skipped: 0,
             next_run_at: enabled.then(|| "2025-01-02T03:10:00Z".into()),
         };
         let list = ScheduleList {

@@ -157,6 +157,14 @@ pub struct ServeCommand {
     /// Workers are processes of their own whatever this says.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_HOST_THREADS)]
     host_threads: usize,
+    /// Most schedules the service keeps: every host evaluates every schedule each round, so
+    /// beyond what the hosts keep up with, ticks are skipped (and counted).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    max_schedules: u64,
+    /// Most connections this host opens to PostgreSQL (idle ones close after a minute). Every
+    /// host holds up to this many: keep hosts × N under the server's `max_connections`.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(4..=1000))]
+    pg_connections: u32,
 }
 
 /// `--host-threads` unless told: one per core, as before the option. One thread used less
@@ -246,6 +254,7 @@ impl ServeCommand {
             max_batch: self.max_batch.max(1),
             max_wait: self.max_wait,
             output_bytes: self.output_limit,
+            max_schedules: self.max_schedules,
             ..ServiceLimits::default()
         };
         Ok(ServiceConfig {
@@ -276,6 +285,7 @@ impl ServeCommand {
             },
             allowed_hosts: self.allowed_hosts.clone(),
             durability: self.sync,
+            pg_connections: self.pg_connections,
         })
     }
 }

@@ -3,6 +3,8 @@
 //! backends publish here only after a commit; PostgreSQL also publishes what other hosts
 //! committed, as their notifications arrive.
 
+use std::sync::{Arc, Mutex};
+
 use tokio::sync::{broadcast, watch};
 
 use super::JobEvent;
@@ -22,6 +24,12 @@ pub struct Announce {
     pub paused: watch::Sender<bool>,
     /// How many times schedules were created, changed or deleted (the scheduler plans again).
     pub schedules: watch::Sender<u64>,
+    /// How many times this host may have missed other hosts' announcements (PostgreSQL's
+    /// listener connected again): whoever waits on an announcement reads the store again.
+    pub missed: watch::Sender<u64>,
+    /// The version of the pause last applied to `paused` (PostgreSQL counts pause changes),
+    /// so a read older than one already applied never undoes it.
+    pause_version: Arc<Mutex<i64>>,
 }
 
 impl Announce {
@@ -35,7 +43,24 @@ impl Announce {
             queued: watch::Sender::new(0),
             paused: watch::Sender::new(false),
             schedules: watch::Sender::new(0),
+            missed: watch::Sender::new(0),
+            pause_version: Arc::default(),
         }
+    }
+
+    /// Applies the cluster's pause as read at `version` of it, unless a later version was
+    /// applied already (a heartbeat's read that raced a pause is stale, not news).
+    pub fn pause_as_of(&self, version: i64, paused: bool) {
+        let mut applied = self.pause_version.lock().expect("pause version lock");
+        if version >= *applied {
+            *applied = version;
+            self.paused.send_if_modified(|now| std::mem::replace(now, paused) != paused);
+        }
+    }
+
+    /// Says that announcements of other hosts may have been missed.
+    pub fn missed_some(&self) {
+        self.missed.send_modify(|count| *count += 1);
     }
 
     /// Announces that schedules changed.

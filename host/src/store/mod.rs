@@ -48,6 +48,10 @@ pub enum StoreError {
     /// past its busy timeout, its disk full or failing); try again later.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// PostgreSQL ended this transaction to break a deadlock or a serialization failure
+    /// with another one: nothing changed, and the same change again may well pass.
+    #[error("the database ended this change to let a concurrent one through: {0}")]
+    Conflict(String),
     /// The database's disk is full: nothing can be written until there is room again.
     #[error("the job database's disk is full: {0}")]
     Full(String),
@@ -98,6 +102,12 @@ impl From<sqlx::Error> for StoreError {
             && e.code().as_deref() == Some("53100")
         {
             return StoreError::Full(error.to_string());
+        }
+        // 40P01: deadlock_detected; 40001: serialization_failure.
+        if let sqlx::Error::Database(e) = &error
+            && matches!(e.code().as_deref(), Some("40P01" | "40001"))
+        {
+            return StoreError::Conflict(error.to_string());
         }
         let unreachable = match &error {
             sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
@@ -441,6 +451,8 @@ pub struct NodeInfo {
     pub lanes: Vec<(String, usize)>,
     /// How long a silent host stays alive before the others declare it lost.
     pub lease: Duration,
+    /// Most connections it opens to a shared database (PostgreSQL).
+    pub connections: u32,
 }
 
 /// What this host reports with each heartbeat.
@@ -576,6 +588,13 @@ impl Store {
     /// Counts changes to schedules (created, changed, deleted; on PostgreSQL, by any host).
     pub fn schedules_changed(&self) -> watch::Receiver<u64> {
         self.announce.schedules.subscribe()
+    }
+
+    /// Counts the times this host may have missed other hosts' announcements (on PostgreSQL,
+    /// each time its listening connection came back): announcements are a hint, so whoever
+    /// waits on one reads the store again when this changes.
+    pub fn missed(&self) -> watch::Receiver<u64> {
+        self.announce.missed.subscribe()
     }
 
     /// Names of queues whose items change from now on.

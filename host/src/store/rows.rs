@@ -477,6 +477,7 @@ pub fn schedule(row: &impl Columns) -> Result<ScheduleRecord> {
         last_run_at: row.int("last_run_at")?.map(time),
         last_job_id: row.int("last_job_id")?,
         last_error: row.text("last_error")?,
+        ticks_skipped: required_int(row, "ticks_skipped")?.max(0) as u64,
     })
 }
 

@@ -36,6 +36,8 @@ pub struct ScheduleRecord {
     pub last_job_id: Option<JobId>,
     /// Why that tick made no job.
     pub last_error: Option<String>,
+    /// Ticks skipped because a host could not keep up (see `scheduler.rs`).
+    pub ticks_skipped: u64,
 }
 
 /// A schedule to create.
@@ -82,6 +84,9 @@ pub struct Tick {
     /// The job to submit, or why the schedule's job request cannot be submitted now (its
     /// module was deleted, …), which is recorded instead.
     pub job: Result<NewJob, String>,
+    /// Ticks before this one the host skipped (it fell behind): counted if this tick is the
+    /// host's to make.
+    pub skipped: u64,
 }
 
 /// What became of a [`Tick`].
@@ -128,6 +133,11 @@ impl Store {
     /// One schedule.
     pub async fn schedule(&self, name: &str) -> Result<Option<ScheduleRecord>> {
         each!(self, store => store.schedule(name).await)
+    }
+
+    /// How many schedules there are.
+    pub async fn schedule_count(&self) -> Result<u64> {
+        each!(self, store => store.schedule_count().await)
     }
 
     /// Every schedule, by name.

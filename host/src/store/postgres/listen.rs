@@ -40,6 +40,9 @@ struct Payload {
     /// The cluster's pause, when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     p: Option<bool>,
+    /// The pause's version (see `0007_pause_version.sql`).
+    #[serde(default, skip_serializing_if = "is_zero_version")]
+    v: i64,
     /// Whether schedules were created, changed or deleted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     s: bool,
@@ -53,12 +56,16 @@ fn is_zero(count: &u64) -> bool {
     *count == 0
 }
 
+fn is_zero_version(version: &i64) -> bool {
+    *version == 0
+}
+
 /// The notifications announcing a transaction's changes (none if it changed nothing).
 pub fn payloads(
     node: i64,
     jobs: &[JobEvent],
     queues: &[String],
-    paused: Option<bool>,
+    paused: Option<(bool, i64)>,
     schedules: bool,
     freed: u64,
 ) -> Vec<String> {
@@ -66,7 +73,8 @@ pub fn payloads(
     let mut first = Payload {
         n: node,
         q: queues.to_vec(),
-        p: paused,
+        p: paused.map(|(paused, _)| paused),
+        v: paused.map_or(0, |(_, version)| version),
         s: schedules,
         f: freed,
         ..Payload::default()
@@ -104,8 +112,10 @@ pub async fn run(pool: PgPool, announce: Announce, me: Arc<AtomicI64>, stop: Can
                 // Whatever was announced while no connection listened is lost: wake the
                 // dispatcher to look for work rather than wait for its poll.
                 announce.queued.send_modify(|count| *count += 1);
-                // And the scheduler to read the schedules again.
+                // And the scheduler to read the schedules again, and whoever waits for a
+                // job to end (a follower of its output) to read the job again.
                 announce.schedules_changed();
+                announce.missed_some();
                 if hear(&mut listener, &announce, &me, &stop).await {
                     return;
                 }
@@ -158,7 +168,7 @@ async fn hear(
 
 fn republish(payload: Payload, announce: &Announce, me: i64) {
     if let Some(paused) = payload.p {
-        announce.paused.send_replace(paused);
+        announce.pause_as_of(payload.v, paused);
     }
     if payload.n == me {
         return;

@@ -55,12 +55,15 @@ const ATTEMPTS: &str = include_str!("sql/attempts.sql");
 const NODES: &str = include_str!("sql/nodes.sql");
 const QUEUE_TAKE: &str = include_str!("sql/queue_take.sql");
 
-/// Connections per host: the dispatcher's one transaction in flight, the API's reads and
-/// writes, the heartbeat, and the listener's own.
-const CONNECTIONS: u32 = 16;
+/// An idle connection closes after this, so a quiet host holds few (`serve --pg-connections`
+/// bounds how many a busy one holds: its dispatchers' transactions in flight, the API's reads
+/// and writes, the heartbeat, and the listener's own).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A call waits this long for a connection before answering "unavailable" (an API call gets
 /// 503 rather than hanging while the database is down).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Tries of a bulk change that PostgreSQL ended to break a deadlock.
+const BULK_TRIES: u32 = 5;
 /// Counts per state are recounted at most this often; calls in between get the last count.
 const COUNTS_FRESH: Duration = Duration::from_millis(250);
 
@@ -92,7 +95,8 @@ impl Drop for Inner {
 struct Changes {
     jobs: Vec<JobEvent>,
     queues: Vec<String>,
-    paused: Option<bool>,
+    /// The pause as set, and its version.
+    paused: Option<(bool, i64)>,
     /// Whether schedules were created, changed or deleted.
     schedules: bool,
     /// Running jobs of capped modules that ended (or caps raised): dispatchers wake for them.
@@ -141,14 +145,17 @@ impl PgStore {
         let first = PgConnection::connect_with(&options).await;
         first.map_err(|error| unreachable_at(&options, error))?.close().await?;
         let pool = PgPoolOptions::new()
-            .max_connections(CONNECTIONS)
+            .max_connections(node.connections.max(4))
+            .idle_timeout(IDLE_TIMEOUT)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
         sqlx::migrate!("host/src/store/postgres/migrations").run(&pool).await?;
-        let paused: bool =
-            sqlx::query_scalar("SELECT paused FROM cluster WHERE id = 1").fetch_one(&pool).await?;
-        announce.paused.send_replace(paused);
+        let (paused, version): (bool, i64) =
+            sqlx::query_as("SELECT paused, pause_version FROM cluster WHERE id = 1")
+                .fetch_one(&pool)
+                .await?;
+        announce.pause_as_of(version, paused);
         let inner = Inner {
             pool,
             announce,
@@ -239,8 +246,8 @@ impl PgStore {
                 .await?;
         }
         tx.commit().await?;
-        if let Some(paused) = changes.paused {
-            self.inner.announce.paused.send_replace(paused);
+        if let Some((paused, version)) = changes.paused {
+            self.inner.announce.pause_as_of(version, paused);
         }
         if changes.schedules {
             self.inner.announce.schedules_changed();
@@ -572,13 +579,37 @@ impl PgStore {
     /// Cancels the selected queued, then running, jobs.
     pub async fn cancel_matching(&self, filter: &JobFilter) -> Result<Bulk> {
         let states = JobState::CANCELLABLE;
-        self.change_matching(filter, CANCEL, &states, JobState::Cancelled).await
+        self.change_matching_retried(filter, CANCEL, &states, JobState::Cancelled).await
     }
 
     /// Queues the selected ended jobs again.
     pub async fn retry_matching(&self, filter: &JobFilter) -> Result<Bulk> {
         let states = JobState::RETRYABLE;
-        self.change_matching(filter, RETRY, &states, JobState::Queued).await
+        self.change_matching_retried(filter, RETRY, &states, JobState::Queued).await
+    }
+
+    /// [`Self::change_matching`], again after a short random pause when PostgreSQL ended it
+    /// to break a deadlock with a concurrent change (rows are locked in id order, but a
+    /// host's own writes lock theirs in another), up to [`BULK_TRIES`] times.
+    async fn change_matching_retried(
+        &self,
+        filter: &JobFilter,
+        template: &str,
+        states: &[JobState],
+        to: JobState,
+    ) -> Result<Bulk> {
+        let mut tries = 1;
+        loop {
+            match self.change_matching(filter, template, states, to).await {
+                Err(StoreError::Conflict(reason)) if tries < BULK_TRIES => {
+                    tracing::debug!("a bulk change met a concurrent one, trying again: {reason}");
+                    let pause = rand::random_range(10..50u64) * tries as u64;
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Runs `template` on the jobs the filter selects, one statement per state of `states`
@@ -597,9 +628,14 @@ impl PgStore {
         let count = format!("SELECT count(*) FROM jobs WHERE {}", clause.sql);
         let matched: i64 =
             bind(sqlx::query_scalar(&count), &clause.values).fetch_one(&mut *tx).await?;
-        // $1 is the state; the filter's placeholders follow.
+        // $1 is the state; the filter's placeholders follow. The rows are locked in id order,
+        // so two bulk changes wait for each other instead of deadlocking.
         let clause = filter::clause(filter, Dialect::Postgres, 2);
-        let sql = template.replace("{where}", &format!("state = $1 AND {}", clause.sql));
+        let locked = format!(
+            "id IN (SELECT id FROM jobs WHERE state = $1 AND {} ORDER BY id FOR UPDATE)",
+            clause.sql
+        );
+        let sql = template.replace("{where}", &locked);
         let mut changed = Vec::new();
         let mut changes = Changes::default();
         for &state in states.iter().filter(|&&state| filter.state.is_none_or(|only| only == state))
@@ -815,11 +851,14 @@ impl PgStore {
 
     pub async fn set_paused(&self, paused: bool) -> Result<()> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE cluster SET paused = $1 WHERE id = 1")
-            .bind(paused)
-            .execute(&mut *tx)
-            .await?;
-        self.commit(tx, Changes { paused: Some(paused), ..Changes::default() }).await
+        let version: i64 = sqlx::query_scalar(
+            "UPDATE cluster SET paused = $1, pause_version = pause_version + 1 WHERE id = 1 \
+             RETURNING pause_version",
+        )
+        .bind(paused)
+        .fetch_one(&mut *tx)
+        .await?;
+        self.commit(tx, Changes { paused: Some((paused, version)), ..Changes::default() }).await
     }
 
     pub async fn heartbeat(&self, beat: Beat) -> Result<Heard> {
@@ -827,7 +866,7 @@ impl PgStore {
         let mut tx = self.pool().begin().await?;
         // A lost heartbeat is replaced by the next one within a second.
         sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
-        let paused: Option<bool> = sqlx::query_scalar(HEARTBEAT)
+        let paused: Option<(bool, i64)> = sqlx::query_as(HEARTBEAT)
             .bind(me)
             .bind(beat.busy as i64)
             .bind(sqlx::types::Json(&beat.pool))
@@ -835,7 +874,7 @@ impl PgStore {
             .fetch_optional(&mut *tx)
             .await?;
         let (ids, numbers, _) = columns(&beat.holding);
-        let Some(paused) = paused else {
+        let Some((paused, version)) = paused else {
             tx.commit().await?;
             // Declared lost: nothing this host holds is its own any more.
             return Ok(Heard { alive: false, gone: ids, paused: false });
@@ -844,7 +883,7 @@ impl PgStore {
         let gone: Vec<i64> =
             sqlx::query_scalar(GONE).bind(ids).bind(numbers).bind(me).fetch_all(&mut *tx).await?;
         self.commit(tx, changes).await?;
-        self.inner.announce.paused.send_if_modified(|now| std::mem::replace(now, paused) != paused);
+        self.inner.announce.pause_as_of(version, paused);
         Ok(Heard { alive: true, gone, paused })
     }
 
@@ -967,6 +1006,15 @@ async fn finish(
         .bind(finished.iter().map(|end| end.state.as_str()).collect::<Vec<_>>())
         .fetch_all(&mut **tx)
         .await?;
+    // The `job ended` line was written when the worker answered; say which of those results
+    // did not count (the attempt was rescued from this host, or the job cancelled).
+    for end in finished.iter().filter(|end| !updated.iter().any(|(id, ..)| *id == end.attempt.id)) {
+        tracing::warn!(
+            job = end.attempt.id,
+            attempt = end.attempt.number,
+            "late result discarded: the attempt is no longer this host's (fenced)"
+        );
+    }
     for (id, state, capped) in updated {
         changes.moved(id, state.parse().map_err(StoreError::Corrupt)?);
         changes.freed += u64::from(capped);

@@ -74,6 +74,12 @@ impl PgStore {
         row.as_ref().map(rows::schedule).transpose()
     }
 
+    pub async fn schedule_count(&self) -> Result<u64> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM schedules").fetch_one(self.pool()).await?;
+        Ok(count.max(0) as u64)
+    }
+
     pub async fn schedules(&self) -> Result<Vec<ScheduleRecord>> {
         let found =
             sqlx::query("SELECT * FROM schedules ORDER BY name").fetch_all(self.pool()).await?;
@@ -90,6 +96,7 @@ impl PgStore {
             .bind(&schedule.timezone)
             .bind(&schedule.job)
             .bind(tick.job.as_ref().err().map(String::as_str))
+            .bind(tick.skipped as i64)
             .execute(&mut *tx)
             .await?
             .rows_affected();

@@ -63,6 +63,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "dashboard stats",
         sql: include_str!("migrations/0009_dashboard_stats.sql"),
     },
+    Migration {
+        version: 10,
+        description: "ticks skipped",
+        sql: include_str!("migrations/0010_ticks_skipped.sql"),
+    },
 ];
 
 impl Migration {

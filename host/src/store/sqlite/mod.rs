@@ -288,6 +288,10 @@ impl SqliteStore {
         self.reads.read(move |db| reads::schedule(db, &name)).await
     }
 
+    pub async fn schedule_count(&self) -> Result<u64> {
+        self.reads.read(reads::schedule_count).await
+    }
+
     pub async fn schedules(&self) -> Result<Vec<ScheduleRecord>> {
         self.reads.read(reads::schedules).await
     }

@@ -149,6 +149,13 @@ pub fn schedules(db: &Connection) -> Result<Vec<ScheduleRecord>> {
     decode(&mut statement, [], |row| rows::schedule(row))
 }
 
+/// How many schedules there are.
+pub fn schedule_count(db: &Connection) -> Result<u64> {
+    let count: i64 =
+        db.prepare_cached("SELECT count(*) FROM schedules")?.query_row([], |row| row.get(0))?;
+    Ok(count.max(0) as u64)
+}
+
 /// One schedule.
 pub fn schedule(db: &Connection, name: &str) -> Result<Option<ScheduleRecord>> {
     let mut statement = db.prepare_cached("SELECT * FROM schedules WHERE name = ?")?;

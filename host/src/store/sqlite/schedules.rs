@@ -82,7 +82,7 @@ pub fn fire(db: &Connection, tick: &Tick, changed: &mut Changes) -> Result<Fired
     let moved = db
         .prepare_cached(
             "UPDATE schedules SET last_tick = ?1, last_run_at = ?2, last_job_id = NULL,
-                 last_error = ?3
+                 last_error = ?3, ticks_skipped = ticks_skipped + ?8
              WHERE name = ?4 AND cron = ?5 AND timezone = ?6 AND job = ?7 AND enabled
                AND active_since < ?1 AND (last_tick IS NULL OR last_tick < ?1) AND ?1 <= ?2",
         )?
@@ -93,7 +93,8 @@ pub fn fire(db: &Connection, tick: &Tick, changed: &mut Changes) -> Result<Fired
             schedule.name,
             schedule.cron,
             schedule.timezone,
-            schedule.job
+            schedule.job,
+            tick.skipped as i64
         ])?;
     if moved == 0 {
         return Ok(Fired::Taken);

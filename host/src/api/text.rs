@@ -1,0 +1,131 @@
+//! What text the API accepts, checked once for every route: a URL whose path and query decode
+//! to UTF-8 without NUL, and JSON bodies whose strings hold no NUL (`\u0000`) except a job's
+//! text `stdin`, which is bytes. Names, filters and search terms end up in text columns,
+//! which PostgreSQL refuses NUL in (SQLite would keep it, and a C string would cut it), and a
+//! filter decoded lossily would match something other than what was asked.
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use serde_json::Value;
+
+use super::error::ApiError;
+
+/// The one JSON member whose strings may hold NUL: a job's standard input.
+const BYTES_MEMBER: &str = "stdin";
+
+/// Refuses a request whose path or query does not decode to UTF-8 without NUL.
+pub async fn check_url(request: Request, next: Next) -> Result<Response, ApiError> {
+    let uri = request.uri();
+    check_component("path", uri.path())?;
+    if let Some(query) = uri.query() {
+        check_component("query", query)?;
+    }
+    Ok(next.run(request).await)
+}
+
+fn check_component(what: &str, text: &str) -> Result<(), ApiError> {
+    let decoded = percent_decode(text.as_bytes());
+    match std::str::from_utf8(&decoded) {
+        Err(_) => Err(ApiError::bad_request(format!(
+            "the URL's {what} is not UTF-8 once decoded: percent-encode text as UTF-8"
+        ))),
+        Ok(text) if text.contains('\0') => Err(ApiError::bad_request(format!(
+            "the URL's {what} holds a NUL byte (%00), which no name or filter may contain"
+        ))),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// `%XX` decoded (a `%` not followed by two hex digits stays as it is).
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let (Some(high), Some(low)) =
+                (bytes.get(i + 1).and_then(|&b| hex(b)), bytes.get(i + 2).and_then(|&b| hex(b)))
+        {
+            decoded.push(high << 4 | low);
+            i += 3;
+        } else {
+            decoded.push(bytes[i]);
+            i += 1;
+        }
+    }
+    decoded
+}
+
+/// Refuses a JSON body with a NUL in any string outside a `stdin` member, naming where.
+/// Cheap for the usual body: only one with a `\u0000` escape is looked at closer.
+pub fn check_json(body: &[u8]) -> Result<(), ApiError> {
+    if !has_nul_escape(body) {
+        return Ok(());
+    }
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return Ok(()); // the caller reports the syntax error
+    };
+    match nul_at(&value, "") {
+        Some(path) => Err(ApiError::bad_request(format!(
+            "`{path}` holds a NUL character (\\u0000), which no name, filter or argument may \
+             contain"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Whether the JSON text has a `\u0000` escape (its backslash not itself escaped).
+fn has_nul_escape(body: &[u8]) -> bool {
+    let needle = b"u0000";
+    body.windows(needle.len()).enumerate().any(|(at, window)| {
+        window == needle && {
+            let backslashes = body[..at].iter().rev().take_while(|&&b| b == b'\\').count();
+            backslashes % 2 == 1
+        }
+    })
+}
+
+/// Where in `value` a string with a NUL is (a JSON-path-like name), skipping `stdin`.
+fn nul_at(value: &Value, path: &str) -> Option<String> {
+    let name = |path: &str| if path.is_empty() { "the body".to_string() } else { path.into() };
+    match value {
+        Value::String(text) if text.contains('\0') => Some(name(path)),
+        Value::Array(items) => {
+            items.iter().enumerate().find_map(|(i, item)| nul_at(item, &format!("{path}[{i}]")))
+        }
+        Value::Object(members) => members.iter().find_map(|(key, member)| {
+            let here = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+            if key.contains('\0') {
+                return Some(name(path));
+            }
+            if key == BYTES_MEMBER { None } else { nul_at(member, &here) }
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_decoded_before_they_are_judged() {
+        assert_eq!(percent_decode(b"a%00b%zz%4"), b"a\0b%zz%4");
+        assert!(check_component("query", "name=caf%C3%A9&q=%25").is_ok());
+        assert!(check_component("query", "name=%00").is_err());
+        assert!(check_component("query", "name=%ff%fe").is_err());
+        assert!(check_component("path", "/v1/schedules/a%00").is_err());
+    }
+
+    #[test]
+    fn json_with_a_nul_is_refused_with_where_except_in_stdin() {
+        assert!(check_json(br#"{"module":"hello","args":["a"]}"#).is_ok());
+        assert!(check_json(br#"{"module":"a\\u0000"}"#).is_ok(), "an escaped backslash");
+        assert!(check_json(br#"{"module":"hello","stdin":"a\u0000b"}"#).is_ok());
+        let refused = check_json(br#"{"jobs":[{"module":"m"},{"module":"a\u0000"}]}"#);
+        assert!(format!("{:?}", refused.unwrap_err()).contains("`jobs[1].module`"));
+        let refused = check_json(br#"{"job":{"args":["x","\u0000"]}}"#);
+        assert!(format!("{:?}", refused.unwrap_err()).contains("`job.args[1]`"));
+    }
+}
