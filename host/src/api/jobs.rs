@@ -334,6 +334,7 @@ pub async fn list(
         q: query.q,
         submitted_after: query.submitted_after,
         submitted_before: query.submitted_before,
+        dry_run: false,
     };
     let mut filter = selector::filter(&state, &selected).await?;
     filter.before = before;

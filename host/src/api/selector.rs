@@ -23,6 +23,7 @@ pub async fn filter(state: &AppState, selector: &JobSelector) -> ApiResult<JobFi
         q,
         submitted_after,
         submitted_before,
+        dry_run: _,
     } = selector;
     let module_hash = match module.as_deref() {
         Some(module) => Some(super::jobs::resolve_module(state, module).await?),
