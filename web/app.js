@@ -87,7 +87,7 @@ function onEvent(type, data) {
       setLaneOptions(laneNames());
     }
   }
-  if (type === "jobs") jobsChanged();
+  if (type === "jobs" || type === "deleted") jobsChanged();
 }
 
 defineView("live", { refresh: refreshJobs });

@@ -54,6 +54,7 @@ export function applyFeatures() {
   }
   if (searchParameter === "name") input("job-search").placeholder = "name contains";
   document.querySelector("#job-filters .bulk").hidden = !has("post", "/v1/jobs/retry");
+  input("bulk-delete").hidden = !has("post", "/v1/jobs/delete");
 }
 
 /** Fills a filter's menu with `[value, label]` pairs, keeping the choice. */
@@ -102,6 +103,7 @@ export function setupFilters(onChange, message) {
   });
   input("bulk-retry").addEventListener("click", () => bulk("retry", message, onChange));
   input("bulk-cancel").addEventListener("click", () => bulk("cancel", message, onChange));
+  input("bulk-delete").addEventListener("click", () => bulkDelete(message, onChange));
 }
 
 /** How many jobs match, and how many of them the action would change: the server counts
@@ -137,6 +139,28 @@ async function bulk(action, message, done) {
     const answer = await call("POST", `/v1/jobs/${action}`, query);
     const verb = action === "retry" ? "retried" : "cancelled";
     message(`${verb} ${answer.changed} of ${answer.matched} matching job${answer.matched === 1 ? "" : "s"}`);
+    done();
+  } catch (error) {
+    message(error.message, true);
+  }
+}
+
+/** Deletes the ended jobs the filters match, once confirmed (the server counts them first
+ * with a dry run). */
+async function bulkDelete(message, done) {
+  const query = filter();
+  delete query[searchParameter];
+  if (Object.keys(query).length === 0) {
+    message("Choose a filter first: delete acts on the jobs the filters match (the search is not one).", true);
+    return;
+  }
+  try {
+    const { matched } = await call("POST", "/v1/jobs/delete", { ...query, dry_run: true });
+    const what = `${matched} matching job${matched === 1 ? "" : "s"}`;
+    const yes = await confirmDialog(`Delete ${what}? Only the ended ones go, with their output; this cannot be undone.`);
+    if (!yes) return;
+    const answer = await call("POST", "/v1/jobs/delete", query);
+    message(`deleted ${answer.deleted} of ${answer.matched} matching job${answer.matched === 1 ? "" : "s"}`);
     done();
   } catch (error) {
     message(error.message, true);

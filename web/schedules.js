@@ -1,4 +1,4 @@
-// The Schedules view: each schedule's cron, next and last run, and pause/resume
+// The Schedules view: each schedule's cron, next and last run, pause/resume and run now
 // (`/v1/schedules`, where the server has it).
 
 import { call } from "./api.js";
@@ -48,6 +48,14 @@ export async function refreshSchedules() {
     const toggle = document.createElement("button");
     toggle.textContent = schedule.enabled ? "Pause" : "Resume";
     toggle.addEventListener("click", () => setEnabled(schedule.name, !schedule.enabled));
+    const actions = document.createElement("span");
+    actions.append(toggle);
+    if (has("post", "/v1/schedules/{name}/run")) {
+      const run = document.createElement("button");
+      run.textContent = "Run now";
+      run.addEventListener("click", () => runNow(schedule.name));
+      actions.append(" ", run);
+    }
     return row({ schedule: schedule.name, enabled: String(schedule.enabled) }, [
       schedule.name,
       { text: `${schedule.cron} (${schedule.timezone})`, className: "cron" },
@@ -56,7 +64,7 @@ export async function refreshSchedules() {
       when(schedule.next_run_at, "next-run", schedule.timezone),
       when(schedule.last_run_at, "last-run", schedule.timezone),
       lastJob,
-      toggle,
+      actions,
     ]);
   });
   fill("schedule-rows", rows, "schedules-note", "No schedules yet: `wasmpool schedule add` makes one.");
@@ -80,4 +88,15 @@ async function setEnabled(name, enabled) {
     document.getElementById("schedules-note").textContent = error.message;
   }
   refreshSchedules();
+}
+
+/** Submits the schedule's job once, now; says which job it made. */
+async function runNow(name) {
+  const note = document.getElementById("schedules-message");
+  try {
+    const accepted = await call("POST", `/v1/schedules/${encodeURIComponent(name)}/run`);
+    note.textContent = `${name}: job #${accepted.id} submitted`;
+  } catch (error) {
+    note.textContent = error.message;
+  }
 }

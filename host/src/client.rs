@@ -9,9 +9,9 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 use crate::wire::{
-    Accepted, BatchAccepted, BatchRequest, BulkResult, ErrorBody, JobPage, JobRequest, JobSelector,
-    JobState, JobView, ModulePatch, ModuleView, NodeView, PoolView, QueueView, ScheduleList,
-    SchedulePatch, ScheduleRequest, ScheduleView,
+    Accepted, BatchAccepted, BatchRequest, BulkResult, DeleteResult, ErrorBody, JobPage,
+    JobRequest, JobSelector, JobState, JobView, ModulePatch, ModuleView, NodeView, PoolView,
+    QueueItems, QueuePurged, QueueView, ScheduleList, SchedulePatch, ScheduleRequest, ScheduleView,
 };
 
 /// Bound on any one request, so a hung server cannot hang the caller for ever.
@@ -331,6 +331,11 @@ impl Client {
         self.send(self.request(Method::DELETE, self.url(&["schedules", name]))).await.map(drop)
     }
 
+    /// Submits a schedule's job now, once.
+    pub async fn run_schedule(&self, name: &str) -> Result<Accepted, ClientError> {
+        self.json(self.request(Method::POST, self.url(&["schedules", name, "run"]))).await
+    }
+
     /// Queues an ended job again.
     pub async fn retry(&self, id: i64) -> Result<Accepted, ClientError> {
         self.json(self.request(Method::POST, self.url(&["jobs", &id.to_string(), "retry"]))).await
@@ -344,6 +349,11 @@ impl Client {
     /// Cancels every queued or running job the filter selects.
     pub async fn cancel_matching(&self, select: &JobSelector) -> Result<BulkResult, ClientError> {
         self.json(self.request(Method::POST, self.url(&["jobs", "cancel"])).json(select)).await
+    }
+
+    /// Deletes every ended job the filter selects (or, with `dry_run`, counts the selected).
+    pub async fn delete_matching(&self, select: &JobSelector) -> Result<DeleteResult, ClientError> {
+        self.json(self.request(Method::POST, self.url(&["jobs", "delete"])).json(select)).await
     }
 
     /// The pool at a glance.
@@ -410,6 +420,25 @@ impl Client {
         }
         let item = response.bytes().await.map_err(|source| self.unreachable(source))?;
         Ok(Some(item.to_vec()))
+    }
+
+    /// `GET /v1/queues/{name}/items?limit=N`: the oldest items, not taken.
+    pub async fn queue_peek(&self, name: &str, limit: u32) -> Result<QueueItems, ClientError> {
+        let mut url = self.url(&["queues", name, "items"]);
+        url.query_pairs_mut().append_pair("limit", &limit.to_string());
+        self.json(self.request(Method::GET, url)).await
+    }
+
+    /// `DELETE /v1/queues/{name}`: every item removed.
+    pub async fn queue_purge(&self, name: &str) -> Result<QueuePurged, ClientError> {
+        self.json(self.request(Method::DELETE, self.url(&["queues", name]))).await
+    }
+
+    /// `GET /v1/events`: the service's event stream, read a chunk at a time, for as long as
+    /// it runs.
+    pub async fn events(&self) -> Result<OutputChunks, ClientError> {
+        let response = self.send(self.untimed(Method::GET, self.url(&["events"]))).await?;
+        Ok(OutputChunks { response, server: self.base.to_string() })
     }
 
     /// `GET /v1/queues`.

@@ -56,6 +56,10 @@ impl JobState {
     pub const RETRYABLE: [JobState; 3] =
         [JobState::Failed, JobState::TimedOut, JobState::Cancelled];
 
+    /// The states a delete removes: every ended one.
+    pub const DELETABLE: [JobState; 4] =
+        [JobState::Succeeded, JobState::Failed, JobState::TimedOut, JobState::Cancelled];
+
     /// Whether the job has ended.
     pub fn is_terminal(self) -> bool {
         !matches!(self, JobState::Queued | JobState::Running)
@@ -450,9 +454,18 @@ pub struct JobSelector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submitted_before: Option<String>,
     /// Count, change nothing: the answer says how many jobs the filter selects (`matched`)
-    /// and how many the action would change (`changed`).
+    /// and how many the action would change (`changed`; `deleted` for a delete).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+}
+
+/// What a bulk delete (`POST /v1/jobs/delete`) did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeleteResult {
+    /// Jobs the filter selected.
+    pub matched: u64,
+    /// Of those, the jobs deleted (the ended ones; queued and running jobs are left alone).
+    pub deleted: u64,
 }
 
 /// What a bulk action did (or, for a dry run, would do).
@@ -573,6 +586,41 @@ pub struct QueueView {
     /// put's answer).
     #[serde(default)]
     pub oldest_age_ms: Option<u64>,
+}
+
+/// `GET /v1/queues/{name}/items`: a queue's oldest items, looked at without taking them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct QueueItems {
+    /// The queue.
+    pub name: String,
+    /// Items in it, all told.
+    pub length: u64,
+    /// Its oldest items (the next to be taken first), at most `limit`.
+    pub items: Vec<QueueItemView>,
+}
+
+/// One item of a queue, cut to a preview.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct QueueItemView {
+    /// Its id (items are taken in id order).
+    pub id: i64,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its first bytes (up to 256) as text, invalid UTF-8 replaced by U+FFFD.
+    pub preview: String,
+    /// Whether the item is longer than its preview.
+    pub truncated: bool,
+    /// How long it has waited, in milliseconds.
+    pub age_ms: u64,
+}
+
+/// `DELETE /v1/queues/{name}`: what emptying a queue removed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct QueuePurged {
+    /// The queue.
+    pub name: String,
+    /// Items removed.
+    pub removed: u64,
 }
 
 /// `GET /v1/stats/modules`: every stored module with what the store holds of its runs.

@@ -219,7 +219,7 @@ fn named(module: &str, args: &[&str], name: &str, lane: &str) -> serde_json::Val
 /// The jobs view's lane filter, search box and bulk actions on a host with lanes default=1
 /// and slow=1: two `slow-hello` jobs in slow, three `nightly-fail` jobs failed in default and
 /// one `needle` job. The pool is paused before the page opens, so the jobs *Retry matching…*
-/// requeues stay queued for *Cancel matching…* to cancel.
+/// requeues stay queued for *Cancel matching…* to cancel, and *Delete matching…* deletes.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_jobs_view_filters_by_lane_searches_and_retries_and_cancels_in_bulk() {
     let data = tempfile::tempdir().unwrap();
@@ -246,10 +246,10 @@ async fn the_jobs_view_filters_by_lane_searches_and_retries_and_cancels_in_bulk(
     ];
     tokio::task::block_in_place(|| browse("bulk", &server, &env));
     assert!(out_dir().join("dashboard-jobs-bulk.png").exists(), "the screenshot was saved");
-    // What the page did is in the store: the three jobs retried, then cancelled.
+    // What the page did is in the store: the three jobs retried, cancelled, then deleted.
     for id in failing.split(',') {
-        let (_, job) = server.get(&format!("/v1/jobs/{id}")).await;
-        assert_eq!(job["state"], "cancelled", "{job}");
+        let (status, job) = server.get(&format!("/v1/jobs/{id}")).await;
+        assert_eq!(status, 404, "{job}");
     }
 }
 

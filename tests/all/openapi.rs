@@ -35,6 +35,7 @@ async fn parameters_are_where_the_server_reads_them() {
         "/v1/jobs?limit",
         "/v1/queues/{name}/get?timeout_ms",
         "/v1/modules?name",
+        "/v1/queues/{name}/items?limit",
     ] {
         assert!(query.iter().any(|q| q == expected), "{expected} not among {query:?}");
     }
@@ -53,7 +54,7 @@ async fn the_event_stream_and_raw_bodies_are_described() {
         .iter()
         .map(|event| &event["properties"]["event"]["const"])
         .collect();
-    assert_eq!(names, [&json!("pool"), &json!("jobs")]);
+    assert_eq!(names, [&json!("pool"), &json!("jobs"), &json!("deleted")]);
     assert_eq!(
         events[0]["properties"]["data"]["contentSchema"]["$ref"],
         "#/components/schemas/PoolView"

@@ -180,6 +180,16 @@ export const views = {
     // Emptied, the queue leaves the view.
     await api(page, "POST", "/v1/queues/outbox/get");
     await expectCount(page.locator('#queue-rows tr[data-queue="outbox"]'), 0, "outbox is empty");
+    // Peek shows inbox's items without taking them; Purge… empties it once confirmed.
+    const inbox = page.locator('#queue-rows tr[data-queue="inbox"]');
+    await inbox.locator("button", { hasText: "Peek" }).click();
+    await expectText(page.locator("#queue-peek"), 'inbox: the oldest 2 of 2\n#1  1 B  "1"\n#2  1 B  "2"', "the two items");
+    assert.equal((await api(page, "GET", "/v1/queues")).json[0].length, 2, "nothing taken");
+    await inbox.locator("button", { hasText: "Purge" }).click();
+    await answer(page, ctx, "Purge queue inbox?", true);
+    await expectText(page.locator("#queues-message"), "inbox: 2 items removed", "the view says so");
+    await expectCount(page.locator('#queue-rows tr[data-queue="inbox"]'), 0, "inbox is empty");
+    assert.deepEqual((await api(page, "GET", "/v1/queues")).json, [], "as the API has it");
 
     await page.click('[data-tab="hosts"]');
     const { json: nodes } = await api(page, "GET", "/v1/nodes");
@@ -198,7 +208,7 @@ export const views = {
     assert.equal(await page.locator("#queue-rows").isVisible(), false, "not the other views'");
   },
 
-  // BULK: lanes default=1 and slow=1, the pool paused; SLOW_IDS (`slow-hello`, succeeded, in
+  // BULK (retry, cancel, then delete): lanes default=1 and slow=1, the pool paused; SLOW_IDS (`slow-hello`, succeeded, in
   // slow), FAILED_IDS (`nightly-fail`, failed, in default), NEEDLE_ID (`the-needle-job`).
   async bulk(page, ctx) {
     const { expectCount, expectText, shot } = ctx;
@@ -266,6 +276,16 @@ export const views = {
       const { json: job } = await api(page, "GET", `/v1/jobs/${id}`);
       assert.equal(job.state, "cancelled", `job ${id} is cancelled as the API has it`);
     }
+
+    // Delete matching… over state=cancelled: asked first, then the three are gone.
+    await page.click("#bulk-delete");
+    await answer(page, ctx, "Delete 3 matching jobs?", true);
+    await expectText(page.locator("#jobs-message"), "deleted 3 of 3 matching jobs", "the view says what went");
+    await expectCount(rows, 0, "no cancelled jobs left");
+    // (Listed, not fetched one by one: a 404 would be logged as a page error.)
+    const { json: left } = await api(page, "GET", "/v1/jobs?limit=1000");
+    const leftIds = left.jobs.map((job) => String(job.id));
+    assert.ok(failedIds.every((id) => !leftIds.includes(id)), "gone as the API has it");
   },
 
   // CAP: `hello` uploaded, no cap.
@@ -345,5 +365,14 @@ export const views = {
     await due.waitFor(ctx.BOUND);
     assert.match(await due.textContent(), /due.*\(in \d+ min\)/, "said to be ahead");
     await page.click("#job-detail button[value=close]");
+
+    // Run now: nightly's job is submitted at once; its ticks are left as they were.
+    await row("nightly").locator("button", { hasText: "Run now" }).click();
+    const note = page.locator("#schedules-message", { hasText: "nightly: job #" });
+    await note.waitFor(ctx.BOUND);
+    const ranId = (await note.textContent()).match(/#(\d+)/)[1];
+    const { status, json: ran } = await api(page, "GET", `/v1/jobs/${ranId}`);
+    assert.equal(status, 200, "the job run now exists");
+    assert.equal((await api(page, "GET", "/v1/schedules/nightly")).json.last_run_at, null, "not counted as a tick");
   },
 };

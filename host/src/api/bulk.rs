@@ -1,5 +1,5 @@
-//! `POST /v1/jobs/retry` and `POST /v1/jobs/cancel`: one action on every job a filter
-//! selects, in one transaction of the store.
+//! `POST /v1/jobs/retry`, `POST /v1/jobs/cancel` and `POST /v1/jobs/delete`: one action on
+//! every job a filter selects, in one transaction of the store.
 
 use axum::Json;
 use axum::extract::State;
@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::{ApiError, ApiResult, AppState, body, json, selector};
 use crate::store::{Bulk, JobFilter};
-use crate::wire::{BulkResult, ErrorBody, JobSelector, JobState};
+use crate::wire::{BulkResult, DeleteResult, ErrorBody, JobSelector, JobState};
 
 /// The body's filter and whether it asks for a dry run; a filter that selects everything is
 /// refused, so that a forgotten field never retries or cancels every job.
@@ -90,4 +90,27 @@ pub async fn cancel(
     }
     tracing::info!(matched = bulk.matched, changed = bulk.changed.len(), "jobs cancelled in bulk");
     Ok(answer(&bulk))
+}
+
+/// Delete every ended (succeeded, failed, timed-out or cancelled) job the filter selects,
+/// with its output and attempt history, in one transaction; selected queued or running jobs
+/// are left alone. With `"dry_run": true`, only count: `matched` jobs, `deleted` of them would
+/// be deleted.
+#[utoipa::path(post, path = "/v1/jobs/delete", request_body = JobSelector,
+    responses((status = 200, body = DeleteResult), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 415, body = ErrorBody, description = "a body of another content type")))]
+pub async fn delete(
+    State(state): State<AppState>,
+    request: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<DeleteResult>> {
+    let (filter, dry_run) = filter(&state, request).await?;
+    if dry_run {
+        let Json(counted) = count(&state, &filter, &JobState::DELETABLE).await?;
+        return Ok(Json(DeleteResult { matched: counted.matched, deleted: counted.changed }));
+    }
+    let bulk = state.store.delete_matching(&filter, false).await?;
+    tracing::info!(matched = bulk.matched, deleted = bulk.changed.len(), "jobs deleted in bulk");
+    let ids: Vec<_> = bulk.changed.iter().map(|&(id, _)| id).collect();
+    state.events.deleted(&ids);
+    Ok(Json(DeleteResult { matched: bulk.matched, deleted: bulk.changed.len() as u64 }))
 }

@@ -31,6 +31,8 @@ pub enum Frame {
     Pool(Arc<str>),
     /// Job transitions (`event: jobs`).
     Jobs(Arc<str>),
+    /// Ids of jobs deleted (`event: deleted`).
+    Deleted(Arc<str>),
 }
 
 /// Fans events out to every `/v1/events` listener.
@@ -49,6 +51,15 @@ impl EventHub {
     /// Job attempts ended in each of the last seconds, oldest first.
     pub fn throughput(&self) -> Vec<u64> {
         self.throughput.lock().expect("throughput lock").iter().copied().collect()
+    }
+
+    /// Tells every listener these jobs were deleted (after the store committed it), so open
+    /// lists drop them. Sent by the host that deleted them, to its own listeners.
+    pub fn deleted(&self, ids: &[i64]) {
+        if !ids.is_empty() {
+            let json = serde_json::to_string(ids).expect("ids serialise");
+            let _ = self.frames.send(Frame::Deleted(json.into()));
+        }
     }
 
     fn sample(&self, finished: u64) {
@@ -110,7 +121,8 @@ async fn pool_frame(state: &AppState) -> ApiResult<Arc<str>> {
 
 /// Live job transitions and pool snapshots as Server-Sent Events: `event: pool` (a
 /// `PoolView`, first at once, then whenever it changes) and `event: jobs` (an array of
-/// `{"id","state"}`, batched every 250 ms).
+/// `{"id","state"}`, batched every 250 ms), and `event: deleted` (an array of the ids of jobs
+/// deleted on this host).
 #[utoipa::path(get, path = "/v1/events",
     responses((status = 200, content_type = "text/event-stream", body = String,
                description = "`event: pool` with a PoolView, `event: jobs` with [JobEventView]; \
@@ -128,6 +140,7 @@ pub async fn events(
             Ok(match frame {
                 Frame::Pool(data) => Event::default().event("pool").data(&*data),
                 Frame::Jobs(data) => Event::default().event("jobs").data(&*data),
+                Frame::Deleted(data) => Event::default().event("deleted").data(&*data),
             })
         })
         .take_until(state.closing.clone().cancelled_owned());
@@ -157,6 +170,7 @@ pub fn describe_events(document: &mut serde_json::Value) {
     let schema = json!({ "oneOf": [
         event("pool", json!({ "$ref": "#/components/schemas/PoolView" })),
         event("jobs", json!({ "type": "array", "items": { "$ref": "#/components/schemas/JobEventView" } })),
+        event("deleted", json!({ "type": "array", "items": { "type": "integer", "format": "int64" } })),
     ]});
     let path = "/paths/~1v1~1events/get/responses/200/content/text~1event-stream/schema";
     if let Some(slot) = document.pointer_mut(path) {

@@ -14,7 +14,7 @@ use utoipa::IntoParams;
 
 use super::{ApiError, ApiResult, AppState, body};
 use crate::queues::QueueError;
-use crate::wire::{ErrorBody, QueueView};
+use crate::wire::{ErrorBody, QueueItemView, QueueItems, QueuePurged, QueueView};
 
 /// How long to wait.
 #[derive(Deserialize, IntoParams)]
@@ -94,4 +94,60 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<QueueView
         oldest_age_ms: Some(queue.oldest_age.as_millis() as u64),
     };
     Ok(Json(queues.into_iter().map(view).collect()))
+}
+
+/// Most bytes of an item `GET /v1/queues/{name}/items` shows.
+const PREVIEW_BYTES: u32 = 256;
+
+/// How many items to look at.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PeekQuery {
+    /// How many of the oldest items, 1 to 100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+}
+
+/// Look at a queue's oldest items without taking them: each its id, size, age and first 256
+/// bytes as text.
+#[utoipa::path(get, path = "/v1/queues/{name}/items", params(("name" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,100}$"), PeekQuery),
+    responses((status = 200, body = QueueItems), (status = 400, body = ErrorBody)))]
+pub async fn items(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    query: Result<Query<PeekQuery>, QueryRejection>,
+) -> ApiResult<Json<QueueItems>> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = query.limit.unwrap_or(10);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request("`limit` must be 1 to 100"));
+    }
+    crate::queues::Queues::check_name(&name)?;
+    let found = state.store.queue_peek(&name, limit, PREVIEW_BYTES).await?;
+    let length = state.queues.len(&name).await?;
+    let items = found
+        .into_iter()
+        .map(|item| QueueItemView {
+            id: item.id,
+            truncated: item.size > item.preview.len() as u64,
+            size: item.size,
+            preview: String::from_utf8_lossy(&item.preview).into_owned(),
+            age_ms: item.age.as_millis() as u64,
+        })
+        .collect();
+    Ok(Json(QueueItems { name, length, items }))
+}
+
+/// Empty a queue: every item is removed (puts waiting for room go ahead).
+#[utoipa::path(delete, path = "/v1/queues/{name}", params(("name" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,100}$")),
+    responses((status = 200, body = QueuePurged), (status = 400, body = ErrorBody)))]
+pub async fn purge(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<QueuePurged>> {
+    crate::queues::Queues::check_name(&name)?;
+    let removed = state.store.queue_purge(name.clone()).await?;
+    tracing::info!(queue = name.as_str(), removed, "queue purged");
+    Ok(Json(QueuePurged { name, removed }))
 }

@@ -17,7 +17,7 @@ use crate::schedule::{MAX_JOB, Timetable, check_name};
 use crate::scheduler::check_job;
 use crate::store::{NewSchedule, ScheduleChange, ScheduleRecord};
 use crate::wire::{
-    ErrorBody, JobRequest, ScheduleList, SchedulePatch, ScheduleRequest, ScheduleView,
+    Accepted, ErrorBody, JobRequest, ScheduleList, SchedulePatch, ScheduleRequest, ScheduleView,
 };
 
 /// The time zone of a schedule that names none.
@@ -171,4 +171,26 @@ pub async fn delete(
     }
     tracing::info!(schedule = name, "schedule deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Run a schedule's job now, once, as an ordinary submission: the schedule's ticks, its last
+/// run and its pause are left as they are (a paused schedule runs too).
+#[utoipa::path(post, path = "/v1/schedules/{name}/run", params(("name" = String, Path)),
+    responses((status = 202, body = Accepted), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "the schedule's job cannot be submitted now (its module is gone)"),
+              (status = 503, body = ErrorBody)))]
+pub async fn run(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    state.refuse_if_draining()?;
+    let record = state.store.schedule(&name).await?.ok_or_else(|| unknown(&name))?;
+    let request: JobRequest = serde_json::from_str(&record.job).map_err(ApiError::internal)?;
+    let job = check_job(&state.store, request, &state.limits).await?.map_err(|reason| {
+        ApiError::conflict(format!("schedule `{name}`'s job cannot run now: {reason}"))
+    })?;
+    state.check_lane(&job.lane).await?;
+    let (id, job_state) = state.store.submit(vec![job]).await?[0];
+    tracing::info!(job = id, schedule = name, "schedule run now");
+    Ok((StatusCode::ACCEPTED, Json(Accepted { id, state: job_state })))
 }

@@ -1,6 +1,8 @@
 //! The job filters `jobs`, `retry` and `cancel` share: the list's query and the bulk
 //! actions' body (`--state failed --module fib`).
 
+use std::time::SystemTime;
+
 use clap::Args;
 use clap::builder::TypedValueParser;
 
@@ -31,11 +33,12 @@ pub struct FilterArgs {
     /// Only the job with this id (digits), or jobs whose name contains this text.
     #[arg(long, short = 'q', value_name = "TEXT")]
     search: Option<String>,
-    /// Only jobs submitted at or after this time (RFC 3339: 2025-01-02T03:04:05Z).
-    #[arg(long, value_name = "TIME")]
+    /// Only jobs submitted at or after this time: RFC 3339 (2025-01-02T03:04:05Z), or that
+    /// long ago (30m, 1h, 2d).
+    #[arg(long, visible_alias = "since", value_name = "TIME", value_parser = time)]
     submitted_after: Option<String>,
-    /// Only jobs submitted before this time (RFC 3339).
-    #[arg(long, value_name = "TIME")]
+    /// Only jobs submitted before this time: RFC 3339, or that long ago (1h).
+    #[arg(long, value_name = "TIME", value_parser = time)]
     submitted_before: Option<String>,
 }
 
@@ -79,6 +82,23 @@ fn state_parser() -> impl TypedValueParser<Value = JobState> {
         .map(|state| state.parse::<JobState>().expect("one of JobState::ALL"))
 }
 
+/// A time filter's value as the API takes it: a relative one (`1h`: a number and a unit, as
+/// `--timeout` takes) becomes the RFC 3339 time that long before now; anything else goes as
+/// given, for the service to check.
+fn time(text: &str) -> Result<String, String> {
+    let relative = text.starts_with(|c: char| c.is_ascii_digit())
+        && text.ends_with(|c: char| c.is_ascii_alphabetic())
+        && !text.contains(['-', ':']);
+    if !relative {
+        return Ok(text.to_string());
+    }
+    let ago = crate::units::parse_duration(text)?;
+    let at = SystemTime::now()
+        .checked_sub(ago)
+        .ok_or_else(|| format!("`{text}` ago is before the clock's start"))?;
+    Ok(humantime::format_rfc3339_micros(at).to_string())
+}
+
 /// `retried 12 of 12 matching jobs`: what a bulk action did, in words.
 pub fn summary(verb: &str, matched: u64, changed: u64) -> String {
     let jobs = if matched == 1 { "job" } else { "jobs" };
@@ -87,6 +107,16 @@ pub fn summary(verb: &str, matched: u64, changed: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn relative_times_become_rfc3339_and_others_pass_as_given() {
+        let hour_ago = super::time("1h").unwrap();
+        let parsed = humantime::parse_rfc3339(&hour_ago).unwrap();
+        let ago = std::time::SystemTime::now().duration_since(parsed).unwrap();
+        assert!(ago.as_secs() >= 3600 && ago.as_secs() < 3700, "{hour_ago}");
+        assert_eq!(super::time("2025-01-02T03:04:05Z").unwrap(), "2025-01-02T03:04:05Z");
+        assert!(super::time("1y").unwrap_err().contains("unit"));
+    }
+
     #[test]
     fn summaries() {
         assert_eq!(super::summary("retried", 12, 12), "retried 12 of 12 matching jobs");

@@ -22,7 +22,8 @@ use crate::wire::{JobPage, JobState, JobSummary};
   wasmpool jobs --schedule nightly
   wasmpool jobs --state failed --lane slow --submitted-after 2025-01-02T00:00:00Z
   wasmpool jobs -q nightly          (jobs named *nightly*, or job 42 with -q 42)
-  wasmpool jobs --cursor 1234      (the next page, as the previous one's last line says)")]
+  wasmpool jobs --cursor 1234      (the next page, as the previous one's last line says)
+  wasmpool jobs --watch --state running    (drawn again as jobs change; ctrl-c ends it)")]
 pub struct JobsCommand {
     #[command(flatten)]
     pub(super) remote: RemoteOptions,
@@ -34,6 +35,9 @@ pub struct JobsCommand {
     /// Start after the job this cursor (from a previous page) names.
     #[arg(long, value_name = "CURSOR")]
     cursor: Option<String>,
+    /// Draw the list again whenever jobs change, until interrupted (on a terminal, in place).
+    #[arg(long, short = 'w', conflicts_with = "json")]
+    watch: bool,
 }
 
 impl JobsCommand {
@@ -45,6 +49,12 @@ impl JobsCommand {
             cursor: self.cursor.clone(),
         };
         self.remote.run(async |client| {
+            if self.watch {
+                let draw = async |client: &crate::client::Client| {
+                    Ok(render(&client.jobs(&filter).await?, SystemTime::now()))
+                };
+                return super::watch::watch(&client, draw).await;
+            }
             let page = client.jobs(&filter).await?;
             if !self.remote.print_json(&page)? {
                 print!("{}", render(&page, SystemTime::now()));
@@ -55,7 +65,7 @@ impl JobsCommand {
 }
 
 fn render(page: &JobPage, now: SystemTime) -> String {
-    let header = ["ID", "STATE", "MODULE", "NAME", "EXIT", "DURATION", "SUBMITTED"];
+    let header = ["ID", "STATE", "MODULE", "NAME", "EXIT", "DURATION", "SUBMITTED", "ERROR"];
     let mut rows = vec![header.map(String::from).to_vec()];
     rows.extend(page.jobs.iter().map(|job| row(job, now)));
     let mut text = table(&rows);
@@ -75,7 +85,22 @@ fn row(job: &JobSummary, now: SystemTime) -> Vec<String> {
         or_dash(job.exit_code),
         or_dash(duration(job, now).map(format_duration)),
         ago(&job.submitted_at, now),
+        reason(job.error.as_deref()),
     ]
+}
+
+/// Longest failure reason a row shows (`status ID` has the whole of it).
+const REASON_CHARS: usize = 60;
+
+/// Why a job did not succeed, on one line and cut to fit, or `-`.
+fn reason(error: Option<&str>) -> String {
+    let Some(error) = error else { return "-".to_string() };
+    let line: String = error.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= REASON_CHARS {
+        return line;
+    }
+    let cut: String = line.chars().take(REASON_CHARS - 1).collect();
+    format!("{cut}…")
 }
 
 /// How long the job ran, or has been running so far.
@@ -117,7 +142,7 @@ mod tests {
             stderr_bytes: 0,
             stdout_truncated: false,
             stderr_truncated: false,
-            error: None,
+            error: (id == 12).then(|| format!("worker crashed:\n{}", "x".repeat(80))),
             progress: None,
             node: None,
             schedule: None,
@@ -140,12 +165,15 @@ mod tests {
         };
         assert_eq!(
             render(&page, now),
-            "ID  STATE      MODULE        NAME     EXIT  DURATION  SUBMITTED
-12  running    3f2a9c1b8e7d  -        -     9s        10s ago
-7   succeeded  3f2a9c1b8e7d  nightly  0     250ms     10s ago
-3   queued     fib           -        -     -         10s ago
+            format!(
+                "ID  STATE      MODULE        NAME     EXIT  DURATION  SUBMITTED  ERROR
+12  running    3f2a9c1b8e7d  -        -     9s        10s ago    worker crashed: {}…
+7   succeeded  3f2a9c1b8e7d  nightly  0     250ms     10s ago    -
+3   queued     fib           -        -     -         10s ago    -
 next: --cursor 3
-"
+",
+                "x".repeat(43)
+            )
         );
     }
 }

@@ -29,6 +29,9 @@ pub struct LogsCommand {
     /// Follow: keep printing output as the job writes it, until the job ends.
     #[arg(short, long)]
     follow: bool,
+    /// Print only the last N lines of each stream (not with -f).
+    #[arg(long, value_name = "N", conflicts_with = "follow")]
+    tail: Option<usize>,
     /// The job's id.
     id: i64,
 }
@@ -38,8 +41,8 @@ impl LogsCommand {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         self.remote.run(async |client| {
             let (out, err) = tokio::try_join!(
-                copy(&client, self.id, "stdout", self.follow, std::io::stdout),
-                copy(&client, self.id, "stderr", self.follow, std::io::stderr),
+                copy(&client, self.id, "stdout", (self.follow, self.tail), std::io::stdout),
+                copy(&client, self.id, "stderr", (self.follow, self.tail), std::io::stderr),
             )?;
             if !self.follow {
                 return Ok(ExitCode::SUCCESS);
@@ -71,10 +74,18 @@ async fn copy<W: Write>(
     client: &Client,
     id: i64,
     stream: &str,
-    follow: bool,
+    (follow, tail): (bool, Option<usize>),
     sink: fn() -> W,
 ) -> anyhow::Result<Option<String>> {
     let mut chunks = client.output(id, stream, follow).await?;
+    if let Some(lines) = tail {
+        let mut all = Vec::new();
+        while let Some(chunk) = chunks.next().await? {
+            all.extend_from_slice(&chunk);
+        }
+        write_quietly(&mut sink(), last_lines(&all, lines))?;
+        return Ok(None);
+    }
     loop {
         let chunk = match chunks.next().await {
             Ok(Some(chunk)) => chunk,
@@ -90,5 +101,37 @@ async fn copy<W: Write>(
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(None),
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// Writes all of `bytes`, ending quietly at a closed pipe.
+fn write_quietly(sink: &mut impl Write, bytes: &[u8]) -> anyhow::Result<()> {
+    match sink.write_all(bytes).and_then(|()| sink.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// The last `n` lines of `output` (a last line without its newline counts as one).
+fn last_lines(output: &[u8], n: usize) -> &[u8] {
+    let body = output.strip_suffix(b"\n").unwrap_or(output);
+    let start = body
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|&(_, &byte)| byte == b'\n')
+        .nth(n.saturating_sub(1))
+        .map_or(0, |(at, _)| at + 1);
+    if n == 0 { &output[output.len()..] } else { &output[start..] }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_last_lines_keep_their_newlines() {
+        assert_eq!(super::last_lines(b"a\nb\nc\n", 2), b"b\nc\n");
+        assert_eq!(super::last_lines(b"a\nb\nc", 2), b"b\nc");
+        assert_eq!(super::last_lines(b"a\nb\n", 5), b"a\nb\n");
+        assert_eq!(super::last_lines(b"a\nb\n", 0), b"");
     }
 }

@@ -9,17 +9,15 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use serde_json::json;
-
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::local::{self, CacheOptions};
-use super::map_input;
 use super::map_output::{JobLog, Order};
 use super::options::JobOptions;
+use super::{map_input, map_progress};
 use crate::job::{Completed, JobSpec, Outcome};
 use crate::pool::{Handed, Pool};
 
@@ -42,10 +40,19 @@ use crate::pool::{Handed, Pool};
 backslashes; nothing is expanded); blank lines and lines starting with # are skipped. With a
 template, {} is the whole line.")]
 pub struct MapCommand {
-    /// Number of worker processes (default: the available cores; never more than jobs).
-    #[arg(short = 'w', long, value_name = "N", default_value_t = default_workers(),
-          value_parser = parse_workers)]
+    /// Number of worker processes (default: the available cores; never more than jobs); `-j`
+    /// as GNU parallel spells it.
+    #[arg(short = 'w', visible_short_alias = 'j', long, value_name = "N",
+          default_value_t = default_workers(), value_parser = parse_workers)]
     workers: usize,
+    /// Run nothing: print the jobs that would run, one line each (its index, then the
+    /// program and its arguments, quoted as a shell would need them).
+    #[arg(long)]
+    dry_run: bool,
+    /// Print on stderr how many jobs are done and the estimated time left, at most once a
+    /// second, even where stderr is not a terminal (on one, the progress bar shows it).
+    #[arg(long)]
+    eta: bool,
     /// Read the inputs from FILE (`-`: stdin), one per line.
     #[arg(long, short = 'a', value_name = "FILE")]
     args_file: Option<PathBuf>,
@@ -172,6 +179,9 @@ impl MapCommand {
                 other => super::UsageError(other.to_string()).into(),
             })?;
         let program = local::program_name(&module);
+        if self.dry_run {
+            return Ok(map_input::print_commands(&program, inputs));
+        }
         let module = self.cache.compile(&module, self.options.fuel)?;
         let jobs: Vec<_> = inputs
             .into_iter()
@@ -197,7 +207,8 @@ impl MapCommand {
         mut joblog: Option<&mut JobLog>,
     ) -> anyhow::Result<Tally> {
         let pool = local::start_pool(self.workers.min(jobs.len()))?;
-        let progress = progress_bar(jobs.len());
+        let progress = map_progress::bar(jobs.len());
+        let mut eta = self.eta.then(|| map_progress::Eta::new(jobs.len()));
         let run = Run {
             // With `--halt` a job starts only once the one before it on its worker was
             // counted; otherwise the pool may take jobs ahead while they are short.
@@ -234,6 +245,9 @@ impl MapCommand {
             }
             order.ready(job).iter().for_each(&mut report);
             progress.inc(1);
+            if let Some(eta) = eta.as_mut() {
+                eta.finished_one();
+            }
         }
         order.rest().for_each(|job| report(&job));
         progress.finish_and_clear();
@@ -391,25 +405,6 @@ impl Run {
     }
 }
 
-fn progress_bar(jobs: usize) -> ProgressBar {
-    // indicatif's own `{per_sec}` prints four decimals ("13.2036/s").
-    let style = ProgressStyle::with_template("{bar:40} {pos}/{len} jobs, {rate}, eta {eta}")
-        .expect("valid progress template")
-        .with_key("rate", |state: &ProgressState, out: &mut dyn std::fmt::Write| {
-            let _ = write!(out, "{}", format_rate(state.per_sec()));
-        });
-    ProgressBar::new(jobs as u64).with_style(style)
-}
-
-/// A rate for people: three significant digits at most.
-fn format_rate(per_sec: f64) -> String {
-    match per_sec {
-        rate if rate >= 100.0 => format!("{rate:.0}/s"),
-        rate if rate >= 10.0 => format!("{rate:.1}/s"),
-        rate => format!("{rate:.2}/s"),
-    }
-}
-
 /// Counts for the closing summary.
 #[derive(Clone, Copy, Default)]
 struct Tally {
@@ -436,7 +431,7 @@ impl Tally {
         eprintln!(
             "map: {ran} jobs on {workers} workers in {:.2}s ({}): {} succeeded, {} failed{skipped}",
             elapsed.as_secs_f64(),
-            format_rate(rate).replace("/s", " jobs/s"),
+            map_progress::format_rate(rate).replace("/s", " jobs/s"),
             self.succeeded,
             self.failed
         );
@@ -458,12 +453,5 @@ mod tests {
         for bad in ["now", "later,fail=1", "now,fail=0", "now,fail=x", "soon,done=1"] {
             assert!(parse_halt(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn rates_have_at_most_three_significant_digits() {
-        assert_eq!(format_rate(13.2036), "13.2/s");
-        assert_eq!(format_rate(1234.5), "1234/s");
-        assert_eq!(format_rate(0.5), "0.50/s");
     }
 }

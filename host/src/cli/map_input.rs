@@ -8,8 +8,9 @@
 //!   a template with neither has the input appended, split into words when it is a line.
 //! - A template with placeholders and no other source reads its inputs from stdin.
 
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
+use std::process::ExitCode;
 
 /// Separates a template from its inputs, as in GNU parallel.
 pub const LIST_SEPARATOR: &str = ":::";
@@ -139,6 +140,22 @@ fn parse_lines(source: &str, text: &str) -> Result<Vec<Input>, InputError> {
         inputs.push(Input { text: line.to_string(), words });
     }
     Ok(inputs)
+}
+
+/// Prints each job's command line (`map --dry-run`) and exits 0, as `parallel --dry-run`
+/// does.
+pub fn print_commands(program: &str, inputs: Vec<Vec<String>>) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    for (index, words) in inputs.into_iter().enumerate() {
+        let argv: Vec<String> = std::iter::once(program)
+            .chain(words.iter().map(String::as_str))
+            .map(|word| shlex::try_quote(word).map_or_else(|_| word.into(), |w| w.into_owned()))
+            .collect();
+        if writeln!(out, "{index}\t{}", argv.join(" ")).is_err() {
+            break; // A closed pipe: nobody reads the rest.
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 #[cfg(test)]

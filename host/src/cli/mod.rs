@@ -5,6 +5,7 @@ mod build;
 mod cancel;
 mod compile;
 mod completions;
+mod delete;
 mod filters;
 mod jobs;
 mod local;
@@ -13,6 +14,7 @@ mod logs;
 mod map;
 mod map_input;
 mod map_output;
+mod map_progress;
 mod modules;
 mod nodes;
 mod notice;
@@ -28,6 +30,7 @@ mod status;
 mod submit;
 mod upload;
 mod wait;
+mod watch;
 mod worker;
 
 use std::process::ExitCode;
@@ -82,6 +85,8 @@ pub enum Command {
     /// Cancel a queued or running job, or every one a filter selects; with --delete, remove
     /// a job, ended or not.
     Cancel(cancel::CancelCommand),
+    /// Delete an ended job, or every ended job a filter selects.
+    Delete(delete::DeleteCommand),
     /// List jobs, newest first.
     Jobs(jobs::JobsCommand),
     /// List or delete the service's modules.
@@ -171,6 +176,7 @@ impl Cli {
             Command::Wait(command) => command.execute(),
             Command::Logs(command) => command.execute(),
             Command::Cancel(command) => command.execute(),
+            Command::Delete(command) => command.execute(),
             Command::Jobs(command) => command.execute(),
             Command::Modules(command) => command.execute(),
             Command::Pool(command) => command.execute(),
@@ -203,6 +209,7 @@ impl Command {
             Command::Wait(command) => Some(&mut command.remote),
             Command::Logs(command) => Some(&mut command.remote),
             Command::Cancel(command) => Some(&mut command.remote),
+            Command::Delete(command) => Some(&mut command.remote),
             Command::Jobs(command) => Some(&mut command.remote),
             Command::Modules(command) => Some(&mut command.remote),
             Command::Pool(command) => Some(&mut command.remote),

@@ -12,13 +12,15 @@ use clap::{Args, Subcommand};
 use super::remote::{RemoteOptions, table};
 use crate::units::{format_duration, parse_duration};
 
-/// Put items on a named queue, take them off, or list the queues.
+/// Put items on a named queue, take them off, look at them, empty it, or list the queues.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   wasmpool queue put tasks 1 2 3 4 5          (one item per argument)
   echo hello | wasmpool queue put --stdin inbox
   wasmpool queue get --timeout 10s --count 5 results    (up to 5 items within 10s in all)
-  wasmpool queue ls")]
+  wasmpool queue ls
+  wasmpool queue peek -n 3 results      (the next three items, not taken)
+  wasmpool queue purge results")]
 pub struct QueueCommand {
     #[command(flatten)]
     pub(super) remote: RemoteOptions,
@@ -57,6 +59,20 @@ enum QueueAction {
     },
     /// List the non-empty queues with their lengths.
     Ls,
+    /// Show a queue's oldest items without taking them (each cut to a preview).
+    Peek {
+        /// How many of the oldest items, 1 to 100.
+        #[arg(long, short = 'n', value_name = "N", default_value_t = 10,
+              value_parser = clap::value_parser!(u32).range(1..=100))]
+        count: u32,
+        /// The queue.
+        name: String,
+    },
+    /// Remove every item of a queue (prints how many).
+    Purge {
+        /// The queue.
+        name: String,
+    },
 }
 
 impl QueueCommand {
@@ -70,7 +86,7 @@ impl QueueCommand {
             }
             _ => None,
         };
-        self.remote.run(async |client| match &self.action {
+        let code = self.remote.run(async |client| match &self.action {
             QueueAction::Put { timeout, name, items, .. } => {
                 let items: Vec<Vec<u8>> = match stdin_item.clone() {
                     Some(item) => vec![item],
@@ -114,6 +130,20 @@ impl QueueCommand {
                 }
                 Ok(ExitCode::SUCCESS)
             }
+            QueueAction::Peek { count, name } => {
+                let peeked = client.queue_peek(name, *count).await?;
+                if !self.remote.print_json(&peeked)? {
+                    print!("{}", peek_table(&peeked));
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            QueueAction::Purge { name } => {
+                let purged = client.queue_purge(name).await?;
+                if !self.remote.print_json(&purged)? {
+                    println!("{name}: {} item(s) removed", purged.removed);
+                }
+                Ok(ExitCode::SUCCESS)
+            }
             QueueAction::Ls => {
                 let queues = client.queues().await?;
                 if !self.remote.print_json(&queues)? {
@@ -127,6 +157,30 @@ impl QueueCommand {
                 }
                 Ok(ExitCode::SUCCESS)
             }
-        })
+        })?;
+        if code == ExitCode::from(super::exit::UNREACHABLE) {
+            // Someone who ran jobs with `run` or `map` may look for their queues here.
+            eprintln!(
+                "wasmpool: named queues live in a running service: start one with `wasmpool \
+                 serve` (jobs under `wasmpool run` or `map` have no queues)"
+            );
+        }
+        Ok(code)
     }
+}
+
+/// `ID SIZE AGE ITEM` rows, each item's preview on one line (`…` where it was cut).
+fn peek_table(peeked: &crate::wire::QueueItems) -> String {
+    let mut rows = vec![["ID", "SIZE", "AGE", "ITEM"].map(String::from).to_vec()];
+    rows.extend(peeked.items.iter().map(|item| {
+        let mut preview = item.preview.escape_debug().to_string();
+        if item.truncated {
+            preview.push('…');
+        }
+        let age = format_duration(Duration::from_millis(item.age_ms));
+        vec![item.id.to_string(), crate::units::format_size(item.size), age, preview]
+    }));
+    let mut text = table(&rows);
+    text.push_str(&format!("{}: {} item(s) in all\n", peeked.name, peeked.length));
+    text
 }

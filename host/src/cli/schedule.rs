@@ -1,5 +1,5 @@
 //! `wasmpool schedule`: jobs a running service submits by itself at every tick of a cron
-//! expression — add, list, remove, pause, resume.
+//! expression — add, list, remove, pause, resume, or run once now.
 
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -11,7 +11,7 @@ use super::remote::{RemoteOptions, ago, or_dash, table, until};
 use super::submit::{JobOptions, module_ref};
 use crate::wire::{ScheduleList, SchedulePatch, ScheduleRequest, ScheduleView};
 
-/// Add, list, remove, pause or resume the service's schedules.
+/// Add, list, remove, pause, resume or run now the service's schedules.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   wasmpool schedule add nightly --cron '0 3 * * *' --timezone Europe/Paris fib 30
@@ -19,6 +19,7 @@ use crate::wire::{ScheduleList, SchedulePatch, ScheduleRequest, ScheduleView};
   wasmpool schedule ls
   wasmpool schedule pause nightly
   wasmpool schedule resume nightly
+  wasmpool schedule run nightly                                (once, now; prints the job id)
   wasmpool schedule rm nightly
   wasmpool jobs --schedule nightly                             (the jobs it made)")]
 pub struct ScheduleCommand {
@@ -48,6 +49,11 @@ enum ScheduleAction {
     },
     /// Let a paused schedule make jobs again, from its next tick.
     Resume {
+        /// The schedule.
+        name: String,
+    },
+    /// Submit the schedule's job now, once (prints its id); its ticks are left as they are.
+    Run {
         /// The schedule.
         name: String,
     },
@@ -115,6 +121,12 @@ impl ScheduleCommand {
                     client.delete_schedule(name).await?;
                     if !self.remote.print_json(&serde_json::json!({ "deleted": name }))? {
                         println!("schedule {name} removed");
+                    }
+                }
+                ScheduleAction::Run { name } => {
+                    let accepted = client.run_schedule(name).await?;
+                    if !self.remote.print_json(&accepted)? {
+                        println!("{}", accepted.id);
                     }
                 }
                 ScheduleAction::Pause { name } | ScheduleAction::Resume { name } => {

@@ -1,6 +1,7 @@
 //! What answers a running job's `wasmpool:task` calls on the supervisor's side. The service
 //! plugs in its durable queues; local pools (`run`, `map`) have none.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -53,15 +54,43 @@ pub trait OutputSink: Send + Sync + 'static {
     fn ended(&self, caller: &Caller);
 }
 
-/// No queues: puts fail as unavailable, gets find nothing, reports are dropped.
+/// No queues: puts fail as unavailable, gets find nothing, reports are dropped. The first
+/// job to use a queue is told why, in a warning: a guest's own message (`put failed:
+/// Unavailable`) does not say that queues are the service's.
 pub struct NoTaskHost;
 
+/// Whether a job was told that queues exist only under `serve` (once a process is enough).
+static TOLD: AtomicBool = AtomicBool::new(false);
+
+fn no_queues(caller: &Caller, queue: &str) {
+    if !TOLD.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            job = caller.job_id.as_str(),
+            queue,
+            "named queues exist only under `wasmpool serve` (submit the jobs to a service); \
+             here a put fails as unavailable and a get finds nothing"
+        );
+    }
+}
+
 impl TaskHost for NoTaskHost {
-    fn put(&self, _: Caller, _: String, _: Vec<u8>) -> BoxFuture<'static, Result<(), PutError>> {
+    fn put(
+        &self,
+        by: Caller,
+        queue: String,
+        _: Vec<u8>,
+    ) -> BoxFuture<'static, Result<(), PutError>> {
+        no_queues(&by, &queue);
         Box::pin(async { Err(PutError::Unavailable) })
     }
 
-    fn get(&self, _: Caller, _: String, _: Duration) -> BoxFuture<'static, Option<(i64, Vec<u8>)>> {
+    fn get(
+        &self,
+        by: Caller,
+        queue: String,
+        _: Duration,
+    ) -> BoxFuture<'static, Option<(i64, Vec<u8>)>> {
+        no_queues(&by, &queue);
         Box::pin(async { None })
     }
 

@@ -25,7 +25,7 @@ use tokio::sync::{broadcast, watch};
 
 pub use rows::{JobBrief, JobRecord, JobSummaryRecord, ModuleRecord, NodeRecord};
 pub use schedules::{Fired, NewSchedule, ScheduleChange, ScheduleRecord, Tick};
-pub use stats::{Bucket, LastFailure, ModuleStats, QueueStat};
+pub use stats::{Bucket, LastFailure, ModuleStats, QueueItem, QueueStat};
 /// A validated submission, as the API's checks produce it.
 pub use wasmpool_protocol::validate::NewJob;
 
@@ -647,6 +647,22 @@ impl Store {
         each!(self, store => store.queue_len(queue).await)
     }
 
+    /// The oldest `limit` items of a queue without taking them, each cut to its first
+    /// `preview` bytes.
+    pub async fn queue_peek(
+        &self,
+        queue: &str,
+        limit: u32,
+        preview: u32,
+    ) -> Result<Vec<QueueItem>> {
+        each!(self, store => store.queue_peek(queue, limit, preview).await)
+    }
+
+    /// Removes every item of a queue; returns how many.
+    pub async fn queue_purge(&self, queue: String) -> Result<u64> {
+        each!(self, store => store.queue_purge(queue).await)
+    }
+
     /// Every non-empty queue with its length and its oldest item's age, by name.
     pub async fn queues(&self) -> Result<Vec<QueueStat>> {
         each!(self, store => store.queues().await)
@@ -743,6 +759,13 @@ impl Store {
     /// filter selects, in one transaction; jobs in other states are left alone.
     pub async fn retry_matching(&self, filter: &JobFilter) -> Result<Bulk> {
         each!(self, store => store.retry_matching(filter).await)
+    }
+
+    /// Removes every ended job the filter selects with its attempt history, in one
+    /// transaction; queued and running ones are left alone. With `dry_run` it only counts
+    /// the jobs the filter selects (`changed` empty).
+    pub async fn delete_matching(&self, filter: &JobFilter, dry_run: bool) -> Result<Bulk> {
+        each!(self, store => store.delete_matching(filter, dry_run).await)
     }
 
     /// Removes an ended job.

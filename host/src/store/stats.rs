@@ -61,6 +61,19 @@ pub struct QueueStat {
     pub oldest_age: Duration,
 }
 
+/// One item of a queue, looked at without taking it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueItem {
+    /// Its id (items are taken in id order).
+    pub id: i64,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its first bytes (all of it when it is small).
+    pub preview: Vec<u8>,
+    /// How long it has waited (by the clock that stamped it, as [`QueueStat::oldest_age`]).
+    pub age: Duration,
+}
+
 /// The value at nearest rank `percent` (1–100) of `values`: the smallest value with at
 /// least that share of the values at or below it. Reorders `values`.
 pub fn nearest_rank(values: &mut [i64], percent: usize) -> Option<i64> {

@@ -13,6 +13,7 @@ conformance!(
     list_filters_select_by_every_field,
     bulk_actions_change_only_the_jobs_they_apply_to,
     every_ended_current_attempt_is_kept_and_goes_with_its_job,
+    bulk_delete_removes_only_ended_jobs_with_their_histories,
 );
 
 const OTHER: &str = "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd";
@@ -194,6 +195,48 @@ async fn every_ended_current_attempt_is_kept_and_goes_with_its_job(store: &Store
     assert!(store.attempts(&[id]).await.unwrap().is_empty());
 }
 
+async fn bulk_delete_removes_only_ended_jobs_with_their_histories(store: &Store) {
+    with_two_modules(store).await;
+    let mine: Vec<i64> = store.submit(vec![job(); 4]).await.unwrap().iter().map(|j| j.0).collect();
+    let theirs = store.submit(vec![named("x", OTHER)]).await.unwrap()[0].0;
+    let claimed = claim(store, 3).await;
+    let ends = vec![
+        ended(claimed[0].attempt(), JobState::Failed, Some("boom"), false),
+        ended(claimed[1].attempt(), JobState::Succeeded, None, false),
+    ];
+    store.finish_and_claim(Vec::new(), ends, "default", 0).await.unwrap();
+    // Mine: failed, succeeded, running, queued; theirs: queued, then cancelled.
+    store.cancel(theirs).await.unwrap();
+    let module = JobFilter { module_hash: Some(HASH.into()), ..Default::default() };
+
+    let counted = store.delete_matching(&module, true).await.unwrap();
+    assert_eq!((counted.matched, counted.changed.len()), (4, 0), "a dry run deletes nothing");
+    assert_eq!(state(store, mine[0]).await.state, JobState::Failed);
+
+    let deleted = store.delete_matching(&module, false).await.unwrap();
+    let mut changed = deleted.changed.clone();
+    changed.sort();
+    assert_eq!(deleted.matched, 4);
+    assert_eq!(changed, [(mine[0], JobState::Failed), (mine[1], JobState::Succeeded)]);
+    for &id in &mine[..2] {
+        assert!(store.job(id).await.unwrap().is_none(), "job {id} is gone");
+        assert!(store.attempts(&[id]).await.unwrap().is_empty(), "and its history");
+    }
+    assert_eq!(state(store, mine[2]).await.state, JobState::Running, "running is kept");
+    assert_eq!(state(store, mine[3]).await.state, JobState::Queued, "queued is kept");
+    assert_eq!(state(store, theirs).await.state, JobState::Cancelled, "another module's");
+    let cancelled = JobFilter { state: Some(JobState::Cancelled), ..Default::default() };
+    let answer = store.delete_matching(&cancelled, false).await.unwrap();
+    assert_eq!(answer.changed, [(theirs, JobState::Cancelled)]);
+    let counts = store.counts().await.unwrap();
+    let count = |state| counts.get(&state).copied().unwrap_or(0);
+    assert_eq!(
+        (count(JobState::Failed), count(JobState::Succeeded), count(JobState::Cancelled)),
+        (0, 0, 0),
+        "the per-state counts drop with the deleted jobs"
+    );
+}
+
 /// Not a check but a measurement (run by hand, `-- --ignored conformance::bulk::measure`):
 /// how long the filtered list and the bulk actions take on 100k jobs, on each backend.
 mod measure {
@@ -252,6 +295,10 @@ mod measure {
         println!("  matched {} changed {}", cancelled.matched, cancelled.changed.len());
         let retried = timed("retry 90k (module)", store.retry_matching(&hash)).await.unwrap();
         println!("  matched {} changed {}", retried.matched, retried.changed.len());
+        store.cancel_matching(&hash).await.unwrap();
+        let deleted = timed("delete 90k (module)", store.delete_matching(&hash, false)).await;
+        let deleted = deleted.unwrap();
+        println!("  matched {} deleted {}", deleted.matched, deleted.changed.len());
     }
 
     #[tokio::test(flavor = "multi_thread")]

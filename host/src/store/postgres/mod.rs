@@ -7,7 +7,9 @@
 //! incarnation). Hosts hear of each other's changes through `LISTEN/NOTIFY` (`listen.rs`),
 //! sent inside the transaction that made the change, so they arrive only after it commits.
 
+mod delete;
 mod listen;
+mod queue_admin;
 mod schedules;
 mod stats;
 

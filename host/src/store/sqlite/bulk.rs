@@ -1,4 +1,4 @@
-//! Bulk actions on the writer's connection: cancel or retry every job a filter selects, in
+//! Bulk actions on the writer's connection: cancel, retry or delete every job a filter selects, in
 //! the writer's one transaction. Each is one `UPDATE … WHERE <filter>` per state the action
 //! applies to (so the state each job left is known without a read of every row, and the
 //! per-state counts stay right): the statement is as long as the filter, never as long as
@@ -30,6 +30,10 @@ pub(super) const RETRY: &str = "UPDATE jobs SET state = 'queued', not_before = ?
         max_attempts = max(max_attempts, attempts + 1), started_at = NULL, finished_at = NULL,
         worker_pid = NULL, exit_code = NULL, stdout = NULL, stderr = NULL, stdout_truncated = 0,
         stderr_truncated = 0, error = NULL, fuel_used = NULL, peak_memory_bytes = NULL";
+
+/// A bulk delete's statements, `{where}` the state and the filter.
+const DELETE: &str = include_str!("sql/delete.sql");
+const DELETE_HISTORY: &str = include_str!("sql/delete_history.sql");
 
 /// How many jobs the filter selects.
 fn matched(db: &Connection, filter: &JobFilter) -> Result<u64> {
@@ -100,6 +104,40 @@ fn change_matching(
     for &(id, was) in &changed {
         changes.freed += u64::from(was == JobState::Running);
         changes.moved(id, Some(was), to);
+    }
+    Ok(Bulk { matched, changed })
+}
+
+/// Deletes the selected ended jobs with their attempt histories (queued and running ones are
+/// left alone); with `dry_run`, only counts the jobs the filter selects.
+pub fn delete_matching(
+    db: &Connection,
+    filter: &JobFilter,
+    dry_run: bool,
+    changes: &mut Changes,
+) -> Result<Bulk> {
+    let matched = matched(db, filter)?;
+    if dry_run {
+        return Ok(Bulk { matched, changed: Vec::new() });
+    }
+    // ?1 is the state, the filter's from ?2.
+    let clause = filter::clause(filter, Dialect::Sqlite, 2);
+    let selected = format!("state = ?1 AND {}", clause.sql);
+    let history = DELETE_HISTORY.replace("{where}", &selected);
+    let delete = DELETE.replace("{where}", &selected);
+    let mut changed = Vec::new();
+    for &state in JobState::DELETABLE.iter().filter(|&&state| filter.state.is_none_or(|only| only == state)) {
+        let head = [Value::Text(state.as_str().to_string())];
+        db.prepare_cached(&history)?
+            .execute(params_from_iter(head.iter().chain(&clause.values)))?;
+        let ids = db
+            .prepare_cached(&delete)?
+            .query_map(params_from_iter(head.iter().chain(&clause.values)), |row| {
+                row.get::<_, JobId>(0)
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        changes.counts.extend(ids.iter().map(|_| (Some(state), None)));
+        changed.extend(ids.into_iter().map(|id| (id, state)));
     }
     Ok(Bulk { matched, changed })
 }

@@ -11,6 +11,7 @@ mod bulk;
 mod checkpoint;
 mod connect;
 mod migrate;
+mod queue_admin;
 mod reads;
 mod schedules;
 mod stats;
@@ -24,7 +25,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 
 use super::announce::Announce;
-use super::stats::{Bucket, ModuleStats, QueueStat};
+use super::stats::{Bucket, ModuleStats, QueueItem, QueueStat};
 use super::{
     Attempt, AttemptRecord, Bulk, Cancel, Change, Claimed, Durability, Finished, Fired, JobBrief,
     JobFilter, JobId, JobRecord, JobSummaryRecord, LaneCount, ModuleRecord, NewJob, NewSchedule,
@@ -130,6 +131,20 @@ impl SqliteStore {
         self.reads.read(move |db| reads::queue_len(db, &queue)).await
     }
 
+    pub async fn queue_peek(
+        &self,
+        queue: &str,
+        limit: u32,
+        preview: u32,
+    ) -> Result<Vec<QueueItem>> {
+        let queue = queue.to_string();
+        self.reads.read(move |db| queue_admin::peek(db, &queue, limit, preview)).await
+    }
+
+    pub async fn queue_purge(&self, queue: String) -> Result<u64> {
+        self.write(|reply| Write::QueuePurge { queue, reply }).await
+    }
+
     pub async fn queues(&self) -> Result<Vec<QueueStat>> {
         self.reads.read(stats::queues).await
     }
@@ -206,6 +221,11 @@ impl SqliteStore {
     pub async fn retry_matching(&self, filter: &JobFilter) -> Result<Bulk> {
         let filter = filter.clone();
         self.write(|reply| Write::RetryMatching { filter, reply }).await
+    }
+
+    pub async fn delete_matching(&self, filter: &JobFilter, dry_run: bool) -> Result<Bulk> {
+        let filter = filter.clone();
+        self.write(|reply| Write::DeleteMatching { filter, dry_run, reply }).await
     }
 
     pub async fn delete_job(&self, id: JobId) -> Result<Change> {

@@ -77,6 +77,11 @@ pub enum Write {
         id: JobId,
         reply: Reply<Change>,
     },
+    DeleteMatching {
+        filter: JobFilter,
+        dry_run: bool,
+        reply: Reply<Bulk>,
+    },
     Release {
         attempts: Vec<Attempt>,
         reply: Reply<()>,
@@ -105,6 +110,10 @@ pub enum Write {
         id: i64,
         item: Vec<u8>,
         reply: Reply<()>,
+    },
+    QueuePurge {
+        queue: String,
+        reply: Reply<u64>,
     },
     Progress {
         by: Running,
@@ -395,12 +404,14 @@ fn apply_failed(write: Write, failure: &Failure) {
         Write::CancelMatching { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::RetryMatching { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::DeleteJob { reply, .. } => drop(reply.send(Err(fail(failure)))),
+        Write::DeleteMatching { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::Release { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::Recover { reply } => drop(reply.send(Err(fail(failure)))),
         Write::Purge { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::QueuePut { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::QueueTake { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::QueueRestore { reply, .. } => drop(reply.send(Err(fail(failure)))),
+        Write::QueuePurge { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::Progress { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::CreateSchedule { reply, .. } => drop(reply.send(Err(fail(failure)))),
         Write::UpdateSchedule { reply, .. } => drop(reply.send(Err(fail(failure)))),
@@ -447,6 +458,9 @@ fn apply(
             answer!(reply, bulk::retry_matching(db, &filter, now(), changed))
         }
         Write::DeleteJob { id, reply } => answer!(reply, delete_job(db, id, changed)),
+        Write::DeleteMatching { filter, dry_run, reply } => {
+            answer!(reply, bulk::delete_matching(db, &filter, dry_run, changed))
+        }
         Write::Release { attempts, reply } => answer!(reply, release(db, &attempts, changed)),
         Write::Recover { reply } => answer!(reply, recover(db, changed)),
         Write::Purge { cutoff, reply } => answer!(reply, purge(db, cutoff, changed)),
@@ -458,6 +472,9 @@ fn apply(
         }
         Write::QueueRestore { queue, id, item, reply } => {
             answer!(reply, queue_restore(db, queue, id, &item, &mut changed.queues))
+        }
+        Write::QueuePurge { queue, reply } => {
+            answer!(reply, super::queue_admin::purge(db, queue, &mut changed.queues))
         }
         Write::Progress { by, percent, message, reply } => {
             answer!(reply, progress(db, by, percent, &message))
