@@ -51,8 +51,11 @@ async fn bulk_delete_removes_the_ended_jobs_it_selects_and_says_so() {
 
     let (status, answer) =
         server.post("/v1/jobs/delete", json!({ "module": "exit", "dry_run": true })).await;
-    assert_eq!((status, answer), (200, json!({ "matched": 4, "deleted": 0 })));
+    assert_eq!((status, answer), (200, json!({ "matched": 4, "deleted": 4 })), "would go");
     assert_eq!(server.get(&format!("/v1/jobs/{}", failed[0])).await.0, 200, "dry run");
+    let (status, answer) =
+        server.post("/v1/jobs/delete", json!({ "module": "sleeper", "dry_run": true })).await;
+    assert_eq!((status, answer), (200, json!({ "matched": 1, "deleted": 0 })), "still running");
 
     let mut events = reqwest::get(format!("{}/v1/events", server.url)).await.unwrap();
     let (status, answer) =
@@ -88,7 +91,7 @@ async fn the_delete_verb_deletes_by_filter_and_by_id_but_never_a_running_job() {
         server.wait(id).await;
     }
     let out = ok(verb(&server, &["delete", "--state", "failed", "--since", "1h", "--dry-run"]));
-    assert_eq!(out, "2 matching jobs (nothing deleted)\n");
+    assert_eq!(out, "would delete 2 of 2 matching jobs (nothing deleted)\n");
     let out = ok(verb(&server, &["delete", "--state", "failed", "--module", "exit"]));
     assert_eq!(out, "deleted 2 of 2 matching jobs\n");
     assert_eq!(server.get(&format!("/v1/jobs/{}", failed[0])).await.0, 404);

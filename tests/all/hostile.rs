@@ -253,3 +253,41 @@ async fn concurrent_bulk_actions_on_postgres_never_answer_500() {
         assert_eq!(status, 200, "{answer}");
     }
 }
+
+/// The deadlock itself, caused on purpose: the test's own transaction holds the newer of two
+/// queued jobs, a bulk cancel locks the older and waits for the newer, then the test asks for
+/// the older. PostgreSQL breaks the cycle by failing the transaction that waited first (its
+/// deadlock check runs first), the bulk's: the service must try it again, not answer 500.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bulk_action_that_loses_a_deadlock_is_tried_again() {
+    use sqlx::Connection;
+    let url = postgres::shared().database();
+    let (server, _data) = host(&url, "a", 1, &[]);
+    server.upload(artifacts::HELLO, "hello").await;
+    assert_eq!(server.post("/v1/pool/pause", json!({})).await.0, 200);
+    let ids = server.submit_batch(vec![Server::job("hello", &[]); 2]).await;
+    let mut holder = sqlx::PgConnection::connect(&url).await.expect("connects");
+    let mut watcher = sqlx::PgConnection::connect(&url).await.expect("connects");
+    let lock = "SELECT id FROM jobs WHERE id = $1 FOR UPDATE";
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query(lock).bind(ids[1]).execute(&mut holder).await.unwrap();
+    let cancel = server.request(reqwest::Method::POST, "/v1/jobs/cancel");
+    let bulk = tokio::spawn(cancel.json(&json!({ "state": "queued" })).send());
+    let waiting = "SELECT count(*) FROM pg_stat_activity
+                   WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    let deadline = tokio::time::Instant::now() + BOUND;
+    while sqlx::query_scalar::<_, i64>(waiting).fetch_one(&mut watcher).await.unwrap() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the bulk cancel never waited");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Closes the cycle; returns once PostgreSQL has failed the bulk's transaction.
+    let closed = sqlx::query(lock).bind(ids[0]).execute(&mut holder).await;
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    assert!(closed.is_ok(), "PostgreSQL failed the test's transaction, not the bulk's: {closed:?}");
+    let response = bulk.await.unwrap().expect("answers");
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap_or_default();
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer, json!({ "matched": 2, "changed": 2 }));
+}

@@ -43,7 +43,11 @@ impl DeleteCommand {
                 if !self.remote.print_json(&done)? {
                     let jobs = if done.matched == 1 { "job" } else { "jobs" };
                     if self.dry_run {
-                        println!("{} matching {jobs} (nothing deleted)", done.matched);
+                        let n = (done.deleted, done.matched);
+                        println!(
+                            "would delete {} of {} matching {jobs} (nothing deleted)",
+                            n.0, n.1
+                        );
                     } else {
                         println!("deleted {} of {} matching {jobs}", done.deleted, done.matched);
                     }

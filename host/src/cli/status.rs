@@ -54,7 +54,8 @@ async fn output_so_far(client: &Client, id: i64, stream: &str) -> anyhow::Result
 /// The readable block: a heading, aligned fields (absent ones left out), then the output.
 fn describe(job: &JobView, now: SystemTime) -> anyhow::Result<String> {
     let title = job.name.as_ref().map_or_else(String::new, |name| format!(" ({name})"));
-    let mut text = format!("job {}{title}: {}\n", job.id, state_text(job.state, job.run_at.as_deref(), now));
+    let mut text =
+        format!("job {}{title}: {}\n", job.id, state_text(job.state, job.run_at.as_deref(), now));
     text.push_str(&table(&fields(job, now)));
     if !job.attempts_history.is_empty() {
         text.push_str("--- attempts\n");

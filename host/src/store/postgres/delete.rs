@@ -26,8 +26,9 @@ impl PgStore {
         let clause = filter::clause(filter, Dialect::Postgres, 2);
         let sql = DELETE.replace("{where}", &format!("state = $1 AND {}", clause.sql));
         let mut changed = Vec::new();
-        for &state in
-            JobState::DELETABLE.iter().filter(|&&state| filter.state.is_none_or(|only| only == state))
+        for &state in JobState::DELETABLE
+            .iter()
+            .filter(|&&state| filter.state.is_none_or(|only| only == state))
         {
             let query = sqlx::query_scalar::<_, i64>(&sql).bind(state.as_str());
             let ids = bind(query, &clause.values).fetch_all(&mut *tx).await?;

@@ -126,7 +126,9 @@ pub fn delete_matching(
     let history = DELETE_HISTORY.replace("{where}", &selected);
     let delete = DELETE.replace("{where}", &selected);
     let mut changed = Vec::new();
-    for &state in JobState::DELETABLE.iter().filter(|&&state| filter.state.is_none_or(|only| only == state)) {
+    for &state in
+        JobState::DELETABLE.iter().filter(|&&state| filter.state.is_none_or(|only| only == state))
+    {
         let head = [Value::Text(state.as_str().to_string())];
         db.prepare_cached(&history)?
             .execute(params_from_iter(head.iter().chain(&clause.values)))?;
