@@ -108,7 +108,7 @@ pub async fn delete(
         let Json(counted) = count(&state, &filter, &JobState::DELETABLE).await?;
         return Ok(Json(DeleteResult { matched: counted.matched, deleted: counted.changed }));
     }
-    let bulk = state.store.delete_matching(&filter, false).await?;
+    let bulk = state.store.delete_matching(&filter).await?;
     tracing::info!(matched = bulk.matched, deleted = bulk.changed.len(), "jobs deleted in bulk");
     let ids: Vec<_> = bulk.changed.iter().map(|&(id, _)| id).collect();
     state.events.deleted(&ids);

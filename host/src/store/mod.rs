@@ -762,10 +762,10 @@ impl Store {
     }
 
     /// Removes every ended job the filter selects with its attempt history, in one
-    /// transaction; queued and running ones are left alone. With `dry_run` it only counts
-    /// the jobs the filter selects (`changed` empty).
-    pub async fn delete_matching(&self, filter: &JobFilter, dry_run: bool) -> Result<Bulk> {
-        each!(self, store => store.delete_matching(filter, dry_run).await)
+    /// transaction; queued and running ones are left alone (a dry run counts with
+    /// [`Store::count_matching`]).
+    pub async fn delete_matching(&self, filter: &JobFilter) -> Result<Bulk> {
+        each!(self, store => store.delete_matching(filter).await)
     }
 
     /// Removes an ended job.

@@ -209,11 +209,11 @@ async fn bulk_delete_removes_only_ended_jobs_with_their_histories(store: &Store)
     store.cancel(theirs).await.unwrap();
     let module = JobFilter { module_hash: Some(HASH.into()), ..Default::default() };
 
-    let counted = store.delete_matching(&module, true).await.unwrap();
-    assert_eq!((counted.matched, counted.changed.len()), (4, 0), "a dry run deletes nothing");
+    let counted = store.count_matching(&module).await.unwrap();
+    assert_eq!(counted.values().sum::<u64>(), 4, "counting deletes nothing");
     assert_eq!(state(store, mine[0]).await.state, JobState::Failed);
 
-    let deleted = store.delete_matching(&module, false).await.unwrap();
+    let deleted = store.delete_matching(&module).await.unwrap();
     let mut changed = deleted.changed.clone();
     changed.sort();
     assert_eq!(deleted.matched, 4);
@@ -226,7 +226,7 @@ async fn bulk_delete_removes_only_ended_jobs_with_their_histories(store: &Store)
     assert_eq!(state(store, mine[3]).await.state, JobState::Queued, "queued is kept");
     assert_eq!(state(store, theirs).await.state, JobState::Cancelled, "another module's");
     let cancelled = JobFilter { state: Some(JobState::Cancelled), ..Default::default() };
-    let answer = store.delete_matching(&cancelled, false).await.unwrap();
+    let answer = store.delete_matching(&cancelled).await.unwrap();
     assert_eq!(answer.changed, [(theirs, JobState::Cancelled)]);
     let counts = store.counts().await.unwrap();
     let count = |state| counts.get(&state).copied().unwrap_or(0);
@@ -296,7 +296,7 @@ mod measure {
         let retried = timed("retry 90k (module)", store.retry_matching(&hash)).await.unwrap();
         println!("  matched {} changed {}", retried.matched, retried.changed.len());
         store.cancel_matching(&hash).await.unwrap();
-        let deleted = timed("delete 90k (module)", store.delete_matching(&hash, false)).await;
+        let deleted = timed("delete 90k (module)", store.delete_matching(&hash)).await;
         let deleted = deleted.unwrap();
         println!("  matched {} deleted {}", deleted.matched, deleted.changed.len());
     }

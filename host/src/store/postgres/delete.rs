@@ -10,18 +10,14 @@ const DELETE: &str = include_str!("sql/delete.sql");
 
 impl PgStore {
     /// Deletes the selected ended jobs, one statement per ended state the filter allows (so
-    /// each deleted job's state is known); with `dry_run`, only counts what the filter
-    /// selects. Nothing is announced to other hosts: no job changed state, and their lists
+    /// each deleted job's state is known). Nothing is announced to other hosts: no job changed state, and their lists
     /// read the table.
-    pub async fn delete_matching(&self, filter: &JobFilter, dry_run: bool) -> Result<Bulk> {
+    pub async fn delete_matching(&self, filter: &JobFilter) -> Result<Bulk> {
         let mut tx = self.pool().begin().await?;
         let clause = filter::clause(filter, Dialect::Postgres, 1);
         let count = format!("SELECT count(*) FROM jobs WHERE {}", clause.sql);
         let matched: i64 =
             bind(sqlx::query_scalar(&count), &clause.values).fetch_one(&mut *tx).await?;
-        if dry_run {
-            return Ok(Bulk { matched: matched.max(0) as u64, changed: Vec::new() });
-        }
         // $1 is the state; the filter's placeholders follow.
         let clause = filter::clause(filter, Dialect::Postgres, 2);
         let sql = DELETE.replace("{where}", &format!("state = $1 AND {}", clause.sql));

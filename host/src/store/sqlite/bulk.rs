@@ -109,17 +109,9 @@ fn change_matching(
 }
 
 /// Deletes the selected ended jobs with their attempt histories (queued and running ones are
-/// left alone); with `dry_run`, only counts the jobs the filter selects.
-pub fn delete_matching(
-    db: &Connection,
-    filter: &JobFilter,
-    dry_run: bool,
-    changes: &mut Changes,
-) -> Result<Bulk> {
+/// left alone).
+pub fn delete_matching(db: &Connection, filter: &JobFilter, changes: &mut Changes) -> Result<Bulk> {
     let matched = matched(db, filter)?;
-    if dry_run {
-        return Ok(Bulk { matched, changed: Vec::new() });
-    }
     // ?1 is the state, the filter's from ?2.
     let clause = filter::clause(filter, Dialect::Sqlite, 2);
     let selected = format!("state = ?1 AND {}", clause.sql);

@@ -223,9 +223,9 @@ impl SqliteStore {
         self.write(|reply| Write::RetryMatching { filter, reply }).await
     }
 
-    pub async fn delete_matching(&self, filter: &JobFilter, dry_run: bool) -> Result<Bulk> {
+    pub async fn delete_matching(&self, filter: &JobFilter) -> Result<Bulk> {
         let filter = filter.clone();
-        self.write(|reply| Write::DeleteMatching { filter, dry_run, reply }).await
+        self.write(|reply| Write::DeleteMatching { filter, reply }).await
     }
 
     pub async fn delete_job(&self, id: JobId) -> Result<Change> {

@@ -79,7 +79,6 @@ pub enum Write {
     },
     DeleteMatching {
         filter: JobFilter,
-        dry_run: bool,
         reply: Reply<Bulk>,
     },
     Release {
@@ -458,8 +457,8 @@ fn apply(
             answer!(reply, bulk::retry_matching(db, &filter, now(), changed))
         }
         Write::DeleteJob { id, reply } => answer!(reply, delete_job(db, id, changed)),
-        Write::DeleteMatching { filter, dry_run, reply } => {
-            answer!(reply, bulk::delete_matching(db, &filter, dry_run, changed))
+        Write::DeleteMatching { filter, reply } => {
+            answer!(reply, bulk::delete_matching(db, &filter, changed))
         }
         Write::Release { attempts, reply } => answer!(reply, release(db, &attempts, changed)),
         Write::Recover { reply } => answer!(reply, recover(db, changed)),
