@@ -15,6 +15,7 @@ mod postgres;
 mod rows;
 mod sqlite;
 mod stats;
+mod summary;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,9 +24,10 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{broadcast, watch};
 
-pub use rows::{JobBrief, JobRecord, JobSummaryRecord, ModuleRecord, NodeRecord};
+pub use rows::{JobBrief, JobRecord, ModuleRecord, NodeRecord};
 pub use schedules::{Fired, NewSchedule, ScheduleChange, ScheduleRecord, Tick};
 pub use stats::{Bucket, LastFailure, ModuleStats, QueueItem, QueueStat};
+pub use summary::JobSummaryRecord;
 /// A validated submission, as the API's checks produce it.
 pub use wasmpool_protocol::validate::NewJob;
 

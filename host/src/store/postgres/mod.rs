@@ -720,7 +720,7 @@ impl PgStore {
         let sql = JOBS.replace("{filter}", &clause.sql);
         let query = sqlx::query(&sql).bind(i64::from(filter.limit));
         let found = bind(query, &clause.values).fetch_all(self.pool()).await?;
-        found.iter().map(rows::summary).collect()
+        found.iter().map(super::summary::summary).collect()
     }
 
     pub async fn count_matching(&self, filter: &JobFilter) -> Result<BTreeMap<JobState, u64>> {

@@ -12,7 +12,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::connect;
 use crate::store::filter::{self, Dialect};
-use crate::store::rows::{self, JobBrief, JobRecord, JobSummaryRecord, ModuleRecord, Positioned};
+use crate::store::rows::{self, JobBrief, JobRecord, ModuleRecord, Positioned};
+use crate::store::summary::{self, JobSummaryRecord};
 use crate::store::{
     AttemptRecord, JobFilter, JobId, LaneCount, Result, ScheduleRecord, StoreError,
 };
@@ -110,7 +111,7 @@ pub fn jobs(db: &Connection, filter: &JobFilter) -> Result<Vec<JobSummaryRecord>
     let mut statement = db.prepare_cached(&sql)?;
     let limit = filter::Value::Int(filter.limit.into());
     let values = std::iter::once(&limit).chain(&clause.values);
-    decode(&mut statement, params_from_iter(values), |row| rows::summary(row))
+    decode(&mut statement, params_from_iter(values), |row| summary::summary(row))
 }
 
 /// How many jobs the filter selects, by state (the count of a bulk action's dry run).

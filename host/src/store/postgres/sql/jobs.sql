@@ -1,7 +1,7 @@
 -- A page of jobs, newest first, as a listing shows them: at most $1, of those `{filter}`
 -- selects (its conditions, placeholders from $2 on; see store/filter.rs). Never the input or
 -- output: their sizes, and the first 1,024 characters of the arguments (as JSON) and of the
--- error (rows::summary decodes it; octet_length reads a TOASTed value's size, not the value).
+-- error (summary.rs decodes it; octet_length reads a TOASTed value's size, not the value).
 SELECT id, name, module_hash, module_name, priority, state, attempts, max_attempts,
        timeout_ms, not_before, submitted_at, started_at, finished_at, worker_pid, exit_code,
        stdout_truncated, stderr_truncated, progress_percent, progress_message, node, schedule,

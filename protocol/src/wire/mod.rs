@@ -1,0 +1,493 @@
+//! The JSON shapes of the HTTP API, shared by the server (`api`) and the client verbs
+//! (`client`). Changing a field here changes the public API: update the README with it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+mod lists;
+mod pool;
+mod schedules;
+
+pub use lists::*;
+pub use pool::*;
+pub use schedules::*;
+
+/// A job's lifecycle: `queued → running → succeeded | failed | timed_out | cancelled`.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for a worker (or for its delay or retry backoff to pass).
+    Queued,
+    /// On a worker now.
+    Running,
+    /// Exited with code 0.
+    Succeeded,
+    /// Exited non-zero, trapped, hit a memory or fuel limit, could not load, or its worker died.
+    Failed,
+    /// Ran past its timeout.
+    TimedOut,
+    /// Cancelled before or while running.
+    Cancelled,
+}
+
+impl JobState {
+    /// Every state, in lifecycle order.
+    pub const ALL: [JobState; 6] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::TimedOut,
+        JobState::Cancelled,
+    ];
+
+    /// The state's name as it appears in JSON and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::TimedOut => "timed_out",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    /// The states a cancel changes: queued first, then running.
+    pub const CANCELLABLE: [JobState; 2] = [JobState::Queued, JobState::Running];
+
+    /// The states a retry changes.
+    pub const RETRYABLE: [JobState; 3] =
+        [JobState::Failed, JobState::TimedOut, JobState::Cancelled];
+
+    /// The states a delete removes: every ended one.
+    pub const DELETABLE: [JobState; 4] =
+        [JobState::Succeeded, JobState::Failed, JobState::TimedOut, JobState::Cancelled];
+
+    /// Whether the job has ended.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, JobState::Queued | JobState::Running)
+    }
+
+    /// The legal transitions. `running → queued` is a retry (or a drained host giving the job
+    /// back); an ended job goes back to `queued` only through an explicit retry.
+    pub fn can_become(self, next: JobState) -> bool {
+        use JobState::*;
+        matches!(
+            (self, next),
+            (Queued, Running | Cancelled)
+                | (Running, Queued | Succeeded | Failed | TimedOut | Cancelled)
+                | (Failed | TimedOut | Cancelled, Queued)
+        )
+    }
+}
+
+impl std::str::FromStr for JobState {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        JobState::ALL.into_iter().find(|state| state.as_str() == text).ok_or_else(|| {
+            format!(
+                "unknown state `{text}` (expected one of: {})",
+                JobState::ALL.map(JobState::as_str).join(", ")
+            )
+        })
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An uploaded module.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ModuleView {
+    /// Lowercase hex SHA-256 of the `.wasm` bytes: the module's identity.
+    pub hash: String,
+    /// The name given with this upload, if any.
+    pub name: Option<String>,
+    /// Every name that currently points at this module.
+    pub names: Vec<String>,
+    /// Size of the `.wasm` in bytes.
+    pub size: u64,
+    /// `module` (WASI preview 1) or `component` (WASI preview 2).
+    pub kind: String,
+    /// When it was first uploaded (RFC 3339).
+    pub created_at: String,
+    /// At most this many of its jobs run at once across the cluster (`null`: no cap).
+    #[serde(default)]
+    pub max_running: Option<u32>,
+}
+
+/// A job submission. Every field but `module` is optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobRequest {
+    /// The module's hash or name.
+    pub module: String,
+    /// Arguments after the program name.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Environment variables: names non-empty, without `=` or NUL.
+    #[serde(default)]
+    #[schema(schema_with = env_schema)]
+    pub env: BTreeMap<String, String>,
+    /// Standard input as text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<String>,
+    /// Standard input as base64 (for binary input); not together with `stdin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin_base64: Option<String>,
+    /// A label for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Higher runs first; FIFO within a priority. Default 0, range -1000..=1000.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "integral::option"
+    )]
+    pub priority: Option<i32>,
+    /// Wall-clock limit in milliseconds (default and maximum set by the service).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "integral::option"
+    )]
+    pub timeout_ms: Option<u64>,
+    /// Memory limit in MiB (default and maximum set by the service).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "integral::option"
+    )]
+    pub memory_mb: Option<u64>,
+    /// Fuel limit; unmetered when absent.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "integral::option"
+    )]
+    pub fuel: Option<u64>,
+    /// Attempts in all, counting the first (default 1: no retry).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "integral::option"
+    )]
+    pub max_attempts: Option<u32>,
+    /// Do not start before this many milliseconds have passed.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "integral::option"
+    )]
+    pub delay_ms: Option<u64>,
+    /// The program name the guest sees as argv[0] (default: the module's short hash and
+    /// `.wasm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argv0: Option<String>,
+    /// Also give the guest `WASMPOOL_JOB_ID` and `WASMPOOL_WORKER_PID` in its environment
+    /// (default false: it sees exactly `env`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub job_env: bool,
+    /// The lane whose workers run it (default `default`): 1 to 64 letters, digits, `_`, `.`
+    /// or `-`, starting with a letter or digit, served by some live host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    pub lane: Option<String>,
+}
+
+/// A batch submission: all jobs are accepted, or none.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// The jobs, in order (at least one).
+    #[schema(min_items = 1)]
+    pub jobs: Vec<JobRequest>,
+}
+
+/// The answer to a submission.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Accepted {
+    /// The job's id.
+    pub id: i64,
+    /// Its state (`queued`, or later if an idempotent retry found it further along).
+    pub state: JobState,
+}
+
+/// The answer to a batch submission, in the order submitted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BatchAccepted {
+    /// One entry per submitted job.
+    pub jobs: Vec<Accepted>,
+}
+
+/// Everything about a job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct JobView {
+    /// The job's id.
+    pub id: i64,
+    /// Its label, if given.
+    pub name: Option<String>,
+    /// The module's hash.
+    pub module: String,
+    /// The module name the job was submitted by (`null` when by hash).
+    #[serde(default)]
+    pub module_name: Option<String>,
+    /// The program name the guest sees as argv[0] (`null`: the module's short hash and
+    /// `.wasm`).
+    #[serde(default)]
+    pub argv0: Option<String>,
+    /// Arguments after the program name.
+    pub args: Vec<String>,
+    /// Environment variables.
+    pub env: BTreeMap<String, String>,
+    /// Whether the guest also gets `WASMPOOL_JOB_ID` and `WASMPOOL_WORKER_PID`.
+    #[serde(default)]
+    pub job_env: bool,
+    /// Priority (higher first).
+    pub priority: i32,
+    /// Where it is in its lifecycle.
+    pub state: JobState,
+    /// Attempts started so far.
+    pub attempts: u32,
+    /// Attempts allowed in all.
+    pub max_attempts: u32,
+    /// Wall-clock limit in milliseconds.
+    pub timeout_ms: u64,
+    /// Memory limit in MiB.
+    pub memory_mb: u64,
+    /// Fuel limit, if metered.
+    pub fuel: Option<u64>,
+    /// When it was accepted (RFC 3339).
+    pub submitted_at: String,
+    /// When its latest attempt started.
+    pub started_at: Option<String>,
+    /// When it ended.
+    pub finished_at: Option<String>,
+    /// Pid of the worker process that ran (or runs) its latest attempt.
+    pub worker_pid: Option<u32>,
+    /// Exit code, when the guest exited.
+    pub exit_code: Option<i32>,
+    /// Standard output as text, when it is valid UTF-8.
+    pub stdout: Option<String>,
+    /// Standard output as base64, when it is not valid UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout_base64: Option<String>,
+    /// Standard error as text, when it is valid UTF-8.
+    pub stderr: Option<String>,
+    /// Standard error as base64, when it is not valid UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr_base64: Option<String>,
+    /// Whether stdout was cut at the output cap.
+    pub stdout_truncated: bool,
+    /// Whether stderr was cut at the output cap.
+    pub stderr_truncated: bool,
+    /// Why it did not succeed (trap message, limit hit, worker death...).
+    pub error: Option<String>,
+    /// Fuel burnt, when metered.
+    pub fuel_used: Option<u64>,
+    /// Largest linear memory the guest reached, in bytes.
+    pub peak_memory_bytes: Option<u64>,
+    /// The latest progress the job reported through `wasmpool:task/progress`.
+    #[serde(default)]
+    pub progress: Option<ProgressView>,
+    /// The host of the current or last attempt (`null` before any).
+    #[serde(default)]
+    pub node: Option<String>,
+    /// The schedule that made the job (`null` when it was submitted).
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// The tick of that schedule the job was made for (RFC 3339; `null` when submitted).
+    #[serde(default)]
+    pub scheduled_for: Option<String>,
+    /// When a queued job that is not due yet (its delay or retry backoff) becomes due
+    /// (RFC 3339); `null` once it is due, and for a job that is not queued.
+    #[serde(default)]
+    pub run_at: Option<String>,
+    /// The lane whose workers run it.
+    #[serde(default = "default_lane")]
+    pub lane: String,
+    /// Every ended attempt, oldest first (the current attempt's result is also in the
+    /// fields above).
+    #[serde(default)]
+    pub attempts_history: Vec<AttemptView>,
+}
+
+fn default_lane() -> String {
+    crate::validate::DEFAULT_LANE.to_string()
+}
+
+/// One ended attempt of a job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AttemptView {
+    /// Its number, 1 for the first.
+    pub attempt: u32,
+    /// The host that ran it.
+    pub node: Option<String>,
+    /// The worker process that ran it.
+    pub worker_pid: Option<u32>,
+    /// When it started on its worker (RFC 3339).
+    pub started_at: String,
+    /// When it ended (RFC 3339).
+    pub finished_at: String,
+    /// How it ended: `succeeded`, `failed`, `timed_out` or `cancelled` (also when the job
+    /// was queued again for another attempt).
+    pub state: JobState,
+    /// The guest's exit code, when it exited.
+    pub exit_code: Option<i32>,
+    /// Why it did not succeed.
+    pub error: Option<String>,
+}
+
+/// A job's progress report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProgressView {
+    /// Percent done, 0 to 100.
+    pub percent: u8,
+    /// What the job said.
+    pub message: String,
+}
+
+/// A job's state changed (in the `jobs` event of `GET /v1/events`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct JobEventView {
+    /// The job.
+    pub id: i64,
+    /// Its new state.
+    pub state: JobState,
+}
+
+/// The body of every error response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// An error's machine-readable code and human-readable message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable code, e.g. `not_found`, `bad_request`, `unauthorized`, `conflict`,
+    /// `payload_too_large`, `unavailable`, `internal`.
+    pub code: String,
+    /// A sentence for people.
+    pub message: String,
+}
+
+/// `env`'s schema: a map whose names a WASI environment can hold.
+fn env_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let string = || ObjectBuilder::new().schema_type(Type::String);
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(string().min_length(Some(1)).pattern(Some("^[^=\\x00]+$"))))
+        .additional_properties(Some(string().pattern(Some("^[^\\x00]*$"))))
+        .build()
+}
+
+/// A field that tells "given as `null`" (`Some(None)`) from "left out" (`None`).
+mod patch {
+    use serde::{Deserialize, Deserializer};
+
+    /// Any value that is present, `null` included, becomes `Some`.
+    pub fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        Option::<T>::deserialize(deserializer).map(Some)
+    }
+}
+
+/// Integer fields that also take a JSON number with a zero fraction (`681.0`): JSON Schema's
+/// `integer` includes them, and some JSON writers (Python's for a float) produce them.
+mod integral {
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::de::{self, Deserializer, Visitor};
+
+    /// Deserializes an optional integer of type `T`, accepting integral floats in range.
+    pub fn option<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: TryFrom<i64> + TryFrom<u64>,
+    {
+        deserializer.deserialize_option(OptionVisitor(PhantomData))
+    }
+
+    struct OptionVisitor<T>(PhantomData<T>);
+
+    impl<'de, T: TryFrom<i64> + TryFrom<u64>> Visitor<'de> for OptionVisitor<T> {
+        type Value = Option<T>;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            formatter.write_str("an integer in range")
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_any(IntegerVisitor(PhantomData)).map(Some)
+        }
+    }
+
+    struct IntegerVisitor<T>(PhantomData<T>);
+
+    impl<'de, T: TryFrom<i64> + TryFrom<u64>> Visitor<'de> for IntegerVisitor<T> {
+        type Value = T;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            formatter.write_str("an integer in the field's range")
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<T, E> {
+            T::try_from(value).map_err(|_| E::invalid_value(de::Unexpected::Signed(value), &self))
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<T, E> {
+            T::try_from(value).map_err(|_| E::invalid_value(de::Unexpected::Unsigned(value), &self))
+        }
+
+        fn visit_f64<E: de::Error>(self, value: f64) -> Result<T, E> {
+            // Beyond 2^53 a float no longer names one integer: refuse rather than round.
+            const EXACT: f64 = 9_007_199_254_740_992.0;
+            if value.fract() != 0.0 || !(-EXACT..=EXACT).contains(&value) {
+                return Err(E::invalid_type(de::Unexpected::Float(value), &self));
+            }
+            self.visit_i64(value as i64)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::preview;
+
+    #[test]
+    fn previews_cut_at_a_character_count_with_an_ellipsis() {
+        assert_eq!(preview("abc", 3), "abc");
+        assert_eq!(preview("abcd", 3), "ab…");
+        assert_eq!(preview("", 3), "");
+        // Characters, not bytes: a cut never splits one.
+        assert_eq!(preview("ééééé", 4), "ééé…");
+        assert_eq!(preview("éé", 2), "éé");
+    }
+}
