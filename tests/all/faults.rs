@@ -158,28 +158,27 @@ async fn logs_f_exits_75_when_the_service_stops_before_the_job_ended() {
     server.upload(artifacts::QUEUE_READER, "queue-reader").await;
     let id = server.submit(json!({ "module": "queue-reader", "args": ["gate", "60000"] })).await;
     server.wait_for_worker(id).await;
-    let logs = follow(&server, id);
-    // Its first line is out, so logs -f is reading the live stream.
-    let so_far = wait_for_output(&server, id).await;
-    assert!(so_far.starts_with("Process to read: "), "{so_far:?}");
+    let mut logs = follow(&server, id);
+    // logs -f has printed the job's first line, so it is reading the live stream (not still
+    // connecting, which would find the service gone: another exit code).
+    let first = first_line(logs.stdout.take().expect("piped stdout"));
+    assert!(first.starts_with("Process to read: "), "{first:?}");
     server.terminate();
     let (code, _, stderr) = finish(logs);
     assert_eq!(code, Some(75), "stderr: {stderr}");
     assert!(stderr.contains(&format!("job {id}")) && stderr.contains("not ended"), "{stderr}");
 }
 
-/// The output so far of a running job, once it has some (bounded).
-async fn wait_for_output(server: &Server, id: i64) -> String {
-    let deadline = tokio::time::Instant::now() + BOUND;
-    loop {
-        let path = format!("{}/v1/jobs/{id}/output", server.url);
-        let text = reqwest::get(&path).await.expect("answers").text().await.expect("text");
-        if !text.is_empty() {
-            return text;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "job {id} wrote nothing");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// The first line a child wrote to `stdout` (bounded); the rest is drained in the background.
+fn first_line(stdout: std::process::ChildStdout) -> String {
+    use std::io::BufRead;
+    let (sent, line) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let _ = sent.send(lines.next().and_then(Result::ok).unwrap_or_default());
+        lines.for_each(drop);
+    });
+    line.recv_timeout(BOUND).expect("logs -f printed a line")
 }
 
 /// A heartbeat whose statement began before a pause committed (it waited for its node's row,

@@ -14,7 +14,7 @@ use crate::store::{
     NodeRecord, ScheduleRecord,
 };
 use crate::wire::{
-    self, AttemptView, JobRequest, JobState, JobSummary, JobView, LaneView, ModuleView, NodeView,
+    AttemptView, JobRequest, JobState, JobSummary, JobView, LaneView, ModuleView, NodeView,
     PoolView, ProgressView, SUMMARY_ARGS_CHARS, SUMMARY_ERROR_CHARS, ScheduleView, WorkerView,
 };
 
@@ -132,7 +132,7 @@ pub fn summary(record: JobSummaryRecord) -> JobSummary {
         name: record.name,
         module: record.module_hash,
         module_name: record.module_name,
-        args_preview: wire::preview(&args, SUMMARY_ARGS_CHARS),
+        args_preview: preview(&args, SUMMARY_ARGS_CHARS),
         priority: record.priority,
         state: record.state,
         attempts: record.attempts,
@@ -148,12 +148,20 @@ pub fn summary(record: JobSummaryRecord) -> JobSummary {
         stderr_bytes: record.stderr_bytes,
         stdout_truncated: record.stdout_truncated,
         stderr_truncated: record.stderr_truncated,
-        error: record.error.map(|error| wire::preview(&error, SUMMARY_ERROR_CHARS)),
+        error: record.error.map(|error| preview(&error, SUMMARY_ERROR_CHARS)),
         progress: record.progress.map(progress),
         node: record.node,
         schedule: record.schedule,
         scheduled_for: record.schedule_tick.map(timestamp),
         lane: record.lane,
+    }
+}
+
+/// `text` cut to at most `chars` characters, the last of them `…` when cut.
+fn preview(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars.saturating_sub(1)) {
+        Some((end, _)) if text[end..].chars().nth(1).is_some() => format!("{}…", &text[..end]),
+        _ => text.to_string(),
     }
 }
 
@@ -296,4 +304,19 @@ pub fn busy_jobs(snapshot: &Snapshot) -> Vec<JobId> {
             _ => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::preview;
+
+    #[test]
+    fn previews_cut_at_a_character_count_with_an_ellipsis() {
+        assert_eq!(preview("abc", 3), "abc");
+        assert_eq!(preview("abcd", 3), "ab…");
+        assert_eq!(preview("", 3), "");
+        // Characters, not bytes: a cut never splits one.
+        assert_eq!(preview("ééééé", 4), "ééé…");
+        assert_eq!(preview("éé", 2), "éé");
+    }
 }

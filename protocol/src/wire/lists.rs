@@ -80,14 +80,6 @@ pub struct JobSummary {
     pub lane: String,
 }
 
-/// `text` cut to at most `chars` characters, the last of them `…` when cut.
-pub fn preview(text: &str, chars: usize) -> String {
-    match text.char_indices().nth(chars.saturating_sub(1)) {
-        Some((end, _)) if text[end..].chars().nth(1).is_some() => format!("{}…", &text[..end]),
-        _ => text.to_string(),
-    }
-}
-
 /// Which jobs a bulk action (`POST /v1/jobs/retry`, `POST /v1/jobs/cancel`) acts on: the
 /// list's filters, combined with AND. At least one must be given.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

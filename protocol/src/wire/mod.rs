@@ -476,18 +476,3 @@ mod integral {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::preview;
-
-    #[test]
-    fn previews_cut_at_a_character_count_with_an_ellipsis() {
-        assert_eq!(preview("abc", 3), "abc");
-        assert_eq!(preview("abcd", 3), "ab…");
-        assert_eq!(preview("", 3), "");
-        // Characters, not bytes: a cut never splits one.
-        assert_eq!(preview("ééééé", 4), "ééé…");
-        assert_eq!(preview("éé", 2), "éé");
-    }
-}
