@@ -213,6 +213,11 @@ impl Drop for SmallDisk {
 /// A full disk makes the store's writes fail while jobs end. Those ends must not be dropped:
 /// the dispatcher keeps them and records them once there is room again, so every job ends
 /// with its real result (before, they stayed `running` for ever, idle workers beside them).
+///
+/// The two jobs that end on the full disk each write 2 MB of output, which the log cannot
+/// take in the room a checkpointed WAL leaves free (a job without output can end in it, so the
+/// disk would hold nothing up); they sleep first, so the disk is full before they end. The
+/// jobs queued behind them are small and must all end too.
 #[tokio::test(flavor = "multi_thread")]
 async fn jobs_that_end_while_the_disk_is_full_are_recorded_once_it_has_room() {
     let Some(disk) = SmallDisk::mount("48m") else {
@@ -221,17 +226,19 @@ async fn jobs_that_end_while_the_disk_is_full_are_recorded_once_it_has_room() {
     };
     let data = disk.dir.path().join("data");
     let server = Server::start(2, &data, &[]);
+    server.upload(artifacts::PROBE, "probe").await;
     server.upload(artifacts::SLEEPER, "sleeper").await;
-    let jobs: Vec<Value> = (0..40)
-        .map(|i| json!({ "module": "sleeper", "args": [format!("0.0{}", i % 10)] }))
-        .collect();
+    let flood = |_| json!({ "module": "probe", "args": ["flood", "1000000", "3"] });
+    let mut jobs: Vec<Value> = (0..2).map(flood).collect();
+    jobs.extend((0..20).map(|i| json!({ "module": "sleeper", "args": [format!("0.0{}", i % 10)] })));
     let ids = server.submit_batch(jobs).await;
     server.wait_for_start(ids[0]).await;
+    server.wait_for_start(ids[1]).await;
     let ballast = disk.fill();
-    // With the disk full, jobs go on ending but none can be recorded: wait until both
+    // With the disk full, the flooding jobs end but cannot be recorded: wait until both
     // workers are idle with jobs still `running` in the store.
     let mut stuck = false;
-    for _ in 0..400 {
+    for _ in 0..1200 {
         let (_, pool) = server.get("/v1/pool").await;
         let idle = pool["workers"].as_array().unwrap().iter().all(|w| w["state"] == "idle");
         if idle && pool["counts"]["running"].as_u64().unwrap_or(0) > 0 {
@@ -241,21 +248,27 @@ async fn jobs_that_end_while_the_disk_is_full_are_recorded_once_it_has_room() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert!(stuck, "the full disk never held up a job's end");
-    // A submission meanwhile is refused with the reason, not a 500.
-    let (status, body) = server.post("/v1/jobs", Server::job("sleeper", &["0"])).await;
+    // A submission meanwhile is refused with the reason, not a 500 (one with 512 KB of stdin:
+    // a small one may still fit in the log's free room).
+    let stdin = "x".repeat(512 << 10);
+    let big = json!({ "module": "sleeper", "args": ["0"], "stdin": stdin });
+    let (status, body) = server.post("/v1/jobs", big).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (507, Some("insufficient_storage")),
         "{body}"
     );
     std::fs::remove_file(ballast).unwrap();
-    for id in ids {
+    for (i, id) in ids.into_iter().enumerate() {
         let job = server.wait(id).await;
         assert_eq!(
             (job["state"].as_str(), job["exit_code"].as_i64()),
             (Some("succeeded"), Some(0)),
             "{job}"
         );
+        if i < 2 {
+            assert_eq!(job["stdout"].as_str().map(str::len), Some(1_000_000), "job {id}");
+        }
     }
 }
 

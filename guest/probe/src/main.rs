@@ -6,12 +6,14 @@
 //! - `probe write PATH TEXT`: writes TEXT to the file.
 //! - `probe ls PATH`: prints the directory's entries, sorted.
 //! - `probe connect HOST:PORT`: opens a TCP connection and says whether it could.
-//! - `probe flood BYTES`: writes BYTES bytes of text to stdout and as many to stderr (a job at
-//!   the output cap, for the tests of what a listing of such jobs costs).
+//! - `probe flood BYTES [SECONDS]`: writes BYTES bytes of text to stdout and as many to stderr
+//!   (a job at the output cap, for the tests of what a listing of such jobs costs), after
+//!   sleeping SECONDS if given (a job whose end needs room on the disk, for the full-disk test).
 //!
 //! Failures print the OS error on stderr and exit 1; bad usage exits 2.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
@@ -36,13 +38,21 @@ fn main() -> ExitCode {
             names.iter().for_each(|name| println!("{name}"));
         }),
         ["connect", address] => std::net::TcpStream::connect(address).map(|_| println!("connected")),
-        ["flood", bytes] => match bytes.parse::<usize>() {
-            Ok(bytes) => flood(bytes),
-            Err(_) => Err(std::io::Error::other(format!("`{bytes}` is not a byte count"))),
+        ["flood", bytes, after @ ..] => match (bytes.parse::<usize>(), after) {
+            (Ok(bytes), []) => flood(bytes),
+            (Ok(bytes), [seconds]) => match seconds.parse::<f64>().map(Duration::try_from_secs_f64) {
+                Ok(Ok(pause)) => {
+                    std::thread::sleep(pause);
+                    flood(bytes)
+                }
+                _ => Err(std::io::Error::other(format!("`{seconds}` is not a number of seconds"))),
+            },
+            (Err(_), _) => Err(std::io::Error::other(format!("`{bytes}` is not a byte count"))),
+            _ => Err(std::io::Error::other("usage: probe flood BYTES [SECONDS]")),
         },
         _ => {
             eprintln!(
-                "usage: probe env | args [ARG...] | read PATH | write PATH TEXT | ls PATH | connect HOST:PORT | flood BYTES"
+                "usage: probe env | args [ARG...] | read PATH | write PATH TEXT | ls PATH | connect HOST:PORT | flood BYTES [SECONDS]"
             );
             return ExitCode::from(2);
         }
