@@ -174,12 +174,17 @@ impl Queues {
     }
 }
 
-/// Waits until the queue `name` changes; `false` if `deadline` comes first.
+/// Waits until the queue `name` changes; `false` if `deadline` comes first. A change already
+/// waiting does not count once the deadline has passed (`timeout_at` would take it), so a
+/// queue that keeps changing without giving the waiter an item cannot hold it past its wait.
 async fn changed_before(
     changes: &mut broadcast::Receiver<String>,
     name: &str,
     deadline: tokio::time::Instant,
 ) -> bool {
+    if tokio::time::Instant::now() >= deadline {
+        return false;
+    }
     let changed = async {
         loop {
             match changes.recv().await {

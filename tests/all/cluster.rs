@@ -236,6 +236,25 @@ async fn a_queue_item_put_through_one_host_is_taken_once_by_a_job_on_another() {
     assert_eq!(queues, json!([]), "nothing left");
 }
 
+/// Waiters on an empty queue, on two hosts of one database, each get nothing when their wait
+/// runs out. (On PostgreSQL an empty take used to announce a change of the queue: every other
+/// waiter woke to take nothing and announced it again, and none of them ever answered; the
+/// managers example's workers, waiting for more tasks, ran for ever.)
+#[tokio::test(flavor = "multi_thread")]
+async fn waiters_on_an_empty_queue_on_two_hosts_get_nothing_when_their_wait_ends() {
+    let url = postgres::shared().database();
+    let (a, _da) = host(&url, "a", 1, &[]);
+    let (b, _db) = host(&url, "b", 1, &[]);
+    let get = |server: &Server| {
+        let request = server.request(reqwest::Method::POST, "/v1/queues/idle/get?timeout_ms=300");
+        async move { request.timeout(Duration::from_secs(20)).send().await.map(|r| r.status()) }
+    };
+    let answers = futures_util::future::join_all([get(&a), get(&a), get(&b), get(&b)]).await;
+    for answer in answers {
+        assert_eq!(answer.expect("an answer within 20 s").as_u16(), 204);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_hosts_starting_at_once_on_an_empty_database_both_come_up() {
     let url = postgres::shared().database();

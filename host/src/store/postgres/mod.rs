@@ -322,8 +322,10 @@ impl PgStore {
         }
         let taken: Option<(i64, Vec<u8>)> =
             sqlx::query_as(QUEUE_TAKE).bind(&queue).fetch_optional(&mut *tx).await?;
-        let changes = Changes { queues: vec![queue], ..Changes::default() };
-        self.commit(tx, changes).await?;
+        // An empty take changes nothing: telling the other waiters would wake them to take
+        // nothing in turn, each telling the rest again, until their waits ran out.
+        let queues = if taken.is_some() { vec![queue] } else { Vec::new() };
+        self.commit(tx, Changes { queues, ..Changes::default() }).await?;
         Ok(taken)
     }
 
