@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The Python side of wasmpool's benchmark: the same workloads on multiprocessing.Pool.
 
-Usage: python3 bench/python_pool.py W1|W2|W3|W4|W7 [--quick]
+Usage: python3 bench/python_pool.py W1|W2|W3|W4|W7|W8|W8c|W9 [--quick]
 
 Prints one JSON object on stdout and nothing else. Standard library only. --quick divides
 every count by 20 (W4 keeps its five tasks), as the harness's --quick does; the counts used
@@ -13,6 +13,12 @@ are part of the answer so the harness can check both sides ran the same work. Pe
   W3  200 naive fib(25) on Pool(2)                              {"jobs_per_s": ...}
   W4  the seed's long_time_task x5 on Pool(4)                   {"wall_s": ..., "fifth_waited": ...}
   W7  W1 again: the seeds' loop, against `wasmpool map -w 2`    {"jobs_per_s": ...}
+  W8  2,000 apply_async of a no-op on Pool(2): a Python task's   {"jobs_per_s": ...}
+      job against Python's own
+  W8c Pool(2).map(no-op, range(100,000)): the client's map's     {"jobs_per_s": ...}
+      counterpart
+  W9  Pool(2).map(noop, range(10,000)), then Pool(2).map(fib,    {"jobs_per_s": ...,
+      [25] * 200): plain functions against Python's own         "fib_jobs_per_s": ...}
 """
 
 import json
@@ -28,6 +34,10 @@ GET_TIMEOUT_S = 300
 
 
 def noop():
+    return None
+
+
+def noop_of(_item):
     return None
 
 
@@ -106,7 +116,37 @@ def w4(_scale):
     }
 
 
-WORKLOADS = {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W7": w1}
+def w8(scale):
+    return throughput(noop_of, (0,), 2_000 // scale, 2)
+
+
+def w8c(scale):
+    jobs = 100_000 // scale
+    with pool(2) as p:
+        started = time.perf_counter()
+        results = p.map(noop_of, range(jobs))
+        elapsed = time.perf_counter() - started
+    if len(results) != jobs:
+        raise SystemExit(f"{len(results)} results for {jobs} items")
+    return {"workers": 2, "jobs": jobs, "jobs_per_s": jobs / elapsed}
+
+
+def w9(scale):
+    jobs, heavy = 10_000 // scale, 200 // scale
+    with pool(2) as p:
+        started = time.perf_counter()
+        p.map(noop_of, range(jobs))
+        elapsed = time.perf_counter() - started
+        fib_started = time.perf_counter()
+        results = p.map(fib, [25] * heavy)
+        fib_elapsed = time.perf_counter() - fib_started
+    if any(r != 75025 for r in results):
+        raise SystemExit("wrong fib results")
+    return {"workers": 2, "jobs": jobs, "jobs_per_s": jobs / elapsed, "fib_jobs": heavy,
+            "fib_jobs_per_s": heavy / fib_elapsed}
+
+
+WORKLOADS = {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W7": w1, "W8": w8, "W8c": w8c, "W9": w9}
 
 
 def main(argv):

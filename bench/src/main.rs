@@ -1,6 +1,7 @@
-//! `wasmpool-bench`: runs workloads W1–W7 (and W1 on PostgreSQL: W1pg, W1pg2; W2 with
-//! `--sync off`: W2off; W5 at a million jobs: W5m) on wasmpool and, for W1–W4 and W7, on
-//! Python's `multiprocessing.Pool`, and for W1–W3 on Celery, alternating sides over several
+//! `wasmpool-bench`: runs workloads W1–W8 (and W1 on PostgreSQL: W1pg, W1pg2; W2 with
+//! `--sync off`: W2off; W5 at a million jobs: W5m; the Python client's map: W8c) on wasmpool
+//! and, for W1–W4, W7, W8 and W8c, on Python's `multiprocessing.Pool`, and for W1–W3 on
+//! Celery, alternating sides over several
 //! repetitions; prints a table of medians (min–max), the ratios and the targets, and
 //! appends it to `bench/RESULTS.md` unless `--quick`. See `bench/README.md`.
 //!
@@ -13,6 +14,7 @@ mod map;
 mod plan;
 mod postgres;
 mod python;
+mod python_tasks;
 mod record;
 mod report;
 mod sandbox_cost;
@@ -35,7 +37,7 @@ usage: bench/run [--quick] [--reps N] [--only W1,W1pg,...] [--no-celery] [--serv
                printed but not appended to bench/RESULTS.md
   --reps N     repetitions of every workload on each side (default 3)
   --only LIST  run only these workloads
-               (default W1,W1pg,W1pg2,W2,W2off,W3,W4,W5,W5m,W6,W7)
+               (default W1,W1pg,W1pg2,W2,W2off,W3,W4,W5,W5m,W6,W7,W8,W8c,W9)
   --no-celery  leave out the Celery column (W1, W2, W3)
   --serve-args ARGS  extra arguments for every `wasmpool serve`, split at spaces
                (an A/B of an option, e.g. --serve-args '--host-threads 1')

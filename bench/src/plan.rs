@@ -10,14 +10,14 @@ use crate::celery::Celery;
 use crate::postgres::Postgres;
 use crate::report::{Row, Side, Target, Unit};
 use crate::throughput::{Store, Throughput};
-use crate::{demo, latency, map, python, sandbox_cost, scale};
+use crate::{demo, latency, map, python, python_tasks, sandbox_cost, scale};
 
 /// `--quick` divides every count by this (and `python_pool.py --quick` does the same).
 pub const QUICK_DIVISOR: usize = 20;
 
-/// The workloads, W1–W7, W1 on a shared PostgreSQL store with one host (`W1pg`) and two
-/// (`W1pg2`), W2 with `serve --sync off` (`W2off`, the W2') and W5 at a million jobs
-/// (`W5m`) (see `bench/README.md`).
+/// The workloads, W1–W8, W1 on a shared PostgreSQL store with one host (`W1pg`) and two
+/// (`W1pg2`), W2 with `serve --sync off` (`W2off`, the W2'), W5 at a million jobs
+/// (`W5m`) and the Python client's `map` (`W8c`) (see `bench/README.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Workload {
     W1,
@@ -31,6 +31,9 @@ pub enum Workload {
     W5M,
     W6,
     W7,
+    W8,
+    W8C,
+    W9,
 }
 
 /// The counts every workload uses; batch sizes and worker counts do not scale.
@@ -47,6 +50,10 @@ pub struct Sizes {
     pub w6_jobs: usize,
     pub w6_warmup: usize,
     pub w7_jobs: usize,
+    pub w8_jobs: usize,
+    pub w8c_jobs: usize,
+    pub w9_jobs: usize,
+    pub w9_fib_jobs: usize,
 }
 
 impl Sizes {
@@ -64,12 +71,16 @@ impl Sizes {
             w6_jobs: n(5_000),
             w6_warmup: n(200),
             w7_jobs: n(10_000),
+            w8_jobs: n(2_000),
+            w8c_jobs: n(100_000),
+            w9_jobs: n(10_000),
+            w9_fib_jobs: n(200),
         }
     }
 }
 
 impl Workload {
-    pub const ALL: [Workload; 11] = [
+    pub const ALL: [Workload; 14] = [
         Workload::W1,
         Workload::W1Pg,
         Workload::W1Pg2,
@@ -81,6 +92,9 @@ impl Workload {
         Workload::W5M,
         Workload::W6,
         Workload::W7,
+        Workload::W8,
+        Workload::W8C,
+        Workload::W9,
     ];
 
     pub fn id(self) -> &'static str {
@@ -96,6 +110,9 @@ impl Workload {
             Workload::W5M => "W5m",
             Workload::W6 => "W6",
             Workload::W7 => "W7",
+            Workload::W8 => "W8",
+            Workload::W8C => "W8c",
+            Workload::W9 => "W9",
         }
     }
 
@@ -112,7 +129,17 @@ impl Workload {
     /// with wasmpool's store, and W1's Python numbers are in the same table).
     /// W2off's Python side would be W2's again: its target is absolute.
     pub fn has_python(self) -> bool {
-        matches!(self, Workload::W1 | Workload::W2 | Workload::W3 | Workload::W4 | Workload::W7)
+        matches!(
+            self,
+            Workload::W1
+                | Workload::W2
+                | Workload::W3
+                | Workload::W4
+                | Workload::W7
+                | Workload::W8
+                | Workload::W8C
+                | Workload::W9
+        )
     }
 
     /// Whether Celery (Redis broker and results) runs it too.
@@ -124,6 +151,8 @@ impl Workload {
     pub fn limit(self) -> Duration {
         Duration::from_secs(match self {
             Workload::W1 | Workload::W1Pg | Workload::W1Pg2 | Workload::W3 | Workload::W7 => 300,
+            // W8 builds its Python task first (about 30 s, once per checkout).
+            Workload::W8 | Workload::W8C | Workload::W9 => 300,
             Workload::W2 | Workload::W2Off | Workload::W4 | Workload::W6 => 120,
             Workload::W5 | Workload::W5M => 600,
         })
@@ -157,6 +186,38 @@ impl Workload {
                 format!("`wasmpool map -w 2`, {} no-op jobs, jobs/s", s.w7_jobs),
                 Target::RatioAtLeast(3.0),
             )],
+            Workload::W8 => vec![
+                num(
+                    "jobs_per_s",
+                    format!("Python no-op task, `map -w 2`, {} jobs, jobs/s", s.w8_jobs),
+                    Target::AtLeast(8000.0, "jobs/s"),
+                ),
+                num(
+                    "http_jobs_per_s",
+                    format!("Python no-op task over HTTP, 2 workers, {} jobs, jobs/s", s.w8_jobs),
+                    Target::None,
+                ),
+            ],
+            Workload::W8C => vec![num(
+                "jobs_per_s",
+                format!("Python client `Pool.map` of a no-op module, {} items, jobs/s", s.w8c_jobs),
+                Target::None,
+            )],
+            Workload::W9 => vec![
+                num(
+                    "jobs_per_s",
+                    format!("plain Python function, `Pool.map` of a no-op ×{}, jobs/s", s.w9_jobs),
+                    Target::None,
+                ),
+                num(
+                    "fib_jobs_per_s",
+                    format!(
+                        "plain Python function, `Pool.map` of fib(25) ×{}, jobs/s",
+                        s.w9_fib_jobs
+                    ),
+                    Target::RatioAtLeast(0.5),
+                ),
+            ],
             Workload::W1Pg | Workload::W1Pg2 => {
                 let what = if self == Workload::W1Pg {
                     format!("PostgreSQL, 1 host × 2 workers, {} no-op jobs", s.w1_jobs)
@@ -341,7 +402,12 @@ async fn run_wasmpool(
             let w2 = latency::round_trip(binary, s.w2_rounds, s.w2_warmup, &off).await?;
             vec![("p50_us", w2.p50_us), ("p99_us", w2.p99_us)]
         }
-        Workload::W7 => vec![("jobs_per_s", map::jobs_per_second(binary, s.w7_jobs).await?)],
+        Workload::W7 => {
+            vec![("jobs_per_s", map::jobs_per_second(binary, artifacts::HELLO, s.w7_jobs).await?)]
+        }
+        Workload::W8 => python_tasks::w8(binary, s.w8_jobs).await?,
+        Workload::W8C => python_tasks::w8c(binary, s.w8c_jobs).await?,
+        Workload::W9 => python_tasks::w9(binary, s.w9_jobs, s.w9_fib_jobs).await?,
         Workload::W3 => {
             let w3 = Throughput {
                 module: artifacts::FIB,

@@ -22,15 +22,25 @@ const PYTHON: &str = "python3";
 pub async fn measure(workload: Workload, s: &Sizes) -> Result<Vec<(&'static str, f64)>> {
     let answer = run(workload.id(), s.quick, workload.limit()).await?;
     Ok(match workload {
-        Workload::W1 | Workload::W3 | Workload::W7 => {
+        Workload::W1 | Workload::W3 | Workload::W7 | Workload::W8 | Workload::W8C => {
             let jobs = match workload {
                 Workload::W1 => s.w1_jobs,
                 Workload::W7 => s.w7_jobs,
+                Workload::W8 => s.w8_jobs,
+                Workload::W8C => s.w8c_jobs,
                 _ => s.w3_jobs,
             };
             expect_count(&answer, "jobs", jobs)?;
             expect_count(&answer, "workers", 2)?;
             vec![("jobs_per_s", number(&answer, "jobs_per_s")?)]
+        }
+        Workload::W9 => {
+            expect_count(&answer, "jobs", s.w9_jobs)?;
+            expect_count(&answer, "fib_jobs", s.w9_fib_jobs)?;
+            vec![
+                ("jobs_per_s", number(&answer, "jobs_per_s")?),
+                ("fib_jobs_per_s", number(&answer, "fib_jobs_per_s")?),
+            ]
         }
         Workload::W2 => {
             expect_count(&answer, "rounds", s.w2_rounds)?;
