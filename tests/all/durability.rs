@@ -230,7 +230,9 @@ async fn jobs_that_end_while_the_disk_is_full_are_recorded_once_it_has_room() {
     server.upload(artifacts::SLEEPER, "sleeper").await;
     let flood = |_| json!({ "module": "probe", "args": ["flood", "1000000", "3"] });
     let mut jobs: Vec<Value> = (0..2).map(flood).collect();
-    jobs.extend((0..20).map(|i| json!({ "module": "sleeper", "args": [format!("0.0{}", i % 10)] })));
+    jobs.extend(
+        (0..20).map(|i| json!({ "module": "sleeper", "args": [format!("0.0{}", i % 10)] })),
+    );
     let ids = server.submit_batch(jobs).await;
     server.wait_for_start(ids[0]).await;
     server.wait_for_start(ids[1]).await;

@@ -162,6 +162,103 @@ async fn the_queue_pair_in_python_talks_through_a_served_queue() {
     assert_eq!(writer["progress"]["percent"], 100, "the writer's progress: {writer}");
 }
 
+/// The seeds' distributed example (`BaseManager`): the master (`task_master.py`, an ordinary
+/// Python program using the client) puts ten numbers on a queue through one host and reads
+/// the squares through it; the workers (`task_worker.py`, a task) are jobs submitted through
+/// a second host; both hosts share one PostgreSQL, which holds the queues.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_managers_example_runs_master_and_workers_on_two_hosts_sharing_postgresql() {
+    let Some(python) = super::python_client::python() else { return };
+    let Some(worker) = example("task_worker") else { return };
+    let url = super::postgres::shared().database();
+    let (master_host, _a) = super::cluster::host(&url, "master-host", 1, &[]);
+    let (worker_host, _b) = super::cluster::host(&url, "worker-host", 1, &[]);
+    worker_host.upload(path_str(&worker), "task_worker").await;
+    let master = std::process::Command::new(python)
+        .arg(Path::new(REPO).join("examples/python/task_master.py"))
+        .arg(&master_host.url)
+        .env("PYTHONPATH", Path::new(REPO).join("clients/python/src"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    let workers: Vec<Value> = (0..2)
+        .map(|_| json!({ "module": "task_worker", "args": ["tasks", "results", "5"] }))
+        .collect();
+    let workers = worker_host.submit_batch(workers).await;
+    let master = tokio::task::spawn_blocking(move || master.wait_with_output()).await.unwrap();
+    let master = master.expect("the master ends");
+    assert_eq!(master.status.code(), Some(0), "{}\n{}", stdout(&master), stderr(&master));
+    let printed = stdout(&master);
+    let put: Vec<u64> = printed
+        .lines()
+        .filter_map(|line| line.strip_prefix("Put task ")?.strip_suffix("...")?.parse().ok())
+        .collect();
+    let mut got: Vec<String> = printed
+        .lines()
+        .filter_map(|line| line.strip_prefix("Result: "))
+        .map(String::from)
+        .collect();
+    let mut want: Vec<String> = put.iter().map(|n| format!("{n} * {n} = {}", n * n)).collect();
+    got.sort();
+    want.sort();
+    assert_eq!((put.len(), got), (10, want), "{printed}");
+    // Every task was done once, by the worker jobs, whichever host ran them.
+    let mut done = 0;
+    for id in workers {
+        let job = master_host.wait(id).await;
+        assert_eq!(job["state"], "succeeded", "{job}");
+        done +=
+            job["stdout"].as_str().unwrap().lines().filter(|l| l.starts_with("run task")).count();
+    }
+    assert_eq!(done, 10);
+}
+
+/// The seeds' `Pool(4)` demo with its task a plain Python function
+/// (`examples/python/pool_functions.py`): the seed's code with `from wasmpool import Pool`,
+/// each call in a sandbox of its own on a service with four workers, each result back in the
+/// parent's callback. The runner is built by `wasmpool build` on first use.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pool_demo_runs_with_its_task_a_plain_function() {
+    let (Some(python), Some(tool)) = (super::python_client::python(), componentize_py()) else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(4, data.path(), &[]);
+    let demo = std::process::Command::new(python)
+        .arg(Path::new(REPO).join("examples/python/pool_functions.py"))
+        .env("WASMPOOL_SERVER", &server.url)
+        .env("WASMPOOL_BIN", super::harness::WASMPOOL)
+        .env("WASMPOOL_COMPONENTIZE_PY", tool)
+        .env("XDG_CACHE_HOME", Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-client-cache"))
+        .env("PYTHONPATH", Path::new(REPO).join("clients/python/src"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env_remove("WASMPOOL_RUNNER")
+        .env_remove("WASMPOOL_TOKEN")
+        .output();
+    let demo = tokio::task::spawn_blocking(move || demo).await.unwrap().expect("python runs");
+    let printed = stdout(&demo);
+    assert_eq!(demo.status.code(), Some(0), "{printed}\n{}", stderr(&demo));
+    let lines: Vec<&str> = printed.lines().collect();
+    assert!(lines[0].starts_with("Parent process "), "{printed}");
+    assert_eq!(lines[1], "Waiting for all subprocesses done...", "{printed}");
+    let mut tasks: Vec<&str> =
+        lines[2..7].iter().map(|l| l.split(" runs ").next().unwrap()).collect();
+    tasks.sort();
+    assert_eq!(tasks, ["Task 0", "Task 1", "Task 2", "Task 3", "Task 4"], "{printed}");
+    assert_eq!(lines[7..], ["All subprocesses done."], "{printed}");
+    // Each call was a job of the runner, named for the function, its print in its stderr.
+    let (_, page) = server.get("/v1/jobs?limit=10").await;
+    let jobs = page["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 5, "{page}");
+    for job in jobs {
+        assert_eq!(job["name"], "long_time_task", "{job}");
+        let job = server.wait(job["id"].as_i64().unwrap()).await;
+        assert!(job["stderr"].as_str().unwrap().starts_with("Run task "), "{job}");
+    }
+}
+
 /// Without componentize-py, `build` says how to install it and exits 69 (a missing tool,
 /// as sysexits' `EX_UNAVAILABLE`).
 #[test]

@@ -12,7 +12,7 @@ const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
 /// The virtualenv's Python, or `None` (after saying why) when the test may skip: under CI
 /// (`CI` set) a missing one fails the test instead.
-fn python() -> Option<PathBuf> {
+pub(super) fn python() -> Option<PathBuf> {
     let path = std::env::var_os("WASMPOOL_TEST_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(REPO).join(".venv/bin/python"));
@@ -48,6 +48,11 @@ fn the_python_clients_tests_pass_against_a_real_service() {
         .env("WASMPOOL_BIN", WASMPOOL)
         .env("WASMPOOL_TEST_GUESTS", guests)
         .env("PYTHONDONTWRITEBYTECODE", "1")
+        // Plain functions: the runner is built by `wasmpool build` with this componentize-py,
+        // once, into a cache kept between test runs.
+        .env("WASMPOOL_COMPONENTIZE_PY", super::python::componentize_py().expect("checked above"))
+        .env("XDG_CACHE_HOME", Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-client-cache"))
+        .env_remove("WASMPOOL_RUNNER")
         .env_remove("WASMPOOL_SERVER")
         .env_remove("WASMPOOL_TOKEN")
         .output()

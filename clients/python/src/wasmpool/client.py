@@ -45,8 +45,23 @@ class JobFailed(Exception):
         self.exit_code: Optional[int] = job.get("exit_code")
         self.error: Optional[str] = job.get("error")
         self.stderr: str = job.get("stderr") or ""
+        #: For a plain function's call that raised: the exception's type and message, and
+        #: the traceback as the sandbox printed it.
+        self.remote_type: Optional[str] = None
+        self.remote_traceback: Optional[str] = None
         reason = self.error or f"exit code {self.exit_code}"
         super().__init__(f"job {self.job_id} {self.state}: {reason}")
+
+    @classmethod
+    def of_call(cls, job: Mapping[str, Any], remote: Mapping[str, str]) -> "JobFailed":
+        """The failure of a plain function's call that raised `remote` in the sandbox."""
+        failed = cls(job)
+        failed.remote_type = remote.get("type")
+        failed.remote_traceback = remote.get("traceback")
+        failed.args = (f"job {failed.job_id} {failed.state}: {remote.get('type')}: "
+                       f"{remote.get('message')}\n\nRemote traceback:\n"
+                       f"{remote.get('traceback', '').rstrip()}",)
+        return failed
 
 
 Args = Union[str, int, float, Sequence[Any]]
@@ -106,6 +121,15 @@ class Client:
     def modules(self) -> List[Dict[str, Any]]:
         """Every module, newest first."""
         return self._call("GET", "/v1/modules")
+
+    def module(self, module: str) -> Optional[Dict[str, Any]]:
+        """The module with this name or hash, or None if the service has none."""
+        try:
+            return self._call("GET", f"/v1/modules/{_quote(module)}")
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
 
     # -- jobs ----------------------------------------------------------------------------
 

@@ -3,7 +3,9 @@
 A task is a module the service knows (its name or hash), or a path to a `.wasm` file, which
 the pool uploads once. Each item becomes one job's arguments (a string or number one
 argument, a tuple or list several); a job's result is its stdout as text, and a job that
-does not succeed raises `JobFailed`. Submissions go in batches (`POST /v1/jobs/batch`), and
+does not succeed raises `JobFailed`. A task may also be a plain Python function (see
+`functions.py`): each call runs in its own sandbox, with its arguments and result as JSON,
+as `multiprocessing.Pool` runs it in a worker process. Submissions go in batches (`POST /v1/jobs/batch`), and
 a few threads wait on the jobs (`GET /v1/jobs/{id}/wait`, one request per job while it
 waits up to a minute), so a `map` over many items costs a request per thousand items to
 submit and about one per item to collect.
@@ -11,6 +13,7 @@ submit and about one per item to collect.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import queue
@@ -18,9 +21,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
 
+from . import functions
 from .client import ApiError, Args, Client, JobFailed, job_args
 
-Task = Union[str, "os.PathLike[str]"]
+Task = Union[str, "os.PathLike[str]", Callable[..., Any]]
 
 
 class AsyncResult:
@@ -35,6 +39,8 @@ class AsyncResult:
         self._value: Any = None
         self._error: Optional[BaseException] = None
         self._notify: Optional[Callable[["AsyncResult"], None]] = None
+        # Whether the job is a plain function's call (its result is JSON, not stdout).
+        self._function = False
 
     def ready(self) -> bool:
         """Whether the job has ended."""
@@ -51,7 +57,8 @@ class AsyncResult:
         self._event.wait(timeout)
 
     def get(self, timeout: Optional[float] = None) -> Any:
-        """The job's stdout; raises `JobFailed` if it failed, or
+        """The job's stdout (a plain function's call: its return value); raises `JobFailed`
+        if it failed, or
         `multiprocessing.TimeoutError` if it had not ended within `timeout` seconds."""
         if not self._event.wait(timeout):
             raise multiprocessing.TimeoutError(f"job {self.job_id} has not ended")
@@ -84,16 +91,27 @@ def job_output(job: Dict[str, Any]) -> str:
 class Pool:
     """Jobs on a wasmpool service, driven like `multiprocessing.Pool`.
 
-    `server` and `token` default as the CLI's (`WASMPOOL_SERVER`, `WASMPOOL_TOKEN`); `lane`
-    names the lane the jobs run in; `job_fields` are added to every job (`timeout_ms`,
-    `env`, `max_attempts`, ...). `waiters` is how many jobs are waited on at once.
+    `server` and `token` default as the CLI's (`WASMPOOL_SERVER`, `WASMPOOL_TOKEN`); an int
+    there, as in the seeds' `Pool(4)`, is multiprocessing's `processes`, accepted and unused
+    (the service's workers decide how many jobs run at once). `lane` names the lane the jobs
+    run in; `job_fields` are added to every job (`timeout_ms`, `env`, `max_attempts`, ...). `waiters` is how many jobs are waited on at once. `packages`
+    (paths of pure-Python modules or package directories) go into the runner that plain
+    functions run in.
     Leaving a `with` block terminates the pool, as `multiprocessing.Pool` does.
     """
 
-    def __init__(self, server: Optional[str] = None, token: Optional[str] = None,
+    def __init__(self, server: Union[str, int, None] = None, token: Optional[str] = None,
                  lane: Optional[str] = None, *, client: Optional[Client] = None,
-                 waiters: int = 32, **job_fields: Any):
+                 waiters: int = 32, packages: Iterable[str] = (), **job_fields: Any):
+        if isinstance(server, int) and not isinstance(server, bool):
+            # `Pool(4)` as the seeds write it: the service's workers set how many jobs run
+            # at once, so the count of processes is accepted and not used.
+            server = None
         self.client = client or Client(server, token)
+        # Pure-Python packages (paths) bundled into this pool's runner, for plain functions.
+        self._packages = list(packages)
+        functions.check_packages(self._packages)
+        self._runner: Optional[str] = None
         self._fields = dict(job_fields, lane=lane)
         self._executor = ThreadPoolExecutor(max_workers=waiters,
                                             thread_name_prefix="wasmpool-wait")
@@ -108,7 +126,7 @@ class Pool:
                     ) -> AsyncResult:
         """Submits one job with `args` (a tuple: its arguments); returns its `AsyncResult`."""
         item = tuple(args) if isinstance(args, list) else args
-        return self._submit(task, [item], callback, error_callback)[0]
+        return self._submit(task, [item], callback, error_callback, spread=True)[0]
 
     def apply(self, task: Task, args: Args = ()) -> str:
         """Runs one job and returns its stdout."""
@@ -123,7 +141,8 @@ class Pool:
     def starmap(self, task: Task, iterable: Iterable[Iterable[Any]],
                 chunksize: Optional[int] = None) -> List[str]:
         """Like `map`, each item the tuple of a job's arguments."""
-        return self.map(task, [tuple(item) for item in iterable])
+        items: List[Args] = [tuple(item) for item in iterable]
+        return [result.get() for result in self._submit(task, items, spread=True)]
 
     def imap(self, task: Task, iterable: Iterable[Args], chunksize: int = 1) -> Iterator[str]:
         """Like `map`, yielding each stdout in order as soon as it is there."""
@@ -188,17 +207,45 @@ class Pool:
                 self._uploaded[path] = known
         return known
 
+    def _runner_module(self) -> str:
+        """The runner's name on the service, uploaded (and first built) if it lacks it."""
+        with self._lock:
+            known = self._runner
+        if known is None:
+            key = functions.runner_key(self._packages)
+            known = f"python-runner-{key}"
+            if self.client.module(known) is None:
+                self.client.upload(str(functions.build_runner(self._packages)), known)
+            with self._lock:
+                self._runner = known
+        return known
+
+    def _specs(self, task: Task, items: List[Args], spread: bool) -> List[Dict[str, Any]]:
+        """The jobs for `items`: a module's (items are arguments), or a function's calls
+        (each item one argument, or with `spread` the tuple of its arguments)."""
+        fields = {key: value for key, value in self._fields.items() if value is not None}
+        if not callable(task) or isinstance(task, os.PathLike):
+            module = self._module(task)
+            return [dict(fields, module=module, args=job_args(item)) for item in items]
+        named = functions.request(task)
+        calls = [functions.arguments(task, item if spread else (item,)) for item in items]
+        module = self._runner_module()
+        name = task.__qualname__.replace("<locals>.", "")[:64]
+        return [dict(fields, module=module, name=name, args=[],
+                     stdin=json.dumps(dict(named, **call), separators=(",", ":")))
+                for call in calls]
+
     def _submit(self, task: Task, items: List[Args], callback=None, error_callback=None,
-                notify=None) -> List[AsyncResult]:
+                notify=None, spread: bool = False) -> List[AsyncResult]:
         if self._state != "running":
             raise ValueError("Pool not running")
-        module = self._module(task)
-        fields = {key: value for key, value in self._fields.items() if value is not None}
-        specs = [dict(fields, module=module, args=job_args(item)) for item in items]
+        specs = self._specs(task, items, spread)
+        function = callable(task) and not isinstance(task, os.PathLike)
         results = []
         for job_id in self.client.submit_batch(specs):
             result = AsyncResult(job_id, callback, error_callback)
             result._notify = notify
+            result._function = function
             results.append(result)
         with self._lock:
             self._pending.update((result.job_id, result) for result in results)
@@ -206,13 +253,27 @@ class Pool:
             self._executor.submit(self._await, result)
         return results
 
+    @staticmethod
+    def _settle_call(result: AsyncResult, job: Dict[str, Any]) -> None:
+        """A plain function's call: its decoded result, or the exception it raised."""
+        if job["state"] == "succeeded":
+            try:
+                result._set(functions.decode(job))
+            except (ValueError, KeyError, TypeError) as error:
+                result._set(error=error)
+            return
+        remote = functions.remote_error(job)
+        result._set(error=JobFailed.of_call(job, remote) if remote else JobFailed(job))
+
     def _await(self, result: AsyncResult) -> None:
         try:
             job = self.client.wait(result.job_id)
         except Exception as error:  # the service went away: the result says so
             result._set(error=error)
         else:
-            if job["state"] == "succeeded":
+            if result._function:
+                self._settle_call(result, job)
+            elif job["state"] == "succeeded":
                 result._set(job_output(job))
             else:
                 result._set(error=JobFailed(job))
