@@ -314,9 +314,16 @@ fn apply_plain(
 ) -> Result<(), Failure> {
     let mut changed = Changes::default();
     let group = Group { node, queued: done.queued };
+    let refusable = write.kind == Kind::Refusable;
     let Applied { answer, verdict } = write.operation.apply(db, &mut changed, &group);
     match verdict {
         Verdict::Done => done.kept(answer, changed),
+        // A refusable change alone in its group may have written before it refused: the
+        // group goes back with it (it has no other change to fail).
+        Verdict::Refused if refusable => {
+            answer(None);
+            return Err(Failure::Other("the change was refused".into()));
+        }
         // Refused before it wrote anything (see [`Write`]).
         Verdict::Refused => answer(None),
         Verdict::Failed(failure) => {
