@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, watch};
 
 use super::JobEvent;
-use crate::wire::JobState;
+use super::JobState;
 
 /// The channels a store announces on; cheap to clone.
 #[derive(Clone)]

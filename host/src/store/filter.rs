@@ -11,6 +11,15 @@
 use super::rows::micros;
 use super::{JobFilter, JobId};
 
+/// A statement (or fragment) from a `.sql` file with `marker` (`{filter}`, `{where}`,
+/// `{values}`) replaced by `text`. Its comment lines are left out first: they may name the
+/// marker, and a fragment's comment has no place inside the statement it completes.
+pub fn fill(sql: &str, marker: &str, text: &str) -> String {
+    let lines: Vec<&str> =
+        sql.lines().filter(|line| !line.trim_start().starts_with("--")).collect();
+    lines.join("\n").replace(marker, text)
+}
+
 /// Which database the clause is for: how placeholders are written and how a substring is
 /// found (`instr` and `strpos` both compare exactly, case and all, and need no escaping,
 /// unlike `LIKE`, whose `%` and `_` a search would have to escape).
@@ -139,7 +148,7 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
-    use crate::wire::JobState;
+    use crate::store::JobState;
 
     #[test]
     fn only_present_fields_become_conditions() {

@@ -7,10 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
+use super::JobState;
 use super::schedules::ScheduleRecord;
 use super::{AttemptRecord, JobId, LaneCount, Result, StoreError};
 use crate::job::ModuleKind;
-use crate::wire::JobState;
 
 /// A stored module.
 #[derive(Clone, Debug, PartialEq, Eq)]

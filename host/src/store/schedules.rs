@@ -6,7 +6,8 @@
 
 use std::time::SystemTime;
 
-use super::{Backend, JobId, NewJob, Result, Store};
+use super::backend::Schedules;
+use super::{Engine, JobId, NewJob, Result, Store};
 
 /// A stored schedule.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,10 +106,7 @@ impl Store {
     /// The store's clock: the database's on PostgreSQL (every host of a cluster agrees on
     /// which ticks have come), this host's on SQLite.
     pub async fn now(&self) -> Result<SystemTime> {
-        match &self.backend {
-            Backend::Sqlite(_) => Ok(SystemTime::now()),
-            Backend::Postgres(store) => store.now().await,
-        }
+        each!(self, store => store.now().await)
     }
 
     /// Creates a schedule; `None` when the name is taken (nothing changed).

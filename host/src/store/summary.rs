@@ -4,11 +4,11 @@
 use std::time::SystemTime;
 
 use super::JobId;
+use super::JobState;
 use super::Result;
 use super::rows::{
     Columns, count, narrow, progress, required, required_int, required_text, state, time,
 };
-use crate::wire::JobState;
 
 /// A job as a listing reads it: no input, no output (only their sizes), the arguments and
 /// the error cut short, so that a page costs little whatever its jobs wrote.

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgListener, PgPool};
 use tokio_util::sync::CancellationToken;
 
-use crate::store::JobEvent;
 use crate::store::announce::Announce;
-use crate::wire::JobState;
+use crate::store::changes::Changes;
+use crate::store::{JobEvent, JobState};
 
 /// The channel every host listens on.
 pub const CHANNEL: &str = "wasmpool";
@@ -61,25 +61,18 @@ fn is_zero_version(version: &i64) -> bool {
 }
 
 /// The notifications announcing a transaction's changes (none if it changed nothing).
-pub fn payloads(
-    node: i64,
-    jobs: &[JobEvent],
-    queues: &[String],
-    paused: Option<(bool, i64)>,
-    schedules: bool,
-    freed: u64,
-) -> Vec<String> {
+pub fn payloads(node: i64, changes: &Changes) -> Vec<String> {
     let mut payloads = Vec::new();
     let mut first = Payload {
         n: node,
-        q: queues.to_vec(),
-        p: paused.map(|(paused, _)| paused),
-        v: paused.map_or(0, |(_, version)| version),
-        s: schedules,
-        f: freed,
+        q: changes.queues.clone(),
+        p: changes.paused.map(|(paused, _)| paused),
+        v: changes.paused.map_or(0, |(_, version)| version),
+        s: changes.schedules,
+        f: changes.freed,
         ..Payload::default()
     };
-    let mut chunks = jobs.chunks(EVENTS_PER_PAYLOAD);
+    let mut chunks = changes.jobs.chunks(EVENTS_PER_PAYLOAD);
     first.e = chunks.next().map(events).unwrap_or_default();
     if !first.e.is_empty() || !first.q.is_empty() || first.p.is_some() || first.s || first.f > 0 {
         payloads.push(encode(&first));
@@ -189,7 +182,8 @@ mod tests {
     fn a_large_transaction_is_announced_in_payloads_under_the_limit() {
         let jobs: Vec<JobEvent> =
             (0..1000).map(|id| JobEvent { id: 1 << 40 | id, state: JobState::TimedOut }).collect();
-        let payloads = payloads(7, &jobs, &["q".into()], None, false, 0);
+        let changes = Changes { jobs, queues: vec!["q".into()], ..Changes::default() };
+        let payloads = payloads(7, &changes);
         assert_eq!(payloads.len(), 5);
         assert!(payloads.iter().all(|payload| payload.len() < 8000));
         let decoded: Vec<Payload> =
@@ -200,6 +194,6 @@ mod tests {
 
     #[test]
     fn nothing_changed_means_no_notification() {
-        assert!(payloads(1, &[], &[], None, false, 0).is_empty());
+        assert!(payloads(1, &Changes::default()).is_empty());
     }
 }

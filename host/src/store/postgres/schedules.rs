@@ -1,22 +1,33 @@
 //! Schedules on PostgreSQL. Every host evaluates every schedule; `schedule_fire.sql` decides
 //! which host makes each tick's job, in the transaction that inserts it.
 
-use super::{Changes, PgStore, insert};
+use super::PgStore;
+use super::jobs::insert;
+use crate::store::backend::Schedules;
+use crate::store::changes::Changes;
 use crate::store::rows::{self, micros, time};
 use crate::store::{Fired, NewSchedule, Result, ScheduleChange, ScheduleRecord, Tick};
 
 const CREATE: &str = include_str!("sql/schedule_create.sql");
 const UPDATE: &str = include_str!("sql/schedule_update.sql");
 const FIRE: &str = include_str!("sql/schedule_fire.sql");
+const DELETE: &str = include_str!("sql/schedule_delete.sql");
+const SCHEDULE: &str = include_str!("sql/schedule.sql");
+const SCHEDULES: &str = include_str!("sql/schedules.sql");
+const COUNT: &str = include_str!("sql/schedule_count.sql");
+const NOW: &str = include_str!("sql/now.sql");
+const MODULE_KNOWN: &str = include_str!("sql/module_known.sql");
+const ERROR: &str = include_str!("sql/schedule_error.sql");
+const MARK_JOB: &str = include_str!("sql/schedule_mark_job.sql");
 
-impl PgStore {
+impl Schedules for PgStore {
     /// The database's clock.
-    pub async fn now(&self) -> Result<std::time::SystemTime> {
-        let now: i64 = sqlx::query_scalar("SELECT wasmpool_now()").fetch_one(self.pool()).await?;
+    async fn now(&self) -> Result<std::time::SystemTime> {
+        let now: i64 = sqlx::query_scalar(NOW).fetch_one(self.pool()).await?;
         Ok(time(now))
     }
 
-    pub async fn create_schedule(&self, schedule: NewSchedule) -> Result<Option<ScheduleRecord>> {
+    async fn create_schedule(&self, schedule: NewSchedule) -> Result<Option<ScheduleRecord>> {
         let mut tx = self.pool().begin().await?;
         let row = sqlx::query(CREATE)
             .bind(&schedule.name)
@@ -33,7 +44,7 @@ impl PgStore {
         Ok(created)
     }
 
-    pub async fn update_schedule(
+    async fn update_schedule(
         &self,
         name: String,
         change: ScheduleChange,
@@ -54,39 +65,29 @@ impl PgStore {
         Ok(updated)
     }
 
-    pub async fn delete_schedule(&self, name: String) -> Result<bool> {
+    async fn delete_schedule(&self, name: String) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
-        let deleted = sqlx::query("DELETE FROM schedules WHERE name = $1")
-            .bind(&name)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            > 0;
+        let deleted = sqlx::query(DELETE).bind(&name).execute(&mut *tx).await?.rows_affected() > 0;
         self.commit(tx, Changes { schedules: deleted, ..Changes::default() }).await?;
         Ok(deleted)
     }
 
-    pub async fn schedule(&self, name: &str) -> Result<Option<ScheduleRecord>> {
-        let row = sqlx::query("SELECT * FROM schedules WHERE name = $1")
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await?;
+    async fn schedule(&self, name: &str) -> Result<Option<ScheduleRecord>> {
+        let row = sqlx::query(SCHEDULE).bind(name).fetch_optional(self.pool()).await?;
         row.as_ref().map(rows::schedule).transpose()
     }
 
-    pub async fn schedule_count(&self) -> Result<u64> {
-        let count: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM schedules").fetch_one(self.pool()).await?;
+    async fn schedule_count(&self) -> Result<u64> {
+        let count: i64 = sqlx::query_scalar(COUNT).fetch_one(self.pool()).await?;
         Ok(count.max(0) as u64)
     }
 
-    pub async fn schedules(&self) -> Result<Vec<ScheduleRecord>> {
-        let found =
-            sqlx::query("SELECT * FROM schedules ORDER BY name").fetch_all(self.pool()).await?;
+    async fn schedules(&self) -> Result<Vec<ScheduleRecord>> {
+        let found = sqlx::query(SCHEDULES).fetch_all(self.pool()).await?;
         found.iter().map(rows::schedule).collect()
     }
 
-    pub async fn fire(&self, tick: Tick) -> Result<Fired> {
+    async fn fire(&self, tick: Tick) -> Result<Fired> {
         let schedule = &tick.schedule;
         let mut tx = self.pool().begin().await?;
         let moved = sqlx::query(FIRE)
@@ -112,31 +113,22 @@ impl PgStore {
         };
         // FOR SHARE: the module cannot be deleted while this job commits; if it went since
         // the job was checked, that is recorded instead.
-        let known = sqlx::query("SELECT 1 FROM modules WHERE hash = $1 FOR SHARE")
-            .bind(&job.module_hash)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let known =
+            sqlx::query(MODULE_KNOWN).bind(&job.module_hash).fetch_optional(&mut *tx).await?;
         if known.is_none() {
             let error = format!("no module with hash {}", job.module_hash);
-            sqlx::query("UPDATE schedules SET last_error = $1 WHERE name = $2")
-                .bind(&error)
-                .bind(&schedule.name)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(ERROR).bind(&error).bind(&schedule.name).execute(&mut *tx).await?;
             tx.commit().await?;
             return Ok(Fired::Failed(error));
         }
         let mut changes = Changes::default();
         let (id, _) = insert(&mut tx, std::slice::from_ref(job), &mut changes).await?[0];
-        sqlx::query(
-            "WITH marked AS (UPDATE jobs SET schedule = $1, schedule_tick = $2 WHERE id = $3)
-             UPDATE schedules SET last_job_id = $3 WHERE name = $1",
-        )
-        .bind(&schedule.name)
-        .bind(micros(tick.at))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(MARK_JOB)
+            .bind(&schedule.name)
+            .bind(micros(tick.at))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         self.commit(tx, changes).await?;
         Ok(Fired::Made(id))
     }

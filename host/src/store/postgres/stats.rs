@@ -7,6 +7,7 @@ use sqlx::Row;
 
 use super::PgStore;
 use crate::store::Result;
+use crate::store::backend::Stats;
 use crate::store::rows::{self, micros};
 use crate::store::stats::{self, Bucket, LastFailure, ModuleStats, QueueStat};
 
@@ -14,8 +15,8 @@ const MODULE_STATS: &str = include_str!("sql/module_stats.sql");
 const HISTORY: &str = include_str!("sql/history.sql");
 const QUEUES: &str = include_str!("sql/queues.sql");
 
-impl PgStore {
-    pub async fn module_stats(&self) -> Result<Vec<ModuleStats>> {
+impl Stats for PgStore {
+    async fn module_stats(&self) -> Result<Vec<ModuleStats>> {
         let found = sqlx::query(MODULE_STATS).fetch_all(self.pool()).await?;
         found
             .iter()
@@ -47,12 +48,7 @@ impl PgStore {
             .collect()
     }
 
-    pub async fn history(
-        &self,
-        from: SystemTime,
-        width: Duration,
-        count: u32,
-    ) -> Result<Vec<Bucket>> {
+    async fn history(&self, from: SystemTime, width: Duration, count: u32) -> Result<Vec<Bucket>> {
         let start = micros(from);
         let step = (width.as_micros() as i64).max(1);
         let found: Vec<(i64, i64, i64)> = sqlx::query_as(HISTORY)
@@ -65,7 +61,7 @@ impl PgStore {
         Ok(stats::fill(from, width, count, found))
     }
 
-    pub async fn queues(&self) -> Result<Vec<QueueStat>> {
+    async fn queues(&self) -> Result<Vec<QueueStat>> {
         let found: Vec<(String, i64, i64)> = sqlx::query_as(QUEUES).fetch_all(self.pool()).await?;
         Ok(found
             .into_iter()

@@ -27,7 +27,7 @@ pub fn writer(path: &Path) -> Result<Connection> {
     configure(&db)?;
     db.pragma_update(None, "journal_mode", "WAL")?;
     // FULL: a commit is on disk when the caller hears of it. Group commit pays for it; the
-    // dispatcher's own bookkeeping is relaxed to NORMAL (see `Write::must_reach_disk` in
+    // dispatcher's own bookkeeping is relaxed to NORMAL (see `Kind::Bookkeeping` in
     // writer.rs).
     db.pragma_update(None, "synchronous", "FULL")?;
     db.pragma_update(None, "foreign_keys", "ON")?;

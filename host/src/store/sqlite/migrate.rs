@@ -78,14 +78,7 @@ impl Migration {
 }
 
 /// sqlx's table of applied migrations, as sqlx creates it.
-const TABLE: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
-    version BIGINT PRIMARY KEY,
-    description TEXT NOT NULL,
-    installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    success BOOLEAN NOT NULL,
-    checksum BLOB NOT NULL,
-    execution_time BIGINT NOT NULL
-)";
+const TABLE: &str = include_str!("sql/migrations_table.sql");
 
 fn schema(message: String) -> StoreError {
     StoreError::Schema(message)
@@ -96,20 +89,15 @@ fn schema(message: String) -> StoreError {
 /// from this wasmpool's, and one a migration failed halfway through (as sqlx would).
 pub fn run(db: &mut Connection) -> Result<()> {
     db.execute_batch(TABLE)?;
-    let dirty: Option<i64> = db
-        .query_row(
-            "SELECT version FROM _sqlx_migrations WHERE success = false ORDER BY version LIMIT 1",
-            [],
-            |row| row.get(0),
-        )
-        .optional()?;
+    let dirty: Option<i64> =
+        db.query_row(include_str!("sql/migration_dirty.sql"), [], |row| row.get(0)).optional()?;
     if let Some(version) = dirty {
         return Err(schema(format!(
             "migration {version} was left partially applied; restore the database from a backup"
         )));
     }
     let applied = db
-        .prepare("SELECT version, checksum FROM _sqlx_migrations ORDER BY version")?
+        .prepare(include_str!("sql/migrations_applied.sql"))?
         .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     for (version, checksum) in &applied {
@@ -146,8 +134,7 @@ fn apply(db: &mut Connection, migration: &Migration) -> Result<()> {
         schema(format!("applying migration {} ({}): {e}", migration.version, migration.description))
     })?;
     transaction.execute(
-        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
-         VALUES (?1, ?2, TRUE, ?3, ?4)",
+        include_str!("sql/migration_applied.sql"),
         params![
             migration.version,
             migration.description,

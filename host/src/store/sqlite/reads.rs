@@ -10,19 +10,23 @@ use std::time::SystemTime;
 use rusqlite::{Connection, Params, Statement, params, params_from_iter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::connect;
+use super::{SqliteStore, connect};
+use crate::store::backend::Reads;
 use crate::store::filter::{self, Dialect};
 use crate::store::rows::{self, JobBrief, JobRecord, ModuleRecord, Positioned};
 use crate::store::summary::{self, JobSummaryRecord};
-use crate::store::{
-    AttemptRecord, JobFilter, JobId, LaneCount, Result, ScheduleRecord, StoreError,
-};
-use crate::wire::JobState;
+use crate::store::{AttemptRecord, JobFilter, JobId, JobState, LaneCount, Result, StoreError};
 
-/// Modules with their names as a JSON array.
-pub(super) const MODULES: &str = "SELECT m.hash, m.kind, m.size, m.created_at, m.max_running,
-        (SELECT json_group_array(n.name) FROM module_names n WHERE n.hash = m.hash) AS names
-    FROM modules m";
+const JOB: &str = include_str!("sql/job.sql");
+const JOBS: &str = include_str!("sql/jobs.sql");
+const COUNT_MATCHING: &str = include_str!("sql/count_matching.sql");
+const ATTEMPTS: &str = include_str!("sql/attempts.sql");
+const MODULE: &str = include_str!("sql/module.sql");
+const MODULES: &str = include_str!("sql/modules.sql");
+const COUNTS: &str = include_str!("sql/counts.sql");
+const NEXT_DUE: &str = include_str!("sql/next_due.sql");
+const LANE_COUNTS: &str = include_str!("sql/lane_counts.sql");
+const BRIEFS: &str = include_str!("sql/briefs.sql");
 
 /// The read connections; cheap to clone.
 #[derive(Clone)]
@@ -99,15 +103,64 @@ pub(super) fn decode<T>(
         .collect()
 }
 
-pub fn job(db: &Connection, id: JobId) -> Result<Option<JobRecord>> {
-    let mut statement = db.prepare_cached("SELECT * FROM jobs WHERE id = ?")?;
+impl Reads for SqliteStore {
+    async fn job(&self, id: JobId) -> Result<Option<JobRecord>> {
+        self.reads.read(move |db| job(db, id)).await
+    }
+
+    async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobSummaryRecord>> {
+        let filter = filter.clone();
+        self.reads.read(move |db| jobs(db, &filter)).await
+    }
+
+    async fn count_matching(&self, filter: &JobFilter) -> Result<BTreeMap<JobState, u64>> {
+        let filter = filter.clone();
+        self.reads.read(move |db| count_matching(db, &filter)).await
+    }
+
+    async fn attempts(&self, ids: &[JobId]) -> Result<BTreeMap<JobId, Vec<AttemptRecord>>> {
+        let ids = ids.to_vec();
+        self.reads.read(move |db| attempts(db, &ids)).await
+    }
+
+    async fn briefs(&self, ids: &[JobId]) -> Result<Vec<JobBrief>> {
+        let ids = ids.to_vec();
+        self.reads.read(move |db| briefs(db, &ids)).await
+    }
+
+    async fn module(&self, hash_or_name: &str) -> Result<Option<ModuleRecord>> {
+        let hash_or_name = hash_or_name.to_string();
+        self.reads.read(move |db| module(db, &hash_or_name)).await
+    }
+
+    async fn modules(&self) -> Result<Vec<ModuleRecord>> {
+        self.reads.read(modules).await
+    }
+
+    /// Kept in memory by the writer as changes commit.
+    async fn counts(&self) -> Result<BTreeMap<JobState, u64>> {
+        Ok(self.counts.lock().expect("counts lock").clone())
+    }
+
+    async fn next_due(&self, lane: &str) -> Result<Option<SystemTime>> {
+        let lane = lane.to_string();
+        self.reads.read(move |db| next_due(db, &lane)).await
+    }
+
+    async fn lane_counts(&self) -> Result<BTreeMap<String, LaneCount>> {
+        self.reads.read(lane_counts).await
+    }
+}
+
+fn job(db: &Connection, id: JobId) -> Result<Option<JobRecord>> {
+    let mut statement = db.prepare_cached(JOB)?;
     Ok(decode(&mut statement, [id], |row| rows::job(row))?.into_iter().next())
 }
 
 /// A page of jobs as a listing shows them.
-pub fn jobs(db: &Connection, filter: &JobFilter) -> Result<Vec<JobSummaryRecord>> {
+fn jobs(db: &Connection, filter: &JobFilter) -> Result<Vec<JobSummaryRecord>> {
     let clause = filter::clause(filter, Dialect::Sqlite, 2);
-    let sql = include_str!("sql/jobs.sql").replace("{filter}", &clause.sql);
+    let sql = filter::fill(JOBS, "{filter}", &clause.sql);
     let mut statement = db.prepare_cached(&sql)?;
     let limit = filter::Value::Int(filter.limit.into());
     let values = std::iter::once(&limit).chain(&clause.values);
@@ -115,9 +168,9 @@ pub fn jobs(db: &Connection, filter: &JobFilter) -> Result<Vec<JobSummaryRecord>
 }
 
 /// How many jobs the filter selects, by state (the count of a bulk action's dry run).
-pub fn count_matching(db: &Connection, filter: &JobFilter) -> Result<BTreeMap<JobState, u64>> {
+fn count_matching(db: &Connection, filter: &JobFilter) -> Result<BTreeMap<JobState, u64>> {
     let clause = filter::clause(filter, Dialect::Sqlite, 1);
-    let sql = include_str!("sql/count_matching.sql").replace("{filter}", &clause.sql);
+    let sql = filter::fill(COUNT_MATCHING, "{filter}", &clause.sql);
     let found = db
         .prepare_cached(&sql)?
         .query_map(params_from_iter(&clause.values), |row| {
@@ -128,57 +181,33 @@ pub fn count_matching(db: &Connection, filter: &JobFilter) -> Result<BTreeMap<Jo
 }
 
 /// The ended attempts of these jobs, oldest first per job.
-pub fn attempts(db: &Connection, ids: &[JobId]) -> Result<BTreeMap<JobId, Vec<AttemptRecord>>> {
+fn attempts(db: &Connection, ids: &[JobId]) -> Result<BTreeMap<JobId, Vec<AttemptRecord>>> {
     let mut history: BTreeMap<JobId, Vec<AttemptRecord>> = BTreeMap::new();
     if ids.is_empty() {
         return Ok(history);
     }
     let list = serde_json::to_string(ids).expect("integers serialise");
-    let mut statement = db.prepare_cached(
-        "SELECT * FROM attempts WHERE job_id IN (SELECT value FROM json_each(?))
-         ORDER BY job_id, attempt",
-    )?;
+    let mut statement = db.prepare_cached(ATTEMPTS)?;
     for (id, attempt) in decode(&mut statement, [list], |row| rows::attempt(row))? {
         history.entry(id).or_default().push(attempt);
     }
     Ok(history)
 }
 
-/// Every schedule, by name.
-pub fn schedules(db: &Connection) -> Result<Vec<ScheduleRecord>> {
-    let mut statement = db.prepare_cached("SELECT * FROM schedules ORDER BY name")?;
-    decode(&mut statement, [], |row| rows::schedule(row))
-}
-
-/// How many schedules there are.
-pub fn schedule_count(db: &Connection) -> Result<u64> {
-    let count: i64 =
-        db.prepare_cached("SELECT count(*) FROM schedules")?.query_row([], |row| row.get(0))?;
-    Ok(count.max(0) as u64)
-}
-
-/// One schedule.
-pub fn schedule(db: &Connection, name: &str) -> Result<Option<ScheduleRecord>> {
-    let mut statement = db.prepare_cached("SELECT * FROM schedules WHERE name = ?")?;
-    Ok(decode(&mut statement, [name], |row| rows::schedule(row))?.into_iter().next())
-}
-
-pub fn module(db: &Connection, hash_or_name: &str) -> Result<Option<ModuleRecord>> {
-    let query = format!(
-        "{MODULES} WHERE m.hash = ?1 OR m.hash = (SELECT hash FROM module_names WHERE name = ?1)"
-    );
-    let mut statement = db.prepare_cached(&query)?;
+fn module(db: &Connection, hash_or_name: &str) -> Result<Option<ModuleRecord>> {
+    let mut statement = db.prepare_cached(MODULE)?;
     Ok(decode(&mut statement, [hash_or_name], |row| rows::module(row))?.into_iter().next())
 }
 
-pub fn modules(db: &Connection) -> Result<Vec<ModuleRecord>> {
-    let mut statement = db.prepare_cached(&format!("{MODULES} ORDER BY m.created_at DESC"))?;
+fn modules(db: &Connection) -> Result<Vec<ModuleRecord>> {
+    let mut statement = db.prepare_cached(MODULES)?;
     decode(&mut statement, [], |row| rows::module(row))
 }
 
+/// Jobs per state, every state present (read once at open).
 pub fn counts(db: &Connection) -> Result<BTreeMap<JobState, u64>> {
     let found = db
-        .prepare_cached("SELECT state, count(*) FROM jobs GROUP BY state")?
+        .prepare_cached(COUNTS)?
         .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut counts: BTreeMap<JobState, u64> = JobState::ALL.into_iter().map(|s| (s, 0)).collect();
@@ -191,24 +220,17 @@ pub fn counts(db: &Connection) -> Result<BTreeMap<JobState, u64>> {
 }
 
 /// The earliest time a queued job of the lane falls due, among those not due yet.
-pub fn next_due(db: &Connection, lane: &str) -> Result<Option<SystemTime>> {
+fn next_due(db: &Connection, lane: &str) -> Result<Option<SystemTime>> {
     let now = rows::micros(SystemTime::now());
-    let due: Option<i64> = db
-        .prepare_cached(
-            "SELECT min(not_before) FROM jobs INDEXED BY jobs_due
-             WHERE lane = ? AND state = 'queued' AND not_before > ?",
-        )?
-        .query_row(params![lane, now], |row| row.get(0))?;
+    let due: Option<i64> =
+        db.prepare_cached(NEXT_DUE)?.query_row(params![lane, now], |row| row.get(0))?;
     Ok(due.map(rows::time))
 }
 
 /// Queued and running jobs per lane.
-pub fn lane_counts(db: &Connection) -> Result<BTreeMap<String, LaneCount>> {
+fn lane_counts(db: &Connection) -> Result<BTreeMap<String, LaneCount>> {
     let found = db
-        .prepare_cached(
-            "SELECT lane, state, count(*) FROM jobs INDEXED BY jobs_by_state
-             WHERE state IN ('queued', 'running') GROUP BY lane, state",
-        )?
+        .prepare_cached(LANE_COUNTS)?
         .query_map([], |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?))
         })?
@@ -216,18 +238,13 @@ pub fn lane_counts(db: &Connection) -> Result<BTreeMap<String, LaneCount>> {
     Ok(rows::lane_counts(found))
 }
 
-pub fn briefs(db: &Connection, ids: &[JobId]) -> Result<Vec<JobBrief>> {
+fn briefs(db: &Connection, ids: &[JobId]) -> Result<Vec<JobBrief>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let list = serde_json::to_string(ids).expect("integers serialise");
     let found = db
-        .prepare_cached(
-            "SELECT j.id, j.name, j.module_hash,
-                    (SELECT min(n.name) FROM module_names n WHERE n.hash = j.module_hash),
-                    j.timeout_ms, j.progress_percent, j.progress_message
-             FROM jobs j WHERE j.id IN (SELECT value FROM json_each(?))",
-        )?
+        .prepare_cached(BRIEFS)?
         .query_map([list], |row| {
             Ok(JobBrief {
                 id: row.get(0)?,
@@ -240,11 +257,4 @@ pub fn briefs(db: &Connection, ids: &[JobId]) -> Result<Vec<JobBrief>> {
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(found)
-}
-
-pub fn queue_len(db: &Connection, name: &str) -> Result<u64> {
-    let n: i64 = db
-        .prepare_cached("SELECT count(*) FROM queue_items WHERE queue = ?")?
-        .query_row([name], |row| row.get(0))?;
-    Ok(n.max(0) as u64)
 }

@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use rusqlite::{Connection, params};
 
+use super::SqliteStore;
 use crate::store::Result;
+use crate::store::backend::Stats;
 use crate::store::rows::{self, micros};
 use crate::store::stats::{self, Bucket, LastFailure, ModuleStats, QueueStat};
 
@@ -16,7 +18,21 @@ const LAST_FAILURE: &str = include_str!("sql/last_failure.sql");
 const HISTORY: &str = include_str!("sql/history.sql");
 const QUEUES: &str = include_str!("sql/queues.sql");
 
-pub fn module_stats(db: &Connection) -> Result<Vec<ModuleStats>> {
+impl Stats for SqliteStore {
+    async fn queues(&self) -> Result<Vec<QueueStat>> {
+        self.reads.read(queues).await
+    }
+
+    async fn module_stats(&self) -> Result<Vec<ModuleStats>> {
+        self.reads.read(module_stats).await
+    }
+
+    async fn history(&self, from: SystemTime, width: Duration, count: u32) -> Result<Vec<Bucket>> {
+        self.reads.read(move |db| history(db, from, width, count)).await
+    }
+}
+
+fn module_stats(db: &Connection) -> Result<Vec<ModuleStats>> {
     let found = db
         .prepare_cached(MODULE_RUNS)?
         .query_map([], |row| {
@@ -57,12 +73,7 @@ fn last_failure(db: &Connection, hash: &str, at: i64) -> Result<Option<LastFailu
     Ok(found.next().transpose()?)
 }
 
-pub fn history(
-    db: &Connection,
-    from: SystemTime,
-    width: Duration,
-    count: u32,
-) -> Result<Vec<Bucket>> {
+fn history(db: &Connection, from: SystemTime, width: Duration, count: u32) -> Result<Vec<Bucket>> {
     let start = micros(from);
     let step = (width.as_micros() as i64).max(1);
     let end = start + step * i64::from(count);
@@ -77,7 +88,7 @@ pub fn history(
 }
 
 /// Items are stamped with this host's clock, so their age is measured with it too.
-pub fn queues(db: &Connection) -> Result<Vec<QueueStat>> {
+fn queues(db: &Connection) -> Result<Vec<QueueStat>> {
     let now = micros(SystemTime::now());
     let found = db
         .prepare_cached(QUEUES)?

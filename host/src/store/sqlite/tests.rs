@@ -1,10 +1,15 @@
 //! The SQLite backend's own tests: migrations from older databases, the writer's group commit
 //! and what only this backend does.
 
+use std::time::Duration;
+
 use rusqlite::{Connection, params};
 
 use super::*;
-use crate::store::NewJob;
+use crate::job::ModuleKind;
+use crate::store::Running;
+use crate::store::backend::{Claims, Jobs, Modules, Queues, Reads};
+use crate::store::{JobFilter, NewJob};
 
 /// What sqlx's migrator recorded for migrations 1–3 (checksums: `sha384sum`).
 const SQLX_APPLIED: [(i64, &str, &str); 3] = [
@@ -209,4 +214,35 @@ async fn the_log_is_checkpointed_into_the_database_while_the_store_is_open() {
         std::fs::metadata(&path).unwrap().len() > before + (4 << 20)
     });
     assert!(grown, "4 MiB of jobs reached the database file within 10 s");
+}
+
+/// A stale attempt's queue put is refused alone: it refuses before it writes, so the changes
+/// committed in the same group go ahead (it used to fail the whole group).
+#[tokio::test]
+async fn a_stale_queue_put_refuses_itself_and_no_other_in_the_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("db"), "a", Announce::new()).await.unwrap();
+    store.put_module("ab".into(), ModuleKind::Module, b"\0", None).await.unwrap();
+    let job = || NewJob { module_hash: "ab".into(), max_attempts: 1, ..NewJob::default() };
+    let stale = Running { id: 1 << 40, attempt: 1 };
+    let puts = (0..20).map(|n| {
+        let by = (n == 10).then_some(stale);
+        store.queue_put("q".into(), vec![n], 100, by)
+    });
+    let submissions = (0..20).map(|_| store.submit(vec![job()]));
+    let (puts, submissions) = futures_util::future::join(
+        futures_util::future::join_all(puts),
+        futures_util::future::join_all(submissions),
+    )
+    .await;
+    for (n, put) in puts.into_iter().enumerate() {
+        match (n, put) {
+            (10, Err(StoreError::NotRunning(id))) => assert_eq!(id, stale.id),
+            (10, other) => panic!("the stale put: {other:?}"),
+            (_, Ok(true)) => {}
+            (_, other) => panic!("put {n}: {other:?}"),
+        }
+    }
+    assert!(submissions.iter().all(Result::is_ok), "{submissions:?}");
+    assert_eq!(store.queue_len("q").await.unwrap(), 19);
 }

@@ -1,5 +1,6 @@
--- Modules with their names as a JSON array (the shape both backends decode).
+-- Every module, newest first, with its names as a JSON array.
 SELECT m.hash, m.kind, m.size, m.created_at, m.max_running,
        (SELECT coalesce(json_agg(n.name), '[]')::TEXT FROM module_names n WHERE n.hash = m.hash)
            AS names
 FROM modules m
+ORDER BY m.created_at DESC

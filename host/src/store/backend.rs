@@ -1,0 +1,146 @@
+//! The contract both backends keep, one trait per subject (as the statements are filed), all
+//! together [`Backend`]: a backend that lacks a method does not compile. The facade
+//! ([`super::Store`]) documents each method for callers and dispatches to the backend it
+//! opened; `tests/all/conformance` checks that both keep the same promises.
+//!
+//! The traits are the crate's own (never implemented or called outside the store), so their
+//! `async fn`s need no `Send` bound spelled out: callers reach them through the facade, where
+//! each backend's future is a concrete type.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use super::{
+    Attempt, AttemptRecord, Beat, Bucket, Bulk, Cancel, Change, Claimed, Finished, Fired, Heard,
+    JobBrief, JobFilter, JobId, JobRecord, JobState, JobSummaryRecord, LaneCount, ModuleRecord,
+    ModuleStats, NewJob, NewSchedule, NodeRecord, QueueItem, QueueStat, Recovered, Rescued, Result,
+    Running, ScheduleChange, ScheduleRecord, Tick,
+};
+use crate::job::ModuleKind;
+
+/// Everything a store does.
+pub trait Backend:
+    Jobs + Claims + BulkActions + Modules + Queues + Schedules + Reads + Stats + Cluster
+{
+}
+
+impl<T> Backend for T where
+    T: Jobs + Claims + BulkActions + Modules + Queues + Schedules + Reads + Stats + Cluster
+{
+}
+
+/// One job's changes ([`super::Store::submit`] and the rest).
+pub trait Jobs {
+    async fn submit(&self, jobs: Vec<NewJob>) -> Result<Vec<(JobId, JobState)>>;
+    async fn cancel(&self, id: JobId) -> Result<Cancel>;
+    async fn retry(&self, id: JobId) -> Result<Change>;
+    async fn delete_job(&self, id: JobId) -> Result<Change>;
+    async fn release(&self, attempts: Vec<Attempt>) -> Result<()>;
+    async fn recover(&self) -> Result<Recovered>;
+    async fn purge(&self, cutoff: SystemTime) -> Result<u64>;
+    async fn progress(&self, by: Running, percent: u8, message: String) -> Result<()>;
+}
+
+/// The dispatcher's one write ([`super::Store::finish_and_claim`]).
+pub trait Claims {
+    async fn finish_and_claim(
+        &self,
+        started: Vec<(Attempt, SystemTime)>,
+        finished: Vec<Finished>,
+        lane: &str,
+        limit: usize,
+    ) -> Result<Claimed>;
+}
+
+/// Actions on every job a filter selects.
+pub trait BulkActions {
+    async fn cancel_matching(&self, filter: &JobFilter) -> Result<Bulk>;
+    async fn retry_matching(&self, filter: &JobFilter) -> Result<Bulk>;
+    async fn delete_matching(&self, filter: &JobFilter) -> Result<Bulk>;
+}
+
+/// Modules and their caps.
+pub trait Modules {
+    async fn put_module(
+        &self,
+        hash: String,
+        kind: ModuleKind,
+        bytes: &[u8],
+        name: Option<String>,
+    ) -> Result<(ModuleRecord, bool)>;
+    async fn module_bytes(&self, hash: &str) -> Result<Option<Vec<u8>>>;
+    async fn delete_module(&self, hash: String) -> Result<()>;
+    async fn set_max_running(
+        &self,
+        hash: String,
+        max_running: Option<u32>,
+    ) -> Result<Option<ModuleRecord>>;
+}
+
+/// Named queues.
+pub trait Queues {
+    async fn queue_put(
+        &self,
+        queue: String,
+        item: Vec<u8>,
+        capacity: u64,
+        by: Option<Running>,
+    ) -> Result<bool>;
+    async fn queue_take(
+        &self,
+        queue: String,
+        by: Option<Running>,
+    ) -> Result<Option<(i64, Vec<u8>)>>;
+    async fn queue_restore(&self, queue: String, id: i64, item: Vec<u8>) -> Result<()>;
+    async fn queue_purge(&self, queue: String) -> Result<u64>;
+    async fn queue_len(&self, queue: &str) -> Result<u64>;
+    async fn queue_peek(&self, queue: &str, limit: u32, preview: u32) -> Result<Vec<QueueItem>>;
+}
+
+/// Schedules, and the store's clock they tick by.
+pub trait Schedules {
+    async fn now(&self) -> Result<SystemTime>;
+    async fn create_schedule(&self, schedule: NewSchedule) -> Result<Option<ScheduleRecord>>;
+    async fn update_schedule(
+        &self,
+        name: String,
+        change: ScheduleChange,
+    ) -> Result<Option<ScheduleRecord>>;
+    async fn delete_schedule(&self, name: String) -> Result<bool>;
+    async fn fire(&self, tick: Tick) -> Result<Fired>;
+    async fn schedule(&self, name: &str) -> Result<Option<ScheduleRecord>>;
+    async fn schedule_count(&self) -> Result<u64>;
+    async fn schedules(&self) -> Result<Vec<ScheduleRecord>>;
+}
+
+/// Jobs and modules as the API reads them.
+pub trait Reads {
+    async fn job(&self, id: JobId) -> Result<Option<JobRecord>>;
+    async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobSummaryRecord>>;
+    async fn count_matching(&self, filter: &JobFilter) -> Result<BTreeMap<JobState, u64>>;
+    async fn attempts(&self, ids: &[JobId]) -> Result<BTreeMap<JobId, Vec<AttemptRecord>>>;
+    async fn briefs(&self, ids: &[JobId]) -> Result<Vec<JobBrief>>;
+    async fn module(&self, hash_or_name: &str) -> Result<Option<ModuleRecord>>;
+    async fn modules(&self) -> Result<Vec<ModuleRecord>>;
+    async fn counts(&self) -> Result<BTreeMap<JobState, u64>>;
+    async fn next_due(&self, lane: &str) -> Result<Option<SystemTime>>;
+    async fn lane_counts(&self) -> Result<BTreeMap<String, LaneCount>>;
+}
+
+/// What the dashboard counts.
+pub trait Stats {
+    async fn queues(&self) -> Result<Vec<QueueStat>>;
+    async fn module_stats(&self) -> Result<Vec<ModuleStats>>;
+    async fn history(&self, from: SystemTime, width: Duration, count: u32) -> Result<Vec<Bucket>>;
+}
+
+/// The hosts sharing the store. SQLite has one host, always alive, and says so.
+pub trait Cluster {
+    async fn heartbeat(&self, beat: Beat) -> Result<Heard>;
+    async fn rejoin(&self) -> Result<()>;
+    async fn rescue(&self, lease: Duration) -> Result<Rescued>;
+    async fn leave(&self) -> Result<()>;
+    async fn nodes(&self) -> Result<Vec<NodeRecord>>;
+    async fn lanes_served(&self) -> Result<Vec<String>>;
+    async fn set_paused(&self, paused: bool) -> Result<()>;
+}

@@ -1,0 +1,2 @@
+-- Module $1's bytes.
+SELECT bytes FROM modules WHERE hash = $1

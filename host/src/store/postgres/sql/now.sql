@@ -1,0 +1,2 @@
+-- The database's clock (µs since the epoch): every host of a cluster agrees on it.
+SELECT wasmpool_now()

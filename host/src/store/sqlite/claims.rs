@@ -1,0 +1,219 @@
+//! The dispatcher's writes on the writer's connection: starts and results of attempts, and
+//! claims, in one operation (`finish_and_claim`), so a worker freed is a worker fed in the
+//! same transaction.
+
+use std::cmp::Reverse;
+use std::collections::HashSet;
+use std::time::SystemTime;
+
+use rusqlite::{Connection, params, params_from_iter};
+
+use super::SqliteStore;
+use super::values::{Param, blob, int, multi_row, now, opt_int, opt_text, text};
+use super::writer::{Group, Kind};
+use crate::store::backend::Claims;
+use crate::store::changes::Changes;
+use crate::store::rows::{self, JobRecord, Positioned, micros};
+use crate::store::{Attempt, Claimed, Finished, JobId, JobState, Result};
+
+const START: &str = include_str!("sql/start.sql");
+const FINISH: &str = include_str!("sql/finish.sql");
+const KEEP_ATTEMPTS: &str = include_str!("sql/keep_attempts.sql");
+const CAPPED: &str = include_str!("sql/capped.sql");
+const CLAIM: &str = include_str!("sql/claim.sql");
+const CLAIM_CAPPED: &str = include_str!("sql/claim_capped.sql");
+const CLAIM_UNCAPPED: &str = include_str!("sql/claim_uncapped.sql");
+const CLAIM_MODULE: &str = include_str!("sql/claim_module.sql");
+
+/// Attempts recorded by one statement at most.
+const FINISH_CHUNK: usize = 32;
+/// Starts recorded by one statement at most.
+const START_CHUNK: usize = 256;
+
+impl Claims for SqliteStore {
+    async fn finish_and_claim(
+        &self,
+        started: Vec<(Attempt, SystemTime)>,
+        finished: Vec<Finished>,
+        lane: &str,
+        limit: usize,
+    ) -> Result<Claimed> {
+        let lane = lane.to_string();
+        self.write(Kind::Bookkeeping, move |db, changes, group| {
+            finish_and_claim(db, (&started, &finished), (&lane, limit), changes, group)
+        })
+        .await
+    }
+}
+
+/// Records starts and ended attempts and claims for the workers they freed, in one
+/// transaction.
+fn finish_and_claim(
+    db: &Connection,
+    (started, finished): (&[(Attempt, SystemTime)], &[Finished]),
+    (lane, limit): (&str, usize),
+    changes: &mut Changes,
+    group: &Group<'_>,
+) -> Result<Claimed> {
+    start(db, started)?;
+    finish(db, finished, group.node, changes)?;
+    let seen = group.queued + changes.queued();
+    let jobs = match limit {
+        0 => Vec::new(),
+        limit => claim(db, lane, limit, group.node, changes)?,
+    };
+    Ok(Claimed { jobs, seen })
+}
+
+/// Records when claimed jobs reached a worker.
+fn start(db: &Connection, started: &[(Attempt, SystemTime)]) -> Result<()> {
+    for chunk in started.chunks(START_CHUNK) {
+        let values: Vec<Param<'_>> = chunk
+            .iter()
+            .flat_map(|&(attempt, at)| {
+                [int(attempt.id), int(micros(at)), int(attempt.number.into())]
+            })
+            .collect();
+        db.prepare_cached(&multi_row(START, chunk.len(), 3))?.execute(params_from_iter(values))?;
+    }
+    Ok(())
+}
+
+/// Records ended attempts: each job ends, or goes back to the queue for a retry; each
+/// attempt that was still current joins its job's history.
+fn finish(db: &Connection, finished: &[Finished], node: &str, changes: &mut Changes) -> Result<()> {
+    const COLUMNS: usize = 15;
+    for chunk in finished.chunks(FINISH_CHUNK) {
+        let mut values = Vec::with_capacity(chunk.len() * COLUMNS);
+        for end in chunk {
+            let (not_before, finished_at) = match end.retry_at {
+                Some(at) => (Some(micros(at)), None),
+                None => (None, Some(micros(end.finished_at))),
+            };
+            values.extend([
+                int(end.id()),
+                text(end.next_state().as_str()),
+                opt_int(not_before),
+                int(micros(end.started_at)),
+                opt_int(finished_at),
+                opt_int(end.worker_pid.map(i64::from)),
+                opt_int(end.exit_code.map(i64::from)),
+                blob(&end.stdout),
+                blob(&end.stderr),
+                int(end.stdout_truncated.into()),
+                int(end.stderr_truncated.into()),
+                opt_text(end.error.as_deref()),
+                opt_int(end.fuel_used.map(|fuel| fuel as i64)),
+                int(end.peak_memory_bytes as i64),
+                int(end.attempt.number.into()),
+            ]);
+        }
+        let updated = db
+            .prepare_cached(&multi_row(FINISH, chunk.len(), COLUMNS))?
+            .query_map(params_from_iter(values), |row| {
+                Ok((row.get::<_, JobId>(0)?, row.get::<_, Option<bool>>(1)?.unwrap_or(false)))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        changes.freed += updated.iter().filter(|(_, capped)| *capped).count() as u64;
+        let updated: HashSet<JobId> = updated.into_iter().map(|(id, _)| id).collect();
+        let current: Vec<&Finished> =
+            chunk.iter().filter(|end| updated.contains(&end.id())).collect();
+        for end in &current {
+            changes.moved(end.id(), Some(JobState::Running), end.next_state());
+        }
+        keep_attempts(db, &current, node)?;
+    }
+    Ok(())
+}
+
+/// Adds ended attempts to their jobs' histories, with one statement.
+fn keep_attempts(db: &Connection, ended: &[&Finished], node: &str) -> Result<()> {
+    const COLUMNS: usize = 9;
+    if ended.is_empty() {
+        return Ok(());
+    }
+    let mut values = Vec::with_capacity(ended.len() * COLUMNS);
+    for end in ended {
+        values.extend([
+            int(end.id()),
+            int(end.attempt.number.into()),
+            text(node),
+            opt_int(end.worker_pid.map(i64::from)),
+            int(micros(end.started_at)),
+            int(micros(end.finished_at)),
+            text(end.state.as_str()),
+            opt_int(end.exit_code.map(i64::from)),
+            opt_text(end.error.as_deref()),
+        ]);
+    }
+    db.prepare_cached(&multi_row(KEEP_ATTEMPTS, ended.len(), COLUMNS))?
+        .execute(params_from_iter(values))?;
+    Ok(())
+}
+
+/// Claims up to `limit` due jobs of `lane`, never more of a capped module than its room.
+/// One writer means no other claim can interleave.
+fn claim(
+    db: &Connection,
+    lane: &str,
+    limit: usize,
+    node: &str,
+    changes: &mut Changes,
+) -> Result<Vec<JobRecord>> {
+    let at = now();
+    let room = db
+        .prepare_cached(CAPPED)?
+        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut jobs = if room.is_empty() {
+        claimed(db, CLAIM, params![node, lane, at, limit as i64])?
+    } else {
+        let ids = capped_choice(db, lane, at, limit, &room)?;
+        let ids = serde_json::to_string(&ids).expect("integers serialise");
+        claimed(db, CLAIM_CAPPED, params![node, ids])?
+    };
+    jobs.sort_by_key(|job| (Reverse(job.priority), job.id));
+    for job in &jobs {
+        changes.moved(job.id, Some(JobState::Queued), JobState::Running);
+    }
+    Ok(jobs)
+}
+
+/// The jobs a claim statement moved to running.
+fn claimed(db: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Vec<JobRecord>> {
+    let mut statement = db.prepare_cached(sql)?;
+    let columns = rows::positions(&statement);
+    statement
+        .query_map(params, |row| Ok(rows::job(&Positioned { row, columns: &columns })))?
+        .map(|row| row?)
+        .collect()
+}
+
+/// The jobs a claim takes while some modules are capped: the first `limit` of the lane's
+/// due queue once every capped module's jobs past its room are left out. That is the first
+/// `limit` of the uncapped modules' jobs and of each capped module's first `room` jobs.
+fn capped_choice(
+    db: &Connection,
+    lane: &str,
+    at: i64,
+    limit: usize,
+    room: &[(String, i64)],
+) -> Result<Vec<JobId>> {
+    let capped: Vec<&str> = room.iter().map(|(hash, _)| hash.as_str()).collect();
+    let capped = serde_json::to_string(&capped).expect("strings serialise");
+    let ranked = |row: &rusqlite::Row<'_>| Ok((Reverse(row.get::<_, i64>(0)?), row.get(1)?));
+    let mut chosen: Vec<(Reverse<i64>, JobId)> = db
+        .prepare_cached(CLAIM_UNCAPPED)?
+        .query_map(params![lane, at, capped, limit as i64], ranked)?
+        .collect::<rusqlite::Result<_>>()?;
+    for (hash, room) in room.iter().filter(|(_, room)| *room > 0) {
+        let first = db
+            .prepare_cached(CLAIM_MODULE)?
+            .query_map(params![lane, at, hash, room.min(&(limit as i64))], ranked)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        chosen.extend(first);
+    }
+    chosen.sort_unstable();
+    chosen.truncate(limit);
+    Ok(chosen.into_iter().map(|(_, id)| id).collect())
+}

@@ -1,0 +1,2 @@
+-- How many jobs `{filter}` selects (a bulk action's `matched`).
+SELECT count(*) FROM jobs WHERE {filter}

@@ -1,0 +1,2 @@
+-- Job ?1, every column.
+SELECT * FROM jobs WHERE id = ?1

@@ -1,0 +1,2 @@
+-- Whether module ?1 is stored.
+SELECT 1 FROM modules WHERE hash = ?1

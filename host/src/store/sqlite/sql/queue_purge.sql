@@ -1,0 +1,2 @@
+-- Removes every item of queue ?1.
+DELETE FROM queue_items WHERE queue = ?1

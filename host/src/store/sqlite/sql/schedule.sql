@@ -1,0 +1,2 @@
+-- Schedule ?1.
+SELECT * FROM schedules WHERE name = ?1
