@@ -7,8 +7,9 @@ use axum::extract::rejection::BytesRejection;
 use bytes::Bytes;
 
 use super::{ApiError, ApiResult, AppState, body, json, selector};
+use crate::job::JobState;
 use crate::store::{Bulk, JobFilter};
-use crate::wire::{BulkResult, DeleteResult, ErrorBody, JobSelector, JobState};
+use crate::wire::{BulkResult, DeleteResult, ErrorBody, JobSelector};
 
 /// The body's filter and whether it asks for a dry run; a filter that selects everything is
 /// refused, so that a forgotten field never retries or cancels every job.
@@ -26,6 +27,20 @@ async fn filter(
         ));
     }
     Ok((filter, selected.dry_run))
+}
+
+/// States in the API document what [`filter`] refuses and no derived schema can say: a
+/// selector names at least one filter (any field but `dry_run`).
+pub fn describe(document: &mut serde_json::Value) {
+    let selector = &mut document["components"]["schemas"]["JobSelector"];
+    let filters: Vec<serde_json::Value> = selector["properties"]
+        .as_object()
+        .into_iter()
+        .flat_map(|properties| properties.keys())
+        .filter(|field| *field != "dry_run")
+        .map(|field| serde_json::json!({ "required": [field] }))
+        .collect();
+    selector["anyOf"] = filters.into();
 }
 
 fn answer(bulk: &Bulk) -> Json<BulkResult> {
