@@ -30,17 +30,11 @@ async fn filter(
 }
 
 /// States in the API document what [`filter`] refuses and no derived schema can say: a
-/// selector names at least one filter (any field but `dry_run`).
+/// selector names at least one filter (a field, and not only `dry_run`).
 pub fn describe(document: &mut serde_json::Value) {
     let selector = &mut document["components"]["schemas"]["JobSelector"];
-    let filters: Vec<serde_json::Value> = selector["properties"]
-        .as_object()
-        .into_iter()
-        .flat_map(|properties| properties.keys())
-        .filter(|field| *field != "dry_run")
-        .map(|field| serde_json::json!({ "required": [field] }))
-        .collect();
-    selector["anyOf"] = filters.into();
+    selector["minProperties"] = 1.into();
+    selector["dependentSchemas"] = serde_json::json!({ "dry_run": { "minProperties": 2 } });
 }
 
 fn answer(bulk: &Bulk) -> Json<BulkResult> {
