@@ -8,10 +8,11 @@ use std::time::Duration;
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
+use crate::job::JobState;
 use crate::wire::{
-    Accepted, BatchAccepted, BatchRequest, BulkResult, DeleteResult, ErrorBody, JobPage,
-    JobRequest, JobSelector, JobState, JobView, ModulePatch, ModuleView, NodeView, PoolView,
-    QueueItems, QueuePurged, QueueView, ScheduleList, SchedulePatch, ScheduleRequest, ScheduleView,
+    Accepted, BatchAccepted, BatchRequest, BulkResult, DeleteResult, JobPage, JobRequest,
+    JobSelector, JobView, ModulePatch, ModuleView, NodeView, PoolView, QueueItems, QueuePurged,
+    QueueView, ScheduleList, SchedulePatch, ScheduleRequest, ScheduleView,
 };
 
 /// Bound on any one request, so a hung server cannot hang the caller for ever.
@@ -22,84 +23,9 @@ const UPLOAD_TIMEOUT: Duration = Duration::from_secs(300);
 /// [`REQUEST_TIMEOUT`].
 const SERVER_WAIT_CAP: Duration = Duration::from_secs(60);
 
-/// What can go wrong talking to the service.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// The server URL is unusable.
-    #[error("invalid server URL `{server}`: {reason}")]
-    InvalidServer {
-        /// The URL as given.
-        server: String,
-        /// Why it was refused.
-        reason: String,
-    },
-    /// No answer: connection refused, unknown host, timed out, connection dropped.
-    #[error(
-        "the wasmpool service is not reachable at {server} ({}); check --server or WASMPOOL_SERVER",
-        root_cause(source)
-    )]
-    Unreachable {
-        /// The server URL.
-        server: String,
-        /// The transport error.
-        source: reqwest::Error,
-    },
-    /// The service answered with an error status.
-    #[error("{message} ({code})")]
-    Api {
-        /// HTTP status.
-        status: u16,
-        /// The error body's code, or `http_<status>` when the body was not the error JSON.
-        code: String,
-        /// The error body's message, or the body's text.
-        message: String,
-    },
-    /// The service answered with a success status but a body this client cannot read.
-    #[error("cannot read the server's answer from {url}: {source}")]
-    Decode {
-        /// The URL that answered.
-        url: String,
-        /// What did not parse.
-        source: serde_json::Error,
-    },
-}
-
-/// The innermost error: reqwest's own message only names the URL, its cause says what failed.
-pub fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
-}
-
-/// Checks a server URL (`http://HOST[:PORT][/PREFIX]`, trailing slash tolerated).
-pub fn parse_server(server: &str) -> Result<Url, ClientError> {
-    let invalid = |reason: &str| ClientError::InvalidServer {
-        server: server.to_string(),
-        reason: reason.to_string(),
-    };
-    const EXPECTED: &str = "expected http://HOST:PORT, e.g. http://127.0.0.1:8080";
-    if !server.contains("://") {
-        return Err(invalid(EXPECTED));
-    }
-    let url = Url::parse(server.trim()).map_err(|error| invalid(&error.to_string()))?;
-    match url.scheme() {
-        "http" => {}
-        "https" => return Err(invalid("https is not supported by this build; use http://")),
-        _ => return Err(invalid(EXPECTED)),
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(invalid("no host"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid("no query or fragment allowed"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid("put credentials in --token, not in the URL"));
-    }
-    Ok(url)
-}
+mod error;
+pub use error::{ClientError, parse_server, root_cause};
+use error::{api_error, is_loopback};
 
 /// Which jobs [`Client::jobs`] lists; every field narrows the list.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -512,124 +438,5 @@ impl OutputChunks {
     }
 }
 
-/// The error a failed response stands for: the error JSON when the body is one, else the
-/// status and whatever text came back (a proxy's page, say).
-fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
-    if let Ok(ErrorBody { error }) = serde_json::from_slice::<ErrorBody>(body) {
-        return ClientError::Api {
-            status: status.as_u16(),
-            code: error.code,
-            message: error.message,
-        };
-    }
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    let message = if text.is_empty() {
-        status.canonical_reason().unwrap_or("no reason given").to_string()
-    } else {
-        text.chars().take(500).collect()
-    };
-    ClientError::Api { status: status.as_u16(), code: format!("http_{}", status.as_u16()), message }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    let host = url.host_str().unwrap_or_default();
-    // IPv6 hosts come bracketed: `[::1]`.
-    let ip = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || ip.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn server_urls() {
-        assert!(parse_server("http://127.0.0.1:8080").is_ok());
-        assert!(parse_server("http://127.0.0.1:8080/").is_ok());
-        assert!(parse_server("http://pool.internal/wasmpool/").is_ok());
-        for bad in [
-            "127.0.0.1:8080",
-            "localhost:8080",
-            "https://pool.example",
-            "ftp://pool.example",
-            "http://",
-            "http://host/?x=1",
-            "http://user:secret@host",
-            "",
-        ] {
-            assert!(
-                matches!(parse_server(bad), Err(ClientError::InvalidServer { .. })),
-                "accepted {bad:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn routes_tolerate_trailing_slashes_and_encode_names() {
-        for server in ["http://h:1", "http://h:1/"] {
-            let client = Client::new(server, None).expect("valid URL");
-            assert_eq!(client.url(&["jobs", "7", "wait"]).as_str(), "http://h:1/v1/jobs/7/wait");
-        }
-        let client = Client::new("http://h/prefix/", None).expect("valid URL");
-        assert_eq!(
-            client.url(&["modules", "my mod/1?"]).as_str(),
-            "http://h/prefix/v1/modules/my%20mod%2F1%3F"
-        );
-    }
-
-    #[test]
-    fn job_filters_become_a_query() {
-        let client = Client::new("http://h", None).expect("valid URL");
-        let select = JobSelector {
-            state: Some(JobState::TimedOut),
-            module: Some("a&b".into()),
-            lane: Some("slow".into()),
-            schedule: Some("nightly".into()),
-            q: Some("night ly".into()),
-            submitted_after: Some("2025-01-02T03:04:05+01:00".into()),
-            ..JobSelector::default()
-        };
-        let filter = JobFilter { select, limit: Some(5), cursor: None };
-        let url = client.jobs_url(&filter);
-        assert_eq!(
-            url.as_str(),
-            "http://h/v1/jobs?state=timed_out&module=a%26b&lane=slow&schedule=nightly&q=night+ly\
-             &submitted_after=2025-01-02T03%3A04%3A05%2B01%3A00&limit=5"
-        );
-        assert_eq!(client.jobs_url(&JobFilter::default()).as_str(), "http://h/v1/jobs");
-    }
-
-    #[test]
-    fn debug_hides_the_token() {
-        let client = Client::new("http://h", Some("s3cret".into())).expect("valid URL");
-        assert!(!format!("{client:?}").contains("s3cret"));
-    }
-
-    #[test]
-    fn error_bodies() {
-        let body = br#"{"error":{"code":"not_found","message":"no job 7"}}"#;
-        let error = api_error(StatusCode::NOT_FOUND, body);
-        assert!(
-            matches!(&error, ClientError::Api { status: 404, code, .. } if code == "not_found")
-        );
-        assert_eq!(error.to_string(), "no job 7 (not_found)");
-
-        let error = api_error(StatusCode::BAD_GATEWAY, b"  <html>bad gateway</html>\n");
-        assert_eq!(error.to_string(), "<html>bad gateway</html> (http_502)");
-
-        let error = api_error(StatusCode::SERVICE_UNAVAILABLE, b"");
-        assert_eq!(error.to_string(), "Service Unavailable (http_503)");
-    }
-
-    #[test]
-    fn loopback_hosts() {
-        let loopback = |text: &str| is_loopback(&parse_server(text).expect("valid URL"));
-        assert!(loopback("http://localhost:8080"));
-        assert!(loopback("http://127.0.0.2"));
-        assert!(loopback("http://[::1]:8080"));
-        assert!(!loopback("http://10.0.0.1"));
-        assert!(!loopback("http://pool.internal"));
-    }
-}
+mod tests;

@@ -13,9 +13,9 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
+use crate::job::JobState;
 use crate::lanes::Lanes;
 use crate::store::{Beat, JobEvent, Store};
-use crate::wire::JobState;
 
 /// Timing of the cluster's liveness.
 #[derive(Clone, Copy, Debug)]

@@ -28,5 +28,6 @@ pub mod sandbox;
 pub mod schedule;
 pub mod scheduler;
 pub mod service;
+pub mod shutdown;
 pub mod store;
 pub mod worker;

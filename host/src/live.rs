@@ -14,10 +14,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::job::JobState;
 use crate::job::Stream;
 use crate::pool::{Caller, OutputSink};
 use crate::store::{JobEvent, JobId};
-use crate::wire::JobState;
 
 /// Which output a reader wants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

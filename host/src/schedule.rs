@@ -1,4 +1,4 @@
-//! What a schedule says, checked: its name, its cron expression read in its time zone (by
+//! What a schedule says, checked: its cron expression read in its time zone (by
 //! `croner`, five fields or six with seconds first), and the ticks that follow from them.
 //! Pure: no I/O; the scheduler and the API both use it.
 
@@ -9,28 +9,12 @@ use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 
-/// Longest schedule name.
-pub const MAX_NAME: usize = 64;
 /// Longest cron expression, in bytes: the longest useful one (every value of every field
 /// listed) is well under it, and a schedule is parsed by every host.
 pub const MAX_CRON: usize = 1024;
 /// Largest job request of a schedule, as stored (JSON), in bytes: every host reads every
 /// schedule at every round, and every listing carries them.
 pub const MAX_JOB: usize = 8 * 1024;
-
-/// Checks a schedule's name: 1–64 of `A-Z a-z 0-9 _ . -`, starting with a letter or digit
-/// (it appears in URLs, job listings and log lines as it is).
-pub fn check_name(name: &str) -> Result<(), String> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
-    let starts_well = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    if name.is_empty() || name.len() > MAX_NAME || !starts_well || !name.chars().all(allowed) {
-        return Err(format!(
-            "schedule name `{name}` is not allowed: 1 to {MAX_NAME} characters of A-Z a-z 0-9 \
-             _ . -, starting with a letter or digit"
-        ));
-    }
-    Ok(())
-}
 
 /// A cron expression read in a time zone.
 #[derive(Clone, Debug)]
@@ -133,12 +117,6 @@ mod tests {
         ] {
             let refused = Timetable::parse(cron, zone).unwrap_err();
             assert!(refused.contains(says), "{cron} {zone}: {refused}");
-        }
-        for name in ["nightly", "a", "0.b_c-d", &"x".repeat(64)] {
-            check_name(name).unwrap();
-        }
-        for name in ["", "-x", ".x", "a b", "a/b", "é", &"x".repeat(65)] {
-            assert!(check_name(name).is_err(), "{name}");
         }
     }
 }

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, HostRules, Parts, ServiceLimits, Services};
@@ -24,6 +25,7 @@ use crate::metrics::Metrics;
 use crate::pool::{Pool, PoolConfig};
 use crate::queues::{QueueLimits, Queues, ServiceTaskHost};
 use crate::scheduler::Scheduler;
+use crate::shutdown::Shutdown;
 use crate::store::{Beat, Durability, Location, NodeInfo, Store};
 
 /// How the service is set up.
@@ -88,6 +90,25 @@ pub async fn serve(
         Some(location) => location,
         None => Location::Sqlite(std::path::absolute(data_dir.database()?)?),
     };
+    let (store, node) = open_store(&config, &location, address).await?;
+    let tree = Shutdown::default();
+    let hosts = HostRules { listen: address, allowed: config.allowed_hosts.clone() };
+    let services = assemble(&config, &store, node, hosts, &tree)?;
+    let running = start(&config, &location, listener, services, &tree).await?;
+    shutdown.cancelled().await;
+    running.drain(&tree, config.drain_timeout).await;
+    let _ = std::fs::remove_dir(config.data_dir.join("workers"));
+    tracing::info!("stopped");
+    drop(data_dir);
+    Ok(())
+}
+
+/// Opens the store as this host, and recovers what a previous run left running.
+async fn open_store(
+    config: &ServiceConfig,
+    location: &Location,
+    address: SocketAddr,
+) -> anyhow::Result<(Store, NodeInfo)> {
     let node = NodeInfo {
         name: config.node.clone().unwrap_or_else(|| default_node_name(address)),
         address: config.advertise.clone().unwrap_or_else(|| address.to_string()),
@@ -97,7 +118,7 @@ pub async fn serve(
         lease: config.liveness.lease,
         connections: config.pg_connections,
     };
-    let store = Store::open_with(&location, &node, config.durability)
+    let store = Store::open_with(location, &node, config.durability)
         .await
         .with_context(|| format!("cannot open the job store {}", location.redacted()))?;
     let recovered = store.recover().await?;
@@ -109,6 +130,18 @@ pub async fn serve(
             "recovered jobs left running by the previous run"
         );
     }
+    Ok((store, node))
+}
+
+/// The service's parts: the module library, a pool and a dispatcher per lane (the pools
+/// under the shutdown tree's root), queues, live output and metrics.
+fn assemble(
+    config: &ServiceConfig,
+    store: &Store,
+    node: NodeInfo,
+    hosts: HostRules,
+    tree: &Shutdown,
+) -> anyhow::Result<Arc<Services>> {
     let cache = config.data_dir.join("cache");
     let compiles = CompileProcesses::new(std::env::current_exe()?, cache.clone(), config.compile);
     let library =
@@ -124,6 +157,7 @@ pub async fn serve(
             PoolConfig::new(*workers, config.data_dir.join("workers").join(name))?;
         pool_config.host = task_host.clone();
         pool_config.output = Some(live.clone());
+        pool_config.shutdown = tree.root().child_token();
         let pool = Arc::new(Pool::start(pool_config)?);
         let dispatcher = Dispatcher::new(
             name.clone(),
@@ -135,98 +169,110 @@ pub async fn serve(
         );
         lanes.push(Lane { name: name.clone(), pool, dispatcher });
     }
-    let lanes = Arc::new(Lanes::new(lanes));
-    let standing = crate::cluster::Standing::default();
-    let services = Arc::new(Services::new(Parts {
+    let parts = Parts {
         store: store.clone(),
         library,
-        lanes: lanes.clone(),
+        lanes: Arc::new(Lanes::new(lanes)),
         metrics,
         queues,
-        live: live.clone(),
+        live,
         limits: config.limits.clone(),
         token: config.token.clone(),
-        hosts: HostRules { listen: address, allowed: config.allowed_hosts.clone() },
-        node: node.clone(),
+        hosts,
+        node,
         started_at: SystemTime::now(),
-        standing: standing.clone(),
-    }));
+        standing: crate::cluster::Standing::default(),
+    };
+    Ok(Arc::new(Services::new(parts, tree.root().clone())))
+}
+/// The service running: its tasks, in the order the drain stops them.
+struct Running {
+    services: Arc<Services>,
+    dispatchers: Vec<JoinHandle<()>>,
+    cluster: Option<JoinHandle<()>>,
+    /// The scheduler, the purge, the HTTP server, the event hub and the live output.
+    rest: Vec<JoinHandle<()>>,
+}
 
-    let dispatching = CancellationToken::new();
-    let dispatch_tasks = lanes.run(&dispatching);
-    purge_once(&store, config.keep).await;
-    let purge_task = tokio::spawn(purge(store.clone(), config.keep, shutdown.clone()));
+/// Starts the dispatchers, the purge and the scheduler (under the tree's `work`), says
+/// where it listens, and starts the cluster membership (under `members`) and the API, its
+/// event hub and the live output (under the root).
+async fn start(
+    config: &ServiceConfig,
+    location: &Location,
+    listener: tokio::net::TcpListener,
+    services: Arc<Services>,
+    tree: &Shutdown,
+) -> anyhow::Result<Running> {
+    let store = &services.store;
+    let dispatchers = services.lanes.run(tree.work());
+    purge_once(store, config.keep).await;
+    let mut rest = vec![tokio::spawn(purge(store.clone(), config.keep, tree.work().clone()))];
     // Started before the "listening" line: ticks before it came while this host was not
     // running. It stops making jobs as soon as the drain begins.
-    let scheduler = Scheduler::new(
-        store.clone(),
-        config.limits.clone(),
-        config.lanes.iter().map(|(name, _)| name.clone()).collect(),
-        services.metrics.clone(),
-    )
-    .await?;
-    let scheduler_task = tokio::spawn(scheduler.run(shutdown.clone()));
-
+    let lanes = config.lanes.iter().map(|(name, _)| name.clone()).collect();
+    let scheduler =
+        Scheduler::new(store.clone(), config.limits.clone(), lanes, services.metrics.clone())
+            .await?;
+    rest.push(tokio::spawn(scheduler.run(tree.work().clone())));
     // Not `println!`: it panics when stdout is a pipe nobody reads any more.
     {
         use std::io::Write;
         let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "wasmpool listening on http://{address}");
+        let _ = writeln!(stdout, "wasmpool listening on http://{}", services.hosts.listen);
         let _ = stdout.flush();
     }
-    let http_stop = services.closing.clone();
     let state = api::AppState::new(services.clone());
-    let cluster_stop = CancellationToken::new();
-    let cluster_task = store.is_shared().then(|| {
-        tracing::info!(node = node.name, store = location.redacted(), "joined the cluster");
-        let report = heartbeat_report(state.clone(), lanes.clone());
-        let loop_ = cluster::run(
-            store.clone(),
-            lanes.clone(),
-            report,
-            config.liveness,
-            standing,
-            cluster_stop.clone(),
+    let cluster = store.is_shared().then(|| {
+        tracing::info!(
+            node = services.node.name,
+            store = location.redacted(),
+            "joined the cluster"
         );
-        tokio::spawn(loop_)
+        let report = heartbeat_report(state.clone(), services.lanes.clone());
+        let (lanes, standing) = (services.lanes.clone(), services.standing.clone());
+        let members = tree.members().clone();
+        tokio::spawn(cluster::run(store.clone(), lanes, report, config.liveness, standing, members))
     });
-    let hub = tokio::spawn(api::run_hub(state.clone(), http_stop.clone()));
-    let live_task = tokio::spawn(live.run(store.subscribe(), http_stop.clone()));
-    let server = tokio::spawn(http::serve(
-        listener,
-        api::router(state),
-        config.http.clone(),
-        http_stop.clone(),
-    ));
+    let root = tree.root();
+    rest.push(tokio::spawn(api::run_hub(state.clone(), root.clone())));
+    rest.push(tokio::spawn(services.live.clone().run(store.subscribe(), root.clone())));
+    let router = api::router(state);
+    rest.push(tokio::spawn(http::serve(listener, router, config.http.clone(), root.clone())));
+    Ok(Running { services, dispatchers, cluster, rest })
+}
 
-    shutdown.cancelled().await;
-    tracing::info!("shutting down: draining for up to {:?}", config.drain_timeout);
-    services.draining.store(true, Ordering::SeqCst);
-    lanes.drain(&dispatching, config.drain_timeout).await;
-    for task in dispatch_tasks {
-        let _ = task.await;
+impl Running {
+    /// The drain, from the tree's leaves up: claiming stops and the running jobs finish
+    /// within `timeout` (the rest are stopped and left queued); then this host leaves the
+    /// cluster; then the API stops; then the pools.
+    async fn drain(self, tree: &Shutdown, timeout: Duration) {
+        tracing::info!("shutting down: draining for up to {timeout:?}");
+        let Running { services, dispatchers, cluster, rest } = self;
+        services.draining.store(true, Ordering::SeqCst);
+        services.lanes.drain(tree.work(), timeout).await;
+        for task in dispatchers {
+            let _ = task.await;
+        }
+        tree.members().cancel();
+        if let Some(task) = cluster {
+            let _ = task.await;
+        }
+        if let Err(e) = services.store.leave().await {
+            tracing::warn!(
+                "could not mark this host as left (the others will after its lease): {e}"
+            );
+        }
+        tree.root().cancel();
+        for task in rest {
+            let _ = task.await;
+        }
+        let lanes = services.lanes.clone();
+        drop(services);
+        if let Ok(lanes) = Arc::try_unwrap(lanes) {
+            lanes.shutdown().await;
+        }
     }
-    cluster_stop.cancel();
-    if let Some(task) = cluster_task {
-        let _ = task.await;
-    }
-    if let Err(e) = store.leave().await {
-        tracing::warn!("could not mark this host as left (the others will after its lease): {e}");
-    }
-    http_stop.cancel();
-    let _ = server.await;
-    let _ = hub.await;
-    let _ = live_task.await;
-    let _ = purge_task.await;
-    let _ = scheduler_task.await;
-    drop(services);
-    if let Ok(lanes) = Arc::try_unwrap(lanes) {
-        lanes.shutdown().await;
-    }
-    let _ = std::fs::remove_dir(config.data_dir.join("workers"));
-    tracing::info!("stopped");
-    drop(data_dir);
-    Ok(())
 }
 
 /// The host's name and the port it listens on: unique per host in most clusters.

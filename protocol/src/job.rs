@@ -1,10 +1,117 @@
 //! What a job is and what it ends with: the types shared by the command line, the pool,
-//! the IPC protocol and the sandbox. Plain data; no behaviour beyond describing itself.
+//! the IPC protocol and the sandbox, and the rules of a job's life: its states and their
+//! legal transitions ([`JobState`]), which state an attempt's [`Outcome`] leads to, and when
+//! an attempt is tried again. The store, the dispatcher and the API take these rules from
+//! here; nothing else decides them.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A job's lifecycle: `queued → running → succeeded | failed | timed_out | cancelled`.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for a worker (or for its delay or retry backoff to pass).
+    Queued,
+    /// On a worker now.
+    Running,
+    /// Exited with code 0.
+    Succeeded,
+    /// Exited non-zero, trapped, hit a memory or fuel limit, could not load, or its worker died.
+    Failed,
+    /// Ran past its timeout.
+    TimedOut,
+    /// Cancelled before or while running.
+    Cancelled,
+}
+
+impl JobState {
+    /// Every state, in lifecycle order.
+    pub const ALL: [JobState; 6] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::TimedOut,
+        JobState::Cancelled,
+    ];
+
+    /// The state's name as it appears in JSON and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::TimedOut => "timed_out",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    /// The states a cancel changes: queued first, then running.
+    pub const CANCELLABLE: [JobState; 2] = [JobState::Queued, JobState::Running];
+
+    /// The states a retry changes.
+    pub const RETRYABLE: [JobState; 3] =
+        [JobState::Failed, JobState::TimedOut, JobState::Cancelled];
+
+    /// The states a delete removes: every ended one.
+    pub const DELETABLE: [JobState; 4] =
+        [JobState::Succeeded, JobState::Failed, JobState::TimedOut, JobState::Cancelled];
+
+    /// Whether the job has ended.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, JobState::Queued | JobState::Running)
+    }
+
+    /// The legal transitions. `running → queued` is a retry (or a drained host giving the job
+    /// back); an ended job goes back to `queued` only through an explicit retry.
+    pub fn can_become(self, next: JobState) -> bool {
+        use JobState::*;
+        matches!(
+            (self, next),
+            (Queued, Running | Cancelled)
+                | (Running, Queued | Succeeded | Failed | TimedOut | Cancelled)
+                | (Failed | TimedOut | Cancelled, Queued)
+        )
+    }
+
+    /// Whether a cancel changes a job in this state (one of [`JobState::CANCELLABLE`]).
+    pub fn can_cancel(self) -> bool {
+        JobState::CANCELLABLE.contains(&self)
+    }
+
+    /// Whether a retry changes a job in this state (one of [`JobState::RETRYABLE`]): an
+    /// ended job that did not succeed. A running job, which could become `queued` by a
+    /// retry of its attempt, is not retried by hand.
+    pub fn can_retry(self) -> bool {
+        JobState::RETRYABLE.contains(&self)
+    }
+}
+
+impl std::str::FromStr for JobState {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        JobState::ALL.into_iter().find(|state| state.as_str() == text).ok_or_else(|| {
+            format!(
+                "unknown state `{text}` (expected one of: {})",
+                JobState::ALL.map(JobState::as_str).join(", ")
+            )
+        })
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Whether a module is a WASI preview 1 core module or a preview 2 component.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -222,13 +329,25 @@ impl Outcome {
     }
 
     /// The job state this outcome ends in: `succeeded`, `failed`, `timed_out` or `cancelled`.
-    pub fn state(&self) -> &'static str {
+    pub fn state(&self) -> JobState {
         match self {
-            Outcome::Exited(0) => "succeeded",
-            Outcome::TimedOut(_) => "timed_out",
-            Outcome::Cancelled => "cancelled",
-            _ => "failed",
+            Outcome::Exited(0) => JobState::Succeeded,
+            Outcome::TimedOut(_) => JobState::TimedOut,
+            Outcome::Cancelled => JobState::Cancelled,
+            _ => JobState::Failed,
         }
+    }
+
+    /// Whether attempt `attempt` of `max_attempts`, ended so, is tried again: it did not
+    /// succeed, nobody cancelled it, and attempts remain.
+    pub fn retries(&self, attempt: u32, max_attempts: u32) -> bool {
+        !self.succeeded() && *self != Outcome::Cancelled && attempt < max_attempts
+    }
+
+    /// The state a job is in once attempt `attempt` of `max_attempts` ended so: `queued`
+    /// again when it is retried, else the outcome's own state.
+    pub fn next_state(&self, attempt: u32, max_attempts: u32) -> JobState {
+        if self.retries(attempt, max_attempts) { JobState::Queued } else { self.state() }
     }
 
     /// A one-line description, e.g. `exited with code 3` or `timed out after 1s`.
@@ -301,4 +420,40 @@ pub struct Completed {
     pub started_at: SystemTime,
     /// When its result came back (or the worker was found dead).
     pub finished_at: SystemTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancel_and_retry_follow_the_transitions() {
+        for state in JobState::ALL {
+            assert_eq!(state.can_cancel(), state.can_become(JobState::Cancelled), "{state}");
+            let retried = state.can_become(JobState::Queued) && state != JobState::Running;
+            assert_eq!(state.can_retry(), retried, "{state}");
+            assert_eq!(JobState::DELETABLE.contains(&state), state.is_terminal(), "{state}");
+        }
+    }
+
+    #[test]
+    fn an_attempt_is_retried_only_when_it_failed_and_attempts_remain() {
+        let failed = Outcome::Exited(3);
+        assert_eq!(failed.next_state(1, 2), JobState::Queued);
+        assert_eq!(failed.next_state(2, 2), JobState::Failed);
+        assert_eq!(Outcome::TimedOut(Duration::from_secs(1)).next_state(1, 3), JobState::Queued);
+        assert_eq!(Outcome::TimedOut(Duration::from_secs(1)).next_state(3, 3), JobState::TimedOut);
+        assert_eq!(Outcome::Exited(0).next_state(1, 3), JobState::Succeeded);
+        assert_eq!(Outcome::Cancelled.next_state(1, 3), JobState::Cancelled);
+        assert!(!Outcome::Cancelled.retries(1, 3));
+        assert_eq!(Outcome::WorkerDied("gone".into()).state(), JobState::Failed);
+    }
+
+    #[test]
+    fn states_round_trip_their_names() {
+        for state in JobState::ALL {
+            assert_eq!(state.as_str().parse::<JobState>(), Ok(state));
+        }
+        assert!("done".parse::<JobState>().is_err());
+    }
 }

@@ -140,8 +140,10 @@ pub const DEFAULT_LANE: &str = "default";
 /// Longest lane (or schedule) name, in bytes.
 pub const MAX_LANE_NAME: usize = 64;
 
-/// Checks a lane's (or schedule's) name: 1 to 64 letters, digits, `_`, `.` or `-`, starting
-/// with a letter or digit. `what` names the thing in the refusal ("lane").
+/// Checks a lane's or a schedule's name: 1 to 64 letters, digits, `_`, `.` or `-`, starting
+/// with a letter or digit (it appears in URLs, job listings and log lines as it is). `what`
+/// names the thing in the refusal ("lane"). The one copy of the rule: the API document's
+/// schema of such a name is [`name_schema`].
 pub fn check_name(what: &str, name: &str) -> Result<(), Refused> {
     let fine = (1..=MAX_LANE_NAME).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -154,6 +156,74 @@ pub fn check_name(what: &str, name: &str) -> Result<(), Refused> {
          starting with a letter or digit",
         name.escape_debug()
     )))
+}
+
+/// [`check_name`] as the API document states it.
+pub fn name_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_LANE_NAME))
+        .pattern(Some(format!("^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{}}}$", MAX_LANE_NAME - 1)))
+        .build()
+}
+
+/// [`name_schema`] for a body field that may also be `null` (left at its default).
+pub fn optional_name_schema() -> utoipa::openapi::Object {
+    nullable(name_schema())
+}
+
+/// Longest text a `name`, `q` or `node` filter may be, in characters.
+pub const MAX_FILTER_TEXT: usize = 1024;
+
+/// Checks a text filter: not empty (it would select everything with a name, which nobody
+/// means), not huge. Its schema is [`filter_text_schema`].
+pub fn check_filter_text(field: &str, value: &str) -> Result<(), Refused> {
+    if value.is_empty() || value.chars().count() > MAX_FILTER_TEXT {
+        return Err(Refused(format!(
+            "`{field}` must be 1 to {MAX_FILTER_TEXT} characters of text"
+        )));
+    }
+    Ok(())
+}
+
+/// [`check_filter_text`] as the API document states it.
+pub fn filter_text_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_FILTER_TEXT))
+        .build()
+}
+
+/// A time filter: an RFC 3339 date-time (the API reads any, with `Z` or an offset).
+pub fn time_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+        .build()
+}
+
+/// A module's name or hash as a submission names it: not empty.
+pub fn module_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).build()
+}
+
+/// A schema with the description its field gives it (`schema_with` leaves out the field's
+/// doc comment).
+pub fn described(mut schema: utoipa::openapi::Object, text: &str) -> utoipa::openapi::Object {
+    schema.description = Some(text.to_string());
+    schema
+}
+
+fn nullable(mut schema: utoipa::openapi::Object) -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    schema.schema_type = SchemaType::from_iter([Type::String, Type::Null]);
+    schema
 }
 
 /// Checks a submission; `module_hash` is the resolved module (`request.module` names it by
@@ -170,6 +240,50 @@ pub fn new_job(
             "priority {priority} is out of range -{MAX_PRIORITY}..={MAX_PRIORITY}"
         )));
     }
+    let Checked { timeout_ms, memory_mb, max_attempts, delay } = check_limits(&request, limits)?;
+    check_inputs(&request, idempotency_key.as_deref())?;
+    let stdin = match (request.stdin, request.stdin_base64) {
+        (Some(_), Some(_)) => {
+            return Err(Refused("give either stdin or stdin_base64, not both".into()));
+        }
+        (Some(text), None) => text.into_bytes(),
+        (None, Some(encoded)) => STANDARD
+            .decode(encoded.as_bytes())
+            .map_err(|e| Refused(format!("stdin_base64 is not valid base64: {e}")))?,
+        (None, None) => Vec::new(),
+    };
+    let lane = request.lane.unwrap_or_else(|| DEFAULT_LANE.to_string());
+    check_name("lane", &lane)?;
+    let module_name = (request.module != module_hash).then_some(request.module);
+    Ok(NewJob {
+        module_hash,
+        module_name,
+        argv0: request.argv0,
+        job_env: request.job_env,
+        name: request.name,
+        args: request.args,
+        env: request.env,
+        stdin,
+        priority,
+        timeout_ms,
+        memory_mb,
+        fuel: request.fuel,
+        max_attempts,
+        delay,
+        idempotency_key,
+        lane,
+    })
+}
+
+/// A submission's limits, checked against the service's.
+struct Checked {
+    timeout_ms: u64,
+    memory_mb: u64,
+    max_attempts: u32,
+    delay: Duration,
+}
+
+fn check_limits(request: &JobRequest, limits: &ServiceLimits) -> Result<Checked, Refused> {
     let timeout_ms = request.timeout_ms.unwrap_or(limits.default_timeout.as_millis() as u64);
     let max_timeout = limits.max_timeout.as_millis() as u64;
     if timeout_ms == 0 {
@@ -217,9 +331,14 @@ pub fn new_job(
             limits.max_delay.as_millis()
         )));
     }
+    Ok(Checked { timeout_ms, memory_mb, max_attempts, delay })
+}
+
+/// A submission's texts: lengths, and no NUL where WASI cannot pass one.
+fn check_inputs(request: &JobRequest, idempotency_key: Option<&str>) -> Result<(), Refused> {
     check_text("name", request.name.as_deref().unwrap_or(""), MAX_NAME)?;
     check_text("argv0", request.argv0.as_deref().unwrap_or(""), MAX_ARGV0)?;
-    check_text("Idempotency-Key", idempotency_key.as_deref().unwrap_or(""), MAX_KEY)?;
+    check_text("Idempotency-Key", idempotency_key.unwrap_or(""), MAX_KEY)?;
     if request.args.len() > MAX_ARGS {
         return Err(Refused(format!(
             "{} args is more than the maximum of {MAX_ARGS}",
@@ -236,37 +355,7 @@ pub fn new_job(
         no_nul("env", key)?;
         no_nul("env", value)?;
     }
-    let stdin = match (request.stdin, request.stdin_base64) {
-        (Some(_), Some(_)) => {
-            return Err(Refused("give either stdin or stdin_base64, not both".into()));
-        }
-        (Some(text), None) => text.into_bytes(),
-        (None, Some(encoded)) => STANDARD
-            .decode(encoded.as_bytes())
-            .map_err(|e| Refused(format!("stdin_base64 is not valid base64: {e}")))?,
-        (None, None) => Vec::new(),
-    };
-    let lane = request.lane.unwrap_or_else(|| DEFAULT_LANE.to_string());
-    check_name("lane", &lane)?;
-    let module_name = (request.module != module_hash).then_some(request.module);
-    Ok(NewJob {
-        module_hash,
-        module_name,
-        argv0: request.argv0,
-        job_env: request.job_env,
-        name: request.name,
-        args: request.args,
-        env: request.env,
-        stdin,
-        priority,
-        timeout_ms,
-        memory_mb,
-        fuel: request.fuel,
-        max_attempts,
-        delay,
-        idempotency_key,
-        lane,
-    })
+    Ok(())
 }
 
 fn check_text(field: &str, text: &str, max: usize) -> Result<(), Refused> {
@@ -282,4 +371,38 @@ fn no_nul(field: &str, text: &str) -> Result<(), Refused> {
         return Err(Refused(format!("{field} must not contain NUL bytes")));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for name in ["nightly", "a", "0.b_c-d", "slow", &"x".repeat(64)] {
+            check_name("lane", name).unwrap();
+        }
+        for name in ["", "-x", ".x", "a b", "a/b", "é", &"x".repeat(65)] {
+            assert!(check_name("schedule", name).is_err(), "{name}");
+        }
+    }
+
+    /// The document's pattern says what the check does (the bounds are the same constant).
+    #[test]
+    fn the_name_schema_states_the_name_rule() {
+        let schema = name_schema();
+        assert_eq!(
+            schema.pattern.as_deref(),
+            Some("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"),
+            "the rule changed: change the pattern with it"
+        );
+        assert_eq!((schema.min_length, schema.max_length), (Some(1), Some(MAX_LANE_NAME)));
+    }
+
+    #[test]
+    fn filter_text_counts_characters() {
+        check_filter_text("q", &"é".repeat(MAX_FILTER_TEXT)).unwrap();
+        assert!(check_filter_text("q", "").is_err());
+        assert!(check_filter_text("q", &"x".repeat(MAX_FILTER_TEXT + 1)).is_err());
+    }
 }

@@ -7,8 +7,9 @@ use axum::extract::rejection::BytesRejection;
 use bytes::Bytes;
 
 use super::{ApiError, ApiResult, AppState, body, json, selector};
+use crate::job::JobState;
 use crate::store::{Bulk, JobFilter};
-use crate::wire::{BulkResult, DeleteResult, ErrorBody, JobSelector, JobState};
+use crate::wire::{BulkResult, DeleteResult, ErrorBody, JobSelector};
 
 /// The body's filter and whether it asks for a dry run; a filter that selects everything is
 /// refused, so that a forgotten field never retries or cancels every job.
@@ -26,6 +27,14 @@ async fn filter(
         ));
     }
     Ok((filter, selected.dry_run))
+}
+
+/// States in the API document what [`filter`] refuses and no derived schema can say: a
+/// selector names at least one filter (a field, and not only `dry_run`).
+pub fn describe(document: &mut serde_json::Value) {
+    let selector = &mut document["components"]["schemas"]["JobSelector"];
+    selector["minProperties"] = 1.into();
+    selector["dependentSchemas"] = serde_json::json!({ "dry_run": { "minProperties": 2 } });
 }
 
 fn answer(bulk: &Bulk) -> Json<BulkResult> {

@@ -13,12 +13,13 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 use wasmpool_protocol::run_query::run_request;
+use wasmpool_protocol::validate as rules;
 
 use super::{ApiError, ApiResult, AppState, body, job_id, json, selector, validate, views};
+use crate::job::JobState;
 use crate::store::{Cancel, Change, JobId, JobRecord};
 use crate::wire::{
-    Accepted, BatchAccepted, BatchRequest, ErrorBody, JobPage, JobRequest, JobSelector, JobState,
-    JobView,
+    Accepted, BatchAccepted, BatchRequest, ErrorBody, JobPage, JobRequest, JobSelector, JobView,
 };
 
 /// The hash of a module named by hash or name (404 when there is none).
@@ -265,6 +266,21 @@ pub async fn cancel_or_delete(
     }
 }
 
+/// Describes the list's filter parameters whose schema comes from `validate` (`schema_with`
+/// leaves out a parameter's description) as the bulk actions' selector describes its fields.
+pub fn describe(document: &mut serde_json::Value) {
+    let selector = document["components"]["schemas"]["JobSelector"]["properties"].clone();
+    let parameters = &mut document["paths"]["/v1/jobs"]["get"]["parameters"];
+    for parameter in parameters.as_array_mut().into_iter().flatten() {
+        let name = parameter["name"].as_str().unwrap_or_default().to_string();
+        if parameter.get("description").is_none()
+            && let Some(description) = selector[&name].get("description")
+        {
+            parameter["description"] = description.clone();
+        }
+    }
+}
+
 /// Query of a job listing: filters (all optional, combined with AND) and paging.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -276,18 +292,25 @@ pub struct ListQuery {
     /// Only jobs of this module (hash or name).
     module: Option<String>,
     /// Only jobs of this lane.
+    #[param(schema_with = rules::name_schema)]
     lane: Option<String>,
     /// Only jobs whose current or last attempt ran on this host.
+    #[param(schema_with = rules::filter_text_schema)]
     node: Option<String>,
     /// Only jobs made by this schedule (by name; a deleted schedule's jobs keep it).
+    #[param(schema_with = rules::name_schema)]
     schedule: Option<String>,
     /// Only jobs whose name contains this (case-sensitive).
+    #[param(schema_with = rules::filter_text_schema)]
     name: Option<String>,
     /// The job with this id (when all digits), or jobs whose name contains this.
+    #[param(schema_with = rules::filter_text_schema)]
     q: Option<String>,
     /// Only jobs submitted at or after this time (RFC 3339).
+    #[param(schema_with = rules::time_schema)]
     submitted_after: Option<String>,
     /// Only jobs submitted before this time (RFC 3339).
+    #[param(schema_with = rules::time_schema)]
     submitted_before: Option<String>,
     /// Page size, 1 to 1000 (default 50).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
@@ -391,7 +414,7 @@ pub async fn run(
     let mut request = run_request(query.as_deref().unwrap_or(""))?;
     // Before the upload: a refused run stores nothing.
     if let Some(lane) = &request.lane {
-        wasmpool_protocol::validate::check_name("lane", lane)?;
+        rules::check_name("lane", lane)?;
         state.check_lane(lane).await?;
     }
     let bytes = body(upload, state.limits.max_module_bytes, "the module")?;

@@ -98,12 +98,12 @@ impl Deref for Services {
 }
 
 impl Services {
-    /// Bundles the parts for the router.
-    pub fn new(parts: Parts) -> Self {
+    /// Bundles the parts for the router; `closing` is cancelled when the HTTP server stops.
+    pub fn new(parts: Parts, closing: CancellationToken) -> Self {
         Services {
             parts,
             draining: AtomicBool::new(false),
-            closing: CancellationToken::new(),
+            closing,
             events: events::EventHub::default(),
             openapi: OnceLock::new(),
         }
@@ -225,6 +225,10 @@ pub fn router(state: AppState) -> Router {
     let mut document = serde_json::to_value(&document).expect("the OpenAPI document serialises");
     events::describe_events(&mut document);
     describe_raw_bodies(&mut document);
+    schedules::describe(&mut document);
+    jobs::describe(&mut document);
+    bulk::describe(&mut document);
+    text::describe(&mut document);
     let _ = state.openapi.set(serde_json::to_string_pretty(&document).expect("JSON serialises"));
     let body_limit = state.limits.max_module_bytes.max(state.limits.max_request_bytes);
     router

@@ -27,9 +27,10 @@ use utoipa::IntoParams;
 
 use super::jobs::find;
 use super::{ApiError, ApiResult, AppState, job_id};
+use crate::job::JobState;
 use crate::live::{Cursor, Streams};
 use crate::store::{JobEvent, JobId, JobRecord};
-use crate::wire::{ErrorBody, JobState};
+use crate::wire::ErrorBody;
 
 /// How often a follower reads the job again, whatever was announced.
 const RECHECK: Duration = Duration::from_secs(2);

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 
 use super::{ApiError, ApiResult, AppState, body, json, views};
-use crate::schedule::{MAX_JOB, Timetable, check_name};
+use crate::schedule::{MAX_JOB, Timetable};
 use crate::scheduler::check_job;
 use crate::store::{NewSchedule, ScheduleChange, ScheduleRecord};
 use crate::wire::{
@@ -49,6 +49,12 @@ async fn view(state: &AppState, record: ScheduleRecord) -> ApiResult<ScheduleVie
     views::schedule(record, now).map_err(ApiError::internal)
 }
 
+/// States in the API document what [`patch`] refuses and no derived schema can say: a
+/// `PATCH` body that changes nothing.
+pub fn describe(document: &mut serde_json::Value) {
+    document["components"]["schemas"]["SchedulePatch"]["minProperties"] = 1.into();
+}
+
 fn unknown(name: &str) -> ApiError {
     ApiError::not_found(format!("no schedule `{name}`"))
 }
@@ -65,7 +71,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<ScheduleView>)> {
     let request: ScheduleRequest =
         json(&body(request, state.limits.max_request_bytes, "the request")?)?;
-    check_name(&request.name).map_err(ApiError::bad_request)?;
+    wasmpool_protocol::validate::check_name("schedule", &request.name)?;
     let timezone = request.timezone.unwrap_or_else(|| DEFAULT_TIMEZONE.to_string());
     checked_timetable(&request.cron, &timezone)?;
     let job = checked_job(&state, &request.job).await?;
@@ -131,7 +137,7 @@ pub async fn patch(
 ) -> ApiResult<Json<ScheduleView>> {
     let patch: SchedulePatch =
         json(&body(request, state.limits.max_request_bytes, "the request")?)?;
-    if patch == SchedulePatch::default() {
+    if patch.is_empty() {
         return Err(ApiError::bad_request(
             "nothing to change: give any of cron, timezone, job, enabled, catch_up",
         ));

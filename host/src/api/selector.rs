@@ -7,9 +7,7 @@ use std::time::{Duration, SystemTime};
 use super::{ApiError, ApiResult, AppState};
 use crate::store::JobFilter;
 use crate::wire::JobSelector;
-
-/// Longest text a `name`, `q` or `node` filter may be.
-const MAX_TEXT: usize = 1024;
+use wasmpool_protocol::validate::{check_filter_text, check_name};
 
 /// The store's filter for `selector` (paging fields left empty).
 pub async fn filter(state: &AppState, selector: &JobSelector) -> ApiResult<JobFilter> {
@@ -82,31 +80,9 @@ async fn module_hash(state: &AppState, text: &str) -> ApiResult<String> {
     )))
 }
 
-/// A text filter: not empty (it would select everything with a name, which nobody means),
-/// not huge.
 fn text(field: &str, value: &str) -> ApiResult<String> {
-    if value.is_empty() || value.len() > MAX_TEXT {
-        return Err(ApiError::bad_request(format!(
-            "`{field}` must be 1 to {MAX_TEXT} bytes of text"
-        )));
-    }
+    check_filter_text(field, value)?;
     Ok(value.to_string())
-}
-
-/// A lane's or schedule's name: 1–64 of `A-Z a-z 0-9 _ . -`, starting with a letter or digit.
-fn check_name(field: &str, name: &str) -> ApiResult<()> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
-    let valid = (1..=64).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.chars().all(allowed);
-    if valid {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "`{field}`: `{name}` is not a name (1 to 64 of A-Z, a-z, 0-9, `_`, `.`, `-`, \
-             starting with a letter or digit)"
-        )))
-    }
 }
 
 /// An RFC 3339 time: `2025-01-02T03:04:05Z`, with a fraction and an offset (`+02:00`) if
@@ -119,8 +95,16 @@ fn time(field: &str, text: &str) -> ApiResult<SystemTime> {
     })
 }
 
-/// humantime reads RFC 3339 in UTC (`Z`) only; an offset is taken off first.
+/// Any RFC 3339 date-time (the document's `format: date-time`): humantime reads the usual
+/// ones; chrono the rest (years before 1970, long fractions, a leap second). A time before
+/// 1970 selects as 1970 does: no job is older.
 pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    humantime_rfc3339(text)
+        .or_else(|| chrono::DateTime::parse_from_rfc3339(text.trim()).ok().map(SystemTime::from))
+}
+
+/// humantime reads RFC 3339 in UTC (`Z`) only; an offset is taken off first.
+fn humantime_rfc3339(text: &str) -> Option<SystemTime> {
     let text = text.trim();
     if text.len() < 20 || !text.is_ascii() {
         return None;
@@ -171,14 +155,8 @@ mod tests {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
         assert_eq!(parse_rfc3339("1970-01-01T01:00:00+24:00"), None);
-    }
-
-    #[test]
-    fn names() {
-        assert!(check_name("lane", "slow").is_ok());
-        assert!(check_name("lane", "a.b-c_9").is_ok());
-        for bad in ["", "-x", "a b", "ä", &"x".repeat(65)] {
-            assert!(check_name("lane", bad).is_err(), "{bad}");
-        }
+        // What humantime does not read and the document allows.
+        assert!(parse_rfc3339("0001-01-01T00:00:00+00:00").is_some());
+        assert_eq!(parse_rfc3339("1970-01-01T01:00:00.0000000001Z"), at(3600));
     }
 }

@@ -14,6 +14,97 @@ use super::error::ApiError;
 /// The one JSON member whose strings may hold NUL: a job's standard input.
 const BYTES_MEMBER: &str = "stdin";
 
+/// The pattern the API document gives a string with no NUL.
+const NO_NUL: &str = "^[^\\x00]*$";
+
+/// States this module's rule in the API document: every string a request sends — in a path
+/// or query parameter, or in a body (except `stdin`) — matches [`NO_NUL`] unless its schema
+/// has a pattern, format or set of values of its own.
+pub fn describe(document: &mut Value) {
+    let mut carried: Vec<String> = Vec::new();
+    for operation in operations(document) {
+        let body = &operation["requestBody"]["content"]["application/json"]["schema"];
+        references(body, &mut carried);
+    }
+    let mut next = 0;
+    while next < carried.len() {
+        let schema = document["components"]["schemas"][&carried[next]].clone();
+        references(&schema, &mut carried);
+        next += 1;
+    }
+    for name in &carried {
+        if let Some(schema) = document.pointer_mut(&format!("/components/schemas/{name}")) {
+            no_nul(schema);
+        }
+    }
+    let paths = document["paths"].as_object_mut().into_iter().flat_map(|paths| paths.values_mut());
+    let operations =
+        paths.flat_map(|operations| operations.as_object_mut()).flat_map(|o| o.values_mut());
+    for operation in operations {
+        // Through `pointer_mut`, not indexing: indexing a missing member would add it.
+        if let Some(body) = operation.pointer_mut("/requestBody/content/application~1json/schema") {
+            no_nul(body);
+        }
+        let parameters = operation.get_mut("parameters").and_then(Value::as_array_mut);
+        for parameter in parameters.into_iter().flatten() {
+            if let Some(schema) = parameter.get_mut("schema") {
+                no_nul(schema);
+            }
+        }
+    }
+}
+
+fn operations(document: &Value) -> impl Iterator<Item = &Value> {
+    let paths = document["paths"].as_object().into_iter().flat_map(|paths| paths.values());
+    paths.flat_map(|operations| operations.as_object()).flat_map(|operations| operations.values())
+}
+
+/// Adds the names of the component schemas `schema` refers to.
+fn references(schema: &Value, names: &mut Vec<String>) {
+    match schema {
+        Value::Object(members) => {
+            if let Some(name) = members.get("$ref").and_then(Value::as_str)
+                && let Some(name) = name.strip_prefix("#/components/schemas/")
+                && !names.iter().any(|known| known == name)
+            {
+                names.push(name.to_string());
+            }
+            members.values().for_each(|member| references(member, names));
+        }
+        Value::Array(items) => items.iter().for_each(|item| references(item, names)),
+        _ => {}
+    }
+}
+
+/// Gives every string in `schema` without a pattern, format or values of its own the
+/// [`NO_NUL`] pattern, leaving out the [`BYTES_MEMBER`] property.
+fn no_nul(schema: &mut Value) {
+    let Value::Object(members) = schema else { return };
+    let string = match &members.get("type") {
+        Some(Value::String(kind)) => kind == "string",
+        Some(Value::Array(kinds)) => kinds.iter().any(|kind| kind == "string"),
+        _ => false,
+    };
+    let own =
+        ["pattern", "format", "enum", "const", "$ref"].iter().any(|key| members.contains_key(*key));
+    if string && !own {
+        members.insert("pattern".into(), NO_NUL.into());
+    }
+    for (key, member) in members.iter_mut() {
+        match key.as_str() {
+            "properties" => {
+                let properties = member.as_object_mut().into_iter().flat_map(|p| p.iter_mut());
+                properties.filter(|(name, _)| *name != BYTES_MEMBER).for_each(|(_, p)| no_nul(p));
+            }
+            "items" | "additionalProperties" | "propertyNames" => no_nul(member),
+            "oneOf" | "anyOf" | "allOf" => {
+                member.as_array_mut().into_iter().flatten().for_each(no_nul)
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Refuses a request whose path or query does not decode to UTF-8 without NUL.
 pub async fn check_url(request: Request, next: Next) -> Result<Response, ApiError> {
     let uri = request.uri();

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::job::JobState;
 use crate::pool::{Snapshot, WorkerInfo, WorkerState};
 use crate::schedule::Timetable;
 use crate::store::{
@@ -14,8 +15,8 @@ use crate::store::{
     NodeRecord, ScheduleRecord,
 };
 use crate::wire::{
-    AttemptView, JobRequest, JobState, JobSummary, JobView, LaneView, ModuleView, NodeView,
-    PoolView, ProgressView, SUMMARY_ARGS_CHARS, SUMMARY_ERROR_CHARS, ScheduleView, WorkerView,
+    AttemptView, JobRequest, JobSummary, JobView, LaneView, ModuleView, NodeView, PoolView,
+    ProgressView, SUMMARY_ARGS_CHARS, SUMMARY_ERROR_CHARS, ScheduleView, WorkerView,
 };
 
 /// RFC 3339 with microseconds, UTC.

@@ -6,7 +6,8 @@ use std::time::SystemTime;
 use clap::Args;
 use clap::builder::TypedValueParser;
 
-use crate::wire::{JobSelector, JobState};
+use crate::job::JobState;
+use crate::wire::JobSelector;
 
 /// Which jobs: every option given narrows the selection.
 #[derive(Debug, Clone, Default, Args)]

@@ -10,8 +10,9 @@ use super::remote::{
     RemoteOptions, ago, between, or_dash, parse_time, short_hash, state_text, table,
 };
 use crate::client::JobFilter;
+use crate::job::JobState;
 use crate::units::format_duration;
-use crate::wire::{JobPage, JobState, JobSummary};
+use crate::wire::{JobPage, JobSummary};
 
 /// List jobs, newest first, one page at a time; the last line names the next page's cursor
 /// when there is one.

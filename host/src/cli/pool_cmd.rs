@@ -7,7 +7,8 @@ use std::time::SystemTime;
 use clap::{Args, Subcommand};
 
 use super::remote::{RemoteOptions, ago, or_dash, table};
-use crate::wire::{JobState, PoolView};
+use crate::job::JobState;
+use crate::wire::PoolView;
 
 /// Show the worker pool: capacity, whether it is paused or draining, jobs per state and
 /// every worker; or pause or resume handing out queued jobs.

@@ -103,33 +103,7 @@ impl QueueCommand {
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            QueueAction::Get { timeout, count, name } => {
-                let deadline = Instant::now() + *timeout;
-                let mut taken = 0;
-                while taken < *count {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    let Some(item) = client.queue_get(name, left).await? else {
-                        // The service cuts each wait to its --max-wait: ask again while the
-                        // deadline has not passed.
-                        if Instant::now() < deadline {
-                            continue;
-                        }
-                        break;
-                    };
-                    // Each item as it comes: a reader piped to this sees it at once.
-                    let mut stdout = std::io::stdout().lock();
-                    stdout.write_all(&item)?;
-                    stdout.write_all(b"\n")?;
-                    stdout.flush()?;
-                    taken += 1;
-                }
-                if taken == 0 {
-                    let within = format_duration(*timeout);
-                    eprintln!("wasmpool: no item arrived on queue {name} within {within}");
-                    return Ok(ExitCode::from(super::exit::API_ERROR));
-                }
-                Ok(ExitCode::SUCCESS)
-            }
+            QueueAction::Get { timeout, count, name } => get(&client, name, *count, *timeout).await,
             QueueAction::Peek { count, name } => {
                 let peeked = client.queue_peek(name, *count).await?;
                 if !self.remote.print_json(&peeked)? {
@@ -167,6 +141,41 @@ impl QueueCommand {
         }
         Ok(code)
     }
+}
+
+/// `queue get`: up to `count` items, each printed as it comes, waiting up to `timeout` in
+/// all; exit 1 when none came.
+async fn get(
+    client: &crate::client::Client,
+    name: &str,
+    count: usize,
+    timeout: Duration,
+) -> anyhow::Result<ExitCode> {
+    let deadline = Instant::now() + timeout;
+    let mut taken = 0;
+    while taken < count {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(item) = client.queue_get(name, left).await? else {
+            // The service cuts each wait to its --max-wait: ask again while the deadline has
+            // not passed.
+            if Instant::now() < deadline {
+                continue;
+            }
+            break;
+        };
+        // Each item as it comes: a reader piped to this sees it at once.
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(&item)?;
+        stdout.write_all(b"\n")?;
+        stdout.flush()?;
+        taken += 1;
+    }
+    if taken == 0 {
+        let within = format_duration(timeout);
+        eprintln!("wasmpool: no item arrived on queue {name} within {within}");
+        return Ok(ExitCode::from(super::exit::API_ERROR));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `ID SIZE AGE ITEM` rows, each item's preview on one line (`…` where it was cut).

@@ -193,7 +193,7 @@ pub fn until(time: &str, now: SystemTime) -> Option<String> {
 }
 
 /// A job's state for people: `queued, due in 9m 58s` for a job whose delay has not passed.
-pub fn state_text(state: crate::wire::JobState, run_at: Option<&str>, now: SystemTime) -> String {
+pub fn state_text(state: crate::job::JobState, run_at: Option<&str>, now: SystemTime) -> String {
     match run_at.and_then(|run_at| until(run_at, now)) {
         Some(wait) => format!("{state}, due in {wait}"),
         None => state.to_string(),
@@ -202,7 +202,7 @@ pub fn state_text(state: crate::wire::JobState, run_at: Option<&str>, now: Syste
 
 /// A job with every optional field empty, for the verbs' tests to fill in what they check.
 #[cfg(test)]
-pub fn sample_job(id: i64, state: crate::wire::JobState) -> crate::wire::JobView {
+pub fn sample_job(id: i64, state: crate::job::JobState) -> crate::wire::JobView {
     crate::wire::JobView {
         id,
         name: None,

@@ -8,8 +8,9 @@ use clap::Args;
 use super::remote::{RemoteOptions, ago, between, or_dash, state_text, table, until};
 use super::wait::output_bytes;
 use crate::client::Client;
+use crate::job::JobState;
 use crate::units::{format_duration, format_size};
-use crate::wire::{AttemptView, JobState, JobView};
+use crate::wire::{AttemptView, JobView};
 
 /// Show a job: its state, module, attempts, worker, timings, result and output.
 #[derive(Debug, Args)]

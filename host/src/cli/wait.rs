@@ -12,8 +12,9 @@ use clap::Args;
 use super::exit;
 use super::remote::RemoteOptions;
 use crate::client::Client;
+use crate::job::JobState;
 use crate::units::parse_duration;
-use crate::wire::{JobState, JobView};
+use crate::wire::JobView;
 
 /// The longest single `/wait` request: short enough that a dropped connection is noticed.
 const WAIT_CHUNK: Duration = Duration::from_secs(30);

@@ -14,8 +14,9 @@
 //! free for long.
 
 mod host;
+mod line;
 mod pace;
-pub(crate) use pace::{AHEAD_TIME, SHORT_JOB, next_mean};
+pub(crate) use pace::{AHEAD_TIME, SHORT_JOB};
 mod process;
 mod slot;
 
@@ -24,7 +25,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -49,6 +50,9 @@ pub struct PoolConfig {
     /// Where running jobs' output goes as it is written. With none, workers send output only
     /// with the result (nothing is spent on a live view nobody has).
     pub output: Option<Arc<dyn OutputSink>>,
+    /// Cancelled when the pool shuts down (by [`Pool::shutdown`], or by the owner of the
+    /// token: the service makes it a child of its shutdown tree's root).
+    pub shutdown: CancellationToken,
 }
 
 impl std::fmt::Debug for dyn TaskHost {
@@ -73,6 +77,7 @@ impl PoolConfig {
             grace: Duration::from_secs(1),
             host: Arc::new(NoTaskHost),
             output: None,
+            shutdown: CancellationToken::new(),
         })
     }
 }
@@ -117,11 +122,112 @@ pub struct Snapshot {
 struct Assignment {
     job: JobSpec,
     cancel: CancellationToken,
-    reply: oneshot::Sender<Completed>,
+    reply: Reply,
     /// Released by the driver once the job ended.
     permit: OwnedSemaphorePermit,
-    /// Whether a driver has it, or its caller took it back (see [`Handed::unless_waiting`]).
+    /// Whether a driver has it, or its caller took it back (see [`Waiting::withdraw`]).
     hold: Arc<Hold>,
+}
+
+/// Where the news of a job goes: the one answer its caller awaits ([`Handed`]: `run`,
+/// `map`), or the reports channel of a caller that handed it over with
+/// [`Reservation::hand_to`] (a lane's dispatcher, which follows many jobs in one loop).
+enum Reply {
+    Once(oneshot::Sender<Completed>),
+    Reports(Reporter),
+}
+
+/// What the pool tells a caller that hands it jobs with [`Reservation::hand_to`].
+pub enum Report {
+    /// A worker started the job (the time is the one its result carries as `started_at`).
+    Started {
+        /// The job's id.
+        id: String,
+        /// When.
+        at: SystemTime,
+    },
+    /// The job is back in the pool's queue, unstarted (its worker gave it back): it waits
+    /// for the next free worker, and its caller may take it back.
+    Waiting(Waiting),
+    /// The job ended, or the pool ended it (cancelled before it started, shut down).
+    Ended(Completed),
+}
+
+/// A job in the pool's queue, which its caller may take back while no worker has it.
+pub struct Waiting {
+    id: String,
+    hold: Arc<Hold>,
+}
+
+impl Waiting {
+    /// The job's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Takes the job back if it still waits in the pool's queue: `true` means it never
+    /// started and never will, and the pool reports nothing more of it; `false`, a worker
+    /// has it (its start and end will be reported).
+    pub fn withdraw(&self) -> bool {
+        self.hold.withdraw()
+    }
+}
+
+/// A reports channel for one job. Dropped without having reported the job's end (the pool
+/// shut down with the job in its queue), it reports the pool's end instead, so its caller
+/// never waits for a job the pool forgot.
+struct Reporter {
+    id: String,
+    reports: mpsc::UnboundedSender<Report>,
+    ended: bool,
+}
+
+impl Reporter {
+    fn send(&self, report: Report) {
+        let _ = self.reports.send(report);
+    }
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        if !self.ended {
+            let _ = self.reports.send(Report::Ended(shut_down(std::mem::take(&mut self.id))));
+        }
+    }
+}
+
+impl Reply {
+    /// A worker started the job at `at`.
+    fn started(&self, at: SystemTime) {
+        if let Reply::Reports(reporter) = self {
+            reporter.send(Report::Started { id: reporter.id.clone(), at });
+        }
+    }
+
+    /// The job went back to the pool's queue.
+    fn waiting(&self, hold: &Arc<Hold>) {
+        if let Reply::Reports(reporter) = self {
+            reporter.send(Report::Waiting(Waiting { id: reporter.id.clone(), hold: hold.clone() }));
+        }
+    }
+
+    /// How the job ended.
+    fn ended(self, completed: Completed) {
+        match self {
+            Reply::Once(answer) => drop(answer.send(completed)),
+            Reply::Reports(mut reporter) => {
+                reporter.ended = true;
+                reporter.send(Report::Ended(completed));
+            }
+        }
+    }
+
+    /// Its caller took the job back: nothing more is reported.
+    fn withdrawn(self) {
+        if let Reply::Reports(mut reporter) = self {
+            reporter.ended = true;
+        }
+    }
 }
 
 /// Who holds a job handed to the pool: nobody yet (it waits in the pool's queue), a driver
@@ -208,9 +314,9 @@ impl Pool {
                     .map(|slot| WorkerInfo { slot, pid: 0, state: WorkerState::Starting })
                     .collect(),
             ),
+            shutdown: config.shutdown.clone(),
             config,
             restarts: AtomicU64::new(0),
-            shutdown: CancellationToken::new(),
             capacity: Arc::new(Semaphore::new(n)),
             pace: pace::Pace::new(n),
             idle: AtomicUsize::new(0),
@@ -245,6 +351,12 @@ impl Pool {
     /// How many more jobs the pool takes right now (room not held by a [`Reservation`]).
     pub fn idle(&self) -> usize {
         self.shared.capacity.available_permits()
+    }
+
+    /// The moving mean of the recent run times, which decides how many jobs the pool takes
+    /// ahead; `None` before the first job ended.
+    pub fn mean_run_time(&self) -> Option<Duration> {
+        self.shared.pace.mean()
     }
 
     /// How many workers wait for a job right now.
@@ -310,12 +422,33 @@ impl Reservation {
     pub fn hand_over(self, job: JobSpec, cancel: CancellationToken) -> Handed {
         let id = job.id.clone();
         let (reply, answer) = oneshot::channel();
+        self.enqueue(job, cancel, Reply::Once(reply));
+        Handed { id, answer }
+    }
+
+    /// Hands the job to the pool now, as [`Reservation::hand_over`] does, with its news sent
+    /// to `reports` (its start, its returns to the pool's queue, its end) instead of a
+    /// per-job answer: one task can follow any number of jobs. Returns the job as it waits
+    /// in the pool's queue, for its caller to take back if no worker takes it in time.
+    pub fn hand_to(
+        self,
+        job: JobSpec,
+        cancel: CancellationToken,
+        reports: &mpsc::UnboundedSender<Report>,
+    ) -> Waiting {
+        let id = job.id.clone();
+        let reporter = Reporter { id: id.clone(), reports: reports.clone(), ended: false };
+        let hold = self.enqueue(job, cancel, Reply::Reports(reporter));
+        Waiting { id, hold }
+    }
+
+    fn enqueue(self, job: JobSpec, cancel: CancellationToken, reply: Reply) -> Arc<Hold> {
         let hold: Arc<Hold> = Arc::default();
         let assignment = Assignment { job, cancel, reply, permit: self.permit, hold: hold.clone() };
         // The queue is unbounded: this fails only once the pool shut down, and the dropped
         // job then ends as the pool's end.
         let _ = self.jobs.try_send(assignment);
-        Handed { id, answer, hold }
+        hold
     }
 }
 
@@ -323,30 +456,12 @@ impl Reservation {
 pub struct Handed {
     id: String,
     answer: oneshot::Receiver<Completed>,
-    hold: Arc<Hold>,
 }
 
 impl Handed {
     /// How the job ended.
     pub async fn completed(self) -> Completed {
         self.answer.await.unwrap_or_else(|_| shut_down(self.id))
-    }
-
-    /// How the job ended, or `None` if it waited in the pool's queue for `patience` (every
-    /// worker busy with longer jobs than the pool expected): it then never started and never
-    /// will. A job a worker gave back unstarted waits anew.
-    pub async fn unless_waiting(self, patience: Duration) -> Option<Completed> {
-        let Handed { id, mut answer, hold } = self;
-        loop {
-            tokio::select! {
-                completed = &mut answer => return Some(completed.unwrap_or_else(|_| shut_down(id))),
-                () = tokio::time::sleep(patience) => {
-                    if hold.withdraw() {
-                        return None;
-                    }
-                }
-            }
-        }
     }
 }
 

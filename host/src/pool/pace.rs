@@ -51,6 +51,11 @@ impl Pace {
         self.state.lock().expect("pace lock")
     }
 
+    /// The moving mean of the recent run times; `None` before the first job ended.
+    pub fn mean(&self) -> Option<Duration> {
+        self.state().mean
+    }
+
     /// How many jobs each worker may hold beyond the one it runs.
     pub fn depth(&self) -> usize {
         self.state().depth
@@ -108,7 +113,7 @@ impl Pace {
 
 /// A moving mean of run times after one more, weighing the newest a tenth: a few short jobs
 /// after long ones (or the reverse) move it within about ten jobs.
-pub fn next_mean(mean: Option<Duration>, took: Duration) -> Duration {
+fn next_mean(mean: Option<Duration>, took: Duration) -> Duration {
     match mean {
         None => took,
         Some(mean) => mean.mul_f64(0.9) + took.mul_f64(0.1),

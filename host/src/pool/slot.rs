@@ -12,21 +12,18 @@
 //! A job sent ahead is never lost: when a worker dies or is killed, what waited behind its
 //! job never started (the worker runs them one after another) and goes back to the queue.
 
-use std::collections::VecDeque;
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use super::host::{Caller, TaskHost};
-use super::process::{Answer, Delivered, Live, WorkerProcess, answer_call, encode_job};
+use super::line::{Current, Line, Stopping};
+use super::process::{Answer, WorkerProcess, encode_job};
 use super::{Assignment, Shared, WorkerState};
 use crate::ipc::FromWorker;
-use crate::job::{Completed, JobResult, Outcome, TaskCall};
+use crate::job::{Completed, JobResult, Outcome};
 
 /// Backoff between failed attempts to start a worker, doubling up to the maximum.
 const RESPAWN_BACKOFF: Duration = Duration::from_millis(100);
@@ -71,118 +68,6 @@ pub(super) async fn drive(
     }
 }
 
-/// The job the worker runs.
-struct Current {
-    assignment: Assignment,
-    caller: Caller,
-    started: Instant,
-    started_at: SystemTime,
-    /// When the worker is killed if it has not answered (the job's timeout and the grace).
-    hard_deadline: Option<Instant>,
-    /// Passes its output on, and tells the sink of its end when dropped.
-    live: Option<Live>,
-    /// Its calls not answered yet, oldest first, and the one being answered.
-    calls: VecDeque<(u64, TaskCall)>,
-    answering: Option<(u64, Answering)>,
-    /// The last queue item handed to it, until it shows it used it.
-    delivered: Option<Delivered>,
-    /// Whether it ran [`RECALL_AFTER`] already (and the pool knows jobs turned long).
-    long: bool,
-}
-
-type Answering = Pin<Box<dyn Future<Output = Answer> + Send>>;
-
-impl Current {
-    fn start(assignment: Assignment, shared: &Shared) -> Current {
-        let caller = Caller { job_id: assignment.job.id.clone(), attempt: assignment.job.attempt };
-        let started = Instant::now();
-        let timeout = assignment.job.limits.timeout;
-        Current {
-            hard_deadline: timeout.map(|limit| started + limit + shared.config.grace),
-            live: shared.config.output.clone().map(|sink| Live::start(sink, &caller)),
-            caller,
-            started,
-            started_at: SystemTime::now(),
-            assignment,
-            calls: VecDeque::new(),
-            answering: None,
-            delivered: None,
-            long: false,
-        }
-    }
-
-    /// Starts answering the oldest call if none is being answered.
-    fn answer_next(&mut self, host: &Arc<dyn TaskHost>) {
-        if self.answering.is_some() {
-            return;
-        }
-        let Some((call, request)) = self.calls.pop_front() else { return };
-        let remaining = self
-            .assignment
-            .job
-            .limits
-            .timeout
-            .map(|limit| (self.started + limit).saturating_duration_since(Instant::now()));
-        let answer = answer_call(host.clone(), self.caller.clone(), request, remaining);
-        self.answering = Some((call, Box::pin(answer)));
-    }
-}
-
-/// A driver's line of jobs on its worker.
-#[derive(Default)]
-struct Line {
-    current: Option<Current>,
-    /// Sent after the current one, in order.
-    waiting: VecDeque<Assignment>,
-    /// A recall was sent and not answered yet: nothing more is sent until it is.
-    recalling: bool,
-    /// The running job is to be stopped once the jobs behind it are back.
-    stopping: Option<Stopping>,
-}
-
-/// A job to stop by killing its worker, once the jobs waiting behind it have been taken
-/// back: the worker may have finished it and started the next meanwhile, and killing it must
-/// stop this job and no other.
-struct Stopping {
-    job_id: String,
-    stop: Stop,
-    /// Killed at this time even without an answer.
-    deadline: Instant,
-}
-
-impl Line {
-    /// Whether to send the worker another job ahead of the one it runs: while the line has
-    /// room, no other worker is idle, and the running job is not one that runs long.
-    fn may_send_ahead(&self, shared: &Shared) -> bool {
-        let ahead = self.waiting.len().saturating_sub(usize::from(self.current.is_none()));
-        !self.recalling
-            && self.stopping.is_none()
-            && !self.current.as_ref().is_some_and(|current| current.long)
-            && ahead < shared.pace.depth()
-            && shared.idle.load(Ordering::Relaxed) == 0
-    }
-
-    /// The stop to carry out now that the jobs behind the job being stopped are back: none if
-    /// that job ended meanwhile (its result came first).
-    fn stop_due(&mut self) -> Option<Stop> {
-        if self.recalling {
-            return None;
-        }
-        let stopping = self.stopping.take()?;
-        let current = self.current.as_ref()?;
-        (current.caller.job_id == stopping.job_id).then_some(stopping.stop)
-    }
-
-    /// When the current job counts as running long: the pool learns that jobs turned long,
-    /// and the jobs waiting behind it are taken back.
-    fn long_at(&self) -> Option<Instant> {
-        self.current
-            .as_ref()
-            .filter(|current| !current.long)
-            .map(|current| current.started + RECALL_AFTER)
-    }
-}
-
 /// What woke a driver.
 enum Event {
     Shutdown,
@@ -198,7 +83,7 @@ enum Event {
 }
 
 /// Why a worker has to go while it has a job.
-enum Stop {
+pub(super) enum Stop {
     Cancelled,
     Overdue,
     Died(String),
@@ -216,14 +101,7 @@ async fn serve(
     let pid = worker.pid();
     let mut line = Line::default();
     loop {
-        if line.current.is_none()
-            && let Some(next) = line.waiting.pop_front()
-        {
-            let current = Current::start(next, shared);
-            let job_id = current.caller.job_id.clone();
-            shared.set_worker(slot, pid, WorkerState::Busy { job_id, since: current.started_at });
-            line.current = Some(current);
-        }
+        line.start_next(slot, pid, shared);
         let wake = Wake {
             send_ahead: line.may_send_ahead(shared),
             long_at: line.long_at(),
@@ -246,72 +124,83 @@ async fn serve(
                 tracing::warn!(slot, "{cause} while idle; replacing it");
                 return true;
             }
-            Event::Shutdown | Event::QueueClosed => Stop::Shutdown,
-            Event::Died(cause) => Stop::Died(cause),
-            Event::Cancelled | Event::Overdue if !line.waiting.is_empty() => {
-                let stop =
-                    if matches!(event, Event::Cancelled) { Stop::Cancelled } else { Stop::Overdue };
-                match stop_after_recall(&mut worker, &mut line, stop).await {
-                    Ok(()) => continue,
-                    Err(cause) => Stop::Died(cause),
-                }
-            }
-            Event::Cancelled => Stop::Cancelled,
-            Event::Overdue => Stop::Overdue,
-            Event::StopNow => {
-                let stopping = line.stopping.take().expect("stopping");
-                match &line.current {
-                    Some(current) if current.caller.job_id == stopping.job_id => stopping.stop,
-                    _ => Stop::Died(format!(
-                        "worker {pid} did not give back its waiting jobs within {RECALL_PATIENCE:?}"
-                    )),
-                }
-            }
-            Event::Job(first) => match send(&mut worker, &mut line, *first, shared, queue).await {
+            event => match act(slot, shared, queue, &mut worker, &mut line, event).await {
                 Ok(()) => continue,
-                Err(cause) => Stop::Died(cause),
-            },
-            Event::Long => {
-                let current = line.current.as_mut().expect("a running job");
-                current.long = true;
-                shared.running_long(current.started.elapsed());
-                if line.waiting.is_empty() || line.recalling {
-                    continue;
-                }
-                match worker.recall().await {
-                    Ok(()) => {
-                        line.recalling = true;
-                        continue;
-                    }
-                    Err(cause) => Stop::Died(cause),
-                }
-            }
-            Event::Answered(call, answer) => {
-                let current = line.current.as_mut().expect("answering for the running job");
-                current.answering = None;
-                let (reply, delivered) = answer.into_reply(call);
-                if delivered.is_some() {
-                    current.delivered = delivered;
-                }
-                match worker.reply(call, reply).await {
-                    Ok(()) => continue,
-                    Err(cause) => Stop::Died(cause),
-                }
-            }
-            Event::Frame(frame) => match on_frame(slot, pid, shared, &mut line, frame).await {
-                Ok(()) => match line.stop_due() {
-                    Some(stop) => stop,
-                    None => continue,
-                },
-                Err(cause) => {
-                    worker.kill().await;
-                    Stop::Died(cause)
-                }
+                Err(stop) => stop,
             },
         };
         end_line(slot, shared, &mut worker, line, stop).await;
         return true;
     }
+}
+
+/// Acts on an event while the worker has a job (or is sent one); `Err` when the worker has
+/// to go, and why.
+async fn act(
+    slot: usize,
+    shared: &Shared,
+    queue: &async_channel::Receiver<Assignment>,
+    worker: &mut WorkerProcess,
+    line: &mut Line,
+    event: Event,
+) -> Result<(), Stop> {
+    let pid = worker.pid();
+    match event {
+        Event::Shutdown | Event::QueueClosed => Err(Stop::Shutdown),
+        Event::Died(cause) => Err(Stop::Died(cause)),
+        Event::Cancelled | Event::Overdue if !line.waiting.is_empty() => {
+            let stop =
+                if matches!(event, Event::Cancelled) { Stop::Cancelled } else { Stop::Overdue };
+            stop_after_recall(worker, line, stop).await.map_err(Stop::Died)
+        }
+        Event::Cancelled => Err(Stop::Cancelled),
+        Event::Overdue => Err(Stop::Overdue),
+        Event::StopNow => {
+            let stopping = line.stopping.take().expect("stopping");
+            Err(match &line.current {
+                Some(current) if current.caller.job_id == stopping.job_id => stopping.stop,
+                _ => Stop::Died(format!(
+                    "worker {pid} did not give back its waiting jobs within {RECALL_PATIENCE:?}"
+                )),
+            })
+        }
+        Event::Job(first) => send(worker, line, *first, shared, queue).await.map_err(Stop::Died),
+        Event::Long => running_long(shared, worker, line).await.map_err(Stop::Died),
+        Event::Answered(call, answer) => {
+            let current = line.current.as_mut().expect("answering for the running job");
+            current.answering = None;
+            let (reply, delivered) = answer.into_reply(call);
+            if delivered.is_some() {
+                current.delivered = delivered;
+            }
+            worker.reply(call, reply).await.map_err(Stop::Died)
+        }
+        Event::Frame(frame) => match on_frame(slot, pid, shared, line, frame).await {
+            Ok(()) => line.stop_due().map_or(Ok(()), Err),
+            Err(cause) => {
+                worker.kill().await;
+                Err(Stop::Died(cause))
+            }
+        },
+    }
+}
+
+/// The running job has run [`RECALL_AFTER`]: the pool learns that jobs turned long, and the
+/// jobs waiting behind it are taken back.
+async fn running_long(
+    shared: &Shared,
+    worker: &mut WorkerProcess,
+    line: &mut Line,
+) -> Result<(), String> {
+    let current = line.current.as_mut().expect("a running job");
+    current.long = true;
+    shared.running_long(current.started.elapsed());
+    if line.waiting.is_empty() || line.recalling {
+        return Ok(());
+    }
+    worker.recall().await?;
+    line.recalling = true;
+    Ok(())
 }
 
 /// Waits for a job while the worker is idle.
@@ -415,6 +304,7 @@ async fn send(
     while let Some(mut assignment) = next.take() {
         if !assignment.hold.take() {
             // Its caller took it back (it waited too long); only its room is left to free.
+            assignment.reply.withdrawn();
             shared.release(assignment.permit);
         } else if assignment.cancel.is_cancelled() || shared.shutdown.is_cancelled() {
             let result = JobResult::without_output(assignment.job.id.clone(), Outcome::Cancelled);
@@ -561,7 +451,7 @@ fn finish(
 ) {
     let finished_at = SystemTime::now();
     let started_at = started_at.unwrap_or(finished_at);
-    let _ = assignment.reply.send(Completed { result, worker_pid, started_at, finished_at });
+    assignment.reply.ended(Completed { result, worker_pid, started_at, finished_at });
     shared.release(assignment.permit);
 }
 
@@ -569,6 +459,7 @@ fn finish(
 /// pool is shutting down it is dropped, which its caller sees as the pool's end.
 fn requeue(shared: &Shared, assignment: Assignment) {
     assignment.hold.put_back();
+    assignment.reply.waiting(&assignment.hold);
     let _ = shared.jobs.try_send(assignment);
 }
 

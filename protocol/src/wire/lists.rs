@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::*;
+use crate::validate;
 
 /// At most this many characters of a job's error in a listing ([`JobSummary::error`]).
 pub const SUMMARY_ERROR_CHARS: usize = 300;
@@ -81,41 +82,91 @@ pub struct JobSummary {
 }
 
 /// Which jobs a bulk action (`POST /v1/jobs/retry`, `POST /v1/jobs/cancel`) acts on: the
-/// list's filters, combined with AND. At least one must be given.
+/// list's filters, combined with AND. At least one must be given, and none as `null`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobSelector {
     /// Only jobs in this state.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "not_null", skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub state: Option<JobState>,
     /// Only jobs of this module (hash or name).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "not_null", skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub module: Option<String>,
     /// Only jobs of this lane.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "not_null", skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = lane_filter)]
     pub lane: Option<String>,
     /// Only jobs whose current or last attempt ran on this host.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "not_null", skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = node_filter)]
     pub node: Option<String>,
     /// Only jobs made by this schedule.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "not_null", skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = schedule_filter)]
     pub schedule: Option<String>,
     /// Only jobs whose name contains this (case-sensitive).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "not_null", skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = name_filter)]
     pub name: Option<String>,
     /// Only the job with this id (when all digits) or jobs whose name contains this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "not_null", skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = q_filter)]
     pub q: Option<String>,
     /// Only jobs submitted at or after this time (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "not_null", skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = after_filter)]
     pub submitted_after: Option<String>,
     /// Only jobs submitted before this time (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "not_null", skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = before_filter)]
     pub submitted_before: Option<String>,
     /// Count, change nothing: the answer says how many jobs the filter selects (`matched`)
     /// and how many the action would change (`changed`; `deleted` for a delete).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+}
+
+// The selector's fields as the document states them: their rules live in `validate`.
+fn lane_filter() -> utoipa::openapi::Object {
+    validate::described(validate::name_schema(), "Only jobs of this lane.")
+}
+
+fn node_filter() -> utoipa::openapi::Object {
+    validate::described(
+        validate::filter_text_schema(),
+        "Only jobs whose current or last attempt ran on this host.",
+    )
+}
+
+fn schedule_filter() -> utoipa::openapi::Object {
+    validate::described(validate::name_schema(), "Only jobs made by this schedule.")
+}
+
+fn name_filter() -> utoipa::openapi::Object {
+    validate::described(
+        validate::filter_text_schema(),
+        "Only jobs whose name contains this (case-sensitive).",
+    )
+}
+
+fn q_filter() -> utoipa::openapi::Object {
+    validate::described(
+        validate::filter_text_schema(),
+        "Only the job with this id (when all digits) or jobs whose name contains this.",
+    )
+}
+
+fn after_filter() -> utoipa::openapi::Object {
+    validate::described(
+        validate::time_schema(),
+        "Only jobs submitted at or after this time (RFC 3339).",
+    )
+}
+
+fn before_filter() -> utoipa::openapi::Object {
+    validate::described(validate::time_schema(), "Only jobs submitted before this time (RFC 3339).")
 }
 
 /// What a bulk delete (`POST /v1/jobs/delete`) did.

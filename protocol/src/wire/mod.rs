@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::validate::{self, described};
+
 mod lists;
 mod pool;
 mod schedules;
@@ -14,96 +16,9 @@ pub use lists::*;
 pub use pool::*;
 pub use schedules::*;
 
-/// A job's lifecycle: `queued → running → succeeded | failed | timed_out | cancelled`.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum JobState {
-    /// Waiting for a worker (or for its delay or retry backoff to pass).
-    Queued,
-    /// On a worker now.
-    Running,
-    /// Exited with code 0.
-    Succeeded,
-    /// Exited non-zero, trapped, hit a memory or fuel limit, could not load, or its worker died.
-    Failed,
-    /// Ran past its timeout.
-    TimedOut,
-    /// Cancelled before or while running.
-    Cancelled,
-}
-
-impl JobState {
-    /// Every state, in lifecycle order.
-    pub const ALL: [JobState; 6] = [
-        JobState::Queued,
-        JobState::Running,
-        JobState::Succeeded,
-        JobState::Failed,
-        JobState::TimedOut,
-        JobState::Cancelled,
-    ];
-
-    /// The state's name as it appears in JSON and in the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Queued => "queued",
-            JobState::Running => "running",
-            JobState::Succeeded => "succeeded",
-            JobState::Failed => "failed",
-            JobState::TimedOut => "timed_out",
-            JobState::Cancelled => "cancelled",
-        }
-    }
-
-    /// The states a cancel changes: queued first, then running.
-    pub const CANCELLABLE: [JobState; 2] = [JobState::Queued, JobState::Running];
-
-    /// The states a retry changes.
-    pub const RETRYABLE: [JobState; 3] =
-        [JobState::Failed, JobState::TimedOut, JobState::Cancelled];
-
-    /// The states a delete removes: every ended one.
-    pub const DELETABLE: [JobState; 4] =
-        [JobState::Succeeded, JobState::Failed, JobState::TimedOut, JobState::Cancelled];
-
-    /// Whether the job has ended.
-    pub fn is_terminal(self) -> bool {
-        !matches!(self, JobState::Queued | JobState::Running)
-    }
-
-    /// The legal transitions. `running → queued` is a retry (or a drained host giving the job
-    /// back); an ended job goes back to `queued` only through an explicit retry.
-    pub fn can_become(self, next: JobState) -> bool {
-        use JobState::*;
-        matches!(
-            (self, next),
-            (Queued, Running | Cancelled)
-                | (Running, Queued | Succeeded | Failed | TimedOut | Cancelled)
-                | (Failed | TimedOut | Cancelled, Queued)
-        )
-    }
-}
-
-impl std::str::FromStr for JobState {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        JobState::ALL.into_iter().find(|state| state.as_str() == text).ok_or_else(|| {
-            format!(
-                "unknown state `{text}` (expected one of: {})",
-                JobState::ALL.map(JobState::as_str).join(", ")
-            )
-        })
-    }
-}
-
-impl std::fmt::Display for JobState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// A job's state is part of the JSON shapes; it lives, with the rules of its transitions, in
+/// [`crate::job`].
+pub use crate::job::JobState;
 
 /// An uploaded module.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -130,6 +45,7 @@ pub struct ModuleView {
 #[serde(deny_unknown_fields)]
 pub struct JobRequest {
     /// The module's hash or name.
+    #[schema(schema_with = module_schema)]
     pub module: String,
     /// Arguments after the program name.
     #[serde(default)]
@@ -200,7 +116,7 @@ pub struct JobRequest {
     /// The lane whose workers run it (default `default`): 1 to 64 letters, digits, `_`, `.`
     /// or `-`, starting with a letter or digit, served by some live host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    #[schema(schema_with = lane_schema)]
     pub lane: Option<String>,
 }
 
@@ -382,6 +298,16 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+/// The schemas of fields whose rule lives in [`crate::validate`], with their descriptions.
+fn module_schema() -> utoipa::openapi::Object {
+    described(validate::module_schema(), "The module's hash or name.")
+}
+
+fn lane_schema() -> utoipa::openapi::Object {
+    let text = "The lane whose workers run it (default `default`), served by some live host.";
+    described(validate::optional_name_schema(), text)
+}
+
 /// `env`'s schema: a map whose names a WASI environment can hold.
 fn env_schema() -> utoipa::openapi::Object {
     use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -393,18 +319,14 @@ fn env_schema() -> utoipa::openapi::Object {
         .build()
 }
 
-/// A field that tells "given as `null`" (`Some(None)`) from "left out" (`None`).
-mod patch {
-    use serde::{Deserialize, Deserializer};
-
-    /// Any value that is present, `null` included, becomes `Some`.
-    pub fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-    where
-        D: Deserializer<'de>,
-        T: Deserialize<'de>,
-    {
-        Option::<T>::deserialize(deserializer).map(Some)
-    }
+/// A field a body may leave out but not give as `null`: a `PATCH` field (nothing to clear),
+/// a bulk action's filter (a `null` filter would select more than its sender meant).
+fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// Integer fields that also take a JSON number with a zero fraction (`681.0`): JSON Schema's
@@ -422,6 +344,16 @@ mod integral {
         T: TryFrom<i64> + TryFrom<u64>,
     {
         deserializer.deserialize_option(OptionVisitor(PhantomData))
+    }
+
+    /// Like [`option`], telling `null` (`Some(None)`) from a field left out (`None`, by
+    /// `#[serde(default)]`), as a `PATCH` body needs.
+    pub fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: TryFrom<i64> + TryFrom<u64>,
+    {
+        option(deserializer).map(Some)
     }
 
     struct OptionVisitor<T>(PhantomData<T>);

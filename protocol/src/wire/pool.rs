@@ -176,7 +176,11 @@ pub struct LaneView {
 pub struct ModulePatch {
     /// At most this many of its jobs run at once across the cluster, 1 or more; `null`
     /// clears the cap. Left out: unchanged.
-    #[serde(default, deserialize_with = "patch::present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "integral::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<u32>, minimum = 1)]
     pub max_running: Option<Option<u32>>,
 }

@@ -10,7 +10,7 @@ use super::*;
 #[serde(deny_unknown_fields)]
 pub struct ScheduleRequest {
     /// Its name: 1–64 of `A-Z a-z 0-9 _ . -`, starting with a letter or digit.
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    #[schema(schema_with = schedule_name_schema)]
     pub name: String,
     /// Five fields (`*/5 * * * *`), or six with seconds first (`*/10 * * * * *`); at most
     /// 1024 bytes.
@@ -31,26 +31,42 @@ pub struct ScheduleRequest {
     pub catch_up: Option<bool>,
 }
 
-/// Changes to a schedule: any of the fields, at least one.
+/// Changes to a schedule: any of the fields, at least one; none may be `null`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SchedulePatch {
     /// A new cron expression (ticks before now are not made); at most 1024 bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 1024)]
+    #[serde(default, deserialize_with = "not_null", skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, max_length = 1024)]
     pub cron: Option<String>,
     /// A new time zone (ticks before now are not made).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "not_null", skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub timezone: Option<String>,
     /// A new job request (at most 8 KiB as JSON).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "not_null", skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub job: Option<JobRequest>,
     /// false pauses it, true resumes it (ticks while paused are not made).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "not_null", skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub enabled: Option<bool>,
     /// Whether missed ticks are caught up (the most recent one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "not_null", skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub catch_up: Option<bool>,
+}
+
+impl SchedulePatch {
+    /// Whether it changes nothing (the API refuses it: the document says `minProperties: 1`).
+    pub fn is_empty(&self) -> bool {
+        *self == SchedulePatch::default()
+    }
+}
+
+fn schedule_name_schema() -> utoipa::openapi::Object {
+    let text = "Its name: 1–64 of `A-Z a-z 0-9 _ . -`, starting with a letter or digit.";
+    crate::validate::described(crate::validate::name_schema(), text)
 }
 
 /// A schedule.
