@@ -10,7 +10,7 @@ use wasmpool::store::{
     NewJob, NewSchedule, NodeInfo, Running, ScheduleChange, ScheduleRecord, Store, StoreError,
     Tick,
 };
-use wasmpool::wire::JobState;
+use wasmpool::job::JobState;
 
 use super::postgres;
 

@@ -128,6 +128,16 @@ async fn a_queue_is_peeked_at_without_taking_and_purged() {
     assert_eq!(server.get("/v1/queues").await.1[0]["length"], 3, "nothing was taken");
     assert_eq!(server.get("/v1/queues/tasks/items?limit=0").await.0, 400);
     assert_eq!(server.get("/v1/queues/bad%20name/items").await.0, 400);
+    // An empty item is zero bytes, not a server error.
+    let empty = server
+        .request(reqwest::Method::POST, "/v1/queues/blank")
+        .header("content-type", "application/octet-stream");
+    assert_eq!(server.send(empty).await.0, 201);
+    let (status, blank) = server.get("/v1/queues/blank/items").await;
+    assert_eq!((status, &blank["items"][0]["size"]), (200, &json!(0)), "{blank}");
+    assert_eq!(blank["items"][0]["preview"], "", "{blank}");
+    let purge = server.request(reqwest::Method::DELETE, "/v1/queues/blank");
+    assert_eq!(server.send(purge).await.0, 200);
 
     let out = ok(verb(&server, &["queue", "peek", "-n", "1", "tasks"]));
     assert!(out.contains("first") && !out.contains("second"), "{out}");

@@ -45,7 +45,7 @@ pub use wasmpool_protocol::validate::NewJob;
 
 use crate::job::ModuleKind;
 // The one place the store names where job states are defined.
-use crate::wire::JobState;
+use crate::job::JobState;
 
 /// A job's id.
 pub type JobId = i64;

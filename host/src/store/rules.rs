@@ -6,13 +6,13 @@ use super::{Cancel, Change, Finished, JobState};
 
 /// `None` if a cancel applies to a job in `state` (queued or running); else the answer.
 pub fn cancel_refused(state: JobState) -> Option<Cancel> {
-    (!JobState::CANCELLABLE.contains(&state)).then_some(Cancel::AlreadyEnded(state))
+    (!state.can_cancel()).then_some(Cancel::AlreadyEnded(state))
 }
 
 /// `None` if a retry applies to a job in `state` (failed, timed out or cancelled: a running
 /// job may become queued, but only by its own attempt's end); else the answer.
 pub fn retry_refused(state: JobState) -> Option<Change> {
-    (!JobState::RETRYABLE.contains(&state)).then_some(Change::Refused(state))
+    (!state.can_retry()).then_some(Change::Refused(state))
 }
 
 /// `None` if a delete applies to a job in `state` (ended); else the answer.

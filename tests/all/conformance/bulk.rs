@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use wasmpool::job::ModuleKind;
 use wasmpool::store::{Attempt, Cancel, Finished, JobFilter, NewJob, Store};
-use wasmpool::wire::JobState;
+use wasmpool::job::JobState;
 
 use super::{HASH, claim, job, postgres, sqlite, state, succeeded, with_module};
 
@@ -243,7 +243,7 @@ mod measure {
     use std::time::{Duration, Instant, SystemTime};
 
     use wasmpool::store::{JobFilter, NewJob, Store};
-    use wasmpool::wire::JobState;
+    use wasmpool::job::JobState;
 
     use super::{HASH, OTHER, job, named, with_two_modules};
 
