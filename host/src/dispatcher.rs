@@ -641,6 +641,10 @@ impl Dispatcher {
             },
             attempt: job.attempts,
             job_env: job.job_env,
+            call: job.call.as_ref().map(|function| crate::job::Call {
+                function: function.clone(),
+                params: job.params.clone().unwrap_or_else(|| "[]".into()),
+            }),
         }
     }
 
@@ -652,7 +656,7 @@ impl Dispatcher {
             && *outcome != Outcome::Cancelled
             && job.attempts < job.max_attempts;
         let state = match outcome {
-            Outcome::Exited(0) => JobState::Succeeded,
+            Outcome::Exited(0) | Outcome::Returned => JobState::Succeeded,
             Outcome::TimedOut(_) => JobState::TimedOut,
             Outcome::Cancelled => JobState::Cancelled,
             _ => JobState::Failed,
@@ -675,6 +679,7 @@ impl Dispatcher {
             stderr_truncated: result.stderr_truncated,
             fuel_used: result.fuel_used,
             peak_memory_bytes: result.peak_memory_bytes,
+            result: result.returned,
         }
     }
 

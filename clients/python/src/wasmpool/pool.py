@@ -3,7 +3,12 @@
 A task is a module the service knows (its name or hash), or a path to a `.wasm` file, which
 the pool uploads once. Each item becomes one job's arguments (a string or number one
 argument, a tuple or list several); a job's result is its stdout as text, and a job that
-does not succeed raises `JobFailed`. Submissions go in batches (`POST /v1/jobs/batch`), and
+does not succeed raises `JobFailed`.
+
+A task `"MODULE#FUNCTION"` is a call of an exported function instead (`"mathlib#square"`,
+`"shapes#my:pkg/geometry#area"`): each item is its parameters (a tuple several, anything
+else one: a list is one `list<...>` parameter, a dict one record), and the result is what
+the function returned, decoded from JSON (an `err` result raises `JobFailed`). Submissions go in batches (`POST /v1/jobs/batch`), and
 a few threads wait on the jobs (`GET /v1/jobs/{id}/wait`, one request per job while it
 waits up to a minute), so a `map` over many items costs a request per thousand items to
 submit and about one per item to collect.
@@ -79,6 +84,22 @@ def job_output(job: Dict[str, Any]) -> str:
     import base64
 
     return base64.b64decode(job.get("stdout_base64") or b"").decode("utf-8", "replace")
+
+
+def split_call(task: Task) -> Optional[tuple]:
+    """`("MODULE", "FUNCTION")` for a task `"MODULE#FUNCTION"`; `None` for a module (a name,
+    a hash or a `.wasm` path)."""
+    if isinstance(task, os.PathLike):
+        return None
+    module, sep, function = task.partition("#")
+    if not sep or not module or not function:
+        return None
+    return module, function
+
+
+def call_params(item: Any) -> List[Any]:
+    """A call's parameters from a `Pool` item: a tuple is several, anything else one."""
+    return list(item) if isinstance(item, tuple) else [item]
 
 
 class Pool:
@@ -192,9 +213,15 @@ class Pool:
                 notify=None) -> List[AsyncResult]:
         if self._state != "running":
             raise ValueError("Pool not running")
-        module = self._module(task)
         fields = {key: value for key, value in self._fields.items() if value is not None}
-        specs = [dict(fields, module=module, args=job_args(item)) for item in items]
+        call = split_call(task)
+        if call is not None:
+            module = self._module(call[0])
+            specs = [dict(fields, module=module, call=call[1], params=call_params(item))
+                     for item in items]
+        else:
+            module = self._module(task)
+            specs = [dict(fields, module=module, args=job_args(item)) for item in items]
         results = []
         for job_id in self.client.submit_batch(specs):
             result = AsyncResult(job_id, callback, error_callback)
@@ -212,7 +239,9 @@ class Pool:
         except Exception as error:  # the service went away: the result says so
             result._set(error=error)
         else:
-            if job["state"] == "succeeded":
+            if job["state"] == "succeeded" and job.get("call") is not None:
+                result._set(job.get("result"))
+            elif job["state"] == "succeeded":
                 result._set(job_output(job))
             else:
                 result._set(error=JobFailed(job))

@@ -372,6 +372,7 @@ impl PgStore {
         kind: ModuleKind,
         bytes: &[u8],
         name: Option<String>,
+        exports: Option<String>,
     ) -> Result<(ModuleRecord, bool)> {
         let mut tx = self.pool().begin().await?;
         let inserted = sqlx::query(
@@ -385,6 +386,13 @@ impl PgStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        if let Some(exports) = exports {
+            sqlx::query("UPDATE modules SET exports = $1 WHERE hash = $2")
+                .bind(exports)
+                .bind(&hash)
+                .execute(&mut *tx)
+                .await?;
+        }
         if let Some(name) = name {
             sqlx::query(
                 "INSERT INTO module_names (name, hash, updated_at) VALUES ($1, $2, wasmpool_now())
@@ -1006,6 +1014,7 @@ async fn finish(
         .bind(finished.iter().map(|end| end.fuel_used.map(|f| f as i64)).collect::<Vec<_>>())
         .bind(finished.iter().map(|end| end.peak_memory_bytes as i64).collect::<Vec<_>>())
         .bind(finished.iter().map(|end| end.state.as_str()).collect::<Vec<_>>())
+        .bind(finished.iter().map(|end| end.result.as_deref()).collect::<Vec<_>>())
         .fetch_all(&mut **tx)
         .await?;
     // The `job ended` line was written when the worker answered; say which of those results
@@ -1051,6 +1060,8 @@ async fn insert(
         .bind(jobs.iter().map(|job| job.job_env).collect::<Vec<_>>())
         .bind(jobs.iter().map(|job| job.module_name.as_deref()).collect::<Vec<_>>())
         .bind(jobs.iter().map(|job| job.lane.as_str()).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|job| job.call.as_deref()).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|job| job.params.as_deref()).collect::<Vec<_>>())
         .fetch_all(&mut **tx)
         .await?;
     Ok(rows::in_insert_order(ids, jobs.len())?
@@ -1086,6 +1097,8 @@ async fn insert_keyed(
         .bind(job.job_env)
         .bind(job.module_name.as_deref())
         .bind(&job.lane)
+        .bind(job.call.as_deref())
+        .bind(job.params.as_deref())
         .fetch_optional(&mut **tx)
         .await?;
     if let Some(id) = id {

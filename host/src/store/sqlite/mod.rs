@@ -169,9 +169,10 @@ impl SqliteStore {
         kind: ModuleKind,
         bytes: &[u8],
         name: Option<String>,
+        exports: Option<String>,
     ) -> Result<(ModuleRecord, bool)> {
         let size = bytes.len() as u64;
-        self.write(|reply| Write::PutModule { hash, kind, size, name, reply }).await
+        self.write(|reply| Write::PutModule { hash, kind, size, name, exports, reply }).await
     }
 
     pub async fn delete_module(&self, hash: String) -> Result<()> {

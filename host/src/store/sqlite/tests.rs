@@ -147,7 +147,7 @@ async fn a_database_with_unknown_or_changed_migrations_is_refused() {
 async fn reads_outlive_callers_that_stop_waiting() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("db"), "a", Announce::new()).await.unwrap();
-    store.put_module("ab".into(), ModuleKind::Module, b"\0", Some("m".into())).await.unwrap();
+    store.put_module("ab".into(), ModuleKind::Module, b"\0", Some("m".into()), None).await.unwrap();
     let job = NewJob { module_hash: "ab".into(), max_attempts: 1, ..NewJob::default() };
     store.submit(vec![job]).await.unwrap();
     let filter = JobFilter { limit: 10, ..JobFilter::default() };
@@ -167,7 +167,7 @@ async fn reads_outlive_callers_that_stop_waiting() {
 async fn an_unknown_module_refuses_its_submission_and_no_other_in_the_group() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("db"), "a", Announce::new()).await.unwrap();
-    store.put_module("ab".into(), ModuleKind::Module, b"\0", None).await.unwrap();
+    store.put_module("ab".into(), ModuleKind::Module, b"\0", None, None).await.unwrap();
     let job =
         |module: &str| NewJob { module_hash: module.into(), max_attempts: 1, ..NewJob::default() };
     let submissions = (0..20).map(|n| {
@@ -194,7 +194,7 @@ async fn the_log_is_checkpointed_into_the_database_while_the_store_is_open() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     let store = SqliteStore::open(&path, "a", Announce::new()).await.unwrap();
-    store.put_module("ab".into(), ModuleKind::Module, b"\0", None).await.unwrap();
+    store.put_module("ab".into(), ModuleKind::Module, b"\0", None, None).await.unwrap();
     let before = std::fs::metadata(&path).unwrap().len();
     let stdin = vec![7u8; 64 << 10];
     let jobs = (0..64).map(|_| NewJob {

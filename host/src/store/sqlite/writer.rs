@@ -35,6 +35,7 @@ pub enum Write {
         kind: ModuleKind,
         size: u64,
         name: Option<String>,
+        exports: Option<String>,
         reply: Reply<(ModuleRecord, bool)>,
     },
     DeleteModule {
@@ -436,8 +437,8 @@ fn apply(
         }};
     }
     match write {
-        Write::PutModule { hash, kind, size, name, reply } => {
-            answer!(reply, put_module(db, &hash, kind, size, name.as_deref()))
+        Write::PutModule { hash, kind, size, name, exports, reply } => {
+            answer!(reply, put_module(db, &hash, kind, size, name.as_deref(), exports.as_deref()))
         }
         Write::DeleteModule { hash, reply } => answer!(reply, delete_module(db, hash)),
         Write::Submit { jobs, reply } => answer!(reply, submit(db, jobs, changed)),
@@ -530,6 +531,7 @@ fn put_module(
     kind: ModuleKind,
     size: u64,
     name: Option<&str>,
+    exports: Option<&str>,
 ) -> Result<(ModuleRecord, bool)> {
     let inserted = db
         .prepare_cached(
@@ -537,6 +539,10 @@ fn put_module(
              ON CONFLICT (hash) DO NOTHING",
         )?
         .execute(params![hash, kind.as_str(), size as i64, now()])?;
+    if let Some(exports) = exports {
+        db.prepare_cached("UPDATE modules SET exports = ? WHERE hash = ?")?
+            .execute(params![exports, hash])?;
+    }
     if let Some(name) = name {
         db.prepare_cached(
             "INSERT INTO module_names (name, hash, updated_at) VALUES (?, ?, ?)
@@ -637,7 +643,7 @@ pub(super) fn insert(
     submitted_at: i64,
     changed: &mut Changes,
 ) -> Result<Vec<(JobId, JobState)>> {
-    const COLUMNS: usize = 18;
+    const COLUMNS: usize = 20;
     let encoded: Vec<(String, String)> = jobs
         .iter()
         .map(|job| {
@@ -666,12 +672,14 @@ pub(super) fn insert(
             int(job.job_env.into()),
             opt_text(job.module_name.as_deref()),
             text(&job.lane),
+            opt_text(job.call.as_deref()),
+            opt_text(job.params.as_deref()),
         ]);
     }
     let sql = format!(
         "INSERT INTO jobs (name, module_hash, args, env, stdin, priority, timeout_ms, memory_mb,
              fuel, max_attempts, idempotency_key, state, not_before, submitted_at, argv0,
-             job_env, module_name, lane)
+             job_env, module_name, lane, call_function, call_params)
          VALUES {} RETURNING id",
         placeholders(jobs.len(), COLUMNS)
     );
@@ -821,7 +829,7 @@ const FINISH_CHUNK: usize = 32;
 /// Records ended attempts: each job ends, or goes back to the queue for a retry; each
 /// attempt that was still current joins its job's history.
 fn finish(db: &Connection, finished: &[Finished], node: &str, changed: &mut Changes) -> Result<()> {
-    const COLUMNS: usize = 15;
+    const COLUMNS: usize = 16;
     let next_state = |end: &Finished| match end.retry_at {
         Some(_) => JobState::Queued,
         None => end.state,
@@ -849,6 +857,7 @@ fn finish(db: &Connection, finished: &[Finished], node: &str, changed: &mut Chan
                 opt_int(end.fuel_used.map(|fuel| fuel as i64)),
                 int(end.peak_memory_bytes as i64),
                 int(end.attempt.number.into()),
+                opt_text(end.result.as_deref()),
             ]);
         }
         let sql = format!(
@@ -856,7 +865,8 @@ fn finish(db: &Connection, finished: &[Finished], node: &str, changed: &mut Chan
                  started_at = v.column4, finished_at = v.column5, worker_pid = v.column6,
                  exit_code = v.column7, stdout = v.column8, stderr = v.column9,
                  stdout_truncated = v.column10, stderr_truncated = v.column11, error = v.column12,
-                 fuel_used = v.column13, peak_memory_bytes = v.column14
+                 fuel_used = v.column13, peak_memory_bytes = v.column14,
+                 call_result = v.column16
              FROM (VALUES {}) AS v
              WHERE jobs.id = v.column1 AND jobs.state = 'running' AND jobs.attempts = v.column15
              RETURNING jobs.id, {CAPPED}",
