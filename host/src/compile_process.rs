@@ -155,7 +155,8 @@ pub fn child_main(cache: &Path, flavor: Flavor, memory: u64, cpu_seconds: u64) -
         Ok(exports) => (None, Some(exports)),
         Err(error) => (Some(error), None),
     };
-    let answer = serde_json::to_string(&Answer { error: error.clone(), exports }).expect("serialises");
+    let answer =
+        serde_json::to_string(&Answer { error: error.clone(), exports }).expect("serialises");
     let _ = writeln!(std::io::stdout(), "{answer}");
     error.is_none()
 }

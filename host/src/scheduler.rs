@@ -63,8 +63,12 @@ pub fn check_call(module: &str, exports: Option<&str>, job: &mut NewJob) -> Resu
         .map(serde_json::from_str)
         .transpose()
         .map_err(|e| format!("the stored exports of module `{module}` do not parse: {e}"))?;
-    job.params =
-        crate::call::check_job(module, exports.as_ref(), job.call.as_deref(), job.params.as_deref())?;
+    job.params = crate::call::check_job(
+        module,
+        exports.as_ref(),
+        job.call.as_deref(),
+        job.params.as_deref(),
+    )?;
     Ok(())
 }
 

@@ -329,9 +329,9 @@ pub fn from_json(ty: &ValueType, json: &Json, path: &str) -> Result<Value, Strin
     macro_rules! int {
         ($variant:ident, $t:ty) => {{
             let n = whole(json).ok_or_else(wrong)?;
-            <$t>::try_from(n).map(Value::$variant).map_err(|_| {
-                format!("{}: {} is out of range for {ty}", path, describe(json))
-            })
+            <$t>::try_from(n)
+                .map(Value::$variant)
+                .map_err(|_| format!("{}: {} is out of range for {ty}", path, describe(json)))
         }};
     }
     match ty {
@@ -398,9 +398,10 @@ pub fn from_json(ty: &ValueType, json: &Json, path: &str) -> Result<Value, Strin
         }
         ValueType::Variant { cases } => {
             let (name, payload) = one_key(json).ok_or_else(wrong)?;
-            let case = cases.iter().find(|case| case.name == name).ok_or_else(|| {
-                format!("{}: `{name}` is not a case of {ty}", path)
-            })?;
+            let case = cases
+                .iter()
+                .find(|case| case.name == name)
+                .ok_or_else(|| format!("{}: `{name}` is not a case of {ty}", path))?;
             let payload = match (&case.ty, payload) {
                 (None, None | Some(Json::Null)) => None,
                 (None, Some(other)) => {
@@ -467,9 +468,7 @@ pub fn from_json(ty: &ValueType, json: &Json, path: &str) -> Result<Value, Strin
             }
             Ok(Value::Flags(set))
         }
-        ValueType::Unsupported { what } => {
-            Err(format!("{}: a call cannot pass a {what}", path))
-        }
+        ValueType::Unsupported { what } => Err(format!("{}: a call cannot pass a {what}", path)),
     }
 }
 
@@ -516,10 +515,12 @@ pub fn to_json(value: &Value) -> Json {
         Value::F64(f) => float_json(*f),
         Value::Char(c) => Json::from(c.to_string()),
         Value::String(s) => Json::from(s.as_str()),
-        Value::List(items) | Value::Tuple(items) => Json::Array(items.iter().map(to_json).collect()),
-        Value::Record(fields) => {
-            Json::Object(fields.iter().map(|(name, value)| (name.clone(), to_json(value))).collect())
+        Value::List(items) | Value::Tuple(items) => {
+            Json::Array(items.iter().map(to_json).collect())
         }
+        Value::Record(fields) => Json::Object(
+            fields.iter().map(|(name, value)| (name.clone(), to_json(value))).collect(),
+        ),
         Value::Variant(name, None) => Json::from(name.as_str()),
         Value::Variant(name, Some(payload)) => keyed(name, to_json(payload)),
         Value::Enum(name) => Json::from(name.as_str()),
@@ -547,11 +548,7 @@ pub fn results_json(results: &[Value]) -> Json {
 /// Checks a call's parameters (a JSON array, or an object by parameter name) against the
 /// function's type; trailing option parameters may be left out. Returns the values, or a
 /// sentence naming the function, the parameter and the expected type.
-pub fn check_params(
-    function: &str,
-    ty: &FuncType,
-    params: &Json,
-) -> Result<Vec<Value>, String> {
+pub fn check_params(function: &str, ty: &FuncType, params: &Json) -> Result<Vec<Value>, String> {
     let given: Vec<Option<&Json>> = match params {
         Json::Array(items) => {
             if items.len() > ty.params.len() {
@@ -638,7 +635,10 @@ mod tests {
         ValueType::Record {
             fields: vec![
                 Named { name: "x".into(), ty: ValueType::S32 },
-                Named { name: "label".into(), ty: ValueType::Option { of: Box::new(ValueType::String) } },
+                Named {
+                    name: "label".into(),
+                    ty: ValueType::Option { of: Box::new(ValueType::String) },
+                },
             ],
         }
     }
@@ -663,8 +663,19 @@ mod tests {
             (shape, json!("empty")),
             (ValueType::Enum { cases: vec!["red".into(), "green".into()] }, json!("green")),
             (ValueType::Option { of: Box::new(ValueType::U32) }, json!(null)),
-            (ValueType::Option { of: Box::new(ValueType::Option { of: Box::new(ValueType::U32) }) }, json!({"some": null})),
-            (ValueType::Result { ok: Some(Box::new(ValueType::U32)), err: Some(Box::new(ValueType::String)) }, json!({"err": "no"})),
+            (
+                ValueType::Option {
+                    of: Box::new(ValueType::Option { of: Box::new(ValueType::U32) }),
+                },
+                json!({"some": null}),
+            ),
+            (
+                ValueType::Result {
+                    ok: Some(Box::new(ValueType::U32)),
+                    err: Some(Box::new(ValueType::String)),
+                },
+                json!({"err": "no"}),
+            ),
             (ValueType::Result { ok: None, err: None }, json!({"ok": null})),
             (ValueType::Flags { names: vec!["a".into(), "b".into()] }, json!(["b"])),
         ];

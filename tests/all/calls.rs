@@ -24,9 +24,17 @@ async fn each_type_family_maps_between_json_and_component_values(server: &Server
         ("is-even", json!([4]), json!(true)),
         ("upper", json!(["é"]), json!("É")),
         ("sum", json!([[1, -2, 300]]), json!(299)),
-        ("move-point", json!([{"x": 1, "y": 2, "label": "a"}, 10]), json!({"x": 11, "y": 2, "label": "a+"})),
+        (
+            "move-point",
+            json!([{"x": 1, "y": 2, "label": "a"}, 10]),
+            json!({"x": 11, "y": 2, "label": "a+"}),
+        ),
         // An option field may be left out (none), and comes back as null.
-        ("move-point", json!({"p": {"x": 1, "y": 2}, "dx": 1}), json!({"x": 2, "y": 2, "label": null})),
+        (
+            "move-point",
+            json!({"p": {"x": 1, "y": 2}, "dx": 1}),
+            json!({"x": 2, "y": 2, "label": null}),
+        ),
         ("swap", json!([["s", 5]]), json!([5, "s"])),
         ("first-word", json!(["hello world"]), json!("hello")),
         ("first-word", json!(["   "]), json!(null)),
@@ -56,7 +64,10 @@ async fn each_type_family_maps_between_json_and_component_values(server: &Server
     // Output written during a call is kept as a command's is.
     let id = server.submit(call("mathlib", "chatty", json!(["hi"]))).await;
     let job = server.wait(id).await;
-    assert_eq!((&job["result"], &job["stdout"], &job["stderr"]), (&json!(2), &json!("out: hi\n"), &json!("err: hi\n")));
+    assert_eq!(
+        (&job["result"], &job["stdout"], &job["stderr"]),
+        (&json!(2), &json!("out: hi\n"), &json!("err: hi\n"))
+    );
 }
 
 /// What does not fit is refused at submission with a 400 naming the parameter and the
@@ -65,36 +76,72 @@ async fn calls_that_do_not_fit_are_refused_before_anything_is_queued(server: &Se
     server.upload(artifacts::CALLS, "mathlib").await;
     server.upload(artifacts::HELLO, "hello").await;
     let refusals = [
-        (call("mathlib", "square", json!(["seven"])), "parameter `n` of `square`: expected s32, got \"seven\""),
-        (call("mathlib", "square", json!([1.5])), "parameter `n` of `square`: expected s32, got 1.5"),
-        (call("mathlib", "is-even", json!([256])), "parameter `n` of `is-even`: 256 is out of range for u8"),
-        (call("mathlib", "next-color", json!(["pink"])), "parameter `c` of `next-color`: `pink` is not a case of enum { red, green, blue }"),
-        (call("mathlib", "move-point", json!([{"x": 1}, 0])), "parameter `p` of `move-point`.y: missing (expected s32)"),
+        (
+            call("mathlib", "square", json!(["seven"])),
+            "parameter `n` of `square`: expected s32, got \"seven\"",
+        ),
+        (
+            call("mathlib", "square", json!([1.5])),
+            "parameter `n` of `square`: expected s32, got 1.5",
+        ),
+        (
+            call("mathlib", "is-even", json!([256])),
+            "parameter `n` of `is-even`: 256 is out of range for u8",
+        ),
+        (
+            call("mathlib", "next-color", json!(["pink"])),
+            "parameter `c` of `next-color`: `pink` is not a case of enum { red, green, blue }",
+        ),
+        (
+            call("mathlib", "move-point", json!([{"x": 1}, 0])),
+            "parameter `p` of `move-point`.y: missing (expected s32)",
+        ),
         (call("mathlib", "square", json!([])), "parameter `n` of `square`: missing (expected s32)"),
         (call("mathlib", "square", json!([1, 2])), "`square` takes 1 parameter(s), 2 given"),
-        (call("mathlib", "cube", json!([2])), "module `mathlib` exports no function `cube`; it exports: `add`, `chatty`"),
-        (json!({"module": "mathlib"}), "module `mathlib` is not a WASI command: give `call` to call one of its functions (`add`"),
+        (
+            call("mathlib", "cube", json!([2])),
+            "module `mathlib` exports no function `cube`; it exports: `add`, `chatty`",
+        ),
+        (
+            json!({"module": "mathlib"}),
+            "module `mathlib` is not a WASI command: give `call` to call one of its functions (`add`",
+        ),
         (json!({"module": "hello", "params": [1]}), "params is only for a call"),
-        (call("hello", "main", json!([])), "module `hello` exports no function `main`; it exports: none"),
+        (
+            call("hello", "main", json!([])),
+            "module `hello` exports no function `main`; it exports: none",
+        ),
     ];
     for (request, expected) in refusals {
         let (status, body) = server.post("/v1/jobs", request.clone()).await;
         assert_eq!(status, 400, "{request}: {body}");
         let message = body["error"]["message"].as_str().unwrap_or_default();
-        assert!(message.starts_with(expected), "{request}: {message:?} does not start with {expected:?}");
+        assert!(
+            message.starts_with(expected),
+            "{request}: {message:?} does not start with {expected:?}"
+        );
     }
     // In a batch, the refusal names the job; none of the batch is queued.
     let batch = json!({"jobs": [call("mathlib", "square", json!([2])), call("mathlib", "square", json!([true]))]});
     let (status, body) = server.post("/v1/jobs/batch", batch).await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().starts_with("jobs[1]: parameter `n` of `square`: expected s32, got true"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("jobs[1]: parameter `n` of `square`: expected s32, got true"),
+        "{body}"
+    );
     let (_, page) = server.get("/v1/jobs").await;
     assert_eq!(page["jobs"], json!([]), "nothing was queued: {page}");
     // The exports, with their types, are the module's.
     let (status, exports) = server.get("/v1/modules/mathlib/exports").await;
     assert_eq!(status, 200);
     assert_eq!(exports["command"], false);
-    assert_eq!(exports["functions"]["square"], json!({"params": [{"name": "n", "of": {"type": "s32"}}], "results": [{"type": "s32"}]}));
+    assert_eq!(
+        exports["functions"]["square"],
+        json!({"params": [{"name": "n", "of": {"type": "s32"}}], "results": [{"type": "s32"}]})
+    );
 }
 
 /// A trap and an `err` result end the job failed with the message; an `err` result is
@@ -124,7 +171,11 @@ async fn core_reactors_take_numeric_calls(server: &Server) {
     for (function, params, expected) in cases {
         let id = server.submit(call("reactor", function, params.clone())).await;
         let job = server.wait(id).await;
-        assert_eq!((&job["state"], &job["result"]), (&json!("succeeded"), &expected), "{function}: {job}");
+        assert_eq!(
+            (&job["state"], &job["result"]),
+            (&json!("succeeded"), &expected),
+            "{function}: {job}"
+        );
     }
     let id = server.submit(call("reactor", "boom", json!([]))).await;
     assert_eq!(server.wait(id).await["state"], "failed");
@@ -140,7 +191,11 @@ async fn failed_calls_are_retried(server: &Server) {
     request["max_attempts"] = json!(2);
     let id = server.submit(request).await;
     let job = server.wait(id).await;
-    assert_eq!((&job["state"], &job["attempts"], &job["result"]), (&json!("succeeded"), &json!(2), &json!({"ok": 2})), "{job}");
+    assert_eq!(
+        (&job["state"], &job["attempts"], &job["result"]),
+        (&json!("succeeded"), &json!(2), &json!({"ok": 2})),
+        "{job}"
+    );
     let history = job["attempts_history"].as_array().unwrap();
     assert_eq!(history[0]["error"], "returned err: not yet: attempt 1");
     // An explicit retry of an ended call runs it again.
@@ -201,13 +256,20 @@ async fn the_cli_calls_in_wave() {
     let area = "wasmpool-test:calls/shapes#area(rectangle((2.0, 3.0)))";
     assert_eq!(ok(verb(&server, &["call", "mathlib", area])), "6\n");
     let point = r#"move-point({x: 1, y: 2, label: some("p")}, 3)"#;
-    assert_eq!(ok(verb(&server, &["call", "mathlib", point])), "{x: 4, y: 2, label: some(\"p+\")}\n");
+    assert_eq!(
+        ok(verb(&server, &["call", "mathlib", point])),
+        "{x: 4, y: 2, label: some(\"p+\")}\n"
+    );
     assert_eq!(ok(verb(&server, &["call", "mathlib", "grant({write})"])), "{read, write}\n");
     assert_eq!(ok(verb(&server, &["call", "mathlib", "divide(7, 2)"])), "ok(3)\n");
     // An `err` result: exit 1, the error on stderr.
     let failed = verb(&server, &["call", "mathlib", "divide(1, 0)"]);
     assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
-    assert!(stderr(&failed).contains("returned err: cannot divide 1 by zero"), "{}", stderr(&failed));
+    assert!(
+        stderr(&failed).contains("returned err: cannot divide 1 by zero"),
+        "{}",
+        stderr(&failed)
+    );
     // A trap: as `wait` says one.
     let trapped = verb(&server, &["call", "mathlib", "crash(1)"]);
     assert_eq!(trapped.status.code(), Some(134), "{}", stderr(&trapped));
@@ -221,7 +283,10 @@ async fn the_cli_calls_in_wave() {
     let id = ok(verb(&server, &["submit", "--call", "square(9)", "mathlib"]));
     let job = server.wait(id.trim().parse().unwrap()).await;
     assert_eq!(job["result"], 81);
-    assert_eq!(ok(verb(&server, &["submit", "--wait", "--call", "greet(\"bo\")", "mathlib"])), "\"hello, bo!\"\n");
+    assert_eq!(
+        ok(verb(&server, &["submit", "--wait", "--call", "greet(\"bo\")", "mathlib"])),
+        "\"hello, bo!\"\n"
+    );
     let (_, page) = server.get("/v1/jobs?state=queued").await;
     assert_eq!(page["jobs"], json!([]));
 }

@@ -71,11 +71,11 @@ fn build(tool: &Path, args: &[&std::ffi::OsStr]) -> std::process::Output {
 fn sources_hash() -> String {
     let mut files: Vec<PathBuf> =
         ["examples/python", "examples/python/mathlib", "wit", "wit/python", "wit/python/deps"]
-        .iter()
-        .flat_map(|dir| std::fs::read_dir(Path::new(REPO).join(dir)).expect("dir"))
-        .map(|entry| entry.expect("entry").path())
-        .filter(|path| path.is_file())
-        .collect();
+            .iter()
+            .flat_map(|dir| std::fs::read_dir(Path::new(REPO).join(dir)).expect("dir"))
+            .map(|entry| entry.expect("entry").path())
+            .filter(|path| path.is_file())
+            .collect();
     files.sort();
     let mut hash = Sha256::new();
     for file in files {
@@ -169,7 +169,8 @@ async fn the_queue_pair_in_python_talks_through_a_served_queue() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_python_task_exports_typed_functions_to_call() {
     let Some(tool) = componentize_py() else { return };
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-examples").join(sources_hash());
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-examples").join(sources_hash());
     std::fs::create_dir_all(&dir).expect("cache dir");
     let wasm = dir.join("mathlib.wasm");
     if !wasm.is_file() {
@@ -197,8 +198,9 @@ async fn a_python_task_exports_typed_functions_to_call() {
     assert_eq!((&job["state"], &job["result"]), (&json!("succeeded"), &json!(49)), "{job}");
     let id = server.submit(json!({ "module": "pymath", "call": "mean", "params": [[]] })).await;
     assert_eq!(server.wait(id).await["result"], Value::Null);
-    let (status, body) =
-        server.post("/v1/jobs", json!({ "module": "pymath", "call": "greet", "params": [1] })).await;
+    let (status, body) = server
+        .post("/v1/jobs", json!({ "module": "pymath", "call": "greet", "params": [1] }))
+        .await;
     assert_eq!(status, 400, "{body}");
     let out = super::server::verb(&server, &["call", "pymath", "greet(\"ann\")"]);
     assert_eq!(super::server::ok(out), "\"hello, ann, from Python\"\n");

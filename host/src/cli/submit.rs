@@ -11,9 +11,9 @@ use anyhow::Context;
 use base64::Engine;
 use clap::Args;
 
+use super::call::{report, with_call};
 use super::options::{GuestCommand, parse_env, parse_memory};
 use super::remote::RemoteOptions;
-use super::call::{report, with_call};
 use super::wait::wait_and_report;
 use crate::client::{Client, ClientError};
 use crate::units::{format_duration_like, parse_duration};

@@ -21,7 +21,9 @@ pub fn split(text: &str) -> Result<(&str, &str), String> {
     })?;
     let name = text[..open].trim();
     if name.is_empty() || !text.ends_with(')') {
-        return Err(format!("`{text}` is not a call: write it as FUNCTION(ARGS…), e.g. 'square(7)'"));
+        return Err(format!(
+            "`{text}` is not a call: write it as FUNCTION(ARGS…), e.g. 'square(7)'"
+        ));
     }
     Ok((name, &text[open..]))
 }
@@ -126,11 +128,9 @@ fn wave_type(ty: &ValueType) -> Result<WaveType, String> {
 
 /// A parsed WAVE value as a call's value of `ty`.
 fn from_wave(ty: &ValueType, value: &WaveValue) -> Result<Value, String> {
-    let payload = |ty: Option<&ValueType>, value: Option<Cow<'_, WaveValue>>| {
-        match (ty, value) {
-            (Some(ty), Some(value)) => from_wave(ty, &value).map(|v| Some(Box::new(v))),
-            _ => Ok(None),
-        }
+    let payload = |ty: Option<&ValueType>, value: Option<Cow<'_, WaveValue>>| match (ty, value) {
+        (Some(ty), Some(value)) => from_wave(ty, &value).map(|v| Some(Box::new(v))),
+        _ => Ok(None),
     };
     Ok(match ty {
         ValueType::Bool => Value::Bool(value.unwrap_bool()),
@@ -225,7 +225,10 @@ fn to_wave(ty: &ValueType, value: &Value) -> Result<WaveValue, String> {
         }
         (ValueType::Tuple { of }, Value::Tuple(items)) => WaveValue::make_tuple(
             &wave,
-            of.iter().zip(items).map(|(ty, item)| to_wave(ty, item)).collect::<Result<Vec<_>, _>>()?,
+            of.iter()
+                .zip(items)
+                .map(|(ty, item)| to_wave(ty, item))
+                .collect::<Result<Vec<_>, _>>()?,
         )
         .map_err(fail)?,
         (ValueType::Variant { cases }, Value::Variant(name, inner)) => {
@@ -279,7 +282,10 @@ mod tests {
             FuncType {
                 params: vec![
                     Named { name: "s".into(), ty: shape },
-                    Named { name: "label".into(), ty: ValueType::Option { of: Box::new(ValueType::String) } },
+                    Named {
+                        name: "label".into(),
+                        ty: ValueType::Option { of: Box::new(ValueType::String) },
+                    },
                 ],
                 results: vec![ValueType::Result {
                     ok: Some(Box::new(ValueType::F64)),

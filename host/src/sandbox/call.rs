@@ -111,11 +111,16 @@ pub fn value_type(ty: &ct::Type) -> ValueType {
                 .map(|field| Named { name: field.name.to_string(), ty: value_type(&field.ty) })
                 .collect(),
         },
-        T::Tuple(tuple) => ValueType::Tuple { of: tuple.types().map(|ty| value_type(&ty)).collect() },
+        T::Tuple(tuple) => {
+            ValueType::Tuple { of: tuple.types().map(|ty| value_type(&ty)).collect() }
+        }
         T::Variant(variant) => ValueType::Variant {
             cases: variant
                 .cases()
-                .map(|case| Case { name: case.name.to_string(), ty: case.ty.as_ref().map(value_type) })
+                .map(|case| Case {
+                    name: case.name.to_string(),
+                    ty: case.ty.as_ref().map(value_type),
+                })
                 .collect(),
         },
         T::Enum(names) => ValueType::Enum { cases: names.names().map(str::to_string).collect() },

@@ -11,8 +11,8 @@ use wasmtime::{ExternType, Module};
 use wasmtime_wasi::p2::bindings::CommandPre;
 
 use super::engine::Flavor;
-use super::{Flavored, call};
 use super::state::{P1State, P2State};
+use super::{Flavored, call};
 use crate::call::Exports;
 use crate::job::{ModuleKind, ModuleRef};
 
@@ -118,7 +118,11 @@ pub fn compile(
 }
 
 /// What an artifact written by [`ArtifactCache::compile`] exports, read from the artifact.
-pub fn describe(flavored: &Flavored, kind: ModuleKind, path: &Path) -> Result<Exports, ModuleError> {
+pub fn describe(
+    flavored: &Flavored,
+    kind: ModuleKind,
+    path: &Path,
+) -> Result<Exports, ModuleError> {
     let cache_error = |e: wasmtime::Error| ModuleError::Cache {
         path: path.to_path_buf(),
         message: format!("{e:#}"),

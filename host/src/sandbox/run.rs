@@ -14,12 +14,12 @@ use wasmtime::component::Val;
 
 use super::call;
 use super::compile::Prepared;
-use crate::call::{FuncType, Named, Value, check_params, results_json, to_json};
 use super::engine::deadline_ticks;
 use super::limiter::{JobLimiter, MemoryLimitExceeded};
 use super::output::CappedOutput;
 use super::state::{JobState, P1State, P2State};
 use super::task::{TaskBackend, TaskContext};
+use crate::call::{FuncType, Named, Value, check_params, results_json, to_json};
 use crate::job::{Call, JobResult, JobSpec, Outcome, Stream};
 
 /// What the worker adds to every job: its pid and where `wasmpool:task` calls go.
@@ -275,12 +275,15 @@ async fn call_core(
             .collect(),
         results: Vec::new(),
     };
-    let json: serde_json::Value = serde_json::from_str(&call.params).map_err(|e| refused(e.to_string()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&call.params).map_err(|e| refused(e.to_string()))?;
     let values = check_params(&call.function, &params, &json).map_err(refused)?;
-    let values = values.into_iter().map(call::to_core).collect::<Result<Vec<_>, _>>().map_err(refused)?;
+    let values =
+        values.into_iter().map(call::to_core).collect::<Result<Vec<_>, _>>().map_err(refused)?;
     let mut results = vec![wasmtime::Val::I32(0); ty.results().len()];
     func.call_async(&mut *store, &values, &mut results).await?;
-    let results = results.iter().map(call::from_core).collect::<Result<Vec<_>, _>>().map_err(refused)?;
+    let results =
+        results.iter().map(call::from_core).collect::<Result<Vec<_>, _>>().map_err(refused)?;
     Ok(results_json(&results))
 }
 
@@ -310,12 +313,14 @@ async fn call_component(
             .collect(),
         results: Vec::new(),
     };
-    let json: serde_json::Value = serde_json::from_str(&call.params).map_err(|e| refused(e.to_string()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&call.params).map_err(|e| refused(e.to_string()))?;
     let values = check_params(&call.function, &params, &json).map_err(refused)?;
     let values: Vec<Val> = values.into_iter().map(call::to_val).collect();
     let mut results = vec![Val::Bool(false); ty.results().len()];
     func.call_async(&mut *store, &values, &mut results).await?;
-    let results = results.iter().map(call::from_val).collect::<Result<Vec<_>, _>>().map_err(refused)?;
+    let results =
+        results.iter().map(call::from_val).collect::<Result<Vec<_>, _>>().map_err(refused)?;
     let ended = match results.as_slice() {
         [Value::Result(Err(error))] => {
             let error = error.as_deref().map_or(serde_json::Value::Null, to_json);

@@ -20,7 +20,8 @@ use crate::store::{
 use crate::wire::JobState;
 
 /// Modules with their names as a JSON array.
-pub(super) const MODULES: &str = "SELECT m.hash, m.kind, m.size, m.created_at, m.max_running, m.exports,
+pub(super) const MODULES: &str =
+    "SELECT m.hash, m.kind, m.size, m.created_at, m.max_running, m.exports,
         (SELECT json_group_array(n.name) FROM module_names n WHERE n.hash = m.hash) AS names
     FROM modules m";
 
