@@ -65,7 +65,7 @@ pub(super) async fn with_call(
     request: &mut JobRequest,
 ) -> anyhow::Result<Exports> {
     let exports: Exports = client.exports(module).await?;
-    let (function, params) = wave::parse_call(call, &exports).map_err(|e| super::UsageError(e))?;
+    let (function, params) = wave::parse_call(call, &exports).map_err(super::UsageError)?;
     request.call = Some(function);
     request.params = Some(params);
     Ok(exports)

@@ -304,7 +304,7 @@ async fn call_component(
         }
         None => instance.get_export_index(&mut *store, None, &call.function).ok_or_else(missing)?,
     };
-    let func = instance.get_func(&mut *store, &index).ok_or_else(missing)?;
+    let func = instance.get_func(&mut *store, index).ok_or_else(missing)?;
     let ty = func.ty(&*store);
     let params = FuncType {
         params: ty
