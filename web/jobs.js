@@ -144,7 +144,11 @@ function fillDetail(job) {
   document.getElementById("job-detail").dataset.state = job.state;
   const fields = [
     ["module", `${modules.get(job.module) || ""} ${job.module}`],
-    ["args", job.args.join(" ")],
+    // A call's job shows the function with its parameters and, once it returned, the result.
+    ...(job.call
+      ? [["call", `${job.call}(${(job.params ?? []).map((p) => JSON.stringify(p)).join(", ")})`],
+         ["result", "result" in job ? JSON.stringify(job.result) : ""]]
+      : [["args", job.args.join(" ")]]),
     ["env", Object.entries(job.env).map(([k, v]) => `${k}=${v}`).join(" ")],
     ["attempts", `${job.attempts} of ${job.max_attempts}`],
     ["worker pid", job.worker_pid ?? ""],

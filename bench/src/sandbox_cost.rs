@@ -72,7 +72,7 @@ fn per_job(
     warmup: usize,
 ) -> Result<Cost> {
     let bytes = std::fs::read(guest).with_context(|| format!("cannot read {guest}"))?;
-    let module = compiler
+    let (module, _) = compiler
         .compile(&bytes, Flavor::Plain)
         .map_err(|e| anyhow!("cannot compile {guest}: {e}"))?;
     let mut sandbox = Sandbox::new(0, None);
@@ -105,6 +105,7 @@ fn spec(i: usize, module: &ModuleRef) -> JobSpec {
         limits: Limits::default(),
         attempt: 1,
         job_env: false,
+        call: None,
     }
 }
 

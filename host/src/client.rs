@@ -109,6 +109,11 @@ impl Client {
         self.json(self.request(Method::GET, self.url(&["modules", id]))).await
     }
 
+    /// What a module exports: whether it is a command, and its functions' types.
+    pub async fn exports(&self, id: &str) -> Result<crate::call::Exports, ClientError> {
+        self.json(self.request(Method::GET, self.url(&["modules", id, "exports"]))).await
+    }
+
     /// Every module.
     pub async fn modules(&self) -> Result<Vec<ModuleView>, ClientError> {
         self.json(self.request(Method::GET, self.url(&["modules"]))).await

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
+use crate::call::Exports;
 use crate::sandbox::{Compiler, Flavor, ModuleError};
 
 /// Limits of one compile.
@@ -51,6 +52,9 @@ pub struct CompileProcesses {
 struct Answer {
     /// Why the module was refused; `None` when it compiled.
     error: Option<String>,
+    /// What it exports, when it compiled.
+    #[serde(default)]
+    exports: Option<Exports>,
 }
 
 impl CompileProcesses {
@@ -60,8 +64,9 @@ impl CompileProcesses {
         CompileProcesses { executable, cache, limits, slots }
     }
 
-    /// Validates and compiles `bytes` for `flavor` into the cache, in a child process.
-    pub async fn compile(&self, bytes: &[u8], flavor: Flavor) -> Result<(), ModuleError> {
+    /// Validates and compiles `bytes` for `flavor` into the cache, in a child process;
+    /// returns what the module exports.
+    pub async fn compile(&self, bytes: &[u8], flavor: Flavor) -> Result<Exports, ModuleError> {
         let _slot = self.slots.acquire().await.expect("the semaphore is never closed");
         let mut child = tokio::process::Command::new(&self.executable)
             .arg("compile")
@@ -96,8 +101,8 @@ impl CompileProcesses {
             return Err(self.too_costly("took longer than"));
         };
         match serde_json::from_slice::<Answer>(&answer) {
-            Ok(Answer { error: None }) => Ok(()),
-            Ok(Answer { error: Some(reason) }) => Err(ModuleError::Refused(reason)),
+            Ok(Answer { error: None, exports }) => Ok(exports.unwrap_or_default()),
+            Ok(Answer { error: Some(reason), .. }) => Err(ModuleError::Refused(reason)),
             Err(_) => Err(self.died(status.ok())),
         }
     }
@@ -133,17 +138,25 @@ pub fn child_main(cache: &Path, flavor: Flavor, memory: u64, cpu_seconds: u64) -
     let limited = setrlimit(Resource::Data, limit(memory))
         .and_then(|()| setrlimit(Resource::Cpu, limit(cpu_seconds)))
         .and_then(|()| setrlimit(Resource::Core, limit(0)));
-    let error = match limited {
-        Err(e) => Some(format!("cannot limit the compiler: {e}")),
+    let compiled = match limited {
+        Err(e) => Err(format!("cannot limit the compiler: {e}")),
         Ok(()) => {
             let mut bytes = Vec::new();
             match std::io::stdin().read_to_end(&mut bytes) {
-                Err(e) => Some(format!("cannot read the module: {e}")),
-                Ok(_) => Compiler::new(cache).compile(&bytes, flavor).err().map(|e| e.to_string()),
+                Err(e) => Err(format!("cannot read the module: {e}")),
+                Ok(_) => Compiler::new(cache)
+                    .compile(&bytes, flavor)
+                    .map(|(_, exports)| exports)
+                    .map_err(|e| e.to_string()),
             }
         }
     };
-    let answer = serde_json::to_string(&Answer { error: error.clone() }).expect("serialises");
+    let (error, exports) = match compiled {
+        Ok(exports) => (None, Some(exports)),
+        Err(error) => (Some(error), None),
+    };
+    let answer =
+        serde_json::to_string(&Answer { error: error.clone(), exports }).expect("serialises");
     let _ = writeln!(std::io::stdout(), "{answer}");
     error.is_none()
 }

@@ -7,7 +7,7 @@
 
 // The messages live in their own crate (no wasmtime) so they can be fuzzed; their old paths
 // stay valid for the rest of the host.
-pub use wasmpool_protocol::{ipc, job, units, wire};
+pub use wasmpool_protocol::{call, ipc, job, units, wire};
 
 pub mod api;
 pub mod cli;

@@ -73,12 +73,15 @@ impl Library {
         let kind = detect_kind(&bytes)?;
         let hash = content_hash(&bytes);
         let path = self.path(&hash);
-        self.compiles.compile(&bytes, Flavor::Plain).await?;
+        let exports = self.compiles.compile(&bytes, Flavor::Plain).await?;
         if !path.exists() {
             write_atomically(&path, &bytes)
                 .map_err(|source| LibraryError::File { path: path.clone(), source })?;
         }
-        Ok(self.store.put_module(hash, kind, &bytes, name).await?)
+        // What it exports is kept with it: submissions of calls are checked against it
+        // without compiling (on any host of a cluster).
+        let exports = serde_json::to_string(&exports).expect("exports serialise");
+        Ok(self.store.put_module_with(hash, kind, &bytes, name, Some(exports)).await?)
     }
 
     /// Deletes a module's record and file (refused while queued or running jobs use it).

@@ -48,7 +48,28 @@ pub async fn check_job(
     let Some(module) = store.module(&request.module).await? else {
         return Ok(Err(format!("no module `{}`: upload it first", request.module)));
     };
-    Ok(validate::new_job(request, module.hash, None, limits).map_err(|refused| refused.0))
+    let name = request.module.clone();
+    let mut job = match validate::new_job(request, module.hash, None, limits) {
+        Ok(job) => job,
+        Err(refused) => return Ok(Err(refused.0)),
+    };
+    Ok(check_call(&name, module.exports.as_deref(), &mut job).map(|()| job))
+}
+
+/// Checks a job's call against the module's exports (JSON as stored), or that the module is a
+/// command; the checked parameters replace the given ones.
+pub fn check_call(module: &str, exports: Option<&str>, job: &mut NewJob) -> Result<(), String> {
+    let exports: Option<crate::call::Exports> = exports
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| format!("the stored exports of module `{module}` do not parse: {e}"))?;
+    job.params = crate::call::check_job(
+        module,
+        exports.as_ref(),
+        job.call.as_deref(),
+        job.params.as_deref(),
+    )?;
+    Ok(())
 }
 
 /// Most skipped ticks of one schedule counted in one round (counting them costs as much as

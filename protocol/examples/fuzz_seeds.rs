@@ -27,6 +27,7 @@ fn main() -> std::io::Result<()> {
         env: vec![("LANG".into(), "C".into())],
         stdin: b"input\n".to_vec(),
         job_env: true,
+        call: None,
         dirs: vec![DirGrant { host: "/srv".into(), guest: "/srv".into(), read_only: true }],
         limits: Limits {
             timeout: Some(Duration::from_millis(1500)),

@@ -232,6 +232,17 @@ pub struct JobSpec {
     /// Whether the guest's environment also holds `WASMPOOL_JOB_ID` and
     /// `WASMPOOL_WORKER_PID`; otherwise it is exactly `env`.
     pub job_env: bool,
+    /// Call this exported function instead of running the module as a command.
+    pub call: Option<Call>,
+}
+
+/// A call a job makes instead of running its module as a command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Call {
+    /// The function: `name`, or `ns:pkg/iface#name` for an interface's.
+    pub function: String,
+    /// Its parameters: a JSON array, checked against the function's type at submission.
+    pub params: String,
 }
 
 /// A request a running guest makes of its host through the `wasmpool:task` interfaces.
@@ -320,18 +331,22 @@ pub enum Outcome {
     WorkerDied(String),
     /// The job was cancelled.
     Cancelled,
+    /// A call returned (its value is [`JobResult::returned`]).
+    Returned,
+    /// A call returned an `err` result: the message is the error value as JSON.
+    ReturnedErr(String),
 }
 
 impl Outcome {
     /// Whether the job succeeded (exited 0).
     pub fn succeeded(&self) -> bool {
-        matches!(self, Outcome::Exited(0))
+        matches!(self, Outcome::Exited(0) | Outcome::Returned)
     }
 
     /// The job state this outcome ends in: `succeeded`, `failed`, `timed_out` or `cancelled`.
     pub fn state(&self) -> JobState {
         match self {
-            Outcome::Exited(0) => JobState::Succeeded,
+            Outcome::Exited(0) | Outcome::Returned => JobState::Succeeded,
             Outcome::TimedOut(_) => JobState::TimedOut,
             Outcome::Cancelled => JobState::Cancelled,
             _ => JobState::Failed,
@@ -364,6 +379,8 @@ impl Outcome {
             Outcome::LoadFailed(message) => format!("could not load module: {message}"),
             Outcome::WorkerDied(cause) => format!("worker died: {cause}"),
             Outcome::Cancelled => "cancelled".to_string(),
+            Outcome::Returned => "returned".to_string(),
+            Outcome::ReturnedErr(error) => format!("returned err: {error}"),
         }
     }
 }
@@ -390,6 +407,8 @@ pub struct JobResult {
     pub peak_memory_bytes: u64,
     /// Time inside the worker from receiving the job to its end.
     pub run_time: Duration,
+    /// What a call returned, as JSON text (`None` for a command).
+    pub returned: Option<String>,
 }
 
 impl JobResult {
@@ -405,6 +424,7 @@ impl JobResult {
             fuel_used: None,
             peak_memory_bytes: 0,
             run_time: Duration::ZERO,
+            returned: None,
         }
     }
 }

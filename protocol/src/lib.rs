@@ -7,6 +7,7 @@
 //! and fuzzed (`fuzz/`) without wasmtime, axum or a database. The `wasmpool` crate
 //! re-exports these modules under their old paths.
 
+pub mod call;
 pub mod ipc;
 pub mod job;
 pub mod run_query;

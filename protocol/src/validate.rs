@@ -94,6 +94,10 @@ pub struct NewJob {
     pub module_name: Option<String>,
     /// The lane whose workers run it (a name [`check_name`] accepts).
     pub lane: String,
+    /// The exported function a call runs (`None`: run the module as a command).
+    pub call: Option<String>,
+    /// The call's parameters as a JSON array, once checked against the function's type.
+    pub params: Option<String>,
 }
 
 impl Default for NewJob {
@@ -116,6 +120,8 @@ impl Default for NewJob {
             job_env: false,
             module_name: None,
             lane: DEFAULT_LANE.to_string(),
+            call: None,
+            params: None,
         }
     }
 }
@@ -133,6 +139,8 @@ pub const MAX_NAME: usize = 200;
 pub const MAX_ARGS: usize = 4096;
 /// Longest `Idempotency-Key`, in bytes.
 pub const MAX_KEY: usize = 200;
+/// Longest name of a called function, in bytes.
+pub const MAX_CALL: usize = 1000;
 /// Longest argv[0], as a path may be (Linux's `PATH_MAX`).
 pub const MAX_ARGV0: usize = 4096;
 /// The lane of a job that names none, and the one lane of a service started without `--lane`.
@@ -272,6 +280,10 @@ pub fn new_job(
         delay,
         idempotency_key,
         lane,
+        call: request.call,
+        // Checked against the function's type by the caller, which knows the module's
+        // exports ([`crate::call::check_params`]); stored as it will be passed.
+        params: request.params.map(|params| params.to_string()),
     })
 }
 
@@ -354,6 +366,15 @@ fn check_inputs(request: &JobRequest, idempotency_key: Option<&str>) -> Result<(
         }
         no_nul("env", key)?;
         no_nul("env", value)?;
+    }
+    if request.params.is_some() && request.call.is_none() {
+        return Err(Refused("params is only for a call: name the function in `call`".into()));
+    }
+    if let Some(call) = &request.call {
+        check_text("call", call, MAX_CALL)?;
+        if call.is_empty() {
+            return Err(Refused("call must name a function".into()));
+        }
     }
     Ok(())
 }

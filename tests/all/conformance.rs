@@ -113,6 +113,7 @@ fn succeeded(job: &JobRecord, stdout: &str) -> Finished {
         error: None,
         fuel_used: None,
         peak_memory_bytes: 65536,
+        result: None,
     }
 }
 

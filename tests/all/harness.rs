@@ -64,7 +64,7 @@ pub fn pool(workers: usize) -> (Pool, tempfile::TempDir) {
 /// Compiles a guest into the shared cache.
 pub fn module(path: &str, fuel: Option<u64>) -> ModuleRef {
     let bytes = std::fs::read(path).expect("guest built");
-    Compiler::new(cache_dir()).compile(&bytes, Flavor::for_fuel(fuel)).expect("guest compiles")
+    Compiler::new(cache_dir()).compile(&bytes, Flavor::for_fuel(fuel)).expect("guest compiles").0
 }
 
 /// A job running `module` with `args` (argv[0] added) under `limits`.
@@ -79,6 +79,7 @@ pub fn job(id: &str, module: &ModuleRef, args: &[&str], limits: Limits) -> JobSp
         limits,
         attempt: 1,
         job_env: false,
+        call: None,
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod bulk;
+mod calls;
 mod cli;
 mod client;
 mod cluster;

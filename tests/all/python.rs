@@ -69,12 +69,13 @@ fn build(tool: &Path, args: &[&std::ffi::OsStr]) -> std::process::Output {
 
 /// SHA-256 over the examples and the WIT they are built against.
 fn sources_hash() -> String {
-    let mut files: Vec<PathBuf> = ["examples/python", "wit", "wit/python", "wit/python/deps"]
-        .iter()
-        .flat_map(|dir| std::fs::read_dir(Path::new(REPO).join(dir)).expect("dir"))
-        .map(|entry| entry.expect("entry").path())
-        .filter(|path| path.is_file())
-        .collect();
+    let mut files: Vec<PathBuf> =
+        ["examples/python", "examples/python/mathlib", "wit", "wit/python", "wit/python/deps"]
+            .iter()
+            .flat_map(|dir| std::fs::read_dir(Path::new(REPO).join(dir)).expect("dir"))
+            .map(|entry| entry.expect("entry").path())
+            .filter(|path| path.is_file())
+            .collect();
     files.sort();
     let mut hash = Sha256::new();
     for file in files {
@@ -257,6 +258,49 @@ async fn the_pool_demo_runs_with_its_task_a_plain_function() {
         let job = server.wait(job["id"].as_i64().unwrap()).await;
         assert!(job["stderr"].as_str().unwrap().starts_with("Run task "), "{job}");
     }
+}
+
+/// A Python task of typed functions (`examples/python/mathlib.py`, built against its own world
+/// with `wasmpool build --wit --world`): called on a service over HTTP and with `wasmpool
+/// call`, its results decoded by the function's types.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_python_task_exports_typed_functions_to_call() {
+    let Some(tool) = componentize_py() else { return };
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-examples").join(sources_hash());
+    std::fs::create_dir_all(&dir).expect("cache dir");
+    let wasm = dir.join("mathlib.wasm");
+    if !wasm.is_file() {
+        let partial = dir.join("mathlib.wasm.partial");
+        let python = Path::new(REPO).join("examples/python");
+        let (wit, source) = (python.join("mathlib"), python.join("mathlib.py"));
+        let args = [
+            "--wit".as_ref(),
+            wit.as_os_str(),
+            "--world".as_ref(),
+            "example:mathlib/mathlib".as_ref(),
+            source.as_os_str(),
+            "-o".as_ref(),
+            partial.as_os_str(),
+        ];
+        let out = build(&tool, &args);
+        assert_eq!(out.status.code(), Some(0), "build mathlib: {}", stderr(&out));
+        std::fs::rename(&partial, &wasm).expect("rename");
+    }
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(1, data.path(), &[]);
+    server.upload(path_str(&wasm), "pymath").await;
+    let id = server.submit(json!({ "module": "pymath", "call": "square", "params": [7] })).await;
+    let job = server.wait(id).await;
+    assert_eq!((&job["state"], &job["result"]), (&json!("succeeded"), &json!(49)), "{job}");
+    let id = server.submit(json!({ "module": "pymath", "call": "mean", "params": [[]] })).await;
+    assert_eq!(server.wait(id).await["result"], Value::Null);
+    let (status, body) = server
+        .post("/v1/jobs", json!({ "module": "pymath", "call": "greet", "params": [1] }))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let out = super::server::verb(&server, &["call", "pymath", "greet(\"ann\")"]);
+    assert_eq!(super::server::ok(out), "\"hello, ann, from Python\"\n");
 }
 
 /// Without componentize-py, `build` says how to install it and exits 69 (a missing tool,

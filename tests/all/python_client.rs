@@ -38,6 +38,7 @@ fn the_python_clients_tests_pass_against_a_real_service() {
         ("probe", artifacts::PROBE),
         ("exit-code", artifacts::EXIT_CODE),
         ("sleeper", artifacts::SLEEPER),
+        ("mathlib", artifacts::CALLS),
         ("lookup", lookup.to_str().expect("UTF-8 path")),
     ]
     .map(|(name, path)| format!("{name}={path}"))

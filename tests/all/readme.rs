@@ -55,6 +55,7 @@ const P1: &[(&str, &str)] = &[
     ("long-time-task", artifacts::LONG_TIME_TASK),
     ("probe", artifacts::PROBE),
     ("log-flood", artifacts::LOG_FLOOD),
+    ("reactor", artifacts::REACTOR),
 ];
 
 /// The components the quick start's `--target wasm32-wasip2` build leaves there.
@@ -62,6 +63,7 @@ const P2: &[(&str, &str)] = &[
     ("queue-writer", artifacts::QUEUE_WRITER),
     ("queue-reader", artifacts::QUEUE_READER),
     ("square", artifacts::SQUARE),
+    ("calls", artifacts::CALLS),
 ];
 
 /// What the script starts with, before the README's first line: the shims described above.
@@ -76,7 +78,7 @@ cargo() {
     "build --release --manifest-path guest/Cargo.toml --target wasm32-wasip1")
       mkdir -p guest/target/wasm32-wasip1 &&
         ln -s "$README_BUILT/wasm32-wasip1" guest/target/wasm32-wasip1/release ;;
-    "build --release --manifest-path guest/Cargo.toml --target wasm32-wasip2 -p queue-writer -p queue-reader -p square")
+    "build --release --manifest-path guest/Cargo.toml --target wasm32-wasip2 -p queue-writer -p queue-reader -p square -p calls")
       mkdir -p guest/target/wasm32-wasip2 &&
         ln -s "$README_BUILT/wasm32-wasip2" guest/target/wasm32-wasip2/release ;;
     *) echo "the README test does not know this command: cargo $*" >&2; return 1 ;;

@@ -173,11 +173,12 @@ fn broken_wasm_is_rejected_with_wasmtimes_reason() {
 fn module_without_start_is_rejected_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("library.wasm");
-    // The smallest valid module: magic and version, no sections, so no `_start`.
+    // The smallest valid module: magic and version, no sections, so no `_start` (and no
+    // function to call either).
     std::fs::write(&path, b"\0asm\x01\0\0\0").unwrap();
     let out = output(&["run", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(125));
-    assert!(stderr(&out).contains("does not export `_start`"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("neither a WASI command (`_start`"), "{}", stderr(&out));
 }
 
 #[test]

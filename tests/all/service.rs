@@ -363,6 +363,7 @@ async fn the_openapi_document_lists_every_route() {
         ("/v1/jobs/{id}/retry", "post"),
         ("/v1/jobs/{id}/cancel", "post"),
         ("/v1/run", "post"),
+        ("/v1/modules/{id}/exports", "get"),
         ("/v1/pool", "get"),
         ("/v1/pool/pause", "post"),
         ("/v1/pool/resume", "post"),

@@ -42,6 +42,7 @@ const MODULES: &[&str] = &[
     "probe",
     "log-flood",
     "coverage",
+    "reactor",
 ];
 
 /// Guest programs also built for `wasm32-wasip2`, which emits components.
@@ -49,7 +50,7 @@ const COMPONENTS: &[&str] = &["hello", "echo", "probe", "coverage"];
 
 /// Guest programs built only for `wasm32-wasip2`: they import the
 /// `wasmpool:task` WIT world, so they exist only as components.
-const TASK_COMPONENTS: &[&str] = &["queue-writer", "queue-reader", "square", "bad-import"];
+const TASK_COMPONENTS: &[&str] = &["queue-writer", "queue-reader", "square", "bad-import", "calls"];
 
 const P1: &str = "wasm32-wasip1";
 const P2: &str = "wasm32-wasip2";

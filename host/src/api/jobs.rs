@@ -17,17 +17,23 @@ use wasmpool_protocol::validate as rules;
 
 use super::{ApiError, ApiResult, AppState, body, job_id, json, selector, validate, views};
 use crate::job::JobState;
-use crate::store::{Cancel, Change, JobId, JobRecord};
+use crate::scheduler::check_call as check_call_with;
+use crate::store::{Cancel, Change, JobId, JobRecord, ModuleRecord, NewJob};
 use crate::wire::{
     Accepted, BatchAccepted, BatchRequest, ErrorBody, JobPage, JobRequest, JobSelector, JobView,
 };
 
-/// The hash of a module named by hash or name (404 when there is none).
-pub(super) async fn resolve_module(state: &AppState, id: &str) -> ApiResult<String> {
+/// A module named by hash or name (404 when there is none).
+pub(super) async fn resolve(state: &AppState, id: &str) -> ApiResult<ModuleRecord> {
     match state.store.module(id).await? {
-        Some(module) => Ok(module.hash),
+        Some(module) => Ok(module),
         None => Err(ApiError::not_found(format!("no module `{id}`: upload it first"))),
     }
+}
+
+/// Checks a job's call against its module's exports (or that the module is a command).
+fn check_call(request_module: &str, module: &ModuleRecord, job: &mut NewJob) -> ApiResult<()> {
+    check_call_with(request_module, module.exports.as_deref(), job).map_err(ApiError::bad_request)
 }
 
 fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
@@ -55,11 +61,13 @@ pub async fn submit(
     state.refuse_if_draining()?;
     let request: JobRequest = json(&body(request, state.limits.max_request_bytes, "the request")?)?;
     let key = idempotency_key(&headers)?;
-    let hash = resolve_module(&state, &request.module).await?;
+    let record = resolve(&state, &request.module).await?;
+    let hash = record.hash.clone();
     // Named by hash, the log line shows 12 hex digits, as every other line does.
     let module =
         if request.module == hash { hash[..12].to_string() } else { request.module.clone() };
-    let job = validate::new_job(request, hash, key, &state.limits)?;
+    let mut job = validate::new_job(request, hash, key, &state.limits)?;
+    check_call(&module, &record, &mut job)?;
     state.check_lane(&job.lane).await?;
     let (id, job_state) = state.store.submit(vec![job]).await?[0];
     tracing::info!(job = id, module, state = %job_state, "job submitted");
@@ -86,20 +94,23 @@ pub async fn submit_batch(
             state.limits.max_batch
         )));
     }
-    let mut hashes: HashMap<String, String> = HashMap::new();
+    let mut hashes: HashMap<String, ModuleRecord> = HashMap::new();
     let mut checked: HashSet<String> = HashSet::new();
     let mut jobs = Vec::with_capacity(batch.jobs.len());
     for (index, request) in batch.jobs.into_iter().enumerate() {
         let at = |e: ApiError| e.prefixed(&format!("jobs[{index}]: "));
-        let hash = match hashes.get(&request.module) {
-            Some(hash) => hash.clone(),
+        let record = match hashes.get(&request.module) {
+            Some(record) => record.clone(),
             None => {
-                let hash = resolve_module(&state, &request.module).await.map_err(at)?;
-                hashes.insert(request.module.clone(), hash.clone());
-                hash
+                let record = resolve(&state, &request.module).await.map_err(at)?;
+                hashes.insert(request.module.clone(), record.clone());
+                record
             }
         };
-        let job = validate::new_job(request, hash, None, &state.limits).map_err(at)?;
+        let name = request.module.clone();
+        let mut job =
+            validate::new_job(request, record.hash.clone(), None, &state.limits).map_err(at)?;
+        check_call(&name, &record, &mut job).map_err(at)?;
         if !checked.contains(&job.lane) {
             state.check_lane(&job.lane).await.map_err(at)?;
             checked.insert(job.lane.clone());
@@ -423,7 +434,8 @@ pub async fn run(
     }
     let (module, _) = state.library.upload(bytes.to_vec(), None).await?;
     request.module = module.hash.clone();
-    let job = validate::new_job(request, module.hash, None, &state.limits)?;
+    let mut job = validate::new_job(request, module.hash.clone(), None, &state.limits)?;
+    check_call(&module.hash[..12], &module, &mut job)?;
     let limit = Duration::from_millis(job.timeout_ms) + Duration::from_secs(30);
     let started = Instant::now();
     let (id, _) = state.store.submit(vec![job]).await?[0];

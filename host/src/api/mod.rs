@@ -189,6 +189,7 @@ pub fn router(state: AppState) -> Router {
     let v1 = OpenApiRouter::new()
         .routes(routes!(modules::upload, modules::list))
         .routes(routes!(modules::get, modules::delete, modules::patch))
+        .routes(routes!(modules::exports))
         .routes(routes!(jobs::submit, jobs::list))
         .routes(routes!(jobs::submit_batch))
         .routes(routes!(jobs::get, jobs::cancel_or_delete))

@@ -143,6 +143,30 @@ pub async fn get(
     Ok(Json(views::module(module, None)))
 }
 
+/// What a module exports: whether it is a command, and the functions a job may call with
+/// their parameter and result types (`{"command": bool, "functions": {NAME: {"params":
+/// [{"name", "of": TYPE}], "results": [TYPE]}}}`, a TYPE being `{"type": "s32"}`, `{"type":
+/// "list", "of": TYPE}`, …).
+#[utoipa::path(get, path = "/v1/modules/{id}/exports", params(("id" = String, Path, description = "hash or name")),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody, description = "a NUL or invalid UTF-8 in the URL"),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "a module uploaded before wasmpool kept its exports")))]
+pub async fn exports(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let module = state
+        .store
+        .module(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no module `{id}`")))?;
+    let exports = module.exports.ok_or_else(|| {
+        ApiError::conflict(format!(
+            "module `{id}` was uploaded before wasmpool kept what modules export: upload it again"
+        ))
+    })?;
+    Ok(Json(serde_json::from_str(&exports).map_err(ApiError::internal)?))
+}
+
 /// Delete a module (409 while queued or running jobs use it).
 #[utoipa::path(delete, path = "/v1/modules/{id}", params(("id" = String, Path, description = "hash or name")),
     responses((status = 204), (status = 400, body = ErrorBody, description = "a NUL or invalid UTF-8 in the URL"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]

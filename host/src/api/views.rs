@@ -119,6 +119,9 @@ pub fn job(record: JobRecord, history: Vec<AttemptRecord>) -> JobView {
         run_at: run_at(record.state, record.not_before),
         lane: record.lane,
         attempts_history: history.into_iter().map(attempt).collect(),
+        call: record.call,
+        params: record.params.and_then(|json| serde_json::from_str(&json).ok()),
+        result: record.result.and_then(|json| serde_json::from_str(&json).ok()),
     }
 }
 
@@ -127,6 +130,14 @@ pub fn summary(record: JobSummaryRecord) -> JobSummary {
     let mut args = record.args.join(" ");
     if record.args_cut {
         args.push('…');
+    }
+    if let Some(function) = &record.call {
+        // `square(7)`: the parameters' JSON without its brackets (cut when long).
+        let params = record.params_head.as_deref().unwrap_or("[]");
+        let inner = params.strip_prefix('[').unwrap_or(params);
+        let inner = inner.strip_suffix(']').unwrap_or(inner);
+        let cut = if params.ends_with(']') { "" } else { "…" };
+        args = format!("{function}({inner}{cut})");
     }
     JobSummary {
         id: record.id,
@@ -155,6 +166,7 @@ pub fn summary(record: JobSummaryRecord) -> JobSummary {
         schedule: record.schedule,
         scheduled_for: record.schedule_tick.map(timestamp),
         lane: record.lane,
+        call: record.call,
     }
 }
 

@@ -149,6 +149,7 @@ mod tests {
             schedule: None,
             scheduled_for: None,
             lane: "default".into(),
+            call: None,
         }
     }
 

@@ -39,6 +39,7 @@ impl CacheOptions {
         let what = format!("{} ({})", path.display(), format_size(bytes.len() as u64));
         let message = format!("compiling {what}; later runs take it from the cache");
         with_notice(message, || Compiler::new(self.dir()).compile(&bytes, Flavor::for_fuel(fuel)))
+            .map(|(module, _)| module)
             .with_context(|| path.display().to_string())
     }
 }
@@ -122,6 +123,7 @@ pub fn job(
         limits: options.limits(),
         attempt: 1,
         job_env: options.job_env,
+        call: None,
     }
 }
 
@@ -134,5 +136,7 @@ pub fn exit_code(outcome: &Outcome) -> u8 {
         Outcome::Trapped(_) | Outcome::MemoryLimit(_) | Outcome::FuelExhausted(_) => exit::TRAPPED,
         Outcome::Cancelled => exit::CANCELLED,
         Outcome::LoadFailed(_) | Outcome::WorkerDied(_) => exit::HOST_ERROR,
+        Outcome::Returned => 0,
+        Outcome::ReturnedErr(_) => 1,
     }
 }

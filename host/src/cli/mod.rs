@@ -2,6 +2,7 @@
 //! the library. Nothing here runs jobs itself.
 
 mod build;
+mod call;
 mod cancel;
 mod compile;
 mod completions;
@@ -31,6 +32,7 @@ mod submit;
 mod upload;
 mod wait;
 mod watch;
+mod wave;
 mod worker;
 
 use std::process::ExitCode;
@@ -76,6 +78,8 @@ pub enum Command {
     Upload(upload::UploadCommand),
     /// Submit a job to a running service and print its id.
     Submit(submit::SubmitCommand),
+    /// Call an exported function of a module on a running service and print its result.
+    Call(call::CallCommand),
     /// Show a job of a running service.
     Status(status::StatusCommand),
     /// Wait for a job to end, print its output and exit with its exit code.
@@ -172,6 +176,7 @@ impl Cli {
             Command::Serve(command) => command.execute(),
             Command::Upload(command) => command.execute(),
             Command::Submit(command) => command.execute(),
+            Command::Call(command) => command.execute(),
             Command::Status(command) => command.execute(),
             Command::Wait(command) => command.execute(),
             Command::Logs(command) => command.execute(),
@@ -205,6 +210,7 @@ impl Command {
         match self {
             Command::Upload(command) => Some(&mut command.remote),
             Command::Submit(command) => Some(&mut command.remote),
+            Command::Call(command) => Some(&mut command.remote),
             Command::Status(command) => Some(&mut command.remote),
             Command::Wait(command) => Some(&mut command.remote),
             Command::Logs(command) => Some(&mut command.remote),

@@ -238,6 +238,9 @@ pub fn sample_job(id: i64, state: crate::job::JobState) -> crate::wire::JobView 
         schedule: None,
         scheduled_for: None,
         run_at: None,
+        call: None,
+        params: None,
+        result: None,
         lane: "default".into(),
         attempts_history: Vec::new(),
     }

@@ -11,6 +11,7 @@ use anyhow::Context;
 use base64::Engine;
 use clap::Args;
 
+use super::call::{report, with_call};
 use super::options::{GuestCommand, parse_env, parse_memory};
 use super::remote::RemoteOptions;
 use super::wait::wait_and_report;
@@ -42,6 +43,10 @@ pub struct SubmitCommand {
     /// Wait for the job, print its output and exit with its exit code (as `wasmpool wait`).
     #[arg(long)]
     wait: bool,
+    /// Call an exported function instead of running MODULE as a command: FUNCTION(ARGS…) in
+    /// WAVE, e.g. 'square(7)' (as `wasmpool call`; no guest arguments then).
+    #[arg(long, value_name = "CALL")]
+    call: Option<String>,
     #[command(flatten)]
     guest: GuestCommand,
 }
@@ -99,12 +104,26 @@ impl SubmitCommand {
         let stdin = self.job.read_stdin()?;
         self.remote.run(async |client| {
             let module = module_ref(&client, &self.guest, true).await?;
-            let request = self.request(module, stdin);
+            let mut request = self.request(module.clone(), stdin);
+            let exports = match &self.call {
+                Some(_) if !request.args.is_empty() => {
+                    return Err(super::UsageError(
+                        "a call takes its arguments in CALL, not after MODULE".into(),
+                    )
+                    .into());
+                }
+                Some(call) => Some(with_call(&client, &module, call, &mut request).await?),
+                None => None,
+            };
             let accepted = client
                 .submit(&request, self.idempotency_key.as_deref())
                 .await
                 .map_err(|error| self.job.in_users_terms(error))?;
             if self.wait {
+                if let Some(exports) = &exports {
+                    let job = super::wait::wait_for(&client, accepted.id, None).await?;
+                    return report(&job, exports, self.remote.json);
+                }
                 return wait_and_report(&client, accepted.id, None, self.remote.json).await;
             }
             if !self.remote.print_json(&accepted)? {
@@ -130,7 +149,15 @@ pub(super) async fn module_ref(
     guest: &GuestCommand,
     by_name: bool,
 ) -> anyhow::Result<String> {
-    let module = guest.module();
+    module_ref_of(client, guest.module(), by_name).await
+}
+
+/// [`module_ref`] of MODULE as given.
+pub(super) async fn module_ref_of(
+    client: &Client,
+    module: &str,
+    by_name: bool,
+) -> anyhow::Result<String> {
     let path = Path::new(module);
     if !path.is_file() && !module.contains('/') {
         return Ok(module.to_string());
@@ -211,6 +238,16 @@ impl JobOptions {
         module: String,
         stdin: Option<Vec<u8>>,
     ) -> JobRequest {
+        self.request_for(module, guest.args().to_vec(), stdin)
+    }
+
+    /// The job request for `module` with these arguments.
+    pub(super) fn request_for(
+        &self,
+        module: String,
+        args: Vec<String>,
+        stdin: Option<Vec<u8>>,
+    ) -> JobRequest {
         let (stdin, stdin_base64) = match stdin.map(String::from_utf8) {
             None => (None, None),
             Some(Ok(text)) => (Some(text), None),
@@ -220,7 +257,7 @@ impl JobOptions {
         };
         JobRequest {
             module,
-            args: guest.args().to_vec(),
+            args,
             env: self.env.iter().cloned().collect::<BTreeMap<_, _>>(),
             argv0: self.argv0.clone(),
             job_env: self.job_env,
@@ -234,6 +271,8 @@ impl JobOptions {
             max_attempts: self.max_attempts,
             delay_ms: self.delay.as_ref().map(|delay| millis_ceil(delay.value)),
             lane: self.lane.clone(),
+            call: None,
+            params: None,
         }
     }
 }

@@ -75,7 +75,11 @@ pub(super) async fn wait_and_report(
 }
 
 /// Calls `/wait` in chunks until the job has ended or the deadline passed.
-async fn wait_for(client: &Client, id: i64, timeout: Option<Duration>) -> anyhow::Result<JobView> {
+pub(super) async fn wait_for(
+    client: &Client,
+    id: i64,
+    timeout: Option<Duration>,
+) -> anyhow::Result<JobView> {
     let deadline = timeout.map(|timeout| Instant::now() + timeout);
     loop {
         let round = Instant::now();

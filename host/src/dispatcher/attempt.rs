@@ -32,6 +32,10 @@ pub fn spec(job: &JobRecord, module: ModuleRef, output_bytes: u64) -> JobSpec {
         },
         attempt: job.attempts,
         job_env: job.job_env,
+        call: job.call.as_ref().map(|function| crate::job::Call {
+            function: function.clone(),
+            params: job.params.clone().unwrap_or_else(|| "[]".into()),
+        }),
     }
 }
 
@@ -81,6 +85,7 @@ pub fn finished(
         stderr_truncated: result.stderr_truncated,
         fuel_used: result.fuel_used,
         peak_memory_bytes: result.peak_memory_bytes,
+        result: result.returned,
     }
 }
 

@@ -1,5 +1,5 @@
 //! Turning `.wasm` bytes into something a worker can run: recognise the kind, validate,
-//! check it is a runnable WASI command, compile, and keep the compiled artifact on disk
+//! check it is a runnable WASI command or has functions to call (and describe them), compile, and keep the compiled artifact on disk
 //! keyed by content hash and engine settings, so each module is compiled once.
 
 use std::io::Write;
@@ -10,9 +10,10 @@ use wasmtime::component::Component;
 use wasmtime::{ExternType, Module};
 use wasmtime_wasi::p2::bindings::CommandPre;
 
-use super::Flavored;
 use super::engine::Flavor;
 use super::state::{P1State, P2State};
+use super::{Flavored, call};
+use crate::call::Exports;
 use crate::job::{ModuleKind, ModuleRef};
 
 /// Why a module cannot run.
@@ -51,10 +52,20 @@ pub enum ModuleError {
 
 /// A module ready to instantiate in a fresh store: imports resolved, exports looked up.
 pub enum Prepared {
-    /// A preview 1 command module.
-    Module(wasmtime::InstancePre<P1State>),
-    /// A preview 2 command component.
-    Component(CommandPre<P2State>),
+    /// A preview 1 core module: a command (`_start`) or a reactor whose functions are called.
+    Module {
+        /// Ready to instantiate.
+        pre: wasmtime::InstancePre<P1State>,
+        /// Whether it exports `_start`.
+        command: bool,
+    },
+    /// A preview 2 component: a command, or one whose exported functions are called.
+    Component {
+        /// Ready to instantiate, for calls.
+        pre: wasmtime::component::InstancePre<P2State>,
+        /// The same as a command, when it exports `wasi:cli/run`.
+        command: Option<CommandPre<P2State>>,
+    },
 }
 
 /// Lowercase hex SHA-256 of the bytes: a module's identity.
@@ -75,20 +86,61 @@ pub fn detect_kind(bytes: &[u8]) -> Result<ModuleKind, ModuleError> {
     }
 }
 
-/// Validates and compiles `.wasm` bytes, checks that they form a runnable command, and
-/// returns the prepared instance factory together with the serialised artifact.
-pub fn compile(flavored: &Flavored, bytes: &[u8]) -> Result<(Prepared, Vec<u8>), ModuleError> {
+/// Validates and compiles `.wasm` bytes, checks that they form a runnable command or have
+/// functions to call, and returns the prepared instance factory together with the serialised
+/// artifact and what the module exports.
+pub fn compile(
+    flavored: &Flavored,
+    bytes: &[u8],
+) -> Result<(Prepared, Vec<u8>, Exports), ModuleError> {
     let invalid = |e: wasmtime::Error| ModuleError::Invalid(format!("{e:#}"));
-    match detect_kind(bytes)? {
+    let (prepared, artifact, exports) = match detect_kind(bytes)? {
         ModuleKind::Module => {
             let module = Module::new(&flavored.engine, bytes).map_err(invalid)?;
             let artifact = module.serialize().map_err(invalid)?;
-            Ok((prepare_module(flavored, &module)?, artifact))
+            (prepare_module(flavored, &module)?, artifact, call::describe_module(&module))
         }
         ModuleKind::Component => {
             let component = Component::new(&flavored.engine, bytes).map_err(invalid)?;
             let artifact = component.serialize().map_err(invalid)?;
-            Ok((prepare_component(flavored, &component)?, artifact))
+            let exports = call::describe_component(&flavored.engine, &component);
+            (prepare_component(flavored, &component)?, artifact, exports)
+        }
+    };
+    if !exports.command && exports.functions.is_empty() {
+        return Err(ModuleError::NotRunnable(
+            "it is neither a WASI command (`_start` for preview 1, `wasi:cli/run` for \
+             preview 2) nor exports any function to call"
+                .into(),
+        ));
+    }
+    Ok((prepared, artifact, exports))
+}
+
+/// What an artifact written by [`ArtifactCache::compile`] exports, read from the artifact.
+pub fn describe(
+    flavored: &Flavored,
+    kind: ModuleKind,
+    path: &Path,
+) -> Result<Exports, ModuleError> {
+    let cache_error = |e: wasmtime::Error| ModuleError::Cache {
+        path: path.to_path_buf(),
+        message: format!("{e:#}"),
+    };
+    match kind {
+        ModuleKind::Module => {
+            // SAFETY: as in `load`.
+            #[allow(unsafe_code)]
+            let module =
+                unsafe { Module::deserialize_file(&flavored.engine, path) }.map_err(cache_error)?;
+            Ok(call::describe_module(&module))
+        }
+        ModuleKind::Component => {
+            // SAFETY: as in `load`.
+            #[allow(unsafe_code)]
+            let component = unsafe { Component::deserialize_file(&flavored.engine, path) }
+                .map_err(cache_error)?;
+            Ok(call::describe_component(&flavored.engine, &component))
         }
     }
 }
@@ -120,26 +172,21 @@ pub fn load(flavored: &Flavored, kind: ModuleKind, path: &Path) -> Result<Prepar
 }
 
 fn prepare_module(flavored: &Flavored, module: &Module) -> Result<Prepared, ModuleError> {
-    match module.get_export("_start") {
-        Some(ExternType::Func(ty)) if ty.params().len() == 0 && ty.results().len() == 0 => {}
+    let command = match module.get_export("_start") {
+        Some(ExternType::Func(ty)) if ty.params().len() == 0 && ty.results().len() == 0 => true,
         Some(_) => {
             return Err(ModuleError::NotRunnable(
                 "`_start` is exported but is not a function taking and returning nothing".into(),
             ));
         }
-        None => {
-            return Err(ModuleError::NotRunnable(
-                "the module does not export `_start`, so it is not a WASI command \
-                 (preview 1); libraries and reactors cannot run as jobs"
-                    .into(),
-            ));
-        }
-    }
+        // A reactor or a library: its functions can be called.
+        None => false,
+    };
     let pre = flavored
         .p1
         .instantiate_pre(module)
         .map_err(|e| ModuleError::NotRunnable(format!("{e:#}")))?;
-    Ok(Prepared::Module(pre))
+    Ok(Prepared::Module { pre, command })
 }
 
 fn prepare_component(flavored: &Flavored, component: &Component) -> Result<Prepared, ModuleError> {
@@ -147,13 +194,9 @@ fn prepare_component(flavored: &Flavored, component: &Component) -> Result<Prepa
         .p2
         .instantiate_pre(component)
         .map_err(|e| ModuleError::NotRunnable(format!("{e:#}")))?;
-    let command = CommandPre::new(pre).map_err(|e| {
-        ModuleError::NotRunnable(format!(
-            "the component does not export `wasi:cli/run`, so it is not a WASI command \
-             (preview 2): {e:#}"
-        ))
-    })?;
-    Ok(Prepared::Component(command))
+    // Without `wasi:cli/run` it is not a command; its exported functions can be called.
+    let command = CommandPre::new(pre.clone()).ok();
+    Ok(Prepared::Component { pre, command })
 }
 
 /// The on-disk cache of compiled artifacts: `<dir>/<sha256>-<engine tag>.cwasm`.
@@ -182,16 +225,19 @@ impl ArtifactCache {
         flavored: &Flavored,
         flavor: Flavor,
         bytes: &[u8],
-    ) -> Result<ModuleRef, ModuleError> {
+    ) -> Result<(ModuleRef, Exports), ModuleError> {
         let kind = detect_kind(bytes)?;
         let hash = content_hash(bytes);
         let artifact = self.path(&hash, &flavored.tag);
-        if !artifact.exists() {
-            let (_, serialized) = compile(flavored, bytes)?;
+        let exports = if artifact.exists() {
+            describe(flavored, kind, &artifact)?
+        } else {
+            let (_, serialized, exports) = compile(flavored, bytes)?;
             self.write_atomically(&artifact, &serialized)?;
             tracing::debug!(%hash, ?flavor, path = %artifact.display(), "compiled module");
-        }
-        Ok(ModuleRef { hash, kind, artifact })
+            exports
+        };
+        Ok((ModuleRef { hash, kind, artifact }, exports))
     }
 
     /// Writes through a temporary file and a rename, so a reader never sees half an artifact

@@ -5,6 +5,7 @@
 //! worker process uses [`Sandbox`] to load artifacts (keeping recently used ones ready to
 //! instantiate) and run jobs, one fresh `Store` per job.
 
+mod call;
 mod compile;
 mod engine;
 mod limiter;
@@ -91,9 +92,14 @@ impl Compiler {
         path.exists().then_some(path)
     }
 
-    /// Validates the bytes as a runnable WASI command and returns where its compiled
-    /// artifact for `flavor` lies, compiling it only if it is not cached yet.
-    pub fn compile(&self, bytes: &[u8], flavor: Flavor) -> Result<ModuleRef, ModuleError> {
+    /// Validates the bytes as a runnable WASI command (or a module with functions to call)
+    /// and returns where its compiled artifact for `flavor` lies, compiling it only if it is
+    /// not cached yet, and what it exports.
+    pub fn compile(
+        &self,
+        bytes: &[u8],
+        flavor: Flavor,
+    ) -> Result<(ModuleRef, crate::call::Exports), ModuleError> {
         self.cache.compile(self.engines.get(flavor)?, flavor, bytes)
     }
 }

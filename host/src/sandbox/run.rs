@@ -10,13 +10,17 @@ use wasmtime::{Engine, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
+use wasmtime::component::Val;
+
+use super::call;
 use super::compile::Prepared;
 use super::engine::deadline_ticks;
 use super::limiter::{JobLimiter, MemoryLimitExceeded};
 use super::output::CappedOutput;
 use super::state::{JobState, P1State, P2State};
 use super::task::{TaskBackend, TaskContext};
-use crate::job::{JobResult, JobSpec, Outcome, Stream};
+use crate::call::{FuncType, Named, Value, check_params, results_json, to_json};
+use crate::job::{Call, JobResult, JobSpec, Outcome, Stream};
 
 /// What the worker adds to every job: its pid and where `wasmpool:task` calls go.
 pub struct JobEnv {
@@ -55,20 +59,30 @@ pub async fn run(
         Err(message) => return JobResult::without_output(job.id, Outcome::LoadFailed(message)),
     };
     let limiter = JobLimiter::new(job.limits.memory_bytes);
+    let call = job.call.take();
+    let mut returned = None;
     let (outcome, fuel_used, peak) = match prepared {
-        Prepared::Module(pre) => {
+        Prepared::Module { pre, command } => {
             let mut builder = builder;
             let state = P1State { wasi: builder.build_p1(), limiter };
             let mut store = new_store(engine, state, &job);
             let run = async {
                 let instance = pre.instantiate_async(&mut store).await?;
+                if let Some(call) = &call {
+                    let value = call_core(&mut store, &instance, call).await?;
+                    returned = Some(value);
+                    return Ok(Ended::Returned);
+                }
+                if !command {
+                    return Err(not_a_command());
+                }
                 let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
-                start.call_async(&mut store, ()).await.map(|()| 0)
+                start.call_async(&mut store, ()).await.map(|()| Ended::Exited(0))
             };
             let ended = within(job.limits.timeout, run).await;
             conclude(&mut store, &job, ended)
         }
-        Prepared::Component(pre) => {
+        Prepared::Component { pre, command } => {
             let mut builder = builder;
             let task = TaskContext {
                 backend: env.backend.clone(),
@@ -79,9 +93,16 @@ pub async fn run(
                 P2State { ctx: builder.build(), table: ResourceTable::new(), limiter, task };
             let mut store = new_store(engine, state, &job);
             let run = async {
-                let command = pre.instantiate_async(&mut store).await?;
+                if let Some(call) = &call {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    let (value, ended) = call_component(&mut store, &instance, call).await?;
+                    returned = Some(value);
+                    return Ok(ended);
+                }
+                let Some(command) = command else { return Err(not_a_command()) };
+                let command = command.instantiate_async(&mut store).await?;
                 let status = command.wasi_cli_run().call_run(&mut store).await?;
-                Ok(if status.is_ok() { 0 } else { 1 })
+                Ok(Ended::Exited(if status.is_ok() { 0 } else { 1 }))
             };
             let ended = within(job.limits.timeout, run).await;
             conclude(&mut store, &job, ended)
@@ -99,6 +120,7 @@ pub async fn run(
         fuel_used,
         peak_memory_bytes: peak,
         run_time: started.elapsed(),
+        returned: returned.map(|value| value.to_string()),
     }
 }
 
@@ -150,8 +172,8 @@ fn new_store<T: JobState>(engine: &Engine, state: T, job: &JobSpec) -> Store<T> 
 /// the epoch deadline a moment earlier.
 async fn within(
     timeout: Option<Duration>,
-    run: impl Future<Output = wasmtime::Result<i32>>,
-) -> wasmtime::Result<i32> {
+    run: impl Future<Output = wasmtime::Result<Ended>>,
+) -> wasmtime::Result<Ended> {
     match timeout {
         Some(limit) => tokio::time::timeout(limit + Duration::from_millis(5), run)
             .await
@@ -164,10 +186,15 @@ async fn within(
 fn conclude<T: JobState>(
     store: &mut Store<T>,
     job: &JobSpec,
-    ended: wasmtime::Result<i32>,
+    ended: wasmtime::Result<Ended>,
 ) -> (Outcome, Option<u64>, u64) {
     let outcome = match ended {
-        Ok(code) => Outcome::Exited(code),
+        Ok(Ended::Exited(code)) => Outcome::Exited(code),
+        Ok(Ended::Returned) => Outcome::Returned,
+        Ok(Ended::ReturnedErr(error)) => Outcome::ReturnedErr(error),
+        Err(error) if error.downcast_ref::<CallRefused>().is_some() => {
+            Outcome::LoadFailed(format!("{error:#}"))
+        }
         Err(error) => classify(error, job),
     };
     let fuel_used = job.limits.fuel.map(|fuel| fuel.saturating_sub(store.get_fuel().unwrap_or(0)));
@@ -198,4 +225,111 @@ fn describe_trap(trap: &Trap, error: &wasmtime::Error) -> String {
         .and_then(|trace| trace.frames().iter().find_map(|frame| frame.func_name()))
         .map(|name| format!(" in `{name}`"));
     format!("{trap}{}", function.unwrap_or_default())
+}
+
+/// How a run that did not trap ended.
+enum Ended {
+    /// A command exited with this code.
+    Exited(i32),
+    /// A call returned.
+    Returned,
+    /// A call returned an `err` result (the error value as JSON).
+    ReturnedErr(String),
+}
+
+/// A call the module cannot take (checked at submission, so only when the module changed
+/// under a job, or a command job names a module without a command).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct CallRefused(String);
+
+fn not_a_command() -> wasmtime::Error {
+    CallRefused(
+        "the module is not a WASI command (no `_start` or `wasi:cli/run`); call one of its \
+         exported functions instead"
+            .into(),
+    )
+    .into()
+}
+
+/// Calls a core module's exported function (after `_initialize`, for a reactor) and returns
+/// its results as JSON.
+async fn call_core(
+    store: &mut Store<P1State>,
+    instance: &wasmtime::Instance,
+    call: &Call,
+) -> wasmtime::Result<serde_json::Value> {
+    let refused = |message: String| wasmtime::Error::from(CallRefused(message));
+    if let Some(init) = instance.get_func(&mut *store, "_initialize") {
+        init.call_async(&mut *store, &[], &mut []).await?;
+    }
+    let func = instance
+        .get_func(&mut *store, &call.function)
+        .ok_or_else(|| refused(format!("the module exports no function `{}`", call.function)))?;
+    let ty = func.ty(&*store);
+    let params = FuncType {
+        params: ty
+            .params()
+            .enumerate()
+            .map(|(i, ty)| Named { name: format!("p{i}"), ty: call::core_type(&ty) })
+            .collect(),
+        results: Vec::new(),
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&call.params).map_err(|e| refused(e.to_string()))?;
+    let values = check_params(&call.function, &params, &json).map_err(refused)?;
+    let values =
+        values.into_iter().map(call::to_core).collect::<Result<Vec<_>, _>>().map_err(refused)?;
+    let mut results = vec![wasmtime::Val::I32(0); ty.results().len()];
+    func.call_async(&mut *store, &values, &mut results).await?;
+    let results =
+        results.iter().map(call::from_core).collect::<Result<Vec<_>, _>>().map_err(refused)?;
+    Ok(results_json(&results))
+}
+
+/// Calls a component's exported function (`name`, or `iface#name` for an exported
+/// interface's) and returns its result as JSON, and whether it was an `err`.
+async fn call_component(
+    store: &mut Store<P2State>,
+    instance: &wasmtime::component::Instance,
+    call: &Call,
+) -> wasmtime::Result<(serde_json::Value, Ended)> {
+    let refused = |message: String| wasmtime::Error::from(CallRefused(message));
+    let missing = || refused(format!("the component exports no function `{}`", call.function));
+    let index = match call.function.rsplit_once('#') {
+        Some((interface, name)) => {
+            let interface =
+                instance.get_export_index(&mut *store, None, interface).ok_or_else(missing)?;
+            instance.get_export_index(&mut *store, Some(&interface), name).ok_or_else(missing)?
+        }
+        None => instance.get_export_index(&mut *store, None, &call.function).ok_or_else(missing)?,
+    };
+    let func = instance.get_func(&mut *store, index).ok_or_else(missing)?;
+    let ty = func.ty(&*store);
+    let params = FuncType {
+        params: ty
+            .params()
+            .map(|(name, ty)| Named { name: name.to_string(), ty: call::value_type(&ty) })
+            .collect(),
+        results: Vec::new(),
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&call.params).map_err(|e| refused(e.to_string()))?;
+    let values = check_params(&call.function, &params, &json).map_err(refused)?;
+    let values: Vec<Val> = values.into_iter().map(call::to_val).collect();
+    let mut results = vec![Val::Bool(false); ty.results().len()];
+    func.call_async(&mut *store, &values, &mut results).await?;
+    let results =
+        results.iter().map(call::from_val).collect::<Result<Vec<_>, _>>().map_err(refused)?;
+    let ended = match results.as_slice() {
+        [Value::Result(Err(error))] => {
+            let error = error.as_deref().map_or(serde_json::Value::Null, to_json);
+            Ended::ReturnedErr(match error {
+                serde_json::Value::String(text) => text,
+                other => other.to_string(),
+            })
+        }
+        _ => Ended::Returned,
+    };
+    Ok((results_json(&results), ended))
 }

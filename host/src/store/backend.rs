@@ -67,6 +67,7 @@ pub trait Modules {
         kind: ModuleKind,
         bytes: &[u8],
         name: Option<String>,
+        exports: Option<String>,
     ) -> Result<(ModuleRecord, bool)>;
     async fn module_bytes(&self, hash: &str) -> Result<Option<Vec<u8>>>;
     async fn delete_module(&self, hash: String) -> Result<()>;

@@ -256,7 +256,19 @@ impl Store {
         bytes: &[u8],
         name: Option<String>,
     ) -> Result<(ModuleRecord, bool)> {
-        each!(self, store => store.put_module(hash, kind, bytes, name).await)
+        self.put_module_with(hash, kind, bytes, name, None).await
+    }
+
+    /// [`Store::put_module`], also recording what the module exports (JSON), when known.
+    pub async fn put_module_with(
+        &self,
+        hash: String,
+        kind: ModuleKind,
+        bytes: &[u8],
+        name: Option<String>,
+        exports: Option<String>,
+    ) -> Result<(ModuleRecord, bool)> {
+        each!(self, store => store.put_module(hash, kind, bytes, name, exports).await)
     }
 
     /// A module's bytes, where the store keeps them (PostgreSQL); `None` otherwise.

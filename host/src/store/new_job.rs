@@ -24,6 +24,10 @@ pub struct JobColumns<'a> {
     pub job_env: bool,
     pub module_name: Option<&'a str>,
     pub lane: &'a str,
+    /// The exported function a call runs; `None` for a command.
+    pub call_function: Option<&'a str>,
+    /// The call's parameters (a JSON array).
+    pub call_params: Option<&'a str>,
 }
 
 impl<'a> JobColumns<'a> {
@@ -46,6 +50,8 @@ impl<'a> JobColumns<'a> {
             job_env: job.job_env,
             module_name: job.module_name.as_deref(),
             lane: &job.lane,
+            call_function: job.call.as_deref(),
+            call_params: job.params.as_deref(),
         }
     }
 }

@@ -27,6 +27,9 @@ pub struct ModuleRecord {
     pub created_at: SystemTime,
     /// At most this many of its jobs run (are claimed) at once; `None`: no cap.
     pub max_running: Option<u32>,
+    /// What it exports (`call::Exports` as JSON); `None` for a module uploaded before
+    /// wasmpool kept that.
+    pub exports: Option<String>,
 }
 
 /// A stored job.
@@ -102,6 +105,12 @@ pub struct JobRecord {
     pub schedule_tick: Option<SystemTime>,
     /// The lane whose workers run it.
     pub lane: String,
+    /// The exported function a call runs (`None` for a command).
+    pub call: Option<String>,
+    /// The call's parameters (a JSON array).
+    pub params: Option<String>,
+    /// What the call returned (JSON).
+    pub result: Option<String>,
 }
 
 /// A host of the cluster (its newest incarnation).
@@ -311,6 +320,9 @@ pub fn job(row: &impl Columns) -> Result<JobRecord> {
         schedule: row.text("schedule")?,
         schedule_tick: row.int("schedule_tick")?.map(time),
         lane: required_text(row, "lane")?,
+        call: row.text("call_function")?,
+        params: row.text("call_params")?,
+        result: row.text("call_result")?,
     })
 }
 
@@ -338,6 +350,7 @@ pub fn module(row: &impl Columns) -> Result<ModuleRecord> {
         names,
         created_at: time(required_int(row, "created_at")?),
         max_running: narrow(row, "max_running")?,
+        exports: row.text("exports")?,
     })
 }
 

@@ -68,6 +68,10 @@ pub struct JobSummaryRecord {
     pub schedule_tick: Option<SystemTime>,
     /// The lane.
     pub lane: String,
+    /// The function a call runs (`None` for a command).
+    pub call: Option<String>,
+    /// The start of the call's parameters (JSON, its first 256 characters).
+    pub params_head: Option<String>,
 }
 
 /// Decodes a listing's row: the `jobs` columns but `args`, `stdin`, `stdout`, `stderr` and
@@ -106,6 +110,8 @@ pub fn summary(row: &impl Columns) -> Result<JobSummaryRecord> {
         schedule: row.text("schedule")?,
         schedule_tick: row.int("schedule_tick")?.map(time),
         lane: required_text(row, "lane")?,
+        call: row.text("call_function")?,
+        params_head: row.text("call_params_head")?,
     })
 }
 

@@ -69,6 +69,8 @@ pub struct Finished {
     pub fuel_used: Option<u64>,
     /// Peak linear memory.
     pub peak_memory_bytes: u64,
+    /// What a call returned (JSON); `None` for a command.
+    pub result: Option<String>,
 }
 
 /// Jobs moved to running by [`super::Store::finish_and_claim`].

@@ -79,6 +79,10 @@ pub struct JobSummary {
     /// The lane whose workers run it.
     #[serde(default = "default_lane")]
     pub lane: String,
+    /// The exported function a call job runs (`null` for a command); `args_preview` then
+    /// shows the call with its parameters, as `square(7)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
 }
 
 /// Which jobs a bulk action (`POST /v1/jobs/retry`, `POST /v1/jobs/cancel`) acts on: the

@@ -118,6 +118,17 @@ pub struct JobRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(schema_with = lane_schema)]
     pub lane: Option<String>,
+    /// Call this exported function instead of running the module as a command: `name`, or
+    /// `ns:pkg/iface#name` for a function of an exported interface. The ended job's
+    /// `result` is what it returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
+    /// The call's parameters: an array in order (or an object by parameter name), each
+    /// JSON value mapped to the parameter's type as the README's table says; checked at
+    /// submission.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub params: Option<serde_json::Value>,
 }
 
 /// A batch submission: all jobs are accepted, or none.
@@ -235,6 +246,18 @@ pub struct JobView {
     /// fields above).
     #[serde(default)]
     pub attempts_history: Vec<AttemptView>,
+    /// The exported function a call job runs (`null` for a command).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
+    /// The call's parameters, as an array.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub params: Option<serde_json::Value>,
+    /// What the call returned, by the JSON mapping of its result type (`null` until it
+    /// returns; `{"err": …}` when it failed with an `err` result).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<serde_json::Value>,
 }
 
 fn default_lane() -> String {

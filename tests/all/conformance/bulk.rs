@@ -152,6 +152,7 @@ fn ended(attempt: Attempt, state: JobState, error: Option<&str>, retry: bool) ->
         error: error.map(str::to_string),
         fuel_used: None,
         peak_memory_bytes: 0,
+        result: None,
     }
 }
 

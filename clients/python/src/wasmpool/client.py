@@ -45,6 +45,8 @@ class JobFailed(Exception):
         self.exit_code: Optional[int] = job.get("exit_code")
         self.error: Optional[str] = job.get("error")
         self.stderr: str = job.get("stderr") or ""
+        #: What a call returned when it failed with an `err` result (`{"err": ...}`).
+        self.result: Any = job.get("result")
         #: For a plain function's call that raised: the exception's type and message, and
         #: the traceback as the sandbox printed it.
         self.remote_type: Optional[str] = None
@@ -137,6 +139,31 @@ class Client:
         """Queues one job of `module` (a name or hash) with `args`; `fields` are the other
         fields of `POST /v1/jobs` (`stdin`, `env`, `lane`, `timeout_ms`, ...). Returns its id."""
         return self._call("POST", "/v1/jobs", _spec(module, args, fields))["id"]
+
+    def submit_call(self, module: str, function: str, params: Iterable[Any] = (),
+                    **fields: Any) -> int:
+        """Queues a call of `module`'s exported `function` (`name`, or
+        `ns:pkg/iface#name`) with `params`, each a JSON value mapped to its parameter's type
+        (numbers, strings, lists, dicts for records, ...). The ended job's `result` is
+        what it returned. Returns its id; a parameter that does not fit is an `ApiError`
+        (400) naming it."""
+        spec = {"module": module, "call": function, "params": list(params)}
+        spec.update({key: value for key, value in fields.items() if value is not None})
+        return self._call("POST", "/v1/jobs", spec)["id"]
+
+    def call(self, module: str, function: str, *params: Any, timeout: Optional[float] = None,
+             **fields: Any) -> Any:
+        """Calls `module`'s `function` with `params`, waits, and returns what it returned;
+        raises `JobFailed` when it trapped or returned an `err` result."""
+        job = self.wait(self.submit_call(module, function, params, **fields), timeout)
+        if job["state"] != "succeeded":
+            raise JobFailed(job)
+        return job.get("result")
+
+    def exports(self, module: str) -> Dict[str, Any]:
+        """What `module` exports: `command` (whether it runs as a command) and `functions`,
+        each with its `params` and `results` types."""
+        return self._call("GET", f"/v1/modules/{_quote(module)}/exports")
 
     def submit_batch(self, jobs: Sequence[Mapping[str, Any]]) -> List[int]:
         """Queues job specs (dicts as `POST /v1/jobs` takes them), in batches of up to

@@ -3,9 +3,16 @@
 A task is a module the service knows (its name or hash), or a path to a `.wasm` file, which
 the pool uploads once. Each item becomes one job's arguments (a string or number one
 argument, a tuple or list several); a job's result is its stdout as text, and a job that
-does not succeed raises `JobFailed`. A task may also be a plain Python function (see
-`functions.py`): each call runs in its own sandbox, with its arguments and result as JSON,
-as `multiprocessing.Pool` runs it in a worker process. Submissions go in batches (`POST /v1/jobs/batch`), and
+does not succeed raises `JobFailed`.
+
+A task `"MODULE#FUNCTION"` is a call of an exported function instead (`"mathlib#square"`,
+`"shapes#my:pkg/geometry#area"`): each item is its parameters (a tuple several, anything
+else one: a list is one `list<...>` parameter, a dict one record), and the result is what
+the function returned, decoded from JSON (an `err` result raises `JobFailed`).
+
+A task may also be a plain Python function (see `functions.py`): each call runs in its own
+sandbox, with its arguments and result as JSON, as `multiprocessing.Pool` runs it in a
+worker process. Submissions go in batches (`POST /v1/jobs/batch`), and
 a few threads wait on the jobs (`GET /v1/jobs/{id}/wait`, one request per job while it
 waits up to a minute), so a `map` over many items costs a request per thousand items to
 submit and about one per item to collect.
@@ -88,13 +95,30 @@ def job_output(job: Dict[str, Any]) -> str:
     return base64.b64decode(job.get("stdout_base64") or b"").decode("utf-8", "replace")
 
 
+def split_call(task: Task) -> Optional[tuple]:
+    """`("MODULE", "FUNCTION")` for a task `"MODULE#FUNCTION"`; `None` for a module (a name,
+    a hash or a `.wasm` path)."""
+    if isinstance(task, os.PathLike):
+        return None
+    module, sep, function = task.partition("#")
+    if not sep or not module or not function:
+        return None
+    return module, function
+
+
+def call_params(item: Any) -> List[Any]:
+    """A call's parameters from a `Pool` item: a tuple is several, anything else one."""
+    return list(item) if isinstance(item, tuple) else [item]
+
+
 class Pool:
     """Jobs on a wasmpool service, driven like `multiprocessing.Pool`.
 
     `server` and `token` default as the CLI's (`WASMPOOL_SERVER`, `WASMPOOL_TOKEN`); an int
     there, as in the seeds' `Pool(4)`, is multiprocessing's `processes`, accepted and unused
     (the service's workers decide how many jobs run at once). `lane` names the lane the jobs
-    run in; `job_fields` are added to every job (`timeout_ms`, `env`, `max_attempts`, ...). `waiters` is how many jobs are waited on at once. `packages`
+    run in; `job_fields` are added to every job (`timeout_ms`, `env`, `max_attempts`, ...).
+    `waiters` is how many jobs are waited on at once. `packages`
     (paths of pure-Python modules or package directories) go into the runner that plain
     functions run in.
     Leaving a `with` block terminates the pool, as `multiprocessing.Pool` does.
@@ -225,6 +249,11 @@ class Pool:
         (each item one argument, or with `spread` the tuple of its arguments)."""
         fields = {key: value for key, value in self._fields.items() if value is not None}
         if not callable(task) or isinstance(task, os.PathLike):
+            call = split_call(task)
+            if call is not None:
+                module = self._module(call[0])
+                return [dict(fields, module=module, call=call[1], params=call_params(item))
+                        for item in items]
             module = self._module(task)
             return [dict(fields, module=module, args=job_args(item)) for item in items]
         named = functions.request(task)
@@ -273,6 +302,8 @@ class Pool:
         else:
             if result._function:
                 self._settle_call(result, job)
+            elif job["state"] == "succeeded" and job.get("call") is not None:
+                result._set(job.get("result"))
             elif job["state"] == "succeeded":
                 result._set(job_output(job))
             else:

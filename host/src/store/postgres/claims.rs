@@ -134,6 +134,7 @@ async fn finish(
         .bind(array(finished, |end| end.fuel_used.map(|f| f as i64)))
         .bind(array(finished, |end| end.peak_memory_bytes as i64))
         .bind(array(finished, |end| end.state.as_str()))
+        .bind(array(finished, |end| end.result.as_deref()))
         .fetch_all(&mut **tx)
         .await?;
     // The `job ended` line was written when the worker answered; say which of those results

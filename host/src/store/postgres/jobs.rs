@@ -183,6 +183,8 @@ pub(super) async fn insert(
         .bind(array(&new, |job| job.job_env))
         .bind(array(&new, |job| job.module_name))
         .bind(array(&new, |job| job.lane))
+        .bind(array(&new, |job| job.call_function))
+        .bind(array(&new, |job| job.call_params))
         .fetch_all(&mut **tx)
         .await?;
     Ok(rows::in_insert_order(ids, jobs.len())?
@@ -218,6 +220,8 @@ async fn insert_keyed(
         .bind(row.job_env)
         .bind(row.module_name)
         .bind(row.lane)
+        .bind(row.call_function)
+        .bind(row.call_params)
         .fetch_optional(&mut **tx)
         .await?;
     if let Some(id) = id {

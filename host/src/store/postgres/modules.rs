@@ -13,6 +13,7 @@ use crate::store::{Result, StoreError};
 const MODULE_INSERT: &str = include_str!("sql/module_insert.sql");
 const MODULE_NAME: &str = include_str!("sql/module_name.sql");
 const MODULE_BY_HASH: &str = include_str!("sql/module_by_hash.sql");
+const MODULE_EXPORTS: &str = include_str!("sql/module_exports.sql");
 const MODULE_BYTES: &str = include_str!("sql/module_bytes.sql");
 const MODULE_LOCK: &str = include_str!("sql/module_lock.sql");
 const MODULE_IN_USE: &str = include_str!("sql/module_in_use.sql");
@@ -27,6 +28,7 @@ impl Modules for PgStore {
         kind: ModuleKind,
         bytes: &[u8],
         name: Option<String>,
+        exports: Option<String>,
     ) -> Result<(ModuleRecord, bool)> {
         let mut tx = self.pool().begin().await?;
         let inserted = sqlx::query(MODULE_INSERT)
@@ -37,6 +39,9 @@ impl Modules for PgStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        if let Some(exports) = exports {
+            sqlx::query(MODULE_EXPORTS).bind(exports).bind(&hash).execute(&mut *tx).await?;
+        }
         if let Some(name) = name {
             sqlx::query(MODULE_NAME).bind(name).bind(&hash).execute(&mut *tx).await?;
         }

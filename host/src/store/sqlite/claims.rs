@@ -82,7 +82,7 @@ fn start(db: &Connection, started: &[(Attempt, SystemTime)]) -> Result<()> {
 /// Records ended attempts: each job ends, or goes back to the queue for a retry; each
 /// attempt that was still current joins its job's history.
 fn finish(db: &Connection, finished: &[Finished], node: &str, changes: &mut Changes) -> Result<()> {
-    const COLUMNS: usize = 15;
+    const COLUMNS: usize = 16;
     for chunk in finished.chunks(FINISH_CHUNK) {
         let mut values = Vec::with_capacity(chunk.len() * COLUMNS);
         for end in chunk {
@@ -106,6 +106,7 @@ fn finish(db: &Connection, finished: &[Finished], node: &str, changes: &mut Chan
                 opt_int(end.fuel_used.map(|fuel| fuel as i64)),
                 int(end.peak_memory_bytes as i64),
                 int(end.attempt.number.into()),
+                opt_text(end.result.as_deref()),
             ]);
         }
         let updated = db

@@ -129,7 +129,7 @@ pub(super) fn insert(
     submitted_at: i64,
     changes: &mut Changes,
 ) -> Result<Vec<(JobId, JobState)>> {
-    const COLUMNS: usize = 18;
+    const COLUMNS: usize = 20;
     let columns: Vec<JobColumns<'_>> = jobs.iter().map(JobColumns::of).collect();
     let mut values = Vec::with_capacity(jobs.len() * COLUMNS);
     for job in &columns {
@@ -152,6 +152,8 @@ pub(super) fn insert(
             int(job.job_env.into()),
             opt_text(job.module_name),
             text(job.lane),
+            opt_text(job.call_function),
+            opt_text(job.call_params),
         ]);
     }
     let ids = db

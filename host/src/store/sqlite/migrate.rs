@@ -68,6 +68,7 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "ticks skipped",
         sql: include_str!("migrations/0010_ticks_skipped.sql"),
     },
+    Migration { version: 11, description: "calls", sql: include_str!("migrations/0011_calls.sql") },
 ];
 
 impl Migration {

@@ -14,6 +14,7 @@ use crate::store::rows::{self, ModuleRecord};
 use crate::store::{Result, StoreError};
 
 const MODULE_INSERT: &str = include_str!("sql/module_insert.sql");
+const MODULE_EXPORTS: &str = include_str!("sql/module_exports.sql");
 const MODULE_NAME: &str = include_str!("sql/module_name.sql");
 const MODULE_BY_HASH: &str = include_str!("sql/module_by_hash.sql");
 const MODULE_IN_USE: &str = include_str!("sql/module_in_use.sql");
@@ -28,10 +29,13 @@ impl Modules for SqliteStore {
         kind: ModuleKind,
         bytes: &[u8],
         name: Option<String>,
+        exports: Option<String>,
     ) -> Result<(ModuleRecord, bool)> {
         let size = bytes.len() as u64;
-        self.write(Promised, move |db, _, _| put_module(db, &hash, kind, size, name.as_deref()))
-            .await
+        self.write(Promised, move |db, _, _| {
+            put_module(db, &hash, kind, size, name.as_deref(), exports.as_deref())
+        })
+        .await
     }
 
     /// The bytes are in the data directory, not in the database.
@@ -59,6 +63,7 @@ fn put_module(
     kind: ModuleKind,
     size: u64,
     name: Option<&str>,
+    exports: Option<&str>,
 ) -> Result<(ModuleRecord, bool)> {
     let inserted = db.prepare_cached(MODULE_INSERT)?.execute(params![
         hash,
@@ -66,6 +71,9 @@ fn put_module(
         size as i64,
         now()
     ])?;
+    if let Some(exports) = exports {
+        db.prepare_cached(MODULE_EXPORTS)?.execute(params![exports, hash])?;
+    }
     if let Some(name) = name {
         db.prepare_cached(MODULE_NAME)?.execute(params![name, hash, now()])?;
     }

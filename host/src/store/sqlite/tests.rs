@@ -103,7 +103,7 @@ async fn a_database_sqlx_migrated_opens_and_gains_the_new_migration() {
         .collect::<rusqlite::Result<_>>()
         .unwrap();
     let versions: Vec<i64> = recorded.iter().map(|row| row.0).collect();
-    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     assert_eq!(recorded[4].1, "guest command");
     assert_eq!(recorded[0].4, 1234567, "the rows sqlx wrote are left alone");
     let (_, description, success, checksum, _) = &recorded[3];
@@ -152,7 +152,7 @@ async fn a_database_with_unknown_or_changed_migrations_is_refused() {
 async fn reads_outlive_callers_that_stop_waiting() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("db"), "a", Announce::new()).await.unwrap();
-    store.put_module("ab".into(), ModuleKind::Module, b"\0", Some("m".into())).await.unwrap();
+    store.put_module("ab".into(), ModuleKind::Module, b"\0", Some("m".into()), None).await.unwrap();
     let job = NewJob { module_hash: "ab".into(), max_attempts: 1, ..NewJob::default() };
     store.submit(vec![job]).await.unwrap();
     let filter = JobFilter { limit: 10, ..JobFilter::default() };
@@ -172,7 +172,7 @@ async fn reads_outlive_callers_that_stop_waiting() {
 async fn an_unknown_module_refuses_its_submission_and_no_other_in_the_group() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("db"), "a", Announce::new()).await.unwrap();
-    store.put_module("ab".into(), ModuleKind::Module, b"\0", None).await.unwrap();
+    store.put_module("ab".into(), ModuleKind::Module, b"\0", None, None).await.unwrap();
     let job =
         |module: &str| NewJob { module_hash: module.into(), max_attempts: 1, ..NewJob::default() };
     let submissions = (0..20).map(|n| {
@@ -199,7 +199,7 @@ async fn the_log_is_checkpointed_into_the_database_while_the_store_is_open() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     let store = SqliteStore::open(&path, "a", Announce::new()).await.unwrap();
-    store.put_module("ab".into(), ModuleKind::Module, b"\0", None).await.unwrap();
+    store.put_module("ab".into(), ModuleKind::Module, b"\0", None, None).await.unwrap();
     let before = std::fs::metadata(&path).unwrap().len();
     let stdin = vec![7u8; 64 << 10];
     let jobs = (0..64).map(|_| NewJob {
@@ -222,7 +222,7 @@ async fn the_log_is_checkpointed_into_the_database_while_the_store_is_open() {
 async fn a_stale_queue_put_refuses_itself_and_no_other_in_the_group() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("db"), "a", Announce::new()).await.unwrap();
-    store.put_module("ab".into(), ModuleKind::Module, b"\0", None).await.unwrap();
+    store.put_module("ab".into(), ModuleKind::Module, b"\0", None, None).await.unwrap();
     let job = || NewJob { module_hash: "ab".into(), max_attempts: 1, ..NewJob::default() };
     let stale = Running { id: 1 << 40, attempt: 1 };
     let puts = (0..20).map(|n| {

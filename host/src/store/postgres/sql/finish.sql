@@ -8,10 +8,10 @@ WITH v AS (
     SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::BIGINT[],
                          $6::BIGINT[], $7::BIGINT[], $8::BIGINT[], $9::BIGINT[], $10::BYTEA[],
                          $11::BYTEA[], $12::BOOLEAN[], $13::BOOLEAN[], $14::TEXT[],
-                         $15::BIGINT[], $16::BIGINT[], $17::TEXT[])
+                         $15::BIGINT[], $16::BIGINT[], $17::TEXT[], $18::TEXT[])
         AS v (id, attempt, node_id, state, not_before, started_at, finished_at, worker_pid,
               exit_code, stdout, stderr, stdout_truncated, stderr_truncated, error, fuel_used,
-              peak_memory_bytes, ended)
+              peak_memory_bytes, ended, call_result)
 ), updated AS (
     UPDATE jobs j
     SET state = v.state, not_before = coalesce(v.not_before, j.not_before),
@@ -19,7 +19,8 @@ WITH v AS (
         finished_at = CASE WHEN v.not_before IS NULL THEN v.finished_at END,
         worker_pid = v.worker_pid, exit_code = v.exit_code, stdout = v.stdout, stderr = v.stderr,
         stdout_truncated = v.stdout_truncated, stderr_truncated = v.stderr_truncated,
-        error = v.error, fuel_used = v.fuel_used, peak_memory_bytes = v.peak_memory_bytes
+        error = v.error, fuel_used = v.fuel_used, peak_memory_bytes = v.peak_memory_bytes,
+        call_result = v.call_result
     FROM v
     WHERE j.id = v.id AND j.state = 'running' AND j.attempts = v.attempt AND j.node_id = v.node_id
     RETURNING j.id, j.state, j.node, j.module_hash, v.attempt, v.worker_pid, v.started_at,

@@ -8,6 +8,7 @@ SELECT id, name, module_hash, module_name, priority, state, attempts, max_attemp
        schedule_tick, lane,
        left(args, 1024) AS args_head, char_length(args) AS args_length,
        left(error, 1024) AS error_head,
+       call_function, left(call_params, 256) AS call_params_head,
        octet_length(stdout) AS stdout_bytes, octet_length(stderr) AS stderr_bytes
 FROM jobs
 WHERE {filter}

@@ -1,5 +1,5 @@
 -- Module $1 with its names as a JSON array (the shape both backends decode).
-SELECT m.hash, m.kind, m.size, m.created_at, m.max_running,
+SELECT m.hash, m.kind, m.size, m.created_at, m.max_running, m.exports,
        (SELECT coalesce(json_agg(n.name), '[]')::TEXT FROM module_names n WHERE n.hash = m.hash)
            AS names
 FROM modules m

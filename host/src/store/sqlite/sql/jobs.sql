@@ -8,6 +8,7 @@ SELECT id, name, module_hash, module_name, priority, state, attempts, max_attemp
        schedule_tick, lane,
        substr(args, 1, 1024) AS args_head, length(args) AS args_length,
        substr(error, 1, 1024) AS error_head,
+       call_function, substr(call_params, 1, 256) AS call_params_head,
        length(stdout) AS stdout_bytes, length(stderr) AS stderr_bytes
 FROM jobs
 WHERE {filter}

@@ -1,5 +1,5 @@
 -- Module ?1 with its names as a JSON array (the shape both backends decode).
-SELECT m.hash, m.kind, m.size, m.created_at, m.max_running,
+SELECT m.hash, m.kind, m.size, m.created_at, m.max_running, m.exports,
        (SELECT json_group_array(n.name) FROM module_names n WHERE n.hash = m.hash) AS names
 FROM modules m
 WHERE m.hash = ?1

@@ -1,5 +1,5 @@
 -- Every module, newest first, with its names as a JSON array.
-SELECT m.hash, m.kind, m.size, m.created_at, m.max_running,
+SELECT m.hash, m.kind, m.size, m.created_at, m.max_running, m.exports,
        (SELECT json_group_array(n.name) FROM module_names n WHERE n.hash = m.hash) AS names
 FROM modules m
 ORDER BY m.created_at DESC
