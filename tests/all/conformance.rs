@@ -4,13 +4,13 @@
 
 use std::time::{Duration, SystemTime};
 
+use wasmpool::job::JobState;
 use wasmpool::job::ModuleKind;
 use wasmpool::store::{
     Attempt, Beat, Cancel, Change, Finished, Fired, JobFilter, JobRecord, LaneCount, Location,
     NewJob, NewSchedule, NodeInfo, Running, ScheduleChange, ScheduleRecord, Store, StoreError,
     Tick,
 };
-use wasmpool::job::JobState;
 
 use super::postgres;
 

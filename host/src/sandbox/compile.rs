@@ -123,52 +123,47 @@ pub fn describe(
     kind: ModuleKind,
     path: &Path,
 ) -> Result<Exports, ModuleError> {
-    let cache_error = |e: wasmtime::Error| ModuleError::Cache {
-        path: path.to_path_buf(),
-        message: format!("{e:#}"),
-    };
-    match kind {
-        ModuleKind::Module => {
-            // SAFETY: as in `load`.
-            #[allow(unsafe_code)]
-            let module =
-                unsafe { Module::deserialize_file(&flavored.engine, path) }.map_err(cache_error)?;
-            Ok(call::describe_module(&module))
-        }
-        ModuleKind::Component => {
-            // SAFETY: as in `load`.
-            #[allow(unsafe_code)]
-            let component = unsafe { Component::deserialize_file(&flavored.engine, path) }
-                .map_err(cache_error)?;
-            Ok(call::describe_component(&flavored.engine, &component))
-        }
-    }
+    Ok(match deserialize(flavored, kind, path)? {
+        Artifact::Module(module) => call::describe_module(&module),
+        Artifact::Component(component) => call::describe_component(&flavored.engine, &component),
+    })
 }
 
 /// Loads an artifact written by [`ArtifactCache::compile`] and prepares it.
 pub fn load(flavored: &Flavored, kind: ModuleKind, path: &Path) -> Result<Prepared, ModuleError> {
+    match deserialize(flavored, kind, path)? {
+        Artifact::Module(module) => prepare_module(flavored, &module),
+        Artifact::Component(component) => prepare_component(flavored, &component),
+    }
+}
+
+/// A compiled module or component, as read back from the cache.
+enum Artifact {
+    Module(Module),
+    Component(Component),
+}
+
+fn deserialize(
+    flavored: &Flavored,
+    kind: ModuleKind,
+    path: &Path,
+) -> Result<Artifact, ModuleError> {
     let cache_error = |e: wasmtime::Error| ModuleError::Cache {
         path: path.to_path_buf(),
         message: format!("{e:#}"),
     };
-    match kind {
-        ModuleKind::Module => {
-            // SAFETY: artifacts are only ever written by `ArtifactCache`, from modules this
-            // binary compiled, into the operator's own cache directory; deserialising them
-            // trusts that directory exactly as the binary itself is trusted.
-            #[allow(unsafe_code)]
-            let module =
-                unsafe { Module::deserialize_file(&flavored.engine, path) }.map_err(cache_error)?;
-            prepare_module(flavored, &module)
-        }
-        ModuleKind::Component => {
-            // SAFETY: as above.
-            #[allow(unsafe_code)]
-            let component = unsafe { Component::deserialize_file(&flavored.engine, path) }
-                .map_err(cache_error)?;
-            prepare_component(flavored, &component)
-        }
-    }
+    // SAFETY: artifacts are only ever written by `ArtifactCache`, from modules this binary
+    // compiled, into the operator's own cache directory; deserialising them trusts that
+    // directory exactly as the binary itself is trusted.
+    #[allow(unsafe_code)]
+    Ok(match kind {
+        ModuleKind::Module => Artifact::Module(
+            unsafe { Module::deserialize_file(&flavored.engine, path) }.map_err(cache_error)?,
+        ),
+        ModuleKind::Component => Artifact::Component(
+            unsafe { Component::deserialize_file(&flavored.engine, path) }.map_err(cache_error)?,
+        ),
+    })
 }
 
 fn prepare_module(flavored: &Flavored, module: &Module) -> Result<Prepared, ModuleError> {

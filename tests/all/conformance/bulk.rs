@@ -3,9 +3,9 @@
 
 use std::time::SystemTime;
 
+use wasmpool::job::JobState;
 use wasmpool::job::ModuleKind;
 use wasmpool::store::{Attempt, Cancel, Finished, JobFilter, NewJob, Store};
-use wasmpool::job::JobState;
 
 use super::{HASH, claim, job, postgres, sqlite, state, succeeded, with_module};
 
@@ -243,8 +243,8 @@ async fn bulk_delete_removes_only_ended_jobs_with_their_histories(store: &Store)
 mod measure {
     use std::time::{Duration, Instant, SystemTime};
 
-    use wasmpool::store::{JobFilter, NewJob, Store};
     use wasmpool::job::JobState;
+    use wasmpool::store::{JobFilter, NewJob, Store};
 
     use super::{HASH, OTHER, job, named, with_two_modules};
 
