@@ -80,16 +80,13 @@ def _inner(function: types.FunctionType, module_source: str) -> Dict[str, Any]:
         except ValueError:
             raise FunctionRefused(
                 f"{function.__qualname__} closes over `{var}`, which has no value yet") from None
-        if callable(value) and not isinstance(value, (int, float, str, bool)):
-            raise FunctionRefused(
-                f"{function.__qualname__} closes over `{var}`, a {type(value).__name__}: "
-                "only JSON values can be sent (define it at the top of the module)")
         try:
             json.dumps(value)
         except (TypeError, ValueError):
             raise FunctionRefused(
                 f"{function.__qualname__} closes over `{var}` ({type(value).__name__}), "
-                "which is not a JSON value and cannot be sent") from None
+                "which is not a JSON value and cannot be sent (define it at the top of the "
+                "module instead)") from None
         closure[var] = value
     bound = "__wasmpool_function__"
     if function.__name__ == "<lambda>":

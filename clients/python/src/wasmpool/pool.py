@@ -106,6 +106,11 @@ def split_call(task: Task) -> Optional[tuple]:
     return module, function
 
 
+def is_function(task: Task) -> bool:
+    """Whether `task` is a plain Python function (run by the runner), not a module."""
+    return callable(task) and not isinstance(task, os.PathLike)
+
+
 def call_params(item: Any) -> List[Any]:
     """A call's parameters from a `Pool` item: a tuple is several, anything else one."""
     return list(item) if isinstance(item, tuple) else [item]
@@ -248,7 +253,7 @@ class Pool:
         """The jobs for `items`: a module's (items are arguments), or a function's calls
         (each item one argument, or with `spread` the tuple of its arguments)."""
         fields = {key: value for key, value in self._fields.items() if value is not None}
-        if not callable(task) or isinstance(task, os.PathLike):
+        if not is_function(task):
             call = split_call(task)
             if call is not None:
                 module = self._module(call[0])
@@ -269,7 +274,7 @@ class Pool:
         if self._state != "running":
             raise ValueError("Pool not running")
         specs = self._specs(task, items, spread)
-        function = callable(task) and not isinstance(task, os.PathLike)
+        function = is_function(task)
         results = []
         for job_id in self.client.submit_batch(specs):
             result = AsyncResult(job_id, callback, error_callback)

@@ -118,8 +118,13 @@ def call(request):
     return function(*request.get("args", []), **(request.get("kwargs") or {}))
 
 
-def _answer(stdout, answer):
-    stdout.write(json.dumps(answer, separators=(",", ":")))
+def _encode(answer):
+    return json.dumps(answer, separators=(",", ":"))
+
+
+def _answer(stdout, text):
+    """Writes the one JSON object stdout holds: the answer, nothing else."""
+    stdout.write(text)
     stdout.flush()
 
 
@@ -129,13 +134,12 @@ class Run(exports.Run):
         sys.stdout = sys.stderr
         try:
             request = json.load(sys.stdin)
-            result = call(request)
-            answer = json.dumps({"result": result}, separators=(",", ":"))
+            # Encoded here, so a result JSON cannot carry fails as the call's own error.
+            answer = _encode({"result": call(request)})
         except BaseException as error:  # SystemExit and KeyboardInterrupt too: all are answers
             trace = traceback.format_exc()
             sys.stderr.write(trace)
-            _answer(stdout, {"error": {"type": type(error).__qualname__,
-                                       "message": str(error), "traceback": trace}})
+            _answer(stdout, _encode({"error": {"type": type(error).__qualname__,
+                                               "message": str(error), "traceback": trace}}))
             sys.exit(1)
-        stdout.write(answer)
-        stdout.flush()
+        _answer(stdout, answer)
