@@ -26,6 +26,7 @@ mod listing;
 mod live;
 mod logs;
 mod map;
+mod mounts;
 mod openapi;
 mod pool;
 mod postgres;

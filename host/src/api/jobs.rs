@@ -69,6 +69,7 @@ pub async fn submit(
     let mut job = validate::new_job(request, hash, key, &state.limits)?;
     check_call(&module, &record, &mut job)?;
     state.check_lane(&job.lane).await?;
+    state.check_mounts(&job.mounts)?;
     let (id, job_state) = state.store.submit(vec![job]).await?[0];
     tracing::info!(job = id, module, state = %job_state, "job submitted");
     Ok((StatusCode::ACCEPTED, Json(Accepted { id, state: job_state })))
@@ -115,6 +116,7 @@ pub async fn submit_batch(
             state.check_lane(&job.lane).await.map_err(at)?;
             checked.insert(job.lane.clone());
         }
+        state.check_mounts(&job.mounts).map_err(at)?;
         jobs.push(job);
     }
     let accepted = state.store.submit(jobs).await?;

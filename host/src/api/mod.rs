@@ -48,6 +48,7 @@ use crate::lanes::Lanes;
 use crate::library::Library;
 use crate::live::LiveOutput;
 use crate::metrics::Metrics;
+use crate::mounts::Mounts;
 use crate::queues::Queues;
 use crate::store::{NodeInfo, Store};
 
@@ -67,6 +68,8 @@ pub struct Parts {
     pub live: Arc<LiveOutput>,
     /// Defaults and maxima.
     pub limits: ServiceLimits,
+    /// The directories jobs may be granted (`serve --mount`).
+    pub mounts: Arc<Mounts>,
     /// The API token, if one is required.
     pub token: Option<String>,
     /// The `Host` names the service answers to.
@@ -125,6 +128,15 @@ impl Services {
         names.sort();
         names.dedup();
         Err(ApiError::unknown_lane(format!("no lane `{lane}`; lanes: {}", names.join(", "))))
+    }
+
+    /// Refuses a job that asks for a directory this host does not declare (hosts of a
+    /// cluster declare the same ones: a job is checked where it is submitted).
+    fn check_mounts(&self, wanted: &[crate::wire::Mount]) -> ApiResult<()> {
+        match self.mounts.missing(wanted) {
+            Some(message) => Err(ApiError::unknown_mount(message)),
+            None => Ok(()),
+        }
     }
 
     fn refuse_if_draining(&self) -> ApiResult<()> {

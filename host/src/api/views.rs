@@ -122,6 +122,7 @@ pub fn job(record: JobRecord, history: Vec<AttemptRecord>) -> JobView {
         call: record.call,
         params: record.params.and_then(|json| serde_json::from_str(&json).ok()),
         result: record.result.and_then(|json| serde_json::from_str(&json).ok()),
+        mounts: record.mounts,
     }
 }
 

@@ -69,6 +69,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0010_ticks_skipped.sql"),
     },
     Migration { version: 11, description: "calls", sql: include_str!("migrations/0011_calls.sql") },
+    Migration {
+        version: 12,
+        description: "mounts",
+        sql: include_str!("migrations/0012_mounts.sql"),
+    },
 ];
 
 impl Migration {
