@@ -20,13 +20,47 @@ pub const WAIT_ANSWER_BYTES: u64 = 8 << 20;
 #[serde(deny_unknown_fields)]
 pub struct WaitRequest {
     /// The jobs to wait on: 1 to 10,000 ids (a repeated id counts once).
-    #[schema(min_items = 1, max_items = 10000)]
+    #[schema(schema_with = ids_schema)]
+    #[serde(deserialize_with = "whole_ids")]
     pub ids: Vec<i64>,
     /// How long to wait at most for one of them to end, in milliseconds (default, and cut
     /// to, the service's `--max-wait`: 60000 unless configured); 0 answers at once.
     #[serde(default, deserialize_with = "super::integral::option")]
     #[schema(minimum = 0)]
     pub timeout_ms: Option<u64>,
+}
+
+/// `ids`' schema: 1 to [`WAIT_MAX_IDS`] job ids, each a positive integer (`schema_with`
+/// leaves out the field's doc comment, so the description is here too).
+fn ids_schema() -> utoipa::openapi::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let id = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1));
+    ArrayBuilder::new()
+        .items(id)
+        .min_items(Some(1))
+        .max_items(Some(WAIT_MAX_IDS))
+        .description(Some("The jobs to wait on: 1 to 10,000 ids (a repeated id counts once)."))
+        .build()
+}
+
+/// Reads `ids`: whole numbers, also written as floats (`12.0`); one beyond `i64` saturates
+/// (no job has that id, so the wait answers 404 naming it), a fraction is refused.
+fn whole_ids<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<i64>, D::Error> {
+    let numbers = Vec::<serde_json::Number>::deserialize(deserializer)?;
+    let whole = |number: &serde_json::Number| {
+        if let Some(id) = number.as_i64() {
+            return Ok(id);
+        }
+        if number.as_u64().is_some() {
+            return Ok(i64::MAX);
+        }
+        match number.as_f64() {
+            Some(f) if f.fract() == 0.0 && f >= i64::MAX as f64 => Ok(i64::MAX),
+            Some(f) if f.fract() == 0.0 && f > i64::MIN as f64 => Ok(f as i64),
+            _ => Err(serde::de::Error::custom(format!("`{number}` is not a job id"))),
+        }
+    };
+    numbers.iter().map(whole).collect()
 }
 
 /// What a client needs of an ended job to give back its result or its failure.
