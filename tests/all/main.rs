@@ -39,5 +39,6 @@ mod sandbox;
 mod schedules;
 mod server;
 mod service;
+mod wait_many;
 mod wasi_coverage;
 mod web_safety;

@@ -21,6 +21,7 @@ mod text;
 mod validate;
 mod views;
 mod wait;
+mod waits;
 mod web;
 
 use std::ops::Deref;
@@ -206,6 +207,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(jobs::submit_batch))
         .routes(routes!(jobs::get, jobs::cancel_or_delete))
         .routes(routes!(jobs::wait))
+        .routes(routes!(waits::wait_many))
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::retry))
         .routes(routes!(bulk::retry))
