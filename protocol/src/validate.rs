@@ -38,6 +38,8 @@ pub struct ServiceLimits {
     pub max_wait: Duration,
     /// Most schedules the service keeps (every host evaluates every one each round).
     pub max_schedules: u64,
+    /// Most jobs and edges in one workflow.
+    pub workflow: crate::workflow::WorkflowLimits,
 }
 
 impl Default for ServiceLimits {
@@ -55,6 +57,7 @@ impl Default for ServiceLimits {
             output_bytes: crate::job::DEFAULT_OUTPUT_BYTES,
             max_wait: Duration::from_secs(60),
             max_schedules: 1000,
+            workflow: crate::workflow::WorkflowLimits::default(),
         }
     }
 }
@@ -98,6 +101,10 @@ pub struct NewJob {
     pub call: Option<String>,
     /// The call's parameters as a JSON array, once checked against the function's type.
     pub params: Option<String>,
+    /// The jobs it runs after (resolved from the request's `after` by the caller).
+    pub after: Vec<crate::workflow::Parent>,
+    /// What it does when a parent fails.
+    pub on_parent_failure: crate::workflow::ParentFailure,
 }
 
 impl Default for NewJob {
@@ -122,6 +129,8 @@ impl Default for NewJob {
             lane: DEFAULT_LANE.to_string(),
             call: None,
             params: None,
+            after: Vec::new(),
+            on_parent_failure: crate::workflow::ParentFailure::Cancel,
         }
     }
 }
@@ -250,6 +259,9 @@ pub fn new_job(
     }
     let Checked { timeout_ms, memory_mb, max_attempts, delay } = check_limits(&request, limits)?;
     check_inputs(&request, idempotency_key.as_deref())?;
+    if !request.after.is_empty() && idempotency_key.is_some() {
+        return Err(Refused("a job with `after` cannot have an Idempotency-Key".into()));
+    }
     let stdin = match (request.stdin, request.stdin_base64) {
         (Some(_), Some(_)) => {
             return Err(Refused("give either stdin or stdin_base64, not both".into()));
@@ -284,6 +296,9 @@ pub fn new_job(
         // Checked against the function's type by the caller, which knows the module's
         // exports ([`crate::call::check_params`]); stored as it will be passed.
         params: request.params.map(|params| params.to_string()),
+        // Names are resolved against the batch by `workflow::resolve`; ids stay as given.
+        after: Vec::new(),
+        on_parent_failure: request.on_parent_failure.unwrap_or_default(),
     })
 }
 

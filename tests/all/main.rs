@@ -40,3 +40,4 @@ mod server;
 mod service;
 mod wasi_coverage;
 mod web_safety;
+mod workflows;

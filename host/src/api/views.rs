@@ -122,6 +122,8 @@ pub fn job(record: JobRecord, history: Vec<AttemptRecord>) -> JobView {
         call: record.call,
         params: record.params.and_then(|json| serde_json::from_str(&json).ok()),
         result: record.result.and_then(|json| serde_json::from_str(&json).ok()),
+        workflow: record.workflow,
+        on_parent_failure: record.on_parent_failure,
     }
 }
 

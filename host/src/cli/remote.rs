@@ -243,6 +243,8 @@ pub fn sample_job(id: i64, state: crate::job::JobState) -> crate::wire::JobView 
         result: None,
         lane: "default".into(),
         attempts_history: Vec::new(),
+        workflow: None,
+        on_parent_failure: None,
     }
 }
 

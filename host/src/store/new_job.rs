@@ -1,7 +1,9 @@
 //! A new job's column values, mapped from the submission once for both backends' inserts
-//! (`sql/insert.sql` beside each): JSON text for the lists, integers as stored.
+//! (`sql/insert.sql` beside each): JSON text for the lists, integers as stored; a workflow's
+//! jobs with their planned first state.
 
-use super::NewJob;
+use super::workflow::Planned;
+use super::{JobState, NewJob};
 
 /// The values of one new job's row.
 pub struct JobColumns<'a> {
@@ -28,6 +30,16 @@ pub struct JobColumns<'a> {
     pub call_function: Option<&'a str>,
     /// The call's parameters (a JSON array).
     pub call_params: Option<&'a str>,
+    /// Its first state: `queued`, or as a workflow's plan says.
+    pub state: &'static str,
+    /// The workflow it belongs to.
+    pub workflow_id: Option<i64>,
+    /// Its parents not yet ended.
+    pub waiting_on: i64,
+    /// What it does when a parent fails (`None` outside a workflow).
+    pub on_parent_failure: Option<&'static str>,
+    /// Why it ended at once (a parent had already failed).
+    pub error: Option<&'a str>,
 }
 
 impl<'a> JobColumns<'a> {
@@ -52,6 +64,23 @@ impl<'a> JobColumns<'a> {
             lane: &job.lane,
             call_function: job.call.as_deref(),
             call_params: job.params.as_deref(),
+            state: JobState::Queued.as_str(),
+            workflow_id: None,
+            waiting_on: 0,
+            on_parent_failure: None,
+            error: None,
+        }
+    }
+
+    /// The row of `job`, a job of workflow `workflow` planned so.
+    pub fn planned(job: &'a NewJob, workflow: i64, plan: &'a Planned) -> JobColumns<'a> {
+        JobColumns {
+            state: plan.state.as_str(),
+            workflow_id: Some(workflow),
+            waiting_on: plan.waiting_on,
+            on_parent_failure: Some(job.on_parent_failure.as_str()),
+            error: plan.error.as_deref(),
+            ..JobColumns::of(job)
         }
     }
 }

@@ -111,6 +111,10 @@ pub struct JobRecord {
     pub params: Option<String>,
     /// What the call returned (JSON).
     pub result: Option<String>,
+    /// The workflow it belongs to.
+    pub workflow: Option<i64>,
+    /// What it does when a parent fails (`None` outside a workflow).
+    pub on_parent_failure: Option<wasmpool_protocol::workflow::ParentFailure>,
 }
 
 /// A host of the cluster (its newest incarnation).
@@ -323,6 +327,11 @@ pub fn job(row: &impl Columns) -> Result<JobRecord> {
         call: row.text("call_function")?,
         params: row.text("call_params")?,
         result: row.text("call_result")?,
+        workflow: row.int("workflow_id")?,
+        on_parent_failure: row
+            .text("on_parent_failure")?
+            .map(|mode| mode.parse().map_err(|e| corrupt("on_parent_failure", e)))
+            .transpose()?,
     })
 }
 

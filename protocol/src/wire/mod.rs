@@ -129,6 +129,15 @@ pub struct JobRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub params: Option<serde_json::Value>,
+    /// Run after these jobs have ended: each an existing job's id, or (in a batch) the
+    /// `name` of a job of the same batch. The job waits (`waiting`) until then.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(schema_with = crate::workflow::after_schema)]
+    pub after: Vec<crate::workflow::After>,
+    /// What the job does when one of its parents fails: `cancel` (the default), `run`
+    /// anyway, or `skip`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_parent_failure: Option<crate::workflow::ParentFailure>,
 }
 
 /// A batch submission: all jobs are accepted, or none.
@@ -258,6 +267,12 @@ pub struct JobView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub result: Option<serde_json::Value>,
+    /// The workflow the job belongs to (`null`: it runs after no job and none after it).
+    #[serde(default)]
+    pub workflow: Option<i64>,
+    /// What the job does when a parent fails (`null` outside a workflow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_parent_failure: Option<crate::workflow::ParentFailure>,
 }
 
 fn default_lane() -> String {

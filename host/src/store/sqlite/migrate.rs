@@ -69,6 +69,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0010_ticks_skipped.sql"),
     },
     Migration { version: 11, description: "calls", sql: include_str!("migrations/0011_calls.sql") },
+    Migration {
+        version: 12,
+        description: "workflows",
+        sql: include_str!("migrations/0012_workflows.sql"),
+    },
 ];
 
 impl Migration {
