@@ -359,3 +359,67 @@ async fn a_sigkill_mid_workflow_loses_nothing_on_sqlite() {
     let link = server.get(&format!("/v1/jobs/{}", ids[1])).await.1;
     assert_eq!(link["attempts"], 2, "the killed link ran again: {link}");
 }
+
+/// `workflow submit` of a YAML file (a chain into a fan-out and a fan-in), `workflow show`
+/// as a tree, and a failed workflow retried and cancelled from the command line.
+async fn through_the_cli(server: &Server) {
+    server.upload(artifacts::SLEEPER, "sleeper").await;
+    server.upload(artifacts::EXIT_CODE, "exit-code").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("flow.yaml");
+    let yaml = "jobs:
+  - { name: fetch, module: sleeper, args: ['0.1'] }
+  - { name: left, module: sleeper, args: ['0'], after: [fetch] }
+  - { name: right, module: sleeper, args: ['0'], after: [fetch] }
+  - { name: join, module: sleeper, args: ['0'], after: [left, right] }
+";
+    std::fs::write(&file, yaml).unwrap();
+    let id = ok(verb(server, &["workflow", "submit", file.to_str().unwrap()]));
+    let id = id.trim().to_string();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let shown = loop {
+        let shown = ok(verb(server, &["workflow", "show", &id]));
+        if !shown.starts_with(&format!("workflow {id}: running")) {
+            break shown;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never ended: {shown}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(shown.starts_with(&format!("workflow {id}: succeeded (4 jobs)")), "{shown}");
+    assert!(shown.contains("└─ #"), "{shown}");
+    assert!(shown.contains("join (also after #"), "{shown}");
+    assert_eq!(shown.matches("succeeded").count(), 5, "{shown}");
+
+    let json = "[{\"name\": \"bad\", \"module\": \"exit-code\", \"args\": [\"1\"]},
+                 {\"name\": \"next\", \"module\": \"sleeper\", \"args\": [\"0\"], \"after\": [\"bad\"]}]";
+    std::fs::write(&file, json).unwrap();
+    let failed = ok(verb(server, &["workflow", "submit", file.to_str().unwrap()]));
+    let failed = failed.trim().to_string();
+    let view = loop {
+        let (_, view) = server.get(&format!("/v1/workflows/{failed}")).await;
+        if view["state"] != "running" {
+            break view;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(view["state"], "failed", "{view}");
+    let retried = ok(verb(server, &["workflow", "retry", &failed]));
+    assert!(retried.contains("(2 jobs changed)"), "{retried}");
+    let cancelled = ok(verb(server, &["workflow", "cancel", &failed]));
+    assert!(cancelled.starts_with(&format!("workflow {failed}: ")), "{cancelled}");
+    let shown = ok(verb(server, &["workflow", "show", &failed]));
+    assert!(!shown.contains("running") && !shown.contains("waiting"), "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workflows_through_the_cli_on_sqlite() {
+    let data = tempfile::tempdir().unwrap();
+    through_the_cli(&Server::start(2, data.path(), &[])).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workflows_through_the_cli_on_postgres() {
+    let url = postgres::shared().database();
+    let (a, _da) = host(&url, "a", 2, &[]);
+    through_the_cli(&a).await;
+}
