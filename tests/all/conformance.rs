@@ -81,6 +81,7 @@ conformance!(
 );
 
 mod bulk;
+mod workflows;
 
 const HASH: &str = "abababababababababababababababababababababababababababababababab";
 
