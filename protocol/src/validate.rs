@@ -105,6 +105,8 @@ pub struct NewJob {
     pub after: Vec<crate::workflow::Parent>,
     /// What it does when a parent fails.
     pub on_parent_failure: crate::workflow::ParentFailure,
+    /// Whether its stdin is its parents' results (written when it is queued).
+    pub stdin_from_parents: bool,
 }
 
 impl Default for NewJob {
@@ -131,6 +133,7 @@ impl Default for NewJob {
             params: None,
             after: Vec::new(),
             on_parent_failure: crate::workflow::ParentFailure::Cancel,
+            stdin_from_parents: false,
         }
     }
 }
@@ -262,6 +265,12 @@ pub fn new_job(
     if !request.after.is_empty() && idempotency_key.is_some() {
         return Err(Refused("a job with `after` cannot have an Idempotency-Key".into()));
     }
+    if request.stdin_from_parents && request.after.is_empty() {
+        return Err(Refused("stdin_from_parents needs `after` (the parents)".into()));
+    }
+    if request.stdin_from_parents && (request.stdin.is_some() || request.stdin_base64.is_some()) {
+        return Err(Refused("give either stdin or stdin_from_parents, not both".into()));
+    }
     let stdin = match (request.stdin, request.stdin_base64) {
         (Some(_), Some(_)) => {
             return Err(Refused("give either stdin or stdin_base64, not both".into()));
@@ -299,6 +308,7 @@ pub fn new_job(
         // Names are resolved against the batch by `workflow::resolve`; ids stay as given.
         after: Vec::new(),
         on_parent_failure: request.on_parent_failure.unwrap_or_default(),
+        stdin_from_parents: request.stdin_from_parents,
     })
 }
 

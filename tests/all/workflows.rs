@@ -423,3 +423,45 @@ async fn workflows_through_the_cli_on_postgres() {
     let (a, _da) = host(&url, "a", 2, &[]);
     through_the_cli(&a).await;
 }
+
+/// A child that asks for its parents' results reads them on its stdin, keyed by parent
+/// name, once they have ended (a failed parent's too, for a `run` child).
+async fn results_flow_down(server: &Server) {
+    server.upload(artifacts::HELLO, "hello").await;
+    server.upload(artifacts::EXIT_CODE, "exit-code").await;
+    server.upload(artifacts::ECHO, "echo").await;
+    let mut reader = job("reader", "echo", &[], &["greet", "fail"]);
+    reader["stdin_from_parents"] = json!(true);
+    reader["on_parent_failure"] = json!("run");
+    let ids = server
+        .submit_batch(vec![
+            job("greet", "hello", &[], &[]),
+            job("fail", "exit-code", &["4"], &[]),
+            reader,
+        ])
+        .await;
+    let read = server.wait(ids[2]).await;
+    assert_eq!(read["state"], "succeeded", "{read}");
+    let stdin: Value = serde_json::from_str(read["stdout"].as_str().unwrap()).unwrap();
+    assert_eq!(stdin["greet"]["stdout"], "Hello from wasmpool!\n", "{stdin}");
+    assert_eq!(stdin["greet"]["exit_code"], 0, "{stdin}");
+    assert_eq!(stdin["fail"]["state"], "failed", "{stdin}");
+    assert_eq!(stdin["fail"]["exit_code"], 4, "{stdin}");
+    assert_eq!(stdin["fail"]["id"], ids[1], "{stdin}");
+    let (status, body) =
+        server.post("/v1/jobs", json!({ "module": "echo", "stdin_from_parents": true })).await;
+    assert_eq!(status, 400, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn results_flow_down_on_sqlite() {
+    let data = tempfile::tempdir().unwrap();
+    results_flow_down(&Server::start(2, data.path(), &[])).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn results_flow_down_on_postgres() {
+    let url = postgres::shared().database();
+    let (a, _da) = host(&url, "a", 2, &[]);
+    results_flow_down(&a).await;
+}

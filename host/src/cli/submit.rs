@@ -287,6 +287,7 @@ impl JobOptions {
             params: None,
             after: Vec::new(),
             on_parent_failure: None,
+            stdin_from_parents: false,
         }
     }
 }

@@ -40,6 +40,8 @@ pub struct JobColumns<'a> {
     pub on_parent_failure: Option<&'static str>,
     /// Why it ended at once (a parent had already failed).
     pub error: Option<&'a str>,
+    /// Whether its stdin is its parents' results.
+    pub stdin_from_parents: bool,
 }
 
 impl<'a> JobColumns<'a> {
@@ -69,6 +71,7 @@ impl<'a> JobColumns<'a> {
             waiting_on: 0,
             on_parent_failure: None,
             error: None,
+            stdin_from_parents: false,
         }
     }
 
@@ -80,6 +83,7 @@ impl<'a> JobColumns<'a> {
             waiting_on: plan.waiting_on,
             on_parent_failure: Some(job.on_parent_failure.as_str()),
             error: plan.error.as_deref(),
+            stdin_from_parents: job.stdin_from_parents,
             ..JobColumns::of(job)
         }
     }

@@ -212,6 +212,47 @@ fn batch_order(jobs: &[NewJob]) -> Result<Vec<usize>> {
     Ok(order)
 }
 
+/// A parent's result, as a child that asked for it reads it on its stdin.
+pub struct ParentResult {
+    /// Id.
+    pub id: JobId,
+    /// Name.
+    pub name: Option<String>,
+    /// How it ended.
+    pub state: JobState,
+    /// Its exit code.
+    pub exit_code: Option<i64>,
+    /// Its captured stdout.
+    pub stdout: Vec<u8>,
+    /// What its call returned (JSON).
+    pub result: Option<String>,
+}
+
+/// The stdin of a job that asked for its parents' results: a JSON object keyed by parent
+/// name (its id for a parent without one), each `{"id", "state", "exit_code", "stdout"`
+/// (text, or `"stdout_base64"` when it is not UTF-8), `"result"}`.
+pub fn parents_stdin(parents: Vec<ParentResult>) -> Vec<u8> {
+    use base64::Engine;
+    let mut object = serde_json::Map::new();
+    for parent in parents {
+        let mut entry = serde_json::json!({
+            "id": parent.id,
+            "state": parent.state.as_str(),
+            "exit_code": parent.exit_code,
+            "result": parent.result.and_then(|json| serde_json::from_str::<serde_json::Value>(&json).ok()),
+        });
+        match String::from_utf8(parent.stdout) {
+            Ok(text) => entry["stdout"] = text.into(),
+            Err(bytes) => {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(bytes.as_bytes());
+                entry["stdout_base64"] = encoded.into();
+            }
+        }
+        object.insert(parent.name.unwrap_or_else(|| parent.id.to_string()), entry);
+    }
+    serde_json::Value::Object(object).to_string().into_bytes()
+}
+
 /// A workflow as stored: its jobs (in id order) and edges.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkflowRecord {

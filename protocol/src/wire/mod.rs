@@ -138,6 +138,12 @@ pub struct JobRequest {
     /// anyway, or `skip`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_parent_failure: Option<crate::workflow::ParentFailure>,
+    /// Give the job, as its stdin, its parents' results once they have ended: a JSON object
+    /// keyed by parent name (or id, for a parent without one), each `{"id", "state",
+    /// "exit_code", "stdout"` (or `"stdout_base64"`), `"result"}`. Needs `after`; not
+    /// together with `stdin`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stdin_from_parents: bool,
 }
 
 /// A batch submission: all jobs are accepted, or none.

@@ -215,6 +215,7 @@ pub(super) async fn insert_rows(
         .bind(array(new, |job| job.waiting_on))
         .bind(array(new, |job| job.on_parent_failure))
         .bind(array(new, |job| job.error))
+        .bind(array(new, |job| job.stdin_from_parents))
         .fetch_all(&mut **tx)
         .await?;
     let ids = rows::in_insert_order(ids, new.len())?;

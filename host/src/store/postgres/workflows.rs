@@ -15,7 +15,8 @@ use crate::store::changes::Changes;
 use crate::store::new_job::JobColumns;
 use crate::store::rows::{self, time};
 use crate::store::workflow::{
-    self, ParentRow, WorkflowBrief, WorkflowJobRecord, WorkflowRecord, existing_parents,
+    self, ParentResult, ParentRow, WorkflowBrief, WorkflowJobRecord, WorkflowRecord,
+    existing_parents, parents_stdin,
 };
 use crate::store::{JobId, JobState, NewJob, Result, StoreError};
 
@@ -32,6 +33,8 @@ const WORKFLOW_EDGES: &str = include_str!("sql/workflow_edges.sql");
 const WORKFLOWS: &str = include_str!("sql/workflows.sql");
 const WORKFLOW_LOCK: &str = include_str!("sql/workflow_lock.sql");
 const WORKFLOW_RETRY: &str = include_str!("sql/workflow_retry.sql");
+const PARENT_RESULTS: &str = include_str!("sql/parent_results.sql");
+const SET_STDIN: &str = include_str!("sql/set_stdin.sql");
 
 type ParentTuple = (i64, String, Option<i64>, Option<String>, Option<String>);
 type JobTuple = (i64, Option<String>, String, Option<String>, Option<String>);
@@ -96,6 +99,11 @@ impl Workflows for PgStore {
             })
             .unzip();
         sqlx::query(EDGES_INSERT).bind(parents).bind(children).execute(&mut *tx).await?;
+        for ((id, state), job) in accepted.iter().zip(&jobs) {
+            if *state == JobState::Queued && job.stdin_from_parents {
+                fill_stdin(&mut tx, *id).await?;
+            }
+        }
         self.commit(tx, changes).await?;
         Ok(accepted)
     }
@@ -184,11 +192,14 @@ pub(super) async fn ended(
 ) -> Result<()> {
     let mut ended = ended;
     while !ended.is_empty() {
-        let changed: Vec<(i64, String)> =
+        let changed: Vec<(i64, String, bool)> =
             sqlx::query_as(CHILDREN).bind(&ended).fetch_all(&mut **tx).await?;
         ended.clear();
-        for (id, state) in changed {
+        for (id, state, from_parents) in changed {
             let state = rows::state(&state)?;
+            if state == JobState::Queued && from_parents {
+                fill_stdin(tx, id).await?;
+            }
             if state != JobState::Waiting {
                 changes.became(id, state);
             }
@@ -197,5 +208,29 @@ pub(super) async fn ended(
             }
         }
     }
+    Ok(())
+}
+
+type ResultTuple = (i64, Option<String>, String, Option<i64>, Option<Vec<u8>>, Option<String>);
+
+/// Writes a job's parents' results as its stdin (it asked for them, and is being queued).
+async fn fill_stdin(tx: &mut Transaction<'_, Postgres>, id: JobId) -> Result<()> {
+    let found: Vec<ResultTuple> =
+        sqlx::query_as(PARENT_RESULTS).bind(id).fetch_all(&mut **tx).await?;
+    let parents = found
+        .into_iter()
+        .map(|(id, name, state, exit_code, stdout, result)| {
+            let state = rows::state(&state)?;
+            Ok(ParentResult {
+                id,
+                name,
+                state,
+                exit_code,
+                stdout: stdout.unwrap_or_default(),
+                result,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    sqlx::query(SET_STDIN).bind(id).bind(parents_stdin(parents)).execute(&mut **tx).await?;
     Ok(())
 }

@@ -148,7 +148,7 @@ pub(super) fn insert_rows(
     submitted_at: i64,
     changes: &mut Changes,
 ) -> Result<Vec<(JobId, JobState)>> {
-    const COLUMNS: usize = 25;
+    const COLUMNS: usize = 26;
     let mut values = Vec::with_capacity(columns.len() * COLUMNS);
     for job in columns {
         let state = rows::state(job.state)?;
@@ -178,6 +178,7 @@ pub(super) fn insert_rows(
             opt_text(job.on_parent_failure),
             opt_text(job.error),
             opt_int(state.is_terminal().then_some(submitted_at)),
+            int(job.stdin_from_parents.into()),
         ]);
     }
     let ids = db

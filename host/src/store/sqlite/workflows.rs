@@ -17,7 +17,8 @@ use crate::store::changes::Changes;
 use crate::store::new_job::JobColumns;
 use crate::store::rows::{self, time};
 use crate::store::workflow::{
-    self, ParentRow, WorkflowBrief, WorkflowJobRecord, WorkflowRecord, existing_parents,
+    self, ParentResult, ParentRow, WorkflowBrief, WorkflowJobRecord, WorkflowRecord,
+    existing_parents, parents_stdin,
 };
 use crate::store::{JobId, JobState, NewJob, Result};
 
@@ -32,6 +33,8 @@ const WORKFLOW_JOBS: &str = include_str!("sql/workflow_jobs.sql");
 const WORKFLOW_EDGES: &str = include_str!("sql/workflow_edges.sql");
 const WORKFLOWS: &str = include_str!("sql/workflows.sql");
 const WORKFLOW_RETRY: &str = include_str!("sql/workflow_retry.sql");
+const PARENT_RESULTS: &str = include_str!("sql/parent_results.sql");
+const SET_STDIN: &str = include_str!("sql/set_stdin.sql");
 
 impl Workflows for SqliteStore {
     async fn submit_workflow(
@@ -114,7 +117,45 @@ fn submit(
         .collect();
     let edges = serde_json::to_string(&edges).expect("integers serialise");
     db.prepare_cached(EDGES_INSERT)?.execute([edges])?;
+    for ((id, state), job) in accepted.iter().zip(jobs) {
+        if *state == JobState::Queued && job.stdin_from_parents {
+            fill_stdin(db, *id)?;
+        }
+    }
     Ok(accepted)
+}
+
+/// Writes a job's parents' results as its stdin (it asked for them, and is being queued).
+fn fill_stdin(db: &Connection, id: JobId) -> Result<()> {
+    let rows = db
+        .prepare_cached(PARENT_RESULTS)?
+        .query_map([id], |row| {
+            Ok((
+                row.get::<_, JobId>(0)?,
+                row.get::<_, Option<String>>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, Option<i64>>(3)?,
+                row.get::<_, Option<Vec<u8>>>(4)?,
+                row.get::<_, Option<String>>(5)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let parents = rows
+        .into_iter()
+        .map(|(id, name, state, exit_code, stdout, result)| {
+            let state = rows::state(&state)?;
+            Ok(ParentResult {
+                id,
+                name,
+                state,
+                exit_code,
+                stdout: stdout.unwrap_or_default(),
+                result,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    db.prepare_cached(SET_STDIN)?.execute(params![id, parents_stdin(parents)])?;
+    Ok(())
 }
 
 /// The children of jobs that just ended (`ended`), in the transaction that ended them: each
@@ -127,11 +168,14 @@ pub(super) fn ended(db: &Connection, ended: Vec<JobId>, changes: &mut Changes) -
         let ids = serde_json::to_string(&ended).expect("integers serialise");
         let changed = db
             .prepare_cached(CHILDREN)?
-            .query_map(params![ids, at], |row| Ok((row.get::<_, JobId>(0)?, row.get(1)?)))?
-            .collect::<rusqlite::Result<Vec<(JobId, String)>>>()?;
+            .query_map(params![ids, at], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+            .collect::<rusqlite::Result<Vec<(JobId, String, bool)>>>()?;
         ended.clear();
-        for (id, state) in changed {
+        for (id, state, from_parents) in changed {
             let state = rows::state(&state)?;
+            if state == JobState::Queued && from_parents {
+                fill_stdin(db, id)?;
+            }
             if state != JobState::Waiting {
                 changes.moved(id, Some(JobState::Waiting), state);
             }

@@ -7,6 +7,8 @@ ALTER TABLE jobs ADD COLUMN workflow_id BIGINT;
 ALTER TABLE jobs ADD COLUMN waiting_on BIGINT NOT NULL DEFAULT 0;
 -- cancel | run | skip (NULL outside a workflow).
 ALTER TABLE jobs ADD COLUMN on_parent_failure TEXT;
+-- Its stdin is its parents' results, as JSON keyed by parent name, written when it is queued.
+ALTER TABLE jobs ADD COLUMN stdin_from_parents BOOLEAN NOT NULL DEFAULT FALSE;
 CREATE INDEX jobs_by_workflow ON jobs (workflow_id, id) WHERE workflow_id IS NOT NULL;
 
 CREATE TABLE workflows (

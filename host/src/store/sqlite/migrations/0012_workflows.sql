@@ -47,7 +47,8 @@ CREATE TABLE jobs_new (
     call_result       TEXT,
     workflow_id       INTEGER,              -- the workflow the job belongs to
     waiting_on        INTEGER NOT NULL DEFAULT 0, -- parents not yet ended (while waiting)
-    on_parent_failure TEXT                  -- cancel | run | skip (NULL outside a workflow)
+    on_parent_failure TEXT,                 -- cancel | run | skip (NULL outside a workflow)
+    stdin_from_parents INTEGER NOT NULL DEFAULT 0 -- stdin: the parents' results, as JSON
 );
 INSERT INTO jobs_new (id, name, module_hash, args, env, stdin, priority, timeout_ms, memory_mb,
     fuel, max_attempts, idempotency_key, state, attempts, not_before, submitted_at, started_at,
