@@ -20,7 +20,7 @@ BATCH = 1000
 #: The longest wait the service grants per request by default (`--max-wait`), in ms.
 MAX_WAIT_MS = 60_000
 #: States a job never leaves.
-ENDED = frozenset({"succeeded", "failed", "timed_out", "cancelled"})
+ENDED = frozenset({"succeeded", "failed", "timed_out", "cancelled", "skipped"})
 
 
 class ApiError(Exception):
