@@ -409,6 +409,12 @@ async fn through_the_cli(server: &Server) {
     assert!(cancelled.starts_with(&format!("workflow {failed}: ")), "{cancelled}");
     let shown = ok(verb(server, &["workflow", "show", &failed]));
     assert!(!shown.contains("running") && !shown.contains("waiting"), "{shown}");
+    // A file without `after` is no workflow: refused before anything is submitted.
+    std::fs::write(&file, "[{\"module\": \"sleeper\", \"args\": [\"0\"]}]").unwrap();
+    let before = job_count(server).await;
+    let refused = verb(server, &["workflow", "submit", file.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert_eq!(job_count(server).await, before, "nothing was submitted");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -464,4 +470,27 @@ async fn results_flow_down_on_postgres() {
     let url = postgres::shared().database();
     let (a, _da) = host(&url, "a", 2, &[]);
     results_flow_down(&a).await;
+}
+
+/// A parent that fails an attempt but has attempts left is not a failed parent: its child
+/// waits for the retry, and runs once it succeeds (reading what the call returned).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_parent_fails_only_once_its_attempts_are_spent() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(2, data.path(), &[]);
+    server.upload(artifacts::CALLS, "mathlib").await;
+    server.upload(artifacts::ECHO, "echo").await;
+    let parent = json!({ "name": "flaky", "module": "mathlib", "call": "flaky", "params": [2],
+                         "max_attempts": 2 });
+    let mut child = job("reader", "echo", &[], &["flaky"]);
+    child["stdin_from_parents"] = json!(true);
+    let ids = server.submit_batch(vec![parent, child]).await;
+    let read = server.wait(ids[1]).await;
+    assert_eq!((read["state"].as_str(), read["attempts"].as_u64()), (Some("succeeded"), Some(1)));
+    let flaky = server.get(&format!("/v1/jobs/{}", ids[0])).await.1;
+    assert_eq!((flaky["state"].as_str(), flaky["attempts"].as_u64()), (Some("succeeded"), Some(2)));
+    let stdin: Value = serde_json::from_str(read["stdout"].as_str().unwrap()).unwrap();
+    assert_eq!(stdin["flaky"]["state"], "succeeded", "{stdin}");
+    assert_eq!(stdin["flaky"]["result"], flaky["result"], "{stdin}");
+    assert!(!stdin["flaky"]["result"].is_null(), "{stdin}");
 }

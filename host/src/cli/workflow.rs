@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::remote::RemoteOptions;
@@ -71,13 +72,7 @@ impl WorkflowCommand {
                     let accepted = client.submit_batch(&batch).await?;
                     let first = accepted.jobs.first().map(|job| job.id).unwrap_or_default();
                     let job = client.job(first).await?;
-                    let Some(workflow) = job.workflow else {
-                        // No job runs after another: the jobs went in as a plain batch.
-                        return Err(UsageError(
-                            "no job of the file names another in `after`".into(),
-                        )
-                        .into());
-                    };
+                    let workflow = job.workflow.context("the service made no workflow")?;
                     if !self.remote.print_json(&client.workflow(workflow).await?)? {
                         println!("{workflow}");
                     }
@@ -134,6 +129,14 @@ fn read_file(path: &std::path::Path) -> anyhow::Result<BatchRequest> {
         .map_err(|e| UsageError(format!("{}: not a workflow file: {e}", path.display())))?;
     if batch.jobs.is_empty() {
         return Err(UsageError(format!("{} has no jobs", path.display())).into());
+    }
+    if batch.jobs.iter().all(|job| job.after.is_empty()) {
+        // Refused before anything is submitted: a batch without edges is no workflow.
+        return Err(UsageError(format!(
+            "no job of {} runs after another (`after`): submit independent jobs with `submit`",
+            path.display()
+        ))
+        .into());
     }
     Ok(batch)
 }
