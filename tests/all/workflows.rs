@@ -72,6 +72,9 @@ async fn diamond(server: &Server) {
     let expected = [[ids[0], ids[1]], [ids[0], ids[2]], [ids[1], ids[3]], [ids[2], ids[3]]];
     assert_eq!(edges, expected);
     assert_eq!(named(&workflow, "d")["after"], json!([ids[1], ids[2]]), "{workflow}");
+    let (_, listed) = server.get(&format!("/v1/jobs?workflow={}", workflow["id"])).await;
+    assert!(listed["jobs"].as_array().unwrap().iter().all(|j| j["workflow"] == workflow["id"]));
+    assert_eq!(listed["jobs"].as_array().map(Vec::len), Some(4), "{listed}");
     let (_, list) = server.get("/v1/workflows").await;
     assert_eq!(list["workflows"][0]["id"], workflow["id"], "{list}");
     assert_eq!(list["workflows"][0]["counts"]["succeeded"], 4, "{list}");

@@ -353,6 +353,9 @@ pub struct ListQuery {
     /// Only jobs submitted before this time (RFC 3339).
     #[param(schema_with = rules::time_schema)]
     submitted_before: Option<String>,
+    /// Only jobs of this workflow (its id).
+    #[param(value_type = Option<i64>, minimum = 1)]
+    workflow: Option<String>,
     /// Page size, 1 to 1000 (default 50).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
@@ -404,6 +407,13 @@ pub async fn list(
         dry_run: false,
     };
     let mut filter = selector::filter(&state, &selected).await?;
+    filter.workflow = match query.workflow.as_deref() {
+        None => None,
+        Some(id) => match id.parse::<i64>() {
+            Ok(id) if id > 0 => Some(id),
+            _ => return Err(ApiError::bad_request(format!("`{id}` is not a workflow id"))),
+        },
+    };
     filter.before = before;
     filter.limit = limit + 1;
     let mut jobs = state.store.jobs(&filter).await?;

@@ -169,6 +169,7 @@ pub fn summary(record: JobSummaryRecord) -> JobSummary {
         scheduled_for: record.schedule_tick.map(timestamp),
         lane: record.lane,
         call: record.call,
+        workflow: record.workflow,
     }
 }
 
