@@ -1,7 +1,9 @@
 -- Workflows: jobs that run after other jobs. Two new states (`waiting`, `skipped`) need the
 -- state CHECK rewritten, which SQLite can only do by rebuilding the table (its documented
 -- twelve steps: nothing references `jobs`, so no foreign key is involved). The AUTOINCREMENT
--- sequence is carried over, so an id is never handed out twice.
+-- sequence is carried over, so an id is never handed out twice. The copy names every column
+-- `jobs` has after 0011: a migration applied before this one that adds a column to `jobs`
+-- must add it to `jobs_new` and to the copy below too, or the rebuild drops it.
 CREATE TABLE jobs_new (
     id                INTEGER PRIMARY KEY AUTOINCREMENT,
     name              TEXT,
