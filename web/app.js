@@ -15,6 +15,7 @@ import { refreshQueues } from "./queuelist.js";
 import { currentView, defineView, refreshView, setupRouter } from "./router.js";
 import { refreshSchedules } from "./schedules.js";
 import { setupSubmit, showModules } from "./submit.js";
+import { refreshWorkflows } from "./workflows.js";
 
 const JOBS_REFRESH_MS = 500;
 const MODULES_REFRESH_MS = 2000;
@@ -98,6 +99,7 @@ defineView("lanes", { refresh: refreshLanes });
 defineView("hosts", { refresh: refreshHostList });
 defineView("queues", { refresh: refreshQueues });
 defineView("schedules", { refresh: refreshSchedules });
+defineView("workflows", { refresh: refreshWorkflows });
 
 // Modules uploaded by someone else show up in the jobs table first: fetch their names then,
 // but not more often than every two seconds.

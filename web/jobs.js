@@ -176,7 +176,7 @@ function fillDetail(job) {
     dd.textContent = String(value);
     return [dt, dd];
   }));
-  const ended = !["queued", "running"].includes(job.state);
+  const ended = !["waiting", "queued", "running"].includes(job.state);
   if (ended) {
     stopFollowing();
     document.getElementById("detail-stdout").textContent =
@@ -187,7 +187,7 @@ function fillDetail(job) {
     follow(job.id);
   }
   document.getElementById("detail-cancel").hidden = ended;
-  document.getElementById("detail-retry").hidden = !["failed", "timed_out", "cancelled"].includes(job.state);
+  document.getElementById("detail-retry").hidden = !["failed", "timed_out", "cancelled", "skipped"].includes(job.state);
 }
 
 export function setupJobs() {

@@ -3,7 +3,7 @@
 
 import { showWorkers } from "./hosts.js";
 
-const STATES = ["queued", "running", "succeeded", "failed", "timed_out", "cancelled"];
+const STATES = ["waiting", "queued", "running", "succeeded", "failed", "timed_out", "cancelled", "skipped"];
 let latest = null;
 
 /** Draws a pool snapshot (a PoolView). */

@@ -22,6 +22,7 @@ mod scale;
 mod server;
 mod stats;
 mod throughput;
+mod workflows;
 
 use std::path::PathBuf;
 

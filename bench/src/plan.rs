@@ -10,7 +10,7 @@ use crate::celery::Celery;
 use crate::postgres::Postgres;
 use crate::report::{Row, Side, Target, Unit};
 use crate::throughput::{Store, Throughput};
-use crate::{demo, latency, map, python, python_tasks, sandbox_cost, scale};
+use crate::{demo, latency, map, python, python_tasks, sandbox_cost, scale, workflows};
 
 /// `--quick` divides every count by this (and `python_pool.py --quick` does the same).
 pub const QUICK_DIVISOR: usize = 20;
@@ -34,6 +34,8 @@ pub enum Workload {
     W8,
     W8C,
     W9,
+    W10,
+    W11,
 }
 
 /// The counts every workload uses; batch sizes and worker counts do not scale.
@@ -54,6 +56,8 @@ pub struct Sizes {
     pub w8c_jobs: usize,
     pub w9_jobs: usize,
     pub w9_fib_jobs: usize,
+    pub w10_links: usize,
+    pub w11_width: usize,
 }
 
 impl Sizes {
@@ -75,12 +79,14 @@ impl Sizes {
             w8c_jobs: n(100_000),
             w9_jobs: n(10_000),
             w9_fib_jobs: n(200),
+            w10_links: n(1_000),
+            w11_width: n(10_000),
         }
     }
 }
 
 impl Workload {
-    pub const ALL: [Workload; 14] = [
+    pub const ALL: [Workload; 16] = [
         Workload::W1,
         Workload::W1Pg,
         Workload::W1Pg2,
@@ -95,6 +101,8 @@ impl Workload {
         Workload::W8,
         Workload::W8C,
         Workload::W9,
+        Workload::W10,
+        Workload::W11,
     ];
 
     pub fn id(self) -> &'static str {
@@ -113,6 +121,8 @@ impl Workload {
             Workload::W8 => "W8",
             Workload::W8C => "W8c",
             Workload::W9 => "W9",
+            Workload::W10 => "W10",
+            Workload::W11 => "W11",
         }
     }
 
@@ -151,6 +161,7 @@ impl Workload {
     pub fn limit(self) -> Duration {
         Duration::from_secs(match self {
             Workload::W1 | Workload::W1Pg | Workload::W1Pg2 | Workload::W3 | Workload::W7 => 300,
+            Workload::W10 | Workload::W11 => 300,
             // W8 builds its Python task first (about 30 s, once per checkout).
             Workload::W8 | Workload::W8C | Workload::W9 => 300,
             Workload::W2 | Workload::W2Off | Workload::W4 | Workload::W6 => 120,
@@ -272,6 +283,31 @@ impl Workload {
                 vec![
                     num("p50_us", format!("{what}, p50 µs"), us(300.0)),
                     num("p99_us", format!("{what}, p99 µs"), us(1000.0)),
+                ]
+            }
+            Workload::W10 => vec![
+                num(
+                    "link_ms",
+                    format!("chain of {} no-op jobs, ms per link", s.w10_links),
+                    Target::None,
+                ),
+                num(
+                    "link_overhead_ms",
+                    "a link beyond its job's run, ms".into(),
+                    Target::AtMost(1.0, "ms"),
+                ),
+            ],
+            Workload::W11 => {
+                let what = format!("fan-out of {} no-op jobs + 1 fan-in", s.w11_width);
+                vec![
+                    num("fan_s", format!("{what}, s"), Target::None),
+                    num("alone_s", format!("the {} jobs alone, s", s.w11_width), Target::None),
+                    num("fan_ratio", format!("{what} / alone"), Target::AtMost(1.3, "×")),
+                    num(
+                        "fan_in_delay_ms",
+                        "last parent's end to the fan-in's start, ms".into(),
+                        Target::AtMost(2.0, "ms"),
+                    ),
                 ]
             }
             Workload::W3 => vec![num(
@@ -408,6 +444,8 @@ async fn run_wasmpool(
         Workload::W8 => python_tasks::w8(binary, s.w8_jobs).await?,
         Workload::W8C => python_tasks::w8c(binary, s.w8c_jobs).await?,
         Workload::W9 => python_tasks::w9(binary, s.w9_jobs, s.w9_fib_jobs).await?,
+        Workload::W10 => workflows::chain(binary, s.w10_links).await?,
+        Workload::W11 => workflows::fan_in(binary, s.w11_width).await?,
         Workload::W3 => {
             let w3 = Throughput {
                 module: artifacts::FIB,

@@ -60,7 +60,9 @@ pub async fn measure(workload: Workload, s: &Sizes) -> Result<Vec<(&'static str,
         | Workload::W2Off
         | Workload::W5
         | Workload::W5M
-        | Workload::W6 => {
+        | Workload::W6
+        | Workload::W10
+        | Workload::W11 => {
             anyhow::bail!("{} has no Python side", workload.id())
         }
     })

@@ -15,7 +15,7 @@ use tokio::process::{Child, Command};
 pub static SERVE_ARGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
 
 /// The job states a job ends in.
-pub const ENDED: [&str; 4] = ["succeeded", "failed", "timed_out", "cancelled"];
+pub const ENDED: [&str; 5] = ["succeeded", "failed", "timed_out", "cancelled", "skipped"];
 
 /// A running service, killed on drop (or by [`Server::stop`], which also waits for it).
 pub struct Server {

@@ -14,6 +14,7 @@ use crate::wire::{
     JobSelector, JobView, ModulePatch, ModuleView, NodeView, PoolView, QueueItems, QueuePurged,
     QueueView, ScheduleList, SchedulePatch, ScheduleRequest, ScheduleView,
 };
+use wasmpool_protocol::workflow::{WorkflowChanged, WorkflowView};
 
 /// Bound on any one request, so a hung server cannot hang the caller for ever.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -265,6 +266,21 @@ impl Client {
     /// Submits a schedule's job now, once.
     pub async fn run_schedule(&self, name: &str) -> Result<Accepted, ClientError> {
         self.json(self.request(Method::POST, self.url(&["schedules", name, "run"]))).await
+    }
+
+    /// A workflow: its jobs, edges and state.
+    pub async fn workflow(&self, id: i64) -> Result<WorkflowView, ClientError> {
+        self.json(self.request(Method::GET, self.url(&["workflows", &id.to_string()]))).await
+    }
+
+    /// Cancels (`cancel`) or retries (`retry`) a workflow.
+    pub async fn workflow_action(
+        &self,
+        id: i64,
+        action: &str,
+    ) -> Result<WorkflowChanged, ClientError> {
+        let url = self.url(&["workflows", &id.to_string(), action]);
+        self.json(self.request(Method::POST, url)).await
     }
 
     /// Queues an ended job again.

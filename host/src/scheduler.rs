@@ -48,6 +48,10 @@ pub async fn check_job(
     let Some(module) = store.module(&request.module).await? else {
         return Ok(Err(format!("no module `{}`: upload it first", request.module)));
     };
+    if !request.after.is_empty() {
+        // Each tick's job would run after the same jobs, long ended: no schedule means that.
+        return Ok(Err("a schedule's job cannot run after other jobs (`after`)".into()));
+    }
     let name = request.module.clone();
     let mut job = match validate::new_job(request, module.hash, None, limits) {
         Ok(job) => job,

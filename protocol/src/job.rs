@@ -10,12 +10,16 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// A job's lifecycle: `queued → running → succeeded | failed | timed_out | cancelled`.
+/// A job's lifecycle: `queued → running → succeeded | failed | timed_out | cancelled`; a job
+/// that runs after others (`after`) starts `waiting` and is queued when its last parent ends,
+/// or ends `cancelled` or `skipped` when a parent fails (`crate::workflow::ParentFailure`).
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
+    /// Waiting for the jobs it runs after (its parents) to end.
+    Waiting,
     /// Waiting for a worker (or for its delay or retry backoff to pass).
     Queued,
     /// On a worker now.
@@ -28,56 +32,70 @@ pub enum JobState {
     TimedOut,
     /// Cancelled before or while running.
     Cancelled,
+    /// Not run, because a parent failed and the job asked to be skipped then
+    /// (`"on_parent_failure": "skip"`); counts as done for its own children.
+    Skipped,
 }
 
 impl JobState {
     /// Every state, in lifecycle order.
-    pub const ALL: [JobState; 6] = [
+    pub const ALL: [JobState; 8] = [
+        JobState::Waiting,
         JobState::Queued,
         JobState::Running,
         JobState::Succeeded,
         JobState::Failed,
         JobState::TimedOut,
         JobState::Cancelled,
+        JobState::Skipped,
     ];
 
     /// The state's name as it appears in JSON and in the database.
     pub fn as_str(self) -> &'static str {
         match self {
+            JobState::Waiting => "waiting",
             JobState::Queued => "queued",
             JobState::Running => "running",
             JobState::Succeeded => "succeeded",
             JobState::Failed => "failed",
             JobState::TimedOut => "timed_out",
             JobState::Cancelled => "cancelled",
+            JobState::Skipped => "skipped",
         }
     }
 
-    /// The states a cancel changes: queued first, then running.
-    pub const CANCELLABLE: [JobState; 2] = [JobState::Queued, JobState::Running];
+    /// The states a cancel changes: waiting and queued first, then running.
+    pub const CANCELLABLE: [JobState; 3] = [JobState::Waiting, JobState::Queued, JobState::Running];
 
     /// The states a retry changes.
-    pub const RETRYABLE: [JobState; 3] =
-        [JobState::Failed, JobState::TimedOut, JobState::Cancelled];
+    pub const RETRYABLE: [JobState; 4] =
+        [JobState::Failed, JobState::TimedOut, JobState::Cancelled, JobState::Skipped];
 
     /// The states a delete removes: every ended one.
-    pub const DELETABLE: [JobState; 4] =
-        [JobState::Succeeded, JobState::Failed, JobState::TimedOut, JobState::Cancelled];
+    pub const DELETABLE: [JobState; 5] = [
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::TimedOut,
+        JobState::Cancelled,
+        JobState::Skipped,
+    ];
 
     /// Whether the job has ended.
     pub fn is_terminal(self) -> bool {
-        !matches!(self, JobState::Queued | JobState::Running)
+        !matches!(self, JobState::Waiting | JobState::Queued | JobState::Running)
     }
 
     /// The legal transitions. `running → queued` is a retry (or a drained host giving the job
-    /// back); an ended job goes back to `queued` only through an explicit retry.
+    /// back); `waiting → queued` the release when its last parent ended; an ended job goes
+    /// back to `queued` (or `waiting`, by a workflow's retry) only through an explicit retry.
     pub fn can_become(self, next: JobState) -> bool {
         use JobState::*;
         matches!(
             (self, next),
-            (Queued, Running | Cancelled)
+            (Waiting, Queued | Cancelled | Skipped)
+                | (Queued, Running | Cancelled)
                 | (Running, Queued | Succeeded | Failed | TimedOut | Cancelled)
-                | (Failed | TimedOut | Cancelled, Queued)
+                | (Failed | TimedOut | Cancelled | Skipped, Queued | Waiting)
         )
     }
 
@@ -88,7 +106,7 @@ impl JobState {
 
     /// Whether a retry changes a job in this state (one of [`JobState::RETRYABLE`]): an
     /// ended job that did not succeed. A running job, which could become `queued` by a
-    /// retry of its attempt, is not retried by hand.
+    /// retry of its attempt, is not retried by hand, nor a waiting one.
     pub fn can_retry(self) -> bool {
         JobState::RETRYABLE.contains(&self)
     }
@@ -454,7 +472,8 @@ mod tests {
     fn cancel_and_retry_follow_the_transitions() {
         for state in JobState::ALL {
             assert_eq!(state.can_cancel(), state.can_become(JobState::Cancelled), "{state}");
-            let retried = state.can_become(JobState::Queued) && state != JobState::Running;
+            let retried = state.can_become(JobState::Queued)
+                && !matches!(state, JobState::Running | JobState::Waiting);
             assert_eq!(state.can_retry(), retried, "{state}");
             assert_eq!(JobState::DELETABLE.contains(&state), state.is_terminal(), "{state}");
         }

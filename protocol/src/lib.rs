@@ -14,3 +14,4 @@ pub mod run_query;
 pub mod units;
 pub mod validate;
 pub mod wire;
+pub mod workflow;

@@ -38,6 +38,8 @@ pub struct ServiceLimits {
     pub max_wait: Duration,
     /// Most schedules the service keeps (every host evaluates every one each round).
     pub max_schedules: u64,
+    /// Most jobs and edges in one workflow.
+    pub workflow: crate::workflow::WorkflowLimits,
 }
 
 impl Default for ServiceLimits {
@@ -55,6 +57,7 @@ impl Default for ServiceLimits {
             output_bytes: crate::job::DEFAULT_OUTPUT_BYTES,
             max_wait: Duration::from_secs(60),
             max_schedules: 1000,
+            workflow: crate::workflow::WorkflowLimits::default(),
         }
     }
 }
@@ -101,6 +104,12 @@ pub struct NewJob {
     /// The service's directories it is granted (names checked against the service's by the
     /// caller, which knows them).
     pub mounts: Vec<Mount>,
+    /// The jobs it runs after (resolved from the request's `after` by the caller).
+    pub after: Vec<crate::workflow::Parent>,
+    /// What it does when a parent fails.
+    pub on_parent_failure: crate::workflow::ParentFailure,
+    /// Whether its stdin is its parents' results (written when it is queued).
+    pub stdin_from_parents: bool,
 }
 
 impl Default for NewJob {
@@ -126,6 +135,9 @@ impl Default for NewJob {
             call: None,
             params: None,
             mounts: Vec::new(),
+            after: Vec::new(),
+            on_parent_failure: crate::workflow::ParentFailure::Cancel,
+            stdin_from_parents: false,
         }
     }
 }
@@ -254,6 +266,15 @@ pub fn new_job(
     }
     let Checked { timeout_ms, memory_mb, max_attempts, delay } = check_limits(&request, limits)?;
     check_inputs(&request, idempotency_key.as_deref())?;
+    if !request.after.is_empty() && idempotency_key.is_some() {
+        return Err(Refused("a job with `after` cannot have an Idempotency-Key".into()));
+    }
+    if request.stdin_from_parents && request.after.is_empty() {
+        return Err(Refused("stdin_from_parents needs `after` (the parents)".into()));
+    }
+    if request.stdin_from_parents && (request.stdin.is_some() || request.stdin_base64.is_some()) {
+        return Err(Refused("give either stdin or stdin_from_parents, not both".into()));
+    }
     let stdin = match (request.stdin, request.stdin_base64) {
         (Some(_), Some(_)) => {
             return Err(Refused("give either stdin or stdin_base64, not both".into()));
@@ -289,6 +310,10 @@ pub fn new_job(
         // exports ([`crate::call::check_params`]); stored as it will be passed.
         params: request.params.map(|params| params.to_string()),
         mounts: request.mounts,
+        // Names are resolved against the batch by `workflow::resolve`; ids stay as given.
+        after: Vec::new(),
+        on_parent_failure: request.on_parent_failure.unwrap_or_default(),
+        stdin_from_parents: request.stdin_from_parents,
     })
 }
 

@@ -289,3 +289,29 @@ async fn the_schedules_view_shows_runs_and_pauses_and_resumes() {
     assert_eq!(tick["enabled"], true, "resumed at the end: {tick}");
     assert!(out_dir().join("dashboard-schedules.png").exists(), "the screenshot was saved");
 }
+
+/// The workflows view: a failed workflow listed, drawn as a graph of its jobs coloured by
+/// state (parents above children), a click opening a job.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_workflows_view_draws_a_workflow_as_a_graph() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(2, data.path(), &[]);
+    server.upload(artifacts::HELLO, "hello").await;
+    server.upload(artifacts::EXIT_CODE, "exit-code").await;
+    let job = |name: &str, module: &str, args: &[&str], after: &[&str]| serde_json::json!({ "name": name, "module": module, "args": args, "after": after });
+    let mut notify = job("notify", "hello", &[], &["test"]);
+    notify["on_parent_failure"] = "run".into();
+    let ids = server
+        .submit_batch(vec![
+            job("build", "hello", &[], &[]),
+            job("test", "exit-code", &["1"], &["build"]),
+            job("deploy", "hello", &[], &["test"]),
+            notify,
+        ])
+        .await;
+    let last = server.wait(ids[3]).await;
+    assert_eq!(last["state"], "succeeded", "{last}");
+    let workflow = last["workflow"].to_string();
+    let env = [("WORKFLOW_ID", workflow.as_str())];
+    tokio::task::block_in_place(|| browse("workflows", &server, &env));
+}

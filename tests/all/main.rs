@@ -42,3 +42,4 @@ mod service;
 mod wait_many;
 mod wasi_coverage;
 mod web_safety;
+mod workflows;

@@ -36,6 +36,7 @@ async fn parameters_are_where_the_server_reads_them() {
         "/v1/queues/{name}/get?timeout_ms",
         "/v1/modules?name",
         "/v1/queues/{name}/items?limit",
+        "/v1/workflows?before",
     ] {
         assert!(query.iter().any(|q| q == expected), "{expected} not among {query:?}");
     }

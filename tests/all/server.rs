@@ -238,7 +238,7 @@ impl Server {
         for _ in 0..10 {
             let (status, job) = self.get(&format!("/v1/jobs/{id}/wait?timeout_ms=10000")).await;
             assert_eq!(status, 200, "wait {id}: {job}");
-            if !matches!(job["state"].as_str(), Some("queued" | "running")) {
+            if !matches!(job["state"].as_str(), Some("waiting" | "queued" | "running")) {
                 return job;
             }
         }

@@ -168,6 +168,36 @@ export const views = {
     await shot(page, "dashboard-history.png", "dashboard-history.png");
   },
 
+  // WORKFLOWS: workflow WORKFLOW_ID, ended failed: `build` succeeded, `test` failed,
+  // `deploy` cancelled below it, `notify` (on_parent_failure run) succeeded.
+  async workflows(page, ctx) {
+    const { expectCount, expectText, shot } = ctx;
+    const id = env.WORKFLOW_ID;
+    await open(page, ctx, "workflows");
+    const listed = page.locator(`#workflow-rows tr[data-workflow="${id}"]`);
+    await expectCount(listed, 1, "the workflow is listed");
+    assert.equal(await listed.getAttribute("data-state"), "failed", "as failed");
+    await listed.click();
+    const nodes = page.locator(`#workflow-graph svg[data-workflow="${id}"] [data-job-id]`);
+    await expectCount(nodes, 4, "a box per job");
+    const { json: workflow } = await api(page, "GET", `/v1/workflows/${id}`);
+    for (const job of workflow.jobs) {
+      const node = page.locator(`#workflow-graph [data-job-id="${job.id}"]`);
+      assert.equal(await node.getAttribute("data-state"), job.state, `${job.name} coloured by its state`);
+    }
+    await expectCount(page.locator("#workflow-graph line.edge"), workflow.edges.length, "a line per edge");
+    // Parents are drawn above their children.
+    const top = async (jobId) => Number(await page.locator(`#workflow-graph [data-job-id="${jobId}"] rect`).getAttribute("y"));
+    for (const [parent, child] of workflow.edges) assert.ok(await top(parent) < await top(child), `${parent} above ${child}`);
+    await expectText(page.locator("#workflow-title"), `Workflow #${id}: failed (4 jobs)`, "the workflow's title");
+    await shot(page, "dashboard-workflows.png", "dashboard-workflows.png");
+    // A click opens the job.
+    const deploy = workflow.jobs.find((job) => job.name === "deploy");
+    await page.locator(`#workflow-graph [data-job-id="${deploy.id}"]`).click();
+    await page.locator("#job-detail[open]").waitFor(ctx.BOUND);
+    await expectText(page.locator("#detail-title"), `Job ${deploy.id} · deploy: cancelled`, "the job's dialog");
+  },
+
   // VIEWS: 2 workers, queue `inbox` with 2 items and `outbox` with 1 (put in that order).
   async views(page, ctx) {
     const { expectCount, expectText, shot } = ctx;

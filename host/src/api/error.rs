@@ -144,6 +144,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::UnknownModule(hash) => ApiError::not_found(format!("no module {hash}")),
+            StoreError::Graph(problem) => ApiError::bad_request(problem),
             in_use @ StoreError::ModuleInUse { .. } => ApiError::conflict(in_use.to_string()),
             StoreError::Closed => ApiError::unavailable("the service is shutting down"),
             StoreError::Conflict(reason) => ApiError::unavailable(format!(

@@ -14,6 +14,7 @@ use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 use wasmpool_protocol::run_query::run_request;
 use wasmpool_protocol::validate as rules;
+use wasmpool_protocol::workflow::{self, Node, Parent};
 
 use super::{ApiError, ApiResult, AppState, body, job_id, json, selector, validate, views};
 use crate::job::JobState;
@@ -66,11 +67,14 @@ pub async fn submit(
     // Named by hash, the log line shows 12 hex digits, as every other line does.
     let module =
         if request.module == hash { hash[..12].to_string() } else { request.module.clone() };
+    let after = request.after.clone();
     let mut job = validate::new_job(request, hash, key, &state.limits)?;
     check_call(&module, &record, &mut job)?;
     state.check_lane(&job.lane).await?;
     state.check_mounts(&job.mounts)?;
-    let (id, job_state) = state.store.submit(vec![job]).await?[0];
+    let node = Node { name: None, after: &after };
+    job.after = resolve_after(&[node], &state)?.remove(0);
+    let (id, job_state) = submit_jobs(&state, vec![job]).await?[0];
     tracing::info!(job = id, module, state = %job_state, "job submitted");
     Ok((StatusCode::ACCEPTED, Json(Accepted { id, state: job_state })))
 }
@@ -95,10 +99,16 @@ pub async fn submit_batch(
             state.limits.max_batch
         )));
     }
+    let nodes: Vec<Node<'_>> = batch
+        .jobs
+        .iter()
+        .map(|job| Node { name: job.name.as_deref(), after: &job.after })
+        .collect();
+    let mut parents = resolve_after(&nodes, &state)?.into_iter();
     let mut hashes: HashMap<String, ModuleRecord> = HashMap::new();
     let mut checked: HashSet<String> = HashSet::new();
     let mut jobs = Vec::with_capacity(batch.jobs.len());
-    for (index, request) in batch.jobs.into_iter().enumerate() {
+    for (index, request) in batch.jobs.clone().into_iter().enumerate() {
         let at = |e: ApiError| e.prefixed(&format!("jobs[{index}]: "));
         let record = match hashes.get(&request.module) {
             Some(record) => record.clone(),
@@ -117,15 +127,30 @@ pub async fn submit_batch(
             checked.insert(job.lane.clone());
         }
         state.check_mounts(&job.mounts).map_err(at)?;
+        job.after = parents.next().unwrap_or_default();
         jobs.push(job);
     }
-    let accepted = state.store.submit(jobs).await?;
+    let accepted = submit_jobs(&state, jobs).await?;
     // One line for the batch: a line per job would be thousands for one request.
     if let (Some((first, _)), Some((last, _))) = (accepted.first(), accepted.last()) {
         tracing::info!(jobs = accepted.len(), first, last, state = "queued", "jobs submitted");
     }
     let jobs = accepted.into_iter().map(|(id, state)| Accepted { id, state }).collect();
     Ok((StatusCode::ACCEPTED, Json(BatchAccepted { jobs })))
+}
+
+/// Resolves the jobs' `after` (names within the submission) and checks their graph.
+fn resolve_after(nodes: &[Node<'_>], state: &AppState) -> ApiResult<Vec<Vec<Parent>>> {
+    Ok(workflow::resolve(nodes, state.limits.workflow)?)
+}
+
+/// Stores jobs: as a workflow when one runs after another.
+async fn submit_jobs(state: &AppState, jobs: Vec<NewJob>) -> ApiResult<Vec<(JobId, JobState)>> {
+    if crate::store::workflow::has_edges(&jobs) {
+        Ok(state.store.submit_workflow(jobs, state.limits.workflow).await?)
+    } else {
+        Ok(state.store.submit(jobs).await?)
+    }
 }
 
 pub(super) async fn find(state: &AppState, id: JobId) -> ApiResult<JobRecord> {
@@ -258,7 +283,8 @@ pub async fn cancel(
 /// Cancel a queued or running job (200), or delete an ended one (204).
 #[utoipa::path(delete, path = "/v1/jobs/{id}", params(("id" = i64, Path, minimum = 1)),
     responses((status = 200, body = JobView, description = "cancelled"), (status = 204, description = "deleted"),
-              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "an ended job that a job not yet ended runs after (`after`) is kept until that job ends")))]
 pub async fn cancel_or_delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -275,6 +301,10 @@ pub async fn cancel_or_delete(
             Change::Refused(now) => {
                 Err(ApiError::conflict(format!("job {id} is {now} again; try again")))
             }
+            Change::WaitedOn(child) => Err(ApiError::conflict(format!(
+                "job {id} cannot be deleted while job {child}, which runs after it, has not \
+                 ended"
+            ))),
         },
     }
 }
@@ -325,6 +355,9 @@ pub struct ListQuery {
     /// Only jobs submitted before this time (RFC 3339).
     #[param(schema_with = rules::time_schema)]
     submitted_before: Option<String>,
+    /// Only jobs of this workflow (its id).
+    #[param(value_type = Option<i64>, minimum = 1)]
+    workflow: Option<String>,
     /// Page size, 1 to 1000 (default 50).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
@@ -376,6 +409,13 @@ pub async fn list(
         dry_run: false,
     };
     let mut filter = selector::filter(&state, &selected).await?;
+    filter.workflow = match query.workflow.as_deref() {
+        None => None,
+        Some(id) => match id.parse::<i64>() {
+            Ok(id) if id > 0 => Some(id),
+            _ => return Err(ApiError::bad_request(format!("`{id}` is not a workflow id"))),
+        },
+    };
     filter.before = before;
     filter.limit = limit + 1;
     let mut jobs = state.store.jobs(&filter).await?;
@@ -404,8 +444,11 @@ pub async fn retry(
         }
         Change::NotFound => Err(ApiError::not_found(format!("no job {id}"))),
         Change::Refused(now) => Err(ApiError::conflict(format!(
-            "job {id} is {now}; only failed, timed-out or cancelled jobs can be retried"
+            "job {id} is {now}; only failed, timed-out, cancelled or skipped jobs can be retried"
         ))),
+        Change::WaitedOn(child) => {
+            Err(ApiError::conflict(format!("job {id} has job {child} waiting on it")))
+        }
     }
 }
 

@@ -23,6 +23,7 @@ mod views;
 mod wait;
 mod waits;
 mod web;
+mod workflows;
 
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -230,6 +231,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(schedules::run))
         .routes(routes!(stats::modules))
         .routes(routes!(stats::history))
+        .routes(routes!(workflows::list))
+        .routes(routes!(workflows::get))
+        .routes(routes!(workflows::cancel))
+        .routes(routes!(workflows::retry))
         // Layers run outside in: the token first, then the content type, then the URL's text.
         .route_layer(axum::middleware::from_fn(text::check_url))
         .route_layer(axum::middleware::from_fn(guard::check_content_type))

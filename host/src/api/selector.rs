@@ -41,6 +41,7 @@ pub async fn filter(state: &AppState, selector: &JobSelector) -> ApiResult<JobFi
         lane: lane.clone(),
         node: node.as_deref().map(|node| text("node", node)).transpose()?,
         schedule: schedule.clone(),
+        workflow: None,
         name: name.as_deref().map(|name| text("name", name)).transpose()?,
         search: q.as_deref().map(|q| text("q", q)).transpose()?,
         submitted_after: submitted_after.transpose()?,

@@ -123,6 +123,8 @@ pub fn job(record: JobRecord, history: Vec<AttemptRecord>) -> JobView {
         params: record.params.and_then(|json| serde_json::from_str(&json).ok()),
         result: record.result.and_then(|json| serde_json::from_str(&json).ok()),
         mounts: record.mounts,
+        workflow: record.workflow,
+        on_parent_failure: record.on_parent_failure,
     }
 }
 
@@ -190,6 +192,7 @@ pub fn summary(record: JobSummaryRecord) -> JobSummary {
         scheduled_for: record.schedule_tick.map(timestamp),
         lane: record.lane,
         call: record.call,
+        workflow: record.workflow,
     }
 }
 

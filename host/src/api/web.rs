@@ -36,6 +36,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("hostlist.js", JS, include_str!("../../../web/hostlist.js")),
     ("queuelist.js", JS, include_str!("../../../web/queuelist.js")),
     ("schedules.js", JS, include_str!("../../../web/schedules.js")),
+    ("workflows.js", JS, include_str!("../../../web/workflows.js")),
 ];
 
 const POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; object-src 'none'; \

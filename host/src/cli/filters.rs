@@ -13,7 +13,8 @@ use crate::wire::JobSelector;
 #[derive(Debug, Clone, Default, Args)]
 #[group(id = "filters", multiple = true)]
 pub struct FilterArgs {
-    /// Only jobs in this state (queued, running, succeeded, failed, timed_out, cancelled).
+    /// Only jobs in this state (waiting, queued, running, succeeded, failed, timed_out,
+    /// cancelled, skipped).
     #[arg(long, value_name = "STATE", value_parser = state_parser(), hide_possible_values = true)]
     state: Option<JobState>,
     /// Only jobs of this module (hash or name).

@@ -150,6 +150,7 @@ mod tests {
             scheduled_for: None,
             lane: "default".into(),
             call: None,
+            workflow: None,
         }
     }
 

@@ -34,6 +34,7 @@ mod wait;
 mod watch;
 mod wave;
 mod worker;
+mod workflow;
 
 use std::process::ExitCode;
 
@@ -105,6 +106,8 @@ pub enum Command {
     Retry(retry::RetryCommand),
     /// Add, list, remove, pause or resume schedules: jobs submitted at every cron tick.
     Schedule(schedule::ScheduleCommand),
+    /// Submit, show, cancel or retry workflows: jobs that run after one another.
+    Workflow(workflow::WorkflowCommand),
     /// Build a Python task into a component with componentize-py.
     Build(build::BuildCommand),
     /// Print a shell completion script: bash, zsh or fish.
@@ -189,6 +192,7 @@ impl Cli {
             Command::Queue(command) => command.execute(),
             Command::Retry(command) => command.execute(),
             Command::Schedule(command) => command.execute(),
+            Command::Workflow(command) => command.execute(),
             Command::Build(command) => command.execute(),
             Command::Completions(command) => command.execute(),
             Command::Worker(command) => command.execute(),
@@ -223,6 +227,7 @@ impl Command {
             Command::Queue(command) => Some(&mut command.remote),
             Command::Retry(command) => Some(&mut command.remote),
             Command::Schedule(command) => Some(&mut command.remote),
+            Command::Workflow(command) => Some(&mut command.remote),
             Command::Run(_)
             | Command::Map(_)
             | Command::Serve(_)

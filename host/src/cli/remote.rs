@@ -244,6 +244,8 @@ pub fn sample_job(id: i64, state: crate::job::JobState) -> crate::wire::JobView 
         lane: "default".into(),
         attempts_history: Vec::new(),
         mounts: Vec::new(),
+        workflow: None,
+        on_parent_failure: None,
     }
 }
 

@@ -128,6 +128,14 @@ pub struct ServeCommand {
     /// Most jobs in one batch.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     max_batch: usize,
+    /// Most jobs in one workflow (jobs that run after one another, `after`); a submission
+    /// past it is refused with 400.
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    max_workflow_jobs: u64,
+    /// Most edges (parent–child pairs) in one workflow; a submission past it is refused
+    /// with 400.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    max_workflow_edges: u64,
     /// Longest a client may be kept waiting by a job wait or a queue put or get; longer
     /// `timeout_ms` are cut to this.
     #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "60s")]
@@ -261,6 +269,10 @@ impl ServeCommand {
             max_wait: self.max_wait,
             output_bytes: self.output_limit,
             max_schedules: self.max_schedules,
+            workflow: wasmpool_protocol::workflow::WorkflowLimits {
+                max_jobs: self.max_workflow_jobs,
+                max_edges: self.max_workflow_edges,
+            },
             ..ServiceLimits::default()
         };
         let mounts = Mounts::from_specs(&self.mounts).map_err(|e| usage(e.to_string()))?;

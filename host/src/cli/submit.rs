@@ -18,6 +18,7 @@ use super::wait::wait_and_report;
 use crate::client::{Client, ClientError};
 use crate::units::{format_duration_like, parse_duration};
 use crate::wire::JobRequest;
+use wasmpool_protocol::workflow::After;
 
 /// Submit a job to a running service and print its id. MODULE is an uploaded module's hash
 /// or name, or a path to a .wasm file, which is uploaded first. wasmpool's options go before
@@ -30,7 +31,8 @@ use crate::wire::JobRequest;
   wasmpool submit --name nightly --priority 5 --timeout 2s --memory 64MiB fib 30
   echo hi | wasmpool submit --wait echo          (piped stdin is the job's; exits with its code)
   wasmpool submit --wait task.wasm --help         (--help is the guest's)
-  wasmpool submit --idempotency-key build-1234 task.wasm"
+  wasmpool submit --idempotency-key build-1234 task.wasm
+  wasmpool submit --after 41 --after 42 report.wasm   (waits until jobs 41 and 42 ended)"
 )]
 pub struct SubmitCommand {
     #[command(flatten)]
@@ -47,6 +49,13 @@ pub struct SubmitCommand {
     /// WAVE, e.g. 'square(7)' (as `wasmpool call`; no guest arguments then).
     #[arg(long, value_name = "CALL")]
     call: Option<String>,
+    /// Run after this job has ended (repeatable: after all of them); the job waits
+    /// (`waiting`) until then.
+    #[arg(long, value_name = "ID")]
+    after: Vec<i64>,
+    /// What the job does if a job it runs after fails: cancel (the default), run, or skip.
+    #[arg(long, value_name = "MODE", requires = "after")]
+    on_parent_failure: Option<wasmpool_protocol::workflow::ParentFailure>,
     #[command(flatten)]
     guest: GuestCommand,
 }
@@ -138,7 +147,10 @@ impl SubmitCommand {
     }
 
     fn request(&self, module: String, stdin: Option<Vec<u8>>) -> JobRequest {
-        self.job.request(&self.guest, module, stdin)
+        let mut request = self.job.request(&self.guest, module, stdin);
+        request.after = self.after.iter().map(|&id| After::Job(id)).collect();
+        request.on_parent_failure = self.on_parent_failure;
+        request
     }
 }
 
@@ -278,6 +290,9 @@ impl JobOptions {
             call: None,
             params: None,
             mounts: self.mounts.clone(),
+            after: Vec::new(),
+            on_parent_failure: None,
+            stdin_from_parents: false,
         }
     }
 }

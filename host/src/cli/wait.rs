@@ -96,12 +96,13 @@ pub(super) async fn wait_for(
 /// The exit code that stands for how a job ended (as `run`'s for a local job).
 pub(super) fn job_exit_code(job: &JobView) -> u8 {
     match (job.state, job.exit_code) {
-        (JobState::Queued | JobState::Running, _) => exit::STILL_RUNNING,
+        (JobState::Waiting | JobState::Queued | JobState::Running, _) => exit::STILL_RUNNING,
         // The OS keeps the low 8 bits of an exit status, as for any process.
         (JobState::Succeeded | JobState::Failed, Some(code)) => (code & 0xff) as u8,
         (JobState::Succeeded, None) => 0,
         (JobState::TimedOut, _) => exit::TIMED_OUT,
-        (JobState::Cancelled, _) => exit::CANCELLED,
+        // A skipped job did not run, as a cancelled one.
+        (JobState::Cancelled | JobState::Skipped, _) => exit::CANCELLED,
         (JobState::Failed, None) if job.error.as_deref().is_some_and(is_abort) => exit::TRAPPED,
         (JobState::Failed, None) => exit::HOST_ERROR,
     }

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
+use super::workflow::{WorkflowBrief, WorkflowRecord};
 use super::{
     Attempt, AttemptRecord, Beat, Bucket, Bulk, Cancel, Change, Claimed, Finished, Fired, Heard,
     JobBrief, JobFilter, JobId, JobRecord, JobStanding, JobState, JobSummaryRecord, LaneCount,
@@ -17,16 +18,39 @@ use super::{
     Rescued, Result, Running, ScheduleChange, ScheduleRecord, Tick,
 };
 use crate::job::ModuleKind;
+use wasmpool_protocol::workflow::WorkflowLimits;
 
 /// Everything a store does.
 pub trait Backend:
-    Jobs + Claims + BulkActions + Modules + Queues + Schedules + Reads + Stats + Cluster
+    Jobs + Claims + BulkActions + Modules + Queues + Schedules + Reads + Stats + Cluster + Workflows
 {
 }
 
 impl<T> Backend for T where
-    T: Jobs + Claims + BulkActions + Modules + Queues + Schedules + Reads + Stats + Cluster
+    T: Jobs
+        + Claims
+        + BulkActions
+        + Modules
+        + Queues
+        + Schedules
+        + Reads
+        + Stats
+        + Cluster
+        + Workflows
 {
+}
+
+/// Jobs that run after other jobs: a submission with edges, a workflow's retry (its cancel
+/// is a bulk cancel of its jobs), and its reads.
+pub trait Workflows {
+    async fn submit_workflow(
+        &self,
+        jobs: Vec<NewJob>,
+        limits: WorkflowLimits,
+    ) -> Result<Vec<(JobId, JobState)>>;
+    async fn retry_workflow(&self, id: i64) -> Result<Option<Vec<(JobId, JobState)>>>;
+    async fn workflow(&self, id: i64) -> Result<Option<WorkflowRecord>>;
+    async fn workflows(&self, limit: u32, before: Option<i64>) -> Result<Vec<WorkflowBrief>>;
 }
 
 /// One job's changes ([`super::Store::submit`] and the rest).

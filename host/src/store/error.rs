@@ -50,6 +50,10 @@ pub enum StoreError {
         /// How many jobs need it.
         jobs: u64,
     },
+    /// A submission's graph cannot be accepted: an unknown or deleted parent, parents of
+    /// two workflows, a workflow past the service's maxima (the message says which).
+    #[error("{0}")]
+    Graph(String),
     /// A stored value did not decode.
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -69,6 +73,7 @@ impl StoreError {
         matches!(
             self,
             StoreError::UnknownModule(_)
+                | StoreError::Graph(_)
                 | StoreError::ModuleInUse { .. }
                 | StoreError::NotRunning(_)
         )

@@ -107,6 +107,9 @@ pub fn clause(filter: &JobFilter, dialect: Dialect, first: usize) -> Clause {
     if let Some(schedule) = &filter.schedule {
         b.equal("schedule", text(schedule));
     }
+    if let Some(workflow) = filter.workflow {
+        b.equal("workflow_id", Value::Int(workflow));
+    }
     if let Some(name) = &filter.name {
         let condition = b.contains(name);
         b.conditions.push(condition);

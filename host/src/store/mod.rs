@@ -102,6 +102,7 @@ macro_rules! each {
 // After the macro, which they use.
 mod lanes;
 mod schedules;
+pub mod workflow;
 
 impl Store {
     /// Opens (creating if needed) the store and applies the schema. On PostgreSQL, also joins

@@ -1,7 +1,9 @@
 //! A new job's column values, mapped from the submission once for both backends' inserts
-//! (`sql/insert.sql` beside each): JSON text for the lists, integers as stored.
+//! (`sql/insert.sql` beside each): JSON text for the lists, integers as stored; a workflow's
+//! jobs with their planned first state.
 
-use super::NewJob;
+use super::workflow::Planned;
+use super::{JobState, NewJob};
 
 /// The values of one new job's row.
 pub struct JobColumns<'a> {
@@ -30,6 +32,18 @@ pub struct JobColumns<'a> {
     pub call_params: Option<&'a str>,
     /// The mounts, as a JSON array; `None` without any.
     pub mounts: Option<String>,
+    /// Its first state: `queued`, or as a workflow's plan says.
+    pub state: &'static str,
+    /// The workflow it belongs to.
+    pub workflow_id: Option<i64>,
+    /// Its parents not yet ended.
+    pub waiting_on: i64,
+    /// What it does when a parent fails (`None` outside a workflow).
+    pub on_parent_failure: Option<&'static str>,
+    /// Why it ended at once (a parent had already failed).
+    pub error: Option<&'a str>,
+    /// Whether its stdin is its parents' results.
+    pub stdin_from_parents: bool,
 }
 
 impl<'a> JobColumns<'a> {
@@ -56,6 +70,25 @@ impl<'a> JobColumns<'a> {
             call_params: job.params.as_deref(),
             mounts: (!job.mounts.is_empty())
                 .then(|| serde_json::to_string(&job.mounts).expect("mounts serialise")),
+            state: JobState::Queued.as_str(),
+            workflow_id: None,
+            waiting_on: 0,
+            on_parent_failure: None,
+            error: None,
+            stdin_from_parents: false,
+        }
+    }
+
+    /// The row of `job`, a job of workflow `workflow` planned so.
+    pub fn planned(job: &'a NewJob, workflow: i64, plan: &'a Planned) -> JobColumns<'a> {
+        JobColumns {
+            state: plan.state.as_str(),
+            workflow_id: Some(workflow),
+            waiting_on: plan.waiting_on,
+            on_parent_failure: Some(job.on_parent_failure.as_str()),
+            error: plan.error.as_deref(),
+            stdin_from_parents: job.stdin_from_parents,
+            ..JobColumns::of(job)
         }
     }
 }

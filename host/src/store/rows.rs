@@ -113,6 +113,10 @@ pub struct JobRecord {
     pub result: Option<String>,
     /// The service's directories it is granted.
     pub mounts: Vec<crate::wire::Mount>,
+    /// The workflow it belongs to.
+    pub workflow: Option<i64>,
+    /// What it does when a parent fails (`None` outside a workflow).
+    pub on_parent_failure: Option<wasmpool_protocol::workflow::ParentFailure>,
 }
 
 /// A host of the cluster (its newest incarnation).
@@ -329,6 +333,11 @@ pub fn job(row: &impl Columns) -> Result<JobRecord> {
             Some(text) => serde_json::from_str(&text).map_err(|e| corrupt("mounts", e))?,
             None => Vec::new(),
         },
+        workflow: row.int("workflow_id")?,
+        on_parent_failure: row
+            .text("on_parent_failure")?
+            .map(|mode| mode.parse().map_err(|e| corrupt("on_parent_failure", e)))
+            .transpose()?,
     })
 }
 

@@ -39,7 +39,8 @@ mod tests {
     #[test]
     fn the_sets_agree_with_the_transitions() {
         for state in JobState::ALL {
-            let retry = state.can_become(JobState::Queued) && state != JobState::Running;
+            let retry = state.can_become(JobState::Queued)
+                && !matches!(state, JobState::Running | JobState::Waiting);
             assert_eq!(retry_refused(state).is_none(), retry, "{state}");
             assert_eq!(cancel_refused(state).is_none(), !state.is_terminal(), "{state}");
             assert_eq!(delete_refused(state).is_none(), state.is_terminal(), "{state}");

@@ -68,6 +68,8 @@ pub struct JobSummaryRecord {
     pub schedule_tick: Option<SystemTime>,
     /// The lane.
     pub lane: String,
+    /// The workflow it belongs to.
+    pub workflow: Option<i64>,
     /// The function a call runs (`None` for a command).
     pub call: Option<String>,
     /// The start of the call's parameters (JSON, its first 256 characters).
@@ -110,6 +112,7 @@ pub fn summary(row: &impl Columns) -> Result<JobSummaryRecord> {
         schedule: row.text("schedule")?,
         schedule_tick: row.int("schedule_tick")?.map(time),
         lane: required_text(row, "lane")?,
+        workflow: row.int("workflow_id")?,
         call: row.text("call_function")?,
         params_head: row.text("call_params_head")?,
     })

@@ -104,6 +104,8 @@ pub enum Change {
     Done,
     /// Not allowed in the job's current state.
     Refused(JobState),
+    /// Not allowed while this job (a child that has not ended) runs after it.
+    WaitedOn(JobId),
 }
 
 /// Which jobs to list, or to act on in bulk: every field present narrows the selection
@@ -120,6 +122,8 @@ pub struct JobFilter {
     pub node: Option<String>,
     /// Only jobs made by this schedule.
     pub schedule: Option<String>,
+    /// Only jobs of this workflow.
+    pub workflow: Option<i64>,
     /// Only jobs whose name contains this (exactly, case and all).
     pub name: Option<String>,
     /// Only jobs whose name contains this, or, when it is all digits, whose id it is.
@@ -143,6 +147,7 @@ impl JobFilter {
             lane,
             node,
             schedule,
+            workflow,
             name,
             search,
             submitted_after,
@@ -155,6 +160,7 @@ impl JobFilter {
             && lane.is_none()
             && node.is_none()
             && schedule.is_none()
+            && workflow.is_none()
             && name.is_none()
             && search.is_none()
             && submitted_after.is_none()

@@ -83,6 +83,9 @@ pub struct JobSummary {
     /// shows the call with its parameters, as `square(7)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<String>,
+    /// The workflow the job belongs to (`null` outside one).
+    #[serde(default)]
+    pub workflow: Option<i64>,
 }
 
 /// Which jobs a bulk action (`POST /v1/jobs/retry`, `POST /v1/jobs/cancel`) acts on: the

@@ -136,6 +136,21 @@ pub struct JobRequest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(max_items = 16)]
     pub mounts: Vec<Mount>,
+    /// Run after these jobs have ended: each an existing job's id, or (in a batch) the
+    /// `name` of a job of the same batch. The job waits (`waiting`) until then.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(schema_with = crate::workflow::after_schema)]
+    pub after: Vec<crate::workflow::After>,
+    /// What the job does when one of its parents fails: `cancel` (the default), `run`
+    /// anyway, or `skip`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_parent_failure: Option<crate::workflow::ParentFailure>,
+    /// Give the job, as its stdin, its parents' results once they have ended: a JSON object
+    /// keyed by parent name (or id, for a parent without one), each `{"id", "state",
+    /// "exit_code", "stdout"` (or `"stdout_base64"`), `"result"}`. Needs `after`; not
+    /// together with `stdin`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stdin_from_parents: bool,
 }
 
 /// One of the service's declared directories, granted to a job.
@@ -283,6 +298,12 @@ pub struct JobView {
     /// The service's directories granted to the job, and where the guest finds them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mounts: Vec<Mount>,
+    /// The workflow the job belongs to (`null`: it runs after no job and none after it).
+    #[serde(default)]
+    pub workflow: Option<i64>,
+    /// What the job does when a parent fails (`null` outside a workflow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_parent_failure: Option<crate::workflow::ParentFailure>,
 }
 
 fn default_lane() -> String {

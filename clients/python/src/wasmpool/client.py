@@ -26,7 +26,7 @@ MAX_WAIT_MS = 60_000
 #: Jobs per `POST /v1/jobs/wait`: the most the service waits on in one request.
 WAIT_IDS = 10_000
 #: States a job never leaves.
-ENDED = frozenset({"succeeded", "failed", "timed_out", "cancelled"})
+ENDED = frozenset({"succeeded", "failed", "timed_out", "cancelled", "skipped"})
 
 
 class ApiError(Exception):

@@ -125,6 +125,10 @@ impl PgStore {
                 changed.push((id, state));
             }
         }
+        if to == JobState::Cancelled {
+            let ended = changed.iter().map(|&(id, _)| id).collect();
+            super::workflows::ended(&mut tx, ended, &mut changes).await?;
+        }
         self.commit(tx, changes).await?;
         self.forget_counts();
         Ok(Bulk { matched: matched.max(changed.len() as u64), changed })

@@ -116,7 +116,7 @@ async fn finish(
     }
     let attempts: Vec<Attempt> = finished.iter().map(|end| end.attempt).collect();
     let (ids, numbers, nodes) = columns(&attempts);
-    let updated: Vec<(i64, String, bool)> = sqlx::query_as(FINISH)
+    let updated: Vec<(i64, String, bool, bool)> = sqlx::query_as(FINISH)
         .bind(ids)
         .bind(numbers)
         .bind(nodes)
@@ -146,9 +146,16 @@ async fn finish(
             "late result discarded: the attempt is no longer this host's (fenced)"
         );
     }
-    for (id, state, capped) in updated {
-        changes.became(id, rows::state(&state)?);
+    // A parent's end releases its children in this same transaction; a retried attempt
+    // (queued again) is not an end, and a stale attempt's result updated nothing.
+    let mut ended = Vec::new();
+    for (id, state, capped, in_workflow) in updated {
+        let state = rows::state(&state)?;
+        changes.became(id, state);
         changes.freed += u64::from(capped);
+        if in_workflow && state.is_terminal() {
+            ended.push(id);
+        }
     }
-    Ok(())
+    super::workflows::ended(tx, ended, changes).await
 }

@@ -127,15 +127,21 @@ impl Cluster for PgStore {
             sqlx::query_as(RESCUE).bind(&ids).fetch_all(&mut *tx).await?;
         let mut changes = Changes::default();
         let mut jobs = Recovered::default();
+        let mut failed = Vec::new();
         for (id, state, unstarted) in moved {
             let state = rows::state(&state)?;
             match (state, unstarted) {
                 (JobState::Queued, true) => jobs.released += 1,
                 (JobState::Queued, false) => jobs.requeued += 1,
-                _ => jobs.failed += 1,
+                _ => {
+                    jobs.failed += 1;
+                    failed.push(id);
+                }
             }
             changes.became(id, state);
         }
+        // A job failed with its lost host is a parent's end like any other.
+        super::workflows::ended(&mut tx, failed, &mut changes).await?;
         self.commit(tx, changes).await?;
         Ok(Rescued { nodes: lost.into_iter().map(|(_, name)| name).collect(), jobs })
     }

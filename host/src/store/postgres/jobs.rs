@@ -6,13 +6,17 @@ use std::time::SystemTime;
 
 use sqlx::{Postgres, Transaction};
 
-use super::{PgStore, columns};
+use wasmpool_protocol::workflow::WorkflowLimits;
+
+use super::{PgStore, columns, workflows};
 use crate::store::backend::Jobs;
+use crate::store::backend::Workflows;
 use crate::store::changes::Changes;
 use crate::store::filter;
 use crate::store::new_job::JobColumns;
 use crate::store::rows::{self, micros};
 use crate::store::rules;
+use crate::store::workflow;
 use crate::store::{
     Attempt, Cancel, Change, JobId, JobState, NewJob, Recovered, Result, Running, StoreError,
 };
@@ -29,9 +33,14 @@ const DELETE_JOB_HISTORY: &str = include_str!("sql/delete_job_history.sql");
 const RELEASE: &str = include_str!("sql/release.sql");
 const PURGE: &str = include_str!("sql/purge.sql");
 const PROGRESS: &str = include_str!("sql/progress.sql");
+const WAITED_ON: &str = include_str!("sql/waited_on.sql");
+const DELETE_JOB_EDGES: &str = include_str!("sql/delete_job_edges.sql");
 
 impl Jobs for PgStore {
     async fn submit(&self, jobs: Vec<NewJob>) -> Result<Vec<(JobId, JobState)>> {
+        if workflow::has_edges(&jobs) {
+            return self.submit_workflow(jobs, WorkflowLimits::default()).await;
+        }
         let mut tx = self.pool().begin().await?;
         let mut modules: Vec<&str> = jobs.iter().map(|job| job.module_hash.as_str()).collect();
         modules.sort_unstable();
@@ -73,6 +82,7 @@ impl Jobs for PgStore {
         if capped && state == JobState::Running {
             changes.freed += 1;
         }
+        workflows::ended(&mut tx, vec![id], &mut changes).await?;
         self.commit(tx, changes).await?;
         Ok(Cancel::Cancelled(state))
     }
@@ -96,8 +106,14 @@ impl Jobs for PgStore {
         if let Some(refused) = rules::delete_refused(state) {
             return Ok(refused);
         }
+        let waiting: Option<i64> =
+            sqlx::query_scalar(WAITED_ON).bind(id).fetch_optional(&mut *tx).await?;
+        if let Some(child) = waiting {
+            return Ok(Change::WaitedOn(child));
+        }
         sqlx::query(DELETE_JOB).bind(id).execute(&mut *tx).await?;
         sqlx::query(DELETE_JOB_HISTORY).bind(id).execute(&mut *tx).await?;
+        sqlx::query(DELETE_JOB_EDGES).bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         self.forget_counts();
         Ok(Change::Done)
@@ -167,34 +183,51 @@ pub(super) async fn insert(
     changes: &mut Changes,
 ) -> Result<Vec<(JobId, JobState)>> {
     let new: Vec<JobColumns<'_>> = jobs.iter().map(JobColumns::of).collect();
+    insert_rows(tx, &new, changes).await
+}
+
+/// Inserts rows: one array per column of `insert.sql`; returns their ids and states.
+pub(super) async fn insert_rows(
+    tx: &mut Transaction<'_, Postgres>,
+    new: &[JobColumns<'_>],
+    changes: &mut Changes,
+) -> Result<Vec<(JobId, JobState)>> {
     let ids: Vec<i64> = sqlx::query_scalar(INSERT)
-        .bind(array(&new, |job| job.name))
-        .bind(array(&new, |job| job.module_hash))
-        .bind(array(&new, |job| job.args.as_str()))
-        .bind(array(&new, |job| job.env.as_str()))
-        .bind(array(&new, |job| job.stdin))
-        .bind(array(&new, |job| job.priority))
-        .bind(array(&new, |job| job.timeout_ms))
-        .bind(array(&new, |job| job.memory_mb))
-        .bind(array(&new, |job| job.fuel))
-        .bind(array(&new, |job| job.max_attempts))
-        .bind(array(&new, |job| job.delay_us))
-        .bind(array(&new, |job| job.argv0))
-        .bind(array(&new, |job| job.job_env))
-        .bind(array(&new, |job| job.module_name))
-        .bind(array(&new, |job| job.lane))
-        .bind(array(&new, |job| job.call_function))
-        .bind(array(&new, |job| job.call_params))
-        .bind(array(&new, |job| job.mounts.as_deref()))
+        .bind(array(new, |job| job.name))
+        .bind(array(new, |job| job.module_hash))
+        .bind(array(new, |job| job.args.as_str()))
+        .bind(array(new, |job| job.env.as_str()))
+        .bind(array(new, |job| job.stdin))
+        .bind(array(new, |job| job.priority))
+        .bind(array(new, |job| job.timeout_ms))
+        .bind(array(new, |job| job.memory_mb))
+        .bind(array(new, |job| job.fuel))
+        .bind(array(new, |job| job.max_attempts))
+        .bind(array(new, |job| job.delay_us))
+        .bind(array(new, |job| job.argv0))
+        .bind(array(new, |job| job.job_env))
+        .bind(array(new, |job| job.module_name))
+        .bind(array(new, |job| job.lane))
+        .bind(array(new, |job| job.call_function))
+        .bind(array(new, |job| job.call_params))
+        .bind(array(new, |job| job.state))
+        .bind(array(new, |job| job.workflow_id))
+        .bind(array(new, |job| job.waiting_on))
+        .bind(array(new, |job| job.on_parent_failure))
+        .bind(array(new, |job| job.error))
+        .bind(array(new, |job| job.stdin_from_parents))
+        .bind(array(new, |job| job.mounts.as_deref()))
         .fetch_all(&mut **tx)
         .await?;
-    Ok(rows::in_insert_order(ids, jobs.len())?
-        .into_iter()
-        .map(|id| {
-            changes.became(id, JobState::Queued);
-            (id, JobState::Queued)
+    let ids = rows::in_insert_order(ids, new.len())?;
+    ids.into_iter()
+        .zip(new)
+        .map(|(id, job)| {
+            let state = rows::state(job.state)?;
+            changes.became(id, state);
+            Ok((id, state))
         })
-        .collect())
+        .collect()
 }
 
 /// Inserts a job with an idempotency key, or finds the earlier job with that key.

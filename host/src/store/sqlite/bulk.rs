@@ -104,6 +104,10 @@ fn change_matching(
         changes.freed += u64::from(was == JobState::Running);
         changes.moved(id, Some(was), to);
     }
+    if to == JobState::Cancelled {
+        let ended = changed.iter().map(|&(id, _)| id).collect();
+        super::workflows::ended(db, ended, changes)?;
+    }
     Ok(Bulk { matched, changed })
 }
 

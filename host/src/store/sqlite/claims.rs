@@ -112,17 +112,30 @@ fn finish(db: &Connection, finished: &[Finished], node: &str, changes: &mut Chan
         let updated = db
             .prepare_cached(&multi_row(FINISH, chunk.len(), COLUMNS))?
             .query_map(params_from_iter(values), |row| {
-                Ok((row.get::<_, JobId>(0)?, row.get::<_, Option<bool>>(1)?.unwrap_or(false)))
+                let capped = row.get::<_, Option<bool>>(1)?.unwrap_or(false);
+                Ok((row.get::<_, JobId>(0)?, capped, row.get::<_, bool>(2)?))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        changes.freed += updated.iter().filter(|(_, capped)| *capped).count() as u64;
-        let updated: HashSet<JobId> = updated.into_iter().map(|(id, _)| id).collect();
+        changes.freed += updated.iter().filter(|(_, capped, _)| *capped).count() as u64;
+        let in_workflow: HashSet<JobId> =
+            updated.iter().filter(|(.., flow)| *flow).map(|(id, ..)| *id).collect();
+        let updated: HashSet<JobId> = updated.into_iter().map(|(id, ..)| id).collect();
         let current: Vec<&Finished> =
             chunk.iter().filter(|end| updated.contains(&end.id())).collect();
         for end in &current {
             changes.moved(end.id(), Some(JobState::Running), end.next_state());
         }
         keep_attempts(db, &current, node)?;
+        // A parent's end releases its children in this same transaction; a retried attempt
+        // (queued again) is not an end, and a stale attempt's result updated nothing.
+        let ended: Vec<JobId> = current
+            .iter()
+            .filter(|end| end.next_state().is_terminal() && in_workflow.contains(&end.id()))
+            .map(|end| end.id())
+            .collect();
+        if !ended.is_empty() {
+            super::workflows::ended(db, ended, changes)?;
+        }
     }
     Ok(())
 }

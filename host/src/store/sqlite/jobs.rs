@@ -4,17 +4,20 @@
 use std::collections::HashSet;
 use std::time::SystemTime;
 
-use rusqlite::{Connection, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use wasmpool_protocol::workflow::WorkflowLimits;
 
-use super::SqliteStore;
 use super::values::{blob, int, multi_row, now, opt_int, opt_text, text};
 use super::writer::Kind::{Bookkeeping, Promised};
+use super::{SqliteStore, workflows};
 use crate::store::backend::Jobs;
+use crate::store::backend::Workflows;
 use crate::store::changes::Changes;
 use crate::store::filter;
 use crate::store::new_job::JobColumns;
 use crate::store::rows::{self, micros};
 use crate::store::rules;
+use crate::store::workflow;
 use crate::store::{
     Attempt, Cancel, Change, JobId, JobState, NewJob, Recovered, Result, Running, StoreError,
 };
@@ -34,9 +37,14 @@ const RECOVER_FAILED: &str = include_str!("sql/recover_failed.sql");
 const PURGE_HISTORY: &str = include_str!("sql/purge_history.sql");
 const PURGE: &str = include_str!("sql/purge.sql");
 const PROGRESS: &str = include_str!("sql/progress.sql");
+const WAITED_ON: &str = include_str!("sql/waited_on.sql");
+const DELETE_JOB_EDGES: &str = include_str!("sql/delete_job_edges.sql");
 
 impl Jobs for SqliteStore {
     async fn submit(&self, jobs: Vec<NewJob>) -> Result<Vec<(JobId, JobState)>> {
+        if workflow::has_edges(&jobs) {
+            return self.submit_workflow(jobs, WorkflowLimits::default()).await;
+        }
         self.write(Promised, move |db, changes, _| submit(db, &jobs, changes)).await
     }
 
@@ -109,7 +117,7 @@ pub(super) fn module_known(db: &Connection, hash: &str) -> Result<bool> {
 }
 
 /// `UnknownModule` if a job names a module the store does not have.
-fn unknown_module(db: &Connection, jobs: &[NewJob]) -> Result<()> {
+pub(super) fn unknown_module(db: &Connection, jobs: &[NewJob]) -> Result<()> {
     let mut known_modules = HashSet::new();
     for job in jobs {
         if known_modules.insert(job.module_hash.as_str()) && !module_known(db, &job.module_hash)? {
@@ -120,7 +128,7 @@ fn unknown_module(db: &Connection, jobs: &[NewJob]) -> Result<()> {
 }
 
 /// Jobs inserted by one statement at most.
-const INSERT_CHUNK: usize = 64;
+pub(super) const INSERT_CHUNK: usize = 64;
 
 /// Inserts jobs with one multi-row statement; returns their ids in order.
 pub(super) fn insert(
@@ -129,10 +137,21 @@ pub(super) fn insert(
     submitted_at: i64,
     changes: &mut Changes,
 ) -> Result<Vec<(JobId, JobState)>> {
-    const COLUMNS: usize = 21;
     let columns: Vec<JobColumns<'_>> = jobs.iter().map(JobColumns::of).collect();
-    let mut values = Vec::with_capacity(jobs.len() * COLUMNS);
-    for job in &columns {
+    insert_rows(db, &columns, submitted_at, changes)
+}
+
+/// Inserts rows with one multi-row statement; returns their ids and states in order.
+pub(super) fn insert_rows(
+    db: &Connection,
+    columns: &[JobColumns<'_>],
+    submitted_at: i64,
+    changes: &mut Changes,
+) -> Result<Vec<(JobId, JobState)>> {
+    const COLUMNS: usize = 27;
+    let mut values = Vec::with_capacity(columns.len() * COLUMNS);
+    for job in columns {
+        let state = rows::state(job.state)?;
         values.extend([
             opt_text(job.name),
             text(job.module_hash),
@@ -145,7 +164,7 @@ pub(super) fn insert(
             opt_int(job.fuel),
             int(job.max_attempts),
             opt_text(job.idempotency_key),
-            text(JobState::Queued.as_str()),
+            text(job.state),
             int(submitted_at + job.delay_us),
             int(submitted_at),
             opt_text(job.argv0),
@@ -154,20 +173,28 @@ pub(super) fn insert(
             text(job.lane),
             opt_text(job.call_function),
             opt_text(job.call_params),
+            opt_int(job.workflow_id),
+            int(job.waiting_on),
+            opt_text(job.on_parent_failure),
+            opt_text(job.error),
+            opt_int(state.is_terminal().then_some(submitted_at)),
+            int(job.stdin_from_parents.into()),
             opt_text(job.mounts.as_deref()),
         ]);
     }
     let ids = db
-        .prepare_cached(&multi_row(INSERT, jobs.len(), COLUMNS))?
+        .prepare_cached(&multi_row(INSERT, columns.len(), COLUMNS))?
         .query_map(params_from_iter(values), |row| row.get::<_, JobId>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows::in_insert_order(ids, jobs.len())?
-        .into_iter()
-        .map(|id| {
-            changes.moved(id, None, JobState::Queued);
-            (id, JobState::Queued)
+    let ids = rows::in_insert_order(ids, columns.len())?;
+    ids.into_iter()
+        .zip(columns)
+        .map(|(id, job)| {
+            let state = rows::state(job.state)?;
+            changes.moved(id, None, state);
+            Ok((id, state))
         })
-        .collect())
+        .collect()
 }
 
 fn job_state(db: &Connection, id: JobId) -> Result<Option<JobState>> {
@@ -191,6 +218,7 @@ fn cancel(db: &Connection, id: JobId, changes: &mut Changes) -> Result<Cancel> {
         changes.freed += 1;
     }
     changes.moved(id, Some(state), JobState::Cancelled);
+    workflows::ended(db, vec![id], changes)?;
     Ok(Cancel::Cancelled(state))
 }
 
@@ -211,8 +239,14 @@ fn delete_job(db: &Connection, id: JobId, changes: &mut Changes) -> Result<Chang
     if let Some(refused) = rules::delete_refused(state) {
         return Ok(refused);
     }
+    let waiting: Option<JobId> =
+        db.prepare_cached(WAITED_ON)?.query_row([id], |row| row.get(0)).optional()?;
+    if let Some(child) = waiting {
+        return Ok(Change::WaitedOn(child));
+    }
     db.prepare_cached(DELETE_JOB)?.execute([id])?;
     db.prepare_cached(DELETE_JOB_HISTORY)?.execute([id])?;
+    db.prepare_cached(DELETE_JOB_EDGES)?.execute([id])?;
     changes.removed(state);
     Ok(Change::Done)
 }
@@ -247,6 +281,8 @@ fn recover(db: &Connection, changes: &mut Changes) -> Result<Recovered> {
     for &id in &failed {
         changes.moved(id, Some(JobState::Running), JobState::Failed);
     }
+    // A job failed by the restart is a parent's end like any other.
+    workflows::ended(db, failed.clone(), changes)?;
     Ok(Recovered {
         released: released.len() as u64,
         requeued: requeued.len() as u64,

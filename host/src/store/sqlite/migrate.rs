@@ -74,6 +74,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "mounts",
         sql: include_str!("migrations/0012_mounts.sql"),
     },
+    Migration {
+        version: 13,
+        description: "workflows",
+        sql: include_str!("migrations/0013_workflows.sql"),
+    },
 ];
 
 impl Migration {

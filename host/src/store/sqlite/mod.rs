@@ -24,6 +24,7 @@ mod reads;
 mod schedules;
 mod stats;
 mod values;
+mod workflows;
 mod writer;
 
 use std::collections::BTreeMap;

@@ -103,7 +103,7 @@ async fn a_database_sqlx_migrated_opens_and_gains_the_new_migration() {
         .collect::<rusqlite::Result<_>>()
         .unwrap();
     let versions: Vec<i64> = recorded.iter().map(|row| row.0).collect();
-    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
     assert_eq!(recorded[4].1, "guest command");
     assert_eq!(recorded[0].4, 1234567, "the rows sqlx wrote are left alone");
     let (_, description, success, checksum, _) = &recorded[3];

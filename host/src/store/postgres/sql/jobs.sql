@@ -5,7 +5,7 @@
 SELECT id, name, module_hash, module_name, priority, state, attempts, max_attempts,
        timeout_ms, not_before, submitted_at, started_at, finished_at, worker_pid, exit_code,
        stdout_truncated, stderr_truncated, progress_percent, progress_message, node, schedule,
-       schedule_tick, lane,
+       schedule_tick, lane, workflow_id,
        left(args, 1024) AS args_head, char_length(args) AS args_length,
        left(error, 1024) AS error_head,
        call_function, left(call_params, 256) AS call_params_head,

@@ -5,7 +5,7 @@
 SELECT id, name, module_hash, module_name, priority, state, attempts, max_attempts,
        timeout_ms, not_before, submitted_at, started_at, finished_at, worker_pid, exit_code,
        stdout_truncated, stderr_truncated, progress_percent, progress_message, node, schedule,
-       schedule_tick, lane,
+       schedule_tick, lane, workflow_id,
        substr(args, 1, 1024) AS args_head, length(args) AS args_length,
        substr(error, 1, 1024) AS error_head,
        call_function, substr(call_params, 1, 256) AS call_params_head,

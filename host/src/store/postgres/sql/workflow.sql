@@ -1,0 +1,2 @@
+-- Workflow $1's row.
+SELECT id, created_at FROM workflows WHERE id = $1

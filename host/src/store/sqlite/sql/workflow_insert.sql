@@ -1,0 +1,2 @@
+-- A new workflow, made at ?1.
+INSERT INTO workflows (created_at) VALUES (?1) RETURNING id
