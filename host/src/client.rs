@@ -12,7 +12,8 @@ use crate::job::JobState;
 use crate::wire::{
     Accepted, BatchAccepted, BatchRequest, BulkResult, DeleteResult, JobPage, JobRequest,
     JobSelector, JobView, ModulePatch, ModuleView, NodeView, PoolView, QueueItems, QueuePurged,
-    QueueView, ScheduleList, SchedulePatch, ScheduleRequest, ScheduleView,
+    QueueView, ScheduleList, SchedulePatch, ScheduleRequest, ScheduleView, TokenCreated,
+    TokenRequest, TokenView,
 };
 
 /// Bound on any one request, so a hung server cannot hang the caller for ever.
@@ -285,6 +286,22 @@ impl Client {
     /// Deletes every ended job the filter selects (or, with `dry_run`, counts the selected).
     pub async fn delete_matching(&self, select: &JobSelector) -> Result<DeleteResult, ClientError> {
         self.json(self.request(Method::POST, self.url(&["jobs", "delete"])).json(select)).await
+    }
+
+    /// Makes a token; the answer holds its secret, shown this once.
+    pub async fn create_token(&self, token: &TokenRequest) -> Result<TokenCreated, ClientError> {
+        self.json(self.request(Method::POST, self.url(&["tokens"])).json(token)).await
+    }
+
+    /// The tokens this caller manages.
+    pub async fn tokens(&self) -> Result<Vec<TokenView>, ClientError> {
+        self.json(self.request(Method::GET, self.url(&["tokens"]))).await
+    }
+
+    /// Revokes a token.
+    pub async fn revoke_token(&self, id: i64) -> Result<(), ClientError> {
+        let url = self.url(&["tokens", &id.to_string()]);
+        self.send(self.request(Method::DELETE, url)).await.map(drop)
     }
 
     /// The pool at a glance.

@@ -98,7 +98,13 @@ pub struct NewJob {
     pub call: Option<String>,
     /// The call's parameters as a JSON array, once checked against the function's type.
     pub params: Option<String>,
+    /// The tenant that owns the job (the submitter's token's; [`DEFAULT_TENANT`] without one).
+    pub tenant: String,
 }
+
+/// The tenant everything belongs to that no other tenant owns: `serve --token`'s, and that of
+/// every job, module and schedule stored before tenants existed.
+pub const DEFAULT_TENANT: &str = "default";
 
 impl Default for NewJob {
     /// An empty job in the default lane.
@@ -122,6 +128,7 @@ impl Default for NewJob {
             lane: DEFAULT_LANE.to_string(),
             call: None,
             params: None,
+            tenant: DEFAULT_TENANT.to_string(),
         }
     }
 }
@@ -284,6 +291,7 @@ pub fn new_job(
         // Checked against the function's type by the caller, which knows the module's
         // exports ([`crate::call::check_params`]); stored as it will be passed.
         params: request.params.map(|params| params.to_string()),
+        tenant: DEFAULT_TENANT.to_string(),
     })
 }
 

@@ -81,6 +81,7 @@ conformance!(
 );
 
 mod bulk;
+mod tenants;
 
 const HASH: &str = "abababababababababababababababababababababababababababababababab";
 

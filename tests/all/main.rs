@@ -38,5 +38,6 @@ mod sandbox;
 mod schedules;
 mod server;
 mod service;
+mod tenants;
 mod wasi_coverage;
 mod web_safety;

@@ -378,6 +378,9 @@ async fn the_openapi_document_lists_every_route() {
         ("/v1/queues/{name}", "delete"),
         ("/v1/queues/{name}/items", "get"),
         ("/v1/queues/{name}/get", "post"),
+        ("/v1/tokens", "get"),
+        ("/v1/tokens", "post"),
+        ("/v1/tokens/{id}", "delete"),
         ("/metrics", "get"),
         ("/healthz", "get"),
     ];

@@ -149,7 +149,7 @@ pub async fn check_content_type(request: Request, next: Next) -> Result<Response
                 &Method::POST,
                 "/v1/jobs" | "/v1/jobs/batch" | "/v1/jobs/retry" | "/v1/jobs/cancel",
             ) => Accepts::Json,
-            (&Method::POST, "/v1/schedules") => Accepts::Json,
+            (&Method::POST, "/v1/schedules" | "/v1/tokens") => Accepts::Json,
             (&Method::PATCH, "/v1/schedules/{name}") => Accepts::Json,
             (&Method::PATCH, "/v1/modules/{id}") => Accepts::Json,
             (&Method::POST, "/v1/modules" | "/v1/run") => Accepts::Module,

@@ -17,7 +17,9 @@ mod queues;
 mod schedules;
 mod selector;
 mod stats;
+mod tenancy;
 mod text;
+mod tokens;
 mod validate;
 mod views;
 mod wait;
@@ -216,7 +218,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(schedules::run))
         .routes(routes!(stats::modules))
         .routes(routes!(stats::history))
-        // Layers run outside in: the token first, then the content type, then the URL's text.
+        .routes(routes!(tokens::create, tokens::list))
+        .routes(routes!(tokens::revoke))
+        // Layers run outside in: the token (and the scope the route needs) first, then the
+        // content type, then the URL's text.
         .route_layer(axum::middleware::from_fn(text::check_url))
         .route_layer(axum::middleware::from_fn(guard::check_content_type))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));

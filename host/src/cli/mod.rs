@@ -29,6 +29,7 @@ mod schedule;
 mod serve;
 mod status;
 mod submit;
+mod tokens;
 mod upload;
 mod wait;
 mod watch;
@@ -105,6 +106,8 @@ pub enum Command {
     Retry(retry::RetryCommand),
     /// Add, list, remove, pause or resume schedules: jobs submitted at every cron tick.
     Schedule(schedule::ScheduleCommand),
+    /// Make, list or revoke tenants' tokens.
+    Tokens(tokens::TokensCommand),
     /// Build a Python task into a component with componentize-py.
     Build(build::BuildCommand),
     /// Print a shell completion script: bash, zsh or fish.
@@ -186,6 +189,7 @@ impl Cli {
             Command::Modules(command) => command.execute(),
             Command::Pool(command) => command.execute(),
             Command::Nodes(command) => command.execute(),
+            Command::Tokens(command) => command.execute(),
             Command::Queue(command) => command.execute(),
             Command::Retry(command) => command.execute(),
             Command::Schedule(command) => command.execute(),
@@ -220,6 +224,7 @@ impl Command {
             Command::Modules(command) => Some(&mut command.remote),
             Command::Pool(command) => Some(&mut command.remote),
             Command::Nodes(command) => Some(&mut command.remote),
+            Command::Tokens(command) => Some(&mut command.remote),
             Command::Queue(command) => Some(&mut command.remote),
             Command::Retry(command) => Some(&mut command.remote),
             Command::Schedule(command) => Some(&mut command.remote),

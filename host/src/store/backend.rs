@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
+use super::tenants::{NewToken, TokenRecord};
 use super::{
     Attempt, AttemptRecord, Beat, Bucket, Bulk, Cancel, Change, Claimed, Finished, Fired, Heard,
     JobBrief, JobFilter, JobId, JobRecord, JobState, JobSummaryRecord, LaneCount, ModuleRecord,
@@ -20,12 +21,21 @@ use crate::job::ModuleKind;
 
 /// Everything a store does.
 pub trait Backend:
-    Jobs + Claims + BulkActions + Modules + Queues + Schedules + Reads + Stats + Cluster
+    Jobs + Claims + BulkActions + Modules + Queues + Schedules + Reads + Stats + Cluster + Tenancy
 {
 }
 
 impl<T> Backend for T where
-    T: Jobs + Claims + BulkActions + Modules + Queues + Schedules + Reads + Stats + Cluster
+    T: Jobs
+        + Claims
+        + BulkActions
+        + Modules
+        + Queues
+        + Schedules
+        + Reads
+        + Stats
+        + Cluster
+        + Tenancy
 {
 }
 
@@ -144,4 +154,17 @@ pub trait Cluster {
     async fn nodes(&self) -> Result<Vec<NodeRecord>>;
     async fn lanes_served(&self) -> Result<Vec<String>>;
     async fn set_paused(&self, paused: bool) -> Result<()>;
+}
+
+/// Tenants, their tokens, and which modules each owns.
+pub trait Tenancy {
+    async fn create_token(&self, token: NewToken) -> Result<TokenRecord>;
+    async fn tokens(&self, tenant: Option<&str>) -> Result<Vec<TokenRecord>>;
+    async fn revoke_token(&self, id: i64, tenant: Option<String>) -> Result<bool>;
+    async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<TokenRecord>>;
+    async fn own_module(&self, tenant: String, hash: String) -> Result<()>;
+    async fn owns_module(&self, tenant: &str, hash: &str) -> Result<bool>;
+    async fn owned_modules(&self, tenant: &str) -> Result<Vec<String>>;
+    async fn module_owners(&self, hash: &str) -> Result<u64>;
+    async fn disown_module(&self, tenant: String, hash: String) -> Result<()>;
 }

@@ -28,6 +28,8 @@ pub struct JobColumns<'a> {
     pub call_function: Option<&'a str>,
     /// The call's parameters (a JSON array).
     pub call_params: Option<&'a str>,
+    /// The tenant that owns the job.
+    pub tenant: &'a str,
 }
 
 impl<'a> JobColumns<'a> {
@@ -52,6 +54,7 @@ impl<'a> JobColumns<'a> {
             lane: &job.lane,
             call_function: job.call.as_deref(),
             call_params: job.params.as_deref(),
+            tenant: &job.tenant,
         }
     }
 }

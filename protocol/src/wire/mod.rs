@@ -11,10 +11,12 @@ use crate::validate::{self, described};
 mod lists;
 mod pool;
 mod schedules;
+mod tokens;
 
 pub use lists::*;
 pub use pool::*;
 pub use schedules::*;
+pub use tokens::*;
 
 /// A job's state is part of the JSON shapes; it lives, with the rules of its transitions, in
 /// [`crate::job`].

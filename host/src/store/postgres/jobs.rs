@@ -185,6 +185,7 @@ pub(super) async fn insert(
         .bind(array(&new, |job| job.lane))
         .bind(array(&new, |job| job.call_function))
         .bind(array(&new, |job| job.call_params))
+        .bind(array(&new, |job| job.tenant))
         .fetch_all(&mut **tx)
         .await?;
     Ok(rows::in_insert_order(ids, jobs.len())?
@@ -222,6 +223,7 @@ async fn insert_keyed(
         .bind(row.lane)
         .bind(row.call_function)
         .bind(row.call_params)
+        .bind(row.tenant)
         .fetch_optional(&mut **tx)
         .await?;
     if let Some(id) = id {

@@ -21,6 +21,7 @@ mod queues;
 mod reads;
 mod schedules;
 mod stats;
+mod tenants;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};

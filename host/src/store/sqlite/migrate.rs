@@ -69,6 +69,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0010_ticks_skipped.sql"),
     },
     Migration { version: 11, description: "calls", sql: include_str!("migrations/0011_calls.sql") },
+    Migration {
+        version: 13,
+        description: "tenants",
+        sql: include_str!("migrations/0013_tenants.sql"),
+    },
 ];
 
 impl Migration {
