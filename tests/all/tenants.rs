@@ -363,3 +363,52 @@ async fn the_cli_makes_lists_and_revokes_tokens() {
     let refused = run(&["tokens", "create", "--scope", "everything"]);
     assert_eq!(refused.status.code(), Some(2), "a bad scope is a usage error");
 }
+
+/// A PostgreSQL database from before tenants (migrations 1 to 10, recorded as sqlx records
+/// them) opens with its module and job the default tenant's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_postgres_database_from_before_tenants_keeps_its_data_under_default() {
+    use sha2::Digest as _;
+    let url = postgres::shared().database();
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("host/src/store/postgres/migrations");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    postgres::psql(
+        &url,
+        "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL,
+             installed_on TIMESTAMPTZ NOT NULL DEFAULT now(), success BOOLEAN NOT NULL,
+             checksum BYTEA NOT NULL, execution_time BIGINT NOT NULL)",
+    );
+    for file in files.iter().filter(|f| f.file_name().unwrap().to_str().unwrap() < "0011") {
+        let sql = std::fs::read_to_string(file).unwrap();
+        postgres::psql(&url, &sql);
+        let name = file.file_stem().unwrap().to_str().unwrap();
+        let (version, description) = name.split_once('_').unwrap();
+        let checksum = hex::encode(sha2::Sha384::digest(sql.as_bytes()));
+        postgres::psql(
+            &url,
+            &format!(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+                 VALUES ({}, '{}', TRUE, '\\x{checksum}', 0)",
+                version.parse::<i64>().unwrap(),
+                description.replace('_', " ")
+            ),
+        );
+    }
+    postgres::psql(
+        &url,
+        "INSERT INTO modules (hash, kind, size, created_at, bytes) VALUES ('ab', 'module', 1, 1, '\\x00');
+         INSERT INTO jobs (module_hash, args, env, stdin, priority, timeout_ms, memory_mb,
+             max_attempts, state, not_before, submitted_at)
+         VALUES ('ab', '[]', '{}', '\\x', 0, 1000, 64, 1, 'queued', 1, 1)",
+    );
+    let location = wasmpool::store::Location::Postgres(url);
+    let store =
+        wasmpool::store::Store::open(&location, &super::conformance::node("a")).await.unwrap();
+    let job = store.job(1).await.unwrap().expect("the job from before");
+    assert_eq!(job.tenant, "default");
+    assert!(store.owns_module("default", "ab").await.unwrap());
+    assert!(!store.owns_module("acme", "ab").await.unwrap());
+    assert!(store.tokens(None).await.unwrap().is_empty());
+}
