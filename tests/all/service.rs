@@ -381,6 +381,7 @@ async fn the_openapi_document_lists_every_route() {
         ("/v1/tokens", "get"),
         ("/v1/tokens", "post"),
         ("/v1/tokens/{id}", "delete"),
+        ("/v1/me", "get"),
         ("/metrics", "get"),
         ("/healthz", "get"),
     ];

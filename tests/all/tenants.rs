@@ -101,7 +101,8 @@ fn table(route: &str) -> Option<(Body, Expect)> {
         | "GET /v1/tokens"
         | "GET /metrics"
         | "GET /healthz"
-        | "GET /v1/events" => (Body::None, Absent),
+        | "GET /v1/events"
+        | "GET /v1/me" => (Body::None, Absent),
         "POST /v1/jobs" => (Body::Json(module()), NotFound),
         "POST /v1/jobs/batch" => (Body::Json(json!({ "jobs": [module()] })), NotFound),
         "POST /v1/jobs/retry" | "POST /v1/jobs/cancel" | "POST /v1/jobs/delete" => {
@@ -261,6 +262,10 @@ async fn scopes_limit_what_a_token_may_do() {
     let (submitter, _) = owner.token("acme", "submit").await;
     let (reader, submitter) = (As::new(&server, &reader), As::new(&server, &submitter));
 
+    let (_, me) = reader.json(Method::GET, "/v1/me", Body::None).await;
+    assert_eq!(me, json!({ "tenant": "acme", "scope": "read", "service_admin": false }));
+    let (_, me) = admin.json(Method::GET, "/v1/me", Body::None).await;
+    assert_eq!(me, json!({ "tenant": "default", "scope": "admin", "service_admin": true }));
     let hello = || Body::Json(json!({ "module": "hello" }));
     let (status, body) = reader.json(Method::POST, "/v1/jobs", hello()).await;
     assert_eq!(status, 403, "{body}");

@@ -220,6 +220,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(stats::history))
         .routes(routes!(tokens::create, tokens::list))
         .routes(routes!(tokens::revoke))
+        .routes(routes!(tokens::me))
         // Layers run outside in: the token (and the scope the route needs) first, then the
         // content type, then the URL's text.
         .route_layer(axum::middleware::from_fn(text::check_url))

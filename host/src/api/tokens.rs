@@ -16,7 +16,7 @@ use super::auth::{Caller, new_secret, secret_hash};
 use super::views::timestamp;
 use super::{ApiError, ApiResult, AppState, body, json};
 use crate::store::{NewToken, TokenRecord};
-use crate::wire::{ErrorBody, TokenCreated, TokenRequest, TokenView, token_lifetime};
+use crate::wire::{CallerView, ErrorBody, TokenCreated, TokenRequest, TokenView, token_lifetime};
 
 fn view(token: TokenRecord) -> TokenView {
     TokenView {
@@ -110,4 +110,11 @@ pub async fn revoke(
     }
     tracing::info!(token = id, "token revoked");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Who the caller's token acts for: its tenant, its scope, whether it is the service's admin.
+#[utoipa::path(get, path = "/v1/me", responses((status = 200, body = CallerView)))]
+pub async fn me(Extension(caller): Extension<Caller>) -> axum::Json<CallerView> {
+    let service_admin = caller.is_service_admin();
+    Json(CallerView { tenant: caller.tenant, scope: caller.scope, service_admin })
 }

@@ -98,6 +98,19 @@ pub struct TokenCreated {
     pub expires_at: Option<String>,
 }
 
+/// `GET /v1/me`: who the caller's token acts for and what it may do (the dashboard hides the
+/// controls its scope does not allow).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CallerView {
+    /// The tenant whose things the caller sees.
+    pub tenant: String,
+    /// What it may do.
+    pub scope: Scope,
+    /// Whether it is the service's admin (the default tenant's admin): every tenant's tokens,
+    /// pausing and resuming the shared pool.
+    pub service_admin: bool,
+}
+
 /// How long a token lasts, as `expires_in` gives it: `N` (1 to 999999) and a unit, `s`, `m`,
 /// `h` or `d`.
 pub fn token_lifetime(text: &str) -> Option<std::time::Duration> {
