@@ -382,6 +382,8 @@ async fn the_openapi_document_lists_every_route() {
         ("/v1/tokens", "post"),
         ("/v1/tokens/{id}", "delete"),
         ("/v1/me", "get"),
+        ("/v1/tenants/{name}/quotas", "get"),
+        ("/v1/tenants/{name}/quotas", "put"),
         ("/metrics", "get"),
         ("/healthz", "get"),
     ];

@@ -135,6 +135,9 @@ fn table(route: &str) -> Option<(Body, Expect)> {
         "POST /v1/pool/pause" | "POST /v1/pool/resume" => (Body::None, Absent),
         "POST /v1/tokens" => (Body::Json(json!({ "scope": "read" })), Absent),
         "DELETE /v1/tokens/{id}" => (Body::None, NotFound),
+        "GET /v1/tenants/{name}/quotas" => (Body::None, NotFound),
+        // Quotas are the service admin's to set, refused to any tenant's token.
+        "PUT /v1/tenants/{name}/quotas" => (Body::Json(json!({ "max_queued": 1 })), Absent),
         _ => return None,
     })
 }
@@ -196,7 +199,8 @@ async fn every_route_keeps_one_tenants_things_from_another() {
                 .replace("/v1/modules/{id}", &format!("/v1/modules/{hash}"))
                 .replace("/v1/tokens/{id}", &format!("/v1/tokens/{acme_token}"))
                 .replace("/v1/schedules/{name}", "/v1/schedules/acme-nightly")
-                .replace("/v1/queues/{name}", "/v1/queues/acme-inbox");
+                .replace("/v1/queues/{name}", "/v1/queues/acme-inbox")
+                .replace("/v1/tenants/{name}", "/v1/tenants/acme");
             let method: Method = method.to_uppercase().parse().unwrap();
             let (status, text) = match route.as_str() {
                 "GET /v1/events" => (200, first_event(&globex).await),
@@ -416,4 +420,72 @@ async fn a_postgres_database_from_before_tenants_keeps_its_data_under_default() 
     assert!(store.owns_module("default", "ab").await.unwrap());
     assert!(!store.owns_module("acme", "ab").await.unwrap());
     assert!(store.tokens(None).await.unwrap().is_empty());
+}
+
+/// A tenant over a quota gets 429 naming it (with Retry-After for the queued jobs, which free
+/// as jobs start), and nothing of the refused submission is stored; the default tenant has
+/// none.
+#[tokio::test(flavor = "multi_thread")]
+async fn quotas_refuse_what_is_over_them_with_429() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(1, data.path(), &["--token", ADMIN]);
+    let admin = As::new(&server, ADMIN);
+    let (acme, _) = admin.token("acme", "admin").await;
+    let acme = As::new(&server, &acme);
+    let quotas = json!({ "max_queued": 2, "max_timeout_ms": 5000, "max_fuel": 1000000 });
+    let (status, set) =
+        admin.json(Method::PUT, "/v1/tenants/acme/quotas", Body::Json(quotas.clone())).await;
+    assert_eq!(status, 200, "{set}");
+    let (_, read) = acme.json(Method::GET, "/v1/tenants/acme/quotas", Body::None).await;
+    assert_eq!(read["max_queued"], 2, "{read}");
+    assert_eq!(acme.call(Method::PUT, "/v1/tenants/acme/quotas", Body::Json(quotas)).await.0, 403);
+    let (status, _) =
+        acme.json(Method::POST, "/v1/modules?name=hello", Body::Wasm(artifacts::HELLO)).await;
+    assert_eq!(status, 201);
+    // The pool paused, jobs stay queued.
+    assert_eq!(admin.call(Method::POST, "/v1/pool/pause", Body::None).await.0, 200);
+
+    let hello = |extra: Value| {
+        let mut job = json!({ "module": "hello" });
+        job.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        Body::Json(job)
+    };
+    let post = |body| acme.json(Method::POST, "/v1/jobs", body);
+    let (status, first) = post(hello(json!({}))).await;
+    assert_eq!(status, 202, "{first}");
+    let (_, job) = acme.json(Method::GET, &format!("/v1/jobs/{}", first["id"]), Body::None).await;
+    assert_eq!(job["fuel"], 1000000, "a job without fuel gets the quota's: {job}");
+    let (status, body) = post(hello(json!({ "timeout_ms": 10000 }))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (429, Some("quota_exceeded")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("max_timeout_ms"), "{body}");
+    let (status, body) = post(hello(json!({ "fuel": 2000000 }))).await;
+    assert_eq!(status, 429, "{body}");
+    // A batch that would pass max_queued is refused whole, with Retry-After.
+    let batch = json!({ "jobs": [{ "module": "hello" }, { "module": "hello" }] });
+    let response = acme
+        .http
+        .post(format!("{}/v1/jobs/batch", acme.url))
+        .bearer_auth(&acme.token)
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("max_queued"), "{body}");
+    let (_, jobs) = acme.json(Method::GET, "/v1/jobs", Body::None).await;
+    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 1, "nothing of the refused ones: {jobs}");
+    assert_eq!(post(hello(json!({}))).await.0, 202);
+    assert_eq!(post(hello(json!({}))).await.0, 429);
+    // The default tenant has no quota.
+    let (status, _) =
+        admin.json(Method::POST, "/v1/modules?name=hello", Body::Wasm(artifacts::HELLO)).await;
+    assert!(status == 201 || status == 200);
+    for _ in 0..3 {
+        let (status, body) = admin.json(Method::POST, "/v1/jobs", hello(json!({}))).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    let bad = Body::Json(json!({ "max_queued": 0 }));
+    assert_eq!(admin.call(Method::PUT, "/v1/tenants/acme/quotas", bad).await.0, 400);
 }

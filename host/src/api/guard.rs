@@ -152,6 +152,7 @@ pub async fn check_content_type(request: Request, next: Next) -> Result<Response
             (&Method::POST, "/v1/schedules" | "/v1/tokens") => Accepts::Json,
             (&Method::PATCH, "/v1/schedules/{name}") => Accepts::Json,
             (&Method::PATCH, "/v1/modules/{id}") => Accepts::Json,
+            (&Method::PUT, "/v1/tenants/{name}/quotas") => Accepts::Json,
             (&Method::POST, "/v1/modules" | "/v1/run") => Accepts::Module,
             (&Method::POST, "/v1/queues/{name}") => Accepts::Bytes,
             _ => Accepts::Nothing,

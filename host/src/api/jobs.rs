@@ -17,7 +17,7 @@ use wasmpool_protocol::validate as rules;
 
 use super::auth::Caller;
 use super::{
-    ApiError, ApiResult, AppState, body, job_id, json, selector, tenancy, validate, views,
+    ApiError, ApiResult, AppState, body, job_id, json, selector, tenancy, tenants, validate, views,
 };
 use crate::job::JobState;
 use crate::scheduler::check_call as check_call_with;
@@ -84,6 +84,7 @@ pub async fn submit(
         if request.module == hash { hash[..12].to_string() } else { request.module.clone() };
     let mut job = owned_by(&caller, validate::new_job(request, hash, key, &state.limits)?);
     check_call(&module, &record, &mut job)?;
+    tenants::check(&state, &caller, std::slice::from_mut(&mut job)).await?;
     state.check_lane(&job.lane).await?;
     let (id, job_state) = state.store.submit(vec![job]).await?[0];
     tracing::info!(job = id, module, state = %job_state, "job submitted");
@@ -134,6 +135,7 @@ pub async fn submit_batch(
         }
         jobs.push(job);
     }
+    tenants::check(&state, &caller, &mut jobs).await?;
     let accepted = state.store.submit(jobs).await?;
     // One line for the batch: a line per job would be thousands for one request.
     if let (Some((first, _)), Some((last, _))) = (accepted.first(), accepted.last()) {
@@ -470,6 +472,7 @@ pub async fn run(
     let job = validate::new_job(request, module.hash.clone(), None, &state.limits)?;
     let mut job = owned_by(&caller, job);
     check_call(&module.hash[..12], &module, &mut job)?;
+    tenants::check(&state, &caller, std::slice::from_mut(&mut job)).await?;
     let limit = Duration::from_millis(job.timeout_ms) + Duration::from_secs(30);
     let started = Instant::now();
     let (id, _) = state.store.submit(vec![job]).await?[0];

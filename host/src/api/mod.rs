@@ -18,6 +18,7 @@ mod schedules;
 mod selector;
 mod stats;
 mod tenancy;
+mod tenants;
 mod text;
 mod tokens;
 mod validate;
@@ -221,6 +222,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(tokens::create, tokens::list))
         .routes(routes!(tokens::revoke))
         .routes(routes!(tokens::me))
+        .routes(routes!(tenants::get, tenants::put))
         // Layers run outside in: the token (and the scope the route needs) first, then the
         // content type, then the URL's text.
         .route_layer(axum::middleware::from_fn(text::check_url))

@@ -18,6 +18,7 @@ use super::{
     Running, ScheduleChange, ScheduleRecord, Tick,
 };
 use crate::job::ModuleKind;
+use crate::wire::TenantQuotas;
 
 /// Everything a store does.
 pub trait Backend:
@@ -167,4 +168,7 @@ pub trait Tenancy {
     async fn owned_modules(&self, tenant: &str) -> Result<Vec<String>>;
     async fn module_owners(&self, hash: &str) -> Result<u64>;
     async fn disown_module(&self, tenant: String, hash: String) -> Result<()>;
+    async fn tenant_quotas(&self, tenant: &str) -> Result<Option<TenantQuotas>>;
+    async fn set_tenant_quotas(&self, tenant: String, quotas: TenantQuotas) -> Result<bool>;
+    async fn tenant_queued(&self, tenant: &str) -> Result<u64>;
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use super::backend::Tenancy;
 use super::rows::{Columns, corrupt, required_int, required_text, time};
 use super::{Engine, Result, Store};
-use crate::wire::Scope;
+use crate::wire::{Scope, TenantQuotas};
 use wasmpool_protocol::validate::DEFAULT_TENANT;
 
 /// The stored name of `tenant`'s module, schedule or queue `name`: itself for the default
@@ -117,4 +117,35 @@ impl Store {
     pub async fn disown_module(&self, tenant: String, hash: String) -> Result<()> {
         each!(self, store => store.disown_module(tenant, hash).await)
     }
+
+    /// Tenant `tenant`'s quotas; `None` when there is no such tenant.
+    pub async fn tenant_quotas(&self, tenant: &str) -> Result<Option<TenantQuotas>> {
+        each!(self, store => store.tenant_quotas(tenant).await)
+    }
+
+    /// Sets a tenant's quotas (made if new); replaces all four.
+    pub async fn set_tenant_quotas(&self, tenant: String, quotas: TenantQuotas) -> Result<()> {
+        each!(self, store => store.set_tenant_quotas(tenant, quotas).await).map(drop)
+    }
+
+    /// How many of `tenant`'s jobs are queued (0 for the default tenant, which has no quota).
+    pub async fn tenant_queued(&self, tenant: &str) -> Result<u64> {
+        each!(self, store => store.tenant_queued(tenant).await)
+    }
+}
+
+/// Quotas from a `tenants` row (`max_queued`, `max_timeout_ms`, `max_memory_mb`, `max_fuel`).
+pub(super) fn quotas(row: &impl Columns) -> Result<TenantQuotas> {
+    let count = |column| Ok::<_, super::StoreError>(row.int(column)?.map(|v| v.max(0) as u64));
+    Ok(TenantQuotas {
+        max_queued: count("max_queued")?,
+        max_timeout_ms: count("max_timeout_ms")?,
+        max_memory_mb: count("max_memory_mb")?,
+        max_fuel: count("max_fuel")?,
+    })
+}
+
+/// A quota as stored.
+pub(super) fn stored(quota: Option<u64>) -> Option<i64> {
+    quota.map(|value| i64::try_from(value).unwrap_or(i64::MAX))
 }

@@ -111,6 +111,30 @@ pub struct CallerView {
     pub service_admin: bool,
 }
 
+/// `GET`/`PUT /v1/tenants/{name}/quotas`: a tenant's quotas, each `null` for none. Over one, a
+/// submission is refused with 429 `quota_exceeded` naming it (with `Retry-After` for
+/// `max_queued`, which frees as jobs start).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantQuotas {
+    /// Most jobs the tenant may have queued at once.
+    #[serde(default, deserialize_with = "super::integral::option")]
+    #[schema(minimum = 1)]
+    pub max_queued: Option<u64>,
+    /// Largest `timeout_ms` one of its jobs may ask for.
+    #[serde(default, deserialize_with = "super::integral::option")]
+    #[schema(minimum = 1)]
+    pub max_timeout_ms: Option<u64>,
+    /// Largest `memory_mb` one of its jobs may ask for.
+    #[serde(default, deserialize_with = "super::integral::option")]
+    #[schema(minimum = 1)]
+    pub max_memory_mb: Option<u64>,
+    /// Largest `fuel` one of its jobs may ask for (a job without fuel then gets this much).
+    #[serde(default, deserialize_with = "super::integral::option")]
+    #[schema(minimum = 1)]
+    pub max_fuel: Option<u64>,
+}
+
 /// How long a token lasts, as `expires_in` gives it: `N` (1 to 999999) and a unit, `s`, `m`,
 /// `h` or `d`.
 pub fn token_lifetime(text: &str) -> Option<std::time::Duration> {

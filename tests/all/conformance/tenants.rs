@@ -12,6 +12,7 @@ conformance!(
     tokens_are_found_by_their_hash_and_revoked_at_once,
     jobs_keep_their_tenant_and_filters_select_by_it,
     modules_are_owned_per_tenant,
+    quotas_are_kept_and_queued_jobs_counted_per_tenant,
 );
 
 fn token(tenant: &str, scope: Scope, hash: &str, lasts: Option<Duration>) -> NewToken {
@@ -94,4 +95,22 @@ async fn modules_are_owned_per_tenant(store: &Store) {
     assert!(!store.owns_module("acme", HASH).await.unwrap());
     let module = store.module(HASH).await.unwrap().expect("the default tenant still has it");
     assert_eq!(module.names, ["m"], "acme's name went with its claim");
+}
+
+async fn quotas_are_kept_and_queued_jobs_counted_per_tenant(store: &Store) {
+    use wasmpool::wire::TenantQuotas;
+    assert_eq!(store.tenant_quotas("acme").await.unwrap(), None, "no such tenant yet");
+    let none = store.tenant_quotas("default").await.unwrap().expect("the default tenant");
+    assert_eq!(none, TenantQuotas::default());
+    let quotas = TenantQuotas { max_queued: Some(5), max_fuel: Some(1000), ..Default::default() };
+    store.set_tenant_quotas("acme".into(), quotas.clone()).await.unwrap();
+    assert_eq!(store.tenant_quotas("acme").await.unwrap(), Some(quotas));
+    with_module(store).await;
+    let acme = NewJob { tenant: "acme".into(), ..job() };
+    store.submit(vec![acme.clone(), acme, job()]).await.unwrap();
+    assert_eq!(store.tenant_queued("acme").await.unwrap(), 2);
+    assert_eq!(store.tenant_queued("globex").await.unwrap(), 0);
+    let claimed = store.finish_and_claim(Vec::new(), Vec::new(), "default", 3).await.unwrap();
+    assert_eq!(claimed.jobs.len(), 3);
+    assert_eq!(store.tenant_queued("acme").await.unwrap(), 0, "running jobs are not queued");
 }

@@ -4,7 +4,8 @@
 use super::PgStore;
 use crate::store::Result;
 use crate::store::backend::Tenancy;
-use crate::store::tenants::{NewToken, TokenRecord, token};
+use crate::store::tenants::{NewToken, TokenRecord, quotas, stored, token};
+use crate::wire::TenantQuotas;
 
 const TENANT_INSERT: &str = include_str!("sql/tenant_insert.sql");
 const TOKEN_INSERT: &str = include_str!("sql/token_insert.sql");
@@ -17,6 +18,9 @@ const MODULES_OWNED: &str = include_str!("sql/modules_owned.sql");
 const MODULE_OWNERS: &str = include_str!("sql/module_owners.sql");
 const MODULE_DISOWN: &str = include_str!("sql/module_disown.sql");
 const MODULE_NAMES_DROP: &str = include_str!("sql/module_names_drop.sql");
+const TENANT_QUOTAS: &str = include_str!("sql/tenant_quotas.sql");
+const TENANT_QUOTAS_SET: &str = include_str!("sql/tenant_quotas_set.sql");
+const TENANT_QUEUED: &str = include_str!("sql/tenant_queued.sql");
 
 impl Tenancy for PgStore {
     async fn create_token(&self, new: NewToken) -> Result<TokenRecord> {
@@ -76,5 +80,31 @@ impl Tenancy for PgStore {
         sqlx::query(MODULE_DISOWN).bind(&tenant).bind(&hash).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn tenant_quotas(&self, tenant: &str) -> Result<Option<TenantQuotas>> {
+        let row = sqlx::query(TENANT_QUOTAS).bind(tenant).fetch_optional(self.pool()).await?;
+        row.as_ref().map(quotas).transpose()
+    }
+
+    async fn set_tenant_quotas(&self, tenant: String, set: TenantQuotas) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(TENANT_INSERT).bind(&tenant).execute(&mut *tx).await?;
+        let done = sqlx::query(TENANT_QUOTAS_SET)
+            .bind(&tenant)
+            .bind(stored(set.max_queued))
+            .bind(stored(set.max_timeout_ms))
+            .bind(stored(set.max_memory_mb))
+            .bind(stored(set.max_fuel))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn tenant_queued(&self, tenant: &str) -> Result<u64> {
+        let count: i64 =
+            sqlx::query_scalar(TENANT_QUEUED).bind(tenant).fetch_one(self.pool()).await?;
+        Ok(count as u64)
     }
 }

@@ -8,8 +8,9 @@ use super::reads::decode;
 use super::values::now;
 use super::writer::Kind::Promised;
 use crate::store::backend::Tenancy;
-use crate::store::tenants::{NewToken, TokenRecord, token};
+use crate::store::tenants::{NewToken, TokenRecord, quotas, stored, token};
 use crate::store::{Result, StoreError};
+use crate::wire::TenantQuotas;
 
 const TENANT_INSERT: &str = include_str!("sql/tenant_insert.sql");
 const TOKEN_INSERT: &str = include_str!("sql/token_insert.sql");
@@ -22,6 +23,9 @@ const MODULES_OWNED: &str = include_str!("sql/modules_owned.sql");
 const MODULE_OWNERS: &str = include_str!("sql/module_owners.sql");
 const MODULE_DISOWN: &str = include_str!("sql/module_disown.sql");
 const MODULE_NAMES_DROP: &str = include_str!("sql/module_names_drop.sql");
+const TENANT_QUOTAS: &str = include_str!("sql/tenant_quotas.sql");
+const TENANT_QUOTAS_SET: &str = include_str!("sql/tenant_quotas_set.sql");
+const TENANT_QUEUED: &str = include_str!("sql/tenant_queued.sql");
 
 impl Tenancy for SqliteStore {
     async fn create_token(&self, new: NewToken) -> Result<TokenRecord> {
@@ -97,6 +101,42 @@ impl Tenancy for SqliteStore {
 
     async fn disown_module(&self, tenant: String, hash: String) -> Result<()> {
         self.write(Promised, move |db, _, _| disown_module(db, &tenant, &hash)).await
+    }
+
+    async fn tenant_quotas(&self, tenant: &str) -> Result<Option<TenantQuotas>> {
+        let tenant = tenant.to_string();
+        self.reads
+            .read(move |db| {
+                let mut statement = db.prepare_cached(TENANT_QUOTAS)?;
+                Ok(decode(&mut statement, [tenant], |row| quotas(row))?.into_iter().next())
+            })
+            .await
+    }
+
+    async fn set_tenant_quotas(&self, tenant: String, set: TenantQuotas) -> Result<bool> {
+        self.write(Promised, move |db, _, _| {
+            db.prepare_cached(TENANT_INSERT)?.execute(params![tenant, now()])?;
+            let values = params![
+                tenant,
+                stored(set.max_queued),
+                stored(set.max_timeout_ms),
+                stored(set.max_memory_mb),
+                stored(set.max_fuel)
+            ];
+            Ok(db.prepare_cached(TENANT_QUOTAS_SET)?.execute(values)? == 1)
+        })
+        .await
+    }
+
+    async fn tenant_queued(&self, tenant: &str) -> Result<u64> {
+        let tenant = tenant.to_string();
+        self.reads
+            .read(move |db| {
+                let count: i64 =
+                    db.prepare_cached(TENANT_QUEUED)?.query_row([tenant], |row| row.get(0))?;
+                Ok(count as u64)
+            })
+            .await
     }
 }
 

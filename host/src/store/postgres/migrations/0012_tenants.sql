@@ -3,6 +3,11 @@
 -- was stored before tenants existed belongs to `default`, the tenant of `serve --token`.
 CREATE TABLE tenants (
     name        TEXT PRIMARY KEY,
+    -- Quotas (NULL: none): most queued jobs, and the largest limits a job may ask for.
+    max_queued      BIGINT,
+    max_timeout_ms  BIGINT,
+    max_memory_mb   BIGINT,
+    max_fuel        BIGINT,
     created_at  BIGINT NOT NULL             -- µs since the Unix epoch
 );
 INSERT INTO tenants (name, created_at) VALUES ('default', wasmpool_now());
@@ -21,6 +26,9 @@ CREATE TABLE tokens (
 -- No index on the tenant: every index a job's transitions touch is paid on every job, and a
 -- listing's tenant condition rides on the indexes it already uses.
 ALTER TABLE jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+-- A tenant's queued jobs, counted against its quota; the default tenant (which has no quota)
+-- is left out, so a single-tenant service pays nothing for it.
+CREATE INDEX jobs_queued_by_tenant ON jobs (tenant) WHERE state = 'queued' AND tenant <> 'default';
 
 CREATE TABLE module_owners (
     tenant  TEXT NOT NULL,
