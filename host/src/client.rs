@@ -12,8 +12,8 @@ use crate::job::JobState;
 use crate::wire::{
     Accepted, BatchAccepted, BatchRequest, BulkResult, DeleteResult, JobPage, JobRequest,
     JobSelector, JobView, ModulePatch, ModuleView, NodeView, PoolView, QueueItems, QueuePurged,
-    QueueView, ScheduleList, SchedulePatch, ScheduleRequest, ScheduleView, TokenCreated,
-    TokenRequest, TokenView,
+    QueueView, ScheduleList, SchedulePatch, ScheduleRequest, ScheduleView, TenantQuotas,
+    TokenCreated, TokenRequest, TokenView,
 };
 
 /// Bound on any one request, so a hung server cannot hang the caller for ever.
@@ -296,6 +296,21 @@ impl Client {
     /// The tokens this caller manages.
     pub async fn tokens(&self) -> Result<Vec<TokenView>, ClientError> {
         self.json(self.request(Method::GET, self.url(&["tokens"]))).await
+    }
+
+    /// A tenant's quotas.
+    pub async fn tenant_quotas(&self, tenant: &str) -> Result<TenantQuotas, ClientError> {
+        self.json(self.request(Method::GET, self.url(&["tenants", tenant, "quotas"]))).await
+    }
+
+    /// Sets a tenant's quotas (all four).
+    pub async fn set_tenant_quotas(
+        &self,
+        tenant: &str,
+        quotas: &TenantQuotas,
+    ) -> Result<TenantQuotas, ClientError> {
+        let url = self.url(&["tenants", tenant, "quotas"]);
+        self.json(self.request(Method::PUT, url).json(quotas)).await
     }
 
     /// Revokes a token.

@@ -371,6 +371,11 @@ async fn the_cli_makes_lists_and_revokes_tokens() {
     assert_eq!(revoked.call(Method::GET, "/v1/jobs", Body::None).await.0, 401);
     let refused = run(&["tokens", "create", "--scope", "everything"]);
     assert_eq!(refused.status.code(), Some(2), "a bad scope is a usage error");
+    let set = run(&["tenants", "set-quotas", "acme", "--max-queued", "5", "--json"]);
+    let set: Value = serde_json::from_str(&super::server::ok(set)).unwrap();
+    assert_eq!(set["max_queued"], 5, "{set}");
+    let shown = super::server::ok(run(&["tenants", "quotas", "acme"]));
+    assert!(shown.contains("max queued      5") && shown.contains("none"), "{shown}");
 }
 
 /// A PostgreSQL database from before tenants (migrations 1 to 10, recorded as sqlx records

@@ -29,6 +29,7 @@ mod schedule;
 mod serve;
 mod status;
 mod submit;
+mod tenants;
 mod tokens;
 mod upload;
 mod wait;
@@ -108,6 +109,8 @@ pub enum Command {
     Schedule(schedule::ScheduleCommand),
     /// Make, list or revoke tenants' tokens.
     Tokens(tokens::TokensCommand),
+    /// Show or set a tenant's quotas.
+    Tenants(tenants::TenantsCommand),
     /// Build a Python task into a component with componentize-py.
     Build(build::BuildCommand),
     /// Print a shell completion script: bash, zsh or fish.
@@ -190,6 +193,7 @@ impl Cli {
             Command::Pool(command) => command.execute(),
             Command::Nodes(command) => command.execute(),
             Command::Tokens(command) => command.execute(),
+            Command::Tenants(command) => command.execute(),
             Command::Queue(command) => command.execute(),
             Command::Retry(command) => command.execute(),
             Command::Schedule(command) => command.execute(),
@@ -225,6 +229,7 @@ impl Command {
             Command::Pool(command) => Some(&mut command.remote),
             Command::Nodes(command) => Some(&mut command.remote),
             Command::Tokens(command) => Some(&mut command.remote),
+            Command::Tenants(command) => Some(&mut command.remote),
             Command::Queue(command) => Some(&mut command.remote),
             Command::Retry(command) => Some(&mut command.remote),
             Command::Schedule(command) => Some(&mut command.remote),
