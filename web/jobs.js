@@ -150,6 +150,9 @@ function fillDetail(job) {
          ["result", "result" in job ? JSON.stringify(job.result) : ""]]
       : [["args", job.args.join(" ")]]),
     ["env", Object.entries(job.env).map(([k, v]) => `${k}=${v}`).join(" ")],
+    ...(job.mounts?.length
+      ? [["mounts", job.mounts.map((m) => `${m.name} at ${m.path}${m.read_only ? " (read-only)" : ""}`).join(", ")]]
+      : []),
     ["attempts", `${job.attempts} of ${job.max_attempts}`],
     ["worker pid", job.worker_pid ?? ""],
     ...(job.node ? [["host", `ran on host ${job.node}`]] : []),

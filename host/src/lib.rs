@@ -22,6 +22,7 @@ pub mod lanes;
 pub mod library;
 pub mod live;
 pub mod metrics;
+pub mod mounts;
 pub mod pool;
 pub mod queues;
 pub mod sandbox;

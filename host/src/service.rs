@@ -22,6 +22,7 @@ use crate::lanes::{Lane, Lanes};
 use crate::library::Library;
 use crate::live::LiveOutput;
 use crate::metrics::Metrics;
+use crate::mounts::Mounts;
 use crate::pool::{Pool, PoolConfig};
 use crate::queues::{QueueLimits, Queues, ServiceTaskHost};
 use crate::scheduler::Scheduler;
@@ -46,6 +47,8 @@ pub struct ServiceConfig {
     pub liveness: Liveness,
     /// Required bearer token, if any.
     pub token: Option<String>,
+    /// The directories jobs may ask to be granted (`--mount`).
+    pub mounts: Mounts,
     /// How long ended jobs are kept.
     pub keep: Duration,
     /// How long running jobs may finish when shutting down.
@@ -150,6 +153,7 @@ fn assemble(
     let live = Arc::new(LiveOutput::default());
     let metrics = Arc::new(Metrics::new());
     let task_host = Arc::new(ServiceTaskHost::new(queues.clone(), store.clone()));
+    let mounts = Arc::new(config.mounts.clone());
     let mut lanes = Vec::with_capacity(config.lanes.len());
     for (name, workers) in &config.lanes {
         // Each lane's workers in a directory of its own: slots are numbered per pool.
@@ -165,6 +169,7 @@ fn assemble(
             pool.clone(),
             library.clone(),
             metrics.clone(),
+            mounts.clone(),
             config.limits.output_bytes,
         );
         lanes.push(Lane { name: name.clone(), pool, dispatcher });
@@ -177,6 +182,7 @@ fn assemble(
         queues,
         live,
         limits: config.limits.clone(),
+        mounts,
         token: config.token.clone(),
         hosts,
         node,

@@ -329,6 +329,9 @@ pub enum Outcome {
     LoadFailed(String),
     /// The worker process died while running the job.
     WorkerDied(String),
+    /// The host could not start the job (it asks for something this host lacks, such as a
+    /// mount).
+    Unrunnable(String),
     /// The job was cancelled.
     Cancelled,
     /// A call returned (its value is [`JobResult::returned`]).
@@ -378,6 +381,7 @@ impl Outcome {
             Outcome::FuelExhausted(fuel) => format!("fuel limit of {fuel} exhausted"),
             Outcome::LoadFailed(message) => format!("could not load module: {message}"),
             Outcome::WorkerDied(cause) => format!("worker died: {cause}"),
+            Outcome::Unrunnable(why) => format!("cannot run: {why}"),
             Outcome::Cancelled => "cancelled".to_string(),
             Outcome::Returned => "returned".to_string(),
             Outcome::ReturnedErr(error) => format!("returned err: {error}"),

@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::units::{format_duration_whole, format_size};
-use crate::wire::JobRequest;
+use crate::wire::{JobRequest, Mount};
 
 /// Defaults and maxima for jobs and uploads.
 #[derive(Clone, Debug)]
@@ -98,6 +98,9 @@ pub struct NewJob {
     pub call: Option<String>,
     /// The call's parameters as a JSON array, once checked against the function's type.
     pub params: Option<String>,
+    /// The service's directories it is granted (names checked against the service's by the
+    /// caller, which knows them).
+    pub mounts: Vec<Mount>,
     /// The tenant that owns the job (the submitter's token's; [`DEFAULT_TENANT`] without one).
     pub tenant: String,
 }
@@ -128,6 +131,7 @@ impl Default for NewJob {
             lane: DEFAULT_LANE.to_string(),
             call: None,
             params: None,
+            mounts: Vec::new(),
             tenant: DEFAULT_TENANT.to_string(),
         }
     }
@@ -291,6 +295,7 @@ pub fn new_job(
         // Checked against the function's type by the caller, which knows the module's
         // exports ([`crate::call::check_params`]); stored as it will be passed.
         params: request.params.map(|params| params.to_string()),
+        mounts: request.mounts,
         tenant: DEFAULT_TENANT.to_string(),
     })
 }
@@ -383,6 +388,42 @@ fn check_inputs(request: &JobRequest, idempotency_key: Option<&str>) -> Result<(
         if call.is_empty() {
             return Err(Refused("call must name a function".into()));
         }
+    }
+    check_mounts(&request.mounts)
+}
+
+/// Most directories one job may be granted.
+pub const MAX_MOUNTS: usize = 16;
+/// Longest guest path of a mount, in bytes.
+pub const MAX_MOUNT_PATH: usize = 1024;
+
+/// A job's mounts: at most [`MAX_MOUNTS`], names as lanes' are, paths absolute and distinct.
+fn check_mounts(mounts: &[Mount]) -> Result<(), Refused> {
+    if mounts.len() > MAX_MOUNTS {
+        return Err(Refused(format!(
+            "{} mounts is more than the maximum of {MAX_MOUNTS}",
+            mounts.len()
+        )));
+    }
+    for (index, mount) in mounts.iter().enumerate() {
+        check_name("mount", &mount.name)?;
+        check_mount_path(&mount.path)?;
+        if mounts[..index].iter().any(|earlier| earlier.path == mount.path) {
+            return Err(Refused(format!("two mounts at `{}`", mount.path)));
+        }
+    }
+    Ok(())
+}
+
+/// A guest path a directory is granted at: absolute, at most [`MAX_MOUNT_PATH`] bytes, no
+/// NUL, and no `.` or `..` part (one place in the guest's tree, whatever it resolves).
+pub fn check_mount_path(path: &str) -> Result<(), Refused> {
+    check_text("mount path", path, MAX_MOUNT_PATH)?;
+    if !path.starts_with('/') {
+        return Err(Refused(format!("mount path `{path}` must be absolute (start with `/`)")));
+    }
+    if path.split('/').any(|part| part == "." || part == "..") {
+        return Err(Refused(format!("mount path `{path}` must not have `.` or `..` parts")));
     }
     Ok(())
 }

@@ -65,6 +65,7 @@ macro_rules! conformance {
 
 conformance!(
     a_claimed_job_runs_once_and_its_result_is_kept,
+    many_jobs_are_read_by_id_with_their_output_sizes,
     claims_take_the_highest_priority_then_the_oldest,
     a_stale_or_cancelled_attempt_changes_nothing,
     a_released_attempt_is_queued_again_uncounted,
@@ -144,6 +145,33 @@ async fn a_claimed_job_runs_once_and_its_result_is_kept(store: &Store) {
     assert_eq!((counts[&JobState::Succeeded], counts[&JobState::Running]), (1, 2));
     let running = JobFilter { state: Some(JobState::Running), limit: 10, ..JobFilter::default() };
     assert_eq!(store.jobs(&running).await.unwrap().len(), 2);
+}
+
+async fn many_jobs_are_read_by_id_with_their_output_sizes(store: &Store) {
+    with_module(store).await;
+    let ids: Vec<i64> = store.submit(vec![job(); 3]).await.unwrap().iter().map(|j| j.0).collect();
+    let claimed = claim(store, 1).await;
+    store
+        .finish_and_claim(Vec::new(), vec![succeeded(&claimed[0], "hello")], "default", 0)
+        .await
+        .unwrap();
+    // Asked in any order, with an id that is no job: those that exist, by id.
+    let asked = [ids[2], 999_999, ids[0], ids[1]];
+    let standings = store.standings(&asked).await.unwrap();
+    let seen: Vec<(i64, JobState, u64)> =
+        standings.iter().map(|s| (s.id, s.state, s.output_bytes)).collect();
+    assert_eq!(
+        seen,
+        [
+            (ids[0], JobState::Succeeded, 5),
+            (ids[1], JobState::Queued, 0),
+            (ids[2], JobState::Queued, 0)
+        ]
+    );
+    let records = store.jobs_by_id(&asked).await.unwrap();
+    let read: Vec<(i64, Vec<u8>)> = records.into_iter().map(|j| (j.id, j.stdout)).collect();
+    assert_eq!(read, [(ids[0], b"hello".to_vec()), (ids[1], vec![]), (ids[2], vec![])]);
+    assert!(store.standings(&[]).await.unwrap().is_empty());
 }
 
 async fn claims_take_the_highest_priority_then_the_oldest(store: &Store) {

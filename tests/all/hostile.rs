@@ -71,6 +71,14 @@ async fn nul_is_refused_everywhere(server: &Server) {
         raw(server, Method::POST, "/v1/jobs", Some(r#"{"module":"hello","stdin":"a\u0000b"}"#))
             .await;
     assert_eq!(status, 202, "NUL in text stdin is bytes: {answer}");
+    // A call's string parameter may hold NUL (a WIT string can), and comes back whole.
+    server.upload(artifacts::CALLS, "mathlib").await;
+    let call = r#"{"module":"mathlib","call":"greet","params":["a\u0000b"]}"#;
+    let (status, answer) = raw(server, Method::POST, "/v1/jobs", Some(call)).await;
+    assert_eq!(status, 202, "NUL in a call's string parameter: {answer}");
+    let job = server.wait(answer["id"].as_i64().unwrap()).await;
+    assert_eq!(job["params"], json!(["a\u{0}b"]), "{job}");
+    assert!(job["result"].as_str().is_some_and(|text| text.contains("a\u{0}b")), "{job}");
     let (_, schedules) = server.get("/v1/schedules").await;
     assert_eq!(schedules["schedules"], json!([]), "nothing was created");
 }

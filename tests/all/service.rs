@@ -359,6 +359,7 @@ async fn the_openapi_document_lists_every_route() {
         ("/v1/jobs/{id}", "get"),
         ("/v1/jobs/{id}", "delete"),
         ("/v1/jobs/{id}/wait", "get"),
+        ("/v1/jobs/wait", "post"),
         ("/v1/jobs/{id}/output", "get"),
         ("/v1/jobs/{id}/retry", "post"),
         ("/v1/jobs/{id}/cancel", "post"),

@@ -84,7 +84,7 @@ enum Expect {
 
 /// Every route of the document, with the request another tenant sends and what it must get.
 /// `{id}` and `{name}` are the first tenant's. A route missing here fails the test.
-fn table(route: &str) -> Option<(Body, Expect)> {
+fn table(route: &str, id: i64) -> Option<(Body, Expect)> {
     use Expect::*;
     let module = || json!({ "module": "acme-mod" });
     let selector = || json!({ "name": "acme-secret-job" });
@@ -104,6 +104,7 @@ fn table(route: &str) -> Option<(Body, Expect)> {
         | "GET /v1/events"
         | "GET /v1/me" => (Body::None, Absent),
         "POST /v1/jobs" => (Body::Json(module()), NotFound),
+        "POST /v1/jobs/wait" => (Body::Json(json!({ "ids": [id], "timeout_ms": 0 })), NotFound),
         "POST /v1/jobs/batch" => (Body::Json(json!({ "jobs": [module()] })), NotFound),
         "POST /v1/jobs/retry" | "POST /v1/jobs/cancel" | "POST /v1/jobs/delete" => {
             (Body::Json(selector()), NoneMatched)
@@ -193,7 +194,7 @@ async fn every_route_keeps_one_tenants_things_from_another() {
         for method in operations.as_object().unwrap().keys() {
             let route = format!("{} {path}", method.to_uppercase());
             let (body, expect) =
-                table(&route).unwrap_or_else(|| panic!("{route}: not in the isolation table"));
+                table(&route, id).unwrap_or_else(|| panic!("{route}: not in the isolation table"));
             let concrete = path
                 .replace("/v1/jobs/{id}", &format!("/v1/jobs/{id}"))
                 .replace("/v1/modules/{id}", &format!("/v1/modules/{hash}"))

@@ -8,13 +8,15 @@ which the cargo test suite keeps between runs.
 """
 
 import json
+import os
 import textwrap
 
 import pytest
-from functions_tasks import (add, chatty, decrement, divide, look_around, make_scaler,
-                             offset_by, spin, square, stdlib_tour, uses_shapes)
+from functions_tasks import (add, chatty, count_words, decrement, divide, look_around,
+                             make_scaler, offset_by, spin, square, stdlib_tour, uses_shapes,
+                             write_note)
 
-from wasmpool import Client, JobFailed, Pool
+from wasmpool import ApiError, Client, JobFailed, Pool
 from wasmpool.functions import FunctionRefused
 
 LIMIT = 300  # seconds: the first call waits for the runner's upload and compile
@@ -101,6 +103,33 @@ def test_the_sandbox_holds_around_a_call(server):
         with pytest.raises(JobFailed) as caught:
             pool.apply(spin, (0,))
     assert caught.value.state == "timed_out"
+
+
+def test_a_call_sees_a_directory_only_where_its_pool_mounts_one(server, mount_dir):
+    with open(os.path.join(mount_dir, "words.txt"), "w") as file:
+        file.write("one two three")
+    with Pool(server, mounts=[{"name": "files", "path": "/data"}]) as pool:
+        assert pool.apply(count_words, ("/data/words.txt",)) == 3
+        assert pool.apply(write_note, ("/data/note.txt", "hi")) == ["note.txt", "words.txt"]
+    with open(os.path.join(mount_dir, "note.txt")) as file:
+        assert file.read() == "hi"
+    # Read-only: as the service declares `files-ro`, or as the job asks for `files`.
+    for mount in ({"name": "files-ro", "path": "/in"},
+                  {"name": "files", "path": "/in", "read_only": True}):
+        with Pool(server, mounts=[mount]) as pool:
+            assert pool.apply(count_words, ("/in/words.txt",)) == 3
+            with pytest.raises(JobFailed) as caught:
+                pool.apply(write_note, ("/in/sneaky.txt", "no"))
+            assert caught.value.remote_type in ("PermissionError", "OSError")
+    assert not os.path.exists(os.path.join(mount_dir, "sneaky.txt"))
+    with Pool(server) as pool:  # nothing mounted: nothing there
+        with pytest.raises(JobFailed) as caught:
+            pool.apply(count_words, ("/data/words.txt",))
+        assert caught.value.remote_type in ("FileNotFoundError", "OSError")
+    with Pool(server, mounts=[{"name": "elsewhere", "path": "/data"}]) as pool:
+        with pytest.raises(ApiError) as refused:
+            pool.apply(count_words, ("/data/words.txt",))
+    assert refused.value.code == "unknown_mount" and "files, files-ro" in str(refused.value)
 
 
 def test_pure_python_packages_can_be_bundled_and_native_ones_are_refused(server, tmp_path):

@@ -34,6 +34,11 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "unknown_lane", message)
     }
 
+    /// 400: a job names a mount this service does not declare.
+    pub fn unknown_mount(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unknown_mount", message)
+    }
+
     /// 401: missing or wrong token.
     pub fn unauthorized() -> Self {
         Self::new(

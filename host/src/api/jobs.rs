@@ -86,6 +86,7 @@ pub async fn submit(
     check_call(&module, &record, &mut job)?;
     tenants::check(&state, &caller, std::slice::from_mut(&mut job)).await?;
     state.check_lane(&job.lane).await?;
+    state.check_mounts(&job.mounts)?;
     let (id, job_state) = state.store.submit(vec![job]).await?[0];
     tracing::info!(job = id, module, state = %job_state, "job submitted");
     Ok((StatusCode::ACCEPTED, Json(Accepted { id, state: job_state })))
@@ -133,6 +134,7 @@ pub async fn submit_batch(
             state.check_lane(&job.lane).await.map_err(at)?;
             checked.insert(job.lane.clone());
         }
+        state.check_mounts(&job.mounts).map_err(at)?;
         jobs.push(job);
     }
     tenants::check(&state, &caller, &mut jobs).await?;

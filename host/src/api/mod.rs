@@ -24,6 +24,7 @@ mod tokens;
 mod validate;
 mod views;
 mod wait;
+mod waits;
 mod web;
 
 use std::ops::Deref;
@@ -51,6 +52,7 @@ use crate::lanes::Lanes;
 use crate::library::Library;
 use crate::live::LiveOutput;
 use crate::metrics::Metrics;
+use crate::mounts::Mounts;
 use crate::queues::Queues;
 use crate::store::{NodeInfo, Store};
 
@@ -70,6 +72,8 @@ pub struct Parts {
     pub live: Arc<LiveOutput>,
     /// Defaults and maxima.
     pub limits: ServiceLimits,
+    /// The directories jobs may be granted (`serve --mount`).
+    pub mounts: Arc<Mounts>,
     /// The API token, if one is required.
     pub token: Option<String>,
     /// The `Host` names the service answers to.
@@ -128,6 +132,15 @@ impl Services {
         names.sort();
         names.dedup();
         Err(ApiError::unknown_lane(format!("no lane `{lane}`; lanes: {}", names.join(", "))))
+    }
+
+    /// Refuses a job that asks for a directory this host does not declare (hosts of a
+    /// cluster declare the same ones: a job is checked where it is submitted).
+    fn check_mounts(&self, wanted: &[crate::wire::Mount]) -> ApiResult<()> {
+        match self.mounts.missing(wanted) {
+            Some(message) => Err(ApiError::unknown_mount(message)),
+            None => Ok(()),
+        }
     }
 
     fn refuse_if_draining(&self) -> ApiResult<()> {
@@ -197,6 +210,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(jobs::submit_batch))
         .routes(routes!(jobs::get, jobs::cancel_or_delete))
         .routes(routes!(jobs::wait))
+        .routes(routes!(waits::wait_many))
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::retry))
         .routes(routes!(bulk::retry))

@@ -30,6 +30,7 @@ async fn checked_job(state: &AppState, caller: &Caller, job: &JobRequest) -> Api
         .await?
         .map_err(|reason| ApiError::bad_request(format!("job: {reason}")))?;
     state.check_lane(&checked.lane).await?;
+    state.check_mounts(&checked.mounts)?;
     let stored = serde_json::to_string(job).map_err(ApiError::internal)?;
     if stored.len() > MAX_JOB {
         return Err(ApiError::bad_request(format!(
@@ -226,6 +227,7 @@ pub async fn run(
         ApiError::conflict(format!("schedule `{name}`'s job cannot run now: {reason}"))
     })?;
     state.check_lane(&job.lane).await?;
+    state.check_mounts(&job.mounts)?;
     let (id, job_state) = state.store.submit(vec![job]).await?[0];
     tracing::info!(job = id, schedule = name, "schedule run now");
     Ok((StatusCode::ACCEPTED, Json(Accepted { id, state: job_state })))

@@ -1,6 +1,7 @@
 //! What text the API accepts, checked once for every route: a URL whose path and query decode
 //! to UTF-8 without NUL, and JSON bodies whose strings hold no NUL (`\u0000`) except a job's
-//! text `stdin`, which is bytes. Names, filters and search terms end up in text columns,
+//! text `stdin`, which is bytes, and a call's `params`, values a WIT string may hold NUL in
+//! (kept as JSON text, where it stays the escape `\u0000`). Names, filters and search terms end up in text columns,
 //! which PostgreSQL refuses NUL in (SQLite would keep it, and a C string would cut it), and a
 //! filter decoded lossily would match something other than what was asked.
 
@@ -11,8 +12,9 @@ use serde_json::Value;
 
 use super::error::ApiError;
 
-/// The one JSON member whose strings may hold NUL: a job's standard input.
-const BYTES_MEMBER: &str = "stdin";
+/// The JSON members whose strings may hold NUL: a job's standard input, and a call's
+/// parameters (never a column's text of their own: stored as JSON, NUL escaped).
+const FREE_MEMBERS: [&str; 2] = ["stdin", "params"];
 
 /// The pattern the API document gives a string with no NUL.
 const NO_NUL: &str = "^[^\\x00]*$";
@@ -77,7 +79,7 @@ fn references(schema: &Value, names: &mut Vec<String>) {
 }
 
 /// Gives every string in `schema` without a pattern, format or values of its own the
-/// [`NO_NUL`] pattern, leaving out the [`BYTES_MEMBER`] property.
+/// [`NO_NUL`] pattern, leaving out the [`FREE_MEMBERS`] properties.
 fn no_nul(schema: &mut Value) {
     let Value::Object(members) = schema else { return };
     let string = match &members.get("type") {
@@ -94,7 +96,9 @@ fn no_nul(schema: &mut Value) {
         match key.as_str() {
             "properties" => {
                 let properties = member.as_object_mut().into_iter().flat_map(|p| p.iter_mut());
-                properties.filter(|(name, _)| *name != BYTES_MEMBER).for_each(|(_, p)| no_nul(p));
+                properties
+                    .filter(|(name, _)| !FREE_MEMBERS.contains(&name.as_str()))
+                    .for_each(|(_, p)| no_nul(p));
             }
             "items" | "additionalProperties" | "propertyNames" => no_nul(member),
             "oneOf" | "anyOf" | "allOf" => {
@@ -148,7 +152,7 @@ fn percent_decode(bytes: &[u8]) -> Vec<u8> {
     decoded
 }
 
-/// Refuses a JSON body with a NUL in any string outside a `stdin` member, naming where.
+/// Refuses a JSON body with a NUL in any string outside the [`FREE_MEMBERS`], naming where.
 /// Cheap for the usual body: only one with a `\u0000` escape is looked at closer.
 pub fn check_json(body: &[u8]) -> Result<(), ApiError> {
     if !has_nul_escape(body) {
@@ -177,7 +181,8 @@ fn has_nul_escape(body: &[u8]) -> bool {
     })
 }
 
-/// Where in `value` a string with a NUL is (a JSON-path-like name), skipping `stdin`.
+/// Where in `value` a string with a NUL is (a JSON-path-like name), skipping the
+/// [`FREE_MEMBERS`].
 fn nul_at(value: &Value, path: &str) -> Option<String> {
     let name = |path: &str| if path.is_empty() { "the body".to_string() } else { path.into() };
     match value {
@@ -190,7 +195,7 @@ fn nul_at(value: &Value, path: &str) -> Option<String> {
             if key.contains('\0') {
                 return Some(name(path));
             }
-            if key == BYTES_MEMBER { None } else { nul_at(member, &here) }
+            if FREE_MEMBERS.contains(&key.as_str()) { None } else { nul_at(member, &here) }
         }),
         _ => None,
     }
@@ -214,6 +219,8 @@ mod tests {
         assert!(check_json(br#"{"module":"hello","args":["a"]}"#).is_ok());
         assert!(check_json(br#"{"module":"a\\u0000"}"#).is_ok(), "an escaped backslash");
         assert!(check_json(br#"{"module":"hello","stdin":"a\u0000b"}"#).is_ok());
+        let call = br#"{"module":"m","call":"f","params":{"k\u0000":["a\u0000b"]}}"#;
+        assert!(check_json(call).is_ok());
         let refused = check_json(br#"{"jobs":[{"module":"m"},{"module":"a\u0000"}]}"#);
         assert!(format!("{:?}", refused.unwrap_err()).contains("`jobs[1].module`"));
         let refused = check_json(br#"{"job":{"args":["x","\u0000"]}}"#);

@@ -15,7 +15,7 @@ use crate::store::{
     NodeRecord, ScheduleRecord,
 };
 use crate::wire::{
-    AttemptView, JobRequest, JobSummary, JobView, LaneView, ModuleView, NodeView, PoolView,
+    AttemptView, JobEnd, JobRequest, JobSummary, JobView, LaneView, ModuleView, NodeView, PoolView,
     ProgressView, SUMMARY_ARGS_CHARS, SUMMARY_ERROR_CHARS, ScheduleView, WorkerView,
 };
 
@@ -123,6 +123,29 @@ pub fn job(record: JobRecord, history: Vec<AttemptRecord>) -> JobView {
         call: record.call,
         params: record.params.and_then(|json| serde_json::from_str(&json).ok()),
         result: record.result.and_then(|json| serde_json::from_str(&json).ok()),
+        mounts: record.mounts,
+    }
+}
+
+/// An ended job as a wait on many jobs answers it.
+pub fn end(record: JobRecord) -> JobEnd {
+    let (stdout, stdout_base64) = text_or_base64(&record.stdout);
+    let (stderr, stderr_base64) = text_or_base64(&record.stderr);
+    JobEnd {
+        id: record.id,
+        state: record.state,
+        attempts: record.attempts,
+        exit_code: record.exit_code,
+        stdout,
+        stdout_base64,
+        stderr,
+        stderr_base64,
+        stdout_truncated: record.stdout_truncated,
+        stderr_truncated: record.stderr_truncated,
+        error: record.error,
+        call: record.call,
+        result: record.result.and_then(|json| serde_json::from_str(&json).ok()),
+        finished_at: record.finished_at.map(timestamp),
     }
 }
 

@@ -135,7 +135,9 @@ pub fn exit_code(outcome: &Outcome) -> u8 {
         Outcome::TimedOut(_) => exit::TIMED_OUT,
         Outcome::Trapped(_) | Outcome::MemoryLimit(_) | Outcome::FuelExhausted(_) => exit::TRAPPED,
         Outcome::Cancelled => exit::CANCELLED,
-        Outcome::LoadFailed(_) | Outcome::WorkerDied(_) => exit::HOST_ERROR,
+        Outcome::LoadFailed(_) | Outcome::WorkerDied(_) | Outcome::Unrunnable(_) => {
+            exit::HOST_ERROR
+        }
         Outcome::Returned => 0,
         Outcome::ReturnedErr(_) => 1,
     }

@@ -107,6 +107,19 @@ pub fn parse_env(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// A job's `--mount NAME=PATH[:ro]`: the service's directory NAME at the guest's PATH.
+pub fn parse_mount(text: &str) -> Result<crate::wire::Mount, String> {
+    let (name, rest) = text
+        .split_once('=')
+        .filter(|(name, rest)| !name.is_empty() && !rest.is_empty())
+        .ok_or_else(|| format!("`{text}` is not NAME=PATH or NAME=PATH:ro"))?;
+    let (path, read_only) = match rest.strip_suffix(":ro") {
+        Some(path) => (path, true),
+        None => (rest, false),
+    };
+    Ok(crate::wire::Mount { name: name.to_string(), path: path.to_string(), read_only })
+}
+
 /// A memory limit: at least one 64 KiB WebAssembly page (a bare number is bytes, so
 /// `--memory 64` would be 64 bytes, which nothing runs in), at most the wasm32 limit.
 pub fn parse_memory(text: &str) -> Result<u64, String> {

@@ -243,6 +243,7 @@ pub fn sample_job(id: i64, state: crate::job::JobState) -> crate::wire::JobView 
         result: None,
         lane: "default".into(),
         attempts_history: Vec::new(),
+        mounts: Vec::new(),
     }
 }
 

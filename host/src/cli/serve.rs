@@ -1,5 +1,6 @@
 //! `wasmpool serve`: the service, with its HTTP API on a port.
 
+use crate::mounts::Mounts;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,6 +72,11 @@ pub struct ServeCommand {
     /// --workers workers.
     #[arg(long = "lane", value_name = "NAME=N", value_parser = parse_lane)]
     lanes: Vec<(String, usize)>,
+    /// A directory jobs may ask to be granted, by NAME, at a path of their choosing (repeat
+    /// for several; `:ro`: read-only for every job). Jobs name mounts, never host paths; give
+    /// every host of a cluster the same ones.
+    #[arg(long = "mount", value_name = "NAME=DIR[:ro]")]
+    mounts: Vec<String>,
     /// Directory of this host's files: modules, compiled artifacts, worker directories, and
     /// the SQLite database when --store names no other. Made private (0700, files 0600) and
     /// held by one serve at a time.
@@ -257,8 +263,10 @@ impl ServeCommand {
             max_schedules: self.max_schedules,
             ..ServiceLimits::default()
         };
+        let mounts = Mounts::from_specs(&self.mounts).map_err(|e| usage(e.to_string()))?;
         Ok(ServiceConfig {
             lanes,
+            mounts,
             data_dir: self.data.clone(),
             store: self.store.clone(),
             node: self.node.clone(),

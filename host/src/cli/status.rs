@@ -97,12 +97,18 @@ fn fields(job: &JobView, now: SystemTime) -> Vec<Vec<String>> {
         Some(name) => format!("{name} ({})", job.module),
         None => job.module.clone(),
     };
+    let mounts: Vec<String> = job
+        .mounts
+        .iter()
+        .map(|m| format!("{}={}{}", m.name, m.path, if m.read_only { ":ro" } else { "" }))
+        .collect();
     let rows = [
         ("module", Some(module)),
         ("argv0", job.argv0.clone()),
         ("args", (!job.args.is_empty()).then(|| quote_all(&job.args))),
         ("env", (!env.is_empty()).then(|| quote_all(&env))),
         ("job env", job.job_env.then(|| "WASMPOOL_JOB_ID, WASMPOOL_WORKER_PID".to_string())),
+        ("mounts", (!mounts.is_empty()).then(|| mounts.join(" "))),
         ("priority", Some(job.priority.to_string())),
         ("attempts", Some(format!("{} of {}", job.attempts, job.max_attempts))),
         ("worker", job.worker_pid.map(|pid| format!("pid {pid}"))),

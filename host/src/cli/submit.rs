@@ -12,7 +12,7 @@ use base64::Engine;
 use clap::Args;
 
 use super::call::{report, with_call};
-use super::options::{GuestCommand, parse_env, parse_memory};
+use super::options::{GuestCommand, parse_env, parse_memory, parse_mount};
 use super::remote::RemoteOptions;
 use super::wait::wait_and_report;
 use crate::client::{Client, ClientError};
@@ -96,6 +96,10 @@ pub(super) struct JobOptions {
     /// The lane whose workers run the job (default `default`; see `serve --lane`).
     #[arg(long, value_name = "LANE")]
     lane: Option<String>,
+    /// Grant the guest the service's directory NAME (see `serve --mount`) at PATH, read-only
+    /// with `:ro` (repeatable).
+    #[arg(long = "mount", value_name = "NAME=PATH[:ro]", value_parser = parse_mount)]
+    mounts: Vec<crate::wire::Mount>,
 }
 
 impl SubmitCommand {
@@ -273,6 +277,7 @@ impl JobOptions {
             lane: self.lane.clone(),
             call: None,
             params: None,
+            mounts: self.mounts.clone(),
         }
     }
 }

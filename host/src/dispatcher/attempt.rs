@@ -5,15 +5,16 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::job::{Completed, JobSpec, Limits, ModuleRef};
+use crate::job::{Completed, DirGrant, JobSpec, Limits, ModuleRef};
 use crate::store::{Attempt, Finished, JobRecord};
 
 /// First retry delay; doubles per attempt up to [`RETRY_BACKOFF_MAX`].
 const RETRY_BACKOFF: Duration = Duration::from_millis(500);
 const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(300);
 
-/// The spec a worker runs for `job`'s current attempt, its module compiled as `module`.
-pub fn spec(job: &JobRecord, module: ModuleRef, output_bytes: u64) -> JobSpec {
+/// The spec a worker runs for `job`'s current attempt, its module compiled as `module`, with
+/// the directories its mounts resolved to on this host.
+pub fn spec(job: &JobRecord, module: ModuleRef, dirs: Vec<DirGrant>, output_bytes: u64) -> JobSpec {
     let mut args = Vec::with_capacity(job.args.len() + 1);
     args.push(job.argv0.clone().unwrap_or_else(|| format!("{}.wasm", short(&job.module_hash))));
     args.extend(job.args.iter().cloned());
@@ -23,7 +24,7 @@ pub fn spec(job: &JobRecord, module: ModuleRef, output_bytes: u64) -> JobSpec {
         args,
         env: job.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         stdin: job.stdin.clone(),
-        dirs: Vec::new(),
+        dirs,
         limits: Limits {
             timeout: Some(Duration::from_millis(job.timeout_ms)),
             memory_bytes: job.memory_mb << 20,

@@ -28,14 +28,22 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::job::{Completed, JobResult, Outcome};
+use crate::job::{Completed, DirGrant, JobResult, Outcome};
 use crate::library::Library;
 use crate::metrics::Metrics;
+use crate::mounts::Mounts;
 use crate::pool::{Pool, Report, Reservation, Waiting};
 use crate::store::{Attempt, JobId, JobRecord, Store};
 
 /// With nothing due and no news from the store, look again this often anyway.
 const IDLE_RECHECK: Duration = Duration::from_secs(1);
+
+/// The end of an attempt that never reached a worker.
+fn unstarted(job: &JobRecord, outcome: Outcome) -> Report {
+    let now = SystemTime::now();
+    let result = JobResult::without_output(job.id.to_string(), outcome);
+    Report::Ended(Completed { result, worker_pid: 0, started_at: now, finished_at: now })
+}
 
 /// Hands the queued jobs of one lane to the free workers of that lane's pool.
 pub struct Dispatcher {
@@ -45,6 +53,8 @@ pub struct Dispatcher {
     pool: Arc<Pool>,
     library: Arc<Library>,
     metrics: Arc<Metrics>,
+    /// The directories jobs may be granted.
+    mounts: Arc<Mounts>,
     output_bytes: u64,
     paused: watch::Sender<bool>,
     /// Jobs claimed and not yet recorded: the attempt, and the token that cancels it.
@@ -67,6 +77,7 @@ impl Dispatcher {
         pool: Arc<Pool>,
         library: Arc<Library>,
         metrics: Arc<Metrics>,
+        mounts: Arc<Mounts>,
         output_bytes: u64,
     ) -> Arc<Self> {
         Arc::new(Dispatcher {
@@ -75,6 +86,7 @@ impl Dispatcher {
             pool,
             library,
             metrics,
+            mounts,
             output_bytes,
             paused: watch::Sender::new(false),
             running: Mutex::new(HashMap::new()),
@@ -161,16 +173,25 @@ impl Dispatcher {
         token: CancellationToken,
         reports: &mpsc::UnboundedSender<Report>,
     ) -> Option<Waiting> {
+        let dirs = match self.mounts.grants(&job.mounts) {
+            Ok(dirs) => dirs,
+            Err(why) => {
+                drop(reservation);
+                let _ = reports.send(unstarted(job, Outcome::Unrunnable(why)));
+                return None;
+            }
+        };
         let mut turns = self.turns.lock().expect("dispatcher lock");
         if *turns == *self.turns_done.borrow()
             && let Some(module) = self.library.module_ref_now(&job.module_hash, job.fuel)
         {
-            let spec = attempt::spec(job, module, self.output_bytes);
+            let spec = attempt::spec(job, module, dirs, self.output_bytes);
             return Some(reservation.hand_to(spec, token, reports));
         }
         let turn = *turns;
         *turns += 1;
-        let later = self.clone().hand_later(job.clone(), reservation, turn, token, reports.clone());
+        let later =
+            self.clone().hand_later(job.clone(), dirs, reservation, turn, token, reports.clone());
         tokio::spawn(later);
         None
     }
@@ -179,6 +200,7 @@ impl Dispatcher {
     async fn hand_later(
         self: Arc<Self>,
         job: JobRecord,
+        dirs: Vec<DirGrant>,
         reservation: Reservation,
         turn: u64,
         token: CancellationToken,
@@ -188,20 +210,12 @@ impl Dispatcher {
         let _ = self.turns_done.subscribe().wait_for(|done| *done == turn).await;
         let report = match module {
             Ok(module) => {
-                let spec = attempt::spec(&job, module, self.output_bytes);
+                let spec = attempt::spec(&job, module, dirs, self.output_bytes);
                 Report::Waiting(reservation.hand_to(spec, token, &reports))
             }
             Err(error) => {
                 drop(reservation);
-                let now = SystemTime::now();
-                let outcome = Outcome::LoadFailed(error.to_string());
-                let result = JobResult::without_output(job.id.to_string(), outcome);
-                Report::Ended(Completed {
-                    result,
-                    worker_pid: 0,
-                    started_at: now,
-                    finished_at: now,
-                })
+                unstarted(&job, Outcome::LoadFailed(error.to_string()))
             }
         };
         let _ = reports.send(report);

@@ -13,9 +13,9 @@ use std::time::{Duration, SystemTime};
 use super::tenants::{NewToken, TokenRecord};
 use super::{
     Attempt, AttemptRecord, Beat, Bucket, Bulk, Cancel, Change, Claimed, Finished, Fired, Heard,
-    JobBrief, JobFilter, JobId, JobRecord, JobState, JobSummaryRecord, LaneCount, ModuleRecord,
-    ModuleStats, NewJob, NewSchedule, NodeRecord, QueueItem, QueueStat, Recovered, Rescued, Result,
-    Running, ScheduleChange, ScheduleRecord, Tick,
+    JobBrief, JobFilter, JobId, JobRecord, JobStanding, JobState, JobSummaryRecord, LaneCount,
+    ModuleRecord, ModuleStats, NewJob, NewSchedule, NodeRecord, QueueItem, QueueStat, Recovered,
+    Rescued, Result, Running, ScheduleChange, ScheduleRecord, Tick,
 };
 use crate::job::ModuleKind;
 use crate::wire::TenantQuotas;
@@ -132,6 +132,8 @@ pub trait Reads {
     async fn count_matching(&self, filter: &JobFilter) -> Result<BTreeMap<JobState, u64>>;
     async fn attempts(&self, ids: &[JobId]) -> Result<BTreeMap<JobId, Vec<AttemptRecord>>>;
     async fn briefs(&self, ids: &[JobId]) -> Result<Vec<JobBrief>>;
+    async fn standings(&self, ids: &[JobId]) -> Result<Vec<JobStanding>>;
+    async fn jobs_by_id(&self, ids: &[JobId]) -> Result<Vec<JobRecord>>;
     async fn module(&self, hash_or_name: &str) -> Result<Option<ModuleRecord>>;
     async fn modules(&self) -> Result<Vec<ModuleRecord>>;
     async fn counts(&self) -> Result<BTreeMap<JobState, u64>>;

@@ -39,7 +39,7 @@ pub use summary::JobSummaryRecord;
 pub use tenants::{NewToken, TokenRecord, split_name, stored_name};
 pub use types::{
     Attempt, AttemptRecord, Beat, Bulk, Cancel, Change, Claimed, Durability, Finished, Heard,
-    JobEvent, JobFilter, LaneCount, Location, NodeInfo, Recovered, Rescued, Running,
+    JobEvent, JobFilter, JobStanding, LaneCount, Location, NodeInfo, Recovered, Rescued, Running,
 };
 /// A validated submission, as the API's checks produce it.
 pub use wasmpool_protocol::validate::NewJob;
@@ -383,6 +383,16 @@ impl Store {
     /// The ended attempts of these jobs, oldest first per job.
     pub async fn attempts(&self, ids: &[JobId]) -> Result<BTreeMap<JobId, Vec<AttemptRecord>>> {
         each!(self, store => store.attempts(ids).await)
+    }
+
+    /// Where these jobs stand (those that exist), in id order.
+    pub async fn standings(&self, ids: &[JobId]) -> Result<Vec<JobStanding>> {
+        each!(self, store => store.standings(ids).await)
+    }
+
+    /// These jobs (those that exist), every column, in id order.
+    pub async fn jobs_by_id(&self, ids: &[JobId]) -> Result<Vec<JobRecord>> {
+        each!(self, store => store.jobs_by_id(ids).await)
     }
 
     /// What the dashboard shows of these jobs (those that exist).

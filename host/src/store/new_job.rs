@@ -28,6 +28,8 @@ pub struct JobColumns<'a> {
     pub call_function: Option<&'a str>,
     /// The call's parameters (a JSON array).
     pub call_params: Option<&'a str>,
+    /// The mounts, as a JSON array; `None` without any.
+    pub mounts: Option<String>,
     /// The tenant that owns the job.
     pub tenant: &'a str,
 }
@@ -54,6 +56,8 @@ impl<'a> JobColumns<'a> {
             lane: &job.lane,
             call_function: job.call.as_deref(),
             call_params: job.params.as_deref(),
+            mounts: (!job.mounts.is_empty())
+                .then(|| serde_json::to_string(&job.mounts).expect("mounts serialise")),
             tenant: &job.tenant,
         }
     }

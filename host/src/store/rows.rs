@@ -111,6 +111,8 @@ pub struct JobRecord {
     pub params: Option<String>,
     /// What the call returned (JSON).
     pub result: Option<String>,
+    /// The service's directories it is granted.
+    pub mounts: Vec<crate::wire::Mount>,
     /// The tenant that owns it.
     pub tenant: String,
 }
@@ -328,6 +330,10 @@ pub fn job(row: &impl Columns) -> Result<JobRecord> {
         call: row.text("call_function")?,
         params: row.text("call_params")?,
         result: row.text("call_result")?,
+        mounts: match row.text("mounts")? {
+            Some(text) => serde_json::from_str(&text).map_err(|e| corrupt("mounts", e))?,
+            None => Vec::new(),
+        },
     })
 }
 

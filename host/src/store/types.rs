@@ -199,6 +199,18 @@ pub struct AttemptRecord {
     pub error: Option<String>,
 }
 
+/// Where a job stands, and how big what it gave back is: what a wait on many jobs reads
+/// first, to pick the ended ones whose whole records fit its answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobStanding {
+    /// The job.
+    pub id: JobId,
+    /// Its state.
+    pub state: JobState,
+    /// Bytes of its stdout, stderr, error and call result together.
+    pub output_bytes: u64,
+}
+
 /// A job's state changed (published after the change committed).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobEvent {

@@ -12,11 +12,13 @@ mod lists;
 mod pool;
 mod schedules;
 mod tokens;
+mod waits;
 
 pub use lists::*;
 pub use pool::*;
 pub use schedules::*;
 pub use tokens::*;
+pub use waits::*;
 
 /// A job's state is part of the JSON shapes; it lives, with the rules of its transitions, in
 /// [`crate::job`].
@@ -131,6 +133,26 @@ pub struct JobRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub params: Option<serde_json::Value>,
+    /// Directories the service declares (`serve --mount NAME=DIR`) to grant the job, each at
+    /// a path of the guest's; none by default (the guest sees no file system).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 16)]
+    pub mounts: Vec<Mount>,
+}
+
+/// One of the service's declared directories, granted to a job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Mount {
+    /// The directory's name, as `serve --mount NAME=DIR` declared it.
+    #[schema(schema_with = validate::name_schema)]
+    pub name: String,
+    /// Where the guest finds it: an absolute path without `.` or `..` parts.
+    #[schema(schema_with = mount_path_schema)]
+    pub path: String,
+    /// Grant it read-only (a directory the service declares read-only is so anyway).
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// A batch submission: all jobs are accepted, or none.
@@ -260,6 +282,9 @@ pub struct JobView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub result: Option<serde_json::Value>,
+    /// The service's directories granted to the job, and where the guest finds them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<Mount>,
 }
 
 fn default_lane() -> String {
@@ -331,6 +356,19 @@ fn module_schema() -> utoipa::openapi::Object {
 fn lane_schema() -> utoipa::openapi::Object {
     let text = "The lane whose workers run it (default `default`), served by some live host.";
     described(validate::optional_name_schema(), text)
+}
+
+/// A mount's `path`: absolute, no NUL (the rest of the rule, no `.` or `..` parts, is
+/// [`validate::check_mount_path`]'s).
+fn mount_path_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let text = "Where the guest finds the directory: an absolute path without `.` or `..` parts.";
+    let schema = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some("^/[^\\x00]*$"))
+        .max_length(Some(validate::MAX_MOUNT_PATH))
+        .build();
+    described(schema, text)
 }
 
 /// `env`'s schema: a map whose names a WASI environment can hold.

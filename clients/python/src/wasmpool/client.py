@@ -1,24 +1,30 @@
 """`Client`: the service's HTTP API, one method per route a Python program needs.
 
-Standard library only. Every error the service answers becomes `ApiError`; a service that
-cannot be reached raises `urllib.error.URLError` (an `OSError`).
+Standard library only. Requests go over one kept-alive HTTP/1.1 connection per thread
+(`http.client`), so a program that makes thousands of them pays for one TCP connection, not
+one each. Every error the service answers becomes `ApiError`; a service that cannot be
+reached raises `urllib.error.URLError` (an `OSError`).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import threading
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import (Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple,
+                    Union)
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 #: Jobs per `POST /v1/jobs/batch`: the service's default `--max-batch`.
 BATCH = 1000
 #: The longest wait the service grants per request by default (`--max-wait`), in ms.
 MAX_WAIT_MS = 60_000
+#: Jobs per `POST /v1/jobs/wait`: the most the service waits on in one request.
+WAIT_IDS = 10_000
 #: States a job never leaves.
 ENDED = frozenset({"succeeded", "failed", "timed_out", "cancelled"})
 
@@ -86,26 +92,76 @@ class Client:
         self.server = (server or os.environ.get("WASMPOOL_SERVER") or DEFAULT_SERVER).rstrip("/")
         self.token = token if token is not None else os.environ.get("WASMPOOL_TOKEN")
         self.timeout = timeout
+        url = urllib.parse.urlsplit(self.server)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"server {self.server!r} is not an http:// or https:// URL")
+        self._https = url.scheme == "https"
+        self._address = (url.hostname, url.port)
+        self._prefix = url.path.rstrip("/")
+        # One connection per thread: `http.client` connections are not thread-safe.
+        self._local = threading.local()
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _open(self, method: str, path: str, body: Optional[bytes] = None,
-              content_type: Optional[str] = None, timeout: Optional[float] = None):
-        request = urllib.request.Request(self.server + path, data=body, method=method)
-        if content_type:
-            request.add_header("Content-Type", content_type)
-        if self.token:
-            request.add_header("Authorization", f"Bearer {self.token}")
-        try:
-            return urllib.request.urlopen(request, timeout=timeout or self.timeout)
-        except urllib.error.HTTPError as error:
-            raise _api_error(error) from None
+    def _connect(self, timeout: float) -> http.client.HTTPConnection:
+        kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+        return kind(self._address[0], self._address[1], timeout=timeout)
 
-    def _call(self, method: str, path: str, payload: Any = None) -> Any:
-        body = None if payload is None else json.dumps(payload).encode()
+    def _headers(self, content_type: Optional[str]) -> Dict[str, str]:
+        headers = {}
+        if content_type:
+            headers["Content-Type"] = content_type
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+    def _exchange(self, method: str, path: str, body: Optional[bytes] = None,
+                  content_type: Optional[str] = None, timeout: Optional[float] = None
+                  ) -> Tuple[int, bytes]:
+        """Sends one request on this thread's kept-alive connection; returns the status and
+        the body, or raises `ApiError` for an error status."""
+        timeout = timeout or self.timeout
+        for attempt in (1, 2):
+            connection = getattr(self._local, "connection", None)
+            reused = connection is not None
+            if connection is None:
+                connection = self._local.connection = self._connect(timeout)
+            connection.timeout = timeout
+            if connection.sock is not None:
+                connection.sock.settimeout(timeout)
+            try:
+                connection.request(method, self._prefix + path, body=body,
+                                   headers=self._headers(content_type))
+                response = connection.getresponse()
+                data = response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as error:
+                self._drop()
+                # A kept-alive connection the service closed while idle: the request never
+                # reached it, so it goes again once on a new connection.
+                if reused and attempt == 1:
+                    continue
+                raise urllib.error.URLError(error) from error
+            except (OSError, http.client.HTTPException) as error:
+                self._drop()
+                raise urllib.error.URLError(error) from error
+            if response.will_close:
+                self._drop()
+            if response.status >= 400:
+                raise _api_error(response.status, response.reason, data)
+            return response.status, data
+        raise AssertionError("unreachable")
+
+    def _drop(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            connection.close()
+
+    def _call(self, method: str, path: str, payload: Any = None,
+              timeout: Optional[float] = None) -> Any:
+        body = None if payload is None else json.dumps(payload, separators=(",", ":")).encode()
         kind = None if payload is None else "application/json"
-        with self._open(method, path, body, kind) as response:
-            text = response.read()
+        _, text = self._exchange(method, path, body, kind, timeout)
         return json.loads(text) if text else None
 
     # -- modules -------------------------------------------------------------------------
@@ -116,9 +172,9 @@ class Client:
         (a Python component's first compile takes tens of seconds). Returns the module."""
         data = module if isinstance(module, bytes) else open(module, "rb").read()
         query = "?" + urllib.parse.urlencode({"name": name}) if name else ""
-        with self._open("POST", f"/v1/modules{query}", data, "application/wasm",
-                        timeout=max(self.timeout, 600.0)) as response:
-            return json.loads(response.read())
+        _, answer = self._exchange("POST", f"/v1/modules{query}", data, "application/wasm",
+                                   timeout=max(self.timeout, 600.0))
+        return json.loads(answer)
 
     def modules(self) -> List[Dict[str, Any]]:
         """Every module, newest first."""
@@ -185,11 +241,32 @@ class Client:
         while True:
             left = MAX_WAIT_MS if deadline is None else int((deadline - time.monotonic()) * 1000)
             wait_ms = max(0, min(left, MAX_WAIT_MS))
-            with self._open("GET", f"/v1/jobs/{job_id}/wait?timeout_ms={wait_ms}",
-                            timeout=wait_ms / 1000 + self.timeout) as response:
-                job = json.loads(response.read())
+            job = self._call("GET", f"/v1/jobs/{job_id}/wait?timeout_ms={wait_ms}",
+                             timeout=wait_ms / 1000 + self.timeout)
             if job["state"] in ENDED or (deadline is not None and time.monotonic() >= deadline):
                 return job
+
+    def wait_any(self, job_ids: Sequence[int], timeout: Optional[float] = None
+                 ) -> Dict[str, Any]:
+        """One wait on many jobs (up to 10,000 ids): answers as soon as one of them has
+        ended, or after `timeout` seconds (None: the service's longest wait, a minute by
+        default). Returns `ended` (the ended jobs, each with `id`, `state`, `exit_code`,
+        `stdout`, `stderr`, `error`, `result`...), `left_off` (ended ones left out to bound
+        the answer's size: ask again) and `pending` (how many had not ended)."""
+        wait_ms = MAX_WAIT_MS if timeout is None else max(0, int(timeout * 1000))
+        return self._call("POST", "/v1/jobs/wait", {"ids": list(job_ids), "timeout_ms": wait_ms},
+                          timeout=min(wait_ms, MAX_WAIT_MS) / 1000 + self.timeout)
+
+    def wait_all(self, job_ids: Iterable[int]) -> Iterator[Dict[str, Any]]:
+        """Each of the jobs once it ended, in the order they end (as `wait_any` answers
+        them, up to 10,000 waited on at once, oldest first)."""
+        left = sorted(set(job_ids))
+        while left:
+            window = left[:WAIT_IDS]
+            ended = self.wait_any(window)["ended"]
+            done = {job["id"] for job in ended}
+            left = [job_id for job_id in left if job_id not in done]
+            yield from ended
 
     def jobs(self, **filters: Any) -> List[Dict[str, Any]]:
         """One page of jobs, newest first, as summaries (`state=`, `module=`, `limit=`, ...:
@@ -208,19 +285,30 @@ class Client:
 
     def follow(self, job_id: int, stream: str = "both") -> Iterator[str]:
         """The job's output as lines of text while it runs, until it ends."""
-        path = f"/v1/jobs/{job_id}/output?stream={stream}&follow=true"
-        # A job may be silent for long: the socket waits as long as the job may run.
-        with self._open("GET", path, timeout=86_400.0) as response:
+        path = f"{self._prefix}/v1/jobs/{job_id}/output?stream={stream}&follow=true"
+        # A connection of its own, held as long as the job may run (a job may be silent
+        # for long).
+        connection = self._connect(86_400.0)
+        try:
+            try:
+                connection.request("GET", path, headers=self._headers(None))
+                response = connection.getresponse()
+            except (OSError, http.client.HTTPException) as error:
+                raise urllib.error.URLError(error) from error
+            if response.status >= 400:
+                raise _api_error(response.status, response.reason, response.read())
             for line in response:
                 yield line.decode("utf-8", "replace")
+        finally:
+            connection.close()
 
     # -- queues --------------------------------------------------------------------------
 
     def queue_put(self, name: str, item: bytes) -> int:
         """Appends `item` to the queue `name`; returns the queue's length."""
-        with self._open("POST", f"/v1/queues/{_quote(name)}", item,
-                        "application/octet-stream") as response:
-            return json.loads(response.read())["length"]
+        _, answer = self._exchange("POST", f"/v1/queues/{_quote(name)}", item,
+                                   "application/octet-stream")
+        return json.loads(answer)["length"]
 
     def queue_get(self, name: str, timeout: float = 0.0) -> Optional[bytes]:
         """Takes the oldest item of `name`, waiting up to `timeout` seconds; None if none."""
@@ -228,9 +316,9 @@ class Client:
         while True:
             wait_ms = max(0, min(int((deadline - time.monotonic()) * 1000), MAX_WAIT_MS))
             path = f"/v1/queues/{_quote(name)}/get?timeout_ms={wait_ms}"
-            with self._open("POST", path, timeout=wait_ms / 1000 + self.timeout) as response:
-                if response.status == 200:
-                    return response.read()
+            status, item = self._exchange("POST", path, timeout=wait_ms / 1000 + self.timeout)
+            if status == 200:
+                return item
             if time.monotonic() >= deadline:
                 return None
 
@@ -249,9 +337,9 @@ def _quote(name: str) -> str:
     return urllib.parse.quote(name, safe="")
 
 
-def _api_error(error: urllib.error.HTTPError) -> ApiError:
+def _api_error(status: int, reason: str, body: bytes) -> ApiError:
     try:
-        body = json.loads(error.read())["error"]
-        return ApiError(error.code, body["code"], body["message"])
+        error = json.loads(body)["error"]
+        return ApiError(status, error["code"], error["message"])
     except (ValueError, KeyError, TypeError):
-        return ApiError(error.code, "http", str(error.reason))
+        return ApiError(status, "http", reason)

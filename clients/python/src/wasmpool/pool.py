@@ -12,10 +12,11 @@ the function returned, decoded from JSON (an `err` result raises `JobFailed`).
 
 A task may also be a plain Python function (see `functions.py`): each call runs in its own
 sandbox, with its arguments and result as JSON, as `multiprocessing.Pool` runs it in a
-worker process. Submissions go in batches (`POST /v1/jobs/batch`), and
-a few threads wait on the jobs (`GET /v1/jobs/{id}/wait`, one request per job while it
-waits up to a minute), so a `map` over many items costs a request per thousand items to
-submit and about one per item to collect.
+worker process. Submissions go in batches (`POST /v1/jobs/batch`, a thousand jobs a
+request), and a collector thread waits on up to 10,000 of them at once (`POST
+/v1/jobs/wait`, which answers as soon as any has ended, with every ended one), each thread
+over one kept-alive connection: a `map` over many items costs a request per thousand items
+to submit and a few to collect, not one per item.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ import multiprocessing
 import os
 import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
+from collections import deque
+from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Union
 
 from . import functions
-from .client import ApiError, Args, Client, JobFailed, job_args
+from .client import BATCH, WAIT_IDS, ApiError, Args, Client, JobFailed, job_args
 
 Task = Union[str, "os.PathLike[str]", Callable[..., Any]]
 
@@ -123,7 +124,8 @@ class Pool:
     there, as in the seeds' `Pool(4)`, is multiprocessing's `processes`, accepted and unused
     (the service's workers decide how many jobs run at once). `lane` names the lane the jobs
     run in; `job_fields` are added to every job (`timeout_ms`, `env`, `max_attempts`, ...).
-    `waiters` is how many jobs are waited on at once. `packages`
+    `waiters` is how many collector threads may wait at once (each on up to 10,000 jobs;
+    a new one starts when jobs are submitted while the others are waiting). `packages`
     (paths of pure-Python modules or package directories) go into the runner that plain
     functions run in.
     Leaving a `with` block terminates the pool, as `multiprocessing.Pool` does.
@@ -131,7 +133,7 @@ class Pool:
 
     def __init__(self, server: Union[str, int, None] = None, token: Optional[str] = None,
                  lane: Optional[str] = None, *, client: Optional[Client] = None,
-                 waiters: int = 32, packages: Iterable[str] = (), **job_fields: Any):
+                 waiters: int = 8, packages: Iterable[str] = (), **job_fields: Any):
         if isinstance(server, int) and not isinstance(server, bool):
             # `Pool(4)` as the seeds write it: the service's workers set how many jobs run
             # at once, so the count of processes is accepted and not used.
@@ -142,10 +144,14 @@ class Pool:
         functions.check_packages(self._packages)
         self._runner: Optional[str] = None
         self._fields = dict(job_fields, lane=lane)
-        self._executor = ThreadPoolExecutor(max_workers=waiters,
-                                            thread_name_prefix="wasmpool-wait")
+        self._waiters = max(1, waiters)
         self._lock = threading.Lock()
+        # Signalled when the last collector ends (`join` waits for it).
+        self._idle = threading.Condition(self._lock)
         self._pending: Dict[int, AsyncResult] = {}
+        # Jobs submitted that no collector waits on yet, oldest first.
+        self._unclaimed: Deque[AsyncResult] = deque()
+        self._collectors = 0
         self._state = "running"
         self._uploaded: Dict[str, str] = {}
 
@@ -207,13 +213,17 @@ class Pool:
             except ApiError as error:
                 if error.status not in (404, 409):  # already gone or ended
                     raise
-        self._executor.shutdown(wait=True)
+        self._wait_collected()
 
     def join(self) -> None:
         """Waits until every submitted job ended; call `close` or `terminate` first."""
         if self._state == "running":
             raise ValueError("Pool is still running: close() or terminate() it first")
-        self._executor.shutdown(wait=True)
+        self._wait_collected()
+
+    def _wait_collected(self) -> None:
+        with self._idle:
+            self._idle.wait_for(lambda: self._collectors == 0 and not self._unclaimed)
 
     def __enter__(self) -> "Pool":
         return self
@@ -276,16 +286,90 @@ class Pool:
         specs = self._specs(task, items, spread)
         function = is_function(task)
         results = []
-        for job_id in self.client.submit_batch(specs):
-            result = AsyncResult(job_id, callback, error_callback)
-            result._notify = notify
-            result._function = function
-            results.append(result)
+        # Batch by batch, so the first jobs' ends are collected while the rest go in.
+        for start in range(0, len(specs), BATCH):
+            batch = []
+            for job_id in self.client.submit_batch(specs[start:start + BATCH]):
+                result = AsyncResult(job_id, callback, error_callback)
+                result._notify = notify
+                result._function = function
+                batch.append(result)
+            self._collect_later(batch)
+            results.extend(batch)
+        return results
+
+    def _collect_later(self, results: List[AsyncResult]) -> None:
+        """Hands jobs to the collectors, starting one if all are waiting on others."""
         with self._lock:
             self._pending.update((result.job_id, result) for result in results)
-        for result in results:
-            self._executor.submit(self._await, result)
-        return results
+            self._unclaimed.extend(results)
+            if self._collectors >= self._waiters:
+                return
+            self._collectors += 1
+        threading.Thread(target=self._collect, name="wasmpool-wait", daemon=True).start()
+
+    def _collect(self) -> None:
+        """A collector: claims up to `WAIT_IDS` unclaimed jobs, waits on them with one
+        request at a time, settles those that ended, claims more; ends when it has none."""
+        mine: Dict[int, AsyncResult] = {}
+        while True:
+            with self._lock:
+                while self._unclaimed and len(mine) < WAIT_IDS:
+                    result = self._unclaimed.popleft()
+                    mine[result.job_id] = result
+                if not mine:
+                    self._collectors -= 1
+                    self._idle.notify_all()
+                    return
+            try:
+                ended = self.client.wait_any(list(mine))["ended"]
+            except ApiError as error:
+                ended = [] if error.status != 404 else self._missing(mine, error)
+                if error.status != 404:
+                    self._settle_all(mine, error)
+            except Exception as error:  # the service went away: the results say so
+                ended = []
+                self._settle_all(mine, error)
+            for job in ended:
+                result = mine.pop(job["id"], None)
+                if result is not None:
+                    self._settle(result, job)
+
+    def _settle_all(self, mine: Dict[int, AsyncResult], error: BaseException) -> None:
+        for result in mine.values():
+            self._settle(result, error=error)
+        mine.clear()
+
+    def _missing(self, mine: Dict[int, AsyncResult], error: ApiError) -> List[Dict[str, Any]]:
+        """Some jobs waited on are gone (deleted): each of those fails with the 404."""
+        for job_id in list(mine):
+            try:
+                self.client.job(job_id)
+            except ApiError as gone:
+                if gone.status == 404:
+                    self._settle(mine.pop(job_id), error=error)
+        return []
+
+    def _settle(self, result: AsyncResult, job: Optional[Dict[str, Any]] = None,
+                error: Optional[BaseException] = None) -> None:
+        try:
+            if job is None:
+                result._set(error=error)
+            elif result._function:
+                self._settle_call(result, job)
+            elif job["state"] == "succeeded" and job.get("call") is not None:
+                result._set(job.get("result"))
+            elif job["state"] == "succeeded":
+                result._set(job_output(job))
+            else:
+                result._set(error=JobFailed(job))
+        except Exception:  # a callback's own error must not stop the collector
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            with self._lock:
+                self._pending.pop(result.job_id, None)
 
     @staticmethod
     def _settle_call(result: AsyncResult, job: Dict[str, Any]) -> None:
@@ -298,20 +382,3 @@ class Pool:
             return
         remote = functions.remote_error(job)
         result._set(error=JobFailed.of_call(job, remote) if remote else JobFailed(job))
-
-    def _await(self, result: AsyncResult) -> None:
-        try:
-            job = self.client.wait(result.job_id)
-        except Exception as error:  # the service went away: the result says so
-            result._set(error=error)
-        else:
-            if result._function:
-                self._settle_call(result, job)
-            elif job["state"] == "succeeded" and job.get("call") is not None:
-                result._set(job.get("result"))
-            elif job["state"] == "succeeded":
-                result._set(job_output(job))
-            else:
-                result._set(error=JobFailed(job))
-        with self._lock:
-            self._pending.pop(result.job_id, None)

@@ -185,6 +185,7 @@ pub(super) async fn insert(
         .bind(array(&new, |job| job.lane))
         .bind(array(&new, |job| job.call_function))
         .bind(array(&new, |job| job.call_params))
+        .bind(array(&new, |job| job.mounts.as_deref()))
         .bind(array(&new, |job| job.tenant))
         .fetch_all(&mut **tx)
         .await?;
@@ -223,6 +224,7 @@ async fn insert_keyed(
         .bind(row.lane)
         .bind(row.call_function)
         .bind(row.call_params)
+        .bind(row.mounts.as_deref())
         .bind(row.tenant)
         .fetch_optional(&mut **tx)
         .await?;

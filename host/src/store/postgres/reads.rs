@@ -12,8 +12,8 @@ use crate::store::backend::Reads;
 use crate::store::filter::{self, Dialect};
 use crate::store::rows;
 use crate::store::{
-    AttemptRecord, JobBrief, JobFilter, JobId, JobRecord, JobState, JobSummaryRecord, LaneCount,
-    ModuleRecord, Result,
+    AttemptRecord, JobBrief, JobFilter, JobId, JobRecord, JobStanding, JobState, JobSummaryRecord,
+    LaneCount, ModuleRecord, Result,
 };
 
 const JOB: &str = include_str!("sql/job.sql");
@@ -21,6 +21,8 @@ const JOBS: &str = include_str!("sql/jobs.sql");
 const COUNT_MATCHING: &str = include_str!("sql/count_matching.sql");
 const ATTEMPTS: &str = include_str!("sql/attempts.sql");
 const BRIEFS: &str = include_str!("sql/briefs.sql");
+const STANDINGS: &str = include_str!("sql/standings.sql");
+const JOBS_BY_ID: &str = include_str!("sql/jobs_by_id.sql");
 const MODULE: &str = include_str!("sql/module.sql");
 const MODULES: &str = include_str!("sql/modules.sql");
 const COUNTS: &str = include_str!("sql/counts.sql");
@@ -73,6 +75,29 @@ impl Reads for PgStore {
         }
         let found = sqlx::query(BRIEFS).bind(ids).fetch_all(self.pool()).await?;
         found.iter().map(brief).collect()
+    }
+
+    async fn standings(&self, ids: &[JobId]) -> Result<Vec<JobStanding>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found = sqlx::query(STANDINGS).bind(ids).fetch_all(self.pool()).await?;
+        let standing = |row: &PgRow| {
+            Ok(JobStanding {
+                id: row.try_get("id")?,
+                state: rows::state(&row.try_get::<String, _>("state")?)?,
+                output_bytes: row.try_get::<i64, _>("output_bytes")?.max(0) as u64,
+            })
+        };
+        found.iter().map(standing).collect()
+    }
+
+    async fn jobs_by_id(&self, ids: &[JobId]) -> Result<Vec<JobRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found = sqlx::query(JOBS_BY_ID).bind(ids).fetch_all(self.pool()).await?;
+        found.iter().map(rows::job).collect()
     }
 
     async fn module(&self, hash_or_name: &str) -> Result<Option<ModuleRecord>> {

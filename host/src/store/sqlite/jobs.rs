@@ -129,7 +129,7 @@ pub(super) fn insert(
     submitted_at: i64,
     changes: &mut Changes,
 ) -> Result<Vec<(JobId, JobState)>> {
-    const COLUMNS: usize = 21;
+    const COLUMNS: usize = 22;
     let columns: Vec<JobColumns<'_>> = jobs.iter().map(JobColumns::of).collect();
     let mut values = Vec::with_capacity(jobs.len() * COLUMNS);
     for job in &columns {
@@ -154,6 +154,7 @@ pub(super) fn insert(
             text(job.lane),
             opt_text(job.call_function),
             opt_text(job.call_params),
+            opt_text(job.mounts.as_deref()),
             text(job.tenant),
         ]);
     }

@@ -70,6 +70,11 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration { version: 11, description: "calls", sql: include_str!("migrations/0011_calls.sql") },
     Migration {
+        version: 12,
+        description: "mounts",
+        sql: include_str!("migrations/0012_mounts.sql"),
+    },
+    Migration {
         version: 13,
         description: "tenants",
         sql: include_str!("migrations/0013_tenants.sql"),

@@ -15,7 +15,9 @@ use crate::store::backend::Reads;
 use crate::store::filter::{self, Dialect};
 use crate::store::rows::{self, JobBrief, JobRecord, ModuleRecord, Positioned};
 use crate::store::summary::{self, JobSummaryRecord};
-use crate::store::{AttemptRecord, JobFilter, JobId, JobState, LaneCount, Result, StoreError};
+use crate::store::{
+    AttemptRecord, JobFilter, JobId, JobStanding, JobState, LaneCount, Result, StoreError,
+};
 
 const JOB: &str = include_str!("sql/job.sql");
 const JOBS: &str = include_str!("sql/jobs.sql");
@@ -27,6 +29,8 @@ const COUNTS: &str = include_str!("sql/counts.sql");
 const NEXT_DUE: &str = include_str!("sql/next_due.sql");
 const LANE_COUNTS: &str = include_str!("sql/lane_counts.sql");
 const BRIEFS: &str = include_str!("sql/briefs.sql");
+const STANDINGS: &str = include_str!("sql/standings.sql");
+const JOBS_BY_ID: &str = include_str!("sql/jobs_by_id.sql");
 
 /// The read connections; cheap to clone.
 #[derive(Clone)]
@@ -126,6 +130,19 @@ impl Reads for SqliteStore {
     async fn briefs(&self, ids: &[JobId]) -> Result<Vec<JobBrief>> {
         let ids = ids.to_vec();
         self.reads.read(move |db| briefs(db, &ids)).await
+    }
+
+    async fn standings(&self, ids: &[JobId]) -> Result<Vec<JobStanding>> {
+        let ids = ids.to_vec();
+        self.reads.read(move |db| standings(db, &ids)).await
+    }
+
+    async fn jobs_by_id(&self, ids: &[JobId]) -> Result<Vec<JobRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = serde_json::to_string(ids).expect("integers serialise");
+        self.reads.read(move |db| jobs_by_id(db, list)).await
     }
 
     async fn module(&self, hash_or_name: &str) -> Result<Option<ModuleRecord>> {
@@ -236,6 +253,31 @@ fn lane_counts(db: &Connection) -> Result<BTreeMap<String, LaneCount>> {
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows::lane_counts(found))
+}
+
+/// Jobs `list` (a JSON array of ids), every column.
+fn jobs_by_id(db: &Connection, list: String) -> Result<Vec<JobRecord>> {
+    let mut statement = db.prepare_cached(JOBS_BY_ID)?;
+    decode(&mut statement, [list], |row| rows::job(row))
+}
+
+fn standings(db: &Connection, ids: &[JobId]) -> Result<Vec<JobStanding>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = serde_json::to_string(ids).expect("integers serialise");
+    let found = db
+        .prepare_cached(STANDINGS)?
+        .query_map([list], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    found
+        .into_iter()
+        .map(|(id, state, bytes)| {
+            Ok(JobStanding { id, state: rows::state(&state)?, output_bytes: bytes.max(0) as u64 })
+        })
+        .collect()
 }
 
 fn briefs(db: &Connection, ids: &[JobId]) -> Result<Vec<JobBrief>> {

@@ -1,18 +1,18 @@
 -- Inserts a batch of jobs without idempotency keys, in order; their ids rise in that order.
 INSERT INTO jobs (name, module_hash, args, env, stdin, priority, timeout_ms, memory_mb, fuel,
                   max_attempts, state, not_before, submitted_at, argv0, job_env, module_name,
-                  lane, call_function, call_params, tenant)
+                  lane, call_function, call_params, mounts, tenant)
 SELECT v.name, v.module_hash, v.args, v.env, v.stdin, v.priority, v.timeout_ms, v.memory_mb,
        v.fuel, v.max_attempts, 'queued', now_us + v.delay_us, now_us, v.argv0, v.job_env,
-       v.module_name, v.lane, v.call_function, v.call_params, v.tenant
+       v.module_name, v.lane, v.call_function, v.call_params, v.mounts, v.tenant
 FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BYTEA[], $6::BIGINT[],
             $7::BIGINT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[],
             $12::TEXT[], $13::BOOLEAN[], $14::TEXT[], $15::TEXT[], $16::TEXT[], $17::TEXT[],
-            $18::TEXT[])
+            $18::TEXT[], $19::TEXT[])
          WITH ORDINALITY
          AS v (name, module_hash, args, env, stdin, priority, timeout_ms, memory_mb, fuel,
                max_attempts, delay_us, argv0, job_env, module_name, lane, call_function,
-               call_params, tenant, ord),
+               call_params, mounts, tenant, ord),
      (SELECT wasmpool_now() AS now_us) AS clock
 ORDER BY v.ord
 RETURNING id
