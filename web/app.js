@@ -65,6 +65,19 @@ async function connected() {
   reloadHosts();
   refreshNodes();
   refreshView();
+  showScope();
+}
+
+/** Marks the page with the token's scope, so the controls it does not allow are hidden
+ * (`data-needs` in the page and the views; the rule is in style.css). */
+async function showScope() {
+  try {
+    const me = await call("GET", "/v1/me");
+    document.body.dataset.scope = me.scope;
+    document.body.dataset.serviceAdmin = me.service_admin ? "yes" : "no";
+  } catch {
+    // An older server: every control stays, and the server refuses what it must.
+  }
 }
 
 function isLive() {

@@ -103,6 +103,7 @@ function capCell(stat) {
   }
   const form = document.createElement("form");
   form.className = "cap-form";
+  form.dataset.needs = "admin";
   const field = document.createElement("input");
   field.type = "number";
   field.min = "1";
@@ -135,6 +136,7 @@ function deleteCell(stat) {
   const button = document.createElement("button");
   button.textContent = "Delete";
   button.className = "danger";
+  button.dataset.needs = "admin";
   button.addEventListener("click", async () => {
     const label = stat.name ?? shortHash(stat.hash);
     if (!(await confirmDialog(`Delete module ${label}? Its ended jobs are kept.`))) return;

@@ -25,13 +25,14 @@ export async function refreshQueues() {
 function actions(queue) {
   const span = document.createElement("span");
   if (has("get", "/v1/queues/{name}/items")) span.append(button("Peek", () => peek(queue.name)));
-  if (has("delete", "/v1/queues/{name}")) span.append(" ", button("Purge…", () => purge(queue)));
+  if (has("delete", "/v1/queues/{name}")) span.append(" ", button("Purge…", () => purge(queue), "submit"));
   return span;
 }
 
-function button(text, onClick) {
+function button(text, onClick, needs) {
   const element = document.createElement("button");
   element.textContent = text;
+  if (needs) element.dataset.needs = needs;
   element.addEventListener("click", onClick);
   return element;
 }

@@ -47,12 +47,14 @@ export async function refreshSchedules() {
     const lastJob = { className: "last-job", ...(schedule.last_job_id ? { node: jobLink(schedule.last_job_id) } : { text: "–" }) };
     const toggle = document.createElement("button");
     toggle.textContent = schedule.enabled ? "Pause" : "Resume";
+    toggle.dataset.needs = "admin";
     toggle.addEventListener("click", () => setEnabled(schedule.name, !schedule.enabled));
     const actions = document.createElement("span");
     actions.append(toggle);
     if (has("post", "/v1/schedules/{name}/run")) {
       const run = document.createElement("button");
       run.textContent = "Run now";
+      run.dataset.needs = "admin";
       run.addEventListener("click", () => runNow(schedule.name));
       actions.append(" ", run);
     }

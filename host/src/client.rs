@@ -12,7 +12,8 @@ use crate::job::JobState;
 use crate::wire::{
     Accepted, BatchAccepted, BatchRequest, BulkResult, DeleteResult, JobPage, JobRequest,
     JobSelector, JobView, ModulePatch, ModuleView, NodeView, PoolView, QueueItems, QueuePurged,
-    QueueView, ScheduleList, SchedulePatch, ScheduleRequest, ScheduleView,
+    QueueView, ScheduleList, SchedulePatch, ScheduleRequest, ScheduleView, TenantQuotas,
+    TokenCreated, TokenRequest, TokenView,
 };
 use wasmpool_protocol::workflow::{WorkflowChanged, WorkflowView};
 
@@ -301,6 +302,37 @@ impl Client {
     /// Deletes every ended job the filter selects (or, with `dry_run`, counts the selected).
     pub async fn delete_matching(&self, select: &JobSelector) -> Result<DeleteResult, ClientError> {
         self.json(self.request(Method::POST, self.url(&["jobs", "delete"])).json(select)).await
+    }
+
+    /// Makes a token; the answer holds its secret, shown this once.
+    pub async fn create_token(&self, token: &TokenRequest) -> Result<TokenCreated, ClientError> {
+        self.json(self.request(Method::POST, self.url(&["tokens"])).json(token)).await
+    }
+
+    /// The tokens this caller manages.
+    pub async fn tokens(&self) -> Result<Vec<TokenView>, ClientError> {
+        self.json(self.request(Method::GET, self.url(&["tokens"]))).await
+    }
+
+    /// A tenant's quotas.
+    pub async fn tenant_quotas(&self, tenant: &str) -> Result<TenantQuotas, ClientError> {
+        self.json(self.request(Method::GET, self.url(&["tenants", tenant, "quotas"]))).await
+    }
+
+    /// Sets a tenant's quotas (all four).
+    pub async fn set_tenant_quotas(
+        &self,
+        tenant: &str,
+        quotas: &TenantQuotas,
+    ) -> Result<TenantQuotas, ClientError> {
+        let url = self.url(&["tenants", tenant, "quotas"]);
+        self.json(self.request(Method::PUT, url).json(quotas)).await
+    }
+
+    /// Revokes a token.
+    pub async fn revoke_token(&self, id: i64) -> Result<(), ClientError> {
+        let url = self.url(&["tokens", &id.to_string()]);
+        self.send(self.request(Method::DELETE, url)).await.map(drop)
     }
 
     /// The pool at a glance.

@@ -79,12 +79,24 @@ impl Queues {
         &self.limits
     }
 
-    /// Checks a queue name.
+    /// Checks a queue name as a client or a job gives it.
     pub fn check_name(name: &str) -> Result<(), QueueError> {
         let fine = !name.is_empty()
             && name.len() <= 100
             && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
         if fine { Ok(()) } else { Err(QueueError::BadName(name.to_string())) }
+    }
+
+    /// Checks a queue's stored name: a name, or `TENANT:name` for a tenant other than the
+    /// default one (the API and the task host put the prefix on after [`Queues::check_name`]).
+    fn check_stored_name(stored: &str) -> Result<(), QueueError> {
+        match stored.split_once(':') {
+            Some((tenant, name)) if !tenant.is_empty() && Self::check_name(tenant).is_ok() => {
+                Self::check_name(name).map_err(|_| QueueError::BadName(name.to_string()))
+            }
+            Some(_) => Err(QueueError::BadName(stored.to_string())),
+            None => Self::check_name(stored),
+        }
     }
 
     /// Appends an item, waiting up to `wait` while the queue is full. Returns once the item
@@ -96,7 +108,7 @@ impl Queues {
         wait: Duration,
         by: Option<Running>,
     ) -> Result<(), QueueError> {
-        Self::check_name(name)?;
+        Self::check_stored_name(name)?;
         if item.len() > self.limits.max_item_bytes {
             return Err(QueueError::TooLarge { size: item.len(), max: self.limits.max_item_bytes });
         }
@@ -125,7 +137,7 @@ impl Queues {
         wait: Duration,
         by: Option<Running>,
     ) -> Result<Option<(i64, Vec<u8>)>, QueueError> {
-        Self::check_name(name)?;
+        Self::check_stored_name(name)?;
         let mut changes = self.store.subscribe_queues();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
@@ -164,7 +176,7 @@ impl Queues {
 
     /// The number of items in a queue.
     pub async fn len(&self, name: &str) -> Result<u64, QueueError> {
-        Self::check_name(name)?;
+        Self::check_stored_name(name)?;
         Ok(self.store.queue_len(name).await?)
     }
 
@@ -199,16 +211,56 @@ async fn changed_before(
     tokio::time::timeout_at(deadline, changed).await.is_ok()
 }
 
-/// The service's answers to jobs' `wasmpool:task` calls.
+/// The service's answers to jobs' `wasmpool:task` calls. A job's queues are its tenant's:
+/// the name it gives is stored under its tenant's prefix, as the API stores a client's.
 pub struct ServiceTaskHost {
     queues: Queues,
     store: Store,
+    tenants: JobTenants,
 }
 
 impl ServiceTaskHost {
     /// Answers from these queues, and records progress in `store`.
     pub fn new(queues: Queues, store: Store) -> Self {
-        ServiceTaskHost { queues, store }
+        ServiceTaskHost { queues, store: store.clone(), tenants: JobTenants::new(store) }
+    }
+}
+
+/// The tenants of the jobs that called lately (a job's tenant never changes), so a job
+/// talking through a queue costs one read of its tenant, not one per call.
+#[derive(Clone)]
+struct JobTenants {
+    store: Store,
+    known: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<JobId, String>>>,
+}
+
+/// Jobs remembered at most; past it the memory starts over.
+const JOB_TENANTS_KEPT: usize = 4096;
+
+impl JobTenants {
+    fn new(store: Store) -> Self {
+        JobTenants { store, known: Default::default() }
+    }
+
+    /// The stored name of queue `name` for the job calling: `None` for a bad name or a job
+    /// the store does not have.
+    async fn queue(&self, caller: &Caller, name: &str) -> Option<String> {
+        Queues::check_name(name).ok()?;
+        let id = caller.job_id.parse::<JobId>().ok()?;
+        let known = self.known.lock().expect("tenants lock").get(&id).cloned();
+        let tenant = match known {
+            Some(tenant) => tenant,
+            None => {
+                let tenant = self.store.job(id).await.ok()??.tenant;
+                let mut known = self.known.lock().expect("tenants lock");
+                if known.len() >= JOB_TENANTS_KEPT {
+                    known.clear();
+                }
+                known.insert(id, tenant.clone());
+                tenant
+            }
+        };
+        Some(crate::store::stored_name(&tenant, name))
     }
 }
 
@@ -225,10 +277,16 @@ impl TaskHost for ServiceTaskHost {
         queue: String,
         item: Vec<u8>,
     ) -> BoxFuture<'static, Result<(), PutError>> {
-        let queues = self.queues.clone();
+        let (queues, tenants) = (self.queues.clone(), self.tenants.clone());
         Box::pin(async move {
             let wait = queues.limits().put_timeout;
             let Some(by) = running(&caller) else { return Err(PutError::Unavailable) };
+            if Queues::check_name(&queue).is_err() {
+                return Err(PutError::BadName);
+            }
+            let Some(queue) = tenants.queue(&caller, &queue).await else {
+                return Err(PutError::Unavailable);
+            };
             queues.put(&queue, item, wait, Some(by)).await.map_err(|error| match error {
                 QueueError::BadName(_) => PutError::BadName,
                 QueueError::TooLarge { .. } => PutError::TooLarge,
@@ -248,11 +306,13 @@ impl TaskHost for ServiceTaskHost {
         caller: Caller,
         queue: String,
         wait: Duration,
-    ) -> BoxFuture<'static, Option<(i64, Vec<u8>)>> {
-        let queues = self.queues.clone();
+    ) -> BoxFuture<'static, Option<(String, i64, Vec<u8>)>> {
+        let (queues, tenants) = (self.queues.clone(), self.tenants.clone());
         Box::pin(async move {
             let by = running(&caller)?;
-            queues.take(&queue, wait, Some(by)).await.ok().flatten()
+            let queue = tenants.queue(&caller, &queue).await?;
+            let (id, item) = queues.take(&queue, wait, Some(by)).await.ok().flatten()?;
+            Some((queue, id, item))
         })
     }
 
@@ -265,9 +325,12 @@ impl TaskHost for ServiceTaskHost {
         })
     }
 
-    fn len(&self, queue: String) -> BoxFuture<'static, u64> {
-        let queues = self.queues.clone();
-        Box::pin(async move { queues.len(&queue).await.unwrap_or(0) })
+    fn len(&self, caller: Caller, queue: String) -> BoxFuture<'static, u64> {
+        let (queues, tenants) = (self.queues.clone(), self.tenants.clone());
+        Box::pin(async move {
+            let Some(queue) = tenants.queue(&caller, &queue).await else { return 0 };
+            queues.len(&queue).await.unwrap_or(0)
+        })
     }
 
     fn progress(&self, caller: Caller, percent: u8, message: String) -> BoxFuture<'static, ()> {

@@ -40,12 +40,24 @@ const RETRY: Duration = Duration::from_millis(500);
 
 /// Checks a schedule's job request as a submission is checked (module, limits), resolving
 /// its module now: `Ok(Err(reason))` when it cannot be submitted.
+/// The job is `tenant`'s, and so is the module it names (by the tenant's name for it, or by a
+/// hash the tenant uploaded).
 pub async fn check_job(
     store: &Store,
+    tenant: &str,
     request: JobRequest,
     limits: &ServiceLimits,
 ) -> Result<Result<NewJob, String>, StoreError> {
-    let Some(module) = store.module(&request.module).await? else {
+    let is_hash =
+        request.module.len() == 64 && request.module.bytes().all(|b| b.is_ascii_hexdigit());
+    let found = match is_hash {
+        true => match store.module(&request.module).await? {
+            Some(module) if store.owns_module(tenant, &module.hash).await? => Some(module),
+            _ => None,
+        },
+        false => store.module(&crate::store::stored_name(tenant, &request.module)).await?,
+    };
+    let Some(module) = found else {
         return Ok(Err(format!("no module `{}`: upload it first", request.module)));
     };
     if !request.after.is_empty() {
@@ -57,6 +69,7 @@ pub async fn check_job(
         Ok(job) => job,
         Err(refused) => return Ok(Err(refused.0)),
     };
+    job.tenant = tenant.to_string();
     Ok(check_call(&name, module.exports.as_deref(), &mut job).map(|()| job))
 }
 
@@ -195,10 +208,13 @@ impl Scheduler {
         skipped: u64,
     ) -> Result<(), StoreError> {
         let job = match serde_json::from_str::<JobRequest>(&schedule.job) {
-            Ok(request) => match check_job(&self.store, request, &self.limits).await? {
-                Ok(job) => self.check_lane(job).await?,
-                Err(reason) => Err(reason),
-            },
+            Ok(request) => {
+                let tenant = crate::store::split_name(&schedule.name).0;
+                match check_job(&self.store, tenant, request, &self.limits).await? {
+                    Ok(job) => self.check_lane(job).await?,
+                    Err(reason) => Err(reason),
+                }
+            }
             Err(e) => Err(format!("the stored job request does not parse: {e}")),
         };
         let name = schedule.name.clone();

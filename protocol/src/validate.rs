@@ -110,7 +110,13 @@ pub struct NewJob {
     pub on_parent_failure: crate::workflow::ParentFailure,
     /// Whether its stdin is its parents' results (written when it is queued).
     pub stdin_from_parents: bool,
+    /// The tenant that owns the job (the submitter's token's; [`DEFAULT_TENANT`] without one).
+    pub tenant: String,
 }
+
+/// The tenant everything belongs to that no other tenant owns: `serve --token`'s, and that of
+/// every job, module and schedule stored before tenants existed.
+pub const DEFAULT_TENANT: &str = "default";
 
 impl Default for NewJob {
     /// An empty job in the default lane.
@@ -138,6 +144,7 @@ impl Default for NewJob {
             after: Vec::new(),
             on_parent_failure: crate::workflow::ParentFailure::Cancel,
             stdin_from_parents: false,
+            tenant: DEFAULT_TENANT.to_string(),
         }
     }
 }
@@ -314,6 +321,7 @@ pub fn new_job(
         after: Vec::new(),
         on_parent_failure: request.on_parent_failure.unwrap_or_default(),
         stdin_from_parents: request.stdin_from_parents,
+        tenant: DEFAULT_TENANT.to_string(),
     })
 }
 

@@ -82,6 +82,7 @@ conformance!(
 );
 
 mod bulk;
+mod tenants;
 mod workflows;
 
 const HASH: &str = "abababababababababababababababababababababababababababababababab";

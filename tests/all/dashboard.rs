@@ -85,6 +85,18 @@ fn the_dashboard_asks_for_the_token_once() {
     browse("token", &server, &[("WASMPOOL_TOKEN", "dash-token-1")]);
 }
 
+/// A read token's dashboard shows the pool and hides what only submit or admin may do.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_hides_controls_a_read_token_may_not_use() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(2, data.path(), &["--token", "dash-token-2"]);
+    let (status, made) =
+        server.post("/v1/tokens", serde_json::json!({ "tenant": "acme", "scope": "read" })).await;
+    assert_eq!(status, 201, "{made}");
+    let token = made["token"].as_str().unwrap().to_string();
+    tokio::task::block_in_place(|| browse("scopes", &server, &[("WASMPOOL_TOKEN", &token)]));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_job_dialog_shows_output_while_the_job_runs() {
     let data = tempfile::tempdir().unwrap();

@@ -39,6 +39,7 @@ mod sandbox;
 mod schedules;
 mod server;
 mod service;
+mod tenants;
 mod wait_many;
 mod wasi_coverage;
 mod web_safety;

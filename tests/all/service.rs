@@ -383,6 +383,12 @@ async fn the_openapi_document_lists_every_route() {
         ("/v1/queues/{name}", "delete"),
         ("/v1/queues/{name}/items", "get"),
         ("/v1/queues/{name}/get", "post"),
+        ("/v1/tokens", "get"),
+        ("/v1/tokens", "post"),
+        ("/v1/tokens/{id}", "delete"),
+        ("/v1/me", "get"),
+        ("/v1/tenants/{name}/quotas", "get"),
+        ("/v1/tenants/{name}/quotas", "put"),
         ("/metrics", "get"),
         ("/healthz", "get"),
     ];

@@ -1,7 +1,8 @@
 // Browser test of the dashboard in Debian's Chromium, driven by playwright-core.
 // Run by tests/all/dashboard.rs against a real `wasmpool serve`:
 //   node web/tests/dashboard.mjs SCENARIO URL OUT_DIR [WASM]
-// SCENARIO is `pool` (4 workers: upload, submit 5, watch, cancel), `token`, `live` (a job's
+// SCENARIO is `pool` (4 workers: upload, submit 5, watch, cancel), `token`, `scopes` (a read
+// token sees no control it may not use), `live` (a job's
 // dialog shows its output as it is written; the service has `queue-reader` uploaded), `hosts` (the
 // page of host a of two hosts a and b with 2 workers each on one PostgreSQL; it prints
 // `KILL b` and waits for a line on stdin saying host b was killed), `lanes` (a host with
@@ -33,6 +34,7 @@ try {
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
   if (scenario === "pool") await pool(page);
   else if (scenario === "token") await token(page);
+  else if (scenario === "scopes") await scopes(page);
   else if (scenario === "hosts") await hosts(page);
   else if (scenario === "live") await live(page);
   else if (scenario === "lanes") await lanes(page);
@@ -117,11 +119,29 @@ async function token(page) {
   await page.locator("#connection[data-status=live]").waitFor(BOUND);
   await expectCount(tiles(page, "idle"), 2, "two idle tiles once the token is right");
   assert.equal(await page.locator("#token-panel").isHidden(), true, "the prompt is gone");
+  // The service's admin keeps every control.
+  await page.locator("body[data-scope=admin][data-service-admin=yes]").waitFor(BOUND);
+  assert.equal(await page.locator("#pause").isVisible(), true, "the admin may pause");
   // The token is kept for the tab: a reload does not ask again.
   await page.reload();
   await page.locator("#connection[data-status=live]").waitFor(BOUND);
   assert.equal(await page.locator("#token-panel").isHidden(), true, "no prompt after a reload");
   // 401s are the expected answers to the missing and wrong token, not page errors.
+  problems.splice(0, problems.length, ...problems.filter((p) => !p.includes("401")));
+}
+
+/** A read token (WASMPOOL_TOKEN) sees the pool, but not the controls it may not use. */
+async function scopes(page) {
+  await page.goto(url);
+  await page.locator("#token-panel:not([hidden])").waitFor(BOUND);
+  await page.fill("#token", process.env.WASMPOOL_TOKEN);
+  await page.click("#token-form button");
+  await page.locator("#connection[data-status=live]").waitFor(BOUND);
+  await expectCount(tiles(page, "idle"), 2, "the shared pool's two idle workers");
+  await page.locator("body[data-scope=read][data-service-admin=no]").waitFor(BOUND);
+  for (const control of ["#pause", "#submit-form", "#dropzone", "#bulk-retry", "#bulk-cancel", "#bulk-delete"]) {
+    assert.equal(await page.locator(control).isVisible(), false, `${control} is hidden from a read token`);
+  }
   problems.splice(0, problems.length, ...problems.filter((p) => !p.includes("401")));
 }
 

@@ -2,10 +2,11 @@
 //! every job a filter selects, in one transaction of the store.
 
 use axum::Json;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, State};
 use bytes::Bytes;
 
+use super::auth::Caller;
 use super::{ApiError, ApiResult, AppState, body, json, selector};
 use crate::job::JobState;
 use crate::store::{Bulk, JobFilter};
@@ -15,11 +16,12 @@ use crate::wire::{BulkResult, DeleteResult, ErrorBody, JobSelector};
 /// refused, so that a forgotten field never retries or cancels every job.
 async fn filter(
     state: &AppState,
+    caller: &Caller,
     request: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(JobFilter, bool)> {
     let selected: JobSelector =
         json(&body(request, state.limits.max_request_bytes, "the filter")?)?;
-    let filter = selector::filter(state, &selected).await?;
+    let filter = selector::filter(state, caller, &selected).await?;
     if filter.selects_everything() {
         return Err(ApiError::bad_request(
             "the filter is empty: give at least one of state, module, node, schedule, name, q, \
@@ -62,9 +64,10 @@ async fn count(
               (status = 415, body = ErrorBody, description = "a body of another content type"), (status = 503, body = ErrorBody)))]
 pub async fn retry(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     request: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<BulkResult>> {
-    let (filter, dry_run) = filter(&state, request).await?;
+    let (filter, dry_run) = filter(&state, &caller, request).await?;
     if dry_run {
         return count(&state, &filter, &JobState::RETRYABLE).await;
     }
@@ -83,9 +86,10 @@ pub async fn retry(
               (status = 415, body = ErrorBody, description = "a body of another content type"), (status = 503, body = ErrorBody)))]
 pub async fn cancel(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     request: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<BulkResult>> {
-    let (filter, dry_run) = filter(&state, request).await?;
+    let (filter, dry_run) = filter(&state, &caller, request).await?;
     if dry_run {
         return count(&state, &filter, &JobState::CANCELLABLE).await;
     }
@@ -110,9 +114,10 @@ pub async fn cancel(
               (status = 415, body = ErrorBody, description = "a body of another content type")))]
 pub async fn delete(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     request: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<DeleteResult>> {
-    let (filter, dry_run) = filter(&state, request).await?;
+    let (filter, dry_run) = filter(&state, &caller, request).await?;
     if dry_run {
         let Json(counted) = count(&state, &filter, &JobState::DELETABLE).await?;
         return Ok(Json(DeleteResult { matched: counted.matched, deleted: counted.changed }));
@@ -120,6 +125,6 @@ pub async fn delete(
     let bulk = state.store.delete_matching(&filter).await?;
     tracing::info!(matched = bulk.matched, deleted = bulk.changed.len(), "jobs deleted in bulk");
     let ids: Vec<_> = bulk.changed.iter().map(|&(id, _)| id).collect();
-    state.events.deleted(&ids);
+    state.events.deleted(&caller.tenant, &ids);
     Ok(Json(DeleteResult { matched: bulk.matched, deleted: bulk.changed.len() as u64 }))
 }

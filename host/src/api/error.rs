@@ -15,11 +15,13 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Seconds for `Retry-After`, when trying again later may succeed.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), retry_after: None }
     }
 
     /// 400: the request is malformed or a value is out of range.
@@ -101,6 +103,13 @@ impl ApiError {
         Self::new(StatusCode::MISDIRECTED_REQUEST, "misdirected_request", message)
     }
 
+    /// 429: a tenant's quota (named in the message) does not allow it; with `Retry-After`
+    /// when the quota frees by itself.
+    pub fn quota_exceeded(message: impl Into<String>, retry_after: Option<u64>) -> Self {
+        let error = Self::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", message);
+        ApiError { retry_after, ..error }
+    }
+
     /// 503: the service is draining.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
@@ -136,7 +145,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body =
             ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

@@ -2,13 +2,17 @@
 //! Events. One hub task per service turns the store's job transitions into `jobs` events
 //! (batched every 250 ms) and the pool's state into `pool` events (sent when it changed),
 //! and samples throughput once a second. With no one listening it only samples.
+//!
+//! Each listener gets only its tenant's: the hub learns the tenants of the jobs in a batch
+//! (one read per batch) and of the jobs the workers run, and every listener's stream keeps
+//! its tenant's transitions and sees the pool as [`tenancy::own_pool`] shows it.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream, StreamExt};
 use serde_json::json;
@@ -16,23 +20,52 @@ use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_util::sync::CancellationToken;
 
-use super::{ApiResult, AppState, pool};
-use crate::wire::JobEventView;
+use super::auth::Caller;
+use super::{ApiResult, AppState, pool, tenancy};
+use crate::wire::{JobEventView, PoolView};
 
 /// How often job transitions are flushed and the pool looked at.
 const TICK: Duration = Duration::from_millis(250);
 /// Seconds of throughput kept.
 const THROUGHPUT_SECONDS: usize = 120;
 
-/// One SSE event, serialised once for every listener.
+/// One SSE event, made once for every listener and cut to each listener's tenant.
 #[derive(Clone)]
 pub enum Frame {
-    /// A pool snapshot (`event: pool`).
-    Pool(Arc<str>),
-    /// Job transitions (`event: jobs`).
-    Jobs(Arc<str>),
-    /// Ids of jobs deleted (`event: deleted`).
-    Deleted(Arc<str>),
+    /// A pool snapshot (`event: pool`), with the tenants of the jobs its workers run.
+    Pool(Arc<(PoolView, HashMap<i64, String>)>),
+    /// Job transitions (`event: jobs`), each with its job's tenant.
+    Jobs(Arc<Vec<(String, JobEventView)>>),
+    /// Ids of a tenant's jobs deleted (`event: deleted`).
+    Deleted(Arc<(String, Vec<i64>)>),
+}
+
+impl Frame {
+    /// The event as `caller` may see it; `None` when nothing of it is the caller's.
+    fn event_for(&self, caller: &Caller) -> Option<Event> {
+        match self {
+            Frame::Pool(frame) => {
+                let (view, tenants) = &**frame;
+                let view = tenancy::own_pool(caller, view.clone(), tenants);
+                let data = serde_json::to_string(&view).expect("the pool view serialises");
+                Some(Event::default().event("pool").data(data))
+            }
+            Frame::Jobs(events) => {
+                let own: Vec<&JobEventView> = events
+                    .iter()
+                    .filter(|(tenant, _)| caller.owns(tenant))
+                    .map(|(_, event)| event)
+                    .collect();
+                let data = serde_json::to_string(&own).expect("events serialise");
+                (!own.is_empty()).then(|| Event::default().event("jobs").data(data))
+            }
+            Frame::Deleted(frame) => {
+                let (tenant, ids) = &**frame;
+                let data = serde_json::to_string(ids).expect("ids serialise");
+                caller.owns(tenant).then(|| Event::default().event("deleted").data(data))
+            }
+        }
+    }
 }
 
 /// Fans events out to every `/v1/events` listener.
@@ -55,10 +88,9 @@ impl EventHub {
 
     /// Tells every listener these jobs were deleted (after the store committed it), so open
     /// lists drop them. Sent by the host that deleted them, to its own listeners.
-    pub fn deleted(&self, ids: &[i64]) {
+    pub fn deleted(&self, tenant: &str, ids: &[i64]) {
         if !ids.is_empty() {
-            let json = serde_json::to_string(ids).expect("ids serialise");
-            let _ = self.frames.send(Frame::Deleted(json.into()));
+            let _ = self.frames.send(Frame::Deleted(Arc::new((tenant.to_string(), ids.to_vec()))));
         }
     }
 
@@ -77,7 +109,7 @@ pub async fn run_hub(state: AppState, stop: CancellationToken) {
     let mut tick = tokio::time::interval(TICK);
     let mut second = tokio::time::interval(Duration::from_secs(1));
     let mut pending: Vec<JobEventView> = Vec::new();
-    let mut last_pool: Option<Arc<str>> = None;
+    let mut last_pool: Option<String> = None;
     let mut last_total = state.metrics.finished_total();
     loop {
         tokio::select! {
@@ -98,25 +130,44 @@ pub async fn run_hub(state: AppState, stop: CancellationToken) {
                     last_pool = None;
                     continue;
                 }
-                if !pending.is_empty() {
-                    let json = serde_json::to_string(&pending).expect("events serialise");
-                    pending.clear();
-                    let _ = state.events.frames.send(Frame::Jobs(json.into()));
-                }
-                if let Ok(frame) = pool_frame(&state).await
-                    && last_pool.as_deref() != Some(&*frame)
+                if !pending.is_empty()
+                    && let Ok(events) = with_tenants(&state, std::mem::take(&mut pending)).await
                 {
-                    last_pool = Some(frame.clone());
-                    let _ = state.events.frames.send(Frame::Pool(frame));
+                    let _ = state.events.frames.send(Frame::Jobs(Arc::new(events)));
+                }
+                if let Ok((view, tenants)) = pool_frame(&state).await {
+                    let json = serde_json::to_string(&view).expect("the pool view serialises");
+                    if last_pool.as_deref() != Some(&*json) {
+                        last_pool = Some(json);
+                        let _ = state.events.frames.send(Frame::Pool(Arc::new((view, tenants))));
+                    }
                 }
             }
         }
     }
 }
 
-async fn pool_frame(state: &AppState) -> ApiResult<Arc<str>> {
+/// The pool, and the tenants of the jobs its workers run.
+async fn pool_frame(state: &AppState) -> ApiResult<(PoolView, HashMap<i64, String>)> {
     let view = pool::view(state).await?;
-    Ok(serde_json::to_string(&view).expect("the pool view serialises").into())
+    let tenants = tenancy::worker_tenants(state, &view).await?;
+    Ok((view, tenants))
+}
+
+/// Each transition with its job's tenant, in one read; a job deleted meanwhile is left out.
+async fn with_tenants(
+    state: &AppState,
+    events: Vec<JobEventView>,
+) -> ApiResult<Vec<(String, JobEventView)>> {
+    let mut ids: Vec<i64> = events.iter().map(|event| event.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let tenants: HashMap<i64, String> =
+        state.store.briefs(&ids).await?.into_iter().map(|brief| (brief.id, brief.tenant)).collect();
+    Ok(events
+        .into_iter()
+        .filter_map(|event| Some((tenants.get(&event.id)?.clone(), event)))
+        .collect())
 }
 
 /// Live job transitions and pool snapshots as Server-Sent Events: `event: pool` (a
@@ -129,20 +180,15 @@ async fn pool_frame(state: &AppState) -> ApiResult<Arc<str>> {
                               the schema describes one event (see `describe_events`)")))]
 pub async fn events(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let listener = state.events.frames.subscribe();
-    let first = pool_frame(&state).await?;
+    let first = Frame::Pool(Arc::new(pool_frame(&state).await?));
     // A listener too slow for the channel misses frames; the next pool frame catches it up.
     let live = BroadcastStream::new(listener).filter_map(|frame| std::future::ready(frame.ok()));
-    let stream = stream::once(std::future::ready(Frame::Pool(first)))
+    let stream = stream::once(std::future::ready(first))
         .chain(live)
-        .map(|frame| {
-            Ok(match frame {
-                Frame::Pool(data) => Event::default().event("pool").data(&*data),
-                Frame::Jobs(data) => Event::default().event("jobs").data(&*data),
-                Frame::Deleted(data) => Event::default().event("deleted").data(&*data),
-            })
-        })
+        .filter_map(move |frame| std::future::ready(frame.event_for(&caller).map(Ok)))
         .take_until(state.closing.clone().cancelled_owned());
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Extension, Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -16,7 +16,10 @@ use wasmpool_protocol::run_query::run_request;
 use wasmpool_protocol::validate as rules;
 use wasmpool_protocol::workflow::{self, Node, Parent};
 
-use super::{ApiError, ApiResult, AppState, body, job_id, json, selector, validate, views};
+use super::auth::Caller;
+use super::{
+    ApiError, ApiResult, AppState, body, job_id, json, selector, tenancy, tenants, validate, views,
+};
 use crate::job::JobState;
 use crate::scheduler::check_call as check_call_with;
 use crate::store::{Cancel, Change, JobId, JobRecord, ModuleRecord, NewJob};
@@ -24,12 +27,24 @@ use crate::wire::{
     Accepted, BatchAccepted, BatchRequest, ErrorBody, JobPage, JobRequest, JobSelector, JobView,
 };
 
-/// A module named by hash or name (404 when there is none).
-pub(super) async fn resolve(state: &AppState, id: &str) -> ApiResult<ModuleRecord> {
-    match state.store.module(id).await? {
-        Some(module) => Ok(module),
-        None => Err(ApiError::not_found(format!("no module `{id}`: upload it first"))),
+/// The caller's module named by hash or name (404 when there is none).
+pub(super) async fn resolve(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<ModuleRecord> {
+    tenancy::module(state, caller, id).await
+}
+
+/// Makes `job` the caller's: its tenant, and its idempotency key kept apart from other
+/// tenants' (a header cannot carry `\u{1}`, so no caller's own key meets another's).
+fn owned_by(caller: &Caller, mut job: NewJob) -> NewJob {
+    if !caller.owns(rules::DEFAULT_TENANT) {
+        job.idempotency_key =
+            job.idempotency_key.map(|key| format!("\u{1}{}\u{1}{key}", caller.tenant));
     }
+    job.tenant = caller.tenant.clone();
+    job
 }
 
 /// Checks a job's call against its module's exports (or that the module is a command).
@@ -56,20 +71,22 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
               (status = 415, body = ErrorBody, description = "a body of another content type"), (status = 503, body = ErrorBody)))]
 pub async fn submit(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     request: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     state.refuse_if_draining()?;
     let request: JobRequest = json(&body(request, state.limits.max_request_bytes, "the request")?)?;
     let key = idempotency_key(&headers)?;
-    let record = resolve(&state, &request.module).await?;
+    let record = resolve(&state, &caller, &request.module).await?;
     let hash = record.hash.clone();
     // Named by hash, the log line shows 12 hex digits, as every other line does.
     let module =
         if request.module == hash { hash[..12].to_string() } else { request.module.clone() };
     let after = request.after.clone();
-    let mut job = validate::new_job(request, hash, key, &state.limits)?;
+    let mut job = owned_by(&caller, validate::new_job(request, hash, key, &state.limits)?);
     check_call(&module, &record, &mut job)?;
+    tenants::check(&state, &caller, std::slice::from_mut(&mut job)).await?;
     state.check_lane(&job.lane).await?;
     state.check_mounts(&job.mounts)?;
     let node = Node { name: None, after: &after };
@@ -85,6 +102,7 @@ pub async fn submit(
               (status = 415, body = ErrorBody, description = "a body of another content type"), (status = 503, body = ErrorBody)))]
 pub async fn submit_batch(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     request: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<BatchAccepted>)> {
     state.refuse_if_draining()?;
@@ -113,14 +131,14 @@ pub async fn submit_batch(
         let record = match hashes.get(&request.module) {
             Some(record) => record.clone(),
             None => {
-                let record = resolve(&state, &request.module).await.map_err(at)?;
+                let record = resolve(&state, &caller, &request.module).await.map_err(at)?;
                 hashes.insert(request.module.clone(), record.clone());
                 record
             }
         };
         let name = request.module.clone();
-        let mut job =
-            validate::new_job(request, record.hash.clone(), None, &state.limits).map_err(at)?;
+        let job = validate::new_job(request, record.hash.clone(), None, &state.limits);
+        let mut job = owned_by(&caller, job.map_err(at)?);
         check_call(&name, &record, &mut job).map_err(at)?;
         if !checked.contains(&job.lane) {
             state.check_lane(&job.lane).await.map_err(at)?;
@@ -130,6 +148,7 @@ pub async fn submit_batch(
         job.after = parents.next().unwrap_or_default();
         jobs.push(job);
     }
+    tenants::check(&state, &caller, &mut jobs).await?;
     let accepted = submit_jobs(&state, jobs).await?;
     // One line for the batch: a line per job would be thousands for one request.
     if let (Some((first, _)), Some((last, _))) = (accepted.first(), accepted.last()) {
@@ -147,14 +166,39 @@ fn resolve_after(nodes: &[Node<'_>], state: &AppState) -> ApiResult<Vec<Vec<Pare
 /// Stores jobs: as a workflow when one runs after another.
 async fn submit_jobs(state: &AppState, jobs: Vec<NewJob>) -> ApiResult<Vec<(JobId, JobState)>> {
     if crate::store::workflow::has_edges(&jobs) {
+        own_parents(state, &jobs).await?;
         Ok(state.store.submit_workflow(jobs, state.limits.workflow).await?)
     } else {
         Ok(state.store.submit(jobs).await?)
     }
 }
 
-pub(super) async fn find(state: &AppState, id: JobId) -> ApiResult<JobRecord> {
-    state.store.job(id).await?.ok_or_else(|| ApiError::not_found(format!("no job {id}")))
+/// Refuses a parent that is another tenant's job as the store refuses one that does not
+/// exist (400, the same words: an id reveals nothing).
+async fn own_parents(state: &AppState, jobs: &[NewJob]) -> ApiResult<()> {
+    let mut checked = HashSet::new();
+    for job in jobs {
+        for parent in &job.after {
+            let Parent::Job(id) = *parent else { continue };
+            if !checked.insert(id) {
+                continue;
+            }
+            match state.store.job(id).await? {
+                Some(found) if found.tenant == job.tenant => {}
+                Some(_) => {
+                    let unknown = format!("no job {id} to run after (unknown or deleted)");
+                    return Err(ApiError::bad_request(unknown));
+                }
+                None => {} // the store refuses it, naming it, with nothing written
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The caller's job `id` (404 when there is none, or it is another tenant's).
+pub(super) async fn find(state: &AppState, caller: &Caller, id: JobId) -> ApiResult<JobRecord> {
+    tenancy::job(state, caller, id).await
 }
 
 /// A job as the API shows it, with the history of its ended attempts.
@@ -169,9 +213,10 @@ pub(super) async fn view(state: &AppState, job: JobRecord) -> ApiResult<JobView>
     responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<JobView>> {
-    let job = find(&state, job_id(&id)?).await?;
+    let job = find(&state, &caller, job_id(&id)?).await?;
     Ok(Json(with_worker(&state, view(&state, job).await?)))
 }
 
@@ -205,6 +250,7 @@ pub struct WaitQuery {
     responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn wait(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     query: Result<Query<WaitQuery>, QueryRejection>,
 ) -> ApiResult<Json<JobView>> {
@@ -212,20 +258,21 @@ pub async fn wait(
     let id = job_id(&id)?;
     let max = state.limits.max_wait;
     let limit = query.timeout_ms.map_or(max, Duration::from_millis).min(max);
-    let job = wait_for_end(&state, id, limit).await?;
+    let job = wait_for_end(&state, &caller, id, limit).await?;
     Ok(Json(view(&state, job).await?))
 }
 
 /// Waits on the store's events (no thread is held) until the job ends or `limit` passes.
 pub(super) async fn wait_for_end(
     state: &AppState,
+    caller: &Caller,
     id: JobId,
     limit: Duration,
 ) -> ApiResult<JobRecord> {
     // Subscribe before reading, so an end between the two is not missed.
     let mut events = state.store.subscribe();
     let deadline = tokio::time::Instant::now() + limit;
-    let mut job = find(state, id).await?;
+    let mut job = find(state, caller, id).await?;
     while !job.state.is_terminal() {
         let ended = tokio::time::timeout_at(deadline, async {
             loop {
@@ -238,7 +285,7 @@ pub(super) async fn wait_for_end(
             }
         })
         .await;
-        job = find(state, id).await?;
+        job = find(state, caller, id).await?;
         if ended.is_err() {
             break;
         }
@@ -248,7 +295,13 @@ pub(super) async fn wait_for_end(
 
 /// Cancels a queued or running job: `Ok` with the job, now cancelled, or `Err` with the
 /// state it had already ended in.
-async fn cancel_job(state: &AppState, id: JobId) -> ApiResult<Result<JobView, JobState>> {
+async fn cancel_job(
+    state: &AppState,
+    caller: &Caller,
+    id: JobId,
+) -> ApiResult<Result<JobView, JobState>> {
+    // Another tenant's job is not there for the caller (its tenant never changes).
+    find(state, caller, id).await?;
     match state.store.cancel(id).await? {
         Cancel::NotFound => Err(ApiError::not_found(format!("no job {id}"))),
         Cancel::Cancelled(was) => {
@@ -256,7 +309,7 @@ async fn cancel_job(state: &AppState, id: JobId) -> ApiResult<Result<JobView, Jo
             if was == JobState::Running {
                 state.lanes.cancel(id);
             }
-            Ok(Ok(view(state, find(state, id).await?).await?))
+            Ok(Ok(view(state, find(state, caller, id).await?).await?))
         }
         Cancel::AlreadyEnded(ended) => Ok(Err(ended)),
     }
@@ -269,10 +322,11 @@ async fn cancel_job(state: &AppState, id: JobId) -> ApiResult<Result<JobView, Jo
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "the job had already ended")))]
 pub async fn cancel(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<JobView>> {
     let id = job_id(&id)?;
-    match cancel_job(&state, id).await? {
+    match cancel_job(&state, &caller, id).await? {
         Ok(job) => Ok(Json(job)),
         Err(ended) => Err(ApiError::conflict(format!(
             "job {id} has already ended ({ended}); DELETE /v1/jobs/{id} removes it"
@@ -287,10 +341,11 @@ pub async fn cancel(
               (status = 409, body = ErrorBody, description = "an ended job that a job not yet ended runs after (`after`) is kept until that job ends")))]
 pub async fn cancel_or_delete(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = job_id(&id)?;
-    match cancel_job(&state, id).await? {
+    match cancel_job(&state, &caller, id).await? {
         Ok(job) => Ok(Json(job).into_response()),
         Err(_) => match state.store.delete_job(id).await? {
             Change::Done => {
@@ -372,6 +427,7 @@ pub struct ListQuery {
     responses((status = 200, body = JobPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> ApiResult<Json<JobPage>> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
@@ -408,7 +464,7 @@ pub async fn list(
         submitted_before: query.submitted_before,
         dry_run: false,
     };
-    let mut filter = selector::filter(&state, &selected).await?;
+    let mut filter = selector::filter(&state, &caller, &selected).await?;
     filter.workflow = match query.workflow.as_deref() {
         None => None,
         Some(id) => match id.parse::<i64>() {
@@ -433,10 +489,12 @@ pub async fn list(
               (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn retry(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     state.refuse_if_draining()?;
     let id = job_id(&id)?;
+    find(&state, &caller, id).await?;
     match state.store.retry(id).await? {
         Change::Done => {
             tracing::info!(job = id, state = "queued", "job retried");
@@ -463,6 +521,7 @@ pub async fn retry(
               (status = 415, body = ErrorBody, description = "a body of another content type")))]
 pub async fn run(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
     upload: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<JobView>> {
@@ -477,14 +536,16 @@ pub async fn run(
     if bytes.is_empty() {
         return Err(ApiError::bad_request("empty body: send the .wasm bytes"));
     }
-    let (module, _) = state.library.upload(bytes.to_vec(), None).await?;
+    let (module, _) = super::modules::upload_for(&state, &caller, bytes.to_vec(), None).await?;
     request.module = module.hash.clone();
-    let mut job = validate::new_job(request, module.hash.clone(), None, &state.limits)?;
+    let job = validate::new_job(request, module.hash.clone(), None, &state.limits)?;
+    let mut job = owned_by(&caller, job);
     check_call(&module.hash[..12], &module, &mut job)?;
+    tenants::check(&state, &caller, std::slice::from_mut(&mut job)).await?;
     let limit = Duration::from_millis(job.timeout_ms) + Duration::from_secs(30);
     let started = Instant::now();
     let (id, _) = state.store.submit(vec![job]).await?[0];
-    let job = wait_for_end(&state, id, limit).await?;
+    let job = wait_for_end(&state, &caller, id, limit).await?;
     tracing::debug!(job = id, "ran in {:?}", started.elapsed());
     Ok(Json(view(&state, job).await?))
 }

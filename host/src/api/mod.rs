@@ -17,7 +17,10 @@ mod queues;
 mod schedules;
 mod selector;
 mod stats;
+mod tenancy;
+mod tenants;
 mod text;
+mod tokens;
 mod validate;
 mod views;
 mod wait;
@@ -235,7 +238,12 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(workflows::get))
         .routes(routes!(workflows::cancel))
         .routes(routes!(workflows::retry))
-        // Layers run outside in: the token first, then the content type, then the URL's text.
+        .routes(routes!(tokens::create, tokens::list))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(tokens::me))
+        .routes(routes!(tenants::get, tenants::put))
+        // Layers run outside in: the token (and the scope the route needs) first, then the
+        // content type, then the URL's text.
         .route_layer(axum::middleware::from_fn(text::check_url))
         .route_layer(axum::middleware::from_fn(guard::check_content_type))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));

@@ -2,13 +2,14 @@
 
 use axum::Json;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use bytes::Bytes;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{ApiError, ApiResult, AppState, body, json, views};
+use super::auth::Caller;
+use super::{ApiError, ApiResult, AppState, body, json, tenancy, views};
 use crate::wire::{ErrorBody, ModulePatch, ModuleView};
 
 /// Query of an upload.
@@ -34,6 +35,7 @@ pub struct UploadQuery {
               (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody, description = "a body of another content type")))]
 pub async fn upload(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
     upload: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<ModuleView>)> {
@@ -46,12 +48,31 @@ pub async fn upload(
         check_name(name)?;
     }
     let max_running = query.max_running.as_deref().map(parse_max_running).transpose()?;
-    let (mut record, created) = state.library.upload(bytes.to_vec(), query.name.clone()).await?;
+    let (record, created) = upload_for(&state, &caller, bytes.to_vec(), query.name.clone()).await?;
+    let mut record = record;
     if let Some(cap) = max_running {
-        record = set_cap(&state, record.hash, Some(cap)).await?;
+        record = tenancy::own_names(&caller, set_cap(&state, record.hash, Some(cap)).await?);
     }
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(views::module(record, query.name))))
+}
+
+/// Stores an upload for the caller: under its own name, owned by it; "created" when the
+/// caller did not own these bytes before (another tenant's copy is not the caller's).
+pub(super) async fn upload_for(
+    state: &AppState,
+    caller: &Caller,
+    bytes: Vec<u8>,
+    name: Option<String>,
+) -> ApiResult<(crate::store::ModuleRecord, bool)> {
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    let owned = state.store.owns_module(&caller.tenant, &hash).await?;
+    let stored_name = name.as_deref().map(|name| caller.stored_name(name));
+    let (record, _) = state.library.upload(bytes, stored_name).await?;
+    if !owned {
+        state.store.own_module(caller.tenant.clone(), record.hash.clone()).await?;
+    }
+    Ok((tenancy::own_names(caller, record), !owned))
 }
 
 /// `max_running` as the upload's query gives it: a whole number from 1.
@@ -84,6 +105,7 @@ async fn set_cap(
               (status = 415, body = ErrorBody, description = "a body of another content type")))]
 pub async fn patch(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     request: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<ModuleView>> {
@@ -91,13 +113,9 @@ pub async fn patch(
     if patch.max_running == Some(Some(0)) {
         return Err(ApiError::bad_request("max_running must be at least 1 (null for no cap)"));
     }
-    let module = state
-        .store
-        .module(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no module `{id}`")))?;
+    let module = tenancy::module(&state, &caller, &id).await?;
     let record = match patch.max_running {
-        Some(cap) => set_cap(&state, module.hash, cap).await?,
+        Some(cap) => tenancy::own_names(&caller, set_cap(&state, module.hash, cap).await?),
         None => module,
     };
     Ok(Json(views::module(record, None)))
@@ -122,8 +140,11 @@ fn check_name(name: &str) -> ApiResult<()> {
 
 /// List every module, newest first.
 #[utoipa::path(get, path = "/v1/modules", responses((status = 200, body = Vec<ModuleView>)))]
-pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<ModuleView>>> {
-    let modules = state.store.modules().await?;
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Vec<ModuleView>>> {
+    let modules = tenancy::modules(&state, &caller).await?;
     Ok(Json(modules.into_iter().map(|m| views::module(m, None)).collect()))
 }
 
@@ -133,13 +154,10 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<ModuleVie
               (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ModuleView>> {
-    let module = state
-        .store
-        .module(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no module `{id}`")))?;
+    let module = tenancy::module(&state, &caller, &id).await?;
     Ok(Json(views::module(module, None)))
 }
 
@@ -152,13 +170,10 @@ pub async fn get(
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "a module uploaded before wasmpool kept its exports")))]
 pub async fn exports(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let module = state
-        .store
-        .module(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no module `{id}`")))?;
+    let module = tenancy::module(&state, &caller, &id).await?;
     let exports = module.exports.ok_or_else(|| {
         ApiError::conflict(format!(
             "module `{id}` was uploaded before wasmpool kept what modules export: upload it again"
@@ -172,13 +187,15 @@ pub async fn exports(
     responses((status = 204), (status = 400, body = ErrorBody, description = "a NUL or invalid UTF-8 in the URL"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let module = state
-        .store
-        .module(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no module `{id}`")))?;
-    state.library.delete(&module.hash).await?;
+    let module = tenancy::module(&state, &caller, &id).await?;
+    if state.store.module_owners(&module.hash).await? > 1 {
+        // Another tenant uploaded these bytes too: they stay, the caller's claim goes.
+        state.store.disown_module(caller.tenant.clone(), module.hash.clone()).await?;
+    } else {
+        state.library.delete(&module.hash).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -62,6 +62,7 @@ pub struct OutputQuery {
               (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn output(
     State(state): State<AppState>,
+    Extension(caller): Extension<super::auth::Caller>,
     Path(id): Path<String>,
     query: Result<Query<OutputQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
@@ -79,7 +80,7 @@ pub async fn output(
     };
     // Subscribed before reading, so an end between the two is not missed.
     let events = state.store.subscribe();
-    let job = find(&state, id).await?;
+    let job = find(&state, &caller, id).await?;
     if !query.follow.unwrap_or(false) || job.state.is_terminal() {
         let bytes = match state.live.follow(id).filter(|_| job.state == JobState::Running) {
             Some(mut follower) => follower.read_now(which),

@@ -3,11 +3,12 @@
 use std::sync::atomic::Ordering;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 
-use super::{ApiError, ApiResult, AppState, views};
+use super::auth::Caller;
+use super::{ApiError, ApiResult, AppState, tenancy, views};
 use crate::wire::{PoolView, WorkerView};
 
 /// The pool as it stands: workers (with their jobs) of every live host, counts (of the whole
@@ -64,24 +65,52 @@ async fn other_hosts_workers(state: &AppState) -> ApiResult<Vec<WorkerView>> {
 
 /// The pool: capacity, every worker, jobs per state.
 #[utoipa::path(get, path = "/v1/pool", responses((status = 200, body = PoolView)))]
-pub async fn get(State(state): State<AppState>) -> ApiResult<Json<PoolView>> {
-    Ok(Json(view(&state).await?))
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<PoolView>> {
+    Ok(Json(view_for(&state, &caller).await?))
+}
+
+/// The pool is every tenant's: only the service's admin pauses or resumes it.
+fn service_admin(caller: &Caller) -> ApiResult<()> {
+    if caller.is_service_admin() {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(
+        "the pool is shared by every tenant: only the service's admin pauses or resumes it",
+    ))
+}
+
+/// [`view`] as the caller may see it.
+async fn view_for(state: &AppState, caller: &Caller) -> ApiResult<PoolView> {
+    let pool = view(state).await?;
+    let tenants = tenancy::worker_tenants(state, &pool).await?;
+    Ok(tenancy::own_pool(caller, pool, &tenants))
 }
 
 /// Stop handing out queued jobs, on every host (running ones finish).
 #[utoipa::path(post, path = "/v1/pool/pause", responses((status = 200, body = PoolView)))]
-pub async fn pause(State(state): State<AppState>) -> ApiResult<Json<PoolView>> {
+pub async fn pause(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<PoolView>> {
+    service_admin(&caller)?;
     state.store.set_paused(true).await?;
     state.lanes.set_paused(true);
-    Ok(Json(view(&state).await?))
+    Ok(Json(view_for(&state, &caller).await?))
 }
 
 /// Hand out queued jobs again, on every host.
 #[utoipa::path(post, path = "/v1/pool/resume", responses((status = 200, body = PoolView)))]
-pub async fn resume(State(state): State<AppState>) -> ApiResult<Json<PoolView>> {
+pub async fn resume(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<PoolView>> {
+    service_admin(&caller)?;
     state.store.set_paused(false).await?;
     state.lanes.set_paused(false);
-    Ok(Json(view(&state).await?))
+    Ok(Json(view_for(&state, &caller).await?))
 }
 
 /// Metrics in the OpenMetrics text format (which Prometheus scrapes).

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
@@ -12,8 +12,9 @@ use bytes::Bytes;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::auth::Caller;
 use super::{ApiError, ApiResult, AppState, body};
-use crate::queues::QueueError;
+use crate::queues::{QueueError, Queues};
 use crate::wire::{ErrorBody, QueueItemView, QueueItems, QueuePurged, QueueView};
 
 /// How long to wait.
@@ -39,6 +40,12 @@ impl From<QueueError> for ApiError {
     }
 }
 
+/// The stored name of the caller's queue `name` (checked as a client gives it).
+fn stored(caller: &Caller, name: &str) -> ApiResult<String> {
+    Queues::check_name(name)?;
+    Ok(caller.stored_name(name))
+}
+
 fn wait(
     query: Result<Query<WaitQuery>, QueryRejection>,
     default: Duration,
@@ -56,14 +63,16 @@ fn wait(
               (status = 413, body = ErrorBody), (status = 415, body = ErrorBody, description = "a body of another content type")))]
 pub async fn put(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     query: Result<Query<WaitQuery>, QueryRejection>,
     item: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<QueueView>)> {
     let wait = wait(query, state.queues.limits().put_timeout, state.limits.max_wait)?;
     let item = body(item, state.queues.limits().max_item_bytes, "the item")?;
-    state.queues.put(&name, item.to_vec(), wait, None).await?;
-    let length = state.queues.len(&name).await?;
+    let queue = stored(&caller, &name)?;
+    state.queues.put(&queue, item.to_vec(), wait, None).await?;
+    let length = state.queues.len(&queue).await?;
     Ok((StatusCode::CREATED, Json(QueueView { name, length, oldest_age_ms: None })))
 }
 
@@ -74,11 +83,12 @@ pub async fn put(
               (status = 204, description = "no item within the timeout"), (status = 400, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     query: Result<Query<WaitQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     let wait = wait(query, Duration::ZERO, state.limits.max_wait)?;
-    match state.queues.take(&name, wait, None).await? {
+    match state.queues.take(&stored(&caller, &name)?, wait, None).await? {
         Some((_, item)) => Ok(([(CONTENT_TYPE, "application/octet-stream")], item).into_response()),
         None => Ok(StatusCode::NO_CONTENT.into_response()),
     }
@@ -86,14 +96,19 @@ pub async fn get(
 
 /// Every non-empty queue with its length and how long its oldest item has waited.
 #[utoipa::path(get, path = "/v1/queues", responses((status = 200, body = Vec<QueueView>)))]
-pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<QueueView>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Vec<QueueView>>> {
     let queues = state.queues.list().await?;
-    let view = |queue: crate::store::QueueStat| QueueView {
-        name: queue.name,
-        length: queue.length,
-        oldest_age_ms: Some(queue.oldest_age.as_millis() as u64),
+    let view = |queue: crate::store::QueueStat| {
+        Some(QueueView {
+            name: caller.own_name(&queue.name)?.to_string(),
+            length: queue.length,
+            oldest_age_ms: Some(queue.oldest_age.as_millis() as u64),
+        })
     };
-    Ok(Json(queues.into_iter().map(view).collect()))
+    Ok(Json(queues.into_iter().filter_map(view).collect()))
 }
 
 /// Most bytes of an item `GET /v1/queues/{name}/items` shows.
@@ -115,6 +130,7 @@ pub struct PeekQuery {
     responses((status = 200, body = QueueItems), (status = 400, body = ErrorBody)))]
 pub async fn items(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     query: Result<Query<PeekQuery>, QueryRejection>,
 ) -> ApiResult<Json<QueueItems>> {
@@ -123,9 +139,9 @@ pub async fn items(
     if !(1..=100).contains(&limit) {
         return Err(ApiError::bad_request("`limit` must be 1 to 100"));
     }
-    crate::queues::Queues::check_name(&name)?;
-    let found = state.store.queue_peek(&name, limit, PREVIEW_BYTES).await?;
-    let length = state.queues.len(&name).await?;
+    let queue = stored(&caller, &name)?;
+    let found = state.store.queue_peek(&queue, limit, PREVIEW_BYTES).await?;
+    let length = state.queues.len(&queue).await?;
     let items = found
         .into_iter()
         .map(|item| QueueItemView {
@@ -144,10 +160,10 @@ pub async fn items(
     responses((status = 200, body = QueuePurged), (status = 400, body = ErrorBody)))]
 pub async fn purge(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<QueuePurged>> {
-    crate::queues::Queues::check_name(&name)?;
-    let removed = state.store.queue_purge(name.clone()).await?;
+    let removed = state.store.queue_purge(stored(&caller, &name)?).await?;
     tracing::info!(queue = name.as_str(), removed, "queue purged");
     Ok(Json(QueuePurged { name, removed }))
 }

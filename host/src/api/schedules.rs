@@ -8,10 +8,11 @@ use std::time::SystemTime;
 
 use axum::Json;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use bytes::Bytes;
 
+use super::auth::Caller;
 use super::{ApiError, ApiResult, AppState, body, json, views};
 use crate::schedule::{MAX_JOB, Timetable};
 use crate::scheduler::check_job;
@@ -24,8 +25,8 @@ use crate::wire::{
 const DEFAULT_TIMEZONE: &str = "UTC";
 
 /// Checks a schedule's job as a submission (its lane too); returns it as stored (JSON text).
-async fn checked_job(state: &AppState, job: &JobRequest) -> ApiResult<String> {
-    let checked = check_job(&state.store, job.clone(), &state.limits)
+async fn checked_job(state: &AppState, caller: &Caller, job: &JobRequest) -> ApiResult<String> {
+    let checked = check_job(&state.store, &caller.tenant, job.clone(), &state.limits)
         .await?
         .map_err(|reason| ApiError::bad_request(format!("job: {reason}")))?;
     state.check_lane(&checked.lane).await?;
@@ -45,9 +46,27 @@ fn checked_timetable(cron: &str, timezone: &str) -> ApiResult<Timetable> {
     Timetable::parse(cron, timezone).map_err(ApiError::bad_request)
 }
 
-async fn view(state: &AppState, record: ScheduleRecord) -> ApiResult<ScheduleView> {
+async fn view(
+    state: &AppState,
+    caller: &Caller,
+    record: ScheduleRecord,
+) -> ApiResult<ScheduleView> {
     let now = state.store.now().await.unwrap_or_else(|_| SystemTime::now());
-    views::schedule(record, now).map_err(ApiError::internal)
+    own_view(caller, record, now)
+}
+
+/// The view of the caller's schedule, under the caller's name for it.
+fn own_view(caller: &Caller, record: ScheduleRecord, now: SystemTime) -> ApiResult<ScheduleView> {
+    let name = caller.own_name(&record.name).unwrap_or_default().to_string();
+    let mut view = views::schedule(record, now).map_err(ApiError::internal)?;
+    view.name = name;
+    Ok(view)
+}
+
+/// The caller's schedule `name` (404 when there is none, or it is another tenant's: the
+/// stored name of the caller's is the only one looked up).
+async fn own(state: &AppState, caller: &Caller, name: &str) -> ApiResult<ScheduleRecord> {
+    state.store.schedule(&caller.stored_name(name)).await?.ok_or_else(|| unknown(name))
 }
 
 /// States in the API document what [`patch`] refuses and no derived schema can say: a
@@ -68,6 +87,7 @@ fn unknown(name: &str) -> ApiError {
               (status = 415, body = ErrorBody, description = "a body of another content type"), (status = 503, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     request: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<ScheduleView>)> {
     let request: ScheduleRequest =
@@ -75,7 +95,7 @@ pub async fn create(
     wasmpool_protocol::validate::check_name("schedule", &request.name)?;
     let timezone = request.timezone.unwrap_or_else(|| DEFAULT_TIMEZONE.to_string());
     checked_timetable(&request.cron, &timezone)?;
-    let job = checked_job(&state, &request.job).await?;
+    let job = checked_job(&state, &caller, &request.job).await?;
     let max = state.limits.max_schedules;
     if state.store.schedule_count().await? >= max {
         return Err(ApiError::too_many_schedules(format!(
@@ -84,31 +104,35 @@ pub async fn create(
         )));
     }
     let schedule = NewSchedule {
-        name: request.name,
+        name: caller.stored_name(&request.name),
         cron: request.cron,
         timezone,
         job,
         enabled: request.enabled.unwrap_or(true),
         catch_up: request.catch_up.unwrap_or(false),
     };
-    let name = schedule.name.clone();
+    let name = request.name.clone();
     let Some(record) = state.store.create_schedule(schedule).await? else {
         return Err(ApiError::schedule_exists(format!("a schedule named `{name}` exists")));
     };
     tracing::info!(schedule = name, cron = record.cron.as_str(), "schedule created");
-    Ok((StatusCode::CREATED, Json(view(&state, record).await?)))
+    Ok((StatusCode::CREATED, Json(view(&state, &caller, record).await?)))
 }
 
 /// Every schedule, by name, with its last and next run.
 #[utoipa::path(get, path = "/v1/schedules", responses((status = 200, body = ScheduleList)))]
-pub async fn list(State(state): State<AppState>) -> ApiResult<Json<ScheduleList>> {
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<ScheduleList>> {
     let now = state.store.now().await?;
     let schedules = state
         .store
         .schedules()
         .await?
         .into_iter()
-        .map(|record| views::schedule(record, now).map_err(ApiError::internal))
+        .filter(|record| caller.own_name(&record.name).is_some())
+        .map(|record| own_view(&caller, record, now))
         .collect::<ApiResult<_>>()?;
     Ok(Json(ScheduleList { schedules }))
 }
@@ -119,10 +143,11 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<ScheduleList>
               (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<ScheduleView>> {
-    let record = state.store.schedule(&name).await?.ok_or_else(|| unknown(&name))?;
-    Ok(Json(view(&state, record).await?))
+    let record = own(&state, &caller, &name).await?;
+    Ok(Json(view(&state, &caller, record).await?))
 }
 
 /// Change a schedule: its cron expression, time zone, job, `enabled` (false pauses it, true
@@ -133,6 +158,7 @@ pub async fn get(
               (status = 415, body = ErrorBody, description = "a body of another content type"), (status = 503, body = ErrorBody)))]
 pub async fn patch(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     request: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<ScheduleView>> {
@@ -143,13 +169,13 @@ pub async fn patch(
             "nothing to change: give any of cron, timezone, job, enabled, catch_up",
         ));
     }
-    let current = state.store.schedule(&name).await?.ok_or_else(|| unknown(&name))?;
+    let current = own(&state, &caller, &name).await?;
     if patch.cron.is_some() || patch.timezone.is_some() {
         let cron = patch.cron.as_deref().unwrap_or(&current.cron);
         checked_timetable(cron, patch.timezone.as_deref().unwrap_or(&current.timezone))?;
     }
     let job = match &patch.job {
-        Some(job) => Some(checked_job(&state, job).await?),
+        Some(job) => Some(checked_job(&state, &caller, job).await?),
         None => None,
     };
     let change = ScheduleChange {
@@ -159,10 +185,11 @@ pub async fn patch(
         enabled: patch.enabled,
         catch_up: patch.catch_up,
     };
+    let stored = caller.stored_name(&name);
     let record =
-        state.store.update_schedule(name.clone(), change).await?.ok_or_else(|| unknown(&name))?;
+        state.store.update_schedule(stored, change).await?.ok_or_else(|| unknown(&name))?;
     tracing::info!(schedule = name, enabled = record.enabled, "schedule changed");
-    Ok(Json(view(&state, record).await?))
+    Ok(Json(view(&state, &caller, record).await?))
 }
 
 /// Delete a schedule (the jobs it made stay).
@@ -171,9 +198,10 @@ pub async fn patch(
               (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    if !state.store.delete_schedule(name.clone()).await? {
+    if !state.store.delete_schedule(caller.stored_name(&name)).await? {
         return Err(unknown(&name));
     }
     tracing::info!(schedule = name, "schedule deleted");
@@ -188,12 +216,14 @@ pub async fn delete(
               (status = 503, body = ErrorBody)))]
 pub async fn run(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     state.refuse_if_draining()?;
-    let record = state.store.schedule(&name).await?.ok_or_else(|| unknown(&name))?;
+    let record = own(&state, &caller, &name).await?;
     let request: JobRequest = serde_json::from_str(&record.job).map_err(ApiError::internal)?;
-    let job = check_job(&state.store, request, &state.limits).await?.map_err(|reason| {
+    let job = check_job(&state.store, &caller.tenant, request, &state.limits).await?;
+    let job = job.map_err(|reason| {
         ApiError::conflict(format!("schedule `{name}`'s job cannot run now: {reason}"))
     })?;
     state.check_lane(&job.lane).await?;

@@ -4,13 +4,19 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::{ApiError, ApiResult, AppState};
+use super::auth::Caller;
+use super::{ApiError, ApiResult, AppState, tenancy};
 use crate::store::JobFilter;
 use crate::wire::JobSelector;
 use wasmpool_protocol::validate::{check_filter_text, check_name};
 
 /// The store's filter for `selector` (paging fields left empty).
-pub async fn filter(state: &AppState, selector: &JobSelector) -> ApiResult<JobFilter> {
+/// Only the caller's jobs are ever selected.
+pub async fn filter(
+    state: &AppState,
+    caller: &Caller,
+    selector: &JobSelector,
+) -> ApiResult<JobFilter> {
     let JobSelector {
         state: job_state,
         module,
@@ -24,7 +30,7 @@ pub async fn filter(state: &AppState, selector: &JobSelector) -> ApiResult<JobFi
         dry_run: _,
     } = selector;
     let module_hash = match module.as_deref() {
-        Some(module) => Some(module_hash(state, module).await?),
+        Some(module) => Some(module_hash(state, caller, module).await?),
         None => None,
     };
     if let Some(schedule) = schedule {
@@ -40,7 +46,7 @@ pub async fn filter(state: &AppState, selector: &JobSelector) -> ApiResult<JobFi
         module_hash,
         lane: lane.clone(),
         node: node.as_deref().map(|node| text("node", node)).transpose()?,
-        schedule: schedule.clone(),
+        schedule: schedule.as_deref().map(|name| caller.stored_name(name)),
         workflow: None,
         name: name.as_deref().map(|name| text("name", name)).transpose()?,
         search: q.as_deref().map(|q| text("q", q)).transpose()?,
@@ -48,6 +54,7 @@ pub async fn filter(state: &AppState, selector: &JobSelector) -> ApiResult<JobFi
         submitted_before: submitted_before.transpose()?,
         before: None,
         limit: 0,
+        tenant: Some(caller.tenant.clone()),
     })
 }
 
@@ -57,13 +64,13 @@ const MIN_PREFIX: usize = 4;
 /// The module a filter names: by name, by hash, or by a prefix of its hash that only it has
 /// (`jobs` prints 12 hex digits; git takes abbreviated commits alike). A prefix that several
 /// hashes share is a 400 saying how many; one naming nothing is a 404.
-async fn module_hash(state: &AppState, text: &str) -> ApiResult<String> {
-    if let Some(module) = state.store.module(text).await? {
+async fn module_hash(state: &AppState, caller: &Caller, text: &str) -> ApiResult<String> {
+    if let Some(module) = tenancy::find_module(state, caller, text).await? {
         return Ok(module.hash);
     }
     let prefix = text.to_ascii_lowercase();
     if (MIN_PREFIX..64).contains(&prefix.len()) && prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
-        let modules = state.store.modules().await?.into_iter();
+        let modules = tenancy::modules(state, caller).await?.into_iter();
         let mut matching: Vec<String> =
             modules.map(|module| module.hash).filter(|hash| hash.starts_with(&prefix)).collect();
         match matching.len() {

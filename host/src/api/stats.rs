@@ -6,12 +6,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::auth::Caller;
 use super::views::timestamp;
-use super::{ApiError, ApiResult, AppState};
+use super::{ApiError, ApiResult, AppState, tenancy};
 use crate::store::{ModuleRecord, ModuleStats};
 use crate::wire::{
     ErrorBody, HistoryBucket, HistoryView, LastFailureView, ModuleStatsList, ModuleStatsView,
@@ -20,14 +21,29 @@ use crate::wire::{
 /// Every stored module (newest upload first) with its runs, success rate, p50 and p95 run
 /// times and latest failure; a module without ended runs has zeros and nulls.
 #[utoipa::path(get, path = "/v1/stats/modules", responses((status = 200, body = ModuleStatsList)))]
-pub async fn modules(State(state): State<AppState>) -> ApiResult<Json<ModuleStatsList>> {
-    let (records, stats) = tokio::try_join!(state.store.modules(), state.store.module_stats())?;
+pub async fn modules(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<ModuleStatsList>> {
+    let (records, stats) = tokio::try_join!(tenancy::modules(&state, &caller), async {
+        Ok(state.store.module_stats().await?)
+    })?;
     let mut stats: HashMap<String, ModuleStats> =
         stats.into_iter().map(|s| (s.hash.clone(), s)).collect();
-    let modules = records
-        .into_iter()
-        .map(|record| module_view(&record, stats.remove(&record.hash)))
-        .collect();
+    let mut modules = Vec::with_capacity(records.len());
+    for record in records {
+        let mut stats = stats.remove(&record.hash);
+        // A module whose bytes two tenants uploaded counts both's runs; its last failure is
+        // shown only when it is the caller's job.
+        let failed = stats.as_ref().and_then(|stats| stats.last_failure.as_ref()).map(|f| f.job_id);
+        if let Some(id) = failed
+            && tenancy::job(&state, &caller, id).await.is_err()
+            && let Some(stats) = stats.as_mut()
+        {
+            stats.last_failure = None;
+        }
+        modules.push(module_view(&record, stats));
+    }
     Ok(Json(ModuleStatsList { modules }))
 }
 

@@ -114,7 +114,8 @@ pub fn job(record: JobRecord, history: Vec<AttemptRecord>) -> JobView {
         peak_memory_bytes: record.peak_memory_bytes,
         progress: record.progress.map(progress),
         node: record.node,
-        schedule: record.schedule,
+        // A job is shown only to its tenant, under that tenant's name for its schedule.
+        schedule: record.schedule.map(|name| crate::store::split_name(&name).1.to_string()),
         scheduled_for: record.schedule_tick.map(timestamp),
         run_at: run_at(record.state, record.not_before),
         lane: record.lane,
@@ -188,7 +189,8 @@ pub fn summary(record: JobSummaryRecord) -> JobSummary {
         error: record.error.map(|error| preview(&error, SUMMARY_ERROR_CHARS)),
         progress: record.progress.map(progress),
         node: record.node,
-        schedule: record.schedule,
+        // A job is shown only to its tenant, under that tenant's name for its schedule.
+        schedule: record.schedule.map(|name| crate::store::split_name(&name).1.to_string()),
         scheduled_for: record.schedule_tick.map(timestamp),
         lane: record.lane,
         call: record.call,

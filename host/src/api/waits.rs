@@ -6,12 +6,13 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, State};
 use bytes::Bytes;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
 
+use super::auth::Caller;
 use super::{ApiError, ApiResult, AppState, body, json, views};
 use crate::store::{JobEvent, JobId, JobStanding};
 use crate::wire::{ErrorBody, WAIT_ANSWER_BYTES, WAIT_MAX_IDS, WaitAnswer, WaitRequest};
@@ -28,11 +29,21 @@ const END_OVERHEAD_BYTES: u64 = 300;
               (status = 415, body = ErrorBody, description = "a body of another content type")))]
 pub async fn wait_many(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     request: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<WaitAnswer>> {
     let request: WaitRequest =
         json(&body(request, state.limits.max_request_bytes, "the request")?)?;
     let ids = checked_ids(request.ids)?;
+    // Another tenant's job is not there for the caller: a 404 names it as it names a job that
+    // does not exist (a job's tenant never changes, so one read settles it).
+    let briefs = state.store.briefs(&ids).await?;
+    let own: HashSet<JobId> =
+        briefs.into_iter().filter(|job| caller.owns(&job.tenant)).map(|job| job.id).collect();
+    if own.len() < ids.len() {
+        let own: Vec<JobId> = own.into_iter().collect();
+        return Err(not_own(&ids, &own));
+    }
     let max = state.limits.max_wait;
     let limit = request.timeout_ms.map_or(max, Duration::from_millis).min(max);
     let deadline = tokio::time::Instant::now() + limit;
@@ -76,7 +87,13 @@ fn checked_ids(mut ids: Vec<JobId>) -> ApiResult<Vec<JobId>> {
 
 /// The 404 naming the ids that are not jobs (the first ten of them).
 fn unknown(ids: &[JobId], found: &[JobStanding]) -> ApiError {
-    let known: HashSet<JobId> = found.iter().map(|job| job.id).collect();
+    let known: Vec<JobId> = found.iter().map(|job| job.id).collect();
+    not_own(ids, &known)
+}
+
+/// The 404 naming the ids not among `known` (the first ten of them).
+fn not_own(ids: &[JobId], known: &[JobId]) -> ApiError {
+    let known: HashSet<JobId> = known.iter().copied().collect();
     let missing: Vec<String> =
         ids.iter().filter(|id| !known.contains(id)).map(ToString::to_string).collect();
     let more = match missing.len() {

@@ -3,15 +3,16 @@
 
 use std::collections::BTreeMap;
 
-use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use wasmpool_protocol::workflow::{
     WorkflowChanged, WorkflowJob, WorkflowPage, WorkflowState, WorkflowSummary, WorkflowView,
 };
 
+use super::auth::Caller;
 use super::views::timestamp;
 use super::{ApiError, ApiResult, AppState};
 use crate::job::JobState;
@@ -27,8 +28,16 @@ fn workflow_id(text: &str) -> ApiResult<i64> {
     }
 }
 
-async fn find(state: &AppState, id: i64) -> ApiResult<WorkflowRecord> {
-    state.store.workflow(id).await?.ok_or_else(|| ApiError::not_found(format!("no workflow {id}")))
+/// The caller's workflow `id`: 404 when there is none, or it is another tenant's (its jobs
+/// are all one tenant's, so its first job says whose).
+async fn find(state: &AppState, caller: &Caller, id: i64) -> ApiResult<WorkflowRecord> {
+    let missing = || ApiError::not_found(format!("no workflow {id}"));
+    let record = state.store.workflow(id).await?.ok_or_else(missing)?;
+    let first = record.jobs.iter().map(|job| job.id).min().ok_or_else(missing)?;
+    match state.store.job(first).await? {
+        Some(job) if caller.owns(&job.tenant) => Ok(record),
+        _ => Err(missing()),
+    }
 }
 
 fn view(record: WorkflowRecord) -> WorkflowView {
@@ -64,9 +73,10 @@ fn view(record: WorkflowRecord) -> WorkflowView {
     responses((status = 200, body = WorkflowView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<WorkflowView>> {
-    Ok(Json(view(find(&state, workflow_id(&id)?).await?)))
+    Ok(Json(view(find(&state, &caller, workflow_id(&id)?).await?)))
 }
 
 /// Query of a workflow listing.
@@ -87,6 +97,7 @@ pub struct ListQuery {
     responses((status = 200, body = WorkflowPage), (status = 400, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> ApiResult<Json<WorkflowPage>> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
@@ -97,7 +108,7 @@ pub async fn list(
     if query.before.is_some_and(|before| before < 1) {
         return Err(ApiError::bad_request("before must be a workflow id (a positive integer)"));
     }
-    let found = state.store.workflows(limit, query.before).await?;
+    let found = state.store.workflows(limit, query.before, &caller.tenant).await?;
     let workflows = found
         .into_iter()
         .map(|brief| {
@@ -120,10 +131,11 @@ pub async fn list(
               (status = 503, body = ErrorBody)))]
 pub async fn cancel(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<WorkflowChanged>> {
     let id = workflow_id(&id)?;
-    find(&state, id).await?;
+    find(&state, &caller, id).await?;
     let bulk = state.store.cancel_workflow(id).await?;
     for &(job, was) in &bulk.changed {
         if was == JobState::Running {
@@ -131,7 +143,7 @@ pub async fn cancel(
         }
     }
     tracing::info!(workflow = id, changed = bulk.changed.len(), "workflow cancelled");
-    let now = view(find(&state, id).await?);
+    let now = view(find(&state, &caller, id).await?);
     Ok(Json(WorkflowChanged { id, changed: bulk.changed.len() as u64, state: now.state }))
 }
 
@@ -143,14 +155,16 @@ pub async fn cancel(
               (status = 503, body = ErrorBody)))]
 pub async fn retry(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<WorkflowChanged>> {
     state.refuse_if_draining()?;
     let id = workflow_id(&id)?;
+    find(&state, &caller, id).await?;
     let Some(changed) = state.store.retry_workflow(id).await? else {
         return Err(ApiError::not_found(format!("no workflow {id}")));
     };
     tracing::info!(workflow = id, changed = changed.len(), "workflow retried");
-    let now = view(find(&state, id).await?);
+    let now = view(find(&state, &caller, id).await?);
     Ok(Json(WorkflowChanged { id, changed: changed.len() as u64, state: now.state }))
 }

@@ -29,6 +29,8 @@ mod schedule;
 mod serve;
 mod status;
 mod submit;
+mod tenants;
+mod tokens;
 mod upload;
 mod wait;
 mod watch;
@@ -108,6 +110,10 @@ pub enum Command {
     Schedule(schedule::ScheduleCommand),
     /// Submit, show, cancel or retry workflows: jobs that run after one another.
     Workflow(workflow::WorkflowCommand),
+    /// Make, list or revoke tenants' tokens.
+    Tokens(tokens::TokensCommand),
+    /// Show or set a tenant's quotas.
+    Tenants(tenants::TenantsCommand),
     /// Build a Python task into a component with componentize-py.
     Build(build::BuildCommand),
     /// Print a shell completion script: bash, zsh or fish.
@@ -189,6 +195,8 @@ impl Cli {
             Command::Modules(command) => command.execute(),
             Command::Pool(command) => command.execute(),
             Command::Nodes(command) => command.execute(),
+            Command::Tokens(command) => command.execute(),
+            Command::Tenants(command) => command.execute(),
             Command::Queue(command) => command.execute(),
             Command::Retry(command) => command.execute(),
             Command::Schedule(command) => command.execute(),
@@ -224,6 +232,8 @@ impl Command {
             Command::Modules(command) => Some(&mut command.remote),
             Command::Pool(command) => Some(&mut command.remote),
             Command::Nodes(command) => Some(&mut command.remote),
+            Command::Tokens(command) => Some(&mut command.remote),
+            Command::Tenants(command) => Some(&mut command.remote),
             Command::Queue(command) => Some(&mut command.remote),
             Command::Retry(command) => Some(&mut command.remote),
             Command::Schedule(command) => Some(&mut command.remote),

@@ -27,18 +27,19 @@ pub trait TaskHost: Send + Sync + 'static {
         queue: String,
         item: Vec<u8>,
     ) -> BoxFuture<'static, Result<(), PutError>>;
-    /// Takes the oldest item of a queue, waiting up to `wait`; with the item's id, so an item
-    /// that could not be delivered can be put back.
+    /// Takes the oldest item of a queue, waiting up to `wait`; with the queue's name as the
+    /// host keeps it and the item's id, so an item that could not be delivered can be put
+    /// back ([`TaskHost::restore`]).
     fn get(
         &self,
         caller: Caller,
         queue: String,
         wait: Duration,
-    ) -> BoxFuture<'static, Option<(i64, Vec<u8>)>>;
+    ) -> BoxFuture<'static, Option<(String, i64, Vec<u8>)>>;
     /// Puts back an item taken by `get` that never reached the guest.
     fn restore(&self, queue: String, id: i64, item: Vec<u8>) -> BoxFuture<'static, ()>;
     /// The number of items in a queue.
-    fn len(&self, queue: String) -> BoxFuture<'static, u64>;
+    fn len(&self, caller: Caller, queue: String) -> BoxFuture<'static, u64>;
     /// A running job's progress report.
     fn progress(&self, caller: Caller, percent: u8, message: String) -> BoxFuture<'static, ()>;
 }
@@ -89,7 +90,7 @@ impl TaskHost for NoTaskHost {
         by: Caller,
         queue: String,
         _: Duration,
-    ) -> BoxFuture<'static, Option<(i64, Vec<u8>)>> {
+    ) -> BoxFuture<'static, Option<(String, i64, Vec<u8>)>> {
         no_queues(&by, &queue);
         Box::pin(async { None })
     }
@@ -98,7 +99,7 @@ impl TaskHost for NoTaskHost {
         Box::pin(async {})
     }
 
-    fn len(&self, _: String) -> BoxFuture<'static, u64> {
+    fn len(&self, _: Caller, _: String) -> BoxFuture<'static, u64> {
         Box::pin(async { 0 })
     }
 

@@ -319,12 +319,14 @@ pub async fn answer_call(
         TaskCall::Get { queue, timeout_ms } => {
             let wait = Duration::from_millis(timeout_ms.into());
             let wait = remaining.map_or(wait, |left| wait.min(left.saturating_sub(GET_MARGIN)));
-            match host.get(caller.clone(), queue.clone(), wait).await {
-                Some((id, item)) => Answer::Item { queue, id, item },
+            match host.get(caller.clone(), queue, wait).await {
+                Some((stored, id, item)) => Answer::Item { queue: stored, id, item },
                 None => Answer::Reply(TaskReply::Get(None)),
             }
         }
-        TaskCall::Len { queue } => Answer::Reply(TaskReply::Len(host.len(queue).await)),
+        TaskCall::Len { queue } => {
+            Answer::Reply(TaskReply::Len(host.len(caller.clone(), queue).await))
+        }
         TaskCall::Progress { percent, message } => {
             host.progress(caller.clone(), percent, message).await;
             Answer::Reply(TaskReply::Noted)

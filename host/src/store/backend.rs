@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
+use super::tenants::{NewToken, TokenRecord};
 use super::workflow::{WorkflowBrief, WorkflowRecord};
 use super::{
     Attempt, AttemptRecord, Beat, Bucket, Bulk, Cancel, Change, Claimed, Finished, Fired, Heard,
@@ -18,11 +19,22 @@ use super::{
     Rescued, Result, Running, ScheduleChange, ScheduleRecord, Tick,
 };
 use crate::job::ModuleKind;
+use crate::wire::TenantQuotas;
 use wasmpool_protocol::workflow::WorkflowLimits;
 
 /// Everything a store does.
 pub trait Backend:
-    Jobs + Claims + BulkActions + Modules + Queues + Schedules + Reads + Stats + Cluster + Workflows
+    Jobs
+    + Claims
+    + BulkActions
+    + Modules
+    + Queues
+    + Schedules
+    + Reads
+    + Stats
+    + Cluster
+    + Workflows
+    + Tenancy
 {
 }
 
@@ -37,6 +49,7 @@ impl<T> Backend for T where
         + Stats
         + Cluster
         + Workflows
+        + Tenancy
 {
 }
 
@@ -50,7 +63,12 @@ pub trait Workflows {
     ) -> Result<Vec<(JobId, JobState)>>;
     async fn retry_workflow(&self, id: i64) -> Result<Option<Vec<(JobId, JobState)>>>;
     async fn workflow(&self, id: i64) -> Result<Option<WorkflowRecord>>;
-    async fn workflows(&self, limit: u32, before: Option<i64>) -> Result<Vec<WorkflowBrief>>;
+    async fn workflows(
+        &self,
+        limit: u32,
+        before: Option<i64>,
+        tenant: &str,
+    ) -> Result<Vec<WorkflowBrief>>;
 }
 
 /// One job's changes ([`super::Store::submit`] and the rest).
@@ -170,4 +188,20 @@ pub trait Cluster {
     async fn nodes(&self) -> Result<Vec<NodeRecord>>;
     async fn lanes_served(&self) -> Result<Vec<String>>;
     async fn set_paused(&self, paused: bool) -> Result<()>;
+}
+
+/// Tenants, their tokens, and which modules each owns.
+pub trait Tenancy {
+    async fn create_token(&self, token: NewToken) -> Result<TokenRecord>;
+    async fn tokens(&self, tenant: Option<&str>) -> Result<Vec<TokenRecord>>;
+    async fn revoke_token(&self, id: i64, tenant: Option<String>) -> Result<bool>;
+    async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<TokenRecord>>;
+    async fn own_module(&self, tenant: String, hash: String) -> Result<()>;
+    async fn owns_module(&self, tenant: &str, hash: &str) -> Result<bool>;
+    async fn owned_modules(&self, tenant: &str) -> Result<Vec<String>>;
+    async fn module_owners(&self, hash: &str) -> Result<u64>;
+    async fn disown_module(&self, tenant: String, hash: String) -> Result<()>;
+    async fn tenant_quotas(&self, tenant: &str) -> Result<Option<TenantQuotas>>;
+    async fn set_tenant_quotas(&self, tenant: String, quotas: TenantQuotas) -> Result<bool>;
+    async fn tenant_queued(&self, tenant: &str) -> Result<u64>;
 }

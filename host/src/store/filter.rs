@@ -92,6 +92,9 @@ impl Builder {
 pub fn clause(filter: &JobFilter, dialect: Dialect, first: usize) -> Clause {
     let mut b = Builder { dialect, first, conditions: Vec::new(), values: Vec::new() };
     let text = |value: &String| Value::Text(value.clone());
+    if let Some(tenant) = &filter.tenant {
+        b.equal("tenant", text(tenant));
+    }
     if let Some(state) = filter.state {
         b.equal("state", Value::Text(state.as_str().to_string()));
     }

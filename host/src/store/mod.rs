@@ -36,6 +36,7 @@ pub use rows::{JobBrief, JobRecord, ModuleRecord, NodeRecord};
 pub use schedules::{Fired, NewSchedule, ScheduleChange, ScheduleRecord, Tick};
 pub use stats::{Bucket, LastFailure, ModuleStats, QueueItem, QueueStat};
 pub use summary::JobSummaryRecord;
+pub use tenants::{NewToken, TokenRecord, split_name, stored_name};
 pub use types::{
     Attempt, AttemptRecord, Beat, Bulk, Cancel, Change, Claimed, Durability, Finished, Heard,
     JobEvent, JobFilter, JobStanding, LaneCount, Location, NodeInfo, Recovered, Rescued, Running,
@@ -102,6 +103,7 @@ macro_rules! each {
 // After the macro, which they use.
 mod lanes;
 mod schedules;
+mod tenants;
 pub mod workflow;
 
 impl Store {

@@ -44,6 +44,8 @@ pub struct JobColumns<'a> {
     pub error: Option<&'a str>,
     /// Whether its stdin is its parents' results.
     pub stdin_from_parents: bool,
+    /// The tenant that owns the job.
+    pub tenant: &'a str,
 }
 
 impl<'a> JobColumns<'a> {
@@ -76,6 +78,7 @@ impl<'a> JobColumns<'a> {
             on_parent_failure: None,
             error: None,
             stdin_from_parents: false,
+            tenant: &job.tenant,
         }
     }
 

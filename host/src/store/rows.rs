@@ -117,6 +117,8 @@ pub struct JobRecord {
     pub workflow: Option<i64>,
     /// What it does when a parent fails (`None` outside a workflow).
     pub on_parent_failure: Option<wasmpool_protocol::workflow::ParentFailure>,
+    /// The tenant that owns it.
+    pub tenant: String,
 }
 
 /// A host of the cluster (its newest incarnation).
@@ -159,6 +161,8 @@ pub struct JobBrief {
     pub timeout_ms: u64,
     /// The latest progress the job reported.
     pub progress: Option<(u8, String)>,
+    /// The tenant that owns it.
+    pub tenant: String,
 }
 
 /// Microseconds since the epoch, as stored.
@@ -292,6 +296,7 @@ pub(super) fn narrow<T: TryFrom<i64>>(row: &impl Columns, column: &str) -> Resul
 pub fn job(row: &impl Columns) -> Result<JobRecord> {
     Ok(JobRecord {
         id: required_int(row, "id")?,
+        tenant: required_text(row, "tenant")?,
         name: row.text("name")?,
         module_hash: required_text(row, "module_hash")?,
         args: serde_json::from_str(&required_text(row, "args")?).map_err(|e| corrupt("args", e))?,

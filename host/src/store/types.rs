@@ -136,6 +136,8 @@ pub struct JobFilter {
     pub before: Option<JobId>,
     /// At most this many (listing).
     pub limit: u32,
+    /// Only this tenant's jobs (`None`: every tenant's, for the service's own work).
+    pub tenant: Option<String>,
 }
 
 impl JobFilter {
@@ -154,6 +156,8 @@ impl JobFilter {
             submitted_before,
             before,
             limit: _,
+            // A tenant's every job is still "everything" to the one asking.
+            tenant: _,
         } = self;
         state.is_none()
             && module_hash.is_none()

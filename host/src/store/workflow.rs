@@ -328,8 +328,13 @@ impl Store {
         each!(self, store => store.workflow(id).await)
     }
 
-    /// A page of workflows, newest first, older than `before` when given.
-    pub async fn workflows(&self, limit: u32, before: Option<i64>) -> Result<Vec<WorkflowBrief>> {
-        each!(self, store => store.workflows(limit, before).await)
+    /// A page of `tenant`'s workflows, newest first, older than `before` when given.
+    pub async fn workflows(
+        &self,
+        limit: u32,
+        before: Option<i64>,
+        tenant: &str,
+    ) -> Result<Vec<WorkflowBrief>> {
+        each!(self, store => store.workflows(limit, before, tenant).await)
     }
 }

@@ -11,11 +11,13 @@ use crate::validate::{self, described};
 mod lists;
 mod pool;
 mod schedules;
+mod tokens;
 mod waits;
 
 pub use lists::*;
 pub use pool::*;
 pub use schedules::*;
+pub use tokens::*;
 pub use waits::*;
 
 /// A job's state is part of the JSON shapes; it lives, with the rules of its transitions, in

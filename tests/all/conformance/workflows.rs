@@ -70,5 +70,5 @@ async fn a_refused_graph_writes_nothing(store: &Store) {
     let jobs = vec![job(), after(&[Parent::Batch(0)]), after(&[Parent::Batch(0)])];
     assert!(matches!(store.submit_workflow(jobs, tight).await, Err(StoreError::Graph(_))));
     assert!(claim(store, 10).await.is_empty(), "nothing of a refused graph was written");
-    assert!(store.workflows(10, None).await.unwrap().is_empty());
+    assert!(store.workflows(10, None, "default").await.unwrap().is_empty());
 }

@@ -217,6 +217,7 @@ pub(super) async fn insert_rows(
         .bind(array(new, |job| job.error))
         .bind(array(new, |job| job.stdin_from_parents))
         .bind(array(new, |job| job.mounts.as_deref()))
+        .bind(array(new, |job| job.tenant))
         .fetch_all(&mut **tx)
         .await?;
     let ids = rows::in_insert_order(ids, new.len())?;
@@ -257,6 +258,7 @@ async fn insert_keyed(
         .bind(row.call_function)
         .bind(row.call_params)
         .bind(row.mounts.as_deref())
+        .bind(row.tenant)
         .fetch_optional(&mut **tx)
         .await?;
     if let Some(id) = id {

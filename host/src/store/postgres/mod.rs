@@ -21,6 +21,7 @@ mod queues;
 mod reads;
 mod schedules;
 mod stats;
+mod tenants;
 mod workflows;
 
 use std::collections::BTreeMap;

@@ -154,5 +154,6 @@ fn brief(row: &PgRow) -> Result<JobBrief> {
             row.try_get("progress_percent")?,
             row.try_get("progress_message")?,
         ),
+        tenant: row.try_get("tenant")?,
     })
 }

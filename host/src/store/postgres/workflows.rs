@@ -161,10 +161,16 @@ impl Workflows for PgStore {
         Ok(Some(WorkflowRecord { id, created_at: time(created_at), jobs, edges }))
     }
 
-    async fn workflows(&self, limit: u32, before: Option<i64>) -> Result<Vec<WorkflowBrief>> {
+    async fn workflows(
+        &self,
+        limit: u32,
+        before: Option<i64>,
+        tenant: &str,
+    ) -> Result<Vec<WorkflowBrief>> {
         let found: Vec<(i64, i64, Option<String>, i64)> = sqlx::query_as(WORKFLOWS)
             .bind(i64::from(limit))
             .bind(before.unwrap_or(i64::MAX))
+            .bind(tenant)
             .fetch_all(self.pool())
             .await?;
         let mut briefs: Vec<WorkflowBrief> = Vec::new();

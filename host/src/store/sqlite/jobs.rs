@@ -148,7 +148,7 @@ pub(super) fn insert_rows(
     submitted_at: i64,
     changes: &mut Changes,
 ) -> Result<Vec<(JobId, JobState)>> {
-    const COLUMNS: usize = 27;
+    const COLUMNS: usize = 28;
     let mut values = Vec::with_capacity(columns.len() * COLUMNS);
     for job in columns {
         let state = rows::state(job.state)?;
@@ -180,6 +180,7 @@ pub(super) fn insert_rows(
             opt_int(state.is_terminal().then_some(submitted_at)),
             int(job.stdin_from_parents.into()),
             opt_text(job.mounts.as_deref()),
+            text(job.tenant),
         ]);
     }
     let ids = db

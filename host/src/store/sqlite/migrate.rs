@@ -79,6 +79,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "workflows",
         sql: include_str!("migrations/0013_workflows.sql"),
     },
+    Migration {
+        version: 14,
+        description: "tenants",
+        sql: include_str!("migrations/0014_tenants.sql"),
+    },
 ];
 
 impl Migration {

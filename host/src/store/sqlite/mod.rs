@@ -23,6 +23,7 @@ mod queues;
 mod reads;
 mod schedules;
 mod stats;
+mod tenants;
 mod values;
 mod workflows;
 mod writer;

@@ -295,6 +295,7 @@ fn briefs(db: &Connection, ids: &[JobId]) -> Result<Vec<JobBrief>> {
                 module_name: row.get(3)?,
                 timeout_ms: row.get::<_, i64>(4)?.max(0) as u64,
                 progress: rows::progress(row.get(5)?, row.get(6)?),
+                tenant: row.get(7)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

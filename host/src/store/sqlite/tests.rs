@@ -8,7 +8,7 @@ use rusqlite::{Connection, params};
 use super::*;
 use crate::job::ModuleKind;
 use crate::store::Running;
-use crate::store::backend::{Claims, Jobs, Modules, Queues, Reads};
+use crate::store::backend::{Claims, Jobs, Modules, Queues, Reads, Tenancy};
 use crate::store::{JobFilter, NewJob};
 
 /// What sqlx's migrator recorded for migrations 1–3 (checksums: `sha384sum`).
@@ -89,6 +89,11 @@ async fn a_database_sqlx_migrated_opens_and_gains_the_new_migration() {
     // (the one change of behaviour) exactly its own environment.
     assert_eq!((job.argv0, job.job_env, job.module_name), (None, false, None));
     assert_eq!(job.lane, "default", "a job from before lanes is in the default lane");
+    // Everything from before tenants is the default tenant's.
+    assert_eq!(job.tenant, "default");
+    assert!(store.owns_module("default", "ab").await.unwrap());
+    assert!(!store.owns_module("acme", "ab").await.unwrap());
+    assert!(store.token_by_hash("x").await.unwrap().is_none(), "the tokens table is there");
     drop(store);
 
     let db = Connection::open(&path).unwrap();
@@ -103,7 +108,11 @@ async fn a_database_sqlx_migrated_opens_and_gains_the_new_migration() {
         .collect::<rusqlite::Result<_>>()
         .unwrap();
     let versions: Vec<i64> = recorded.iter().map(|row| row.0).collect();
-    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    // Every migration this wasmpool has, numbers and all (they may leave gaps: branches take
+    // numbers of their own).
+    let ours: Vec<i64> = migrate::MIGRATIONS.iter().map(|m| m.version).collect();
+    assert_eq!(versions, ours);
+    assert!(versions.contains(&14), "the tenants migration");
     assert_eq!(recorded[4].1, "guest command");
     assert_eq!(recorded[0].4, 1234567, "the rows sqlx wrote are left alone");
     let (_, description, success, checksum, _) = &recorded[3];

@@ -53,8 +53,14 @@ impl Workflows for SqliteStore {
         self.reads.read(move |db| read(db, id)).await
     }
 
-    async fn workflows(&self, limit: u32, before: Option<i64>) -> Result<Vec<WorkflowBrief>> {
-        self.reads.read(move |db| list(db, limit, before)).await
+    async fn workflows(
+        &self,
+        limit: u32,
+        before: Option<i64>,
+        tenant: &str,
+    ) -> Result<Vec<WorkflowBrief>> {
+        let tenant = tenant.to_string();
+        self.reads.read(move |db| list(db, limit, before, &tenant)).await
     }
 }
 
@@ -251,10 +257,15 @@ fn read(db: &Connection, id: i64) -> Result<Option<WorkflowRecord>> {
     Ok(Some(WorkflowRecord { id, created_at: time(created_at), jobs, edges }))
 }
 
-fn list(db: &Connection, limit: u32, before: Option<i64>) -> Result<Vec<WorkflowBrief>> {
+fn list(
+    db: &Connection,
+    limit: u32,
+    before: Option<i64>,
+    tenant: &str,
+) -> Result<Vec<WorkflowBrief>> {
     let rows = db
         .prepare_cached(WORKFLOWS)?
-        .query_map(params![limit, before.unwrap_or(i64::MAX)], |row| {
+        .query_map(params![limit, before.unwrap_or(i64::MAX), tenant], |row| {
             Ok((
                 row.get::<_, i64>(0)?,
                 row.get::<_, i64>(1)?,

@@ -1,0 +1,131 @@
+//! `/v1/tenants/{name}/quotas`: a tenant's quotas, and their check at submission. Quotas
+//! bind tenants other than the default one (the service's own): most queued jobs (checked
+//! against a count of the tenant's queued jobs, an index of their own, before the insert; not
+//! atomic with it, so concurrent submissions may pass it by a few), and the largest timeout,
+//! memory and fuel a job may ask for (a job that leaves one at the service's default, or
+//! without fuel, gets the quota's when it is lower).
+
+use axum::Json;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, Path, State};
+use bytes::Bytes;
+use wasmpool_protocol::validate::{DEFAULT_TENANT, check_name};
+
+use super::auth::Caller;
+use super::{ApiError, ApiResult, AppState, body, json};
+use crate::store::NewJob;
+use crate::wire::{ErrorBody, TenantQuotas};
+
+/// Seconds a submission over `max_queued` is told to wait: queued jobs start all the time.
+const QUEUED_RETRY_AFTER: u64 = 1;
+
+/// Refuses (429 naming the quota) jobs the caller's tenant's quotas do not allow, and gives
+/// a job without fuel the tenant's largest fuel. Costs nothing for the default tenant.
+pub async fn check(state: &AppState, caller: &Caller, jobs: &mut [NewJob]) -> ApiResult<()> {
+    if caller.tenant == DEFAULT_TENANT {
+        return Ok(());
+    }
+    let Some(quotas) = state.store.tenant_quotas(&caller.tenant).await? else { return Ok(()) };
+    let over = |quota: &str, max: u64, asked: u64| {
+        ApiError::quota_exceeded(
+            format!(
+                "tenant `{}`'s quota {quota} is {max}; the job asks for {asked}",
+                caller.tenant
+            ),
+            None,
+        )
+    };
+    let default_timeout = state.limits.default_timeout.as_millis() as u64;
+    let default_memory = state.limits.default_memory_mb;
+    for job in jobs.iter_mut() {
+        // A limit left at the service's default gets the quota instead.
+        if let Some(max) = quotas.max_timeout_ms.filter(|_| job.timeout_ms == default_timeout) {
+            job.timeout_ms = job.timeout_ms.min(max);
+        }
+        if let Some(max) = quotas.max_memory_mb.filter(|_| job.memory_mb == default_memory) {
+            job.memory_mb = job.memory_mb.min(max);
+        }
+        if let Some(max) = quotas.max_timeout_ms.filter(|max| job.timeout_ms > *max) {
+            return Err(over("max_timeout_ms", max, job.timeout_ms));
+        }
+        if let Some(max) = quotas.max_memory_mb.filter(|max| job.memory_mb > *max) {
+            return Err(over("max_memory_mb", max, job.memory_mb));
+        }
+        if let Some(max) = quotas.max_fuel {
+            match job.fuel {
+                Some(fuel) if fuel > max => return Err(over("max_fuel", max, fuel)),
+                Some(_) => {}
+                None => job.fuel = Some(max),
+            }
+        }
+    }
+    if let Some(max) = quotas.max_queued {
+        let queued = state.store.tenant_queued(&caller.tenant).await?;
+        if queued + jobs.len() as u64 > max {
+            return Err(ApiError::quota_exceeded(
+                format!(
+                    "tenant `{}`'s quota max_queued is {max}; {queued} are queued and this \
+                     submission adds {}",
+                    caller.tenant,
+                    jobs.len()
+                ),
+                Some(QUEUED_RETRY_AFTER),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A tenant's quotas: the caller's own, or any tenant's for the service's admin (another
+/// tenant's answers 404).
+#[utoipa::path(get, path = "/v1/tenants/{name}/quotas", params(("name" = String, Path, pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")),
+    responses((status = 200, body = TenantQuotas), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<TenantQuotas>> {
+    check_name("tenant", &name)?;
+    let unknown = || ApiError::not_found(format!("no tenant `{name}`"));
+    if name != caller.tenant && !caller.is_service_admin() {
+        return Err(unknown());
+    }
+    Ok(Json(state.store.tenant_quotas(&name).await?.ok_or_else(unknown)?))
+}
+
+/// Set a tenant's quotas (all four; `null` or left out: none), making the tenant if new. The
+/// service's admin only; the default tenant has none.
+#[utoipa::path(put, path = "/v1/tenants/{name}/quotas", params(("name" = String, Path, pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")), request_body = TenantQuotas,
+    responses((status = 200, body = TenantQuotas), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 415, body = ErrorBody, description = "a body of another content type")))]
+pub async fn put(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    request: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<TenantQuotas>> {
+    if !caller.is_service_admin() {
+        return Err(ApiError::forbidden("only the service's admin sets tenants' quotas"));
+    }
+    check_name("tenant", &name)?;
+    let value: serde_json::Value =
+        json(&body(request, state.limits.max_request_bytes, "the request")?)?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request("the quotas are a JSON object"));
+    }
+    let quotas: TenantQuotas = serde_json::from_value(value)
+        .map_err(|e| ApiError::bad_request(format!("invalid quotas: {e}")))?;
+    if name == DEFAULT_TENANT {
+        return Err(ApiError::bad_request("the default tenant (the service's own) has no quotas"));
+    }
+    let values = [quotas.max_queued, quotas.max_timeout_ms, quotas.max_memory_mb, quotas.max_fuel];
+    if values.iter().flatten().any(|&value| value == 0 || value > i64::MAX as u64) {
+        return Err(ApiError::bad_request(format!(
+            "a quota is a whole number from 1 to {} (null for none)",
+            i64::MAX
+        )));
+    }
+    state.store.set_tenant_quotas(name.clone(), quotas.clone()).await?;
+    tracing::info!(tenant = name, "tenant quotas set");
+    Ok(Json(quotas))
+}

@@ -1,0 +1,4 @@
+-- Sets tenant ?1's quotas (NULL: none): most queued ?2, largest timeout ?3 ms, memory
+-- ?4 MiB, fuel ?5.
+UPDATE tenants SET max_queued = ?2, max_timeout_ms = ?3, max_memory_mb = ?4, max_fuel = ?5
+WHERE name = ?1
