@@ -10,15 +10,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
-use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 use wasmpool_protocol::run_query::run_request;
 use wasmpool_protocol::validate as rules;
-use wasmpool_protocol::workflow::{self, Node, Parent};
+use wasmpool_protocol::workflow::Node;
 
 use super::auth::Caller;
 use super::{
-    ApiError, ApiResult, AppState, body, job_id, json, selector, tenancy, tenants, validate, views,
+    ApiError, ApiResult, AppState, after, body, job_id, json, selector, tenancy, tenants, validate,
+    views,
 };
 use crate::job::JobState;
 use crate::scheduler::check_call as check_call_with;
@@ -90,8 +90,8 @@ pub async fn submit(
     state.check_lane(&job.lane).await?;
     state.check_mounts(&job.mounts)?;
     let node = Node { name: None, after: &after };
-    job.after = resolve_after(&[node], &state)?.remove(0);
-    let (id, job_state) = submit_jobs(&state, vec![job]).await?[0];
+    job.after = after::resolve_after(&[node], &state)?.remove(0);
+    let (id, job_state) = after::submit_jobs(&state, vec![job]).await?[0];
     tracing::info!(job = id, module, state = %job_state, "job submitted");
     Ok((StatusCode::ACCEPTED, Json(Accepted { id, state: job_state })))
 }
@@ -122,7 +122,7 @@ pub async fn submit_batch(
         .iter()
         .map(|job| Node { name: job.name.as_deref(), after: &job.after })
         .collect();
-    let mut parents = resolve_after(&nodes, &state)?.into_iter();
+    let mut parents = after::resolve_after(&nodes, &state)?.into_iter();
     let mut hashes: HashMap<String, ModuleRecord> = HashMap::new();
     let mut checked: HashSet<String> = HashSet::new();
     let mut jobs = Vec::with_capacity(batch.jobs.len());
@@ -149,51 +149,13 @@ pub async fn submit_batch(
         jobs.push(job);
     }
     tenants::check(&state, &caller, &mut jobs).await?;
-    let accepted = submit_jobs(&state, jobs).await?;
+    let accepted = after::submit_jobs(&state, jobs).await?;
     // One line for the batch: a line per job would be thousands for one request.
     if let (Some((first, _)), Some((last, _))) = (accepted.first(), accepted.last()) {
         tracing::info!(jobs = accepted.len(), first, last, state = "queued", "jobs submitted");
     }
     let jobs = accepted.into_iter().map(|(id, state)| Accepted { id, state }).collect();
     Ok((StatusCode::ACCEPTED, Json(BatchAccepted { jobs })))
-}
-
-/// Resolves the jobs' `after` (names within the submission) and checks their graph.
-fn resolve_after(nodes: &[Node<'_>], state: &AppState) -> ApiResult<Vec<Vec<Parent>>> {
-    Ok(workflow::resolve(nodes, state.limits.workflow)?)
-}
-
-/// Stores jobs: as a workflow when one runs after another.
-async fn submit_jobs(state: &AppState, jobs: Vec<NewJob>) -> ApiResult<Vec<(JobId, JobState)>> {
-    if crate::store::workflow::has_edges(&jobs) {
-        own_parents(state, &jobs).await?;
-        Ok(state.store.submit_workflow(jobs, state.limits.workflow).await?)
-    } else {
-        Ok(state.store.submit(jobs).await?)
-    }
-}
-
-/// Refuses a parent that is another tenant's job as the store refuses one that does not
-/// exist (400, the same words: an id reveals nothing).
-async fn own_parents(state: &AppState, jobs: &[NewJob]) -> ApiResult<()> {
-    let mut checked = HashSet::new();
-    for job in jobs {
-        for parent in &job.after {
-            let Parent::Job(id) = *parent else { continue };
-            if !checked.insert(id) {
-                continue;
-            }
-            match state.store.job(id).await? {
-                Some(found) if found.tenant == job.tenant => {}
-                Some(_) => {
-                    let unknown = format!("no job {id} to run after (unknown or deleted)");
-                    return Err(ApiError::bad_request(unknown));
-                }
-                None => {} // the store refuses it, naming it, with nothing written
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The caller's job `id` (404 when there is none, or it is another tenant's).
@@ -231,66 +193,6 @@ fn with_worker(state: &AppState, mut job: JobView) -> JobView {
         });
     }
     job
-}
-
-/// Query of a wait.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct WaitQuery {
-    /// How long to wait at most, in milliseconds (default, and cut to, the service's
-    /// `--max-wait`: 60000 unless configured).
-    #[param(schema_with = super::wait::schema)]
-    #[serde(default, deserialize_with = "super::wait::millis")]
-    timeout_ms: Option<u64>,
-}
-
-/// Wait for a job to end; answers when it does, or with the job as it stands at the timeout.
-#[utoipa::path(get, path = "/v1/jobs/{id}/wait", params(("id" = i64, Path, minimum = 1), WaitQuery),
-    responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn wait(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-    query: Result<Query<WaitQuery>, QueryRejection>,
-) -> ApiResult<Json<JobView>> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let id = job_id(&id)?;
-    let max = state.limits.max_wait;
-    let limit = query.timeout_ms.map_or(max, Duration::from_millis).min(max);
-    let job = wait_for_end(&state, &caller, id, limit).await?;
-    Ok(Json(view(&state, job).await?))
-}
-
-/// Waits on the store's events (no thread is held) until the job ends or `limit` passes.
-pub(super) async fn wait_for_end(
-    state: &AppState,
-    caller: &Caller,
-    id: JobId,
-    limit: Duration,
-) -> ApiResult<JobRecord> {
-    // Subscribe before reading, so an end between the two is not missed.
-    let mut events = state.store.subscribe();
-    let deadline = tokio::time::Instant::now() + limit;
-    let mut job = find(state, caller, id).await?;
-    while !job.state.is_terminal() {
-        let ended = tokio::time::timeout_at(deadline, async {
-            loop {
-                match events.recv().await {
-                    Ok(event) if event.id == id && event.state.is_terminal() => return,
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(_)) => return,
-                    Err(RecvError::Closed) => std::future::pending().await,
-                }
-            }
-        })
-        .await;
-        job = find(state, caller, id).await?;
-        if ended.is_err() {
-            break;
-        }
-    }
-    Ok(job)
 }
 
 /// Cancels a queued or running job: `Ok` with the job, now cancelled, or `Err` with the
@@ -545,7 +447,7 @@ pub async fn run(
     let limit = Duration::from_millis(job.timeout_ms) + Duration::from_secs(30);
     let started = Instant::now();
     let (id, _) = state.store.submit(vec![job]).await?[0];
-    let job = wait_for_end(&state, &caller, id, limit).await?;
+    let job = super::waits::wait_for_end(&state, &caller, id, limit).await?;
     tracing::debug!(job = id, "ran in {:?}", started.elapsed());
     Ok(Json(view(&state, job).await?))
 }

@@ -3,6 +3,7 @@
 //! the store, library and dispatcher, and answer JSON; every error is an [`ApiError`].
 
 mod access;
+mod after;
 mod auth;
 mod bulk;
 mod error;
@@ -210,7 +211,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(jobs::submit, jobs::list))
         .routes(routes!(jobs::submit_batch))
         .routes(routes!(jobs::get, jobs::cancel_or_delete))
-        .routes(routes!(jobs::wait))
+        .routes(routes!(waits::wait))
         .routes(routes!(waits::wait_many))
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::retry))

@@ -1,21 +1,25 @@
-//! `POST /v1/jobs/wait`: wait on many jobs at once. Like the single wait, it holds no thread
-//! and never polls: it reads where the jobs stand, then sleeps on the store's announcements
-//! until one of them ends (or announcements may have been missed), and reads again.
+//! Waits on jobs: `GET /v1/jobs/{id}/wait` for one, `POST /v1/jobs/wait` for many at once.
+//! Neither holds a thread nor polls: each reads where its jobs stand, then sleeps on the
+//! store's announcements until one of them ends (or announcements may have been missed),
+//! and reads again.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Extension, State};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Extension, Path, Query, State};
 use bytes::Bytes;
+use serde::Deserialize;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
+use utoipa::IntoParams;
 
 use super::auth::Caller;
-use super::{ApiError, ApiResult, AppState, body, json, views};
-use crate::store::{JobEvent, JobId, JobStanding};
-use crate::wire::{ErrorBody, WAIT_ANSWER_BYTES, WAIT_MAX_IDS, WaitAnswer, WaitRequest};
+use super::jobs::{find, view};
+use super::{ApiError, ApiResult, AppState, body, job_id, json, views};
+use crate::store::{JobEvent, JobId, JobRecord, JobStanding};
+use crate::wire::{ErrorBody, JobView, WAIT_ANSWER_BYTES, WAIT_MAX_IDS, WaitAnswer, WaitRequest};
 
 /// What an ended job's answer costs beside its output, roughly: its JSON's names and numbers.
 const END_OVERHEAD_BYTES: u64 = 300;
@@ -149,4 +153,64 @@ async fn answer(state: &AppState, standings: Vec<JobStanding>) -> ApiResult<Wait
         records.into_iter().filter(|job| job.state.is_terminal()).map(views::end).collect();
     pending += (chosen.len() - ended.len()) as u64;
     Ok(WaitAnswer { ended, left_off, pending })
+}
+
+/// Query of a wait.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct WaitQuery {
+    /// How long to wait at most, in milliseconds (default, and cut to, the service's
+    /// `--max-wait`: 60000 unless configured).
+    #[param(schema_with = super::wait::schema)]
+    #[serde(default, deserialize_with = "super::wait::millis")]
+    timeout_ms: Option<u64>,
+}
+
+/// Wait for a job to end; answers when it does, or with the job as it stands at the timeout.
+#[utoipa::path(get, path = "/v1/jobs/{id}/wait", params(("id" = i64, Path, minimum = 1), WaitQuery),
+    responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn wait(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+) -> ApiResult<Json<JobView>> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let id = job_id(&id)?;
+    let max = state.limits.max_wait;
+    let limit = query.timeout_ms.map_or(max, Duration::from_millis).min(max);
+    let job = wait_for_end(&state, &caller, id, limit).await?;
+    Ok(Json(view(&state, job).await?))
+}
+
+/// Waits on the store's events (no thread is held) until the job ends or `limit` passes.
+pub(super) async fn wait_for_end(
+    state: &AppState,
+    caller: &Caller,
+    id: JobId,
+    limit: Duration,
+) -> ApiResult<JobRecord> {
+    // Subscribe before reading, so an end between the two is not missed.
+    let mut events = state.store.subscribe();
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut job = find(state, caller, id).await?;
+    while !job.state.is_terminal() {
+        let ended = tokio::time::timeout_at(deadline, async {
+            loop {
+                match events.recv().await {
+                    Ok(event) if event.id == id && event.state.is_terminal() => return,
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => return,
+                    Err(RecvError::Closed) => std::future::pending().await,
+                }
+            }
+        })
+        .await;
+        job = find(state, caller, id).await?;
+        if ended.is_err() {
+            break;
+        }
+    }
+    Ok(job)
 }
