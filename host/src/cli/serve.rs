@@ -259,22 +259,7 @@ impl ServeCommand {
                 "--allowed-host `{bad}` is not a host name (NAME or NAME:PORT)"
             )));
         }
-        let limits = ServiceLimits {
-            default_timeout: self.default_timeout,
-            max_timeout: self.max_timeout,
-            default_memory_mb: (self.default_memory >> 20).max(1),
-            max_memory_mb: (self.max_memory >> 20).clamp(1, crate::sandbox::MAX_MEMORY_BYTES >> 20),
-            max_module_bytes: usize::try_from(self.max_module_size).unwrap_or(usize::MAX),
-            max_batch: self.max_batch.max(1),
-            max_wait: self.max_wait,
-            output_bytes: self.output_limit,
-            max_schedules: self.max_schedules,
-            workflow: wasmpool_protocol::workflow::WorkflowLimits {
-                max_jobs: self.max_workflow_jobs,
-                max_edges: self.max_workflow_edges,
-            },
-            ..ServiceLimits::default()
-        };
+        let limits = self.limits();
         let mounts = Mounts::from_specs(&self.mounts).map_err(|e| usage(e.to_string()))?;
         Ok(ServiceConfig {
             lanes,
@@ -311,6 +296,26 @@ impl ServeCommand {
 }
 
 impl ServeCommand {
+    /// The job defaults and maxima the options set.
+    fn limits(&self) -> ServiceLimits {
+        ServiceLimits {
+            default_timeout: self.default_timeout,
+            max_timeout: self.max_timeout,
+            default_memory_mb: (self.default_memory >> 20).max(1),
+            max_memory_mb: (self.max_memory >> 20).clamp(1, crate::sandbox::MAX_MEMORY_BYTES >> 20),
+            max_module_bytes: usize::try_from(self.max_module_size).unwrap_or(usize::MAX),
+            max_batch: self.max_batch.max(1),
+            max_wait: self.max_wait,
+            output_bytes: self.output_limit,
+            max_schedules: self.max_schedules,
+            workflow: wasmpool_protocol::workflow::WorkflowLimits {
+                max_jobs: self.max_workflow_jobs,
+                max_edges: self.max_workflow_edges,
+            },
+            ..ServiceLimits::default()
+        }
+    }
+
     /// The lanes: those of --lane, or `default` with --workers workers.
     fn lanes(&self) -> anyhow::Result<Vec<(String, usize)>> {
         if self.lanes.is_empty() {
