@@ -306,8 +306,14 @@ impl Workload {
                     num(
                         "fan_in_delay_ms",
                         "last parent's end to the fan-in's start, ms".into(),
+                        Target::None,
+                    ),
+                    num(
+                        "fan_in_delay_p50_ms",
+                        "200 fan-ins of 4, one at a time: that delay's p50, ms".into(),
                         Target::AtMost(2.0, "ms"),
                     ),
+                    num("fan_in_delay_p99_ms", "that delay's p99, ms".into(), Target::None),
                 ]
             }
             Workload::W3 => vec![num(

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
 use crate::server::Server;
+use crate::stats;
 
 const POLL: Duration = Duration::from_millis(5);
 
@@ -59,13 +60,40 @@ pub async fn fan_in(binary: &Path, width: usize) -> Result<Vec<(&'static str, f6
     let join = server.get(&format!("/v1/jobs/{}", ids[width])).await?;
     let last_parent_end = last_end(&server, ids[0], ids[width - 1]).await?;
     let join_start = micros(&join["started_at"]).context("the fan-in's start")?;
+    let delays = stats::sorted(small_fan_in_delays(&server, SMALL_FAN_INS).await?);
     server.stop().await?;
     Ok(vec![
         ("fan_s", elapsed.as_secs_f64()),
         ("alone_s", alone.as_secs_f64()),
         ("fan_ratio", elapsed.as_secs_f64() / alone.as_secs_f64()),
         ("fan_in_delay_ms", (join_start - last_parent_end) as f64 / 1e3),
+        ("fan_in_delay_p50_ms", stats::percentile(&delays, 50).context("no delay")?),
+        ("fan_in_delay_p99_ms", stats::percentile(&delays, 99).context("no delay")?),
     ])
+}
+
+/// Small fan-ins timed one after another on an idle pool, for the delay's distribution.
+const SMALL_FAN_INS: usize = 200;
+
+/// The delay from the last parent's end to the fan-in's start (ms) of `n` fan-ins of four
+/// `hello` jobs each, submitted one at a time once the previous one has ended.
+async fn small_fan_in_delays(server: &Server, n: usize) -> Result<Vec<f64>> {
+    let mut delays = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut jobs: Vec<Value> =
+            (0..4).map(|i| json!({ "name": format!("p{i}"), "module": "bench" })).collect();
+        jobs.push(json!({ "module": "bench", "after": ["p0", "p1", "p2", "p3"] }));
+        let ids = server.submit_batch(jobs).await?;
+        let join = server.get(&format!("/v1/jobs/{}/wait?timeout_ms=60000", ids[4])).await?;
+        let start = micros(&join["started_at"]).context("the fan-in's start")?;
+        let mut last = i64::MIN;
+        for id in &ids[..4] {
+            let parent = server.get(&format!("/v1/jobs/{id}")).await?;
+            last = last.max(micros(&parent["finished_at"]).context("a parent's end")?);
+        }
+        delays.push((start - last) as f64 / 1e3);
+    }
+    Ok(delays)
 }
 
 fn max_batch(jobs: usize) -> Vec<&'static str> {
