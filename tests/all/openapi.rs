@@ -155,6 +155,38 @@ async fn the_constraints_the_server_enforces_are_in_the_document() {
 /// fails under `CI=true` and is skipped, with a note, elsewhere.
 #[tokio::test(flavor = "multi_thread")]
 async fn schemathesis_finds_no_mismatch() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(1, data.path(), &["--max-wait", "2s"]);
+    server.upload(artifacts::HELLO, "hello").await;
+    schemathesis(&server, None).await;
+}
+
+/// The same as a tenant's `submit` token on a service with tokens: the routes its scope does
+/// not allow answer 403 as the document says, and its tenant's own module is there to use.
+#[tokio::test(flavor = "multi_thread")]
+async fn schemathesis_finds_no_mismatch_with_a_tenants_submit_token() {
+    const ADMIN: &str = "schemathesis-admin";
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(1, data.path(), &["--max-wait", "2s", "--token", ADMIN]);
+    let token = |scope: &str| {
+        let request = server.request(reqwest::Method::POST, "/v1/tokens").bearer_auth(ADMIN);
+        request.json(&json!({ "tenant": "acme", "scope": scope }))
+    };
+    let (status, owner) = server.send(token("admin")).await;
+    assert_eq!(status, 201, "{owner}");
+    let upload = server
+        .request(reqwest::Method::POST, "/v1/modules?name=hello")
+        .bearer_auth(owner["token"].as_str().unwrap())
+        .header("content-type", "application/wasm")
+        .body(std::fs::read(artifacts::HELLO).unwrap());
+    assert_eq!(server.send(upload).await.0, 201);
+    let (status, submitter) = server.send(token("submit")).await;
+    assert_eq!(status, 201, "{submitter}");
+    schemathesis(&server, submitter["token"].as_str()).await;
+}
+
+/// Runs schemathesis against `server`, as `token` when given.
+async fn schemathesis(server: &Server, token: Option<&str>) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let st = std::env::var_os("WASMPOOL_SCHEMATHESIS")
         .map_or_else(|| root.join(".venv/bin/st"), std::path::PathBuf::from);
@@ -164,11 +196,9 @@ async fn schemathesis_finds_no_mismatch() {
         eprintln!("skipped: {note}");
         return;
     }
-    let data = tempfile::tempdir().unwrap();
-    let server = Server::start(1, data.path(), &["--max-wait", "2s"]);
-    server.upload(artifacts::HELLO, "hello").await;
     let work = tempfile::tempdir().unwrap();
-    let output = tokio::process::Command::new(&st)
+    let mut command = tokio::process::Command::new(&st);
+    command
         .current_dir(work.path())
         .env("SCHEMATHESIS_HOOKS", root.join("bench/schemathesis-hooks.py"))
         .arg("--config-file")
@@ -181,9 +211,11 @@ async fn schemathesis_finds_no_mismatch() {
         .args(["--max-examples", "10", "--phases", "examples,coverage,fuzzing"])
         // A seed of its own, so a failure here is the same at every run (bench/schemathesis
         // draws a new one each time, and more examples).
-        .args(["--seed", "21"])
-        .kill_on_drop(true)
-        .output();
+        .args(["--seed", "21"]);
+    if let Some(token) = token {
+        command.args(["--header", &format!("Authorization: Bearer {token}")]);
+    }
+    let output = command.kill_on_drop(true).output();
     let output = tokio::time::timeout(std::time::Duration::from_secs(600), output)
         .await
         .expect("schemathesis ends within 10 minutes")

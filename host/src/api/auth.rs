@@ -126,6 +126,34 @@ async fn caller(state: &AppState, offered: Option<&str>) -> ApiResult<Caller> {
     }
 }
 
+/// States the token check in the API document: every `/v1` operation may answer 401 (no
+/// token, or an unknown, revoked or expired one) and 403 (a token whose scope does not allow
+/// the route), each with the error body.
+pub fn describe(document: &mut serde_json::Value) {
+    let Some(paths) = document["paths"].as_object_mut() else { return };
+    let error = || {
+        let schema = serde_json::json!({ "$ref": "#/components/schemas/ErrorBody" });
+        serde_json::json!({ "content": { "application/json": { "schema": schema } } })
+    };
+    let answers = [
+        ("401", "no token, or an unknown, revoked or expired one"),
+        ("403", "the token's scope does not allow this route"),
+    ];
+    for (_, operations) in paths.iter_mut().filter(|(path, _)| path.starts_with("/v1/")) {
+        let Some(operations) = operations.as_object_mut() else { continue };
+        for operation in operations.values_mut() {
+            let Some(responses) = operation["responses"].as_object_mut() else { continue };
+            for (code, why) in answers {
+                responses.entry(code).or_insert_with(|| {
+                    let mut answer = error();
+                    answer["description"] = why.into();
+                    answer
+                });
+            }
+        }
+    }
+}
+
 /// The scope a route needs: `read` for looking (every `GET`, but the token list), `submit`
 /// for a tenant's jobs and queues, `admin` for the rest (modules, schedules, the pool,
 /// tokens). A route not named here needs `admin`, so a new one is closed until it is placed.

@@ -258,6 +258,7 @@ pub fn router(state: AppState) -> Router {
     jobs::describe(&mut document);
     bulk::describe(&mut document);
     text::describe(&mut document);
+    auth::describe(&mut document);
     let _ = state.openapi.set(serde_json::to_string_pretty(&document).expect("JSON serialises"));
     let body_limit = state.limits.max_module_bytes.max(state.limits.max_request_bytes);
     router
