@@ -63,16 +63,6 @@ impl Mounts {
         self.0.keys().map(String::as_str)
     }
 
-    /// Whether nothing is declared.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The declared directory of `name`.
-    pub fn get(&self, name: &str) -> Option<&HostMount> {
-        self.0.get(name)
-    }
-
     /// The first of `wanted` this service does not declare, as a sentence for a refusal.
     pub fn missing(&self, wanted: &[Mount]) -> Option<String> {
         let unknown = wanted.iter().find(|mount| !self.0.contains_key(&mount.name))?;
@@ -144,7 +134,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().display().to_string();
         let mounts = Mounts::from_specs(&[format!("data={path}:ro")]).unwrap();
-        let declared = mounts.get("data").unwrap();
+        let declared = &mounts.0["data"];
         assert!(declared.read_only);
         assert_eq!(declared.dir, dir.path().canonicalize().unwrap());
         for bad in ["data", "=x", "bad name=/tmp", "data=", "x=/no/such/dir"] {

@@ -1,8 +1,6 @@
 //! A submission's `after`: names resolved within the submission and the graph checked,
 //! parents that are the submitter's own jobs, and jobs with edges stored as a workflow.
 
-use std::collections::HashSet;
-
 use wasmpool_protocol::workflow::{self, Node, Parent};
 
 use super::{ApiError, ApiResult, AppState};
@@ -28,24 +26,30 @@ pub(super) async fn submit_jobs(
 }
 
 /// Refuses a parent that is another tenant's job as the store refuses one that does not
-/// exist (400, the same words: an id reveals nothing).
+/// exist (400, the same words: an id reveals nothing). One read for all the parents named by
+/// id; one that is missing is the store's to refuse, naming it, with nothing written.
 async fn own_parents(state: &AppState, jobs: &[NewJob]) -> ApiResult<()> {
-    let mut checked = HashSet::new();
-    for job in jobs {
-        for parent in &job.after {
-            let Parent::Job(id) = *parent else { continue };
-            if !checked.insert(id) {
-                continue;
-            }
-            match state.store.job(id).await? {
-                Some(found) if found.tenant == job.tenant => {}
-                Some(_) => {
-                    let unknown = format!("no job {id} to run after (unknown or deleted)");
-                    return Err(ApiError::bad_request(unknown));
-                }
-                None => {} // the store refuses it, naming it, with nothing written
-            }
-        }
+    let mut ids: Vec<JobId> = jobs
+        .iter()
+        .flat_map(|job| job.after.iter())
+        .filter_map(|parent| match *parent {
+            Parent::Job(id) => Some(id),
+            Parent::Batch(_) => None,
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    // Every job of one submission is the submitter's tenant's.
+    let tenant = &jobs[0].tenant;
+    let parents = state.store.jobs_by_id(&ids).await?;
+    match parents.iter().find(|parent| &parent.tenant != tenant) {
+        Some(other) => Err(ApiError::bad_request(format!(
+            "no job {} to run after (unknown or deleted)",
+            other.id
+        ))),
+        None => Ok(()),
+    }
 }

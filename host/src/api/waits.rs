@@ -184,7 +184,8 @@ pub async fn wait(
     Ok(Json(view(&state, job).await?))
 }
 
-/// Waits on the store's events (no thread is held) until the job ends or `limit` passes.
+/// Waits on the store's events (no thread is held) until the job ends or `limit` passes,
+/// reading it again whenever its end is announced or announcements may have been missed.
 pub(super) async fn wait_for_end(
     state: &AppState,
     caller: &Caller,
@@ -193,22 +194,16 @@ pub(super) async fn wait_for_end(
 ) -> ApiResult<JobRecord> {
     // Subscribe before reading, so an end between the two is not missed.
     let mut events = state.store.subscribe();
+    let mut missed = state.store.missed();
+    missed.borrow_and_update();
     let deadline = tokio::time::Instant::now() + limit;
+    let watched = HashSet::from([id]);
     let mut job = find(state, caller, id).await?;
     while !job.state.is_terminal() {
-        let ended = tokio::time::timeout_at(deadline, async {
-            loop {
-                match events.recv().await {
-                    Ok(event) if event.id == id && event.state.is_terminal() => return,
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(_)) => return,
-                    Err(RecvError::Closed) => std::future::pending().await,
-                }
-            }
-        })
-        .await;
+        let heard = tokio::time::timeout_at(deadline, an_end(&mut events, &mut missed, &watched));
+        let timed_out = heard.await.is_err();
         job = find(state, caller, id).await?;
-        if ended.is_err() {
+        if timed_out {
             break;
         }
     }
