@@ -87,11 +87,20 @@ async fn serve(input: OwnedFd, output: OwnedFd, live_output: bool) -> Result<(),
 
     let pid = std::process::id();
     link.send(FromWorker::Hello { version: PROTOCOL_VERSION, pid });
-    let mut sandbox = Sandbox::new(pid, Some(Arc::new(link.clone())));
+    let overran = {
+        let link = link.clone();
+        Arc::new(move |result| {
+            let replies_used = link.0.used.load(Ordering::SeqCst);
+            link.send(FromWorker::Overran { result: Box::new(result), replies_used });
+        })
+    };
+    let mut sandbox = Sandbox::new(pid, Some(Arc::new(link.clone())), overran);
     while let Some(job) = inbox.next().await {
-        let result = Box::new(sandbox.run(job).await);
+        // `None`: the watchdog ended the job and the supervisor is replacing this worker,
+        // which must start nothing more.
+        let Some(result) = sandbox.run(job).await else { break };
         let replies_used = link.0.used.load(Ordering::SeqCst);
-        link.send(FromWorker::Done { result, replies_used });
+        link.send(FromWorker::Done { result: Box::new(result), replies_used });
     }
     drop(sandbox);
     let _ = reader.join();

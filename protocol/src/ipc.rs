@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::job::{JobResult, JobSpec, Stream, TaskCall, TaskReply};
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// Frames above this size are refused rather than allocated.
 pub const MAX_FRAME_BYTES: usize = 1 << 30;
@@ -84,6 +84,17 @@ pub enum FromWorker {
     /// The answer to [`ToWorker::Recall`]: the ids of the jobs that had not started, which
     /// this worker will not run.
     Recalled(Vec<String>),
+    /// The running job computed past its timeout, in code that checks no deadline, and was
+    /// ended by the worker's watchdog: this is its `timed_out` result, with the output so
+    /// far. The worker's thread is still inside the guest and will run nothing more: the
+    /// supervisor records the result and replaces the worker, giving back the jobs that
+    /// wait in it (they never started).
+    Overran {
+        /// What the job produced until its deadline.
+        result: Box<JobResult>,
+        /// As in [`FromWorker::Done`].
+        replies_used: u64,
+    },
 }
 
 /// Why a frame could not be read or written.

@@ -13,22 +13,63 @@ fn with_timeout(timeout: Duration) -> Limits {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn spin_with_a_timeout_ends_on_time_and_the_pool_runs_the_next_job() {
+async fn spin_with_a_timeout_ends_on_time_with_its_output_and_the_pool_runs_the_next_job() {
     let (pool, _dir) = pool(1);
     let started = Instant::now();
-    let done = pool
-        .run(job("spin", &module(artifacts::SPIN, None), &[], with_timeout(Duration::from_secs(1))))
-        .await;
+    let spin = module(artifacts::SPIN, None);
+    let done =
+        pool.run(job("spin", &spin, &["started"], with_timeout(Duration::from_secs(1)))).await;
     assert_eq!(done.result.outcome, Outcome::TimedOut(Duration::from_secs(1)));
+    assert_eq!(done.result.stdout, b"started\n", "output before the timeout is kept");
     assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
     let next = pool.run(job("next", &module(artifacts::HELLO, None), &[], Limits::default())).await;
     assert_eq!(next.result.outcome, Outcome::Exited(0));
     assert_eq!(next.result.stdout, b"Hello from wasmpool!\n");
     assert_eq!(
         pool.snapshot().restarts,
-        0,
-        "the epoch deadline ends the job without killing the worker"
+        1,
+        "code without epoch checks is stopped by the watchdog, and its worker replaced"
     );
+    pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spin_with_a_fuel_limit_and_a_timeout_ends_on_time_without_losing_its_worker() {
+    let (pool, _dir) = pool(1);
+    let spin = module(artifacts::SPIN, Some(1));
+    let limits = Limits { fuel: Some(u64::MAX / 4), ..with_timeout(Duration::from_millis(500)) };
+    let done = pool.run(job("spin", &spin, &["started"], limits)).await;
+    assert_eq!(done.result.outcome, Outcome::TimedOut(Duration::from_millis(500)));
+    assert_eq!(done.result.stdout, b"started\n");
+    let next = pool.run(job("next", &module(artifacts::HELLO, None), &[], Limits::default())).await;
+    assert_eq!(next.result.outcome, Outcome::Exited(0));
+    assert_eq!(pool.snapshot().restarts, 0, "metered code checks the epoch deadline itself");
+    pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_sent_ahead_behind_one_that_overran_run_elsewhere_and_none_is_lost() {
+    let (pool, _dir) = pool(2);
+    let hello = module(artifacts::HELLO, None);
+    let spin = module(artifacts::SPIN, None);
+    // Short jobs first, so the pool sends jobs ahead to busy workers.
+    let warm = (0..200).map(|i| pool.run(job(&format!("w{i}"), &hello, &[], Limits::default())));
+    for done in futures_util::future::join_all(warm).await {
+        assert_eq!(done.result.outcome, Outcome::Exited(0));
+    }
+    let stuck = (0..2).map(|i| {
+        pool.run(job(&format!("s{i}"), &spin, &[], with_timeout(Duration::from_millis(300))))
+    });
+    let after = (0..50).map(|i| pool.run(job(&format!("h{i}"), &hello, &[], Limits::default())));
+    let (stuck, after) =
+        tokio::join!(futures_util::future::join_all(stuck), futures_util::future::join_all(after));
+    for done in stuck {
+        assert_eq!(done.result.outcome, Outcome::TimedOut(Duration::from_millis(300)));
+    }
+    for done in after {
+        assert_eq!(done.result.outcome, Outcome::Exited(0), "{}", done.result.id);
+    }
+    assert_eq!(pool.snapshot().restarts, 2);
     pool.shutdown().await;
 }
 

@@ -88,6 +88,9 @@ pub(super) enum Stop {
     Overdue,
     Died(String),
     Shutdown,
+    /// Its watchdog ended the job it was computing ([`FromWorker::Overran`]): the job's
+    /// result is recorded, and the worker's thread is still in the guest.
+    Overran,
 }
 
 /// Feeds jobs to one live worker. Returns `true` when the worker must be replaced and
@@ -176,7 +179,8 @@ async fn act(
             worker.reply(call, reply).await.map_err(Stop::Died)
         }
         Event::Frame(frame) => match on_frame(slot, pid, shared, line, frame).await {
-            Ok(()) => line.stop_due().map_or(Ok(()), Err),
+            Ok(None) => line.stop_due().map_or(Ok(()), Err),
+            Ok(Some(stop)) => Err(stop),
             Err(cause) => {
                 worker.kill().await;
                 Err(Stop::Died(cause))
@@ -328,37 +332,28 @@ async fn send(
     if frames.is_empty() { Ok(()) } else { worker.send(frames).await }
 }
 
-/// Acts on a frame from the worker. `Err` is a protocol error.
+/// Acts on a frame from the worker: `Some` stop when the worker has to go, `Err` a protocol
+/// error.
 async fn on_frame(
     slot: usize,
     pid: u32,
     shared: &Shared,
     line: &mut Line,
     frame: FromWorker,
-) -> Result<(), String> {
+) -> Result<Option<Stop>, String> {
     if let FromWorker::Recalled(ids) = frame {
-        return take_back(slot, pid, shared, line, ids);
+        return take_back(slot, pid, shared, line, ids).map(|()| None);
     }
     let Some(current) = line.current.as_mut() else {
         return Err(format!("protocol error: {frame:?} while no job runs"));
     };
     match frame {
         FromWorker::Done { result, replies_used } => {
-            let mut current = line.current.take().expect("a running job");
-            let host = shared.config.host.as_ref();
-            // The job ended (its own timeout) while a call of its was being answered: the
-            // answer never reaches it.
-            if let Some((_, answering)) = current.answering.take() {
-                answering.await.restore(host).await;
-            }
-            if let Some(item) = current.delivered.take().filter(|item| item.call > replies_used) {
-                item.restore(host).await;
-            }
-            shared.observe(result.run_time);
-            finish(shared, current.assignment, *result, pid, Some(current.started_at));
-            if line.waiting.is_empty() {
-                shared.set_worker(slot, pid, WorkerState::Idle);
-            }
+            ended(slot, pid, shared, line, *result, replies_used).await;
+        }
+        FromWorker::Overran { result, replies_used } => {
+            ended(slot, pid, shared, line, *result, replies_used).await;
+            return Ok(Some(Stop::Overran));
         }
         FromWorker::Call { call, request } => current.calls.push_back((call, request)),
         FromWorker::Output { stream, bytes } => {
@@ -368,7 +363,33 @@ async fn on_frame(
         }
         other => return Err(format!("protocol error: expected a result, got {other:?}")),
     }
-    Ok(())
+    Ok(None)
+}
+
+/// Records the running job's result.
+async fn ended(
+    slot: usize,
+    pid: u32,
+    shared: &Shared,
+    line: &mut Line,
+    result: JobResult,
+    replies_used: u64,
+) {
+    let mut current = line.current.take().expect("a running job");
+    let host = shared.config.host.as_ref();
+    // The job ended (its own timeout) while a call of its was being answered: the answer
+    // never reaches it.
+    if let Some((_, answering)) = current.answering.take() {
+        answering.await.restore(host).await;
+    }
+    if let Some(item) = current.delivered.take().filter(|item| item.call > replies_used) {
+        item.restore(host).await;
+    }
+    shared.observe(result.run_time);
+    finish(shared, current.assignment, result, pid, Some(current.started_at));
+    if line.waiting.is_empty() {
+        shared.set_worker(slot, pid, WorkerState::Idle);
+    }
 }
 
 /// Returns the jobs the worker gave back unstarted to the pool's queue.
@@ -427,6 +448,8 @@ async fn end_line(
                 tracing::warn!(slot, job = %id, "{cause} while running the job");
                 Outcome::WorkerDied(cause.clone())
             }
+            // The overrun job's result came with the stop; this one never started.
+            Stop::Overran => Outcome::WorkerDied("its worker was replaced".into()),
         };
         let result = JobResult::without_output(id, outcome);
         finish(shared, current.assignment, result, pid, Some(current.started_at));

@@ -13,6 +13,7 @@ mod output;
 mod run;
 mod state;
 mod task;
+mod watchdog;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -24,10 +25,12 @@ pub use compile::{ArtifactCache, ModuleError, content_hash, detect_kind};
 pub use engine::{EPOCH_TICK, Flavor, MAX_MEMORY_BYTES};
 pub use run::JobEnv;
 pub use task::TaskBackend;
+pub use watchdog::Overran;
 
 use crate::job::{JobResult, JobSpec, ModuleRef, Outcome};
 use compile::Prepared;
 use state::{P1State, P2State};
+use watchdog::Watchdog;
 
 /// An engine of one flavour with its WASI linkers.
 pub struct Flavored {
@@ -40,7 +43,9 @@ pub struct Flavored {
 impl Flavored {
     fn new(flavor: Flavor) -> wasmtime::Result<Self> {
         let engine = engine::new_engine(flavor)?;
-        engine::start_epoch_ticker(&engine);
+        if flavor.checks_epochs() {
+            engine::start_epoch_ticker(&engine);
+        }
         Ok(Flavored {
             p1: state::p1_linker(&engine)?,
             p2: state::p2_linker(&engine)?,
@@ -113,32 +118,46 @@ pub struct Sandbox {
     ready: HashMap<(String, Flavor), (Prepared, u64)>,
     uses: u64,
     env: JobEnv,
+    watchdog: Watchdog,
 }
 
 impl Sandbox {
     /// A sandbox for the worker process with this pid, sending `wasmpool:task` calls to
-    /// `backend`.
-    pub fn new(worker_pid: u32, backend: Option<std::sync::Arc<dyn TaskBackend>>) -> Self {
+    /// `backend`, and the result of a job its watchdog ends at the job's deadline to
+    /// `overran` (see [`Sandbox::run`]).
+    pub fn new(
+        worker_pid: u32,
+        backend: Option<std::sync::Arc<dyn TaskBackend>>,
+        overran: Overran,
+    ) -> Self {
         Sandbox {
             engines: Engines::default(),
             ready: HashMap::new(),
             uses: 0,
             env: JobEnv { worker_pid, backend },
+            watchdog: Watchdog::new(overran),
         }
     }
 
     /// Runs one job to its end. Never panics on a bad module: that becomes the outcome.
-    pub async fn run(&mut self, job: JobSpec) -> JobResult {
+    ///
+    /// `None` when a job without a fuel limit was still computing at its timeout: the
+    /// watchdog then sent its `timed_out` result to `overran`, and this sandbox's thread was
+    /// inside the guest until now (or still is), so its worker must be replaced.
+    pub async fn run(&mut self, job: JobSpec) -> Option<JobResult> {
         let flavor = Flavor::for_fuel(job.limits.fuel);
         let engine = match self.engines.get(flavor) {
             Ok(flavored) => flavored.engine.clone(),
-            Err(e) => return JobResult::without_output(job.id, Outcome::LoadFailed(e.to_string())),
+            Err(e) => {
+                return Some(JobResult::without_output(job.id, Outcome::LoadFailed(e.to_string())));
+            }
         };
         if let Err(e) = self.make_ready(&job.module, flavor) {
-            return JobResult::without_output(job.id, Outcome::LoadFailed(e.to_string()));
+            return Some(JobResult::without_output(job.id, Outcome::LoadFailed(e.to_string())));
         }
         let (prepared, _) = &self.ready[&(job.module.hash.clone(), flavor)];
-        run::run(&engine, prepared, job, &self.env).await
+        let watchdog = (!flavor.checks_epochs()).then_some(&mut self.watchdog);
+        run::run(&engine, prepared, job, &self.env, watchdog).await
     }
 
     /// Ensures the module is loaded and prepared, evicting the least recently used one when

@@ -48,7 +48,7 @@ impl CappedOutput {
         self
     }
 
-    fn append(&self, data: &[u8]) {
+    pub(super) fn append(&self, data: &[u8]) {
         let mut captured = self.captured.lock().expect("capture lock");
         let room = self.cap.saturating_sub(captured.bytes.len());
         if data.len() > room {

@@ -19,6 +19,7 @@ use super::limiter::{JobLimiter, MemoryLimitExceeded};
 use super::output::CappedOutput;
 use super::state::{JobState, P1State, P2State};
 use super::task::{TaskBackend, TaskContext};
+use super::watchdog::Watchdog;
 use crate::call::{FuncType, Named, Value, check_params, results_json, to_json};
 use crate::job::{Call, JobResult, JobSpec, Outcome, Stream};
 
@@ -44,15 +45,45 @@ impl Capture {
     }
 }
 
-/// Runs a prepared module for one job and reports how it went.
+/// Runs a prepared module for one job and reports how it went; `None` when `watchdog` ended
+/// the job at its deadline while the guest computed (and so sent its result itself).
 pub async fn run(
+    engine: &Engine,
+    prepared: &Prepared,
+    job: JobSpec,
+    env: &JobEnv,
+    watchdog: Option<&mut Watchdog>,
+) -> Option<JobResult> {
+    let started = Instant::now();
+    let capture = Capture::new(job.limits.output_bytes, env.backend.as_ref());
+    let armed = match (watchdog, job.limits.timeout) {
+        (Some(dog), Some(timeout)) => {
+            match dog.arm(&job.id, timeout, started, &capture.stdout, &capture.stderr) {
+                Ok(armed) => Some((dog, armed)),
+                Err(e) => {
+                    let message = format!("cannot watch the job's timeout: {e}");
+                    return Some(JobResult::without_output(job.id, Outcome::LoadFailed(message)));
+                }
+            }
+        }
+        _ => None,
+    };
+    let result = run_guest(engine, prepared, job, env, capture, started).await;
+    match armed {
+        Some((dog, armed)) => dog.disarm(armed).then_some(result),
+        None => Some(result),
+    }
+}
+
+/// Runs the guest: the store, the instance, the command or call, and what ended it.
+async fn run_guest(
     engine: &Engine,
     prepared: &Prepared,
     mut job: JobSpec,
     env: &JobEnv,
+    capture: Capture,
+    started: Instant,
 ) -> JobResult {
-    let started = Instant::now();
-    let capture = Capture::new(job.limits.output_bytes, env.backend.as_ref());
     let stdin = std::mem::take(&mut job.stdin);
     let builder = match wasi_builder(&job, env, &capture, stdin) {
         Ok(builder) => builder,
@@ -158,9 +189,11 @@ fn wasi_builder(
 fn new_store<T: JobState>(engine: &Engine, state: T, job: &JobSpec) -> Store<T> {
     let mut store = Store::new(engine, state);
     store.limiter(|state| state.limiter());
-    store.set_epoch_deadline(deadline_ticks(job.limits.timeout));
-    store.epoch_deadline_trap();
     if let Some(fuel) = job.limits.fuel {
+        // Only the metered engine checks epochs (see `Flavor`); the others' timeouts are the
+        // watchdog's.
+        store.set_epoch_deadline(deadline_ticks(job.limits.timeout));
+        store.epoch_deadline_trap();
         // Only fails when the engine does not meter fuel, which `Flavor` rules out.
         let _ = store.set_fuel(fuel);
     }
@@ -168,8 +201,9 @@ fn new_store<T: JobState>(engine: &Engine, state: T, job: &JobSpec) -> Store<T> 
 }
 
 /// Drives the run under the job's timeout. This catches guests blocked in a host call (a
-/// WASI sleep), which the epoch deadline cannot interrupt; a guest computing is stopped by
-/// the epoch deadline a moment earlier.
+/// WASI sleep), which no epoch deadline can interrupt, without losing the worker; a guest
+/// computing is stopped by the epoch deadline a moment earlier (with a fuel limit) or by the
+/// watchdog a moment later (without).
 async fn within(
     timeout: Option<Duration>,
     run: impl Future<Output = wasmtime::Result<Ended>>,
