@@ -193,3 +193,64 @@ async fn spawns_past_the_bound_are_refused_to_the_guest() {
         "{refused}"
     );
 }
+
+/// A tenant's request with its token: status and JSON.
+async fn as_tenant(server: &Server, token: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let http = reqwest::Client::new();
+    let url = format!("{}{path}", server.url);
+    let request = match body {
+        Some(body) => http.post(url).json(&body),
+        None => http.get(url),
+    };
+    let response = request.bearer_auth(token).send().await.expect("the server answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Spawned jobs are the spawner's tenant's: they name its modules (another tenant's module is
+/// refused to the guest as unknown), and only it sees them.
+#[tokio::test(flavor = "multi_thread")]
+async fn spawned_jobs_are_the_spawners_tenants() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(2, data.path(), &["--token", "s3cret-admin"]);
+    let (_, made) = server.post("/v1/tokens", json!({ "tenant": "acme", "scope": "admin" })).await;
+    let acme = made["token"].as_str().expect("a token").to_string();
+    let wasm = std::fs::read(artifacts::FANOUT).unwrap();
+    let upload = reqwest::Client::new()
+        .post(format!("{}/v1/modules?name=fanout", server.url))
+        .bearer_auth(&acme)
+        .header("content-type", "application/wasm")
+        .body(wasm)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status().as_u16(), 201);
+    server.upload(artifacts::FANOUT, "theirs").await;
+    let job = json!({ "module": "fanout", "args": ["spawn", "2", "fanout"] });
+    let (status, accepted) = as_tenant(&server, &acme, "/v1/jobs", Some(job)).await;
+    assert_eq!(status, 202, "{accepted}");
+    let (_, parent) = as_tenant(
+        &server,
+        &acme,
+        &format!("/v1/jobs/{}/wait?timeout_ms=30000", accepted["id"]),
+        None,
+    )
+    .await;
+    assert_eq!(parent["state"], "succeeded", "{parent}");
+    let (_, workflow) =
+        as_tenant(&server, &acme, &format!("/v1/workflows/{}", parent["workflow"]), None).await;
+    assert_eq!(workflow["jobs"].as_array().map(Vec::len), Some(4), "{workflow}");
+    let (status, _) = server.get(&format!("/v1/workflows/{}", parent["workflow"])).await;
+    assert_eq!(status, 404, "another tenant does not see the spawned workflow");
+    let theirs = json!({ "module": "fanout", "args": ["spawn", "1", "theirs"] });
+    let (_, accepted) = as_tenant(&server, &acme, "/v1/jobs", Some(theirs)).await;
+    let (_, refused) = as_tenant(
+        &server,
+        &acme,
+        &format!("/v1/jobs/{}/wait?timeout_ms=30000", accepted["id"]),
+        None,
+    )
+    .await;
+    assert_eq!(refused["state"], "failed", "{refused}");
+    assert_eq!(refused["stdout"], "refused after 0: no module `theirs`: upload it first\n");
+}
