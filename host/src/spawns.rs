@@ -1,10 +1,10 @@
 //! Jobs that running jobs spawn (`wasmpool:task/workflow.spawn`): a fan-out from inside a job
 //! whose width the job learns as it runs. Each is checked when the guest asks, as a
 //! submission is (the JSON of `POST /v1/jobs`, the tenant's module, the call, lane, mounts,
-//! the tenant's quotas, at most [`MAX_SPAWNED`] per attempt), and kept here under its
-//! attempt. When the attempt ends the dispatcher takes them ([`Spawner::take`]): if it
-//! succeeded, they travel with its result and the store writes them in the transaction that
-//! records it (`store/*/spawned.rs`), else they are dropped. So a failed or retried attempt
+//! the tenant's quotas, at most [`MAX_SPAWNED`] per attempt and one request's bytes in all),
+//! and kept here under its attempt. When the attempt ends the dispatcher takes them
+//! ([`Spawner::take`]): if it succeeded, they travel with its result and the store writes
+//! them in the transaction that records it (`store/*/spawned.rs`), else they are dropped. So a failed or retried attempt
 //! leaves no children, a retry does not submit them twice, and a stale host's late result
 //! (fenced out) writes none.
 //!
@@ -32,6 +32,9 @@ const HANDLE: &str = "spawned-";
 /// dispatcher) the oldest are forgotten.
 const KEPT_ATTEMPTS: usize = 4096;
 
+/// An attempt's spawns, with the bytes of their JSON.
+type Kept = (Vec<NewJob>, usize);
+
 /// The jobs spawned by running attempts, checked and waiting for their attempt's end.
 pub struct Spawner {
     store: Store,
@@ -39,7 +42,7 @@ pub struct Spawner {
     mounts: Arc<Mounts>,
     /// The lanes this host serves.
     lanes: Vec<String>,
-    pending: Mutex<HashMap<(JobId, u32), Vec<NewJob>>>,
+    pending: Mutex<HashMap<(JobId, u32), Kept>>,
 }
 
 impl Spawner {
@@ -90,30 +93,39 @@ impl Spawner {
         crate::api::tenants::check_quotas(&self.store, &self.limits, tenant, one)
             .await
             .map_err(|e| e.message().to_string())?;
-        self.keep(by, job, most)
+        self.keep(by, job, json.len(), most)
     }
 
     /// The jobs spawned by `attempt`, forgotten here: it ended.
     pub fn take(&self, attempt: Attempt) -> Vec<NewJob> {
         let mut pending = self.pending.lock().expect("spawns lock");
-        pending.remove(&(attempt.id, attempt.number)).unwrap_or_default()
+        pending.remove(&(attempt.id, attempt.number)).map(|(jobs, _)| jobs).unwrap_or_default()
     }
 
     fn count(&self, by: Running) -> usize {
         let pending = self.pending.lock().expect("spawns lock");
-        pending.get(&(by.id, by.attempt)).map_or(0, Vec::len)
+        pending.get(&(by.id, by.attempt)).map_or(0, |(jobs, _)| jobs.len())
     }
 
-    fn keep(&self, by: Running, job: NewJob, most: usize) -> Result<String, String> {
+    fn keep(&self, by: Running, job: NewJob, size: usize, most: usize) -> Result<String, String> {
         let mut pending = self.pending.lock().expect("spawns lock");
         if pending.len() >= KEPT_ATTEMPTS && !pending.contains_key(&(by.id, by.attempt)) {
             let oldest = pending.keys().min().copied();
             oldest.map(|key| pending.remove(&key));
         }
-        let jobs = pending.entry((by.id, by.attempt)).or_default();
+        let (jobs, bytes) = pending.entry((by.id, by.attempt)).or_default();
         if jobs.len() >= most {
             return Err(format!("an attempt may spawn at most {most} jobs"));
         }
+        // All of an attempt's spawns together are at most one request's size (what one
+        // batch over HTTP may carry), so a guest cannot fill the service's memory.
+        let most_bytes = self.limits.max_request_bytes;
+        if *bytes + size > most_bytes {
+            return Err(format!(
+                "an attempt's spawned jobs may take at most {most_bytes} bytes of JSON together"
+            ));
+        }
+        *bytes += size;
         jobs.push(job);
         Ok(format!("{HANDLE}{}", jobs.len() - 1))
     }
