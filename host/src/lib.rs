@@ -30,5 +30,6 @@ pub mod schedule;
 pub mod scheduler;
 pub mod service;
 pub mod shutdown;
+pub mod spawns;
 pub mod store;
 pub mod worker;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use tokio::sync::{broadcast, oneshot};
 
-use crate::job::PutError;
+use crate::job::{ParentResult, PutError};
 use crate::pool::{Caller, TaskHost};
 use crate::store::{JobId, QueueStat, Running, Store, StoreError};
 
@@ -217,12 +217,18 @@ pub struct ServiceTaskHost {
     queues: Queues,
     store: Store,
     tenants: JobTenants,
+    spawner: std::sync::Arc<crate::spawns::Spawner>,
 }
 
 impl ServiceTaskHost {
-    /// Answers from these queues, and records progress in `store`.
-    pub fn new(queues: Queues, store: Store) -> Self {
-        ServiceTaskHost { queues, store: store.clone(), tenants: JobTenants::new(store) }
+    /// Answers from these queues, records progress in `store`, and keeps spawned jobs in
+    /// `spawner`.
+    pub fn new(
+        queues: Queues,
+        store: Store,
+        spawner: std::sync::Arc<crate::spawns::Spawner>,
+    ) -> Self {
+        ServiceTaskHost { queues, store: store.clone(), tenants: JobTenants::new(store), spawner }
     }
 }
 
@@ -246,6 +252,12 @@ impl JobTenants {
     /// the store does not have.
     async fn queue(&self, caller: &Caller, name: &str) -> Option<String> {
         Queues::check_name(name).ok()?;
+        let tenant = self.tenant(caller).await?;
+        Some(crate::store::stored_name(&tenant, name))
+    }
+
+    /// The tenant of the job calling; `None` for a job the store does not have.
+    async fn tenant(&self, caller: &Caller) -> Option<String> {
         let id = caller.job_id.parse::<JobId>().ok()?;
         let known = self.known.lock().expect("tenants lock").get(&id).cloned();
         let tenant = match known {
@@ -260,7 +272,7 @@ impl JobTenants {
                 tenant
             }
         };
-        Some(crate::store::stored_name(&tenant, name))
+        Some(tenant)
     }
 }
 
@@ -340,6 +352,32 @@ impl TaskHost for ServiceTaskHost {
                 let message: String = message.chars().take(200).collect();
                 let _ = store.progress(by, percent, message).await;
             }
+        })
+    }
+
+    fn parents(&self, caller: Caller) -> BoxFuture<'static, Vec<ParentResult>> {
+        let store = self.store.clone();
+        Box::pin(async move {
+            let Some(by) = running(&caller) else { return Vec::new() };
+            match store.parent_results(by.id).await {
+                Ok(parents) => {
+                    parents.into_iter().map(crate::store::workflow::task_parent).collect()
+                }
+                Err(e) => {
+                    tracing::error!("reading a job's parents failed: {e}");
+                    Vec::new()
+                }
+            }
+        })
+    }
+
+    fn spawn(&self, caller: Caller, job: String) -> BoxFuture<'static, Result<String, String>> {
+        let (spawner, tenants) = (self.spawner.clone(), self.tenants.clone());
+        Box::pin(async move {
+            let unknown = || "the job spawning is not the service's".to_string();
+            let by = running(&caller).ok_or_else(unknown)?;
+            let tenant = tenants.tenant(&caller).await.ok_or_else(unknown)?;
+            spawner.spawn(by, &tenant, &job).await
         })
     }
 }

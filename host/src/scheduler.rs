@@ -48,16 +48,7 @@ pub async fn check_job(
     request: JobRequest,
     limits: &ServiceLimits,
 ) -> Result<Result<NewJob, String>, StoreError> {
-    let is_hash =
-        request.module.len() == 64 && request.module.bytes().all(|b| b.is_ascii_hexdigit());
-    let found = match is_hash {
-        true => match store.module(&request.module).await? {
-            Some(module) if store.owns_module(tenant, &module.hash).await? => Some(module),
-            _ => None,
-        },
-        false => store.module(&crate::store::stored_name(tenant, &request.module)).await?,
-    };
-    let Some(module) = found else {
+    let Some(module) = tenant_module(store, tenant, &request.module).await? else {
         return Ok(Err(format!("no module `{}`: upload it first", request.module)));
     };
     if !request.after.is_empty() {
@@ -73,13 +64,39 @@ pub async fn check_job(
     Ok(check_call(&name, module.exports.as_deref(), &mut job).map(|()| job))
 }
 
+/// The module `tenant` names `name`: by its name for it, or by a hash it uploaded.
+pub async fn tenant_module(
+    store: &Store,
+    tenant: &str,
+    name: &str,
+) -> Result<Option<crate::store::ModuleRecord>, StoreError> {
+    let is_hash = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+    Ok(match is_hash {
+        true => match store.module(name).await? {
+            Some(module) if store.owns_module(tenant, &module.hash).await? => Some(module),
+            _ => None,
+        },
+        false => store.module(&crate::store::stored_name(tenant, name)).await?,
+    })
+}
+
 /// Checks a job's call against the module's exports (JSON as stored), or that the module is a
-/// command; the checked parameters replace the given ones.
+/// command; the checked parameters replace the given ones. A call whose parameters come from
+/// its parents is checked against their number (`job.after`, resolved before).
 pub fn check_call(module: &str, exports: Option<&str>, job: &mut NewJob) -> Result<(), String> {
     let exports: Option<crate::call::Exports> = exports
         .map(serde_json::from_str)
         .transpose()
         .map_err(|e| format!("the stored exports of module `{module}` do not parse: {e}"))?;
+    if job.params_from_parents {
+        let parents = job.after.len();
+        return crate::call::check_parent_params(
+            module,
+            exports.as_ref(),
+            job.call.as_deref(),
+            parents,
+        );
+    }
     job.params = crate::call::check_job(
         module,
         exports.as_ref(),

@@ -16,7 +16,7 @@ use crate::api::{self, HostRules, Parts, ServiceLimits, Services};
 use crate::cluster::{self, Liveness};
 use crate::compile_process::{CompileLimits, CompileProcesses};
 use crate::datadir::{self, DataDir};
-use crate::dispatcher::Dispatcher;
+use crate::dispatcher::{Dispatcher, Given};
 use crate::http::{self, HttpLimits};
 use crate::lanes::{Lane, Lanes};
 use crate::library::Library;
@@ -27,6 +27,7 @@ use crate::pool::{Pool, PoolConfig};
 use crate::queues::{QueueLimits, Queues, ServiceTaskHost};
 use crate::scheduler::Scheduler;
 use crate::shutdown::Shutdown;
+use crate::spawns::Spawner;
 use crate::store::{Beat, Durability, Location, NodeInfo, Store};
 
 /// How the service is set up.
@@ -152,8 +153,11 @@ fn assemble(
     let queues = Queues::new(store.clone(), config.queue_limits.clone());
     let live = Arc::new(LiveOutput::default());
     let metrics = Arc::new(Metrics::new());
-    let task_host = Arc::new(ServiceTaskHost::new(queues.clone(), store.clone()));
     let mounts = Arc::new(config.mounts.clone());
+    let lane_names = config.lanes.iter().map(|(name, _)| name.clone()).collect();
+    let spawner =
+        Arc::new(Spawner::new(store.clone(), config.limits.clone(), mounts.clone(), lane_names));
+    let task_host = Arc::new(ServiceTaskHost::new(queues.clone(), store.clone(), spawner.clone()));
     let mut lanes = Vec::with_capacity(config.lanes.len());
     for (name, workers) in &config.lanes {
         // Each lane's workers in a directory of its own: slots are numbered per pool.
@@ -169,8 +173,11 @@ fn assemble(
             pool.clone(),
             library.clone(),
             metrics.clone(),
-            mounts.clone(),
-            config.limits.output_bytes,
+            Given {
+                mounts: mounts.clone(),
+                output_bytes: config.limits.output_bytes,
+                spawner: spawner.clone(),
+            },
         );
         lanes.push(Lane { name: name.clone(), pool, dispatcher });
     }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use wasmpool_protocol::ipc::{FromWorker, PROTOCOL_VERSION, ToWorker, write_frame};
 use wasmpool_protocol::job::{
-    DirGrant, JobResult, JobSpec, Limits, ModuleKind, ModuleRef, Outcome, PutError, TaskCall,
-    TaskReply,
+    DirGrant, JobResult, JobSpec, Limits, ModuleKind, ModuleRef, Outcome, ParentResult, PutError,
+    TaskCall, TaskReply,
 };
 
 fn main() -> std::io::Result<()> {
@@ -43,6 +43,18 @@ fn main() -> std::io::Result<()> {
         ToWorker::Reply { call: 3, reply: TaskReply::Get(Some(b"item".to_vec())) },
         ToWorker::Reply { call: 4, reply: TaskReply::Len(7) },
         ToWorker::Reply { call: 5, reply: TaskReply::Noted },
+        ToWorker::Reply {
+            call: 6,
+            reply: TaskReply::Parents(vec![ParentResult {
+                id: 41,
+                name: Some("fetch".into()),
+                state: "succeeded".into(),
+                exit_code: Some(0),
+                stdout: b"7\n".to_vec(),
+                result: None,
+            }]),
+        },
+        ToWorker::Reply { call: 7, reply: TaskReply::Spawned(Ok("spawned-0".into())) },
         ToWorker::Recall,
         ToWorker::Shutdown,
     ];
@@ -64,6 +76,11 @@ fn main() -> std::io::Result<()> {
         FromWorker::Call {
             call: 4,
             request: TaskCall::Progress { percent: 50, message: "half".into() },
+        },
+        FromWorker::Call { call: 5, request: TaskCall::Parents },
+        FromWorker::Call {
+            call: 6,
+            request: TaskCall::Spawn { job: r#"{"module":"hello"}"#.into() },
         },
         FromWorker::Done { result: Box::new(result), replies_used: 4 },
         FromWorker::Recalled(vec!["42".into()]),

@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::job::{JobResult, JobSpec, Stream, TaskCall, TaskReply};
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// Frames above this size are refused rather than allocated.
 pub const MAX_FRAME_BYTES: usize = 1 << 30;

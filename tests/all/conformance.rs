@@ -82,6 +82,7 @@ conformance!(
 );
 
 mod bulk;
+mod spawned;
 mod tenants;
 mod workflows;
 
@@ -117,6 +118,7 @@ fn succeeded(job: &JobRecord, stdout: &str) -> Finished {
         fuel_used: None,
         peak_memory_bytes: 65536,
         result: None,
+        spawned: None,
     }
 }
 

@@ -15,6 +15,7 @@ mod delete;
 mod durability;
 mod edges;
 mod edges_service;
+mod fanout;
 mod faults;
 mod fuzz;
 mod habits;

@@ -163,6 +163,26 @@ async fn the_queue_pair_in_python_talks_through_a_served_queue() {
     assert_eq!(writer["progress"]["percent"], 100, "the writer's progress: {writer}");
 }
 
+/// A Python task reads its parents' results through `wasmpool:task/workflow` (the world
+/// `wasmpool build` targets includes it).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_python_task_reads_its_parents() {
+    let Some(parents) = example("parents") else { return };
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(2, data.path(), &[]);
+    server.upload(artifacts::HELLO, "hello").await;
+    server.upload(path_str(&parents), "parents").await;
+    let ids = server
+        .submit_batch(vec![
+            json!({ "name": "greet", "module": "hello" }),
+            json!({ "name": "reader", "module": "parents", "after": ["greet"] }),
+        ])
+        .await;
+    let reader = server.wait(ids[1]).await;
+    assert_eq!(reader["state"], "succeeded", "{reader}");
+    assert_eq!(reader["stdout"], "greet succeeded Hello from wasmpool!\n", "{reader}");
+}
+
 /// The seeds' distributed example (`BaseManager`): the master (`task_master.py`, an ordinary
 /// Python program using the client) puts ten numbers on a queue through one host and reads
 /// the squares through it; the workers (`task_worker.py`, a task) are jobs submitted through

@@ -50,7 +50,8 @@ const COMPONENTS: &[&str] = &["hello", "echo", "probe", "coverage"];
 
 /// Guest programs built only for `wasm32-wasip2`: they import the
 /// `wasmpool:task` WIT world, so they exist only as components.
-const TASK_COMPONENTS: &[&str] = &["queue-writer", "queue-reader", "square", "bad-import", "calls"];
+const TASK_COMPONENTS: &[&str] =
+    &["queue-writer", "queue-reader", "square", "bad-import", "calls", "fanout"];
 
 const P1: &str = "wasm32-wasip1";
 const P2: &str = "wasm32-wasip2";

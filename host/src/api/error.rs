@@ -130,6 +130,11 @@ impl ApiError {
         self
     }
 
+    /// The sentence the error body carries.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// 500, with the cause logged and a generic message answered.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!("internal error: {cause}");

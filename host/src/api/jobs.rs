@@ -85,12 +85,12 @@ pub async fn submit(
         if request.module == hash { hash[..12].to_string() } else { request.module.clone() };
     let after = request.after.clone();
     let mut job = owned_by(&caller, validate::new_job(request, hash, key, &state.limits)?);
+    let node = Node { name: None, after: &after };
+    job.after = after::resolve_after(&[node], &state)?.remove(0);
     check_call(&module, &record, &mut job)?;
     tenants::check(&state, &caller, std::slice::from_mut(&mut job)).await?;
     state.check_lane(&job.lane).await?;
     state.check_mounts(&job.mounts)?;
-    let node = Node { name: None, after: &after };
-    job.after = after::resolve_after(&[node], &state)?.remove(0);
     let (id, job_state) = after::submit_jobs(&state, vec![job]).await?[0];
     tracing::info!(job = id, module, state = %job_state, "job submitted");
     Ok((StatusCode::ACCEPTED, Json(Accepted { id, state: job_state })))
@@ -139,13 +139,13 @@ pub async fn submit_batch(
         let name = request.module.clone();
         let job = validate::new_job(request, record.hash.clone(), None, &state.limits);
         let mut job = owned_by(&caller, job.map_err(at)?);
+        job.after = parents.next().unwrap_or_default();
         check_call(&name, &record, &mut job).map_err(at)?;
         if !checked.contains(&job.lane) {
             state.check_lane(&job.lane).await.map_err(at)?;
             checked.insert(job.lane.clone());
         }
         state.check_mounts(&job.mounts).map_err(at)?;
-        job.after = parents.next().unwrap_or_default();
         jobs.push(job);
     }
     tenants::check(&state, &caller, &mut jobs).await?;

@@ -19,7 +19,7 @@ mod schedules;
 mod selector;
 mod stats;
 mod tenancy;
-mod tenants;
+pub(crate) mod tenants;
 mod text;
 mod tokens;
 mod validate;

@@ -22,21 +22,28 @@ const QUEUED_RETRY_AFTER: u64 = 1;
 /// Refuses (429 naming the quota) jobs the caller's tenant's quotas do not allow, and gives
 /// a job without fuel the tenant's largest fuel. Costs nothing for the default tenant.
 pub async fn check(state: &AppState, caller: &Caller, jobs: &mut [NewJob]) -> ApiResult<()> {
-    if caller.tenant == DEFAULT_TENANT {
+    check_quotas(&state.store, &state.limits, &caller.tenant, jobs).await
+}
+
+/// [`check`] for jobs of `tenant` (also those a running job spawns).
+pub async fn check_quotas(
+    store: &crate::store::Store,
+    limits: &wasmpool_protocol::validate::ServiceLimits,
+    tenant: &str,
+    jobs: &mut [NewJob],
+) -> ApiResult<()> {
+    if tenant == DEFAULT_TENANT {
         return Ok(());
     }
-    let Some(quotas) = state.store.tenant_quotas(&caller.tenant).await? else { return Ok(()) };
+    let Some(quotas) = store.tenant_quotas(tenant).await? else { return Ok(()) };
     let over = |quota: &str, max: u64, asked: u64| {
         ApiError::quota_exceeded(
-            format!(
-                "tenant `{}`'s quota {quota} is {max}; the job asks for {asked}",
-                caller.tenant
-            ),
+            format!("tenant `{}`'s quota {quota} is {max}; the job asks for {asked}", tenant),
             None,
         )
     };
-    let default_timeout = state.limits.default_timeout.as_millis() as u64;
-    let default_memory = state.limits.default_memory_mb;
+    let default_timeout = limits.default_timeout.as_millis() as u64;
+    let default_memory = limits.default_memory_mb;
     for job in jobs.iter_mut() {
         // A limit left at the service's default gets the quota instead.
         if let Some(max) = quotas.max_timeout_ms.filter(|_| job.timeout_ms == default_timeout) {
@@ -60,13 +67,13 @@ pub async fn check(state: &AppState, caller: &Caller, jobs: &mut [NewJob]) -> Ap
         }
     }
     if let Some(max) = quotas.max_queued {
-        let queued = state.store.tenant_queued(&caller.tenant).await?;
+        let queued = store.tenant_queued(tenant).await?;
         if queued + jobs.len() as u64 > max {
             return Err(ApiError::quota_exceeded(
                 format!(
                     "tenant `{}`'s quota max_queued is {max}; {queued} are queued and this \
                      submission adds {}",
-                    caller.tenant,
+                    tenant,
                     jobs.len()
                 ),
                 Some(QUEUED_RETRY_AFTER),

@@ -293,6 +293,7 @@ impl JobOptions {
             after: Vec::new(),
             on_parent_failure: None,
             stdin_from_parents: false,
+            params_from_parents: false,
         }
     }
 }

@@ -87,6 +87,7 @@ pub fn finished(
         fuel_used: result.fuel_used,
         peak_memory_bytes: result.peak_memory_bytes,
         result: result.returned,
+        spawned: None,
     }
 }
 

@@ -33,6 +33,7 @@ use crate::library::Library;
 use crate::metrics::Metrics;
 use crate::mounts::Mounts;
 use crate::pool::{Pool, Report, Reservation, Waiting};
+use crate::spawns::Spawner;
 use crate::store::{Attempt, JobId, JobRecord, Store};
 
 /// With nothing due and no news from the store, look again this often anyway.
@@ -57,6 +58,8 @@ pub struct Dispatcher {
     mounts: Arc<Mounts>,
     output_bytes: u64,
     paused: watch::Sender<bool>,
+    /// The jobs running attempts spawned, taken when they end.
+    spawner: Arc<Spawner>,
     /// Jobs claimed and not yet recorded: the attempt, and the token that cancels it.
     running: Mutex<HashMap<JobId, (Attempt, CancellationToken)>>,
     /// Set when a drain ran out of time: stopped jobs go back to the queue.
@@ -69,6 +72,16 @@ pub struct Dispatcher {
     turns_done: watch::Sender<u64>,
 }
 
+/// What a lane's attempts are given besides their jobs.
+pub struct Given {
+    /// The service's declared directories.
+    pub mounts: Arc<Mounts>,
+    /// The output cap of an attempt, in bytes.
+    pub output_bytes: u64,
+    /// Where the jobs its attempts spawn are kept until they end.
+    pub spawner: Arc<Spawner>,
+}
+
 impl Dispatcher {
     /// A dispatcher of `lane`'s jobs over the given parts; start it with [`Dispatcher::run`].
     pub fn new(
@@ -77,9 +90,9 @@ impl Dispatcher {
         pool: Arc<Pool>,
         library: Arc<Library>,
         metrics: Arc<Metrics>,
-        mounts: Arc<Mounts>,
-        output_bytes: u64,
+        given: Given,
     ) -> Arc<Self> {
+        let Given { mounts, output_bytes, spawner } = given;
         Arc::new(Dispatcher {
             lane,
             store,
@@ -88,6 +101,7 @@ impl Dispatcher {
             metrics,
             mounts,
             output_bytes,
+            spawner,
             paused: watch::Sender::new(false),
             running: Mutex::new(HashMap::new()),
             releasing: AtomicBool::new(false),

@@ -17,9 +17,9 @@ use tokio_util::sync::CancellationToken;
 use super::Dispatcher;
 use super::ahead::{self, Dry, Failing, Notes, RECORD_BATCH, Taken};
 use super::attempt::{self, Tries};
-use crate::job::{Completed, Outcome};
+use crate::job::{Completed, JobState, Outcome};
 use crate::pool::{Report, Reservation, Waiting};
-use crate::store::{Attempt, Claimed, JobId, JobRecord, StoreError};
+use crate::store::{Attempt, Claimed, JobId, JobRecord, Spawned, StoreError};
 
 /// A job claimed ahead that no worker has taken after this long — in the loop, or in the
 /// pool's queue — goes back to the store's queue.
@@ -329,13 +329,19 @@ impl Loop {
         let id: JobId = completed.result.id.parse().ok()?;
         let Handed { job, .. } = self.handed.remove(&id)?;
         self.dispatcher.running().remove(&id);
+        let spawned = self.dispatcher.spawner.take(job.attempt());
         if completed.result.outcome == Outcome::Cancelled && self.dispatcher.releasing() {
             return Some(job.attempt());
         }
         self.dispatcher.metrics.job_finished(&completed);
         let now = SystemTime::now();
-        let end =
+        let mut end =
             attempt::finished(job.attempt(), Tries::of(&job), completed, now, attempt::jitter());
+        // Only a success writes what the attempt spawned (with its result, in the store).
+        if end.next_state() == JobState::Succeeded && !spawned.is_empty() {
+            let limits = self.dispatcher.spawner.workflow_limits();
+            end.spawned = Some(Box::new(Spawned { jobs: spawned, limits }));
+        }
         attempt::log_end(&job, &end);
         self.notes.ended(end);
         self.ahead = true;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use crate::job::{PutError, Stream};
+use crate::job::{ParentResult, PutError, Stream};
 
 /// The running job a call comes from: its id and attempt, so the host can refuse the calls
 /// of an attempt that is no longer current.
@@ -42,6 +42,17 @@ pub trait TaskHost: Send + Sync + 'static {
     fn len(&self, caller: Caller, queue: String) -> BoxFuture<'static, u64>;
     /// A running job's progress report.
     fn progress(&self, caller: Caller, percent: u8, message: String) -> BoxFuture<'static, ()>;
+    /// The results of the jobs the running job runs after. None without a service.
+    fn parents(&self, _caller: Caller) -> BoxFuture<'static, Vec<ParentResult>> {
+        Box::pin(async { Vec::new() })
+    }
+    /// A job the running attempt asks to submit when it succeeds: its handle, or why it was
+    /// refused. Refused without a service.
+    fn spawn(&self, _caller: Caller, _job: String) -> BoxFuture<'static, Result<String, String>> {
+        Box::pin(async {
+            Err("only jobs of a service (`wasmpool serve`) can spawn jobs".to_string())
+        })
+    }
 }
 
 /// Where running jobs' output goes as their guests write it (see [`super::PoolConfig::output`]).

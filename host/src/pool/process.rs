@@ -331,6 +331,10 @@ pub async fn answer_call(
             host.progress(caller.clone(), percent, message).await;
             Answer::Reply(TaskReply::Noted)
         }
+        TaskCall::Parents => Answer::Reply(TaskReply::Parents(host.parents(caller.clone()).await)),
+        TaskCall::Spawn { job } => {
+            Answer::Reply(TaskReply::Spawned(host.spawn(caller.clone(), job).await))
+        }
     }
 }
 

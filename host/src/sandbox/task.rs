@@ -95,7 +95,35 @@ impl self::wasmpool::task::job::Host for P2State {
     }
 }
 
-/// Adds the `wasmpool:task` interfaces to a component linker.
+impl self::wasmpool::task::workflow::Host for P2State {
+    async fn parents(&mut self) -> Vec<self::wasmpool::task::workflow::Parent> {
+        let parents = match self.task.call(TaskCall::Parents).await {
+            Some(TaskReply::Parents(parents)) => parents,
+            _ => Vec::new(),
+        };
+        parents
+            .into_iter()
+            .map(|parent| self::wasmpool::task::workflow::Parent {
+                id: parent.id.to_string(),
+                name: parent.name,
+                state: parent.state,
+                exit_code: parent.exit_code,
+                stdout: parent.stdout,
+                result: parent.result,
+            })
+            .collect()
+    }
+
+    async fn spawn(&mut self, job: String) -> Result<String, String> {
+        match self.task.call(TaskCall::Spawn { job }).await {
+            Some(TaskReply::Spawned(answer)) => answer,
+            _ => Err("the host cannot be reached".to_string()),
+        }
+    }
+}
+
+/// Adds the `wasmpool:task` interfaces to a component linker (0.1.1, which also answers
+/// components built against 0.1.0: the component model's semver matching).
 pub fn add_to_linker(linker: &mut wasmtime::component::Linker<P2State>) -> wasmtime::Result<()> {
     Task::add_to_linker::<P2State, wasmtime::component::HasSelf<P2State>>(linker, |state| state)
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use super::tenants::{NewToken, TokenRecord};
-use super::workflow::{WorkflowBrief, WorkflowRecord};
+use super::workflow::{ParentResult, WorkflowBrief, WorkflowRecord};
 use super::{
     Attempt, AttemptRecord, Beat, Bucket, Bulk, Cancel, Change, Claimed, Finished, Fired, Heard,
     JobBrief, JobFilter, JobId, JobRecord, JobStanding, JobState, JobSummaryRecord, LaneCount,
@@ -63,6 +63,7 @@ pub trait Workflows {
     ) -> Result<Vec<(JobId, JobState)>>;
     async fn retry_workflow(&self, id: i64) -> Result<Option<Vec<(JobId, JobState)>>>;
     async fn workflow(&self, id: i64) -> Result<Option<WorkflowRecord>>;
+    async fn parent_results(&self, id: JobId) -> Result<Vec<ParentResult>>;
     async fn workflows(
         &self,
         limit: u32,

@@ -40,6 +40,7 @@ pub use tenants::{NewToken, TokenRecord, split_name, stored_name};
 pub use types::{
     Attempt, AttemptRecord, Beat, Bulk, Cancel, Change, Claimed, Durability, Finished, Heard,
     JobEvent, JobFilter, JobStanding, LaneCount, Location, NodeInfo, Recovered, Rescued, Running,
+    Spawned,
 };
 /// A validated submission, as the API's checks produce it.
 pub use wasmpool_protocol::validate::NewJob;

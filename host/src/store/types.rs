@@ -71,6 +71,19 @@ pub struct Finished {
     pub peak_memory_bytes: u64,
     /// What a call returned (JSON); `None` for a command.
     pub result: Option<String>,
+    /// Jobs the attempt spawned (`wasmpool:task/workflow.spawn`): written with its result,
+    /// in its transaction, when it succeeded; dropped otherwise.
+    pub spawned: Option<Box<Spawned>>,
+}
+
+/// Jobs an attempt spawned, checked when it asked: a batch whose `after` names jobs of the
+/// batch (`Parent::Batch`) or the spawner (`Parent::Job`).
+#[derive(Clone, Debug)]
+pub struct Spawned {
+    /// The jobs, in the order they were spawned.
+    pub jobs: Vec<super::NewJob>,
+    /// The service's workflow maximums, checked against the workflow they join.
+    pub limits: wasmpool_protocol::workflow::WorkflowLimits,
 }
 
 /// Jobs moved to running by [`super::Store::finish_and_claim`].

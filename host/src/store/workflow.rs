@@ -213,6 +213,7 @@ fn batch_order(jobs: &[NewJob]) -> Result<Vec<usize>> {
 }
 
 /// A parent's result, as a child that asked for it reads it on its stdin.
+#[derive(Clone, Debug)]
 pub struct ParentResult {
     /// Id.
     pub id: JobId,
@@ -251,6 +252,51 @@ pub fn parents_stdin(parents: Vec<ParentResult>) -> Vec<u8> {
         object.insert(parent.name.unwrap_or_else(|| parent.id.to_string()), entry);
     }
     serde_json::Value::Object(object).to_string().into_bytes()
+}
+
+/// The parameters of a call that takes its parents' results (`params_from_parents`): a JSON
+/// array, one value per id of `order` (its `after`, as the submission gave it): a parent's
+/// call `result`, or, for a command, its stdout as a string (lossy UTF-8). The call's types
+/// are checked against them when it runs.
+pub fn parents_params(order: &str, parents: &[ParentResult]) -> String {
+    let order: Vec<JobId> = serde_json::from_str(order).unwrap_or_default();
+    let values: Vec<serde_json::Value> = order
+        .iter()
+        .map(|id| match parents.iter().find(|parent| parent.id == *id) {
+            Some(ParentResult { result: Some(json), .. }) => {
+                serde_json::from_str(json).unwrap_or(serde_json::Value::Null)
+            }
+            Some(parent) => String::from_utf8_lossy(&parent.stdout).into_owned().into(),
+            None => serde_json::Value::Null,
+        })
+        .collect();
+    serde_json::Value::Array(values).to_string()
+}
+
+/// The ids of a new job's parents in its `after` order, as JSON (`params_from_parents`);
+/// `accepted` are the ids the job's batch was given.
+pub fn parent_order(job: &NewJob, accepted: &[(JobId, JobState)]) -> String {
+    let ids: Vec<JobId> = job
+        .after
+        .iter()
+        .map(|parent| match parent {
+            Parent::Job(id) => *id,
+            Parent::Batch(index) => accepted[*index].0,
+        })
+        .collect();
+    serde_json::to_string(&ids).expect("integers serialise")
+}
+
+/// A parent's result as a running job reads it through `wasmpool:task/workflow.parents`.
+pub fn task_parent(parent: ParentResult) -> crate::job::ParentResult {
+    crate::job::ParentResult {
+        id: parent.id,
+        name: parent.name,
+        state: parent.state.as_str().to_string(),
+        exit_code: parent.exit_code.and_then(|code| i32::try_from(code).ok()),
+        stdout: parent.stdout,
+        result: parent.result,
+    }
 }
 
 /// A workflow as stored: its jobs (in id order) and edges.
@@ -321,6 +367,11 @@ impl Store {
     /// Cancels every job of a workflow that has not ended (a bulk cancel of its jobs).
     pub async fn cancel_workflow(&self, id: i64) -> Result<Bulk> {
         self.cancel_matching(&JobFilter { workflow: Some(id), ..JobFilter::default() }).await
+    }
+
+    /// The results of job `id`'s parents (the jobs it runs after), in id order.
+    pub async fn parent_results(&self, id: JobId) -> Result<Vec<ParentResult>> {
+        each!(self, store => store.parent_results(id).await)
     }
 
     /// A workflow: its jobs and edges.

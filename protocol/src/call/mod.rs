@@ -341,6 +341,50 @@ pub fn check_job(
     call: Option<&str>,
     params: Option<&str>,
 ) -> Result<Option<String>, String> {
+    let Some((function, ty)) = function(module, exports, call)? else { return Ok(None) };
+    let params: Json = match params {
+        Some(text) => serde_json::from_str(text).map_err(|e| format!("params: {e}"))?,
+        None => Json::Array(Vec::new()),
+    };
+    let values = check_params(function, ty, &params)?;
+    Ok(Some(Json::Array(values.iter().map(to_json).collect()).to_string()))
+}
+
+/// Checks a call whose parameters will be its `parents` parents' results (in order): the
+/// function exists and takes that many, those after them being options (left out). Their
+/// types are checked when the results are known, as the job is run.
+pub fn check_parent_params(
+    module: &str,
+    exports: Option<&Exports>,
+    call: Option<&str>,
+    parents: usize,
+) -> Result<(), String> {
+    let Some((function, ty)) = function(module, exports, call)? else {
+        return Err("params_from_parents needs `call`".into());
+    };
+    if parents > ty.params.len() {
+        return Err(format!(
+            "`{function}` takes {} parameter(s); params_from_parents would give it {parents} \
+             (one per parent): {function}: {ty}",
+            ty.params.len()
+        ));
+    }
+    match ty.params[parents..].iter().find(|p| !matches!(p.ty, ValueType::Option { .. })) {
+        Some(param) => Err(format!(
+            "parameter `{}` of `{function}` would get no value: params_from_parents gives \
+             {parents} (one per parent): {function}: {ty}",
+            param.name
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The function a job calls, with its type; `None` for a command (checked to be one).
+fn function<'a, 'b>(
+    module: &str,
+    exports: Option<&'a Exports>,
+    call: Option<&'b str>,
+) -> Result<Option<(&'b str, &'a FuncType)>, String> {
     let (Some(exports), Some(function)) = (exports, call) else {
         return match (exports, call) {
             (Some(exports), None) if !exports.command => Err(format!(
@@ -355,16 +399,11 @@ pub fn check_job(
             _ => Ok(None),
         };
     };
-    let Some(ty) = exports.functions.get(function) else {
-        return Err(format!(
+    match exports.functions.get(function) {
+        Some(ty) => Ok(Some((function, ty))),
+        None => Err(format!(
             "module `{module}` exports no function `{function}`; it exports: {}",
             exports.names()
-        ));
-    };
-    let params: Json = match params {
-        Some(text) => serde_json::from_str(text).map_err(|e| format!("params: {e}"))?,
-        None => Json::Array(Vec::new()),
-    };
-    let values = check_params(function, ty, &params)?;
-    Ok(Some(Json::Array(values.iter().map(to_json).collect()).to_string()))
+        )),
+    }
 }

@@ -70,3 +70,25 @@ fn a_mismatch_names_the_place_and_the_type() {
     assert!(check_params("square", &ty, &json!([])).unwrap_err().contains("missing"));
     assert_eq!(ty.to_string(), "func(n: s32) -> s32");
 }
+
+#[test]
+fn parents_as_parameters_must_match_the_functions_arity() {
+    let option = ValueType::Option { of: Box::new(ValueType::String) };
+    let params = vec![
+        Named { name: "a".into(), ty: ValueType::S32 },
+        Named { name: "b".into(), ty: ValueType::S32 },
+        Named { name: "note".into(), ty: option },
+    ];
+    let ty = FuncType { params, results: vec![ValueType::S32] };
+    let exports =
+        Exports { command: false, functions: [("sub".to_string(), ty)].into_iter().collect() };
+    let check = |parents| check_parent_params("m", Some(&exports), Some("sub"), parents);
+    assert_eq!(check(2), Ok(()), "the trailing option is left out");
+    assert_eq!(check(3), Ok(()));
+    let short = check(1).unwrap_err();
+    assert!(short.starts_with("parameter `b` of `sub` would get no value"), "{short}");
+    let long = check(4).unwrap_err();
+    assert!(long.starts_with("`sub` takes 3 parameter(s)"), "{long}");
+    let missing = check_parent_params("m", Some(&exports), Some("nope"), 1).unwrap_err();
+    assert!(missing.contains("exports no function `nope`"), "{missing}");
+}

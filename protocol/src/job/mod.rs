@@ -292,6 +292,30 @@ pub enum TaskCall {
         /// A short message.
         message: String,
     },
+    /// `workflow.parents`.
+    Parents,
+    /// `workflow.spawn`: a job to submit when the attempt succeeds (a `POST /v1/jobs` body).
+    Spawn {
+        /// The job's JSON.
+        job: String,
+    },
+}
+
+/// A parent's result, as a running child reads it (`workflow.parents`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParentResult {
+    /// Its id.
+    pub id: i64,
+    /// Its name.
+    pub name: Option<String>,
+    /// How it ended (`succeeded`, `failed`, ...).
+    pub state: String,
+    /// A command's exit code.
+    pub exit_code: Option<i32>,
+    /// A command's captured stdout.
+    pub stdout: Vec<u8>,
+    /// A call's result (JSON).
+    pub result: Option<String>,
 }
 
 /// The host's answer to a [`TaskCall`].
@@ -305,6 +329,10 @@ pub enum TaskReply {
     Len(u64),
     /// To `Progress`.
     Noted,
+    /// To `Parents`.
+    Parents(Vec<ParentResult>),
+    /// To `Spawn`: the job's handle, or why it was refused.
+    Spawned(Result<String, String>),
 }
 
 /// Why a put failed (the WIT `put-error`).

@@ -110,6 +110,8 @@ pub struct NewJob {
     pub on_parent_failure: crate::workflow::ParentFailure,
     /// Whether its stdin is its parents' results (written when it is queued).
     pub stdin_from_parents: bool,
+    /// Whether its call's parameters are its parents' results (written when it is queued).
+    pub params_from_parents: bool,
     /// The tenant that owns the job (the submitter's token's; [`DEFAULT_TENANT`] without one).
     pub tenant: String,
 }
@@ -144,6 +146,7 @@ impl Default for NewJob {
             after: Vec::new(),
             on_parent_failure: crate::workflow::ParentFailure::Cancel,
             stdin_from_parents: false,
+            params_from_parents: false,
             tenant: DEFAULT_TENANT.to_string(),
         }
     }
@@ -282,6 +285,16 @@ pub fn new_job(
     if request.stdin_from_parents && (request.stdin.is_some() || request.stdin_base64.is_some()) {
         return Err(Refused("give either stdin or stdin_from_parents, not both".into()));
     }
+    if request.params_from_parents {
+        match (&request.call, request.after.is_empty(), &request.params) {
+            (None, ..) => return Err(Refused("params_from_parents needs `call`".into())),
+            (_, true, _) => return Err(Refused("params_from_parents needs `after`".into())),
+            (.., Some(_)) => {
+                return Err(Refused("give either params or params_from_parents, not both".into()));
+            }
+            _ => {}
+        }
+    }
     let stdin = match (request.stdin, request.stdin_base64) {
         (Some(_), Some(_)) => {
             return Err(Refused("give either stdin or stdin_base64, not both".into()));
@@ -321,6 +334,7 @@ pub fn new_job(
         after: Vec::new(),
         on_parent_failure: request.on_parent_failure.unwrap_or_default(),
         stdin_from_parents: request.stdin_from_parents,
+        params_from_parents: request.params_from_parents,
         tenant: DEFAULT_TENANT.to_string(),
     })
 }

@@ -153,6 +153,11 @@ pub struct JobRequest {
     /// together with `stdin`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stdin_from_parents: bool,
+    /// Call `call` with the parents' results as its parameters, in `after` order (a call's
+    /// `result`; a command's stdout as a string), once they have ended. Needs `call` and
+    /// `after`; not together with `params`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub params_from_parents: bool,
 }
 
 /// One of the service's declared directories, granted to a job.

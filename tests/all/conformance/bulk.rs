@@ -153,6 +153,7 @@ fn ended(attempt: Attempt, state: JobState, error: Option<&str>, retry: bool) ->
         fuel_used: None,
         peak_memory_bytes: 0,
         result: None,
+        spawned: None,
     }
 }
 

@@ -146,6 +146,7 @@ async fn finish(
             "late result discarded: the attempt is no longer this host's (fenced)"
         );
     }
+    let recorded: Vec<i64> = updated.iter().map(|(id, ..)| *id).collect();
     // A parent's end releases its children in this same transaction; a retried attempt
     // (queued again) is not an end, and a stale attempt's result updated nothing.
     let mut ended = Vec::new();
@@ -157,5 +158,8 @@ async fn finish(
             ended.push(id);
         }
     }
+    // Jobs spawned by the attempts that succeeded, before their spawners' ends release
+    // anything (a spawner whose jobs are refused ends failed instead).
+    super::spawned::write(tx, finished, &recorded, changes).await?;
     super::workflows::ended(tx, ended, changes).await
 }

@@ -20,6 +20,7 @@ mod modules;
 mod queues;
 mod reads;
 mod schedules;
+mod spawned;
 mod stats;
 mod tenants;
 mod workflows;

@@ -35,6 +35,9 @@ const WORKFLOW_LOCK: &str = include_str!("sql/workflow_lock.sql");
 const WORKFLOW_RETRY: &str = include_str!("sql/workflow_retry.sql");
 const PARENT_RESULTS: &str = include_str!("sql/parent_results.sql");
 const SET_STDIN: &str = include_str!("sql/set_stdin.sql");
+const PARAM_PARENTS: &str = include_str!("sql/param_parents.sql");
+const PARAM_PARENTS_OF: &str = include_str!("sql/param_parents_of.sql");
+const SET_PARAMS: &str = include_str!("sql/set_params.sql");
 
 type ParentTuple = (i64, String, Option<i64>, Option<String>, Option<String>);
 type JobTuple = (i64, Option<String>, String, Option<String>, Option<String>);
@@ -46,64 +49,8 @@ impl Workflows for PgStore {
         limits: WorkflowLimits,
     ) -> Result<Vec<(JobId, JobState)>> {
         let mut tx = self.pool().begin().await?;
-        let mut modules: Vec<&str> = jobs.iter().map(|job| job.module_hash.as_str()).collect();
-        modules.sort_unstable();
-        modules.dedup();
-        let known: Vec<String> =
-            sqlx::query_scalar(MODULES_KNOWN).bind(&modules).fetch_all(&mut *tx).await?;
-        if let Some(missing) = modules.iter().find(|hash| !known.iter().any(|k| k == *hash)) {
-            return Err(StoreError::UnknownModule(missing.to_string()));
-        }
-        let parents: Vec<ParentTuple> =
-            sqlx::query_as(PARENT_ROWS).bind(existing_parents(&jobs)).fetch_all(&mut *tx).await?;
-        let mut found = HashMap::new();
-        for (id, state, workflow, name, error) in parents {
-            found.insert(id, ParentRow { state: rows::state(&state)?, workflow, name, error });
-        }
-        let size = match found.values().find_map(|parent| parent.workflow) {
-            Some(id) => {
-                let (jobs, edges): (i64, i64) =
-                    sqlx::query_as(WORKFLOW_SIZE).bind(id).fetch_one(&mut *tx).await?;
-                Some((jobs as u64, edges as u64))
-            }
-            None => None,
-        };
-        let plan = workflow::plan(&jobs, &found, |_| Ok(size.unwrap_or_default()), limits)?;
-        let workflow = match plan.workflow {
-            Some(id) => id,
-            None => sqlx::query_scalar(WORKFLOW_INSERT).fetch_one(&mut *tx).await?,
-        };
-        if !plan.adopted.is_empty() {
-            sqlx::query(WORKFLOW_ADOPT)
-                .bind(workflow)
-                .bind(&plan.adopted)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let columns: Vec<JobColumns<'_>> = jobs
-            .iter()
-            .zip(&plan.jobs)
-            .map(|(job, planned)| JobColumns::planned(job, workflow, planned))
-            .collect();
         let mut changes = Changes::default();
-        let accepted = insert_rows(&mut tx, &columns, &mut changes).await?;
-        let (parents, children): (Vec<JobId>, Vec<JobId>) = plan
-            .edges
-            .iter()
-            .map(|&(parent, child)| {
-                let parent = match parent {
-                    Parent::Job(id) => id,
-                    Parent::Batch(index) => accepted[index].0,
-                };
-                (parent, accepted[child].0)
-            })
-            .unzip();
-        sqlx::query(EDGES_INSERT).bind(parents).bind(children).execute(&mut *tx).await?;
-        for ((id, state), job) in accepted.iter().zip(&jobs) {
-            if *state == JobState::Queued && job.stdin_from_parents {
-                fill_stdin(&mut tx, *id).await?;
-            }
-        }
+        let accepted = submit(&mut tx, &jobs, limits, &mut changes).await?;
         self.commit(tx, changes).await?;
         Ok(accepted)
     }
@@ -161,6 +108,12 @@ impl Workflows for PgStore {
         Ok(Some(WorkflowRecord { id, created_at: time(created_at), jobs, edges }))
     }
 
+    async fn parent_results(&self, id: JobId) -> Result<Vec<ParentResult>> {
+        let found: Vec<ResultTuple> =
+            sqlx::query_as(PARENT_RESULTS).bind(id).fetch_all(self.pool()).await?;
+        parent_results(found)
+    }
+
     async fn workflows(
         &self,
         limit: u32,
@@ -188,6 +141,74 @@ impl Workflows for PgStore {
     }
 }
 
+/// Accepts a submission with `after` in `tx`: refused before anything is written if the plan
+/// is.
+pub(super) async fn submit(
+    tx: &mut Transaction<'_, Postgres>,
+    jobs: &[NewJob],
+    limits: WorkflowLimits,
+    changes: &mut Changes,
+) -> Result<Vec<(JobId, JobState)>> {
+    let mut modules: Vec<&str> = jobs.iter().map(|job| job.module_hash.as_str()).collect();
+    modules.sort_unstable();
+    modules.dedup();
+    let known: Vec<String> =
+        sqlx::query_scalar(MODULES_KNOWN).bind(&modules).fetch_all(&mut **tx).await?;
+    if let Some(missing) = modules.iter().find(|hash| !known.iter().any(|k| k == *hash)) {
+        return Err(StoreError::UnknownModule(missing.to_string()));
+    }
+    let parents: Vec<ParentTuple> =
+        sqlx::query_as(PARENT_ROWS).bind(existing_parents(jobs)).fetch_all(&mut **tx).await?;
+    let mut found = HashMap::new();
+    for (id, state, workflow, name, error) in parents {
+        found.insert(id, ParentRow { state: rows::state(&state)?, workflow, name, error });
+    }
+    let size = match found.values().find_map(|parent| parent.workflow) {
+        Some(id) => {
+            let (jobs, edges): (i64, i64) =
+                sqlx::query_as(WORKFLOW_SIZE).bind(id).fetch_one(&mut **tx).await?;
+            Some((jobs as u64, edges as u64))
+        }
+        None => None,
+    };
+    let plan = workflow::plan(jobs, &found, |_| Ok(size.unwrap_or_default()), limits)?;
+    let workflow = match plan.workflow {
+        Some(id) => id,
+        None => sqlx::query_scalar(WORKFLOW_INSERT).fetch_one(&mut **tx).await?,
+    };
+    if !plan.adopted.is_empty() {
+        sqlx::query(WORKFLOW_ADOPT).bind(workflow).bind(&plan.adopted).execute(&mut **tx).await?;
+    }
+    let columns: Vec<JobColumns<'_>> = jobs
+        .iter()
+        .zip(&plan.jobs)
+        .map(|(job, planned)| JobColumns::planned(job, workflow, planned))
+        .collect();
+    let accepted = insert_rows(tx, &columns, changes).await?;
+    let (parents, children): (Vec<JobId>, Vec<JobId>) = plan
+        .edges
+        .iter()
+        .map(|&(parent, child)| {
+            let parent = match parent {
+                Parent::Job(id) => id,
+                Parent::Batch(index) => accepted[index].0,
+            };
+            (parent, accepted[child].0)
+        })
+        .unzip();
+    sqlx::query(EDGES_INSERT).bind(parents).bind(children).execute(&mut **tx).await?;
+    for ((id, state), job) in accepted.iter().zip(jobs) {
+        if job.params_from_parents {
+            let order = workflow::parent_order(job, &accepted);
+            sqlx::query(PARAM_PARENTS).bind(id).bind(order).execute(&mut **tx).await?;
+        }
+        if *state == JobState::Queued {
+            from_parents(tx, *id, job.stdin_from_parents, job.params_from_parents).await?;
+        }
+    }
+    Ok(accepted)
+}
+
 /// The children of jobs that just ended (`ended`), in the transaction that ended them: each
 /// waiting child counts its parents that ended, and is queued when none is left or ended when
 /// a parent failed (then its own children follow, level by level).
@@ -198,13 +219,13 @@ pub(super) async fn ended(
 ) -> Result<()> {
     let mut ended = ended;
     while !ended.is_empty() {
-        let changed: Vec<(i64, String, bool)> =
+        let changed: Vec<(i64, String, bool, bool)> =
             sqlx::query_as(CHILDREN).bind(&ended).fetch_all(&mut **tx).await?;
         ended.clear();
-        for (id, state, from_parents) in changed {
+        for (id, state, stdin, params) in changed {
             let state = rows::state(&state)?;
-            if state == JobState::Queued && from_parents {
-                fill_stdin(tx, id).await?;
+            if state == JobState::Queued {
+                from_parents(tx, id, stdin, params).await?;
             }
             if state != JobState::Waiting {
                 changes.became(id, state);
@@ -219,11 +240,35 @@ pub(super) async fn ended(
 
 type ResultTuple = (i64, Option<String>, String, Option<i64>, Option<Vec<u8>>, Option<String>);
 
-/// Writes a job's parents' results as its stdin (it asked for them, and is being queued).
-async fn fill_stdin(tx: &mut Transaction<'_, Postgres>, id: JobId) -> Result<()> {
+/// Writes a job's parents' results as its stdin and, or, its call's parameters (it asked for
+/// them, and is being queued).
+async fn from_parents(
+    tx: &mut Transaction<'_, Postgres>,
+    id: JobId,
+    stdin: bool,
+    params: bool,
+) -> Result<()> {
+    if !stdin && !params {
+        return Ok(());
+    }
     let found: Vec<ResultTuple> =
         sqlx::query_as(PARENT_RESULTS).bind(id).fetch_all(&mut **tx).await?;
-    let parents = found
+    let parents = parent_results(found)?;
+    if params {
+        let order: Option<String> =
+            sqlx::query_scalar(PARAM_PARENTS_OF).bind(id).fetch_one(&mut **tx).await?;
+        let values = workflow::parents_params(&order.unwrap_or_default(), &parents);
+        sqlx::query(SET_PARAMS).bind(id).bind(values).execute(&mut **tx).await?;
+    }
+    if stdin {
+        sqlx::query(SET_STDIN).bind(id).bind(parents_stdin(parents)).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// The parents' results as `parent_results.sql` read them.
+fn parent_results(found: Vec<ResultTuple>) -> Result<Vec<ParentResult>> {
+    found
         .into_iter()
         .map(|(id, name, state, exit_code, stdout, result)| {
             let state = rows::state(&state)?;
@@ -236,7 +281,5 @@ async fn fill_stdin(tx: &mut Transaction<'_, Postgres>, id: JobId) -> Result<()>
                 result,
             })
         })
-        .collect::<Result<Vec<_>>>()?;
-    sqlx::query(SET_STDIN).bind(id).bind(parents_stdin(parents)).execute(&mut **tx).await?;
-    Ok(())
+        .collect()
 }

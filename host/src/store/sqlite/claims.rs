@@ -126,6 +126,7 @@ fn finish(db: &Connection, finished: &[Finished], node: &str, changes: &mut Chan
             changes.moved(end.id(), Some(JobState::Running), end.next_state());
         }
         keep_attempts(db, &current, node)?;
+        super::spawned::write(db, &current, changes)?;
         // A parent's end releases its children in this same transaction; a retried attempt
         // (queued again) is not an end, and a stale attempt's result updated nothing.
         let ended: Vec<JobId> = current

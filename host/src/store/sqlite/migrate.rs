@@ -84,6 +84,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "tenants",
         sql: include_str!("migrations/0014_tenants.sql"),
     },
+    Migration {
+        version: 15,
+        description: "params from parents",
+        sql: include_str!("migrations/0015_params_from_parents.sql"),
+    },
 ];
 
 impl Migration {

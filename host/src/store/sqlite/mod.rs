@@ -22,6 +22,7 @@ mod modules;
 mod queues;
 mod reads;
 mod schedules;
+mod spawned;
 mod stats;
 mod tenants;
 mod values;

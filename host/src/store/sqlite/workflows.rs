@@ -35,6 +35,9 @@ const WORKFLOWS: &str = include_str!("sql/workflows.sql");
 const WORKFLOW_RETRY: &str = include_str!("sql/workflow_retry.sql");
 const PARENT_RESULTS: &str = include_str!("sql/parent_results.sql");
 const SET_STDIN: &str = include_str!("sql/set_stdin.sql");
+const PARAM_PARENTS: &str = include_str!("sql/param_parents.sql");
+const PARAM_PARENTS_OF: &str = include_str!("sql/param_parents_of.sql");
+const SET_PARAMS: &str = include_str!("sql/set_params.sql");
 
 impl Workflows for SqliteStore {
     async fn submit_workflow(
@@ -53,6 +56,10 @@ impl Workflows for SqliteStore {
         self.reads.read(move |db| read(db, id)).await
     }
 
+    async fn parent_results(&self, id: JobId) -> Result<Vec<ParentResult>> {
+        self.reads.read(move |db| parent_results(db, id)).await
+    }
+
     async fn workflows(
         &self,
         limit: u32,
@@ -65,7 +72,7 @@ impl Workflows for SqliteStore {
 }
 
 /// Accepts a submission with `after`: refused before anything is written if the plan is.
-fn submit(
+pub(super) fn submit(
     db: &Connection,
     jobs: &[NewJob],
     limits: WorkflowLimits,
@@ -124,15 +131,38 @@ fn submit(
     let edges = serde_json::to_string(&edges).expect("integers serialise");
     db.prepare_cached(EDGES_INSERT)?.execute([edges])?;
     for ((id, state), job) in accepted.iter().zip(jobs) {
-        if *state == JobState::Queued && job.stdin_from_parents {
-            fill_stdin(db, *id)?;
+        if job.params_from_parents {
+            let order = workflow::parent_order(job, &accepted);
+            db.prepare_cached(PARAM_PARENTS)?.execute(params![id, order])?;
+        }
+        if *state == JobState::Queued {
+            from_parents(db, *id, job.stdin_from_parents, job.params_from_parents)?;
         }
     }
     Ok(accepted)
 }
 
-/// Writes a job's parents' results as its stdin (it asked for them, and is being queued).
-fn fill_stdin(db: &Connection, id: JobId) -> Result<()> {
+/// Writes a job's parents' results as its stdin and, or, its call's parameters (it asked for
+/// them, and is being queued).
+fn from_parents(db: &Connection, id: JobId, stdin: bool, params: bool) -> Result<()> {
+    if !stdin && !params {
+        return Ok(());
+    }
+    let parents = parent_results(db, id)?;
+    if params {
+        let order: Option<String> =
+            db.prepare_cached(PARAM_PARENTS_OF)?.query_row([id], |row| row.get(0))?;
+        let values = workflow::parents_params(&order.unwrap_or_default(), &parents);
+        db.prepare_cached(SET_PARAMS)?.execute(params![id, values])?;
+    }
+    if stdin {
+        db.prepare_cached(SET_STDIN)?.execute(params![id, parents_stdin(parents)])?;
+    }
+    Ok(())
+}
+
+/// The results of job `id`'s parents, in id order.
+fn parent_results(db: &Connection, id: JobId) -> Result<Vec<ParentResult>> {
     let rows = db
         .prepare_cached(PARENT_RESULTS)?
         .query_map([id], |row| {
@@ -146,8 +176,7 @@ fn fill_stdin(db: &Connection, id: JobId) -> Result<()> {
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let parents = rows
-        .into_iter()
+    rows.into_iter()
         .map(|(id, name, state, exit_code, stdout, result)| {
             let state = rows::state(&state)?;
             Ok(ParentResult {
@@ -159,9 +188,7 @@ fn fill_stdin(db: &Connection, id: JobId) -> Result<()> {
                 result,
             })
         })
-        .collect::<Result<Vec<_>>>()?;
-    db.prepare_cached(SET_STDIN)?.execute(params![id, parents_stdin(parents)])?;
-    Ok(())
+        .collect()
 }
 
 /// The children of jobs that just ended (`ended`), in the transaction that ended them: each
@@ -174,13 +201,15 @@ pub(super) fn ended(db: &Connection, ended: Vec<JobId>, changes: &mut Changes) -
         let ids = serde_json::to_string(&ended).expect("integers serialise");
         let changed = db
             .prepare_cached(CHILDREN)?
-            .query_map(params![ids, at], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
-            .collect::<rusqlite::Result<Vec<(JobId, String, bool)>>>()?;
+            .query_map(params![ids, at], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })?
+            .collect::<rusqlite::Result<Vec<(JobId, String, bool, bool)>>>()?;
         ended.clear();
-        for (id, state, from_parents) in changed {
+        for (id, state, stdin, params) in changed {
             let state = rows::state(&state)?;
-            if state == JobState::Queued && from_parents {
-                fill_stdin(db, id)?;
+            if state == JobState::Queued {
+                from_parents(db, id, stdin, params)?;
             }
             if state != JobState::Waiting {
                 changes.moved(id, Some(JobState::Waiting), state);

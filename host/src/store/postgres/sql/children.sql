@@ -42,4 +42,4 @@ UPDATE jobs SET
                        THEN wasmpool_now() END
 FROM why
 WHERE jobs.id = why.id AND jobs.state = 'waiting'
-RETURNING jobs.id, jobs.state, jobs.stdin_from_parents
+RETURNING jobs.id, jobs.state, jobs.stdin_from_parents, jobs.params_from_parents IS NOT NULL

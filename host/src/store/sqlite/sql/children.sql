@@ -36,4 +36,4 @@ UPDATE jobs SET
                        THEN ?2 END
 FROM why
 WHERE jobs.id = why.id AND jobs.state = 'waiting'
-RETURNING jobs.id, jobs.state, jobs.stdin_from_parents
+RETURNING jobs.id, jobs.state, jobs.stdin_from_parents, jobs.params_from_parents IS NOT NULL
