@@ -82,8 +82,15 @@ fn main() -> std::io::Result<()> {
             call: 6,
             request: TaskCall::Spawn { job: r#"{"module":"hello"}"#.into() },
         },
-        FromWorker::Done { result: Box::new(result), replies_used: 4 },
+        FromWorker::Done { result: Box::new(result.clone()), replies_used: 4 },
         FromWorker::Recalled(vec!["42".into()]),
+        FromWorker::Overran {
+            result: Box::new(JobResult {
+                outcome: Outcome::TimedOut(Duration::from_secs(1)),
+                ..result
+            }),
+            replies_used: 6,
+        },
     ];
     write(&dir, "worker", &worker)?;
 
