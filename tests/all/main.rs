@@ -16,6 +16,7 @@ mod durability;
 mod edges;
 mod edges_service;
 mod faults;
+mod flow;
 mod fuzz;
 mod habits;
 mod harness;

@@ -204,4 +204,5 @@ pub trait Tenancy {
     async fn tenant_quotas(&self, tenant: &str) -> Result<Option<TenantQuotas>>;
     async fn set_tenant_quotas(&self, tenant: String, quotas: TenantQuotas) -> Result<bool>;
     async fn tenant_queued(&self, tenant: &str) -> Result<u64>;
+    async fn tenant_module_bytes(&self, tenant: &str) -> Result<u64>;
 }

@@ -14,6 +14,7 @@ mod backend;
 mod changes;
 mod error;
 mod filter;
+mod gate;
 
 mod new_job;
 mod postgres;

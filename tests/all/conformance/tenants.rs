@@ -13,6 +13,7 @@ conformance!(
     jobs_keep_their_tenant_and_filters_select_by_it,
     modules_are_owned_per_tenant,
     quotas_are_kept_and_queued_jobs_counted_per_tenant,
+    a_tenants_running_quota_is_kept_by_the_claim,
 );
 
 fn token(tenant: &str, scope: Scope, hash: &str, lasts: Option<Duration>) -> NewToken {
@@ -113,4 +114,28 @@ async fn quotas_are_kept_and_queued_jobs_counted_per_tenant(store: &Store) {
     let claimed = store.finish_and_claim(Vec::new(), Vec::new(), "default", 3).await.unwrap();
     assert_eq!(claimed.jobs.len(), 3);
     assert_eq!(store.tenant_queued("acme").await.unwrap(), 0, "running jobs are not queued");
+}
+
+/// A claim passes over the jobs of a tenant at its `max_running`: they stay queued, their
+/// attempt uncounted, while others' are taken; the module bytes a tenant owns are counted.
+async fn a_tenants_running_quota_is_kept_by_the_claim(store: &Store) {
+    use wasmpool::wire::TenantQuotas;
+    let quotas = TenantQuotas { max_running: Some(1), ..Default::default() };
+    store.set_tenant_quotas("acme".into(), quotas).await.unwrap();
+    with_module(store).await;
+    let acme = NewJob { tenant: "acme".into(), ..job() };
+    let ids = store.submit(vec![acme.clone(), acme.clone(), job(), acme]).await.unwrap();
+    let claimed = store.finish_and_claim(Vec::new(), Vec::new(), "default", 4).await.unwrap();
+    let taken: Vec<i64> = claimed.jobs.iter().map(|job| job.id).collect();
+    assert_eq!(taken, [ids[0].0, ids[2].0], "acme's first and the default tenant's");
+    let again = store.finish_and_claim(Vec::new(), Vec::new(), "default", 4).await.unwrap();
+    assert!(again.jobs.is_empty(), "acme is at its quota");
+    for (id, _) in [ids[1], ids[3]] {
+        let job = store.job(id).await.unwrap().unwrap();
+        assert_eq!((job.state, job.attempts), (wasmpool::store::JobState::Queued, 0));
+    }
+    store.own_module("acme".into(), HASH.into()).await.unwrap();
+    let size = store.module(HASH).await.unwrap().unwrap().size;
+    assert_eq!(store.tenant_module_bytes("acme").await.unwrap(), size);
+    assert_eq!(store.tenant_module_bytes("globex").await.unwrap(), 0);
 }

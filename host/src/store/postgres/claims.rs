@@ -46,15 +46,24 @@ impl Claims for PgStore {
 impl PgStore {
     /// Claims for this host. With no capped module that is one statement (`claim.sql`).
     /// Otherwise the capped modules with room are locked first (`cap_locks.sql`), and the
-    /// claim counts their room in a snapshot taken after it holds the locks.
+    /// claim counts their room in a snapshot taken after it holds the locks. With a tenant's
+    /// running quota it is the gated claim (`gate.rs`).
     async fn claim(
         &self,
         tx: &mut Transaction<'_, Postgres>,
         lane: &str,
         limit: usize,
     ) -> Result<Vec<JobRecord>> {
-        let capped: Vec<(String, i64, bool)> = sqlx::query_as(CAPPED).fetch_all(&mut **tx).await?;
-        let found = if capped.is_empty() {
+        let caps: Vec<(String, String, i64, bool)> =
+            sqlx::query_as(CAPPED).fetch_all(&mut **tx).await?;
+        let capped: Vec<(String, i64, bool)> = caps
+            .iter()
+            .filter(|(kind, ..)| kind == "module")
+            .map(|(_, hash, cap, room)| (hash.clone(), *cap, *room))
+            .collect();
+        let found = if super::gate::needed(&caps) {
+            self.gated_claim(tx, lane, limit, &caps).await?
+        } else if capped.is_empty() {
             sqlx::query(CLAIM)
                 .bind(limit as i64)
                 .bind(&self.inner.node.name)

@@ -14,6 +14,7 @@
 mod bulk;
 mod claims;
 mod cluster;
+mod gate;
 mod jobs;
 mod listen;
 mod modules;

@@ -165,8 +165,9 @@ fn keep_attempts(db: &Connection, ended: &[&Finished], node: &str) -> Result<()>
     Ok(())
 }
 
-/// Claims up to `limit` due jobs of `lane`, never more of a capped module than its room.
-/// One writer means no other claim can interleave.
+/// Claims up to `limit` due jobs of `lane`, never more of a capped module or of a tenant
+/// with a running quota than its room (the gated claim, `gate.rs`, while some tenant has
+/// one). One writer means no other claim can interleave.
 fn claim(
     db: &Connection,
     lane: &str,
@@ -175,22 +176,41 @@ fn claim(
     changes: &mut Changes,
 ) -> Result<Vec<JobRecord>> {
     let at = now();
-    let room = db
-        .prepare_cached(CAPPED)?
-        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut jobs = if room.is_empty() {
-        claimed(db, CLAIM, params![node, lane, at, limit as i64])?
-    } else {
-        let ids = capped_choice(db, lane, at, limit, &room)?;
+    let caps = super::gate::caps(db)?;
+    let mut jobs = if super::gate::needed(&caps) {
+        let ids = super::gate::choose(db, lane, at, limit, &caps)?;
         let ids = serde_json::to_string(&ids).expect("integers serialise");
         claimed(db, CLAIM_CAPPED, params![node, ids])?
+    } else {
+        claim_ungated(db, lane, (at, limit), node)?
     };
     jobs.sort_by_key(|job| (Reverse(job.priority), job.id));
     for job in &jobs {
         changes.moved(job.id, Some(JobState::Queued), JobState::Running);
     }
     Ok(jobs)
+}
+
+/// The claim while no tenant has a running quota: one statement, or, while some module is
+/// capped, the first `limit` of the lane's queue once capped modules' jobs past their room are
+/// left out.
+fn claim_ungated(
+    db: &Connection,
+    lane: &str,
+    (at, limit): (i64, usize),
+    node: &str,
+) -> Result<Vec<JobRecord>> {
+    let room = db
+        .prepare_cached(CAPPED)?
+        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    if room.is_empty() {
+        claimed(db, CLAIM, params![node, lane, at, limit as i64])
+    } else {
+        let ids = capped_choice(db, lane, at, limit, &room)?;
+        let ids = serde_json::to_string(&ids).expect("integers serialise");
+        claimed(db, CLAIM_CAPPED, params![node, ids])
+    }
 }
 
 /// The jobs a claim statement moved to running.

@@ -84,6 +84,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "tenants",
         sql: include_str!("migrations/0014_tenants.sql"),
     },
+    Migration {
+        version: 16,
+        description: "flow control",
+        sql: include_str!("migrations/0016_flow_control.sql"),
+    },
 ];
 
 impl Migration {

@@ -16,6 +16,7 @@ mod checkpoint;
 mod claims;
 mod cluster;
 mod connect;
+mod gate;
 mod jobs;
 mod migrate;
 mod modules;

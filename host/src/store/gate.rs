@@ -1,0 +1,178 @@
+//! The gated claim's choice (issue 23): which of a lane's due jobs a claim may take while
+//! some tenant has a running quota (`tenants.max_running`). Both backends read the caps
+//! (modules' and tenants') and the running jobs they count, then walk the lane's queue in
+//! queue order, a page at a time, each page leaving out the tenants and modules already
+//! full, and ask [`Gates::admit`] for each job: it is taken only while every gate it passes
+//! has room, so a batch claim never takes a tenant or a module past its cap. A job passed
+//! over stays queued with its attempt uncounted.
+
+use std::collections::HashMap;
+
+use super::JobId;
+
+/// Most pages one claim walks: a bound on its work when the head of the queue is full of
+/// jobs it may not take (each page leaves out what filled up on the one before).
+pub const MAX_PAGES: usize = 8;
+
+/// Jobs read per page, for a claim of `limit`.
+pub fn page_size(limit: usize) -> usize {
+    (limit * 2).max(32)
+}
+
+/// What the gates need of one queued job.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    pub id: JobId,
+    pub priority: i64,
+    pub tenant: String,
+    pub module: String,
+}
+
+/// A cap as the claim reads it: `kind` is `module` (name: a hash) or `tenant`.
+#[derive(Clone, Debug)]
+pub struct Cap {
+    pub kind: String,
+    pub name: String,
+    pub cap: i64,
+}
+
+/// Running jobs, counted per tenant and module.
+#[derive(Clone, Debug)]
+pub struct RunningCount {
+    pub tenant: String,
+    pub module_hash: String,
+    pub running: i64,
+}
+
+/// Room left under each cap, as the claim takes jobs.
+#[derive(Debug, Default)]
+pub struct Gates {
+    modules: HashMap<String, i64>,
+    tenants: HashMap<String, i64>,
+}
+
+impl Gates {
+    /// The room under each of `caps` with `running` counted against it.
+    pub fn new(caps: &[Cap], running: &[RunningCount]) -> Gates {
+        let mut gates = Gates::default();
+        for cap in caps {
+            let room = match cap.kind.as_str() {
+                "module" => gates.modules.entry(cap.name.clone()),
+                "tenant" => gates.tenants.entry(cap.name.clone()),
+                _ => continue,
+            };
+            *room.or_default() += cap.cap;
+        }
+        for count in running {
+            if let Some(room) = gates.modules.get_mut(&count.module_hash) {
+                *room -= count.running;
+            }
+            if let Some(room) = gates.tenants.get_mut(&count.tenant) {
+                *room -= count.running;
+            }
+        }
+        gates
+    }
+
+    /// Whether `job` may be taken; if so, its room is used.
+    pub fn admit(&mut self, job: &Candidate) -> bool {
+        let module = self.modules.get(&job.module).copied();
+        let tenant = self.tenants.get(&job.tenant).copied();
+        if module.is_some_and(|room| room <= 0) || tenant.is_some_and(|room| room <= 0) {
+            return false;
+        }
+        if let Some(room) = self.modules.get_mut(&job.module) {
+            *room -= 1;
+        }
+        if let Some(room) = self.tenants.get_mut(&job.tenant) {
+            *room -= 1;
+        }
+        true
+    }
+
+    /// The tenants with no room left (a page leaves their jobs out).
+    pub fn full_tenants(&self) -> Vec<String> {
+        full(&self.tenants)
+    }
+
+    /// The modules with no room left.
+    pub fn full_modules(&self) -> Vec<String> {
+        full(&self.modules)
+    }
+}
+
+fn full(rooms: &HashMap<String, i64>) -> Vec<String> {
+    let mut names: Vec<String> =
+        rooms.iter().filter(|(_, room)| **room <= 0).map(|(name, _)| name.clone()).collect();
+    names.sort_unstable();
+    names
+}
+
+/// Where the next page starts: after this job in queue order (priority descending, then id).
+#[derive(Clone, Copy, Debug)]
+pub struct After {
+    pub priority: i64,
+    pub id: JobId,
+}
+
+impl After {
+    /// Before the first job.
+    pub const START: After = After { priority: i64::MAX, id: 0 };
+}
+
+/// Takes what `gates` admit of one page, in order, until `chosen` holds `limit`; where the
+/// next page starts, or `None` when this one was the queue's last.
+pub fn take_page(
+    gates: &mut Gates,
+    page: &[Candidate],
+    size: usize,
+    limit: usize,
+    chosen: &mut Vec<JobId>,
+) -> Option<After> {
+    for job in page {
+        if chosen.len() == limit {
+            return None;
+        }
+        if gates.admit(job) {
+            chosen.push(job.id);
+        }
+    }
+    let last = page.last()?;
+    (page.len() == size && chosen.len() < limit)
+        .then_some(After { priority: last.priority, id: last.id })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: JobId, tenant: &str, module: &str) -> Candidate {
+        Candidate { id, priority: 0, tenant: tenant.into(), module: module.into() }
+    }
+
+    #[test]
+    fn a_tenant_at_its_cap_is_passed_over_and_others_go_on() {
+        let caps = [Cap { kind: "tenant".into(), name: "acme".into(), cap: 2 }];
+        let running = [RunningCount { tenant: "acme".into(), module_hash: "m".into(), running: 1 }];
+        let mut gates = Gates::new(&caps, &running);
+        let page = [job(1, "acme", "m"), job(2, "acme", "m"), job(3, "globex", "m")];
+        let mut chosen = Vec::new();
+        assert!(take_page(&mut gates, &page, 3, 10, &mut chosen).is_some());
+        assert_eq!(chosen, [1, 3]);
+        assert_eq!(gates.full_tenants(), ["acme"]);
+        assert!(gates.full_modules().is_empty());
+    }
+
+    #[test]
+    fn a_module_cap_and_a_tenant_cap_both_hold() {
+        let caps = [
+            Cap { kind: "tenant".into(), name: "acme".into(), cap: 5 },
+            Cap { kind: "module".into(), name: "m".into(), cap: 1 },
+        ];
+        let mut gates = Gates::new(&caps, &[]);
+        let page = [job(1, "acme", "m"), job(2, "acme", "m"), job(3, "acme", "n")];
+        let mut chosen = Vec::new();
+        assert!(take_page(&mut gates, &page, 4, 10, &mut chosen).is_none(), "the last page");
+        assert_eq!(chosen, [1, 3]);
+    }
+}

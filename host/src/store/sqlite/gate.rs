@@ -1,0 +1,82 @@
+//! The gated claim on SQLite (`store/gate.rs` says what it chooses): the caps and running
+//! counts, then the lane's queue a page at a time. One writer means no other claim can
+//! interleave.
+
+use rusqlite::{Connection, params};
+
+use crate::store::gate::{self, After, Candidate, Cap, Gates, RunningCount};
+use crate::store::{JobId, Result};
+
+const GATE_CAPS: &str = include_str!("sql/gate_caps.sql");
+const GATE_RUNNING: &str = include_str!("sql/gate_running.sql");
+const GATE_CANDIDATES: &str = include_str!("sql/gate_candidates.sql");
+
+/// The caps a claim keeps to; with no tenant's among them the claim needs no gate.
+pub(super) fn caps(db: &Connection) -> Result<Vec<Cap>> {
+    let caps = db
+        .prepare_cached(GATE_CAPS)?
+        .query_map([], |row| Ok(Cap { kind: row.get(0)?, name: row.get(1)?, cap: row.get(2)? }))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(caps)
+}
+
+/// Whether the claim must go through the gates.
+pub(super) fn needed(caps: &[Cap]) -> bool {
+    caps.iter().any(|cap| cap.kind == "tenant")
+}
+
+/// The ids of up to `limit` due jobs of `lane` the gates admit, in queue order.
+pub(super) fn choose(
+    db: &Connection,
+    lane: &str,
+    at: i64,
+    limit: usize,
+    caps: &[Cap],
+) -> Result<Vec<JobId>> {
+    let running = db
+        .prepare_cached(GATE_RUNNING)?
+        .query_map([], |row| {
+            Ok(RunningCount { tenant: row.get(0)?, module_hash: row.get(1)?, running: row.get(2)? })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut gates = Gates::new(caps, &running);
+    let size = gate::page_size(limit);
+    let mut chosen = Vec::with_capacity(limit);
+    let mut after = After::START;
+    for _ in 0..gate::MAX_PAGES {
+        let page = page(db, lane, at, after, size, &gates)?;
+        match gate::take_page(&mut gates, &page, size, limit, &mut chosen) {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    Ok(chosen)
+}
+
+/// One page of the walk, leaving out what is full.
+fn page(
+    db: &Connection,
+    lane: &str,
+    at: i64,
+    after: After,
+    size: usize,
+    gates: &Gates,
+) -> Result<Vec<Candidate>> {
+    let tenants = serde_json::to_string(&gates.full_tenants()).expect("strings serialise");
+    let modules = serde_json::to_string(&gates.full_modules()).expect("strings serialise");
+    let page = db
+        .prepare_cached(GATE_CANDIDATES)?
+        .query_map(
+            params![lane, at, after.priority, after.id, tenants, modules, size as i64],
+            |row| {
+                Ok(Candidate {
+                    id: row.get(0)?,
+                    priority: row.get(1)?,
+                    tenant: row.get(2)?,
+                    module: row.get(3)?,
+                })
+            },
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(page)
+}
