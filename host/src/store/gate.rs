@@ -1,12 +1,13 @@
 //! The gated claim's choice (issue 23): which of a lane's due jobs a claim may take while
-//! some tenant has a running quota (`tenants.max_running`). Both backends read the caps
-//! (modules' and tenants') and the running jobs they count, then walk the lane's queue in
-//! queue order, a page at a time, each page leaving out the tenants and modules already
-//! full, and ask [`Gates::admit`] for each job: it is taken only while every gate it passes
-//! has room, so a batch claim never takes a tenant or a module past its cap. A job passed
-//! over stays queued with its attempt uncounted.
+//! some tenant has a running quota (`tenants.max_running`) or the lane has queued jobs with
+//! a concurrency key. Both backends read the caps (modules' and tenants') and the running
+//! jobs they count (per key too), then walk the lane's queue in queue order, a page at a
+//! time, each page leaving out the tenants, modules and keys already full, and ask
+//! [`Gates::admit`] for each job: it is taken only while every gate it passes has room, so a
+//! batch claim never takes a tenant, a module or a key past its cap. A job passed over stays
+//! queued with its attempt uncounted.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use super::JobId;
 
@@ -26,6 +27,8 @@ pub struct Candidate {
     pub priority: i64,
     pub tenant: String,
     pub module: String,
+    /// Its concurrency key (stored: per tenant) and the most jobs with it to run at once.
+    pub key: Option<(String, i64)>,
 }
 
 /// A cap as the claim reads it: `kind` is `module` (name: a hash) or `tenant`.
@@ -36,11 +39,12 @@ pub struct Cap {
     pub cap: i64,
 }
 
-/// Running jobs, counted per tenant and module.
+/// Running jobs, counted per tenant, module and concurrency key.
 #[derive(Clone, Debug)]
 pub struct RunningCount {
     pub tenant: String,
     pub module_hash: String,
+    pub key: Option<String>,
     pub running: i64,
 }
 
@@ -49,6 +53,10 @@ pub struct RunningCount {
 pub struct Gates {
     modules: HashMap<String, i64>,
     tenants: HashMap<String, i64>,
+    /// Running jobs per concurrency key.
+    keys: HashMap<String, i64>,
+    /// Keys a job was passed over for: at its limit.
+    full_keys: BTreeSet<String>,
 }
 
 impl Gates {
@@ -70,6 +78,9 @@ impl Gates {
             if let Some(room) = gates.tenants.get_mut(&count.tenant) {
                 *room -= count.running;
             }
+            if let Some(key) = &count.key {
+                *gates.keys.entry(key.clone()).or_default() += count.running;
+            }
         }
         gates
     }
@@ -80,6 +91,14 @@ impl Gates {
         let tenant = self.tenants.get(&job.tenant).copied();
         if module.is_some_and(|room| room <= 0) || tenant.is_some_and(|room| room <= 0) {
             return false;
+        }
+        if let Some((key, limit)) = &job.key {
+            let running = self.keys.entry(key.clone()).or_default();
+            if *running >= *limit {
+                self.full_keys.insert(key.clone());
+                return false;
+            }
+            *running += 1;
         }
         if let Some(room) = self.modules.get_mut(&job.module) {
             *room -= 1;
@@ -98,6 +117,11 @@ impl Gates {
     /// The modules with no room left.
     pub fn full_modules(&self) -> Vec<String> {
         full(&self.modules)
+    }
+
+    /// The concurrency keys a job was passed over for.
+    pub fn full_keys(&self) -> Vec<String> {
+        self.full_keys.iter().cloned().collect()
     }
 }
 
@@ -147,13 +171,18 @@ mod tests {
     use super::*;
 
     fn job(id: JobId, tenant: &str, module: &str) -> Candidate {
-        Candidate { id, priority: 0, tenant: tenant.into(), module: module.into() }
+        Candidate { id, priority: 0, tenant: tenant.into(), module: module.into(), key: None }
     }
 
     #[test]
     fn a_tenant_at_its_cap_is_passed_over_and_others_go_on() {
         let caps = [Cap { kind: "tenant".into(), name: "acme".into(), cap: 2 }];
-        let running = [RunningCount { tenant: "acme".into(), module_hash: "m".into(), running: 1 }];
+        let running = [RunningCount {
+            tenant: "acme".into(),
+            module_hash: "m".into(),
+            key: None,
+            running: 1,
+        }];
         let mut gates = Gates::new(&caps, &running);
         let page = [job(1, "acme", "m"), job(2, "acme", "m"), job(3, "globex", "m")];
         let mut chosen = Vec::new();
@@ -174,5 +203,25 @@ mod tests {
         let mut chosen = Vec::new();
         assert!(take_page(&mut gates, &page, 4, 10, &mut chosen).is_none(), "the last page");
         assert_eq!(chosen, [1, 3]);
+    }
+
+    #[test]
+    fn a_key_at_its_limit_is_passed_over_and_other_keys_go_on() {
+        let running = [RunningCount {
+            tenant: "acme".into(),
+            module_hash: "m".into(),
+            key: Some("acme:c1".into()),
+            running: 1,
+        }];
+        let mut gates = Gates::new(&[], &running);
+        let keyed = |id, key: &str, limit| Candidate {
+            key: Some((key.to_string(), limit)),
+            ..job(id, "acme", "m")
+        };
+        let page = [keyed(1, "acme:c1", 2), keyed(2, "acme:c1", 2), keyed(3, "acme:c2", 1)];
+        let mut chosen = Vec::new();
+        take_page(&mut gates, &page, 10, 10, &mut chosen);
+        assert_eq!(chosen, [1, 3]);
+        assert_eq!(gates.full_keys(), ["acme:c1"]);
     }
 }

@@ -46,6 +46,10 @@ pub struct JobColumns<'a> {
     pub stdin_from_parents: bool,
     /// The tenant that owns the job.
     pub tenant: &'a str,
+    /// Its concurrency key, stored per tenant (`TENANT:key`, as names are).
+    pub concurrency_key: Option<String>,
+    /// The most jobs with the key that may run at once.
+    pub concurrency_limit: Option<i64>,
 }
 
 impl<'a> JobColumns<'a> {
@@ -79,6 +83,11 @@ impl<'a> JobColumns<'a> {
             error: None,
             stdin_from_parents: false,
             tenant: &job.tenant,
+            concurrency_key: job
+                .concurrency
+                .as_ref()
+                .map(|(key, _)| super::tenants::stored_name(&job.tenant, key)),
+            concurrency_limit: job.concurrency.as_ref().map(|(_, limit)| i64::from(*limit)),
         }
     }
 

@@ -119,6 +119,8 @@ pub struct JobRecord {
     pub on_parent_failure: Option<wasmpool_protocol::workflow::ParentFailure>,
     /// The tenant that owns it.
     pub tenant: String,
+    /// Its concurrency key, as its tenant named it, and the most jobs with it run at once.
+    pub concurrency: Option<(String, u32)>,
 }
 
 /// A host of the cluster (its newest incarnation).
@@ -343,6 +345,13 @@ pub fn job(row: &impl Columns) -> Result<JobRecord> {
             .text("on_parent_failure")?
             .map(|mode| mode.parse().map_err(|e| corrupt("on_parent_failure", e)))
             .transpose()?,
+        concurrency: match row.text("concurrency_key")? {
+            Some(key) => Some((
+                super::tenants::split_name(&key).1.to_string(),
+                narrow(row, "concurrency_limit")?.unwrap_or(1),
+            )),
+            None => None,
+        },
     })
 }
 

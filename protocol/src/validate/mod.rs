@@ -8,6 +8,9 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+mod flow;
+pub use flow::MAX_CONCURRENCY_LIMIT;
+
 use crate::units::{format_duration_whole, format_size};
 use crate::wire::{JobRequest, Mount};
 
@@ -112,6 +115,9 @@ pub struct NewJob {
     pub stdin_from_parents: bool,
     /// The tenant that owns the job (the submitter's token's; [`DEFAULT_TENANT`] without one).
     pub tenant: String,
+    /// Its concurrency key (as given; the store keeps it per tenant) and the most jobs with
+    /// it that may run at once.
+    pub concurrency: Option<(String, u32)>,
 }
 
 /// The tenant everything belongs to that no other tenant owns: `serve --token`'s, and that of
@@ -145,6 +151,7 @@ impl Default for NewJob {
             on_parent_failure: crate::workflow::ParentFailure::Cancel,
             stdin_from_parents: false,
             tenant: DEFAULT_TENANT.to_string(),
+            concurrency: None,
         }
     }
 }
@@ -273,6 +280,7 @@ pub fn new_job(
     }
     let Checked { timeout_ms, memory_mb, max_attempts, delay } = check_limits(&request, limits)?;
     check_inputs(&request, idempotency_key.as_deref())?;
+    let concurrency = flow::concurrency(&request)?;
     if !request.after.is_empty() && idempotency_key.is_some() {
         return Err(Refused("a job with `after` cannot have an Idempotency-Key".into()));
     }
@@ -322,6 +330,7 @@ pub fn new_job(
         on_parent_failure: request.on_parent_failure.unwrap_or_default(),
         stdin_from_parents: request.stdin_from_parents,
         tenant: DEFAULT_TENANT.to_string(),
+        concurrency,
     })
 }
 

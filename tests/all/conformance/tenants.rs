@@ -14,6 +14,7 @@ conformance!(
     modules_are_owned_per_tenant,
     quotas_are_kept_and_queued_jobs_counted_per_tenant,
     a_tenants_running_quota_is_kept_by_the_claim,
+    a_concurrency_key_is_kept_by_the_claim_per_tenant,
 );
 
 fn token(tenant: &str, scope: Scope, hash: &str, lasts: Option<Duration>) -> NewToken {
@@ -138,4 +139,28 @@ async fn a_tenants_running_quota_is_kept_by_the_claim(store: &Store) {
     let size = store.module(HASH).await.unwrap().unwrap().size;
     assert_eq!(store.tenant_module_bytes("acme").await.unwrap(), size);
     assert_eq!(store.tenant_module_bytes("globex").await.unwrap(), 0);
+}
+
+/// Jobs with a concurrency key past its limit are passed over (their tenant's key: another
+/// tenant's key of the same name is another); the key is kept through both insert paths.
+async fn a_concurrency_key_is_kept_by_the_claim_per_tenant(store: &Store) {
+    with_module(store).await;
+    let keyed = |tenant: &str| NewJob {
+        tenant: tenant.into(),
+        concurrency: Some(("k".into(), 1)),
+        ..job()
+    };
+    let with_key = NewJob { idempotency_key: Some("idem".into()), ..keyed("acme") };
+    let ids =
+        store.submit(vec![keyed("acme"), keyed("acme"), keyed("globex"), job(), with_key]).await;
+    let ids: Vec<i64> = ids.unwrap().into_iter().map(|(id, _)| id).collect();
+    let kept = store.job(ids[4]).await.unwrap().unwrap();
+    assert_eq!(kept.concurrency, Some(("k".to_string(), 1)), "through the keyed insert");
+    let claimed = store.finish_and_claim(Vec::new(), Vec::new(), "default", 5).await.unwrap();
+    let mut taken: Vec<i64> = claimed.jobs.iter().map(|job| job.id).collect();
+    taken.sort_unstable();
+    assert_eq!(taken, [ids[0], ids[2], ids[3]], "one of acme's k, globex's k, the keyless one");
+    assert_eq!(claimed.jobs[0].concurrency, Some(("k".to_string(), 1)));
+    let again = store.finish_and_claim(Vec::new(), Vec::new(), "default", 5).await.unwrap();
+    assert!(again.jobs.is_empty(), "acme's k is at its limit");
 }

@@ -54,8 +54,8 @@ impl PgStore {
         lane: &str,
         limit: usize,
     ) -> Result<Vec<JobRecord>> {
-        let caps: Vec<(String, String, i64, bool)> =
-            sqlx::query_as(CAPPED).fetch_all(&mut **tx).await?;
+        let caps: Vec<super::gate::CapRow> =
+            sqlx::query_as(CAPPED).bind(lane).fetch_all(&mut **tx).await?;
         let capped: Vec<(String, i64, bool)> = caps
             .iter()
             .filter(|(kind, ..)| kind == "module")

@@ -24,7 +24,7 @@ pub(super) type CapRow = (String, String, i64, bool);
 
 /// Whether the claim must go through the gates.
 pub(super) fn needed(caps: &[CapRow]) -> bool {
-    caps.iter().any(|(kind, ..)| kind == "tenant")
+    caps.iter().any(|(kind, ..)| kind == "tenant" || kind == "keyed")
 }
 
 impl PgStore {
@@ -45,11 +45,16 @@ impl PgStore {
         if !open.is_empty() {
             sqlx::query(CAP_LOCKS).bind(&open).execute(&mut **tx).await?;
         }
-        let running: Vec<(String, String, i64)> =
+        let running: Vec<(String, String, Option<String>, i64)> =
             sqlx::query_as(GATE_RUNNING).fetch_all(&mut **tx).await?;
         let running: Vec<RunningCount> = running
             .into_iter()
-            .map(|(tenant, module_hash, running)| RunningCount { tenant, module_hash, running })
+            .map(|(tenant, module_hash, key, running)| RunningCount {
+                tenant,
+                module_hash,
+                key,
+                running,
+            })
             .collect();
         let caps: Vec<Cap> = caps
             .iter()
@@ -80,18 +85,26 @@ async fn choose(
     let mut chosen = Vec::with_capacity(limit);
     let mut after = After::START;
     for _ in 0..gate::MAX_PAGES {
-        let page: Vec<(i64, i64, String, String)> = sqlx::query_as(GATE_CANDIDATES)
-            .bind(lane)
-            .bind(after.priority)
-            .bind(after.id)
-            .bind(gates.full_tenants())
-            .bind(gates.full_modules())
-            .bind(size as i64)
-            .fetch_all(&mut **tx)
-            .await?;
+        let page: Vec<(i64, i64, String, String, Option<String>, Option<i64>)> =
+            sqlx::query_as(GATE_CANDIDATES)
+                .bind(lane)
+                .bind(after.priority)
+                .bind(after.id)
+                .bind(gates.full_tenants())
+                .bind(gates.full_modules())
+                .bind(size as i64)
+                .bind(gates.full_keys())
+                .fetch_all(&mut **tx)
+                .await?;
         let page: Vec<Candidate> = page
             .into_iter()
-            .map(|(id, priority, tenant, module)| Candidate { id, priority, tenant, module })
+            .map(|(id, priority, tenant, module, key, limit)| Candidate {
+                id,
+                priority,
+                tenant,
+                module,
+                key: key.map(|key| (key, limit.unwrap_or(1))),
+            })
             .collect();
         match gate::take_page(gates, &page, size, limit, &mut chosen) {
             Some(next) => after = next,

@@ -176,7 +176,7 @@ fn claim(
     changes: &mut Changes,
 ) -> Result<Vec<JobRecord>> {
     let at = now();
-    let caps = super::gate::caps(db)?;
+    let caps = super::gate::caps(db, lane)?;
     let mut jobs = if super::gate::needed(&caps) {
         let ids = super::gate::choose(db, lane, at, limit, &caps)?;
         let ids = serde_json::to_string(&ids).expect("integers serialise");

@@ -11,18 +11,21 @@ const GATE_CAPS: &str = include_str!("sql/gate_caps.sql");
 const GATE_RUNNING: &str = include_str!("sql/gate_running.sql");
 const GATE_CANDIDATES: &str = include_str!("sql/gate_candidates.sql");
 
-/// The caps a claim keeps to; with no tenant's among them the claim needs no gate.
-pub(super) fn caps(db: &Connection) -> Result<Vec<Cap>> {
+/// The caps a claim of `lane` keeps to; with no tenant's among them, and no `keyed` row (no
+/// queued job of the lane has a concurrency key), the claim needs no gate.
+pub(super) fn caps(db: &Connection, lane: &str) -> Result<Vec<Cap>> {
     let caps = db
         .prepare_cached(GATE_CAPS)?
-        .query_map([], |row| Ok(Cap { kind: row.get(0)?, name: row.get(1)?, cap: row.get(2)? }))?
+        .query_map([lane], |row| {
+            Ok(Cap { kind: row.get(0)?, name: row.get(1)?, cap: row.get(2)? })
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(caps)
 }
 
 /// Whether the claim must go through the gates.
 pub(super) fn needed(caps: &[Cap]) -> bool {
-    caps.iter().any(|cap| cap.kind == "tenant")
+    caps.iter().any(|cap| cap.kind == "tenant" || cap.kind == "keyed")
 }
 
 /// The ids of up to `limit` due jobs of `lane` the gates admit, in queue order.
@@ -36,7 +39,12 @@ pub(super) fn choose(
     let running = db
         .prepare_cached(GATE_RUNNING)?
         .query_map([], |row| {
-            Ok(RunningCount { tenant: row.get(0)?, module_hash: row.get(1)?, running: row.get(2)? })
+            Ok(RunningCount {
+                tenant: row.get(0)?,
+                module_hash: row.get(1)?,
+                key: row.get(2)?,
+                running: row.get(3)?,
+            })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut gates = Gates::new(caps, &running);
@@ -64,19 +72,26 @@ fn page(
 ) -> Result<Vec<Candidate>> {
     let tenants = serde_json::to_string(&gates.full_tenants()).expect("strings serialise");
     let modules = serde_json::to_string(&gates.full_modules()).expect("strings serialise");
+    let keys = serde_json::to_string(&gates.full_keys()).expect("strings serialise");
     let page = db
         .prepare_cached(GATE_CANDIDATES)?
         .query_map(
-            params![lane, at, after.priority, after.id, tenants, modules, size as i64],
+            params![lane, at, after.priority, after.id, tenants, modules, size as i64, keys],
             |row| {
                 Ok(Candidate {
                     id: row.get(0)?,
                     priority: row.get(1)?,
                     tenant: row.get(2)?,
                     module: row.get(3)?,
+                    key: keyed(row.get(4)?, row.get(5)?),
                 })
             },
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(page)
+}
+
+/// A candidate's key and limit (1 when none is stored).
+fn keyed(key: Option<String>, limit: Option<i64>) -> Option<(String, i64)> {
+    key.map(|key| (key, limit.unwrap_or(1)))
 }

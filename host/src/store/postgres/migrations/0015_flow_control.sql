@@ -2,3 +2,11 @@
 -- modules owned (NULL: none).
 ALTER TABLE tenants ADD COLUMN max_running BIGINT;
 ALTER TABLE tenants ADD COLUMN max_module_bytes BIGINT;
+
+-- Concurrency keys: a job with a key runs only while fewer than its limit of the jobs with
+-- that key (its tenant's: stored as `TENANT:key` for a tenant other than the default one)
+-- run. A lane's queued keyed jobs are found by one probe of their own index, so a claim of a
+-- lane without any needs no gate.
+ALTER TABLE jobs ADD COLUMN concurrency_key TEXT;
+ALTER TABLE jobs ADD COLUMN concurrency_limit BIGINT;
+CREATE INDEX jobs_gated ON jobs (lane) WHERE state = 'queued' AND concurrency_key IS NOT NULL;
