@@ -351,3 +351,35 @@ async fn a_concurrency_key_holds_across_hosts() {
     }
     assert_eq!(most_at_once(&ended), 1, "one at a time across both hosts");
 }
+
+/// Fair shares: one tenant's backlog does not hold another's few jobs behind it; each of
+/// the second tenant's jobs waits for about one of the first's, not for its whole backlog.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenants_backlog_does_not_delay_anothers_few_jobs() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(1, data.path(), &["--token", ADMIN]);
+    let admin = Caller::admin(&server);
+    let (acme, globex) =
+        (admin.tenant(&server, "acme").await, admin.tenant(&server, "globex").await);
+    admin.set_quotas("globex", json!({ "weight": 2 })).await;
+    let (_, quotas) = globex.get("/v1/tenants/globex/quotas").await;
+    assert_eq!(quotas["weight"], 2, "{quotas}");
+    assert_eq!(acme.upload(artifacts::SLEEPER, "sleeper").await.0, 201);
+    assert_eq!(globex.upload(artifacts::HELLO, "hello").await.0, 201);
+    // 150 jobs of 20 ms on one worker: three seconds of backlog.
+    let backlog = acme.submit(vec![sleeper("0.02"); 150]).await;
+    acme.wait_for_start(backlog[0]).await;
+    for _ in 0..5 {
+        let ids = globex.submit(vec![json!({ "module": "hello" })]).await;
+        assert_eq!(globex.wait(ids[0]).await["state"], "succeeded");
+    }
+    let (_, queued) = acme.get("/v1/jobs?state=queued&limit=1000").await;
+    let left = queued["jobs"].as_array().unwrap().len();
+    assert!(left >= 100, "globex's five waited for {} of acme's jobs", 150 - left);
+    let bad = json!({ "weight": 0 });
+    let (status, _) = admin.send(Method::PUT, "/v1/tenants/acme/quotas", Some(bad)).await;
+    assert_eq!(status, 400);
+    for id in backlog {
+        acme.post(&format!("/v1/jobs/{id}/cancel"), json!({})).await;
+    }
+}

@@ -17,6 +17,9 @@ use super::{ApiError, ApiResult, AppState, body, json};
 use crate::store::NewJob;
 use crate::wire::{ErrorBody, TenantQuotas};
 
+/// Largest fair-share weight (running × weight stays far within an i64).
+const MAX_WEIGHT: u64 = 1_000_000;
+
 /// Seconds a submission over `max_queued` is told to wait: queued jobs start all the time.
 const QUEUED_RETRY_AFTER: u64 = 1;
 
@@ -141,6 +144,9 @@ pub async fn put(
         .map_err(|e| ApiError::bad_request(format!("invalid quotas: {e}")))?;
     if name == DEFAULT_TENANT {
         return Err(ApiError::bad_request("the default tenant (the service's own) has no quotas"));
+    }
+    if quotas.weight.is_some_and(|weight| !(1..=MAX_WEIGHT).contains(&weight)) {
+        return Err(ApiError::bad_request(format!("weight is from 1 to {MAX_WEIGHT}")));
     }
     let values = [
         quotas.max_queued,

@@ -49,6 +49,9 @@ enum TenantsAction {
         /// Most bytes of modules owned (an upload past it is refused).
         #[arg(long, value_name = "BYTES")]
         max_module_bytes: Option<u64>,
+        /// Its share of a lane's workers beside other tenants' (default 1).
+        #[arg(long, value_name = "N")]
+        weight: Option<u64>,
     },
 }
 
@@ -66,6 +69,7 @@ impl TenantsCommand {
                     max_fuel,
                     max_running,
                     max_module_bytes,
+                    weight,
                 } => {
                     let quotas = TenantQuotas {
                         max_queued: *max_queued,
@@ -74,6 +78,7 @@ impl TenantsCommand {
                         max_fuel: *max_fuel,
                         max_running: *max_running,
                         max_module_bytes: *max_module_bytes,
+                        weight: *weight,
                     };
                     (tenant, client.set_tenant_quotas(tenant, &quotas).await?)
                 }
@@ -96,6 +101,7 @@ fn render(tenant: &str, quotas: &TenantQuotas) -> String {
         vec!["max fuel".to_string(), show(quotas.max_fuel)],
         vec!["max running".to_string(), show(quotas.max_running)],
         vec!["storage bytes".to_string(), show(quotas.max_module_bytes)],
+        vec!["weight".to_string(), quotas.weight.unwrap_or(1).to_string()],
     ];
     table(&rows)
 }

@@ -39,6 +39,27 @@ pub struct Cap {
     pub cap: i64,
 }
 
+/// Whether a claim with these caps must go through the gates: some tenant has a running
+/// quota, some queued job of the lane has a concurrency key, or two or more tenants have
+/// queued jobs in the lane (fair shares, `fair.rs`).
+pub fn needed(caps: &[Cap]) -> bool {
+    caps.iter().any(|cap| cap.kind == "tenant" || cap.kind == "keyed") || shares(caps).len() > 1
+}
+
+/// Whether the claim's counts must hold across hosts (a tenant's quota or a key): the gated
+/// claim then takes its turn (PostgreSQL's `gate_lock.sql`).
+pub fn exclusive(caps: &[Cap]) -> bool {
+    caps.iter().any(|cap| cap.kind == "tenant" || cap.kind == "keyed")
+}
+
+/// The tenants with queued jobs in the lane, with their weights.
+pub fn shares(caps: &[Cap]) -> Vec<super::fair::Share> {
+    caps.iter()
+        .filter(|cap| cap.kind == "queued")
+        .map(|cap| super::fair::Share { tenant: cap.name.clone(), weight: cap.cap })
+        .collect()
+}
+
 /// Running jobs, counted per tenant, module and concurrency key.
 #[derive(Clone, Debug)]
 pub struct RunningCount {
@@ -107,6 +128,20 @@ impl Gates {
             *room -= 1;
         }
         true
+    }
+
+    /// Whether `tenant` has no room left.
+    pub fn tenant_full(&self, tenant: &str) -> bool {
+        self.tenants.get(tenant).is_some_and(|room| *room <= 0)
+    }
+
+    /// The running jobs per tenant, as counted when the claim began.
+    pub fn running_per_tenant(running: &[RunningCount]) -> HashMap<String, i64> {
+        let mut per_tenant = HashMap::new();
+        for count in running {
+            *per_tenant.entry(count.tenant.clone()).or_default() += count.running;
+        }
+        per_tenant
     }
 
     /// The tenants with no room left (a page leaves their jobs out).

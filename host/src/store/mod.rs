@@ -13,6 +13,7 @@ mod announce;
 mod backend;
 mod changes;
 mod error;
+mod fair;
 mod filter;
 mod gate;
 

@@ -151,6 +151,7 @@ pub(super) fn quotas(row: &impl Columns) -> Result<TenantQuotas> {
         max_fuel: count("max_fuel")?,
         max_running: count("max_running")?,
         max_module_bytes: count("max_module_bytes")?,
+        weight: count("weight")?,
     })
 }
 

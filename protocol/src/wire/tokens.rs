@@ -144,6 +144,11 @@ pub struct TenantQuotas {
     #[serde(default, deserialize_with = "super::integral::option")]
     #[schema(minimum = 1)]
     pub max_module_bytes: Option<u64>,
+    /// Its share of a lane's workers while other tenants have queued jobs there too (`null`:
+    /// 1): picks go to the tenant with the fewest running jobs per unit of weight.
+    #[serde(default, deserialize_with = "super::integral::option")]
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub weight: Option<u64>,
 }
 
 /// How long a token lasts, as `expires_in` gives it: `N` (1 to 999999) and a unit, `s`, `m`,

@@ -15,6 +15,7 @@ conformance!(
     quotas_are_kept_and_queued_jobs_counted_per_tenant,
     a_tenants_running_quota_is_kept_by_the_claim,
     a_concurrency_key_is_kept_by_the_claim_per_tenant,
+    tenants_with_queued_jobs_share_a_claim,
 );
 
 fn token(tenant: &str, scope: Scope, hash: &str, lasts: Option<Duration>) -> NewToken {
@@ -163,4 +164,30 @@ async fn a_concurrency_key_is_kept_by_the_claim_per_tenant(store: &Store) {
     assert_eq!(claimed.jobs[0].concurrency, Some(("k".to_string(), 1)));
     let again = store.finish_and_claim(Vec::new(), Vec::new(), "default", 5).await.unwrap();
     assert!(again.jobs.is_empty(), "acme's k is at its limit");
+}
+
+/// Two tenants with queued jobs in a lane share a claim by turns, whatever the queue's order;
+/// a heavier weight takes more.
+async fn tenants_with_queued_jobs_share_a_claim(store: &Store) {
+    use wasmpool::wire::TenantQuotas;
+    with_module(store).await;
+    let of = |tenant: &str| NewJob { tenant: tenant.into(), ..job() };
+    let acme: Vec<i64> =
+        store.submit(vec![of("acme"); 6]).await.unwrap().into_iter().map(|j| j.0).collect();
+    let globex: Vec<i64> =
+        store.submit(vec![of("globex"); 6]).await.unwrap().into_iter().map(|j| j.0).collect();
+    let claimed = store.finish_and_claim(Vec::new(), Vec::new(), "default", 4).await.unwrap();
+    let taken: Vec<i64> = claimed.jobs.iter().map(|job| job.id).collect();
+    let (mut from_acme, mut from_globex) = (0, 0);
+    for id in &taken {
+        from_acme += usize::from(acme.contains(id));
+        from_globex += usize::from(globex.contains(id));
+    }
+    assert_eq!((from_acme, from_globex), (2, 2), "{taken:?}");
+    assert!(taken.contains(&globex[0]) && taken.contains(&acme[0]), "each in its own order");
+    let weighty = TenantQuotas { weight: Some(3), ..Default::default() };
+    store.set_tenant_quotas("globex".into(), weighty).await.unwrap();
+    let claimed = store.finish_and_claim(Vec::new(), Vec::new(), "default", 4).await.unwrap();
+    let more = claimed.jobs.iter().filter(|job| globex.contains(&job.id)).count();
+    assert_eq!(more, 4, "2 running of weight 3 against acme's 2 of 1: globex takes all 4");
 }

@@ -61,9 +61,12 @@ impl PgStore {
             .filter(|(kind, ..)| kind == "module")
             .map(|(_, hash, cap, room)| (hash.clone(), *cap, *room))
             .collect();
-        let found = if super::gate::needed(&caps) {
-            self.gated_claim(tx, lane, limit, &caps).await?
-        } else if capped.is_empty() {
+        if crate::store::gate::needed(&super::gate::caps(&caps)) {
+            // In the order chosen: by fair shares, it is not the queue's.
+            let found = self.gated_claim(tx, lane, limit, &caps).await?;
+            return found.iter().map(rows::job).collect();
+        }
+        let found = if capped.is_empty() {
             sqlx::query(CLAIM)
                 .bind(limit as i64)
                 .bind(&self.inner.node.name)

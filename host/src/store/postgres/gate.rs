@@ -1,15 +1,18 @@
-//! The gated claim on PostgreSQL (`store/gate.rs` says what it chooses), held across hosts:
-//! every gated claim first takes one transaction-level advisory lock (`gate_lock.sql`), then
-//! the cap locks of the capped modules with room (as the module-capped claim does, so that
-//! claim, which takes no gate lock, is kept out too), and only then counts the running jobs,
-//! in a snapshot taken after the locks are held: a claim on another host that took a
-//! tenant's last slot has committed and is seen. Gated claims thus take turns across the
-//! cluster; claims of a store without tenants' quotas never take the lock.
+//! The gated claim on PostgreSQL (`store/gate.rs` and `store/fair.rs` say what it chooses).
+//! A tenant's running quota and a concurrency key hold across hosts: such a claim first
+//! takes one transaction-level advisory lock (`gate_lock.sql`), so these claims take turns
+//! across the cluster. Every gated claim then takes the cap locks of the capped modules with
+//! room (as the module-capped claim does, which takes no gate lock), and only then counts
+//! the running jobs, in a snapshot taken after the locks are held: a claim on another host
+//! that took the last slot has committed and is seen. A claim that is gated only for fair
+//! shares takes no gate lock: two hosts may choose the same job, and the claim's `UPDATE …
+//! WHERE state = 'queued'` gives it to one of them.
 
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Transaction};
 
 use super::PgStore;
+use crate::store::fair::FairWalk;
 use crate::store::gate::{self, After, Candidate, Cap, Gates, RunningCount};
 use crate::store::{JobId, Result};
 
@@ -17,27 +20,37 @@ const GATE_LOCK: &str = include_str!("sql/gate_lock.sql");
 const CAP_LOCKS: &str = include_str!("sql/cap_locks.sql");
 const GATE_RUNNING: &str = include_str!("sql/gate_running.sql");
 const GATE_CANDIDATES: &str = include_str!("sql/gate_candidates.sql");
+const FAIR_PAGE: &str = include_str!("sql/fair_page.sql");
 const CLAIM_IDS: &str = include_str!("sql/claim_ids.sql");
 
 /// A row of `capped.sql`: kind, name, cap, whether it had room.
 pub(super) type CapRow = (String, String, i64, bool);
 
-/// Whether the claim must go through the gates.
-pub(super) fn needed(caps: &[CapRow]) -> bool {
-    caps.iter().any(|(kind, ..)| kind == "tenant" || kind == "keyed")
+/// A candidate row: id, priority, tenant, module hash, concurrency key and limit.
+type CandidateRow = (i64, i64, String, String, Option<String>, Option<i64>);
+
+/// The caps of `capped.sql`'s rows.
+pub(super) fn caps(rows: &[CapRow]) -> Vec<Cap> {
+    rows.iter()
+        .map(|(kind, name, cap, _)| Cap { kind: kind.clone(), name: name.clone(), cap: *cap })
+        .collect()
 }
 
 impl PgStore {
-    /// Claims up to `limit` due jobs of `lane` that the gates admit.
+    /// Claims up to `limit` due jobs of `lane` that the gates admit; the rows claimed, in
+    /// the order chosen.
     pub(super) async fn gated_claim(
         &self,
         tx: &mut Transaction<'_, Postgres>,
         lane: &str,
         limit: usize,
-        caps: &[CapRow],
+        rows: &[CapRow],
     ) -> Result<Vec<PgRow>> {
-        sqlx::query(GATE_LOCK).execute(&mut **tx).await?;
-        let open: Vec<&str> = caps
+        let caps = caps(rows);
+        if gate::exclusive(&caps) {
+            sqlx::query(GATE_LOCK).execute(&mut **tx).await?;
+        }
+        let open: Vec<&str> = rows
             .iter()
             .filter(|(kind, _, _, room)| kind == "module" && *room)
             .map(|(_, hash, ..)| hash.as_str())
@@ -56,22 +69,49 @@ impl PgStore {
                 running,
             })
             .collect();
-        let caps: Vec<Cap> = caps
-            .iter()
-            .map(|(kind, name, cap, _)| Cap { kind: kind.clone(), name: name.clone(), cap: *cap })
-            .collect();
         let mut gates = Gates::new(&caps, &running);
-        let ids = choose(tx, lane, limit, &mut gates).await?;
+        let shares = gate::shares(&caps);
+        let ids = if shares.len() > 1 {
+            let per_tenant = Gates::running_per_tenant(&running);
+            let rotation = &self.inner.rotation;
+            let mut walk = FairWalk::new(&shares, &per_tenant, rotation.last(lane), limit);
+            while let Some((tenant, after)) = walk.step(&mut gates) {
+                let size = walk.page_size();
+                walk.feed(fair_page(tx, (lane, &tenant), after, size, &gates).await?);
+            }
+            let (chosen, last) = walk.finish();
+            rotation.served(lane, last);
+            chosen
+        } else {
+            choose(tx, lane, limit, &mut gates).await?
+        };
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(sqlx::query(CLAIM_IDS)
+        let mut claimed = sqlx::query(CLAIM_IDS)
             .bind(&ids)
             .bind(&self.inner.node.name)
             .bind(self.me())
             .fetch_all(&mut **tx)
-            .await?)
+            .await?;
+        claimed.sort_by_key(|row| {
+            let id: i64 = sqlx::Row::get(row, "id");
+            ids.iter().position(|chosen| *chosen == id)
+        });
+        Ok(claimed)
     }
+}
+
+fn candidates(page: Vec<CandidateRow>) -> Vec<Candidate> {
+    page.into_iter()
+        .map(|(id, priority, tenant, module, key, limit)| Candidate {
+            id,
+            priority,
+            tenant,
+            module,
+            key: key.map(|key| (key, limit.unwrap_or(1))),
+        })
+        .collect()
 }
 
 /// The ids of the jobs the gates admit, walking the lane's queue a page at a time.
@@ -85,31 +125,41 @@ async fn choose(
     let mut chosen = Vec::with_capacity(limit);
     let mut after = After::START;
     for _ in 0..gate::MAX_PAGES {
-        let page: Vec<(i64, i64, String, String, Option<String>, Option<i64>)> =
-            sqlx::query_as(GATE_CANDIDATES)
-                .bind(lane)
-                .bind(after.priority)
-                .bind(after.id)
-                .bind(gates.full_tenants())
-                .bind(gates.full_modules())
-                .bind(size as i64)
-                .bind(gates.full_keys())
-                .fetch_all(&mut **tx)
-                .await?;
-        let page: Vec<Candidate> = page
-            .into_iter()
-            .map(|(id, priority, tenant, module, key, limit)| Candidate {
-                id,
-                priority,
-                tenant,
-                module,
-                key: key.map(|key| (key, limit.unwrap_or(1))),
-            })
-            .collect();
-        match gate::take_page(gates, &page, size, limit, &mut chosen) {
+        let page: Vec<CandidateRow> = sqlx::query_as(GATE_CANDIDATES)
+            .bind(lane)
+            .bind(after.priority)
+            .bind(after.id)
+            .bind(gates.full_tenants())
+            .bind(gates.full_modules())
+            .bind(size as i64)
+            .bind(gates.full_keys())
+            .fetch_all(&mut **tx)
+            .await?;
+        match gate::take_page(gates, &candidates(page), size, limit, &mut chosen) {
             Some(next) => after = next,
             None => break,
         }
     }
     Ok(chosen)
+}
+
+/// One page of one tenant's jobs for the fair walk, leaving out what is full.
+async fn fair_page(
+    tx: &mut Transaction<'_, Postgres>,
+    (lane, tenant): (&str, &str),
+    after: After,
+    size: usize,
+    gates: &Gates,
+) -> Result<Vec<Candidate>> {
+    let page: Vec<CandidateRow> = sqlx::query_as(FAIR_PAGE)
+        .bind(lane)
+        .bind(tenant)
+        .bind(after.priority)
+        .bind(after.id)
+        .bind(gates.full_modules())
+        .bind(gates.full_keys())
+        .bind(size as i64)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(candidates(page))
 }

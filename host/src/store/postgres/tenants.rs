@@ -100,6 +100,7 @@ impl Tenancy for PgStore {
             .bind(stored(set.max_fuel))
             .bind(stored(set.max_running))
             .bind(stored(set.max_module_bytes))
+            .bind(stored(set.weight))
             .execute(&mut *tx)
             .await?;
         // A raised (or cleared) max_running may let jobs left queued start, on any host.

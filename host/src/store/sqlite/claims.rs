@@ -13,6 +13,8 @@ use super::values::{Param, blob, int, multi_row, now, opt_int, opt_text, text};
 use super::writer::{Group, Kind};
 use crate::store::backend::Claims;
 use crate::store::changes::Changes;
+use crate::store::fair::Rotation;
+use crate::store::gate;
 use crate::store::rows::{self, JobRecord, Positioned, micros};
 use crate::store::{Attempt, Claimed, Finished, JobId, JobState, Result};
 
@@ -39,8 +41,10 @@ impl Claims for SqliteStore {
         limit: usize,
     ) -> Result<Claimed> {
         let lane = lane.to_string();
+        let rotation = self.rotation.clone();
         self.write(Kind::Bookkeeping, move |db, changes, group| {
-            finish_and_claim(db, (&started, &finished), (&lane, limit), changes, group)
+            let claim = (lane.as_str(), limit, &rotation);
+            finish_and_claim(db, (&started, &finished), claim, changes, group)
         })
         .await
     }
@@ -51,7 +55,7 @@ impl Claims for SqliteStore {
 fn finish_and_claim(
     db: &Connection,
     (started, finished): (&[(Attempt, SystemTime)], &[Finished]),
-    (lane, limit): (&str, usize),
+    (lane, limit, rotation): (&str, usize, &Rotation),
     changes: &mut Changes,
     group: &Group<'_>,
 ) -> Result<Claimed> {
@@ -60,7 +64,7 @@ fn finish_and_claim(
     let seen = group.queued + changes.queued();
     let jobs = match limit {
         0 => Vec::new(),
-        limit => claim(db, lane, limit, group.node, changes)?,
+        limit => claim(db, (lane, limit, rotation), group.node, changes)?,
     };
     Ok(Claimed { jobs, seen })
 }
@@ -165,26 +169,30 @@ fn keep_attempts(db: &Connection, ended: &[&Finished], node: &str) -> Result<()>
     Ok(())
 }
 
-/// Claims up to `limit` due jobs of `lane`, never more of a capped module or of a tenant
-/// with a running quota than its room (the gated claim, `gate.rs`, while some tenant has
-/// one). One writer means no other claim can interleave.
+/// Claims up to `limit` due jobs of `lane`, never more of a capped module, a tenant with a
+/// running quota or a concurrency key than its room, by fair shares while two or more
+/// tenants have queued jobs in the lane (the gated claim, `gate.rs`, when any of these is
+/// so). One writer means no other claim can interleave.
 fn claim(
     db: &Connection,
-    lane: &str,
-    limit: usize,
+    (lane, limit, rotation): (&str, usize, &Rotation),
     node: &str,
     changes: &mut Changes,
 ) -> Result<Vec<JobRecord>> {
     let at = now();
     let caps = super::gate::caps(db, lane)?;
-    let mut jobs = if super::gate::needed(&caps) {
-        let ids = super::gate::choose(db, lane, at, limit, &caps)?;
-        let ids = serde_json::to_string(&ids).expect("integers serialise");
-        claimed(db, CLAIM_CAPPED, params![node, ids])?
+    let jobs = if gate::needed(&caps) {
+        let ids = super::gate::choose(db, (lane, at, limit), &caps, rotation)?;
+        let listed = serde_json::to_string(&ids).expect("integers serialise");
+        let mut jobs = claimed(db, CLAIM_CAPPED, params![node, listed])?;
+        // In the order chosen: by fair shares, it is not the queue's.
+        jobs.sort_by_key(|job| ids.iter().position(|id| *id == job.id));
+        jobs
     } else {
-        claim_ungated(db, lane, (at, limit), node)?
+        let mut jobs = claim_ungated(db, lane, (at, limit), node)?;
+        jobs.sort_by_key(|job| (Reverse(job.priority), job.id));
+        jobs
     };
-    jobs.sort_by_key(|job| (Reverse(job.priority), job.id));
     for job in &jobs {
         changes.moved(job.id, Some(JobState::Queued), JobState::Running);
     }

@@ -124,7 +124,8 @@ impl Tenancy for SqliteStore {
                 stored(set.max_memory_mb),
                 stored(set.max_fuel),
                 stored(set.max_running),
-                stored(set.max_module_bytes)
+                stored(set.max_module_bytes),
+                stored(set.weight)
             ];
             // A raised (or cleared) max_running may let jobs left queued start.
             changes.freed += 1;

@@ -10,3 +10,9 @@ ALTER TABLE tenants ADD COLUMN max_module_bytes BIGINT;
 ALTER TABLE jobs ADD COLUMN concurrency_key TEXT;
 ALTER TABLE jobs ADD COLUMN concurrency_limit BIGINT;
 CREATE INDEX jobs_gated ON jobs (lane) WHERE state = 'queued' AND concurrency_key IS NOT NULL;
+
+-- Fair shares: a tenant's weight (NULL: 1), and each lane's queued jobs per tenant in queue
+-- order, which the fair claim reads a page of per tenant (and which tells, in two probes,
+-- whether more than one tenant has queued jobs in a lane).
+ALTER TABLE tenants ADD COLUMN weight BIGINT;
+CREATE INDEX jobs_fair ON jobs (lane, tenant, priority DESC, id) WHERE state = 'queued';
