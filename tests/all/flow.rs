@@ -383,3 +383,110 @@ async fn a_tenants_backlog_does_not_delay_anothers_few_jobs() {
         acme.post(&format!("/v1/jobs/{id}/cancel"), json!({})).await;
     }
 }
+
+/// The most of `jobs` that started within any `window` (a half-open span from one start).
+fn most_started_within(jobs: &[Value], window: Duration) -> usize {
+    let mut starts: Vec<std::time::SystemTime> = jobs
+        .iter()
+        .map(|job| humantime::parse_rfc3339(job["started_at"].as_str().unwrap()).unwrap())
+        .collect();
+    starts.sort();
+    (0..starts.len())
+        .map(|i| {
+            starts[i..]
+                .iter()
+                .take_while(|at| at.duration_since(starts[i]).unwrap() < window)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// The span from the first start to the last.
+fn start_span(jobs: &[Value]) -> Duration {
+    let starts: Vec<std::time::SystemTime> = jobs
+        .iter()
+        .map(|job| humantime::parse_rfc3339(job["started_at"].as_str().unwrap()).unwrap())
+        .collect();
+    let (first, last) = (starts.iter().min().unwrap(), starts.iter().max().unwrap());
+    last.duration_since(*first).unwrap()
+}
+
+/// A named rate limit spreads the starts of the jobs that use it: never more than its rate
+/// in a window, each at its first attempt, while jobs without it run at once; a job naming a
+/// limit its tenant lacks is refused. The CLI sets, lists and removes limits.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_limit_spreads_the_starts_of_its_jobs() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(4, data.path(), &["--token", ADMIN]);
+    let admin = Caller::admin(&server);
+    let acme = admin.tenant(&server, "acme").await;
+    assert_eq!(acme.upload(artifacts::HELLO, "hello").await.0, 201);
+    let set = json!({ "per": 5, "window_ms": 1000 });
+    let (status, limit) = acme.send(Method::PUT, "/v1/rate-limits/api", Some(set)).await;
+    assert_eq!(status, 200, "{limit}");
+    assert_eq!((limit["burst"].as_u64(), limit["available"].as_u64()), (Some(1), Some(1)));
+    let limited = json!({ "module": "hello", "rate_limits": ["api"] });
+    let ids = acme.submit(vec![limited; 10]).await;
+    let (_, limits) = acme.get("/v1/rate-limits").await;
+    assert!(limits[0]["waiting"].as_u64().unwrap() >= 5, "{limits}");
+    let free = acme.submit(vec![json!({ "module": "hello" }); 5]).await;
+    for id in free {
+        assert_eq!(acme.wait(id).await["state"], "succeeded");
+    }
+    let mut ended = Vec::new();
+    for id in ids {
+        let job = acme.wait(id).await;
+        assert_eq!((job["state"].as_str(), job["attempts"].as_u64()), (Some("succeeded"), Some(1)));
+        assert_eq!(job["rate_limits"], json!(["api"]));
+        ended.push(job);
+    }
+    // A token bucket of 1 refilled at 5 a second: at most per + burst starts in any second.
+    assert!(most_started_within(&ended, Duration::from_secs(1)) <= 6, "at most 5 (+1) a second");
+    assert!(start_span(&ended) >= Duration::from_millis(1700), "{:?}", start_span(&ended));
+
+    let (status, body) =
+        acme.post("/v1/jobs", json!({ "module": "hello", "rate_limits": ["nope"] })).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("nope"), "{body}");
+    let token = acme.token.clone();
+    let run = |args: &[&str]| {
+        super::harness::wasmpool(args)
+            .env("WASMPOOL_SERVER", &server.url)
+            .env("WASMPOOL_TOKEN", &token)
+            .output()
+            .expect("runs")
+    };
+    let shown = super::server::ok(run(&["limits", "set", "openai", "100/1m", "--burst", "20"]));
+    assert!(shown.contains("openai") && shown.contains("100/60000ms"), "{shown}");
+    let listed = super::server::ok(run(&["limits", "ls", "--json"]));
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    super::server::ok(run(&["limits", "rm", "openai"]));
+    assert_eq!(acme.send(Method::DELETE, "/v1/rate-limits/openai", None).await.0, 404);
+}
+
+/// On PostgreSQL a limit holds across hosts: two hosts share its tokens.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_limit_holds_across_hosts() {
+    let url = postgres::shared().database();
+    let (a, _da) = super::cluster::host(&url, "a", 2, &[]);
+    let (b, _db) = super::cluster::host(&url, "b", 2, &[]);
+    a.upload(artifacts::HELLO, "hello").await;
+    let (status, body) = a
+        .send(
+            a.request(Method::PUT, "/v1/rate-limits/api")
+                .json(&json!({ "per": 10, "window_ms": 1000 })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let ids = b.submit_batch(vec![json!({ "module": "hello", "rate_limits": ["api"] }); 25]).await;
+    let mut ended = Vec::new();
+    for id in ids {
+        let job = a.wait(id).await;
+        assert_eq!((job["state"].as_str(), job["attempts"].as_u64()), (Some("succeeded"), Some(1)));
+        ended.push(job);
+    }
+    assert!(most_started_within(&ended, Duration::from_secs(1)) <= 11, "per + burst a second");
+    assert!(start_span(&ended) >= Duration::from_millis(2200), "{:?}", start_span(&ended));
+}

@@ -25,7 +25,9 @@ const QUEUED_RETRY_AFTER: u64 = 1;
 
 /// Refuses (429 naming the quota) jobs the caller's tenant's quotas do not allow, and gives
 /// a job without fuel the tenant's largest fuel. Costs nothing for the default tenant.
+/// First, jobs naming a rate limit the tenant lacks are refused (400).
 pub async fn check(state: &AppState, caller: &Caller, jobs: &mut [NewJob]) -> ApiResult<()> {
+    super::limits::check(state, caller, jobs).await?;
     if caller.tenant == DEFAULT_TENANT {
         return Ok(());
     }

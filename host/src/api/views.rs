@@ -128,6 +128,7 @@ pub fn job(record: JobRecord, history: Vec<AttemptRecord>) -> JobView {
         on_parent_failure: record.on_parent_failure,
         concurrency_limit: record.concurrency.as_ref().map(|(_, limit)| *limit),
         concurrency_key: record.concurrency.map(|(key, _)| key),
+        rate_limits: record.rate_limits,
     }
 }
 

@@ -115,6 +115,9 @@ pub(super) struct JobOptions {
     /// How many jobs with its `--concurrency-key` may run at once (default 1).
     #[arg(long, value_name = "N", requires = "concurrency_key")]
     concurrency_limit: Option<u32>,
+    /// A rate limit of the tenant's the job uses (see `wasmpool limits`; repeatable).
+    #[arg(long = "rate-limit", value_name = "NAME")]
+    rate_limits: Vec<String>,
 }
 
 impl SubmitCommand {
@@ -301,6 +304,7 @@ impl JobOptions {
             stdin_from_parents: false,
             concurrency_key: self.concurrency_key.clone(),
             concurrency_limit: self.concurrency_limit,
+            rate_limits: self.rate_limits.clone(),
         }
     }
 }

@@ -224,12 +224,16 @@ impl Dispatcher {
 
     /// When to claim again after a claim came back short: once another job is queued (in any
     /// lane: a wake-up for another lane's job costs one empty claim) or a job of a capped
-    /// module ends, the lane's earliest delayed job is due, or a while has passed.
-    async fn dry_until(&self, seen: u64) -> ahead::Dry {
-        let wait = match self.store.next_due(&self.lane).await {
+    /// module ends, the lane's earliest delayed job is due, a rate limit a job waits on has a
+    /// token again (`wake_at`), or a while has passed.
+    async fn dry_until(&self, seen: u64, wake_at: Option<SystemTime>) -> ahead::Dry {
+        let mut wait = match self.store.next_due(&self.lane).await {
             Ok(Some(at)) => at.duration_since(SystemTime::now()).unwrap_or_default(),
             _ => IDLE_RECHECK,
         };
+        if let Some(at) = wake_at {
+            wait = wait.min(at.duration_since(SystemTime::now()).unwrap_or_default());
+        }
         ahead::Dry { seen, until: Instant::now() + wait.min(IDLE_RECHECK) }
     }
 

@@ -178,7 +178,8 @@ mod tests {
     use super::*;
 
     fn job(id: JobId, tenant: &str) -> Candidate {
-        Candidate { id, priority: 0, tenant: tenant.into(), module: "m".into(), key: None }
+        let tenant = tenant.into();
+        Candidate { id, priority: 0, tenant, module: "m".into(), key: None, limits: Vec::new() }
     }
 
     fn shares(names: &[(&str, i64)]) -> Vec<Share> {

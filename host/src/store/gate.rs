@@ -29,6 +29,8 @@ pub struct Candidate {
     pub module: String,
     /// Its concurrency key (stored: per tenant) and the most jobs with it to run at once.
     pub key: Option<(String, i64)>,
+    /// The rate limits it uses (stored names).
+    pub limits: Vec<String>,
 }
 
 /// A cap as the claim reads it: `kind` is `module` (name: a hash) or `tenant`.
@@ -60,6 +62,11 @@ pub fn shares(caps: &[Cap]) -> Vec<super::fair::Share> {
         .collect()
 }
 
+/// The rate limits of a job's `rate_limits` column (a JSON array; unreadable: none).
+pub fn limits(column: Option<&str>) -> Vec<String> {
+    column.and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default()
+}
+
 /// Running jobs, counted per tenant, module and concurrency key.
 #[derive(Clone, Debug)]
 pub struct RunningCount {
@@ -78,6 +85,8 @@ pub struct Gates {
     keys: HashMap<String, i64>,
     /// Keys a job was passed over for: at its limit.
     full_keys: BTreeSet<String>,
+    /// The rate limits' buckets.
+    pub buckets: super::buckets::Buckets,
 }
 
 impl Gates {
@@ -113,14 +122,19 @@ impl Gates {
         if module.is_some_and(|room| room <= 0) || tenant.is_some_and(|room| room <= 0) {
             return false;
         }
-        if let Some((key, limit)) = &job.key {
-            let running = self.keys.entry(key.clone()).or_default();
-            if *running >= *limit {
-                self.full_keys.insert(key.clone());
-                return false;
-            }
-            *running += 1;
+        if let Some((key, limit)) = &job.key
+            && self.keys.get(key).copied().unwrap_or(0) >= *limit
+        {
+            self.full_keys.insert(key.clone());
+            return false;
         }
+        if !self.buckets.allow(&job.limits) {
+            return false;
+        }
+        if let Some((key, _)) = &job.key {
+            *self.keys.entry(key.clone()).or_default() += 1;
+        }
+        self.buckets.take(&job.limits);
         if let Some(room) = self.modules.get_mut(&job.module) {
             *room -= 1;
         }
@@ -206,7 +220,8 @@ mod tests {
     use super::*;
 
     fn job(id: JobId, tenant: &str, module: &str) -> Candidate {
-        Candidate { id, priority: 0, tenant: tenant.into(), module: module.into(), key: None }
+        let (tenant, module) = (tenant.into(), module.into());
+        Candidate { id, priority: 0, tenant, module, key: None, limits: Vec::new() }
     }
 
     #[test]

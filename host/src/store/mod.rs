@@ -11,11 +11,13 @@
 
 mod announce;
 mod backend;
+mod buckets;
 mod changes;
 mod error;
 mod fair;
 mod filter;
 mod gate;
+mod limits;
 
 mod new_job;
 mod postgres;
@@ -34,6 +36,7 @@ use tokio::sync::{broadcast, watch};
 
 use backend::{BulkActions, Claims, Cluster, Jobs, Modules, Queues, Reads, Stats};
 pub use error::{Result, StoreError};
+pub use limits::RateLimitRecord;
 pub use rows::{JobBrief, JobRecord, ModuleRecord, NodeRecord};
 pub use schedules::{Fired, NewSchedule, ScheduleChange, ScheduleRecord, Tick};
 pub use stats::{Bucket, LastFailure, ModuleStats, QueueItem, QueueStat};

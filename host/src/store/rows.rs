@@ -121,6 +121,8 @@ pub struct JobRecord {
     pub tenant: String,
     /// Its concurrency key, as its tenant named it, and the most jobs with it run at once.
     pub concurrency: Option<(String, u32)>,
+    /// The rate limits it uses, as its tenant named them.
+    pub rate_limits: Vec<String>,
 }
 
 /// A host of the cluster (its newest incarnation).
@@ -351,6 +353,14 @@ pub fn job(row: &impl Columns) -> Result<JobRecord> {
                 narrow(row, "concurrency_limit")?.unwrap_or(1),
             )),
             None => None,
+        },
+        rate_limits: match row.text("rate_limits")? {
+            Some(text) => serde_json::from_str::<Vec<String>>(&text)
+                .map_err(|e| corrupt("rate_limits", e))?
+                .iter()
+                .map(|name| super::tenants::split_name(name).1.to_string())
+                .collect(),
+            None => Vec::new(),
         },
     })
 }

@@ -1,5 +1,5 @@
 //! A submission's flow control (issue 23): its concurrency key and the limit that goes with
-//! it.
+//! it, and the rate limits it names (whether they exist is the service's to say).
 
 use super::{Refused, check_name};
 use crate::wire::JobRequest;
@@ -24,4 +24,26 @@ pub fn concurrency(request: &JobRequest) -> Result<Option<(String, u32)>, Refuse
         )));
     }
     Ok(Some((key.clone(), limit)))
+}
+
+/// Most rate limits one job may name.
+pub const MAX_JOB_RATE_LIMITS: usize = 8;
+
+/// The rate limits a job names: at most [`MAX_JOB_RATE_LIMITS`], named as lanes are, each
+/// once.
+pub fn rate_limits(request: &JobRequest) -> Result<Vec<String>, Refused> {
+    let names = &request.rate_limits;
+    if names.len() > MAX_JOB_RATE_LIMITS {
+        return Err(Refused(format!(
+            "{} rate_limits is more than the maximum of {MAX_JOB_RATE_LIMITS}",
+            names.len()
+        )));
+    }
+    for (index, name) in names.iter().enumerate() {
+        check_name("rate limit", name)?;
+        if names[..index].contains(name) {
+            return Err(Refused(format!("rate limit `{name}` is named twice")));
+        }
+    }
+    Ok(names.clone())
 }

@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 mod flow;
-pub use flow::MAX_CONCURRENCY_LIMIT;
+pub use flow::{MAX_CONCURRENCY_LIMIT, MAX_JOB_RATE_LIMITS};
 
 use crate::units::{format_duration_whole, format_size};
 use crate::wire::{JobRequest, Mount};
@@ -118,6 +118,8 @@ pub struct NewJob {
     /// Its concurrency key (as given; the store keeps it per tenant) and the most jobs with
     /// it that may run at once.
     pub concurrency: Option<(String, u32)>,
+    /// The rate limits it uses (as given; the store keeps them per tenant).
+    pub rate_limits: Vec<String>,
 }
 
 /// The tenant everything belongs to that no other tenant owns: `serve --token`'s, and that of
@@ -152,6 +154,7 @@ impl Default for NewJob {
             stdin_from_parents: false,
             tenant: DEFAULT_TENANT.to_string(),
             concurrency: None,
+            rate_limits: Vec::new(),
         }
     }
 }
@@ -281,6 +284,7 @@ pub fn new_job(
     let Checked { timeout_ms, memory_mb, max_attempts, delay } = check_limits(&request, limits)?;
     check_inputs(&request, idempotency_key.as_deref())?;
     let concurrency = flow::concurrency(&request)?;
+    let rate_limits = flow::rate_limits(&request)?;
     if !request.after.is_empty() && idempotency_key.is_some() {
         return Err(Refused("a job with `after` cannot have an Idempotency-Key".into()));
     }
@@ -331,6 +335,7 @@ pub fn new_job(
         stdin_from_parents: request.stdin_from_parents,
         tenant: DEFAULT_TENANT.to_string(),
         concurrency,
+        rate_limits,
     })
 }
 

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use crate::validate::{self, described};
 
+mod limits;
 mod lists;
 mod mount;
 mod pool;
@@ -15,6 +16,7 @@ mod schedules;
 mod tokens;
 mod waits;
 
+pub use limits::*;
 pub use lists::*;
 pub use mount::*;
 pub use pool::*;
@@ -170,6 +172,11 @@ pub struct JobRequest {
     )]
     #[schema(minimum = 1, maximum = 10000)]
     pub concurrency_limit: Option<u32>,
+    /// The tenant's rate limits the job uses (`PUT /v1/rate-limits/{name}`): it starts only
+    /// when each has a token, waiting queued (no attempt counted) until then.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 8)]
+    pub rate_limits: Vec<String>,
 }
 
 /// A batch submission: all jobs are accepted, or none.
@@ -314,32 +321,13 @@ pub struct JobView {
     /// How many jobs with its key may run at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency_limit: Option<u32>,
+    /// The rate limits it uses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate_limits: Vec<String>,
 }
 
 fn default_lane() -> String {
     crate::validate::DEFAULT_LANE.to_string()
-}
-
-/// One ended attempt of a job.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct AttemptView {
-    /// Its number, 1 for the first.
-    pub attempt: u32,
-    /// The host that ran it.
-    pub node: Option<String>,
-    /// The worker process that ran it.
-    pub worker_pid: Option<u32>,
-    /// When it started on its worker (RFC 3339).
-    pub started_at: String,
-    /// When it ended (RFC 3339).
-    pub finished_at: String,
-    /// How it ended: `succeeded`, `failed`, `timed_out` or `cancelled` (also when the job
-    /// was queued again for another attempt).
-    pub state: JobState,
-    /// The guest's exit code, when it exited.
-    pub exit_code: Option<i32>,
-    /// Why it did not succeed.
-    pub error: Option<String>,
 }
 
 /// A job's progress report.

@@ -12,6 +12,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Transaction};
 
 use super::PgStore;
+use crate::store::buckets::{Bucket, Buckets};
 use crate::store::fair::FairWalk;
 use crate::store::gate::{self, After, Candidate, Cap, Gates, RunningCount};
 use crate::store::{JobId, Result};
@@ -22,12 +23,18 @@ const GATE_RUNNING: &str = include_str!("sql/gate_running.sql");
 const GATE_CANDIDATES: &str = include_str!("sql/gate_candidates.sql");
 const FAIR_PAGE: &str = include_str!("sql/fair_page.sql");
 const CLAIM_IDS: &str = include_str!("sql/claim_ids.sql");
+const RATE_BUCKETS: &str = include_str!("sql/rate_buckets.sql");
+const RATE_SPEND: &str = include_str!("sql/rate_spend.sql");
 
 /// A row of `capped.sql`: kind, name, cap, whether it had room.
 pub(super) type CapRow = (String, String, i64, bool);
 
-/// A candidate row: id, priority, tenant, module hash, concurrency key and limit.
-type CandidateRow = (i64, i64, String, String, Option<String>, Option<i64>);
+/// A candidate row: id, priority, tenant, module hash, concurrency key and limit, rate
+/// limits.
+type CandidateRow = (i64, i64, String, String, Option<String>, Option<i64>, Option<String>);
+
+/// A row of `rate_buckets.sql`.
+type BucketRow = (String, i64, i64, i64, f64, i64, i64);
 
 /// The caps of `capped.sql`'s rows.
 pub(super) fn caps(rows: &[CapRow]) -> Vec<Cap> {
@@ -38,14 +45,14 @@ pub(super) fn caps(rows: &[CapRow]) -> Vec<Cap> {
 
 impl PgStore {
     /// Claims up to `limit` due jobs of `lane` that the gates admit; the rows claimed, in
-    /// the order chosen.
+    /// the order chosen, and when a rate limit a job was passed over for has a token again.
     pub(super) async fn gated_claim(
         &self,
         tx: &mut Transaction<'_, Postgres>,
         lane: &str,
         limit: usize,
         rows: &[CapRow],
-    ) -> Result<Vec<PgRow>> {
+    ) -> Result<(Vec<PgRow>, Option<i64>)> {
         let caps = caps(rows);
         if gate::exclusive(&caps) {
             sqlx::query(GATE_LOCK).execute(&mut **tx).await?;
@@ -70,6 +77,7 @@ impl PgStore {
             })
             .collect();
         let mut gates = Gates::new(&caps, &running);
+        gates.buckets = buckets(tx).await?;
         let shares = gate::shares(&caps);
         let ids = if shares.len() > 1 {
             let per_tenant = Gates::running_per_tenant(&running);
@@ -85,8 +93,10 @@ impl PgStore {
         } else {
             choose(tx, lane, limit, &mut gates).await?
         };
+        spend(tx, &gates.buckets).await?;
+        let wake_at = gates.buckets.wake_at();
         if ids.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), wake_at));
         }
         let mut claimed = sqlx::query(CLAIM_IDS)
             .bind(&ids)
@@ -98,18 +108,50 @@ impl PgStore {
             let id: i64 = sqlx::Row::get(row, "id");
             ids.iter().position(|chosen| *chosen == id)
         });
-        Ok(claimed)
+        Ok((claimed, wake_at))
     }
+}
+
+/// Every rate limit's bucket, refilled to the database's time.
+async fn buckets(tx: &mut Transaction<'_, Postgres>) -> Result<Buckets> {
+    let rows: Vec<BucketRow> = sqlx::query_as(RATE_BUCKETS).fetch_all(&mut **tx).await?;
+    let now = rows.first().map_or(0, |row| row.6);
+    let buckets = rows
+        .into_iter()
+        .map(|(name, per, window_us, burst, tokens, refilled_at, _)| Bucket {
+            name,
+            per,
+            window_us,
+            burst,
+            tokens,
+            refilled_at,
+        })
+        .collect();
+    Ok(Buckets::new(buckets, now))
+}
+
+/// Writes back the buckets the claim took tokens of.
+async fn spend(tx: &mut Transaction<'_, Postgres>, buckets: &Buckets) -> Result<()> {
+    let spent = buckets.spent();
+    if spent.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = spent.iter().map(|bucket| bucket.name.as_str()).collect();
+    let tokens: Vec<f64> = spent.iter().map(|bucket| bucket.tokens).collect();
+    let at: Vec<i64> = spent.iter().map(|bucket| bucket.refilled_at).collect();
+    sqlx::query(RATE_SPEND).bind(names).bind(tokens).bind(at).execute(&mut **tx).await?;
+    Ok(())
 }
 
 fn candidates(page: Vec<CandidateRow>) -> Vec<Candidate> {
     page.into_iter()
-        .map(|(id, priority, tenant, module, key, limit)| Candidate {
+        .map(|(id, priority, tenant, module, key, limit, limits)| Candidate {
             id,
             priority,
             tenant,
             module,
             key: key.map(|key| (key, limit.unwrap_or(1))),
+            limits: gate::limits(limits.as_deref()),
         })
         .collect()
 }
@@ -133,6 +175,7 @@ async fn choose(
             .bind(gates.full_modules())
             .bind(size as i64)
             .bind(gates.full_keys())
+            .bind(gates.buckets.empty())
             .fetch_all(&mut **tx)
             .await?;
         match gate::take_page(gates, &candidates(page), size, limit, &mut chosen) {
@@ -159,6 +202,7 @@ async fn fair_page(
         .bind(gates.full_modules())
         .bind(gates.full_keys())
         .bind(size as i64)
+        .bind(gates.buckets.empty())
         .fetch_all(&mut **tx)
         .await?;
     Ok(candidates(page))

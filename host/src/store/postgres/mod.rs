@@ -16,6 +16,7 @@ mod claims;
 mod cluster;
 mod gate;
 mod jobs;
+mod limits;
 mod listen;
 mod modules;
 mod queues;

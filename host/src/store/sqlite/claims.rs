@@ -62,11 +62,11 @@ fn finish_and_claim(
     start(db, started)?;
     finish(db, finished, group.node, changes)?;
     let seen = group.queued + changes.queued();
-    let jobs = match limit {
-        0 => Vec::new(),
+    let (jobs, wake_at) = match limit {
+        0 => (Vec::new(), None),
         limit => claim(db, (lane, limit, rotation), group.node, changes)?,
     };
-    Ok(Claimed { jobs, seen })
+    Ok(Claimed { jobs, seen, wake_at })
 }
 
 /// Records when claimed jobs reached a worker.
@@ -178,11 +178,13 @@ fn claim(
     (lane, limit, rotation): (&str, usize, &Rotation),
     node: &str,
     changes: &mut Changes,
-) -> Result<Vec<JobRecord>> {
+) -> Result<(Vec<JobRecord>, Option<SystemTime>)> {
     let at = now();
+    let mut claimed_wake = None;
     let caps = super::gate::caps(db, lane)?;
     let jobs = if gate::needed(&caps) {
-        let ids = super::gate::choose(db, (lane, at, limit), &caps, rotation)?;
+        let (ids, wake_at) = super::gate::choose(db, (lane, at, limit), &caps, rotation)?;
+        claimed_wake = wake_at.map(rows::time);
         let listed = serde_json::to_string(&ids).expect("integers serialise");
         let mut jobs = claimed(db, CLAIM_CAPPED, params![node, listed])?;
         // In the order chosen: by fair shares, it is not the queue's.
@@ -196,7 +198,7 @@ fn claim(
     for job in &jobs {
         changes.moved(job.id, Some(JobState::Queued), JobState::Running);
     }
-    Ok(jobs)
+    Ok((jobs, claimed_wake))
 }
 
 /// The claim while no tenant has a running quota: one statement, or, while some module is

@@ -18,6 +18,7 @@ mod cluster;
 mod connect;
 mod gate;
 mod jobs;
+mod limits;
 mod migrate;
 mod modules;
 mod queues;

@@ -2,9 +2,10 @@
 -- taken in), each with its cap and whether it has room for another running job as this
 -- statement sees it (a module without room needs no lock: a claim takes none of its jobs);
 -- each tenant's running quota; a row of kind `keyed` when the lane has queued jobs with a
--- concurrency key; and a row of kind `queued` per tenant with queued jobs in the lane (its
--- weight as the cap), found by skipping through jobs_fair one tenant at a time. With a
--- `tenant` or `keyed` row, or two `queued` rows, the claim is the gated one (gate.rs).
+-- concurrency key or rate limits; and a row of kind `queued` per tenant with queued jobs in
+-- the lane (its weight as the cap), found by skipping through jobs_fair one tenant at a
+-- time. With a `tenant` or `keyed` row, or two `queued` rows, the claim is the gated one
+-- (gate.rs).
 WITH RECURSIVE queued (tenant) AS (
     SELECT (SELECT min(tenant) FROM jobs WHERE lane = $1 AND state = 'queued')
     UNION ALL
@@ -22,7 +23,8 @@ SELECT 'tenant', t.name, t.max_running, TRUE FROM tenants t WHERE t.max_running 
 UNION ALL
 SELECT 'keyed', '', 0, TRUE
 WHERE EXISTS (SELECT 1 FROM jobs
-              WHERE lane = $1 AND state = 'queued' AND concurrency_key IS NOT NULL)
+              WHERE lane = $1 AND state = 'queued'
+                AND (concurrency_key IS NOT NULL OR rate_limits IS NOT NULL))
 UNION ALL
 SELECT 'queued', q.tenant, coalesce(t.weight, 1), TRUE
 FROM queued q LEFT JOIN tenants t ON t.name = q.tenant
