@@ -23,6 +23,7 @@ fn view(record: RateLimitRecord) -> RateLimitView {
         burst: record.burst,
         available: record.available,
         waiting: record.waiting,
+        first_waiting: record.first_waiting,
     }
 }
 

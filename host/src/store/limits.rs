@@ -8,7 +8,7 @@ use super::backend::RateLimits;
 use super::buckets::{Bucket, Buckets};
 use super::rows::micros;
 use super::tenants::{split_name, stored_name};
-use super::{Result, Store};
+use super::{Engine, Result, Store};
 
 /// A rate limit as a tenant sees it.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,11 +22,13 @@ pub struct RateLimitRecord {
     pub available: u64,
     /// Queued jobs that use it.
     pub waiting: u64,
+    /// The first ten of them (oldest first).
+    pub first_waiting: Vec<i64>,
 }
 
 /// A `rate_limits` row with its waiting jobs: stored name, per, window (µs), burst, tokens,
-/// refilled at (µs), waiting.
-pub type RateLimitRow = (String, i64, i64, i64, f64, i64, i64);
+/// refilled at (µs), waiting, the first waiting jobs' ids (a JSON array).
+pub type RateLimitRow = (String, i64, i64, i64, f64, i64, i64, String);
 
 impl Store {
     /// Sets `tenant`'s limit `name` (made if new; a changed limit keeps the tokens it has, up
@@ -55,7 +57,7 @@ impl Store {
         let now = micros(SystemTime::now());
         let mut limits: Vec<RateLimitRecord> = rows
             .into_iter()
-            .map(|(stored, per, window_us, burst, tokens, refilled_at, waiting)| {
+            .map(|(stored, per, window_us, burst, tokens, refilled_at, waiting, first)| {
                 let bucket =
                     Bucket { name: stored.clone(), per, window_us, burst, tokens, refilled_at };
                 RateLimitRecord {
@@ -65,6 +67,7 @@ impl Store {
                     burst: burst.max(0) as u64,
                     available: Buckets::new(vec![bucket], now).available(&stored),
                     waiting: waiting.max(0) as u64,
+                    first_waiting: serde_json::from_str(&first).unwrap_or_default(),
                 }
             })
             .collect();

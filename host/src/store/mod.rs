@@ -17,7 +17,6 @@ mod error;
 mod fair;
 mod filter;
 mod gate;
-mod limits;
 
 mod new_job;
 mod postgres;
@@ -107,6 +106,7 @@ macro_rules! each {
 
 // After the macro, which they use.
 mod lanes;
+mod limits;
 mod schedules;
 mod tenants;
 pub mod workflow;

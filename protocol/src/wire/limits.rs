@@ -42,4 +42,7 @@ pub struct RateLimitView {
     pub available: u64,
     /// Queued jobs that use it (waiting on it, or on their turn).
     pub waiting: u64,
+    /// The ids of the first ten of them, oldest first.
+    #[serde(default)]
+    pub first_waiting: Vec<i64>,
 }

@@ -134,7 +134,7 @@ async fn a_tenants_running_quota_is_kept_by_the_claim(store: &Store) {
     assert!(again.jobs.is_empty(), "acme is at its quota");
     for (id, _) in [ids[1], ids[3]] {
         let job = store.job(id).await.unwrap().unwrap();
-        assert_eq!((job.state, job.attempts), (wasmpool::store::JobState::Queued, 0));
+        assert_eq!((job.state, job.attempts), (wasmpool::job::JobState::Queued, 0));
     }
     store.own_module("acme".into(), HASH.into()).await.unwrap();
     let size = store.module(HASH).await.unwrap().unwrap().size;

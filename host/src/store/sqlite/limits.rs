@@ -59,6 +59,7 @@ impl RateLimits for SqliteStore {
                             row.get(4)?,
                             row.get(5)?,
                             row.get(6)?,
+                            row.get(7)?,
                         ))
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
