@@ -190,6 +190,11 @@ fn claim(
         // In the order chosen: by fair shares, it is not the queue's.
         jobs.sort_by_key(|job| ids.iter().position(|id| *id == job.id));
         jobs
+    } else if !caps.iter().any(|cap| cap.kind == "module") {
+        // No cap of any kind: the one statement.
+        let mut jobs = claimed(db, CLAIM, params![node, lane, at, limit as i64])?;
+        jobs.sort_by_key(|job| (Reverse(job.priority), job.id));
+        jobs
     } else {
         let mut jobs = claim_ungated(db, lane, (at, limit), node)?;
         jobs.sort_by_key(|job| (Reverse(job.priority), job.id));
