@@ -37,6 +37,10 @@ use crate::store::{Attempt, JobId, JobRecord, Store};
 
 /// With nothing due and no news from the store, look again this often anyway.
 const IDLE_RECHECK: Duration = Duration::from_secs(1);
+/// How long before a rate limit's next token a dispatcher waiting on it claims again: about
+/// a claim's round trips, so the claim reads the bucket as the token comes due (one that
+/// comes too early takes nothing and says when again).
+const TOKEN_EARLY: Duration = Duration::from_millis(2);
 
 /// The end of an attempt that never reached a worker.
 fn unstarted(job: &JobRecord, outcome: Outcome) -> Report {
@@ -232,6 +236,8 @@ impl Dispatcher {
             _ => IDLE_RECHECK,
         };
         if let Some(at) = wake_at {
+            // A little early: the claim's own round trips come before it reads the bucket.
+            let at = at.checked_sub(TOKEN_EARLY).unwrap_or(at);
             wait = wait.min(at.duration_since(SystemTime::now()).unwrap_or_default());
         }
         ahead::Dry { seen, until: Instant::now() + wait.min(IDLE_RECHECK) }

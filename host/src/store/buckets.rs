@@ -11,8 +11,10 @@ use std::collections::{BTreeSet, HashMap};
 
 /// How early a claim may take a token: half a token before it is whole. A job waiting on a
 /// limit is claimed when its token is due, and the claim's own round trips would otherwise
-/// come out of every interval (at 100 a second, a 3 ms claim loop ran 77 a second); the
-/// bucket goes at most this far below empty, so the long-run rate is still `per`.
+/// come out of every interval (at 100 a second, a debug build's claim loop ran 72 a second);
+/// the bucket goes at most this far below empty, and fills to at most `burst - LEAD`, so
+/// over any span `t` at most `burst + per × t / window` are taken: with burst 1, never more
+/// than `per` in any window shorter than `window`.
 const LEAD: f64 = 0.5;
 
 /// One limit's bucket.
@@ -37,7 +39,7 @@ impl Bucket {
     /// Refills to `now`.
     fn refill(&mut self, now: i64) {
         let elapsed = (now - self.refilled_at).max(0) as f64;
-        self.tokens = (self.tokens + elapsed * self.rate()).min(self.burst.max(1) as f64);
+        self.tokens = (self.tokens + elapsed * self.rate()).min(self.burst.max(1) as f64 - LEAD);
         self.refilled_at = now.max(self.refilled_at);
     }
 
@@ -96,9 +98,9 @@ impl Buckets {
         }
     }
 
-    /// Whole tokens in bucket `name` (0 without one).
+    /// Starts bucket `name` would allow now (0 without one).
     pub fn available(&self, name: &str) -> u64 {
-        self.buckets.get(name).map_or(0, |bucket| bucket.tokens.max(0.0).floor() as u64)
+        self.buckets.get(name).map_or(0, |bucket| (bucket.tokens + LEAD).max(0.0).floor() as u64)
     }
 
     /// The limits a job was passed over for (a page leaves their jobs out).
@@ -134,12 +136,14 @@ mod tests {
             buckets.take(&limits);
         }
         assert!(!buckets.allow(&limits));
-        assert_eq!(buckets.wake_at(), Some(5_000), "one token every 10 ms, taken 5 ms early");
+        assert_eq!(buckets.wake_at(), Some(10_000), "one token every 10 ms");
         assert_eq!(buckets.empty(), ["l"]);
-        assert_eq!(buckets.spent()[0].tokens, 0.0);
-        // Refilled, never past the burst.
+        assert_eq!(buckets.spent()[0].tokens, -0.5, "taken half a token early");
+        assert_eq!(buckets.available("l"), 0);
+        // Refilled, never past the burst (less the lead), which it allows at once.
         let later = Buckets::new(vec![bucket(100, 1_000_000, 2, 0.0)], 60_000_000);
-        assert_eq!(later.buckets["l"].tokens, 2.0);
+        assert_eq!(later.buckets["l"].tokens, 1.5);
+        assert_eq!(later.available("l"), 2);
         // A limit without a bucket (deleted) limits nothing.
         assert!(Buckets::default().allow(&limits));
     }
