@@ -11,6 +11,7 @@ import { laneNames, refreshLanes, showLanes } from "./lanes.js";
 import { follow } from "./live.js";
 import { refreshModules, setupModules } from "./modules.js";
 import { paused, showPool } from "./pool.js";
+import { refreshLimits } from "./limitlist.js";
 import { refreshQueues } from "./queuelist.js";
 import { currentView, defineView, refreshView, setupRouter } from "./router.js";
 import { refreshSchedules } from "./schedules.js";
@@ -111,6 +112,7 @@ defineView("history", { refresh: refreshHistory });
 defineView("lanes", { refresh: refreshLanes });
 defineView("hosts", { refresh: refreshHostList });
 defineView("queues", { refresh: refreshQueues });
+defineView("limits", { refresh: refreshLimits });
 defineView("schedules", { refresh: refreshSchedules });
 defineView("workflows", { refresh: refreshWorkflows });
 

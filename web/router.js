@@ -2,7 +2,7 @@
 // section names the views it belongs to in `data-views`. The view shown is refreshed when it
 // is entered and every two seconds while the event stream is live.
 
-const VIEWS = ["live", "jobs", "modules", "history", "lanes", "hosts", "queues", "schedules", "workflows"];
+const VIEWS = ["live", "jobs", "modules", "history", "lanes", "hosts", "queues", "limits", "schedules", "workflows"];
 const REFRESH_MS = 2000;
 const views = new Map(); // name -> { enter(params), refresh() }
 let current = null;

@@ -9,6 +9,7 @@
 
 mod celery;
 mod demo;
+mod flow;
 mod latency;
 mod map;
 mod plan;
@@ -20,6 +21,7 @@ mod report;
 mod sandbox_cost;
 mod scale;
 mod server;
+mod sizes;
 mod stats;
 mod throughput;
 mod workflows;

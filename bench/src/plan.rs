@@ -9,8 +9,9 @@ use anyhow::{Context, Result};
 use crate::celery::Celery;
 use crate::postgres::Postgres;
 use crate::report::{Row, Side, Target, Unit};
+pub use crate::sizes::Sizes;
 use crate::throughput::{Store, Throughput};
-use crate::{demo, latency, map, python, python_tasks, sandbox_cost, scale, workflows};
+use crate::{demo, flow, latency, map, python, python_tasks, sandbox_cost, scale, workflows};
 
 /// `--quick` divides every count by this (and `python_pool.py --quick` does the same).
 pub const QUICK_DIVISOR: usize = 20;
@@ -36,57 +37,12 @@ pub enum Workload {
     W9,
     W10,
     W11,
-}
-
-/// The counts every workload uses; batch sizes and worker counts do not scale.
-#[derive(Clone, Copy, Debug)]
-pub struct Sizes {
-    pub quick: bool,
-    pub w1_jobs: usize,
-    pub w2_rounds: usize,
-    pub w2_warmup: usize,
-    pub w3_jobs: usize,
-    pub w5_jobs: usize,
-    pub w5m_jobs: usize,
-    pub w5_calls: usize,
-    pub w6_jobs: usize,
-    pub w6_warmup: usize,
-    pub w7_jobs: usize,
-    pub w8_jobs: usize,
-    pub w8c_jobs: usize,
-    pub w9_jobs: usize,
-    pub w9_fib_jobs: usize,
-    pub w10_links: usize,
-    pub w11_width: usize,
-}
-
-impl Sizes {
-    pub fn new(quick: bool) -> Sizes {
-        let n = |count: usize| if quick { count / QUICK_DIVISOR } else { count };
-        Sizes {
-            quick,
-            w1_jobs: n(10_000),
-            w2_rounds: n(500),
-            w2_warmup: n(20),
-            w3_jobs: n(200),
-            w5_jobs: n(100_000),
-            w5m_jobs: n(1_000_000),
-            w5_calls: n(200),
-            w6_jobs: n(5_000),
-            w6_warmup: n(200),
-            w7_jobs: n(10_000),
-            w8_jobs: n(2_000),
-            w8c_jobs: n(100_000),
-            w9_jobs: n(10_000),
-            w9_fib_jobs: n(200),
-            w10_links: n(1_000),
-            w11_width: n(10_000),
-        }
-    }
+    W12,
+    W13,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 16] = [
+    pub const ALL: [Workload; 18] = [
         Workload::W1,
         Workload::W1Pg,
         Workload::W1Pg2,
@@ -103,6 +59,8 @@ impl Workload {
         Workload::W9,
         Workload::W10,
         Workload::W11,
+        Workload::W12,
+        Workload::W13,
     ];
 
     pub fn id(self) -> &'static str {
@@ -123,6 +81,8 @@ impl Workload {
             Workload::W9 => "W9",
             Workload::W10 => "W10",
             Workload::W11 => "W11",
+            Workload::W12 => "W12",
+            Workload::W13 => "W13",
         }
     }
 
@@ -132,7 +92,7 @@ impl Workload {
 
     /// Whether it needs a PostgreSQL server (without one it is skipped, not failed).
     pub fn needs_postgres(self) -> bool {
-        matches!(self, Workload::W1Pg | Workload::W1Pg2)
+        matches!(self, Workload::W1Pg | Workload::W1Pg2 | Workload::W13)
     }
 
     /// Whether Python runs it too (W1 on PostgreSQL does not: Python's side does not change
@@ -161,7 +121,7 @@ impl Workload {
     pub fn limit(self) -> Duration {
         Duration::from_secs(match self {
             Workload::W1 | Workload::W1Pg | Workload::W1Pg2 | Workload::W3 | Workload::W7 => 300,
-            Workload::W10 | Workload::W11 => 300,
+            Workload::W10 | Workload::W11 | Workload::W12 | Workload::W13 => 300,
             // W8 builds its Python task first (about 30 s, once per checkout).
             Workload::W8 | Workload::W8C | Workload::W9 => 300,
             Workload::W2 | Workload::W2Off | Workload::W4 | Workload::W6 => 120,
@@ -316,6 +276,7 @@ impl Workload {
                     num("fan_in_delay_p99_ms", "that delay's p99, ms".into(), Target::None),
                 ]
             }
+            Workload::W12 | Workload::W13 => flow::rows(self, s),
             Workload::W3 => vec![num(
                 "jobs_per_s",
                 format!("compute, {} × fib 25, 2 workers, jobs/s", s.w3_jobs),
@@ -452,6 +413,11 @@ async fn run_wasmpool(
         Workload::W9 => python_tasks::w9(binary, s.w9_jobs, s.w9_fib_jobs).await?,
         Workload::W10 => workflows::chain(binary, s.w10_links).await?,
         Workload::W11 => workflows::fan_in(binary, s.w11_width).await?,
+        Workload::W12 => flow::fair_share(binary, s.w12_backlog).await?,
+        Workload::W13 => {
+            let server = postgres.context("no PostgreSQL for this workload")?;
+            flow::rate_limit(binary, server, s.w13_jobs).await?
+        }
         Workload::W3 => {
             let w3 = Throughput {
                 module: artifacts::FIB,

@@ -62,7 +62,9 @@ pub async fn measure(workload: Workload, s: &Sizes) -> Result<Vec<(&'static str,
         | Workload::W5M
         | Workload::W6
         | Workload::W10
-        | Workload::W11 => {
+        | Workload::W11
+        | Workload::W12
+        | Workload::W13 => {
             anyhow::bail!("{} has no Python side", workload.id())
         }
     })

@@ -26,6 +26,7 @@ const UPLOAD_TIMEOUT: Duration = Duration::from_secs(300);
 const SERVER_WAIT_CAP: Duration = Duration::from_secs(60);
 
 mod error;
+mod limits;
 pub use error::{ClientError, parse_server, root_cause};
 use error::{api_error, is_loopback};
 

@@ -282,10 +282,13 @@ fn version_names_wasmtime_and_the_git_revision() {
 #[test]
 fn completions_load_into_bash() {
     let script = ok(output(&["completions", "bash"]));
+    // Through a file: the script is longer than one argument may be (128 KiB).
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &script).unwrap();
     let loaded = std::process::Command::new("bash")
         .arg("-c")
-        .arg("eval \"$0\" && complete -p wasmpool")
-        .arg(&script)
+        .arg("source \"$0\" && complete -p wasmpool")
+        .arg(file.path())
         .output()
         .unwrap();
     assert_eq!(loaded.status.code(), Some(0), "{}", stderr(&loaded));

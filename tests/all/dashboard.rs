@@ -220,6 +220,25 @@ async fn the_lanes_hosts_and_queues_views_show_the_pool_and_the_queues() {
     tokio::task::block_in_place(|| browse("views", &server, &[]));
 }
 
+/// The limits view: a rate limit's rate, the starts it allows now and the jobs waiting on it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_limits_view_shows_each_limits_use_and_waiting_jobs() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(1, data.path(), &[]);
+    server.upload(artifacts::HELLO, "hello").await;
+    let limit = server
+        .request(reqwest::Method::PUT, "/v1/rate-limits/api")
+        .json(&serde_json::json!({ "per": 1, "window_ms": 60000 }));
+    assert_eq!(server.send(limit).await.0, 200);
+    assert_eq!(server.post("/v1/pool/pause", serde_json::json!({})).await.0, 200);
+    let job = serde_json::json!({ "module": "hello", "rate_limits": ["api"] });
+    let ids = server.submit_batch(vec![job; 3]).await;
+    let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+    let env = [("JOB_IDS", ids.join(","))];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    tokio::task::block_in_place(|| browse("limits", &server, &env));
+}
+
 /// A job request with a name, in a lane.
 fn named(module: &str, args: &[&str], name: &str, lane: &str) -> serde_json::Value {
     let mut job = Server::job(module, args);

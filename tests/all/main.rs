@@ -17,6 +17,7 @@ mod edges;
 mod edges_service;
 mod fanout;
 mod faults;
+mod flow;
 mod fuzz;
 mod habits;
 mod harness;

@@ -389,6 +389,9 @@ async fn the_openapi_document_lists_every_route() {
         ("/v1/me", "get"),
         ("/v1/tenants/{name}/quotas", "get"),
         ("/v1/tenants/{name}/quotas", "put"),
+        ("/v1/rate-limits", "get"),
+        ("/v1/rate-limits/{name}", "put"),
+        ("/v1/rate-limits/{name}", "delete"),
         ("/metrics", "get"),
         ("/healthz", "get"),
     ];

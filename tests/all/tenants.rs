@@ -143,6 +143,13 @@ fn table(route: &str, id: i64) -> Option<(Body, Expect)> {
         "GET /v1/tenants/{name}/quotas" => (Body::None, NotFound),
         // Quotas are the service admin's to set, refused to any tenant's token.
         "PUT /v1/tenants/{name}/quotas" => (Body::Json(json!({ "max_queued": 1 })), Absent),
+        // Limit names are each tenant's own: listing shows none of the first's, deleting its
+        // name finds nothing, setting that name makes the other tenant's own limit.
+        "GET /v1/rate-limits" => (Body::None, Absent),
+        "DELETE /v1/rate-limits/{name}" => (Body::None, NotFound),
+        "PUT /v1/rate-limits/{name}" => {
+            (Body::Json(json!({ "per": 1, "window_ms": 1000 })), OwnQueue)
+        }
         _ => return None,
     })
 }
@@ -189,6 +196,9 @@ async fn every_route_keeps_one_tenants_things_from_another() {
     let (status, body) =
         acme.json(Method::POST, "/v1/queues/acme-inbox", Body::Bytes(b"acme-item")).await;
     assert_eq!(status, 201, "{body}");
+    let limit = Body::Json(json!({ "per": 7, "window_ms": 60000 }));
+    let (status, body) = acme.json(Method::PUT, "/v1/rate-limits/acme-api", limit).await;
+    assert_eq!(status, 200, "{body}");
     // A workflow of two: the second runs after the first.
     let steps = json!({ "jobs": [
         { "module": "acme-mod", "name": "acme-step", "args": ["0"] },
@@ -222,6 +232,7 @@ async fn every_route_keeps_one_tenants_things_from_another() {
                 .replace("/v1/schedules/{name}", "/v1/schedules/acme-nightly")
                 .replace("/v1/queues/{name}", "/v1/queues/acme-inbox")
                 .replace("/v1/tenants/{name}", "/v1/tenants/acme")
+                .replace("/v1/rate-limits/{name}", "/v1/rate-limits/acme-api")
                 .replace("/v1/workflows/{id}", &format!("/v1/workflows/{workflow}"));
             let method: Method = method.to_uppercase().parse().unwrap();
             let (status, text) = match route.as_str() {
@@ -242,6 +253,11 @@ async fn every_route_keeps_one_tenants_things_from_another() {
                 Expect::OwnQueue => {
                     assert!((200..300).contains(&status), "{route}: {status} {text}");
                     assert!(!text.contains("acme-item"), "{route}: {text}");
+                    if route == "PUT /v1/rate-limits/{name}" {
+                        // It made the other tenant's own limit: gone again, acme's stays.
+                        let (gone, _) = globex.call(Method::DELETE, &concrete, Body::None).await;
+                        assert_eq!(gone, 204, "{route}");
+                    }
                 }
                 Expect::Absent if route != "GET /v1/openapi.json" => {
                     for marker in markers {
@@ -276,6 +292,14 @@ async fn every_route_keeps_one_tenants_things_from_another() {
     assert_eq!(status, 200);
     let (status, _) = acme.json(Method::GET, "/v1/modules/acme-mod", Body::None).await;
     assert_eq!(status, 200);
+    let (_, limits) = acme.json(Method::GET, "/v1/rate-limits", Body::None).await;
+    assert_eq!(
+        (limits[0]["name"].as_str(), limits[0]["per"].as_u64()),
+        (Some("acme-api"), Some(7))
+    );
+    // A job naming a limit its tenant lacks is refused, whoever else has one of that name.
+    let naming = Body::Json(json!({ "module": "globex-mod", "rate_limits": ["nope"] }));
+    assert_eq!(globex.call(Method::POST, "/v1/jobs", naming).await.0, 400);
     let (_, tokens) = acme.json(Method::GET, "/v1/tokens", Body::None).await;
     assert_eq!(tokens.as_array().unwrap().len(), 1, "a tenant's admin lists its own: {tokens}");
     // The default tenant (serve --token) sees none of it either.

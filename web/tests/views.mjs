@@ -405,4 +405,22 @@ export const views = {
     assert.equal(status, 200, "the job run now exists");
     assert.equal((await api(page, "GET", "/v1/schedules/nightly")).json.last_run_at, null, "not counted as a tick");
   },
+
+  // LIMITS: rate limit `api` (1 a minute) and three `hello` jobs naming it (JOB_IDS), the
+  // pool paused: none has started.
+  async limits(page, ctx) {
+    const { expectText, shot } = ctx;
+    const ids = env.JOB_IDS.split(",");
+    await open(page, ctx, "limits");
+    const api_ = page.locator('#limit-rows tr[data-limit="api"]');
+    await expectText(api_.locator("td:nth-child(2)"), "1 per 1 min", "its rate");
+    await expectText(api_.locator("td.available"), "1", "one start allowed now");
+    await expectText(api_.locator("td.waiting"), "3", "three jobs wait on it");
+    await expectText(api_.locator("td.jobs"), ids.map((id) => `#${id}`).join(" "), "which ones");
+    await shot(page, "dashboard-limits.png");
+    // Resumed, the first takes the one token; the other two wait for the next minute.
+    await api(page, "POST", "/v1/pool/resume");
+    await expectText(api_.locator("td.waiting"), "2", "two still wait");
+    await expectText(api_.locator("td.available"), "0", "no start allowed now");
+  },
 };

@@ -179,6 +179,7 @@ pub fn needs(method: &Method, route: &str) -> Scope {
             | "/v1/workflows/{id}/retry",
         ) => Scope::Submit,
         (&Method::DELETE, "/v1/jobs/{id}" | "/v1/queues/{name}") => Scope::Submit,
+        // The rest, `PUT`/`DELETE /v1/rate-limits/{name}` among them (like caps), is admin's.
         _ => Scope::Admin,
     }
 }
@@ -236,5 +237,9 @@ mod tests {
         assert_eq!(needs(&Method::POST, "/v1/jobs"), Scope::Submit);
         assert_eq!(needs(&Method::POST, "/v1/modules"), Scope::Admin);
         assert_eq!(needs(&Method::POST, "/v1/some/new/route"), Scope::Admin);
+        // A tenant's rate limits: anyone of it reads them, its admin sets and removes them.
+        assert_eq!(needs(&Method::GET, "/v1/rate-limits"), Scope::Read);
+        assert_eq!(needs(&Method::PUT, "/v1/rate-limits/{name}"), Scope::Admin);
+        assert_eq!(needs(&Method::DELETE, "/v1/rate-limits/{name}"), Scope::Admin);
     }
 }

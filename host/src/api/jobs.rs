@@ -420,7 +420,8 @@ pub async fn retry(
            ("lane" = Option<String>, Query, description = "the lane to run it in (default `default`)")),
     request_body(content = Vec<u8>, content_type = "application/wasm"),
     responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 415, body = ErrorBody, description = "a body of another content type")))]
+              (status = 415, body = ErrorBody, description = "a body of another content type"),
+              (status = 429, body = ErrorBody, description = "over a quota of the tenant's")))]
 pub async fn run(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -10,6 +10,7 @@ mod error;
 mod events;
 mod guard;
 mod jobs;
+mod limits;
 mod modules;
 mod nodes;
 mod output;
@@ -243,6 +244,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(tokens::revoke))
         .routes(routes!(tokens::me))
         .routes(routes!(tenants::get, tenants::put))
+        .routes(routes!(limits::list))
+        .routes(routes!(limits::put, limits::delete))
         // Layers run outside in: the token (and the scope the route needs) first, then the
         // content type, then the URL's text.
         .route_layer(axum::middleware::from_fn(text::check_url))

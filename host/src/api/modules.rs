@@ -32,7 +32,8 @@ pub struct UploadQuery {
     request_body(content = Vec<u8>, content_type = "application/wasm"),
     responses((status = 201, body = ModuleView, description = "new module"),
               (status = 200, body = ModuleView, description = "already uploaded"),
-              (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody, description = "a body of another content type")))]
+              (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody, description = "a body of another content type"),
+              (status = 429, body = ErrorBody, description = "over the tenant's max_module_bytes")))]
 pub async fn upload(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -67,6 +68,9 @@ pub(super) async fn upload_for(
 ) -> ApiResult<(crate::store::ModuleRecord, bool)> {
     let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
     let owned = state.store.owns_module(&caller.tenant, &hash).await?;
+    if !owned {
+        super::tenants::check_module_bytes(state, caller, bytes.len() as u64).await?;
+    }
     let stored_name = name.as_deref().map(|name| caller.stored_name(name));
     let (record, _) = state.library.upload(bytes, stored_name).await?;
     if !owned {

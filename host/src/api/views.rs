@@ -126,6 +126,9 @@ pub fn job(record: JobRecord, history: Vec<AttemptRecord>) -> JobView {
         mounts: record.mounts,
         workflow: record.workflow,
         on_parent_failure: record.on_parent_failure,
+        concurrency_limit: record.concurrency.as_ref().map(|(_, limit)| *limit),
+        concurrency_key: record.concurrency.map(|(key, _)| key),
+        rate_limits: record.rate_limits,
     }
 }
 

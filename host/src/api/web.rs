@@ -35,6 +35,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("lanes.js", JS, include_str!("../../../web/lanes.js")),
     ("hostlist.js", JS, include_str!("../../../web/hostlist.js")),
     ("queuelist.js", JS, include_str!("../../../web/queuelist.js")),
+    ("limitlist.js", JS, include_str!("../../../web/limitlist.js")),
     ("schedules.js", JS, include_str!("../../../web/schedules.js")),
     ("workflows.js", JS, include_str!("../../../web/workflows.js")),
 ];

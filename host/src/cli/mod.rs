@@ -9,6 +9,7 @@ mod completions;
 mod delete;
 mod filters;
 mod jobs;
+mod limits;
 mod local;
 mod logging;
 mod logs;
@@ -114,6 +115,8 @@ pub enum Command {
     Tokens(tokens::TokensCommand),
     /// Show or set a tenant's quotas.
     Tenants(tenants::TenantsCommand),
+    /// Set, list or remove the tenant's named rate limits.
+    Limits(limits::LimitsCommand),
     /// Build a Python task into a component with componentize-py.
     Build(build::BuildCommand),
     /// Print a shell completion script: bash, zsh or fish.
@@ -197,6 +200,7 @@ impl Cli {
             Command::Nodes(command) => command.execute(),
             Command::Tokens(command) => command.execute(),
             Command::Tenants(command) => command.execute(),
+            Command::Limits(command) => command.execute(),
             Command::Queue(command) => command.execute(),
             Command::Retry(command) => command.execute(),
             Command::Schedule(command) => command.execute(),
@@ -234,6 +238,7 @@ impl Command {
             Command::Nodes(command) => Some(&mut command.remote),
             Command::Tokens(command) => Some(&mut command.remote),
             Command::Tenants(command) => Some(&mut command.remote),
+            Command::Limits(command) => Some(&mut command.remote),
             Command::Queue(command) => Some(&mut command.remote),
             Command::Retry(command) => Some(&mut command.remote),
             Command::Schedule(command) => Some(&mut command.remote),

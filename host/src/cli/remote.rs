@@ -246,6 +246,9 @@ pub fn sample_job(id: i64, state: crate::job::JobState) -> crate::wire::JobView 
         mounts: Vec::new(),
         workflow: None,
         on_parent_failure: None,
+        concurrency_key: None,
+        concurrency_limit: None,
+        rate_limits: Vec::new(),
     }
 }
 

@@ -109,6 +109,15 @@ pub(super) struct JobOptions {
     /// with `:ro` (repeatable).
     #[arg(long = "mount", value_name = "NAME=PATH[:ro]", value_parser = parse_mount)]
     mounts: Vec<crate::wire::Mount>,
+    /// Run at most `--concurrency-limit` jobs with this key at once, across every host.
+    #[arg(long, value_name = "KEY")]
+    concurrency_key: Option<String>,
+    /// How many jobs with its `--concurrency-key` may run at once (default 1).
+    #[arg(long, value_name = "N", requires = "concurrency_key")]
+    concurrency_limit: Option<u32>,
+    /// A rate limit of the tenant's the job uses (see `wasmpool limits`; repeatable).
+    #[arg(long = "rate-limit", value_name = "NAME")]
+    rate_limits: Vec<String>,
 }
 
 impl SubmitCommand {
@@ -294,6 +303,9 @@ impl JobOptions {
             on_parent_failure: None,
             stdin_from_parents: false,
             params_from_parents: false,
+            concurrency_key: self.concurrency_key.clone(),
+            concurrency_limit: self.concurrency_limit,
+            rate_limits: self.rate_limits.clone(),
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::wire::TenantQuotas;
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   wasmpool tenants quotas acme
-  wasmpool tenants set-quotas acme --max-queued 1000 --max-timeout-ms 60000")]
+  wasmpool tenants set-quotas acme --max-queued 1000 --max-timeout-ms 60000 --max-running 8")]
 pub struct TenantsCommand {
     #[command(flatten)]
     pub(super) remote: RemoteOptions,
@@ -43,6 +43,15 @@ enum TenantsAction {
         /// Largest fuel a job may ask for (a job without fuel gets this much).
         #[arg(long, value_name = "N")]
         max_fuel: Option<u64>,
+        /// Most jobs running at once, across every host (the others wait queued).
+        #[arg(long, value_name = "N")]
+        max_running: Option<u64>,
+        /// Most bytes of modules owned (an upload past it is refused).
+        #[arg(long, value_name = "BYTES")]
+        max_module_bytes: Option<u64>,
+        /// Its share of a lane's workers beside other tenants' (default 1).
+        #[arg(long, value_name = "N")]
+        weight: Option<u64>,
     },
 }
 
@@ -58,12 +67,18 @@ impl TenantsCommand {
                     max_timeout_ms,
                     max_memory_mb,
                     max_fuel,
+                    max_running,
+                    max_module_bytes,
+                    weight,
                 } => {
                     let quotas = TenantQuotas {
                         max_queued: *max_queued,
                         max_timeout_ms: *max_timeout_ms,
                         max_memory_mb: *max_memory_mb,
                         max_fuel: *max_fuel,
+                        max_running: *max_running,
+                        max_module_bytes: *max_module_bytes,
+                        weight: *weight,
                     };
                     (tenant, client.set_tenant_quotas(tenant, &quotas).await?)
                 }
@@ -84,6 +99,9 @@ fn render(tenant: &str, quotas: &TenantQuotas) -> String {
         vec!["max timeout ms".to_string(), show(quotas.max_timeout_ms)],
         vec!["max memory MiB".to_string(), show(quotas.max_memory_mb)],
         vec!["max fuel".to_string(), show(quotas.max_fuel)],
+        vec!["max running".to_string(), show(quotas.max_running)],
+        vec!["storage bytes".to_string(), show(quotas.max_module_bytes)],
+        vec!["weight".to_string(), quotas.weight.unwrap_or(1).to_string()],
     ];
     table(&rows)
 }

@@ -38,6 +38,10 @@ use crate::store::{Attempt, JobId, JobRecord, Store};
 
 /// With nothing due and no news from the store, look again this often anyway.
 const IDLE_RECHECK: Duration = Duration::from_secs(1);
+/// How long before a rate limit's next token a dispatcher waiting on it claims again: about
+/// a claim's round trips, so the claim reads the bucket as the token comes due (one that
+/// comes too early takes nothing and says when again).
+const TOKEN_EARLY: Duration = Duration::from_millis(2);
 
 /// The end of an attempt that never reached a worker.
 fn unstarted(job: &JobRecord, outcome: Outcome) -> Report {
@@ -238,12 +242,18 @@ impl Dispatcher {
 
     /// When to claim again after a claim came back short: once another job is queued (in any
     /// lane: a wake-up for another lane's job costs one empty claim) or a job of a capped
-    /// module ends, the lane's earliest delayed job is due, or a while has passed.
-    async fn dry_until(&self, seen: u64) -> ahead::Dry {
-        let wait = match self.store.next_due(&self.lane).await {
+    /// module ends, the lane's earliest delayed job is due, a rate limit a job waits on has a
+    /// token again (`wake_at`), or a while has passed.
+    async fn dry_until(&self, seen: u64, wake_at: Option<SystemTime>) -> ahead::Dry {
+        let mut wait = match self.store.next_due(&self.lane).await {
             Ok(Some(at)) => at.duration_since(SystemTime::now()).unwrap_or_default(),
             _ => IDLE_RECHECK,
         };
+        if let Some(at) = wake_at {
+            // A little early: the claim's own round trips come before it reads the bucket.
+            let at = at.checked_sub(TOKEN_EARLY).unwrap_or(at);
+            wait = wait.min(at.duration_since(SystemTime::now()).unwrap_or_default());
+        }
         ahead::Dry { seen, until: Instant::now() + wait.min(IDLE_RECHECK) }
     }
 

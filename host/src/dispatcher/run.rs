@@ -231,8 +231,8 @@ impl Loop {
         }
         self.hand_out(None);
         self.dry = match seen {
-            Some((got, _)) if got >= asked || asked == 0 => self.dry,
-            Some((_, seen)) => Some(self.dispatcher.dry_until(seen).await),
+            Some((got, ..)) if got >= asked || asked == 0 => self.dry,
+            Some((_, seen, wake_at)) => Some(self.dispatcher.dry_until(seen, wake_at).await),
             // The store failed (logged): claim again after the backoff.
             None => {
                 Some(Dry { seen: u64::MAX, until: self.failing.until.unwrap_or_else(Instant::now) })
@@ -255,11 +255,14 @@ impl Loop {
         self.notes.restore(notes);
     }
 
-    /// Adds claimed jobs to `ready`; returns how many there were and the store's queued
-    /// count the claim saw, or `None` if the store failed.
-    fn take_claimed(&mut self, claimed: Result<Claimed, StoreError>) -> Option<(usize, u64)> {
+    /// Adds claimed jobs to `ready`; returns how many there were, the store's queued count
+    /// the claim saw and when a rate limit may let more go, or `None` if the store failed.
+    fn take_claimed(
+        &mut self,
+        claimed: Result<Claimed, StoreError>,
+    ) -> Option<(usize, u64, Option<SystemTime>)> {
         // An error is logged by `Failing::after`.
-        let Claimed { jobs, seen } = claimed.ok()?;
+        let Claimed { jobs, seen, wake_at } = claimed.ok()?;
         let got = jobs.len();
         let since = Instant::now();
         let mut running = self.dispatcher.running();
@@ -268,7 +271,7 @@ impl Loop {
             running.insert(job.id, (job.attempt(), token.clone()));
             self.ready.push_back(Ready { job, token, since });
         }
-        Some((got, seen))
+        Some((got, seen, wake_at))
     }
 
     /// Starts ready jobs on free room in the pool: the room just reserved, then any free

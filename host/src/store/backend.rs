@@ -35,6 +35,7 @@ pub trait Backend:
     + Cluster
     + Workflows
     + Tenancy
+    + RateLimits
 {
 }
 
@@ -50,6 +51,7 @@ impl<T> Backend for T where
         + Cluster
         + Workflows
         + Tenancy
+        + RateLimits
 {
 }
 
@@ -205,4 +207,13 @@ pub trait Tenancy {
     async fn tenant_quotas(&self, tenant: &str) -> Result<Option<TenantQuotas>>;
     async fn set_tenant_quotas(&self, tenant: String, quotas: TenantQuotas) -> Result<bool>;
     async fn tenant_queued(&self, tenant: &str) -> Result<u64>;
+    async fn tenant_module_bytes(&self, tenant: &str) -> Result<u64>;
+}
+
+/// Named rate limits ([`super::Store::set_rate_limit`] and the rest); names are stored.
+pub trait RateLimits {
+    async fn set_rate_limit(&self, stored: String, values: (i64, i64, i64)) -> Result<()>;
+    async fn delete_rate_limit(&self, stored: String) -> Result<bool>;
+    async fn rate_limits(&self, tenant: &str) -> Result<Vec<super::limits::RateLimitRow>>;
+    async fn rate_limits_known(&self, stored: Vec<String>) -> Result<Vec<String>>;
 }

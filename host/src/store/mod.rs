@@ -11,9 +11,12 @@
 
 mod announce;
 mod backend;
+mod buckets;
 mod changes;
 mod error;
+mod fair;
 mod filter;
+mod gate;
 
 mod new_job;
 mod postgres;
@@ -32,6 +35,7 @@ use tokio::sync::{broadcast, watch};
 
 use backend::{BulkActions, Claims, Cluster, Jobs, Modules, Queues, Reads, Stats};
 pub use error::{Result, StoreError};
+pub use limits::RateLimitRecord;
 pub use rows::{JobBrief, JobRecord, ModuleRecord, NodeRecord};
 pub use schedules::{Fired, NewSchedule, ScheduleChange, ScheduleRecord, Tick};
 pub use stats::{Bucket, LastFailure, ModuleStats, QueueItem, QueueStat};
@@ -103,6 +107,7 @@ macro_rules! each {
 
 // After the macro, which they use.
 mod lanes;
+mod limits;
 mod schedules;
 mod tenants;
 pub mod workflow;

@@ -46,6 +46,12 @@ pub struct JobColumns<'a> {
     pub stdin_from_parents: bool,
     /// The tenant that owns the job.
     pub tenant: &'a str,
+    /// Its concurrency key, stored per tenant (`TENANT:key`, as names are).
+    pub concurrency_key: Option<String>,
+    /// The most jobs with the key that may run at once.
+    pub concurrency_limit: Option<i64>,
+    /// The rate limits it uses, stored per tenant, as a JSON array; `None` without any.
+    pub rate_limits: Option<String>,
 }
 
 impl<'a> JobColumns<'a> {
@@ -79,6 +85,19 @@ impl<'a> JobColumns<'a> {
             error: None,
             stdin_from_parents: false,
             tenant: &job.tenant,
+            concurrency_key: job
+                .concurrency
+                .as_ref()
+                .map(|(key, _)| super::tenants::stored_name(&job.tenant, key)),
+            concurrency_limit: job.concurrency.as_ref().map(|(_, limit)| i64::from(*limit)),
+            rate_limits: (!job.rate_limits.is_empty()).then(|| {
+                let stored: Vec<String> = job
+                    .rate_limits
+                    .iter()
+                    .map(|name| super::tenants::stored_name(&job.tenant, name))
+                    .collect();
+                serde_json::to_string(&stored).expect("strings serialise")
+            }),
         }
     }
 

@@ -119,6 +119,10 @@ pub struct JobRecord {
     pub on_parent_failure: Option<wasmpool_protocol::workflow::ParentFailure>,
     /// The tenant that owns it.
     pub tenant: String,
+    /// Its concurrency key, as its tenant named it, and the most jobs with it run at once.
+    pub concurrency: Option<(String, u32)>,
+    /// The rate limits it uses, as its tenant named them.
+    pub rate_limits: Vec<String>,
 }
 
 /// A host of the cluster (its newest incarnation).
@@ -343,6 +347,21 @@ pub fn job(row: &impl Columns) -> Result<JobRecord> {
             .text("on_parent_failure")?
             .map(|mode| mode.parse().map_err(|e| corrupt("on_parent_failure", e)))
             .transpose()?,
+        concurrency: match row.text("concurrency_key")? {
+            Some(key) => Some((
+                super::tenants::split_name(&key).1.to_string(),
+                narrow(row, "concurrency_limit")?.unwrap_or(1),
+            )),
+            None => None,
+        },
+        rate_limits: match row.text("rate_limits")? {
+            Some(text) => serde_json::from_str::<Vec<String>>(&text)
+                .map_err(|e| corrupt("rate_limits", e))?
+                .iter()
+                .map(|name| super::tenants::split_name(name).1.to_string())
+                .collect(),
+            None => Vec::new(),
+        },
     })
 }
 

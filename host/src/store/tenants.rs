@@ -123,7 +123,8 @@ impl Store {
         each!(self, store => store.tenant_quotas(tenant).await)
     }
 
-    /// Sets a tenant's quotas (made if new); replaces all four.
+    /// Sets a tenant's quotas (made if new); replaces them all. Waiting dispatchers are woken:
+    /// a raised `max_running` may let queued jobs start.
     pub async fn set_tenant_quotas(&self, tenant: String, quotas: TenantQuotas) -> Result<()> {
         each!(self, store => store.set_tenant_quotas(tenant, quotas).await).map(drop)
     }
@@ -132,9 +133,15 @@ impl Store {
     pub async fn tenant_queued(&self, tenant: &str) -> Result<u64> {
         each!(self, store => store.tenant_queued(tenant).await)
     }
+
+    /// The bytes of the modules `tenant` owns (each counted whole).
+    pub async fn tenant_module_bytes(&self, tenant: &str) -> Result<u64> {
+        each!(self, store => store.tenant_module_bytes(tenant).await)
+    }
 }
 
-/// Quotas from a `tenants` row (`max_queued`, `max_timeout_ms`, `max_memory_mb`, `max_fuel`).
+/// Quotas from a `tenants` row (`max_queued`, `max_timeout_ms`, `max_memory_mb`, `max_fuel`,
+/// `max_running`, `max_module_bytes`).
 pub(super) fn quotas(row: &impl Columns) -> Result<TenantQuotas> {
     let count = |column| Ok::<_, super::StoreError>(row.int(column)?.map(|v| v.max(0) as u64));
     Ok(TenantQuotas {
@@ -142,6 +149,9 @@ pub(super) fn quotas(row: &impl Columns) -> Result<TenantQuotas> {
         max_timeout_ms: count("max_timeout_ms")?,
         max_memory_mb: count("max_memory_mb")?,
         max_fuel: count("max_fuel")?,
+        max_running: count("max_running")?,
+        max_module_bytes: count("max_module_bytes")?,
+        weight: count("weight")?,
     })
 }
 

@@ -95,6 +95,8 @@ pub struct Claimed {
     /// was visible to it, so when it comes back short, nothing more is claimable until
     /// [`super::Store::queued`] passes this count (or a delayed job falls due).
     pub seen: u64,
+    /// When a rate limit a job was passed over for has a token again: claim then.
+    pub wake_at: Option<std::time::SystemTime>,
 }
 
 /// What a cancel request found.

@@ -8,6 +8,9 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+mod flow;
+pub use flow::{MAX_CONCURRENCY_LIMIT, MAX_JOB_RATE_LIMITS};
+
 use crate::units::{format_duration_whole, format_size};
 use crate::wire::{JobRequest, Mount};
 
@@ -114,6 +117,11 @@ pub struct NewJob {
     pub params_from_parents: bool,
     /// The tenant that owns the job (the submitter's token's; [`DEFAULT_TENANT`] without one).
     pub tenant: String,
+    /// Its concurrency key (as given; the store keeps it per tenant) and the most jobs with
+    /// it that may run at once.
+    pub concurrency: Option<(String, u32)>,
+    /// The rate limits it uses (as given; the store keeps them per tenant).
+    pub rate_limits: Vec<String>,
 }
 
 /// The tenant everything belongs to that no other tenant owns: `serve --token`'s, and that of
@@ -148,6 +156,8 @@ impl Default for NewJob {
             stdin_from_parents: false,
             params_from_parents: false,
             tenant: DEFAULT_TENANT.to_string(),
+            concurrency: None,
+            rate_limits: Vec::new(),
         }
     }
 }
@@ -276,6 +286,8 @@ pub fn new_job(
     }
     let Checked { timeout_ms, memory_mb, max_attempts, delay } = check_limits(&request, limits)?;
     check_inputs(&request, idempotency_key.as_deref())?;
+    let concurrency = flow::concurrency(&request)?;
+    let rate_limits = flow::rate_limits(&request)?;
     if !request.after.is_empty() && idempotency_key.is_some() {
         return Err(Refused("a job with `after` cannot have an Idempotency-Key".into()));
     }
@@ -336,6 +348,8 @@ pub fn new_job(
         stdin_from_parents: request.stdin_from_parents,
         params_from_parents: request.params_from_parents,
         tenant: DEFAULT_TENANT.to_string(),
+        concurrency,
+        rate_limits,
     })
 }
 

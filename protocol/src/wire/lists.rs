@@ -203,3 +203,25 @@ pub struct JobPage {
     /// Pass as `cursor` to get the next (older) page; absent on the last page.
     pub next_cursor: Option<String>,
 }
+
+/// One ended attempt of a job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AttemptView {
+    /// Its number, 1 for the first.
+    pub attempt: u32,
+    /// The host that ran it.
+    pub node: Option<String>,
+    /// The worker process that ran it.
+    pub worker_pid: Option<u32>,
+    /// When it started on its worker (RFC 3339).
+    pub started_at: String,
+    /// When it ended (RFC 3339).
+    pub finished_at: String,
+    /// How it ended: `succeeded`, `failed`, `timed_out` or `cancelled` (also when the job
+    /// was queued again for another attempt).
+    pub state: JobState,
+    /// The guest's exit code, when it exited.
+    pub exit_code: Option<i32>,
+    /// Why it did not succeed.
+    pub error: Option<String>,
+}

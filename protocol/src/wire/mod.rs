@@ -8,13 +8,17 @@ use utoipa::ToSchema;
 
 use crate::validate::{self, described};
 
+mod limits;
 mod lists;
+mod mount;
 mod pool;
 mod schedules;
 mod tokens;
 mod waits;
 
+pub use limits::*;
 pub use lists::*;
+pub use mount::*;
 pub use pool::*;
 pub use schedules::*;
 pub use tokens::*;
@@ -158,21 +162,26 @@ pub struct JobRequest {
     /// `after`; not together with `params`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub params_from_parents: bool,
-}
-
-/// One of the service's declared directories, granted to a job.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Mount {
-    /// The directory's name, as `serve --mount NAME=DIR` declared it.
-    #[schema(schema_with = validate::name_schema)]
-    pub name: String,
-    /// Where the guest finds it: an absolute path without `.` or `..` parts.
-    #[schema(schema_with = mount_path_schema)]
-    pub path: String,
-    /// Grant it read-only (a directory the service declares read-only is so anyway).
-    #[serde(default)]
-    pub read_only: bool,
+    /// Run at most `concurrency_limit` jobs carrying this key at once, across every host (a
+    /// customer's id, say): the others wait queued, no attempt counted. Named as lanes are;
+    /// each tenant's keys are its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = concurrency_key_schema)]
+    pub concurrency_key: Option<String>,
+    /// How many jobs with its `concurrency_key` may run at once (default 1); jobs of one key
+    /// should agree on it (a claim holds each job to its own).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "integral::option"
+    )]
+    #[schema(minimum = 1, maximum = 10000)]
+    pub concurrency_limit: Option<u32>,
+    /// The tenant's rate limits the job uses (`PUT /v1/rate-limits/{name}`): it starts only
+    /// when each has a token, waiting queued (no attempt counted) until then.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 8)]
+    pub rate_limits: Vec<String>,
 }
 
 /// A batch submission: all jobs are accepted, or none.
@@ -311,32 +320,19 @@ pub struct JobView {
     /// What the job does when a parent fails (`null` outside a workflow).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_parent_failure: Option<crate::workflow::ParentFailure>,
+    /// Its concurrency key (`null`: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency_key: Option<String>,
+    /// How many jobs with its key may run at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency_limit: Option<u32>,
+    /// The rate limits it uses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate_limits: Vec<String>,
 }
 
 fn default_lane() -> String {
     crate::validate::DEFAULT_LANE.to_string()
-}
-
-/// One ended attempt of a job.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct AttemptView {
-    /// Its number, 1 for the first.
-    pub attempt: u32,
-    /// The host that ran it.
-    pub node: Option<String>,
-    /// The worker process that ran it.
-    pub worker_pid: Option<u32>,
-    /// When it started on its worker (RFC 3339).
-    pub started_at: String,
-    /// When it ended (RFC 3339).
-    pub finished_at: String,
-    /// How it ended: `succeeded`, `failed`, `timed_out` or `cancelled` (also when the job
-    /// was queued again for another attempt).
-    pub state: JobState,
-    /// The guest's exit code, when it exited.
-    pub exit_code: Option<i32>,
-    /// Why it did not succeed.
-    pub error: Option<String>,
 }
 
 /// A job's progress report.
@@ -379,22 +375,14 @@ fn module_schema() -> utoipa::openapi::Object {
     described(validate::module_schema(), "The module's hash or name.")
 }
 
-fn lane_schema() -> utoipa::openapi::Object {
-    let text = "The lane whose workers run it (default `default`), served by some live host.";
+fn concurrency_key_schema() -> utoipa::openapi::Object {
+    let text = "Run at most `concurrency_limit` jobs with this key at once, across every host.";
     described(validate::optional_name_schema(), text)
 }
 
-/// A mount's `path`: absolute, no NUL (the rest of the rule, no `.` or `..` parts, is
-/// [`validate::check_mount_path`]'s).
-fn mount_path_schema() -> utoipa::openapi::Object {
-    use utoipa::openapi::schema::{ObjectBuilder, Type};
-    let text = "Where the guest finds the directory: an absolute path without `.` or `..` parts.";
-    let schema = ObjectBuilder::new()
-        .schema_type(Type::String)
-        .pattern(Some("^/[^\\x00]*$"))
-        .max_length(Some(validate::MAX_MOUNT_PATH))
-        .build();
-    described(schema, text)
+fn lane_schema() -> utoipa::openapi::Object {
+    let text = "The lane whose workers run it (default `default`), served by some live host.";
+    described(validate::optional_name_schema(), text)
 }
 
 /// `env`'s schema: a map whose names a WASI environment can hold.

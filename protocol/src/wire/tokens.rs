@@ -112,8 +112,9 @@ pub struct CallerView {
 }
 
 /// `GET`/`PUT /v1/tenants/{name}/quotas`: a tenant's quotas, each `null` for none. Over one, a
-/// submission is refused with 429 `quota_exceeded` naming it (with `Retry-After` for
-/// `max_queued`, which frees as jobs start).
+/// submission (or, for `max_module_bytes`, an upload) is refused with 429 `quota_exceeded`
+/// naming it (with `Retry-After` for `max_queued`, which frees as jobs start);
+/// `max_running` holds jobs queued instead.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantQuotas {
@@ -133,6 +134,21 @@ pub struct TenantQuotas {
     #[serde(default, deserialize_with = "super::integral::option")]
     #[schema(minimum = 1)]
     pub max_fuel: Option<u64>,
+    /// Most of its jobs running at once, across every host: a claim passes over its jobs
+    /// while it has this many running (they stay queued, no attempt counted).
+    #[serde(default, deserialize_with = "super::integral::option")]
+    #[schema(minimum = 1)]
+    pub max_running: Option<u64>,
+    /// Most bytes of modules it may own (each module it uploaded counted whole, even if
+    /// another tenant uploaded the same bytes); an upload past it is refused.
+    #[serde(default, deserialize_with = "super::integral::option")]
+    #[schema(minimum = 1)]
+    pub max_module_bytes: Option<u64>,
+    /// Its share of a lane's workers while other tenants have queued jobs there too (`null`:
+    /// 1): picks go to the tenant with the fewest running jobs per unit of weight.
+    #[serde(default, deserialize_with = "super::integral::option")]
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub weight: Option<u64>,
 }
 
 /// How long a token lasts, as `expires_in` gives it: `N` (1 to 999999) and a unit, `s`, `m`,

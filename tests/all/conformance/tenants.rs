@@ -13,6 +13,9 @@ conformance!(
     jobs_keep_their_tenant_and_filters_select_by_it,
     modules_are_owned_per_tenant,
     quotas_are_kept_and_queued_jobs_counted_per_tenant,
+    a_tenants_running_quota_is_kept_by_the_claim,
+    a_concurrency_key_is_kept_by_the_claim_per_tenant,
+    tenants_with_queued_jobs_share_a_claim,
 );
 
 fn token(tenant: &str, scope: Scope, hash: &str, lasts: Option<Duration>) -> NewToken {
@@ -113,4 +116,78 @@ async fn quotas_are_kept_and_queued_jobs_counted_per_tenant(store: &Store) {
     let claimed = store.finish_and_claim(Vec::new(), Vec::new(), "default", 3).await.unwrap();
     assert_eq!(claimed.jobs.len(), 3);
     assert_eq!(store.tenant_queued("acme").await.unwrap(), 0, "running jobs are not queued");
+}
+
+/// A claim passes over the jobs of a tenant at its `max_running`: they stay queued, their
+/// attempt uncounted, while others' are taken; the module bytes a tenant owns are counted.
+async fn a_tenants_running_quota_is_kept_by_the_claim(store: &Store) {
+    use wasmpool::wire::TenantQuotas;
+    let quotas = TenantQuotas { max_running: Some(1), ..Default::default() };
+    store.set_tenant_quotas("acme".into(), quotas).await.unwrap();
+    with_module(store).await;
+    let acme = NewJob { tenant: "acme".into(), ..job() };
+    let ids = store.submit(vec![acme.clone(), acme.clone(), job(), acme]).await.unwrap();
+    let claimed = store.finish_and_claim(Vec::new(), Vec::new(), "default", 4).await.unwrap();
+    let taken: Vec<i64> = claimed.jobs.iter().map(|job| job.id).collect();
+    assert_eq!(taken, [ids[0].0, ids[2].0], "acme's first and the default tenant's");
+    let again = store.finish_and_claim(Vec::new(), Vec::new(), "default", 4).await.unwrap();
+    assert!(again.jobs.is_empty(), "acme is at its quota");
+    for (id, _) in [ids[1], ids[3]] {
+        let job = store.job(id).await.unwrap().unwrap();
+        assert_eq!((job.state, job.attempts), (wasmpool::job::JobState::Queued, 0));
+    }
+    store.own_module("acme".into(), HASH.into()).await.unwrap();
+    let size = store.module(HASH).await.unwrap().unwrap().size;
+    assert_eq!(store.tenant_module_bytes("acme").await.unwrap(), size);
+    assert_eq!(store.tenant_module_bytes("globex").await.unwrap(), 0);
+}
+
+/// Jobs with a concurrency key past its limit are passed over (their tenant's key: another
+/// tenant's key of the same name is another); the key is kept through both insert paths.
+async fn a_concurrency_key_is_kept_by_the_claim_per_tenant(store: &Store) {
+    with_module(store).await;
+    let keyed = |tenant: &str| NewJob {
+        tenant: tenant.into(),
+        concurrency: Some(("k".into(), 1)),
+        ..job()
+    };
+    let with_key = NewJob { idempotency_key: Some("idem".into()), ..keyed("acme") };
+    let ids =
+        store.submit(vec![keyed("acme"), keyed("acme"), keyed("globex"), job(), with_key]).await;
+    let ids: Vec<i64> = ids.unwrap().into_iter().map(|(id, _)| id).collect();
+    let kept = store.job(ids[4]).await.unwrap().unwrap();
+    assert_eq!(kept.concurrency, Some(("k".to_string(), 1)), "through the keyed insert");
+    let claimed = store.finish_and_claim(Vec::new(), Vec::new(), "default", 5).await.unwrap();
+    let mut taken: Vec<i64> = claimed.jobs.iter().map(|job| job.id).collect();
+    taken.sort_unstable();
+    assert_eq!(taken, [ids[0], ids[2], ids[3]], "one of acme's k, globex's k, the keyless one");
+    assert_eq!(claimed.jobs[0].concurrency, Some(("k".to_string(), 1)));
+    let again = store.finish_and_claim(Vec::new(), Vec::new(), "default", 5).await.unwrap();
+    assert!(again.jobs.is_empty(), "acme's k is at its limit");
+}
+
+/// Two tenants with queued jobs in a lane share a claim by turns, whatever the queue's order;
+/// a heavier weight takes more.
+async fn tenants_with_queued_jobs_share_a_claim(store: &Store) {
+    use wasmpool::wire::TenantQuotas;
+    with_module(store).await;
+    let of = |tenant: &str| NewJob { tenant: tenant.into(), ..job() };
+    let acme: Vec<i64> =
+        store.submit(vec![of("acme"); 6]).await.unwrap().into_iter().map(|j| j.0).collect();
+    let globex: Vec<i64> =
+        store.submit(vec![of("globex"); 6]).await.unwrap().into_iter().map(|j| j.0).collect();
+    let claimed = store.finish_and_claim(Vec::new(), Vec::new(), "default", 4).await.unwrap();
+    let taken: Vec<i64> = claimed.jobs.iter().map(|job| job.id).collect();
+    let (mut from_acme, mut from_globex) = (0, 0);
+    for id in &taken {
+        from_acme += usize::from(acme.contains(id));
+        from_globex += usize::from(globex.contains(id));
+    }
+    assert_eq!((from_acme, from_globex), (2, 2), "{taken:?}");
+    assert!(taken.contains(&globex[0]) && taken.contains(&acme[0]), "each in its own order");
+    let weighty = TenantQuotas { weight: Some(3), ..Default::default() };
+    store.set_tenant_quotas("globex".into(), weighty).await.unwrap();
+    let claimed = store.finish_and_claim(Vec::new(), Vec::new(), "default", 4).await.unwrap();
+    let more = claimed.jobs.iter().filter(|job| globex.contains(&job.id)).count();
+    assert_eq!(more, 4, "2 running of weight 3 against acme's 2 of 1: globex takes all 4");
 }

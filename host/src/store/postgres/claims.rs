@@ -34,26 +34,40 @@ impl Claims for PgStore {
         let mut changes = Changes::default();
         start(&mut tx, &started).await?;
         finish(&mut tx, &finished, &mut changes).await?;
-        let jobs = if limit == 0 { Vec::new() } else { self.claim(&mut tx, lane, limit).await? };
+        let (jobs, wake_at) =
+            if limit == 0 { (Vec::new(), None) } else { self.claim(&mut tx, lane, limit).await? };
         for job in &jobs {
             changes.became(job.id, JobState::Running);
         }
         self.commit(tx, changes).await?;
-        Ok(Claimed { jobs, seen })
+        Ok(Claimed { jobs, seen, wake_at })
     }
 }
 
 impl PgStore {
     /// Claims for this host. With no capped module that is one statement (`claim.sql`).
     /// Otherwise the capped modules with room are locked first (`cap_locks.sql`), and the
-    /// claim counts their room in a snapshot taken after it holds the locks.
+    /// claim counts their room in a snapshot taken after it holds the locks. With a tenant's
+    /// running quota it is the gated claim (`gate.rs`).
     async fn claim(
         &self,
         tx: &mut Transaction<'_, Postgres>,
         lane: &str,
         limit: usize,
-    ) -> Result<Vec<JobRecord>> {
-        let capped: Vec<(String, i64, bool)> = sqlx::query_as(CAPPED).fetch_all(&mut **tx).await?;
+    ) -> Result<(Vec<JobRecord>, Option<SystemTime>)> {
+        let caps: Vec<super::gate::CapRow> =
+            sqlx::query_as(CAPPED).bind(lane).fetch_all(&mut **tx).await?;
+        let capped: Vec<(String, i64, bool)> = caps
+            .iter()
+            .filter(|(kind, ..)| kind == "module")
+            .map(|(_, hash, cap, room)| (hash.clone(), *cap, *room))
+            .collect();
+        if crate::store::gate::needed(&super::gate::caps(&caps)) {
+            // In the order chosen: by fair shares, it is not the queue's.
+            let (found, wake_at) = self.gated_claim(tx, lane, limit, &caps).await?;
+            let jobs = found.iter().map(rows::job).collect::<Result<Vec<_>>>()?;
+            return Ok((jobs, wake_at.map(rows::time)));
+        }
         let found = if capped.is_empty() {
             sqlx::query(CLAIM)
                 .bind(limit as i64)
@@ -83,7 +97,7 @@ impl PgStore {
         };
         let mut jobs = found.iter().map(rows::job).collect::<Result<Vec<_>>>()?;
         jobs.sort_by_key(|job| (Reverse(job.priority), job.id));
-        Ok(jobs)
+        Ok((jobs, None))
     }
 }
 

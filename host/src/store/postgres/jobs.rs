@@ -218,6 +218,9 @@ pub(super) async fn insert_rows(
         .bind(array(new, |job| job.stdin_from_parents))
         .bind(array(new, |job| job.mounts.as_deref()))
         .bind(array(new, |job| job.tenant))
+        .bind(array(new, |job| job.concurrency_key.as_deref()))
+        .bind(array(new, |job| job.concurrency_limit))
+        .bind(array(new, |job| job.rate_limits.as_deref()))
         .fetch_all(&mut **tx)
         .await?;
     let ids = rows::in_insert_order(ids, new.len())?;
@@ -259,6 +262,9 @@ async fn insert_keyed(
         .bind(row.call_params)
         .bind(row.mounts.as_deref())
         .bind(row.tenant)
+        .bind(row.concurrency_key.as_deref())
+        .bind(row.concurrency_limit)
+        .bind(row.rate_limits.as_deref())
         .fetch_optional(&mut **tx)
         .await?;
     if let Some(id) = id {

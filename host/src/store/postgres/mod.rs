@@ -14,7 +14,9 @@
 mod bulk;
 mod claims;
 mod cluster;
+mod gate;
 mod jobs;
+mod limits;
 mod listen;
 mod modules;
 mod queues;
@@ -67,6 +69,8 @@ struct Inner {
     counts: Mutex<Option<(Instant, BTreeMap<JobState, u64>)>>,
     /// Stops the listener when the last handle is dropped.
     stop: CancellationToken,
+    /// The tenant each lane's claims served last (fair shares' round).
+    rotation: super::fair::Rotation,
 }
 
 impl Drop for Inner {
@@ -126,6 +130,7 @@ impl PgStore {
             me: Arc::new(AtomicI64::new(0)),
             counts: Mutex::new(None),
             stop: CancellationToken::new(),
+            rotation: super::fair::Rotation::default(),
         };
         let store = PgStore { inner: Arc::new(inner) };
         store.join().await?;

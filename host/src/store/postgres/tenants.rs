@@ -4,6 +4,7 @@
 use super::PgStore;
 use crate::store::Result;
 use crate::store::backend::Tenancy;
+use crate::store::changes::Changes;
 use crate::store::tenants::{NewToken, TokenRecord, quotas, stored, token};
 use crate::wire::TenantQuotas;
 
@@ -21,6 +22,7 @@ const MODULE_NAMES_DROP: &str = include_str!("sql/module_names_drop.sql");
 const TENANT_QUOTAS: &str = include_str!("sql/tenant_quotas.sql");
 const TENANT_QUOTAS_SET: &str = include_str!("sql/tenant_quotas_set.sql");
 const TENANT_QUEUED: &str = include_str!("sql/tenant_queued.sql");
+const TENANT_MODULE_BYTES: &str = include_str!("sql/tenant_module_bytes.sql");
 
 impl Tenancy for PgStore {
     async fn create_token(&self, new: NewToken) -> Result<TokenRecord> {
@@ -96,9 +98,13 @@ impl Tenancy for PgStore {
             .bind(stored(set.max_timeout_ms))
             .bind(stored(set.max_memory_mb))
             .bind(stored(set.max_fuel))
+            .bind(stored(set.max_running))
+            .bind(stored(set.max_module_bytes))
+            .bind(stored(set.weight))
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        // A raised (or cleared) max_running may let jobs left queued start, on any host.
+        self.commit(tx, Changes { freed: 1, ..Changes::default() }).await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -106,5 +112,11 @@ impl Tenancy for PgStore {
         let count: i64 =
             sqlx::query_scalar(TENANT_QUEUED).bind(tenant).fetch_one(self.pool()).await?;
         Ok(count as u64)
+    }
+
+    async fn tenant_module_bytes(&self, tenant: &str) -> Result<u64> {
+        let bytes: i64 =
+            sqlx::query_scalar(TENANT_MODULE_BYTES).bind(tenant).fetch_one(self.pool()).await?;
+        Ok(bytes.max(0) as u64)
     }
 }

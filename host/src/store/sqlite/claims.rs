@@ -13,6 +13,8 @@ use super::values::{Param, blob, int, multi_row, now, opt_int, opt_text, text};
 use super::writer::{Group, Kind};
 use crate::store::backend::Claims;
 use crate::store::changes::Changes;
+use crate::store::fair::Rotation;
+use crate::store::gate;
 use crate::store::rows::{self, JobRecord, Positioned, micros};
 use crate::store::{Attempt, Claimed, Finished, JobId, JobState, Result};
 
@@ -39,8 +41,10 @@ impl Claims for SqliteStore {
         limit: usize,
     ) -> Result<Claimed> {
         let lane = lane.to_string();
+        let rotation = self.rotation.clone();
         self.write(Kind::Bookkeeping, move |db, changes, group| {
-            finish_and_claim(db, (&started, &finished), (&lane, limit), changes, group)
+            let claim = (lane.as_str(), limit, &rotation);
+            finish_and_claim(db, (&started, &finished), claim, changes, group)
         })
         .await
     }
@@ -51,18 +55,18 @@ impl Claims for SqliteStore {
 fn finish_and_claim(
     db: &Connection,
     (started, finished): (&[(Attempt, SystemTime)], &[Finished]),
-    (lane, limit): (&str, usize),
+    (lane, limit, rotation): (&str, usize, &Rotation),
     changes: &mut Changes,
     group: &Group<'_>,
 ) -> Result<Claimed> {
     start(db, started)?;
     finish(db, finished, group.node, changes)?;
     let seen = group.queued + changes.queued();
-    let jobs = match limit {
-        0 => Vec::new(),
-        limit => claim(db, lane, limit, group.node, changes)?,
+    let (jobs, wake_at) = match limit {
+        0 => (Vec::new(), None),
+        limit => claim(db, (lane, limit, rotation), group.node, changes)?,
     };
-    Ok(Claimed { jobs, seen })
+    Ok(Claimed { jobs, seen, wake_at })
 }
 
 /// Records when claimed jobs reached a worker.
@@ -166,32 +170,63 @@ fn keep_attempts(db: &Connection, ended: &[&Finished], node: &str) -> Result<()>
     Ok(())
 }
 
-/// Claims up to `limit` due jobs of `lane`, never more of a capped module than its room.
-/// One writer means no other claim can interleave.
+/// Claims up to `limit` due jobs of `lane`, never more of a capped module, a tenant with a
+/// running quota or a concurrency key than its room, by fair shares while two or more
+/// tenants have queued jobs in the lane (the gated claim, `gate.rs`, when any of these is
+/// so). One writer means no other claim can interleave.
 fn claim(
     db: &Connection,
-    lane: &str,
-    limit: usize,
+    (lane, limit, rotation): (&str, usize, &Rotation),
     node: &str,
     changes: &mut Changes,
-) -> Result<Vec<JobRecord>> {
+) -> Result<(Vec<JobRecord>, Option<SystemTime>)> {
     let at = now();
+    let mut claimed_wake = None;
+    let caps = super::gate::caps(db, lane)?;
+    let jobs = if gate::needed(&caps) {
+        let (ids, wake_at) = super::gate::choose(db, (lane, at, limit), &caps, rotation)?;
+        claimed_wake = wake_at.map(rows::time);
+        let listed = serde_json::to_string(&ids).expect("integers serialise");
+        let mut jobs = claimed(db, CLAIM_CAPPED, params![node, listed])?;
+        // In the order chosen: by fair shares, it is not the queue's.
+        jobs.sort_by_key(|job| ids.iter().position(|id| *id == job.id));
+        jobs
+    } else if !caps.iter().any(|cap| cap.kind == "module") {
+        // No cap of any kind: the one statement.
+        let mut jobs = claimed(db, CLAIM, params![node, lane, at, limit as i64])?;
+        jobs.sort_by_key(|job| (Reverse(job.priority), job.id));
+        jobs
+    } else {
+        let mut jobs = claim_ungated(db, lane, (at, limit), node)?;
+        jobs.sort_by_key(|job| (Reverse(job.priority), job.id));
+        jobs
+    };
+    for job in &jobs {
+        changes.moved(job.id, Some(JobState::Queued), JobState::Running);
+    }
+    Ok((jobs, claimed_wake))
+}
+
+/// The claim while no tenant has a running quota: one statement, or, while some module is
+/// capped, the first `limit` of the lane's queue once capped modules' jobs past their room are
+/// left out.
+fn claim_ungated(
+    db: &Connection,
+    lane: &str,
+    (at, limit): (i64, usize),
+    node: &str,
+) -> Result<Vec<JobRecord>> {
     let room = db
         .prepare_cached(CAPPED)?
         .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut jobs = if room.is_empty() {
-        claimed(db, CLAIM, params![node, lane, at, limit as i64])?
+    if room.is_empty() {
+        claimed(db, CLAIM, params![node, lane, at, limit as i64])
     } else {
         let ids = capped_choice(db, lane, at, limit, &room)?;
         let ids = serde_json::to_string(&ids).expect("integers serialise");
-        claimed(db, CLAIM_CAPPED, params![node, ids])?
-    };
-    jobs.sort_by_key(|job| (Reverse(job.priority), job.id));
-    for job in &jobs {
-        changes.moved(job.id, Some(JobState::Queued), JobState::Running);
+        claimed(db, CLAIM_CAPPED, params![node, ids])
     }
-    Ok(jobs)
 }
 
 /// The jobs a claim statement moved to running.

@@ -148,7 +148,7 @@ pub(super) fn insert_rows(
     submitted_at: i64,
     changes: &mut Changes,
 ) -> Result<Vec<(JobId, JobState)>> {
-    const COLUMNS: usize = 28;
+    const COLUMNS: usize = 31;
     let mut values = Vec::with_capacity(columns.len() * COLUMNS);
     for job in columns {
         let state = rows::state(job.state)?;
@@ -181,6 +181,9 @@ pub(super) fn insert_rows(
             int(job.stdin_from_parents.into()),
             opt_text(job.mounts.as_deref()),
             text(job.tenant),
+            opt_text(job.concurrency_key.as_deref()),
+            opt_int(job.concurrency_limit),
+            opt_text(job.rate_limits.as_deref()),
         ]);
     }
     let ids = db

@@ -89,6 +89,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "params from parents",
         sql: include_str!("migrations/0015_params_from_parents.sql"),
     },
+    Migration {
+        version: 16,
+        description: "flow control",
+        sql: include_str!("migrations/0016_flow_control.sql"),
+    },
 ];
 
 impl Migration {

@@ -16,7 +16,9 @@ mod checkpoint;
 mod claims;
 mod cluster;
 mod connect;
+mod gate;
 mod jobs;
+mod limits;
 mod migrate;
 mod modules;
 mod queues;
@@ -54,6 +56,8 @@ pub struct SqliteStore {
     reads: Readers,
     writes: mpsc::Sender<Write>,
     counts: Arc<Mutex<BTreeMap<JobState, u64>>>,
+    /// The tenant each lane's claims served last (fair shares' round).
+    rotation: super::fair::Rotation,
 }
 
 impl SqliteStore {
@@ -97,7 +101,7 @@ impl SqliteStore {
                 drop(checkpoints);
             })
             .map_err(|e| StoreError::CommitFailed(format!("starting the writer thread: {e}")))?;
-        Ok(SqliteStore { reads, writes, counts })
+        Ok(SqliteStore { reads, writes, counts, rotation: super::fair::Rotation::default() })
     }
 
     /// Has the writer run `apply` in its next group and answers with what it returned, once

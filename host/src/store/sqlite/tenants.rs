@@ -26,6 +26,7 @@ const MODULE_NAMES_DROP: &str = include_str!("sql/module_names_drop.sql");
 const TENANT_QUOTAS: &str = include_str!("sql/tenant_quotas.sql");
 const TENANT_QUOTAS_SET: &str = include_str!("sql/tenant_quotas_set.sql");
 const TENANT_QUEUED: &str = include_str!("sql/tenant_queued.sql");
+const TENANT_MODULE_BYTES: &str = include_str!("sql/tenant_module_bytes.sql");
 
 impl Tenancy for SqliteStore {
     async fn create_token(&self, new: NewToken) -> Result<TokenRecord> {
@@ -114,15 +115,20 @@ impl Tenancy for SqliteStore {
     }
 
     async fn set_tenant_quotas(&self, tenant: String, set: TenantQuotas) -> Result<bool> {
-        self.write(Promised, move |db, _, _| {
+        self.write(Promised, move |db, changes, _| {
             db.prepare_cached(TENANT_INSERT)?.execute(params![tenant, now()])?;
             let values = params![
                 tenant,
                 stored(set.max_queued),
                 stored(set.max_timeout_ms),
                 stored(set.max_memory_mb),
-                stored(set.max_fuel)
+                stored(set.max_fuel),
+                stored(set.max_running),
+                stored(set.max_module_bytes),
+                stored(set.weight)
             ];
+            // A raised (or cleared) max_running may let jobs left queued start.
+            changes.freed += 1;
             Ok(db.prepare_cached(TENANT_QUOTAS_SET)?.execute(values)? == 1)
         })
         .await
@@ -135,6 +141,18 @@ impl Tenancy for SqliteStore {
                 let count: i64 =
                     db.prepare_cached(TENANT_QUEUED)?.query_row([tenant], |row| row.get(0))?;
                 Ok(count as u64)
+            })
+            .await
+    }
+
+    async fn tenant_module_bytes(&self, tenant: &str) -> Result<u64> {
+        let tenant = tenant.to_string();
+        self.reads
+            .read(move |db| {
+                let bytes: i64 = db
+                    .prepare_cached(TENANT_MODULE_BYTES)?
+                    .query_row([tenant], |row| row.get(0))?;
+                Ok(bytes.max(0) as u64)
             })
             .await
     }

@@ -13,6 +13,7 @@ WITH room AS (
 uncapped AS (
     SELECT id, priority FROM jobs
     WHERE lane = $7 AND state = 'queued' AND not_before <= wasmpool_now()
+      AND concurrency_key IS NULL AND rate_limits IS NULL
       AND module_hash <> ALL ($6::TEXT[])
     ORDER BY priority DESC, id
     LIMIT $1
@@ -24,6 +25,7 @@ capped AS (
     CROSS JOIN LATERAL (
         SELECT id, priority FROM jobs
         WHERE lane = $7 AND state = 'queued' AND not_before <= wasmpool_now()
+      AND concurrency_key IS NULL AND rate_limits IS NULL
           AND module_hash = room.hash
         ORDER BY priority DESC, id
         LIMIT greatest(least(room.room, $1), 0)

@@ -2,9 +2,10 @@
 -- joins the job's history. Only the attempt that is current changes anything: same attempt
 -- number, same node incarnation, still running. A stale host's late result, or one for a job
 -- cancelled meanwhile, is ignored and kept out of the history. One statement for both, so
--- the history costs no round trip. Whether the job's module is capped comes back too: its
--- end frees a slot; whether it belongs to a workflow too: its end may release children
--- (children.sql, in the same transaction).
+-- the history costs no round trip. Whether the job's module is capped, its tenant has a
+-- running quota or it has a concurrency key comes back too: its end frees a slot; whether
+-- it belongs to a workflow too: its end may release children (children.sql, in the same
+-- transaction).
 WITH v AS (
     SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::BIGINT[],
                          $6::BIGINT[], $7::BIGINT[], $8::BIGINT[], $9::BIGINT[], $10::BYTEA[],
@@ -24,7 +25,7 @@ WITH v AS (
         call_result = v.call_result
     FROM v
     WHERE j.id = v.id AND j.state = 'running' AND j.attempts = v.attempt AND j.node_id = v.node_id
-    RETURNING j.id, j.state, j.node, j.module_hash, j.workflow_id, v.attempt, v.worker_pid, v.started_at,
+    RETURNING j.id, j.state, j.node, j.module_hash, j.tenant, j.concurrency_key, j.workflow_id, v.attempt, v.worker_pid, v.started_at,
               v.finished_at, v.ended, v.exit_code, v.error
 ), history AS (
     INSERT INTO attempts (job_id, attempt, node, worker_pid, started_at, finished_at, state,
@@ -35,6 +36,8 @@ WITH v AS (
 )
 SELECT u.id, u.state,
     EXISTS (SELECT 1 FROM modules m WHERE m.hash = u.module_hash AND m.max_running IS NOT NULL)
-        AS capped,
+        OR EXISTS (SELECT 1 FROM tenants t
+                   WHERE t.name = u.tenant AND t.max_running IS NOT NULL)
+        OR u.concurrency_key IS NOT NULL AS capped,
     u.workflow_id IS NOT NULL AS in_workflow
 FROM updated u

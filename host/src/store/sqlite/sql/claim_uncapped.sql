@@ -2,5 +2,6 @@
 -- with their priorities.
 SELECT priority, id FROM jobs INDEXED BY jobs_queue
 WHERE lane = ?1 AND state = 'queued' AND not_before <= ?2
+    AND concurrency_key IS NULL AND rate_limits IS NULL
     AND module_hash NOT IN (SELECT value FROM json_each(?3))
 ORDER BY priority DESC, id LIMIT ?4

@@ -1,0 +1,150 @@
+//! Rate limits' token buckets as a claim sees them (issue 23). A limit lets `per` jobs start
+//! every `window_us`: its bucket holds at most `burst` tokens and refills continuously at
+//! `per / window_us` a µs; a job starts only with a token of each limit it names. The claim
+//! reads the buckets, refills them to its own time, takes tokens as it admits jobs, and
+//! writes back those it spent, in its transaction (on PostgreSQL after the gate lock, so
+//! hosts take tokens one claim at a time). A job passed over for an empty bucket stays
+//! queued, its attempt uncounted, and the claim says when the first such bucket has a token
+//! again ([`Buckets::wake_at`]), for the dispatcher to claim then.
+
+use std::collections::{BTreeSet, HashMap};
+
+/// How early a claim may take a token: half a token before it is whole. A job waiting on a
+/// limit is claimed when its token is due, and the claim's own round trips would otherwise
+/// come out of every interval (at 100 a second, a debug build's claim loop ran 72 a second);
+/// the bucket goes at most this far below empty, and fills to at most `burst - LEAD`, so
+/// over any span `t` at most `burst + per × t / window` are taken: with burst 1, never more
+/// than `per` in any window shorter than `window`.
+const LEAD: f64 = 0.5;
+
+/// One limit's bucket.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bucket {
+    /// Its stored name (`TENANT:name`).
+    pub name: String,
+    pub per: i64,
+    pub window_us: i64,
+    pub burst: i64,
+    pub tokens: f64,
+    /// When `tokens` was so (µs).
+    pub refilled_at: i64,
+}
+
+impl Bucket {
+    /// Tokens per µs.
+    fn rate(&self) -> f64 {
+        self.per.max(1) as f64 / self.window_us.max(1) as f64
+    }
+
+    /// Refills to `now`.
+    fn refill(&mut self, now: i64) {
+        let elapsed = (now - self.refilled_at).max(0) as f64;
+        self.tokens = (self.tokens + elapsed * self.rate()).min(self.burst.max(1) as f64 - LEAD);
+        self.refilled_at = now.max(self.refilled_at);
+    }
+
+    /// µs until a claim may take a token (see [`LEAD`]).
+    fn ready_in(&self) -> i64 {
+        ((1.0 - LEAD - self.tokens).max(0.0) / self.rate()).ceil() as i64
+    }
+}
+
+/// The buckets of one claim.
+#[derive(Debug, Default)]
+pub struct Buckets {
+    buckets: HashMap<String, Bucket>,
+    /// Limits a job was passed over for.
+    empty: BTreeSet<String>,
+    /// Limits the claim took tokens of.
+    spent: BTreeSet<String>,
+    wake_at: Option<i64>,
+}
+
+impl Buckets {
+    /// `buckets` refilled to `now` (µs).
+    pub fn new(buckets: Vec<Bucket>, now: i64) -> Buckets {
+        let buckets = buckets
+            .into_iter()
+            .map(|mut bucket| {
+                bucket.refill(now);
+                (bucket.name.clone(), bucket)
+            })
+            .collect();
+        Buckets { buckets, ..Buckets::default() }
+    }
+
+    /// Whether each of `limits` has a token (a limit since deleted limits nothing).
+    pub fn allow(&mut self, limits: &[String]) -> bool {
+        let mut allowed = true;
+        for name in limits {
+            let Some(bucket) = self.buckets.get(name) else { continue };
+            if bucket.tokens < 1.0 - LEAD {
+                let at = bucket.refilled_at + bucket.ready_in();
+                self.wake_at = Some(self.wake_at.map_or(at, |earliest| earliest.min(at)));
+                self.empty.insert(name.clone());
+                allowed = false;
+            }
+        }
+        allowed
+    }
+
+    /// Takes a token of each of `limits` (after [`Buckets::allow`]).
+    pub fn take(&mut self, limits: &[String]) {
+        for name in limits {
+            if let Some(bucket) = self.buckets.get_mut(name) {
+                bucket.tokens -= 1.0;
+                self.spent.insert(name.clone());
+            }
+        }
+    }
+
+    /// Starts bucket `name` would allow now (0 without one).
+    pub fn available(&self, name: &str) -> u64 {
+        self.buckets.get(name).map_or(0, |bucket| (bucket.tokens + LEAD).max(0.0).floor() as u64)
+    }
+
+    /// The limits a job was passed over for (a page leaves their jobs out).
+    pub fn empty(&self) -> Vec<String> {
+        self.empty.iter().cloned().collect()
+    }
+
+    /// When the first bucket a job was passed over for has a token again (µs).
+    pub fn wake_at(&self) -> Option<i64> {
+        self.wake_at
+    }
+
+    /// The buckets the claim took tokens of, to write back.
+    pub fn spent(&self) -> Vec<&Bucket> {
+        self.spent.iter().filter_map(|name| self.buckets.get(name)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bucket(per: i64, window_us: i64, burst: i64, tokens: f64) -> Bucket {
+        Bucket { name: "l".into(), per, window_us, burst, tokens, refilled_at: 0 }
+    }
+
+    #[test]
+    fn a_bucket_spends_its_burst_then_waits_for_the_next_token() {
+        let limits = vec!["l".to_string()];
+        let mut buckets = Buckets::new(vec![bucket(100, 1_000_000, 2, 2.0)], 0);
+        for _ in 0..2 {
+            assert!(buckets.allow(&limits));
+            buckets.take(&limits);
+        }
+        assert!(!buckets.allow(&limits));
+        assert_eq!(buckets.wake_at(), Some(10_000), "one token every 10 ms");
+        assert_eq!(buckets.empty(), ["l"]);
+        assert_eq!(buckets.spent()[0].tokens, -0.5, "taken half a token early");
+        assert_eq!(buckets.available("l"), 0);
+        // Refilled, never past the burst (less the lead), which it allows at once.
+        let later = Buckets::new(vec![bucket(100, 1_000_000, 2, 0.0)], 60_000_000);
+        assert_eq!(later.buckets["l"].tokens, 1.5);
+        assert_eq!(later.available("l"), 2);
+        // A limit without a bucket (deleted) limits nothing.
+        assert!(Buckets::default().allow(&limits));
+    }
+}

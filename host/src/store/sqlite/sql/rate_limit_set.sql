@@ -1,0 +1,6 @@
+-- Sets limit ?1 (a stored name): ?2 starts every ?3 µs, burst ?4; a new one starts full (at
+-- time ?5), a changed one keeps its tokens up to its new burst.
+INSERT INTO rate_limits (name, per, window_us, burst, tokens, refilled_at)
+VALUES (?1, ?2, ?3, ?4, ?4, ?5)
+ON CONFLICT (name) DO UPDATE SET per = excluded.per, window_us = excluded.window_us,
+    burst = excluded.burst, tokens = min(rate_limits.tokens, excluded.burst)
