@@ -9,7 +9,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 mod flow;
+mod mounts;
 pub use flow::{MAX_CONCURRENCY_LIMIT, MAX_JOB_RATE_LIMITS};
+use mounts::check_mounts;
+pub use mounts::{MAX_MOUNT_PATH, MAX_MOUNTS, check_mount_path};
 
 use crate::units::{format_duration_whole, format_size};
 use crate::wire::{JobRequest, Mount};
@@ -445,43 +448,7 @@ fn check_inputs(request: &JobRequest, idempotency_key: Option<&str>) -> Result<(
     check_mounts(&request.mounts)
 }
 
-/// Most directories one job may be granted.
-pub const MAX_MOUNTS: usize = 16;
-/// Longest guest path of a mount, in bytes.
-pub const MAX_MOUNT_PATH: usize = 1024;
-
-/// A job's mounts: at most [`MAX_MOUNTS`], names as lanes' are, paths absolute and distinct.
-fn check_mounts(mounts: &[Mount]) -> Result<(), Refused> {
-    if mounts.len() > MAX_MOUNTS {
-        return Err(Refused(format!(
-            "{} mounts is more than the maximum of {MAX_MOUNTS}",
-            mounts.len()
-        )));
-    }
-    for (index, mount) in mounts.iter().enumerate() {
-        check_name("mount", &mount.name)?;
-        check_mount_path(&mount.path)?;
-        if mounts[..index].iter().any(|earlier| earlier.path == mount.path) {
-            return Err(Refused(format!("two mounts at `{}`", mount.path)));
-        }
-    }
-    Ok(())
-}
-
-/// A guest path a directory is granted at: absolute, at most [`MAX_MOUNT_PATH`] bytes, no
-/// NUL, and no `.` or `..` part (one place in the guest's tree, whatever it resolves).
-pub fn check_mount_path(path: &str) -> Result<(), Refused> {
-    check_text("mount path", path, MAX_MOUNT_PATH)?;
-    if !path.starts_with('/') {
-        return Err(Refused(format!("mount path `{path}` must be absolute (start with `/`)")));
-    }
-    if path.split('/').any(|part| part == "." || part == "..") {
-        return Err(Refused(format!("mount path `{path}` must not have `.` or `..` parts")));
-    }
-    Ok(())
-}
-
-fn check_text(field: &str, text: &str, max: usize) -> Result<(), Refused> {
+pub(super) fn check_text(field: &str, text: &str, max: usize) -> Result<(), Refused> {
     if text.len() > max {
         return Err(Refused(format!("{field} is longer than {max} bytes")));
     }
