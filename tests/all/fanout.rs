@@ -135,11 +135,6 @@ async fn a_job_fans_out_and_in_from_inside_on_postgres() {
     fan_out(&a).await;
 }
 
-async fn job_count(server: &Server) -> usize {
-    let (_, list) = server.get("/v1/jobs?limit=1000").await;
-    list["jobs"].as_array().map_or(0, Vec::len)
-}
-
 /// Only a successful attempt's spawns are written: a parent that spawns then fails on both
 /// attempts leaves no child, one that fails its first attempt and succeeds its second writes
 /// the second's children once.
@@ -153,7 +148,7 @@ async fn only_the_successful_attempts_spawns_are_written() {
     let failed = server.wait(server.submit(failing).await).await;
     assert_eq!((failed["state"].as_str(), failed["attempts"].as_u64()), (Some("failed"), Some(2)));
     assert!(failed["workflow"].is_null(), "{failed}");
-    assert_eq!(job_count(&server).await, 1);
+    assert_eq!(server.job_count().await, 1);
     let flaky = json!({ "module": "fanout", "args": ["spawn", "3", "fanout", "1"],
                         "max_attempts": 2 });
     let parent = server.wait(server.submit(flaky).await).await;
@@ -165,7 +160,7 @@ async fn only_the_successful_attempts_spawns_are_written() {
     assert_eq!(workflow["jobs"].as_array().map(Vec::len), Some(5), "{workflow}");
     let sum = named(&workflow, "sum");
     assert_eq!(server.get(&format!("/v1/jobs/{}", sum["id"])).await.1["stdout"], "6\n");
-    assert_eq!(job_count(&server).await, 6);
+    assert_eq!(server.job_count().await, 6);
 }
 
 /// An attempt may spawn at most 1,000 jobs: the next spawn is refused to the guest, which

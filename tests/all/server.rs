@@ -194,6 +194,12 @@ impl Server {
         self.send(self.request(reqwest::Method::GET, path)).await
     }
 
+    /// How many jobs the store holds (up to a page of 1,000).
+    pub async fn job_count(&self) -> usize {
+        let (_, page) = self.get("/v1/jobs?limit=1000").await;
+        page["jobs"].as_array().map_or(0, Vec::len)
+    }
+
     /// PATCH of JSON returning status and JSON.
     pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
         self.send(self.request(reqwest::Method::PATCH, path).json(&body)).await

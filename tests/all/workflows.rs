@@ -163,12 +163,6 @@ async fn a_parent_failure_cancels_skips_or_runs_its_children_on_postgres() {
     parent_failure(&a).await;
 }
 
-/// The jobs the store holds.
-async fn job_count(server: &Server) -> usize {
-    let (_, page) = server.get("/v1/jobs?limit=1000").await;
-    page["jobs"].as_array().map_or(0, Vec::len)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_graphs_are_refused_whole_and_write_nothing() {
     let data = tempfile::tempdir().unwrap();
@@ -203,7 +197,7 @@ async fn bad_graphs_are_refused_whole_and_write_nothing() {
     }
     let (status, body) = server.post("/v1/jobs", json!({ "module": "hello", "after": [0] })).await;
     assert_eq!(status, 400, "{body}");
-    assert_eq!(job_count(&server).await, 0, "a refused graph wrote jobs");
+    assert_eq!(server.job_count().await, 0, "a refused graph wrote jobs");
     assert_eq!(server.get("/v1/workflows").await.1["workflows"], json!([]));
 }
 
@@ -414,10 +408,10 @@ async fn through_the_cli(server: &Server) {
     assert!(!shown.contains("running") && !shown.contains("waiting"), "{shown}");
     // A file without `after` is no workflow: refused before anything is submitted.
     std::fs::write(&file, "[{\"module\": \"sleeper\", \"args\": [\"0\"]}]").unwrap();
-    let before = job_count(server).await;
+    let before = server.job_count().await;
     let refused = verb(server, &["workflow", "submit", file.to_str().unwrap()]);
     assert_eq!(refused.status.code(), Some(2), "{refused:?}");
-    assert_eq!(job_count(server).await, before, "nothing was submitted");
+    assert_eq!(server.job_count().await, before, "nothing was submitted");
 }
 
 #[tokio::test(flavor = "multi_thread")]

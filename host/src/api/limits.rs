@@ -11,7 +11,7 @@ use bytes::Bytes;
 use wasmpool_protocol::validate::check_name;
 
 use super::auth::Caller;
-use super::{ApiError, ApiResult, AppState, body, json};
+use super::{ApiError, ApiResult, AppState, body, json_object};
 use crate::store::{NewJob, RateLimitRecord, Store};
 use crate::wire::{ErrorBody, MAX_LIMIT_RATE, MAX_LIMIT_WINDOW_MS, RateLimitSet, RateLimitView};
 
@@ -67,13 +67,8 @@ pub async fn put(
     request: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<RateLimitView>> {
     check_name("rate limit", &name)?;
-    let value: serde_json::Value =
-        json(&body(request, state.limits.max_request_bytes, "the request")?)?;
-    if !value.is_object() {
-        return Err(ApiError::bad_request("the rate limit is a JSON object"));
-    }
-    let set: RateLimitSet = serde_json::from_value(value)
-        .map_err(|e| ApiError::bad_request(format!("invalid rate limit: {e}")))?;
+    let body = body(request, state.limits.max_request_bytes, "the request")?;
+    let set: RateLimitSet = json_object(&body, "the rate limit")?;
     let burst = set.burst.unwrap_or(1);
     if !(1..=MAX_LIMIT_RATE).contains(&set.per) || !(1..=MAX_LIMIT_RATE).contains(&burst) {
         return Err(ApiError::bad_request(format!(

@@ -302,6 +302,19 @@ fn json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
 }
 
+/// A body that must be one JSON object, read as `T`; `what` names it in the refusals (`the
+/// quotas`, `the rate limit`). Kept apart from [`json`] so a non-object (an array, a number)
+/// is refused as such before its fields are looked at.
+fn json_object<T: DeserializeOwned>(body: &[u8], what: &str) -> ApiResult<T> {
+    let value: serde_json::Value = json(body)?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request(format!("{what} must be a JSON object")));
+    }
+    serde_json::from_value(value).map_err(|e| {
+        ApiError::bad_request(format!("invalid {}: {e}", what.trim_start_matches("the ")))
+    })
+}
+
 /// Parses a job id from the path.
 fn job_id(text: &str) -> ApiResult<i64> {
     match text.parse::<i64>() {

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use wasmpool_protocol::validate::{DEFAULT_TENANT, check_name};
 
 use super::auth::Caller;
-use super::{ApiError, ApiResult, AppState, body, json};
+use super::{ApiError, ApiResult, AppState, body, json_object};
 use crate::store::NewJob;
 use crate::wire::{ErrorBody, TenantQuotas};
 
@@ -144,13 +144,8 @@ pub async fn put(
         return Err(ApiError::forbidden("only the service's admin sets tenants' quotas"));
     }
     check_name("tenant", &name)?;
-    let value: serde_json::Value =
-        json(&body(request, state.limits.max_request_bytes, "the request")?)?;
-    if !value.is_object() {
-        return Err(ApiError::bad_request("the quotas are a JSON object"));
-    }
-    let quotas: TenantQuotas = serde_json::from_value(value)
-        .map_err(|e| ApiError::bad_request(format!("invalid quotas: {e}")))?;
+    let body = body(request, state.limits.max_request_bytes, "the request")?;
+    let quotas: TenantQuotas = json_object(&body, "the quotas")?;
     if name == DEFAULT_TENANT {
         return Err(ApiError::bad_request("the default tenant (the service's own) has no quotas"));
     }

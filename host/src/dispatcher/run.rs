@@ -61,6 +61,7 @@ enum Wake {
     Report(Report),
     Free(Reservation),
     Stale,
+    Held,
     Withdraw,
     Work,
 }
@@ -75,6 +76,9 @@ pub(super) struct Loop {
     paused: watch::Receiver<bool>,
     /// Claimed, not yet handed to the pool, in claim order.
     ready: VecDeque<Ready>,
+    /// Claimed ahead of their rate limits' tokens (`Claimed::starts`), in the order of the
+    /// time each may start (`since`): they join `ready` then.
+    held: VecDeque<Ready>,
     /// Handed to the pool and not ended yet.
     handed: HashMap<JobId, Handed>,
     /// Handed jobs that may still wait in the pool's queue, and when to take each back if
@@ -102,6 +106,7 @@ impl Loop {
             reports,
             reporter,
             ready: VecDeque::new(),
+            held: VecDeque::new(),
             handed: HashMap::new(),
             in_queue: VecDeque::new(),
             notes: Notes::default(),
@@ -131,6 +136,7 @@ impl Loop {
                 Wake::Report(report) => self.reported(report).await,
                 Wake::Free(reservation) => self.hand_out(Some(reservation)),
                 Wake::Stale => self.release_stale().await,
+                Wake::Held => self.unhold(),
                 Wake::Withdraw => self.withdraw_due().await,
                 Wake::Work => self.dry = None,
             }
@@ -143,11 +149,13 @@ impl Loop {
             && self.notes.is_empty()
             && self.handed.is_empty()
             && self.ready.is_empty()
+            && self.held.is_empty()
     }
 
     /// Waits for the next thing to act on.
     async fn next(&mut self, stop: &CancellationToken) -> Wake {
         let stale_at = self.ready.front().map(|first| first.since + STALE_AFTER);
+        let held_until = self.held.front().map(|first| first.since);
         let withdraw_at = self.in_queue.front().map(|(at, _)| *at);
         let record_at = match self.claiming {
             None => self.notes.due().map(|due| self.failing.until.map_or(due, |at| at.max(due))),
@@ -167,6 +175,7 @@ impl Loop {
             Some(report) = reports.recv() => Wake::Report(report),
             reservation = dispatcher.pool.reserve(), if room => Wake::Free(reservation),
             () = sleep_until(stale_at) => Wake::Stale,
+            () = sleep_until(held_until), if !stopping => Wake::Held,
             () = sleep_until(withdraw_at) => Wake::Withdraw,
             () = sleep_until(record_at) => Wake::Changed,
             () = more_work(queued, dry) => Wake::Work,
@@ -199,7 +208,7 @@ impl Loop {
     fn wanted(&self) -> usize {
         let pool = &self.dispatcher.pool;
         let ahead = if self.ahead { ahead::ahead(pool.size(), pool.mean_run_time()) } else { 0 };
-        ahead::wanted(pool.idle(), self.ready.len(), ahead)
+        ahead::wanted(pool.idle(), self.ready.len() + self.held.len(), ahead)
     }
 
     /// Records the notes and claims up to `limit` jobs, in the background.
@@ -226,7 +235,7 @@ impl Loop {
         self.failing.after(&answer);
         let seen = self.take_claimed(answer);
         if self.stopping {
-            let ready: Vec<Ready> = self.ready.drain(..).collect();
+            let ready: Vec<Ready> = self.ready.drain(..).chain(self.held.drain(..)).collect();
             return self.release(ready).await;
         }
         self.hand_out(None);
@@ -262,14 +271,23 @@ impl Loop {
         claimed: Result<Claimed, StoreError>,
     ) -> Option<(usize, u64, Option<SystemTime>)> {
         // An error is logged by `Failing::after`.
-        let Claimed { jobs, seen, wake_at } = claimed.ok()?;
+        let Claimed { jobs, seen, wake_at, starts } = claimed.ok()?;
         let got = jobs.len();
         let since = Instant::now();
+        let now = SystemTime::now();
         let mut running = self.dispatcher.running();
         for job in jobs {
             let token = CancellationToken::new();
             running.insert(job.id, (job.attempt(), token.clone()));
-            self.ready.push_back(Ready { job, token, since });
+            let start = starts.iter().find(|(id, _)| *id == job.id);
+            match start.and_then(|(_, at)| at.duration_since(now).ok()) {
+                Some(wait) if !wait.is_zero() => {
+                    let ready = Ready { job, token, since: since + wait };
+                    let at = self.held.partition_point(|held| held.since <= ready.since);
+                    self.held.insert(at, ready);
+                }
+                _ => self.ready.push_back(Ready { job, token, since }),
+            }
         }
         Some((got, seen, wake_at))
     }
@@ -375,6 +393,16 @@ impl Loop {
         back.into_iter().rev().for_each(|ready| self.ready.push_front(ready));
     }
 
+    /// Moves the held jobs whose time has come to the ready ones.
+    fn unhold(&mut self) {
+        let now = Instant::now();
+        while self.held.front().is_some_and(|first| first.since <= now) {
+            let mut ready = self.held.pop_front().expect("a first job");
+            ready.since = now;
+            self.ready.push_back(ready);
+        }
+    }
+
     /// Gives the jobs claimed ahead that waited too long back to the queue, and claims none
     /// ahead until an attempt ends.
     async fn release_stale(&mut self) {
@@ -398,7 +426,7 @@ impl Loop {
     /// the handed ones have ended and are recorded.
     async fn stop(&mut self) {
         self.stopping = true;
-        let ready: Vec<Ready> = self.ready.drain(..).collect();
+        let ready: Vec<Ready> = self.ready.drain(..).chain(self.held.drain(..)).collect();
         self.release(ready).await;
     }
 

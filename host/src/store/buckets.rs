@@ -9,13 +9,24 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-/// How early a claim may take a token: half a token before it is whole. A job waiting on a
-/// limit is claimed when its token is due, and the claim's own round trips would otherwise
-/// come out of every interval (at 100 a second, a debug build's claim loop ran 72 a second);
-/// the bucket goes at most this far below empty, and fills to at most `burst - LEAD`, so
-/// over any span `t` at most `burst + per × t / window` are taken: with burst 1, never more
-/// than `per` in any window shorter than `window`.
+/// How early a claim may take a token: half a token before it is whole. A job claimed early
+/// is not started early: the claim gives it the time its token is whole (its slot), and the
+/// dispatcher holds it until then ([`Pacing::starts`]). So the claim's own round trips and
+/// the dispatcher's wake-up happen before the slot instead of coming out of every interval
+/// (taking tokens at claim time, a limit of 100 a second started 78 a second across two
+/// PostgreSQL hosts), and starts keep the bucket's pace: at most `burst` at once after a
+/// quiet while, then one every `window / per`.
 const LEAD: f64 = 0.5;
+
+/// What rate limits say of a claim (µs): when a limit a job was passed over for has a token
+/// again, and the jobs claimed ahead of their token with the time each may start.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Pacing {
+    /// Claim again then.
+    pub wake_at: Option<i64>,
+    /// Jobs not to start before these times.
+    pub starts: Vec<(crate::store::JobId, i64)>,
+}
 
 /// One limit's bucket.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,13 +50,18 @@ impl Bucket {
     /// Refills to `now`.
     fn refill(&mut self, now: i64) {
         let elapsed = (now - self.refilled_at).max(0) as f64;
-        self.tokens = (self.tokens + elapsed * self.rate()).min(self.burst.max(1) as f64 - LEAD);
+        self.tokens = (self.tokens + elapsed * self.rate()).min(self.burst.max(1) as f64);
         self.refilled_at = now.max(self.refilled_at);
     }
 
     /// µs until a claim may take a token (see [`LEAD`]).
     fn ready_in(&self) -> i64 {
         ((1.0 - LEAD - self.tokens).max(0.0) / self.rate()).ceil() as i64
+    }
+
+    /// When its next token is whole (µs): now, or a little later for a claim made early.
+    fn whole_at(&self) -> i64 {
+        self.refilled_at + ((1.0 - self.tokens).max(0.0) / self.rate()).ceil() as i64
     }
 }
 
@@ -88,19 +104,26 @@ impl Buckets {
         allowed
     }
 
-    /// Takes a token of each of `limits` (after [`Buckets::allow`]).
-    pub fn take(&mut self, limits: &[String]) {
+    /// Takes a token of each of `limits` (after [`Buckets::allow`]); returns when the job
+    /// may start (µs) if that is later than the claim: when the last of its tokens is whole.
+    pub fn take(&mut self, limits: &[String]) -> Option<i64> {
+        let mut start = None;
         for name in limits {
             if let Some(bucket) = self.buckets.get_mut(name) {
+                let at = bucket.whole_at();
+                if at > bucket.refilled_at {
+                    start = Some(start.map_or(at, |start: i64| start.max(at)));
+                }
                 bucket.tokens -= 1.0;
                 self.spent.insert(name.clone());
             }
         }
+        start
     }
 
     /// Starts bucket `name` would allow now (0 without one).
     pub fn available(&self, name: &str) -> u64 {
-        self.buckets.get(name).map_or(0, |bucket| (bucket.tokens + LEAD).max(0.0).floor() as u64)
+        self.buckets.get(name).map_or(0, |bucket| bucket.tokens.max(0.0).floor() as u64)
     }
 
     /// The limits a job was passed over for (a page leaves their jobs out).
@@ -133,18 +156,35 @@ mod tests {
         let mut buckets = Buckets::new(vec![bucket(100, 1_000_000, 2, 2.0)], 0);
         for _ in 0..2 {
             assert!(buckets.allow(&limits));
-            buckets.take(&limits);
+            assert_eq!(buckets.take(&limits), None, "a whole token starts its job at once");
         }
         assert!(!buckets.allow(&limits));
-        assert_eq!(buckets.wake_at(), Some(10_000), "one token every 10 ms");
+        assert_eq!(buckets.wake_at(), Some(5_000), "claimed half a token early");
         assert_eq!(buckets.empty(), ["l"]);
-        assert_eq!(buckets.spent()[0].tokens, -0.5, "taken half a token early");
+        assert_eq!(buckets.spent()[0].tokens, 0.0);
         assert_eq!(buckets.available("l"), 0);
-        // Refilled, never past the burst (less the lead), which it allows at once.
+        // Refilled, never past the burst, which it allows at once.
         let later = Buckets::new(vec![bucket(100, 1_000_000, 2, 0.0)], 60_000_000);
-        assert_eq!(later.buckets["l"].tokens, 1.5);
+        assert_eq!(later.buckets["l"].tokens, 2.0);
         assert_eq!(later.available("l"), 2);
         // A limit without a bucket (deleted) limits nothing.
         assert!(Buckets::default().allow(&limits));
+    }
+
+    #[test]
+    fn a_job_claimed_early_starts_when_its_token_is_whole_and_the_next_a_token_later() {
+        let limits = vec!["l".to_string()];
+        // Empty at 0, claimed at 5 ms with half a token.
+        let mut buckets = Buckets::new(vec![bucket(100, 1_000_000, 1, 0.0)], 5_000);
+        assert!(buckets.allow(&limits));
+        assert_eq!(buckets.take(&limits), Some(10_000), "its slot: the token whole");
+        assert!(!buckets.allow(&limits));
+        assert_eq!(buckets.wake_at(), Some(15_000), "the next claim, half a token early");
+        // That claim's job starts at 20 ms: one token after the first, however late the
+        // first claim was within its lead.
+        let next = buckets.spent()[0].clone();
+        let mut buckets = Buckets::new(vec![next], 15_000);
+        assert!(buckets.allow(&limits));
+        assert_eq!(buckets.take(&limits), Some(20_000));
     }
 }

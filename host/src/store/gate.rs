@@ -10,6 +10,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::JobId;
+use super::buckets::Pacing;
 
 /// Most pages one claim walks: a bound on its work when the head of the queue is full of
 /// jobs it may not take (each page leaves out what filled up on the one before).
@@ -87,6 +88,8 @@ pub struct Gates {
     full_keys: BTreeSet<String>,
     /// The rate limits' buckets.
     pub buckets: super::buckets::Buckets,
+    /// Jobs admitted ahead of their rate limits' tokens, and when each may start (µs).
+    starts: Vec<(JobId, i64)>,
 }
 
 impl Gates {
@@ -134,7 +137,9 @@ impl Gates {
         if let Some((key, _)) = &job.key {
             *self.keys.entry(key.clone()).or_default() += 1;
         }
-        self.buckets.take(&job.limits);
+        if let Some(at) = self.buckets.take(&job.limits) {
+            self.starts.push((job.id, at));
+        }
         if let Some(room) = self.modules.get_mut(&job.module) {
             *room -= 1;
         }
@@ -142,6 +147,12 @@ impl Gates {
             *room -= 1;
         }
         true
+    }
+
+    /// What the rate limits say of the claim of `chosen` (see [`Pacing`]).
+    pub fn pacing(&self, chosen: &[JobId]) -> Pacing {
+        let starts = self.starts.iter().filter(|(id, _)| chosen.contains(id)).copied().collect();
+        Pacing { wake_at: self.buckets.wake_at(), starts }
     }
 
     /// Whether `tenant` has no room left.

@@ -97,6 +97,22 @@ pub struct Claimed {
     pub seen: u64,
     /// When a rate limit a job was passed over for has a token again: claim then.
     pub wake_at: Option<std::time::SystemTime>,
+    /// Jobs claimed ahead of their rate limits' tokens, with the time each may start: hold
+    /// them until then (see `store/buckets.rs`).
+    pub starts: Vec<(JobId, std::time::SystemTime)>,
+}
+
+impl Claimed {
+    /// The claim of `jobs`, with the rate limits' `pacing` (µs) in times.
+    pub fn paced(jobs: Vec<JobRecord>, seen: u64, pacing: super::buckets::Pacing) -> Claimed {
+        let time = super::rows::time;
+        Claimed {
+            jobs,
+            seen,
+            wake_at: pacing.wake_at.map(time),
+            starts: pacing.starts.into_iter().map(|(id, at)| (id, time(at))).collect(),
+        }
+    }
 }
 
 /// What a cancel request found.

@@ -9,6 +9,7 @@ use sqlx::{Postgres, Transaction};
 
 use super::{PgStore, columns};
 use crate::store::backend::Claims;
+use crate::store::buckets::Pacing;
 use crate::store::changes::Changes;
 use crate::store::rows::{self, micros};
 use crate::store::{Attempt, Claimed, Finished, JobRecord, JobState, Result};
@@ -34,13 +35,16 @@ impl Claims for PgStore {
         let mut changes = Changes::default();
         start(&mut tx, &started).await?;
         finish(&mut tx, &finished, &mut changes).await?;
-        let (jobs, wake_at) =
-            if limit == 0 { (Vec::new(), None) } else { self.claim(&mut tx, lane, limit).await? };
+        let (jobs, pacing) = if limit == 0 {
+            (Vec::new(), Pacing::default())
+        } else {
+            self.claim(&mut tx, lane, limit).await?
+        };
         for job in &jobs {
             changes.became(job.id, JobState::Running);
         }
         self.commit(tx, changes).await?;
-        Ok(Claimed { jobs, seen, wake_at })
+        Ok(Claimed::paced(jobs, seen, pacing))
     }
 }
 
@@ -54,7 +58,7 @@ impl PgStore {
         tx: &mut Transaction<'_, Postgres>,
         lane: &str,
         limit: usize,
-    ) -> Result<(Vec<JobRecord>, Option<SystemTime>)> {
+    ) -> Result<(Vec<JobRecord>, Pacing)> {
         let caps: Vec<super::gate::CapRow> =
             sqlx::query_as(CAPPED).bind(lane).fetch_all(&mut **tx).await?;
         let capped: Vec<(String, i64, bool)> = caps
@@ -64,9 +68,9 @@ impl PgStore {
             .collect();
         if crate::store::gate::needed(&super::gate::caps(&caps)) {
             // In the order chosen: by fair shares, it is not the queue's.
-            let (found, wake_at) = self.gated_claim(tx, lane, limit, &caps).await?;
+            let (found, pacing) = self.gated_claim(tx, lane, limit, &caps).await?;
             let jobs = found.iter().map(rows::job).collect::<Result<Vec<_>>>()?;
-            return Ok((jobs, wake_at.map(rows::time)));
+            return Ok((jobs, pacing));
         }
         let found = if capped.is_empty() {
             sqlx::query(CLAIM)
@@ -97,7 +101,7 @@ impl PgStore {
         };
         let mut jobs = found.iter().map(rows::job).collect::<Result<Vec<_>>>()?;
         jobs.sort_by_key(|job| (Reverse(job.priority), job.id));
-        Ok((jobs, None))
+        Ok((jobs, Pacing::default()))
     }
 }
 

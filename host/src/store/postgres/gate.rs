@@ -12,7 +12,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Transaction};
 
 use super::PgStore;
-use crate::store::buckets::{Bucket, Buckets};
+use crate::store::buckets::{Bucket, Buckets, Pacing};
 use crate::store::fair::FairWalk;
 use crate::store::gate::{self, After, Candidate, Cap, Gates, RunningCount};
 use crate::store::{JobId, Result};
@@ -45,14 +45,14 @@ pub(super) fn caps(rows: &[CapRow]) -> Vec<Cap> {
 
 impl PgStore {
     /// Claims up to `limit` due jobs of `lane` that the gates admit; the rows claimed, in
-    /// the order chosen, and when a rate limit a job was passed over for has a token again.
+    /// the order chosen, and what the rate limits say of them (see [`Pacing`]).
     pub(super) async fn gated_claim(
         &self,
         tx: &mut Transaction<'_, Postgres>,
         lane: &str,
         limit: usize,
         rows: &[CapRow],
-    ) -> Result<(Vec<PgRow>, Option<i64>)> {
+    ) -> Result<(Vec<PgRow>, Pacing)> {
         let caps = caps(rows);
         if gate::exclusive(&caps) {
             sqlx::query(GATE_LOCK).execute(&mut **tx).await?;
@@ -94,9 +94,9 @@ impl PgStore {
             choose(tx, lane, limit, &mut gates).await?
         };
         spend(tx, &gates.buckets).await?;
-        let wake_at = gates.buckets.wake_at();
+        let pacing = gates.pacing(&ids);
         if ids.is_empty() {
-            return Ok((Vec::new(), wake_at));
+            return Ok((Vec::new(), pacing));
         }
         let mut claimed = sqlx::query(CLAIM_IDS)
             .bind(&ids)
@@ -108,7 +108,7 @@ impl PgStore {
             let id: i64 = sqlx::Row::get(row, "id");
             ids.iter().position(|chosen| *chosen == id)
         });
-        Ok((claimed, wake_at))
+        Ok((claimed, pacing))
     }
 }
 

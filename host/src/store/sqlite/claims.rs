@@ -12,6 +12,7 @@ use super::SqliteStore;
 use super::values::{Param, blob, int, multi_row, now, opt_int, opt_text, text};
 use super::writer::{Group, Kind};
 use crate::store::backend::Claims;
+use crate::store::buckets::Pacing;
 use crate::store::changes::Changes;
 use crate::store::fair::Rotation;
 use crate::store::gate;
@@ -62,11 +63,11 @@ fn finish_and_claim(
     start(db, started)?;
     finish(db, finished, group.node, changes)?;
     let seen = group.queued + changes.queued();
-    let (jobs, wake_at) = match limit {
-        0 => (Vec::new(), None),
+    let (jobs, pacing) = match limit {
+        0 => (Vec::new(), Pacing::default()),
         limit => claim(db, (lane, limit, rotation), group.node, changes)?,
     };
-    Ok(Claimed { jobs, seen, wake_at })
+    Ok(Claimed::paced(jobs, seen, pacing))
 }
 
 /// Records when claimed jobs reached a worker.
@@ -179,13 +180,13 @@ fn claim(
     (lane, limit, rotation): (&str, usize, &Rotation),
     node: &str,
     changes: &mut Changes,
-) -> Result<(Vec<JobRecord>, Option<SystemTime>)> {
+) -> Result<(Vec<JobRecord>, Pacing)> {
     let at = now();
-    let mut claimed_wake = None;
+    let mut pacing = Pacing::default();
     let caps = super::gate::caps(db, lane)?;
     let jobs = if gate::needed(&caps) {
-        let (ids, wake_at) = super::gate::choose(db, (lane, at, limit), &caps, rotation)?;
-        claimed_wake = wake_at.map(rows::time);
+        let (ids, paced) = super::gate::choose(db, (lane, at, limit), &caps, rotation)?;
+        pacing = paced;
         let listed = serde_json::to_string(&ids).expect("integers serialise");
         let mut jobs = claimed(db, CLAIM_CAPPED, params![node, listed])?;
         // In the order chosen: by fair shares, it is not the queue's.
@@ -204,7 +205,7 @@ fn claim(
     for job in &jobs {
         changes.moved(job.id, Some(JobState::Queued), JobState::Running);
     }
-    Ok((jobs, claimed_wake))
+    Ok((jobs, pacing))
 }
 
 /// The claim while no tenant has a running quota: one statement, or, while some module is

@@ -5,7 +5,7 @@
 
 use rusqlite::{Connection, params};
 
-use crate::store::buckets::{Bucket, Buckets};
+use crate::store::buckets::{Bucket, Buckets, Pacing};
 use crate::store::fair::{FairWalk, Rotation};
 use crate::store::gate::{self, After, Candidate, Cap, Gates, RunningCount};
 use crate::store::{JobId, Result};
@@ -29,14 +29,14 @@ pub(super) fn caps(db: &Connection, lane: &str) -> Result<Vec<Cap>> {
 }
 
 /// The ids of up to `limit` due jobs of `lane` the gates admit (in queue order, or by fair
-/// shares while two or more tenants have queued jobs in the lane), and when a rate limit a
-/// job was passed over for has a token again (µs).
+/// shares while two or more tenants have queued jobs in the lane), and what the rate limits
+/// say of them (see [`Pacing`]).
 pub(super) fn choose(
     db: &Connection,
     (lane, at, limit): (&str, i64, usize),
     caps: &[Cap],
     rotation: &Rotation,
-) -> Result<(Vec<JobId>, Option<i64>)> {
+) -> Result<(Vec<JobId>, Pacing)> {
     let running = db
         .prepare_cached(GATE_RUNNING)?
         .query_map([], |row| {
@@ -71,7 +71,8 @@ pub(super) fn choose(
             bucket.refilled_at
         ])?;
     }
-    Ok((chosen, gates.buckets.wake_at()))
+    let pacing = gates.pacing(&chosen);
+    Ok((chosen, pacing))
 }
 
 fn buckets(db: &Connection) -> Result<Vec<Bucket>> {
