@@ -42,6 +42,9 @@ const IDLE_RECHECK: Duration = Duration::from_secs(1);
 /// a claim's round trips, so the claim reads the bucket as the token comes due (one that
 /// comes too early takes nothing and says when again).
 const TOKEN_EARLY: Duration = Duration::from_millis(2);
+/// A rate limit's token due within this is claimed without first reading when the lane's
+/// next delayed job is due (see `dry_until`).
+const TOKEN_SOON: Duration = Duration::from_millis(50);
 
 /// The end of an attempt that never reached a worker.
 fn unstarted(job: &JobRecord, outcome: Outcome) -> Report {
@@ -245,15 +248,21 @@ impl Dispatcher {
     /// module ends, the lane's earliest delayed job is due, a rate limit a job waits on has a
     /// token again (`wake_at`), or a while has passed.
     async fn dry_until(&self, seen: u64, wake_at: Option<SystemTime>) -> ahead::Dry {
-        let mut wait = match self.store.next_due(&self.lane).await {
-            Ok(Some(at)) => at.duration_since(SystemTime::now()).unwrap_or_default(),
-            _ => IDLE_RECHECK,
-        };
-        if let Some(at) = wake_at {
-            // A little early: the claim's own round trips come before it reads the bucket.
+        // A little early: the claim's own round trips come before it reads the bucket.
+        let token = wake_at.map(|at| {
             let at = at.checked_sub(TOKEN_EARLY).unwrap_or(at);
-            wait = wait.min(at.duration_since(SystemTime::now()).unwrap_or_default());
-        }
+            at.duration_since(SystemTime::now()).unwrap_or_default()
+        });
+        // A token due soon wakes the lane before any delayed job could matter; skipping the
+        // read keeps the loop (and the jobs it holds for their slots) off the store meanwhile.
+        let due = match token {
+            Some(wait) if wait <= TOKEN_SOON => IDLE_RECHECK,
+            _ => match self.store.next_due(&self.lane).await {
+                Ok(Some(at)) => at.duration_since(SystemTime::now()).unwrap_or_default(),
+                _ => IDLE_RECHECK,
+            },
+        };
+        let wait = token.map_or(due, |token| token.min(due));
         ahead::Dry { seen, until: Instant::now() + wait.min(IDLE_RECHECK) }
     }
 
