@@ -69,7 +69,9 @@ async fn jobs_sent_ahead_behind_one_that_overran_run_elsewhere_and_none_is_lost(
     for done in after {
         assert_eq!(done.result.outcome, Outcome::Exited(0), "{}", done.result.id);
     }
-    assert_eq!(pool.snapshot().restarts, 2);
+    // Counted once the worker is gone, which may come after the other worker ran the rest.
+    let replaced = wait_until(Duration::from_secs(10), || pool.snapshot().restarts == 2).await;
+    assert!(replaced, "restarts: {}", pool.snapshot().restarts);
     pool.shutdown().await;
 }
 
