@@ -92,7 +92,8 @@ const ALLOWED: &[libc::c_long] = &[
     libc::SYS_memfd_create,
     libc::SYS_ftruncate,
     libc::SYS_ioctl,
-    // Threads (the epoch ticker, the runtime), signals (traps are signals), time.
+    // Threads (the epoch ticker, the timeout watchdog, the channel reader, the runtime),
+    // signals (traps are signals), time.
     libc::SYS_clone,
     libc::SYS_futex,
     libc::SYS_set_robust_list,
